@@ -1,0 +1,65 @@
+/**
+ * The one error taxonomy of the broker (DESIGN.md decision 2).
+ *
+ * Every operating error that crosses a layer is a `BrokerError` whose `code` is one of the closed list
+ * below. The names follow Kafka's error names, because the core speaks Kafka semantics and the Kafka
+ * front door maps them one to one; the gRPC front door maps them to status codes. Programmer errors
+ * are not here: they are `node:assert` failures and crash.
+ */
+
+export const ERROR_CODES = {
+  CORRUPT_MESSAGE: {
+    retriable: true,
+    doc: 'A batch failed its CRC-32C or its framing is inconsistent (length, magic, record count).',
+  },
+  INVALID_RECORD: {
+    retriable: false,
+    doc: 'A batch is well framed but breaks a rule of the log (e.g. a null key in a compacted topic, offsets that go backwards).',
+  },
+  MESSAGE_TOO_LARGE: {
+    retriable: false,
+    doc: 'A batch is larger than max.message.bytes, or larger than a segment may hold.',
+  },
+  UNSUPPORTED_FOR_MESSAGE_FORMAT: {
+    retriable: false,
+    doc: 'A batch uses a record format older than magic 2 (RecordBatch v2), which this broker does not store.',
+  },
+  UNSUPPORTED_COMPRESSION_TYPE: {
+    retriable: false,
+    doc: 'A batch names a compression codec that does not exist (attribute bits 0-2 above 4).',
+  },
+  OFFSET_OUT_OF_RANGE: {
+    retriable: false,
+    doc: 'The requested offset is below the log start offset or above the log end offset.',
+  },
+  KAFKA_STORAGE_ERROR: {
+    retriable: true,
+    doc: 'The disk failed an operation (write, fsync, read); the log stops accepting writes until reopened.',
+  },
+  LOG_CLOSED: {
+    retriable: true,
+    doc: 'The partition log was closed (shutdown, deletion or leadership change) while the request was in flight.',
+  },
+  INVALID_CONFIG: {
+    retriable: false,
+    doc: 'A configuration value is outside what is allowed; the message names the key, the value and the bounds.',
+  },
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export class BrokerError extends Error {
+  readonly code: ErrorCode;
+  readonly retriable: boolean;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'BrokerError';
+    this.code = code;
+    this.retriable = ERROR_CODES[code].retriable;
+  }
+}
+
+export function isBrokerError(err: unknown, code?: ErrorCode): err is BrokerError {
+  return err instanceof BrokerError && (code === undefined || err.code === code);
+}
