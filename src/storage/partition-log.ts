@@ -1,0 +1,867 @@
+/**
+ * The partition log: an ordered list of segments in one directory, of which the last is active.
+ *
+ * Appends are validated at once (framing, CRC-32C, sizes) and queued; a single writer takes everything
+ * queued, assigns offsets by rewriting each batch's baseOffset (and partitionLeaderEpoch) in place,
+ * writes it all with one writev, and, under `fsync: always`, runs one fdatasync for the lot: appends that
+ * arrive while a write or fsync is in flight share the next round (group commit). Readers see a batch
+ * only after its write completed, and every batch they get has passed its CRC-32C check.
+ *
+ * Recovery on open:
+ * - leftover compaction files are rolled forward (a committed `.swap`) or removed (`.cleaned`);
+ * - after a clean shutdown (the `clean-shutdown` marker matches the active segment's size), indexes are
+ *   loaded and no data is scanned;
+ * - otherwise the active segment is scanned batch by batch, verifying framing, CRC-32C and offsets, and
+ *   the file is truncated at the first torn or corrupt batch; its indexes are rebuilt;
+ * - a closed segment whose index files are missing or damaged is rescanned the same way.
+ */
+import assert from 'node:assert/strict';
+import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { BrokerError, isBrokerError } from '../errors.ts';
+import { appendsPerWriteMax, bytesPerWriteMax, readBytesMax } from '../limits.ts';
+import {
+  BATCH_HEADER_BYTES,
+  batchSizeAt,
+  decodeBatchAsync,
+  F,
+  lastOffsetOf,
+  readInt64,
+  verifyBatch,
+  writeInt64,
+} from '../records/batch.ts';
+import { compactLog, recoverCompactionLeftovers } from './compaction.ts';
+import { type LogConfig, resolveLogConfig } from './log-config.ts';
+import { Mutex } from './mutex.ts';
+import { Segment, segmentName, syncDir, writeFileSynced } from './segment.ts';
+
+export interface StorageLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+const silentLogger: StorageLogger = { info() {}, warn() {}, error() {} };
+
+export interface LogOptions {
+  dir: string;
+  config?: Partial<LogConfig>;
+  /** Milliseconds since the epoch; injected so tests can move time. @default Date.now */
+  clock?: () => number;
+  logger?: StorageLogger;
+}
+
+export interface AppendOptions {
+  /** Written into each batch's partitionLeaderEpoch. @default leave the producer's value */
+  leaderEpoch?: number;
+  /**
+   * When false the batches keep their offsets (a follower copying its leader's log); each must start at
+   * or after the log end offset. @default true
+   */
+  assignOffsets?: boolean;
+}
+
+export interface AppendResult {
+  baseOffset: number;
+  lastOffset: number;
+  /** Batches in the appended bytes. */
+  batchCount: number;
+  /** The largest maxTimestamp among the appended batches. */
+  maxTimestamp: number;
+}
+
+export interface ReadOptions {
+  /** Serve no batch whose last offset reaches this (a high watermark). @default the log end offset */
+  maxOffset?: number;
+}
+
+export interface ReadResult {
+  /** Whole batches, concatenated; empty when there is nothing to read yet. */
+  bytes: Buffer;
+  /** The offset after the last batch returned (the next to ask for), or the requested offset if none. */
+  nextOffset: number;
+}
+
+interface PendingAppend {
+  bytes: Buffer;
+  /** Positions and sizes of the batches inside `bytes`. */
+  batches: { pos: number; size: number }[];
+  opts: AppendOptions;
+  resolve: (r: AppendResult) => void;
+  reject: (e: unknown) => void;
+}
+
+interface CleanShutdownMarker {
+  version: 1;
+  activeBaseOffset: number;
+  activeBytes: number;
+  nextOffset: number;
+}
+
+const MARKER = 'clean-shutdown';
+
+export class PartitionLog {
+  readonly dir: string;
+  readonly config: LogConfig;
+  readonly clock: () => number;
+  readonly logger: StorageLogger;
+  /** Oldest first; the last one is active. Never empty while open. */
+  segments: Segment[] = [];
+  #nextOffset = 0;
+  #flushedOffset = 0;
+  #queue: PendingAppend[] = [];
+  #writing = false;
+  #writeLock = new Mutex();
+  #maintenanceLock = new Mutex();
+  #closed = false;
+  /** Set by close(): new appends are refused while queued ones are still written. */
+  #closing = false;
+  #failure: BrokerError | null = null;
+  #markerPresent = false;
+  #fsyncTimer: NodeJS.Timeout | null = null;
+  #unsynced = false;
+  #waiters = new Set<() => void>();
+
+  private constructor(opts: LogOptions, config: LogConfig) {
+    this.dir = opts.dir;
+    this.config = config;
+    this.clock = opts.clock ?? Date.now;
+    this.logger = opts.logger ?? silentLogger;
+  }
+
+  static async open(opts: LogOptions): Promise<PartitionLog> {
+    const log = new PartitionLog(opts, resolveLogConfig(opts.config));
+    await mkdir(log.dir, { recursive: true });
+    await log.#load();
+    if (log.config.fsync === 'interval') {
+      log.#fsyncTimer = setInterval(() => void log.#periodicFlush(), log.config.fsyncIntervalMs);
+      log.#fsyncTimer.unref();
+    }
+    return log;
+  }
+
+  /** The first offset still stored. */
+  get logStartOffset(): number {
+    return this.segments[0].baseOffset;
+  }
+
+  /** One past the last offset written (readable). */
+  get logEndOffset(): number {
+    return this.#nextOffset;
+  }
+
+  /** One past the last offset known to be on disk (fdatasync'd). */
+  get flushedOffset(): number {
+    return this.#flushedOffset;
+  }
+
+  get sizeBytes(): number {
+    let total = 0;
+    for (const s of this.segments) total += s.size;
+    return total;
+  }
+
+  get activeSegment(): Segment {
+    return this.segments[this.segments.length - 1];
+  }
+
+  // ---------------------------------------------------------------- open and recovery
+
+  async #load(): Promise<void> {
+    await recoverCompactionLeftovers(this.dir, this.logger);
+    const names = await readdir(this.dir);
+    for (const name of names) {
+      // A segment removal interrupted by a crash: finish it.
+      if (name.endsWith('.deleted')) await rm(path.join(this.dir, name), { force: true });
+    }
+    const bases = names
+      .filter((n) => /^\d{20}\.log$/.test(n))
+      .map((n) => Number(n.slice(0, 20)))
+      .sort((a, b) => a - b);
+    const marker = await this.#readMarker();
+    this.#markerPresent = marker !== null;
+    if (bases.length === 0) {
+      this.segments = [await Segment.create(this.dir, 0)];
+      await syncDir(this.dir);
+      this.#nextOffset = 0;
+      this.#flushedOffset = 0;
+      return;
+    }
+    for (const base of bases) this.segments.push(await Segment.openExisting(this.dir, base));
+    const activeIndex = this.segments.length - 1;
+    const clean =
+      marker !== null &&
+      marker.activeBaseOffset === this.segments[activeIndex].baseOffset &&
+      marker.activeBytes === this.segments[activeIndex].size;
+    for (let i = 0; i < this.segments.length; i++) {
+      const seg = this.segments[i];
+      const nextBase = this.segments[i + 1]?.baseOffset;
+      const isActive = i === activeIndex;
+      if ((!isActive || clean) && (await seg.loadIndexes(nextBase))) {
+        if (isActive) {
+          assert.ok(marker);
+          seg.nextOffset = marker.nextOffset;
+        }
+        continue;
+      }
+      if (!isActive) this.logger.warn({ segment: seg.paths.log }, 'index missing or damaged; rebuilding it');
+      await this.#recoverSegment(seg);
+      if (!isActive && nextBase !== undefined && seg.nextOffset > nextBase) {
+        throw new BrokerError('KAFKA_STORAGE_ERROR', `segment ${seg.paths.log} overlaps the next segment`);
+      }
+    }
+    const active = this.activeSegment;
+    this.#nextOffset = Math.max(active.nextOffset, active.baseOffset);
+    this.#flushedOffset = this.#nextOffset;
+    if (!clean) {
+      this.logger.info(
+        { dir: this.dir, logEndOffset: this.#nextOffset, segments: this.segments.length },
+        'recovered log after an unclean shutdown',
+      );
+    }
+  }
+
+  async #recoverSegment(seg: Segment): Promise<void> {
+    const result = await seg.rebuild(this.config.indexIntervalBytes);
+    const { size: fileBytes } = await seg.file.stat();
+    if (result.validBytes < fileBytes) {
+      this.logger.warn(
+        { segment: seg.paths.log, validBytes: result.validBytes, fileBytes, reason: result.stoppedBecause },
+        'truncating a torn or corrupt tail',
+      );
+      await seg.file.truncate(result.validBytes);
+      await seg.file.datasync();
+    }
+    assert.equal(seg.size, result.validBytes);
+  }
+
+  async #readMarker(): Promise<CleanShutdownMarker | null> {
+    try {
+      const m = JSON.parse(await readFile(path.join(this.dir, MARKER), 'utf8')) as CleanShutdownMarker;
+      return m.version === 1 ? m : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** The first change after a clean open invalidates the marker, before any byte moves. */
+  async #dropMarker(): Promise<void> {
+    if (!this.#markerPresent) return;
+    await rm(path.join(this.dir, MARKER), { force: true });
+    await syncDir(this.dir);
+    this.#markerPresent = false;
+  }
+
+  // ---------------------------------------------------------------- append
+
+  #checkOpen(): void {
+    if (this.#failure) throw this.#failure;
+    if (this.#closed || this.#closing) throw new BrokerError('LOG_CLOSED', `log ${this.dir} is closed`);
+  }
+
+  /**
+   * Appends one or more concatenated RecordBatch v2 batches (a produce request's records field).
+   * Validation errors reject at once, before anything is queued. The batches' baseOffset and
+   * partitionLeaderEpoch fields are rewritten in `bytes` itself; no other byte changes and nothing is
+   * copied. Resolves when the batches are readable (and, under `fsync: always`, on disk).
+   */
+  append(bytes: Buffer, opts: AppendOptions = {}): Promise<AppendResult> {
+    try {
+      this.#checkOpen();
+      const batches = this.#validate(bytes, opts.assignOffsets !== false);
+      return new Promise((resolve, reject) => {
+        this.#queue.push({ bytes, batches, opts, resolve, reject });
+        if (!this.#writing) {
+          this.#writing = true;
+          void this.#drain();
+        }
+      });
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  #validate(bytes: Buffer, strict: boolean): { pos: number; size: number }[] {
+    if (bytes.length === 0) throw new BrokerError('CORRUPT_MESSAGE', 'no record batch in the appended bytes');
+    const batches: { pos: number; size: number }[] = [];
+    let pos = 0;
+    while (pos < bytes.length) {
+      const size = verifyBatch(bytes, pos, bytes.length, strict);
+      if (size > this.config.maxMessageBytes) {
+        throw new BrokerError(
+          'MESSAGE_TOO_LARGE',
+          `batch of ${size} bytes is larger than max.message.bytes (${this.config.maxMessageBytes})`,
+        );
+      }
+      batches.push({ pos, size });
+      pos += size;
+    }
+    return batches;
+  }
+
+  async #drain(): Promise<void> {
+    while (this.#queue.length > 0) {
+      let bytes = 0;
+      let n = 0;
+      while (
+        n < this.#queue.length &&
+        n < appendsPerWriteMax &&
+        (n === 0 || bytes + this.#queue[n].bytes.length <= bytesPerWriteMax)
+      ) {
+        bytes += this.#queue[n].bytes.length;
+        n++;
+      }
+      const round = this.#queue.splice(0, n);
+      await this.#writeLock.run(() => this.#writeRound(round));
+    }
+    this.#writing = false;
+  }
+
+  async #writeRound(round: PendingAppend[]): Promise<void> {
+    if (this.#failure || this.#closed) {
+      const err = this.#failure ?? new BrokerError('LOG_CLOSED', `log ${this.dir} is closed`);
+      for (const p of round) p.reject(err);
+      return;
+    }
+    const results: (AppendResult | null)[] = [];
+    let buffers: Buffer[] = [];
+    let notes: [number, number, number, number, number][] = [];
+    let position = this.activeSegment.size;
+    try {
+      await this.#dropMarker();
+      for (const p of round) {
+        // A follower's batch that does not continue the log is refused alone; the round goes on.
+        if (p.opts.assignOffsets === false) {
+          const first = readInt64(p.bytes, p.batches[0].pos + F.baseOffset);
+          if (first < this.#nextOffset) {
+            p.reject(
+              new BrokerError(
+                'INVALID_RECORD',
+                `batch offset ${first} is below the log end offset ${this.#nextOffset}`,
+              ),
+            );
+            results.push(null);
+            continue;
+          }
+        }
+        let result: AppendResult | null = null;
+        for (const { pos, size } of p.batches) {
+          const maxTimestamp = readInt64(p.bytes, pos + F.maxTimestamp);
+          if (this.#shouldRoll(position, size, maxTimestamp)) {
+            await this.#writeOut(buffers, notes);
+            buffers = [];
+            notes = [];
+            await this.#rollLocked();
+            position = 0;
+          }
+          let base: number;
+          if (p.opts.assignOffsets === false) {
+            base = readInt64(p.bytes, pos + F.baseOffset);
+          } else {
+            base = this.#nextOffset;
+            writeInt64(p.bytes, pos + F.baseOffset, base);
+          }
+          if (p.opts.leaderEpoch !== undefined)
+            p.bytes.writeInt32BE(p.opts.leaderEpoch, pos + F.partitionLeaderEpoch);
+          const last = lastOffsetOf(p.bytes, pos);
+          this.#nextOffset = last + 1;
+          buffers.push(p.bytes.subarray(pos, pos + size));
+          notes.push([position, size, base, last, maxTimestamp]);
+          position += size;
+          if (result === null) result = { baseOffset: base, lastOffset: last, batchCount: 0, maxTimestamp };
+          result.lastOffset = last;
+          result.batchCount++;
+          if (maxTimestamp > result.maxTimestamp) result.maxTimestamp = maxTimestamp;
+        }
+        results.push(result);
+      }
+      await this.#writeOut(buffers, notes);
+      if (this.config.fsync === 'always') {
+        await this.activeSegment.file.datasync();
+        this.#flushedOffset = this.#nextOffset;
+      } else {
+        this.#unsynced = true;
+      }
+    } catch (err) {
+      this.#fail(err);
+      for (let i = 0; i < round.length; i++) if (results[i] !== null) round[i].reject(this.#failure);
+      return;
+    }
+    round.forEach((p, i) => {
+      const r = results[i];
+      if (r) p.resolve(r);
+    });
+    this.#wakeReaders();
+  }
+
+  /**
+   * Whether a batch must start a new segment: when it would not fit, or (as Kafka measures segment.ms)
+   * when its timestamp is segment.ms past the first batch of the active segment.
+   */
+  #shouldRoll(position: number, size: number, batchTimestamp: number): boolean {
+    if (position === 0) return false;
+    if (position + size > this.config.segmentBytes) return true;
+    const first = this.activeSegment.firstBatchTimestamp;
+    return first >= 0 && batchTimestamp - first >= this.config.segmentMs;
+  }
+
+  /** Writes buffers to the active segment at its end and records them in its indexes. */
+  async #writeOut(buffers: Buffer[], notes: [number, number, number, number, number][]): Promise<void> {
+    if (buffers.length === 0) return;
+    const active = this.activeSegment;
+    let total = 0;
+    for (const b of buffers) total += b.length;
+    const { bytesWritten } = await active.file.writev(buffers, active.size);
+    if (bytesWritten !== total) {
+      throw new BrokerError(
+        'KAFKA_STORAGE_ERROR',
+        `short write: ${bytesWritten} of ${total} bytes (disk full?)`,
+      );
+    }
+    for (const [pos, size, base, last, ts] of notes)
+      active.noteBatch(pos, size, base, last, ts, this.config.indexIntervalBytes);
+  }
+
+  #fail(err: unknown): void {
+    const failure =
+      err instanceof BrokerError
+        ? err
+        : new BrokerError('KAFKA_STORAGE_ERROR', `log ${this.dir}: ${(err as Error).message}`, {
+            cause: err,
+          });
+    this.logger.error(
+      { dir: this.dir, err: failure.message },
+      'log failed; it refuses writes until reopened',
+    );
+    this.#failure = failure;
+    // What was written past the last noted batch is not acknowledged; reopen's recovery trims it.
+    this.#nextOffset = this.activeSegment.nextOffset;
+  }
+
+  // ---------------------------------------------------------------- roll
+
+  /** Closes the active segment (if it holds data) and starts a new one at the log end offset. */
+  roll(): Promise<void> {
+    this.#checkOpen();
+    return this.#writeLock.run(async () => {
+      if (this.activeSegment.isEmpty) return;
+      await this.#dropMarker();
+      await this.#rollLocked();
+    });
+  }
+
+  async #rollLocked(): Promise<void> {
+    const old = this.activeSegment;
+    // The closed segment is made durable whatever the fsync policy, so that recovery only ever needs to
+    // scan the active segment.
+    await old.file.datasync();
+    await old.writeIndexes();
+    const next = await Segment.create(this.dir, this.#nextOffset);
+    await syncDir(this.dir);
+    this.segments.push(next);
+    if (this.#flushedOffset < old.nextOffset) this.#flushedOffset = old.nextOffset;
+  }
+
+  // ---------------------------------------------------------------- flush
+
+  /** fdatasyncs the active segment now. */
+  async flush(): Promise<void> {
+    const upTo = this.#nextOffset;
+    await this.#writeLock.run(() => this.activeSegment.file.datasync());
+    if (upTo > this.#flushedOffset) this.#flushedOffset = upTo;
+    this.#unsynced = false;
+  }
+
+  async #periodicFlush(): Promise<void> {
+    if (!this.#unsynced || this.#closed || this.#failure) return;
+    this.#unsynced = false;
+    const upTo = this.#nextOffset;
+    try {
+      // Not under the write lock: fdatasync covers whatever has been written, and rolls sync on their own.
+      await this.activeSegment.file.datasync();
+      if (upTo > this.#flushedOffset) this.#flushedOffset = upTo;
+    } catch (err) {
+      if (!this.#closed) this.#fail(err);
+    }
+  }
+
+  // ---------------------------------------------------------------- read
+
+  /**
+   * Reads whole batches starting with the one that holds `offset`, up to `maxBytes` in total, but at
+   * least one batch even when it alone is larger (as Kafka does, so a consumer always progresses).
+   * Offsets below the log start or above the log end are OFFSET_OUT_OF_RANGE; at the log end (or at
+   * `maxOffset`) the result is empty.
+   */
+  async read(offset: number, maxBytes: number, opts: ReadOptions = {}): Promise<ReadResult> {
+    this.#checkOpen();
+    if (!Number.isSafeInteger(offset) || offset < this.logStartOffset || offset > this.#nextOffset) {
+      throw new BrokerError(
+        'OFFSET_OUT_OF_RANGE',
+        `offset ${offset} is outside the log [${this.logStartOffset}, ${this.#nextOffset}]`,
+      );
+    }
+    const limit = Math.min(Math.max(maxBytes, 0), readBytesMax);
+    const end = Math.min(opts.maxOffset ?? this.#nextOffset, this.#nextOffset);
+    let i = this.#segmentIndexFor(offset);
+    for (; i < this.segments.length && offset < end; i++) {
+      const seg = this.segments[i];
+      seg.acquire();
+      try {
+        const bytes = await this.#readSegment(seg, offset, limit, end);
+        if (bytes.length > 0) return { bytes, nextOffset: lastOffsetOf(bytes, lastBatchStart(bytes)) + 1 };
+      } finally {
+        seg.release();
+      }
+    }
+    return { bytes: Buffer.alloc(0), nextOffset: offset };
+  }
+
+  #segmentIndexFor(offset: number): number {
+    let lo = 0;
+    let hi = this.segments.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (this.segments[mid].baseOffset <= offset) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  async #readSegment(seg: Segment, offset: number, limit: number, endOffset: number): Promise<Buffer> {
+    const segEnd = seg.size;
+    // Walk batch headers from the index entry to the first batch whose last offset reaches `offset`.
+    let position = seg.index.lookup(offset);
+    let chunk: Buffer = Buffer.alloc(0);
+    let chunkStart = position;
+    const chunkBytes = Math.max(limit, this.config.indexIntervalBytes) + BATCH_HEADER_BYTES;
+    for (;;) {
+      if (position >= segEnd) return Buffer.alloc(0);
+      if (position + BATCH_HEADER_BYTES > chunkStart + chunk.length) {
+        chunkStart = position;
+        chunk = await seg.readAt(position, Math.min(segEnd - position, chunkBytes));
+        if (chunk.length < BATCH_HEADER_BYTES) {
+          throw new BrokerError(
+            'KAFKA_STORAGE_ERROR',
+            `truncated batch header at ${seg.paths.log}:${position}`,
+          );
+        }
+      }
+      const at = position - chunkStart;
+      if (lastOffsetOf(chunk, at) >= offset) break;
+      position += batchSizeAt(chunk, at);
+    }
+    const startPosition = position;
+    // Make sure the chunk covers `limit` bytes from the first batch, then take whole batches that fit
+    // (the first one always) and end before `endOffset`.
+    const want = Math.min(segEnd - startPosition, limit + BATCH_HEADER_BYTES);
+    if (startPosition + want > chunkStart + chunk.length) {
+      chunkStart = startPosition;
+      chunk = await seg.readAt(startPosition, want);
+    }
+    let endPosition = startPosition;
+    while (endPosition < segEnd) {
+      const at = endPosition - chunkStart;
+      if (at + BATCH_HEADER_BYTES > chunk.length) break;
+      const size = batchSizeAt(chunk, at);
+      if (endPosition > startPosition && endPosition + size - startPosition > limit) break;
+      if (lastOffsetOf(chunk, at) >= endOffset) break;
+      endPosition += size;
+    }
+    if (endPosition === startPosition) return Buffer.alloc(0);
+    const out =
+      endPosition <= chunkStart + chunk.length
+        ? chunk.subarray(startPosition - chunkStart, endPosition - chunkStart)
+        : await seg.readAt(startPosition, endPosition - startPosition);
+    return this.#verified(seg, out, startPosition);
+  }
+
+  /** Returns the batches of `bytes` up to the first that fails verification; never serves a bad batch. */
+  #verified(seg: Segment, bytes: Buffer, filePosition: number): Buffer {
+    let at = 0;
+    while (at < bytes.length) {
+      try {
+        at += verifyBatch(bytes, at, bytes.length, false);
+      } catch (err) {
+        this.logger.error(
+          { segment: seg.paths.log, position: filePosition + at, err: (err as Error).message },
+          'corrupt batch in the log; it is not served',
+        );
+        if (at === 0) {
+          throw new BrokerError('KAFKA_STORAGE_ERROR', `corrupt batch at ${seg.paths.log}:${filePosition}`, {
+            cause: err,
+          });
+        }
+        break;
+      }
+    }
+    return bytes.subarray(0, at);
+  }
+
+  /**
+   * Resolves once the log end offset passes `offset`, or after `timeoutMs`, whichever is first: the
+   * building block of long-poll fetches.
+   */
+  waitForData(offset: number, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    if (this.#nextOffset > offset || this.#closed || timeoutMs <= 0 || signal?.aborted)
+      return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.#waiters.delete(check);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      const check = () => {
+        if (this.#nextOffset > offset || this.#closed) done();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      this.#waiters.add(check);
+      signal?.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  #wakeReaders(): void {
+    for (const check of [...this.#waiters]) check();
+  }
+
+  // ---------------------------------------------------------------- timestamps
+
+  /**
+   * The first record whose timestamp is at or after `timestamp` (Kafka's ListOffsets by time), or null
+   * when every record is older.
+   */
+  async offsetForTimestamp(timestamp: number): Promise<{ offset: number; timestamp: number } | null> {
+    this.#checkOpen();
+    for (const seg of this.segments) {
+      if (seg.maxTimestamp < timestamp) continue;
+      seg.acquire();
+      try {
+        let offset = Math.max(seg.timeIndex.lookup(timestamp), this.logStartOffset);
+        while (offset < this.#nextOffset) {
+          const { bytes } = await this.#readOne(seg, offset);
+          if (bytes.length === 0) break;
+          const size = batchSizeAt(bytes, 0);
+          if (readInt64(bytes, F.maxTimestamp) >= timestamp) {
+            const { records } = await decodeBatchAsync(bytes.subarray(0, size));
+            const hit = records.find((r) => r.timestamp >= timestamp && r.offset >= offset);
+            if (hit) return { offset: hit.offset, timestamp: hit.timestamp };
+          }
+          offset = lastOffsetOf(bytes, 0) + 1;
+        }
+      } finally {
+        seg.release();
+      }
+    }
+    return null;
+  }
+
+  #readOne(seg: Segment, offset: number): Promise<{ bytes: Buffer }> {
+    return this.#readSegment(seg, offset, 1, this.#nextOffset).then((bytes) => ({ bytes }));
+  }
+
+  // ---------------------------------------------------------------- truncation
+
+  /**
+   * Removes every batch whose last offset is at or after `offset` (a whole batch goes when `offset` falls
+   * inside it). The log end offset becomes the start of the first removed batch. Used by replication
+   * when a follower's log diverged from its leader's. Truncating below the log start empties the log
+   * and restarts it at `offset`.
+   */
+  truncateTo(offset: number): Promise<void> {
+    this.#checkOpen();
+    return this.#maintenanceLock.run(() =>
+      this.#writeLock.run(async () => {
+        if (offset >= this.#nextOffset) return;
+        await this.#dropMarker();
+        if (offset <= this.logStartOffset) {
+          await this.#replaceAllWithEmptyAt(offset);
+          return;
+        }
+        while (this.segments.length > 1 && this.activeSegment.baseOffset >= offset) {
+          const gone = this.segments.pop()!;
+          await gone.retire();
+          await gone.removeFiles();
+        }
+        const seg = this.activeSegment;
+        const position = await this.#positionOfFirstBatchReaching(seg, offset);
+        await seg.file.truncate(position);
+        await seg.file.datasync();
+        const result = await seg.rebuild(this.config.indexIntervalBytes);
+        assert.equal(result.validBytes, position);
+        await rm(seg.paths.index, { force: true });
+        await rm(seg.paths.timeindex, { force: true });
+        await syncDir(this.dir);
+        this.#nextOffset = Math.max(seg.nextOffset, seg.baseOffset);
+        if (this.#flushedOffset > this.#nextOffset) this.#flushedOffset = this.#nextOffset;
+      }),
+    );
+  }
+
+  /** Empties the log and starts it again at `offset` (a follower far behind its leader's log start). */
+  truncateFullyAndStartAt(offset: number): Promise<void> {
+    this.#checkOpen();
+    return this.#maintenanceLock.run(() =>
+      this.#writeLock.run(async () => {
+        await this.#dropMarker();
+        await this.#replaceAllWithEmptyAt(offset);
+      }),
+    );
+  }
+
+  async #replaceAllWithEmptyAt(offset: number): Promise<void> {
+    const old = this.segments;
+    for (const seg of old) await seg.retire();
+    for (const seg of old) await seg.removeFiles();
+    this.segments = [await Segment.create(this.dir, offset)];
+    await syncDir(this.dir);
+    this.#nextOffset = offset;
+    this.#flushedOffset = offset;
+  }
+
+  async #positionOfFirstBatchReaching(seg: Segment, offset: number): Promise<number> {
+    let position = seg.index.lookup(offset);
+    while (position < seg.size) {
+      const header = await seg.readAt(position, BATCH_HEADER_BYTES);
+      if (lastOffsetOf(header, 0) >= offset) return position;
+      position += batchSizeAt(header, 0);
+    }
+    return seg.size;
+  }
+
+  // ---------------------------------------------------------------- retention and compaction
+
+  /**
+   * Deletes whole closed segments that retention allows to go: those whose newest record is older than
+   * `retention.ms`, and the oldest ones while the log is larger than `retention.bytes`. An active segment
+   * that is itself wholly expired is rolled first, as Kafka does, so that an idle topic empties.
+   * The log start offset advances to the first remaining segment.
+   */
+  deleteRetainedSegments(): Promise<{ segments: number; bytes: number }> {
+    this.#checkOpen();
+    return this.#maintenanceLock.run(async () => {
+      if (!this.config.cleanupPolicy.delete) return { segments: 0, bytes: 0 };
+      const now = this.clock();
+      const { retentionMs, retentionBytes } = this.config;
+      const active = this.activeSegment;
+      if (retentionMs >= 0 && !active.isEmpty && active.maxTimestamp < now - retentionMs) await this.roll();
+      let doomed = 0;
+      let total = this.sizeBytes;
+      for (let i = 0; i < this.segments.length - 1; i++) {
+        const seg = this.segments[i];
+        const expired = retentionMs >= 0 && seg.maxTimestamp < now - retentionMs;
+        const oversize = retentionBytes >= 0 && total - seg.size >= retentionBytes;
+        if (!expired && !oversize) break;
+        total -= seg.size;
+        doomed++;
+      }
+      if (doomed === 0) return { segments: 0, bytes: 0 };
+      const gone = await this.#writeLock.run(async () => {
+        await this.#dropMarker();
+        return this.segments.splice(0, doomed);
+      });
+      let bytes = 0;
+      for (const seg of gone) {
+        bytes += seg.size;
+        // Renamed first so that a crash mid-way leaves files that open() recognises and removes.
+        for (const file of [seg.paths.log, seg.paths.index, seg.paths.timeindex]) {
+          await rename(file, `${file}.deleted`).catch(() => {});
+        }
+      }
+      await syncDir(this.dir);
+      for (const seg of gone) {
+        await seg.retire();
+        for (const file of [seg.paths.log, seg.paths.index, seg.paths.timeindex])
+          await rm(`${file}.deleted`, { force: true });
+      }
+      this.logger.info(
+        { dir: this.dir, segments: gone.length, bytes, logStartOffset: this.logStartOffset },
+        'retention deleted segments',
+      );
+      return { segments: gone.length, bytes };
+    });
+  }
+
+  /**
+   * Compacts the closed segments (cleanup.policy=compact): keeps the newest record of each key, drops
+   * tombstones older than delete.retention.ms, keeps every surviving record's offset. Crash-safe at
+   * every step (compaction.ts).
+   */
+  compact(): Promise<{
+    segmentsRewritten: number;
+    bytesBefore: number;
+    bytesAfter: number;
+    recordsRemoved: number;
+  }> {
+    this.#checkOpen();
+    return this.#maintenanceLock.run(() =>
+      compactLog(this, {
+        swap: (fn) =>
+          this.#writeLock.run(async () => {
+            await this.#dropMarker();
+            await fn();
+          }),
+      }),
+    );
+  }
+
+  // ---------------------------------------------------------------- close
+
+  /**
+   * Waits for queued appends, fdatasyncs, writes the active segment's indexes, and leaves the
+   * clean-shutdown marker so that the next open skips the recovery scan.
+   */
+  async close(): Promise<void> {
+    if (this.#closed || this.#closing) return;
+    this.#closing = true;
+    if (this.#fsyncTimer) clearInterval(this.#fsyncTimer);
+    // Appends queued before close still get written: the writer loop runs until its queue is empty.
+    while (this.#writing) await new Promise((r) => setImmediate(r));
+    await this.#maintenanceLock.run(() =>
+      this.#writeLock.run(async () => {
+        this.#closed = true;
+        this.#wakeReaders();
+        const active = this.activeSegment;
+        if (!this.#failure) {
+          await active.file.datasync();
+          await active.writeIndexes();
+          const marker: CleanShutdownMarker = {
+            version: 1,
+            activeBaseOffset: active.baseOffset,
+            activeBytes: active.size,
+            nextOffset: this.#nextOffset,
+          };
+          await writeFileSynced(path.join(this.dir, MARKER), Buffer.from(JSON.stringify(marker)));
+          await syncDir(this.dir);
+        }
+        for (const seg of this.segments) await seg.retire();
+      }),
+    );
+  }
+
+  /** Closes the log and removes its directory. */
+  async delete(): Promise<void> {
+    await this.close().catch(() => {});
+    await rm(this.dir, { recursive: true, force: true });
+  }
+
+  /** For tests and tools: the segment file names, oldest first. */
+  segmentNames(): string[] {
+    return this.segments.map((s) => `${segmentName(s.baseOffset)}.log`);
+  }
+
+  /** For compaction: whether an error is the log being closed under it. */
+  static isClosedError(err: unknown): boolean {
+    return isBrokerError(err, 'LOG_CLOSED');
+  }
+}
+
+function lastBatchStart(bytes: Buffer): number {
+  let at = 0;
+  let last = 0;
+  while (at < bytes.length) {
+    last = at;
+    at += batchSizeAt(bytes, at);
+  }
+  return last;
+}

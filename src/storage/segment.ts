@@ -1,0 +1,315 @@
+/**
+ * One segment of a partition log: a `.log` file of RecordBatch v2 bytes, named by its base offset in
+ * twenty digits as Kafka names it, with its sparse `.index` and `.timeindex` (offset-index.ts).
+ *
+ * A segment knows its bytes, its offsets and its timestamps. It does not decide when to roll, what to
+ * retain or how to recover a log; partition-log.ts does.
+ */
+import assert from 'node:assert/strict';
+import type { FileHandle } from 'node:fs/promises';
+import { open, readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { BrokerError } from '../errors.ts';
+import { scanChunkBytes } from '../limits.ts';
+import {
+  BATCH_HEADER_BYTES,
+  batchSizeAt,
+  F,
+  LOG_OVERHEAD,
+  lastOffsetOf,
+  readInt64,
+  verifyBatch,
+} from '../records/batch.ts';
+import { OffsetIndex, TimeIndex } from './offset-index.ts';
+
+export function segmentName(baseOffset: number): string {
+  return String(baseOffset).padStart(20, '0');
+}
+
+export function segmentPaths(dir: string, baseOffset: number) {
+  const stem = path.join(dir, segmentName(baseOffset));
+  return { log: `${stem}.log`, index: `${stem}.index`, timeindex: `${stem}.timeindex` };
+}
+
+/** What a scan of a segment found: where valid data ends and why it stopped there. */
+export interface ScanResult {
+  validBytes: number;
+  nextOffset: number;
+  /** Why the scan stopped before the end of the file; undefined when every byte was a valid batch. */
+  stoppedBecause?: string;
+}
+
+export class Segment {
+  readonly baseOffset: number;
+  readonly paths: ReturnType<typeof segmentPaths>;
+  file: FileHandle;
+  /** Bytes of whole, written batches; reads never go past this. */
+  size: number;
+  /** One past the last offset in the segment; `baseOffset` while empty. */
+  nextOffset: number;
+  /** Largest batch maxTimestamp in the segment, or -1 while empty. */
+  maxTimestamp = -1;
+  /** The first batch's maxTimestamp: the clock that `segment.ms` measures from. -1 while empty. */
+  firstBatchTimestamp = -1;
+  index: OffsetIndex;
+  timeIndex: TimeIndex;
+  #bytesSinceIndexEntry = 0;
+  #refs = 0;
+  #retired = false;
+  #whenIdle: (() => void) | null = null;
+
+  constructor(dir: string, baseOffset: number, file: FileHandle, size: number) {
+    this.baseOffset = baseOffset;
+    this.paths = segmentPaths(dir, baseOffset);
+    this.file = file;
+    this.size = size;
+    this.nextOffset = baseOffset;
+    this.index = new OffsetIndex(baseOffset);
+    this.timeIndex = new TimeIndex(baseOffset);
+  }
+
+  static async create(dir: string, baseOffset: number): Promise<Segment> {
+    const paths = segmentPaths(dir, baseOffset);
+    // 'wx' refuses to clobber: a segment file at this offset already existing is a bug upstream.
+    const file = await open(paths.log, 'wx+');
+    return new Segment(dir, baseOffset, file, 0);
+  }
+
+  static async openExisting(dir: string, baseOffset: number): Promise<Segment> {
+    const paths = segmentPaths(dir, baseOffset);
+    const file = await open(paths.log, 'r+');
+    const { size } = await file.stat();
+    return new Segment(dir, baseOffset, file, size);
+  }
+
+  get isEmpty(): boolean {
+    return this.size === 0;
+  }
+
+  /** Records a batch written at `position` in the in-memory indexes and counters. */
+  noteBatch(
+    position: number,
+    size: number,
+    baseOffset: number,
+    lastOffset: number,
+    maxTimestamp: number,
+    indexIntervalBytes: number,
+  ): void {
+    assert.ok(position === this.size, 'batches are noted in the order they were written');
+    if (this.#bytesSinceIndexEntry >= indexIntervalBytes && position > 0) {
+      this.index.append(baseOffset, position);
+      this.timeIndex.maybeAppend(this.maxTimestamp, this.nextOffset - 1);
+      this.#bytesSinceIndexEntry = 0;
+    }
+    this.#bytesSinceIndexEntry += size;
+    if (this.firstBatchTimestamp < 0) this.firstBatchTimestamp = maxTimestamp;
+    if (maxTimestamp > this.maxTimestamp) this.maxTimestamp = maxTimestamp;
+    this.size = position + size;
+    this.nextOffset = lastOffset + 1;
+  }
+
+  /** Writes the final time index entry, as Kafka does when a segment closes, so the max survives reopen. */
+  sealTimeIndex(): void {
+    if (this.maxTimestamp >= 0 && this.nextOffset > this.baseOffset) {
+      this.timeIndex.maybeAppend(this.maxTimestamp, this.nextOffset - 1);
+    }
+  }
+
+  async readAt(position: number, length: number): Promise<Buffer> {
+    const buf = Buffer.allocUnsafe(length);
+    let done = 0;
+    while (done < length) {
+      const { bytesRead } = await this.file.read(buf, done, length - done, position + done);
+      if (bytesRead === 0) break;
+      done += bytesRead;
+    }
+    return done === length ? buf : buf.subarray(0, done);
+  }
+
+  /**
+   * Walks the batches from `fromPosition` to the end of the file, verifying each one (framing, magic,
+   * CRC-32C, offsets that increase), calling `onBatch` for every valid batch. Stops at the first bad or
+   * partial batch and reports where valid data ends. Reads in chunks of `scanChunkBytes`.
+   */
+  async scan(
+    fromPosition: number,
+    fileBytes: number,
+    minBaseOffset: number,
+    onBatch: (
+      position: number,
+      size: number,
+      baseOffset: number,
+      lastOffset: number,
+      maxTimestamp: number,
+    ) => void,
+  ): Promise<ScanResult> {
+    let position = fromPosition;
+    let nextOffset = minBaseOffset;
+    while (position < fileBytes) {
+      const chunk = await this.readAt(position, Math.min(scanChunkBytes, fileBytes - position));
+      let at = 0;
+      while (at + LOG_OVERHEAD <= chunk.length) {
+        const size = batchSizeAt(chunk, at);
+        if (size < BATCH_HEADER_BYTES) {
+          return {
+            validBytes: position + at,
+            nextOffset,
+            stoppedBecause: `batch length ${size - LOG_OVERHEAD} is too small`,
+          };
+        }
+        if (at + size > chunk.length) break;
+        try {
+          verifyBatch(chunk, at, at + size, false);
+        } catch (err) {
+          return { validBytes: position + at, nextOffset, stoppedBecause: (err as Error).message };
+        }
+        const base = readInt64(chunk, at + F.baseOffset);
+        const last = lastOffsetOf(chunk, at);
+        if (base < nextOffset || last < base) {
+          return {
+            validBytes: position + at,
+            nextOffset,
+            stoppedBecause: `batch offset ${base} does not follow ${nextOffset - 1}`,
+          };
+        }
+        onBatch(position + at, size, base, last, readInt64(chunk, at + F.maxTimestamp));
+        nextOffset = last + 1;
+        at += size;
+      }
+      if (at === 0) {
+        // The next batch does not fit in what is left of the chunk: read exactly that batch, if it is whole.
+        const header = await this.readAt(position, LOG_OVERHEAD);
+        const size = header.length === LOG_OVERHEAD ? batchSizeAt(header, 0) : 0;
+        if (size < BATCH_HEADER_BYTES || position + size > fileBytes) {
+          return {
+            validBytes: position,
+            nextOffset,
+            stoppedBecause: 'a partial batch at the end of the file',
+          };
+        }
+        const whole = await this.readAt(position, size);
+        try {
+          verifyBatch(whole, 0, size, false);
+        } catch (err) {
+          return { validBytes: position, nextOffset, stoppedBecause: (err as Error).message };
+        }
+        const base = readInt64(whole, F.baseOffset);
+        const last = lastOffsetOf(whole, 0);
+        if (base < nextOffset || last < base) {
+          return {
+            validBytes: position,
+            nextOffset,
+            stoppedBecause: `batch offset ${base} does not follow ${nextOffset - 1}`,
+          };
+        }
+        onBatch(position, size, base, last, readInt64(whole, F.maxTimestamp));
+        nextOffset = last + 1;
+        position += size;
+      } else {
+        position += at;
+      }
+    }
+    return { validBytes: position, nextOffset };
+  }
+
+  /**
+   * Rebuilds indexes, counters and the valid length from the file's bytes. Returns what the scan found;
+   * the caller truncates the file when the scan stopped early.
+   */
+  async rebuild(indexIntervalBytes: number): Promise<ScanResult> {
+    const { size: fileBytes } = await this.file.stat();
+    this.index = new OffsetIndex(this.baseOffset);
+    this.timeIndex = new TimeIndex(this.baseOffset);
+    this.size = 0;
+    this.nextOffset = this.baseOffset;
+    this.maxTimestamp = -1;
+    this.firstBatchTimestamp = -1;
+    this.#bytesSinceIndexEntry = 0;
+    const result = await this.scan(0, fileBytes, this.baseOffset, (pos, size, base, last, ts) =>
+      this.noteBatch(pos, size, base, last, ts, indexIntervalBytes),
+    );
+    this.sealTimeIndex();
+    return result;
+  }
+
+  /**
+   * Loads the index files written when this segment closed, checking them against the log. Returns
+   * false (and leaves fresh empty indexes) when either is missing or damaged, so the caller rebuilds.
+   */
+  async loadIndexes(nextSegmentBase: number | undefined): Promise<boolean> {
+    let offsetBuf: Buffer;
+    let timeBuf: Buffer;
+    try {
+      [offsetBuf, timeBuf] = await Promise.all([readFile(this.paths.index), readFile(this.paths.timeindex)]);
+    } catch {
+      return false;
+    }
+    const index = OffsetIndex.fromBuffer(this.baseOffset, offsetBuf, this.size);
+    const timeIndex = TimeIndex.fromBuffer(this.baseOffset, timeBuf);
+    if (!index || !timeIndex || (this.size > 0 && timeIndex.count === 0)) return false;
+    this.index = index;
+    this.timeIndex = timeIndex;
+    this.maxTimestamp = timeIndex.lastTimestamp();
+    const first = await this.readAt(0, BATCH_HEADER_BYTES);
+    if (this.size > 0) {
+      if (first.length < BATCH_HEADER_BYTES || readInt64(first, F.baseOffset) < this.baseOffset) return false;
+      this.firstBatchTimestamp = readInt64(first, F.maxTimestamp);
+    }
+    // A closed segment ends where the next one begins; the exact last offset only matters for the
+    // active segment, whose tail partition-log.ts walks.
+    this.nextOffset = nextSegmentBase ?? this.baseOffset;
+    return true;
+  }
+
+  async writeIndexes(): Promise<void> {
+    this.sealTimeIndex();
+    await writeFileSynced(this.paths.index, this.index.toBuffer());
+    await writeFileSynced(this.paths.timeindex, this.timeIndex.toBuffer());
+  }
+
+  acquire(): void {
+    if (this.#retired) throw new BrokerError('LOG_CLOSED', `segment ${this.baseOffset} was removed`);
+    this.#refs++;
+  }
+
+  release(): void {
+    assert.ok(this.#refs > 0);
+    if (--this.#refs === 0 && this.#whenIdle) this.#whenIdle();
+  }
+
+  /** Stops new reads and closes the file once the reads in flight are done. */
+  async retire(): Promise<void> {
+    this.#retired = true;
+    if (this.#refs > 0) await new Promise<void>((resolve) => (this.#whenIdle = resolve));
+    await this.file.close();
+  }
+
+  async removeFiles(): Promise<void> {
+    await Promise.all([
+      rm(this.paths.log, { force: true }),
+      rm(this.paths.index, { force: true }),
+      rm(this.paths.timeindex, { force: true }),
+    ]);
+  }
+}
+
+/** Writes a whole file and fdatasyncs it before resolving. */
+export async function writeFileSynced(file: string, data: Buffer): Promise<void> {
+  const fh = await open(file, 'w');
+  try {
+    await fh.writeFile(data);
+    await fh.datasync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** fsyncs a directory, so that files created, renamed or removed in it survive a machine crash. */
+export async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
