@@ -16,7 +16,8 @@ test('retention by time deletes whole closed segments and advances the log start
     clock: () => now,
   });
   t.after(() => log.close());
-  for (let i = 0; i < 20; i++) await log.append(makeBatch(`old${i}`, 4, { valueBytes: 40, timestamp: now - 3 * day }));
+  for (let i = 0; i < 20; i++)
+    await log.append(makeBatch(`old${i}`, 4, { valueBytes: 40, timestamp: now - 3 * day }));
   const oldEnd = log.logEndOffset;
   await log.roll();
   for (let i = 0; i < 5; i++) await log.append(makeBatch(`new${i}`, 4, { valueBytes: 40, timestamp: now }));
@@ -33,7 +34,10 @@ test('retention by time deletes whole closed segments and advances the log start
 });
 
 test('retention by size keeps the log under retention.bytes, oldest segments first', async (t) => {
-  const log = await PartitionLog.open({ dir: await tempDir(t), config: { segmentBytes: 2048, retentionBytes: 5000, retentionMs: -1 } });
+  const log = await PartitionLog.open({
+    dir: await tempDir(t),
+    config: { segmentBytes: 2048, retentionBytes: 5000, retentionMs: -1 },
+  });
   t.after(() => log.close());
   for (let i = 0; i < 60; i++) await log.append(makeBatch(`b${i}`, 4, { valueBytes: 40 }));
   const before = log.sizeBytes;
@@ -52,14 +56,19 @@ test('cleanup.policy=compact without delete never deletes by retention', async (
     config: { segmentBytes: 2048, retentionBytes: 100, cleanupPolicy: { delete: false, compact: true } },
   });
   t.after(() => log.close());
-  for (let i = 0; i < 30; i++) await log.append(makeBatch(`b${i}`, 4, { valueBytes: 40, keys: (j) => `k${i}-${j}` }));
+  for (let i = 0; i < 30; i++)
+    await log.append(makeBatch(`b${i}`, 4, { valueBytes: 40, keys: (j) => `k${i}-${j}` }));
   assert.deepEqual(await log.deleteRetainedSegments(), { segments: 0, bytes: 0 });
   assert.equal(log.logStartOffset, 0);
 });
 
 async function compactedLog(t: import('node:test').TestContext, now: () => number) {
   const dir = await tempDir(t);
-  const config = { segmentBytes: 4096, cleanupPolicy: { delete: false, compact: true }, deleteRetentionMs: day };
+  const config = {
+    segmentBytes: 4096,
+    cleanupPolicy: { delete: false, compact: true },
+    deleteRetentionMs: day,
+  };
   const log = await PartitionLog.open({ dir, config, clock: now });
   // 10 keys, each written 20 times; key k3 ends with a tombstone.
   const latest = new Map<string, { offset: number; value: string | null }>();
@@ -67,10 +76,13 @@ async function compactedLog(t: import('node:test').TestContext, now: () => numbe
     const keys = (i: number) => `k${(round * 5 + i) % 10}`;
     const batch = makeBatch(`r${round}`, 5, { valueBytes: 30, keys, timestamp: now() - 2 * day });
     const { baseOffset } = await log.append(batch);
-    for (let i = 0; i < 5; i++) latest.set(keys(i), { offset: baseOffset + i, value: `r${round}:${i}:`.padEnd(30, 'x') });
+    for (let i = 0; i < 5; i++)
+      latest.set(keys(i), { offset: baseOffset + i, value: `r${round}:${i}:`.padEnd(30, 'x') });
   }
   const { encodeBatch } = await import('../../src/records/batch.ts');
-  const tomb = await log.append(encodeBatch({ records: [{ key: Buffer.from('k3'), value: null, timestamp: now() - 2 * day }] }));
+  const tomb = await log.append(
+    encodeBatch({ records: [{ key: Buffer.from('k3'), value: null, timestamp: now() - 2 * day }] }),
+  );
   latest.set('k3', { offset: tomb.baseOffset, value: null });
   await log.roll();
   await log.append(makeBatch('active', 2, { keys: (i) => `k${i}`, timestamp: now() }));
@@ -137,7 +149,10 @@ test('compaction survives a restart and leftover files from an interrupted swap'
   // A committed swap (.log.swap present) is rolled forward: simulate the crash between the commit rename
   // and the final renames by moving the current files back into swap position.
   await rename(path.join(dir, '00000000000000000000.log'), path.join(dir, '00000000000000000000.log.swap'));
-  await rename(path.join(dir, '00000000000000000000.index'), path.join(dir, '00000000000000000000.index.cleaned'));
+  await rename(
+    path.join(dir, '00000000000000000000.index'),
+    path.join(dir, '00000000000000000000.index.cleaned'),
+  );
   await writeFile(path.join(dir, '00000000000000000000.log'), Buffer.from('the stale uncompacted segment'));
   reopened = await PartitionLog.open({ dir, config, clock: now });
   t.after(() => reopened.close());
