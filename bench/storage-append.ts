@@ -1,0 +1,135 @@
+/**
+ * Storage engine benchmark (issue 2): append and read throughput of one partition log, beside the
+ * disk's sequential write bandwidth measured in the same run with `dd ... conv=fdatasync`.
+ *
+ *   npm run bench:storage [-- --mb 512 --dir /path/on/the/disk/to/test]
+ *
+ * Records are 100 bytes, in batches of 1000 (about 100 KiB a batch, uncompressed), encoded before the
+ * clock starts: the broker receives batches already encoded by producers. Reported numbers are
+ * throughput and ratios to the dd figure, never pass/fail.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { encodeBatch } from '../src/records/batch.ts';
+import type { FsyncPolicy } from '../src/storage/log-config.ts';
+import { PartitionLog } from '../src/storage/partition-log.ts';
+
+const { values } = parseArgs({
+  options: { mb: { type: 'string', default: '512' }, dir: { type: 'string' }, json: { type: 'boolean', default: false } },
+});
+const totalBytes = Number(values.mb) * 1024 * 1024;
+const root = values.dir ?? tmpdir();
+const recordBytes = 100;
+const recordsPerBatch = 1000;
+
+function ddBandwidth(): number {
+  const dir = mkdtempSync(path.join(root, 'bench-dd-'));
+  try {
+    // dd reports on stderr; the shell folds it into what execFileSync returns.
+    const out = execFileSync(
+      'sh',
+      ['-c', `dd if=/dev/zero of=${path.join(dir, 'dd.bin')} bs=1M count=${Math.round(totalBytes / 2 ** 20)} conv=fdatasync 2>&1`],
+      { encoding: 'utf8' },
+    );
+    const m = /(\d+) bytes .* copied, ([\d.]+) s/.exec(out);
+    if (!m) throw new Error(`cannot parse dd output: ${out}`);
+    return Number(m[1]) / Number(m[2]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function makePool(n: number): Buffer[] {
+  const value = Buffer.alloc(recordBytes, 'x');
+  return Array.from({ length: n }, () =>
+    encodeBatch({ records: Array.from({ length: recordsPerBatch }, () => ({ key: null, value })) }),
+  );
+}
+
+interface Result {
+  name: string;
+  records: number;
+  bytes: number;
+  seconds: number;
+  recordsPerSec: number;
+  mbPerSec: number;
+}
+
+function result(name: string, batches: number, batchBytes: number, seconds: number): Result {
+  const records = batches * recordsPerBatch;
+  const bytes = batches * batchBytes;
+  return { name, records, bytes, seconds, recordsPerSec: records / seconds, mbPerSec: bytes / seconds / 2 ** 20 };
+}
+
+async function appendRun(fsync: FsyncPolicy, appenders: number, budgetBytes: number): Promise<{ r: Result; log: PartitionLog; dir: string }> {
+  const dir = mkdtempSync(path.join(root, 'bench-log-'));
+  const log = await PartitionLog.open({ dir, config: { fsync, fsyncIntervalMs: 1000, retentionMs: -1 } });
+  const pool = makePool(appenders * 4);
+  const batchBytes = pool[0].length;
+  const batches = Math.max(appenders, Math.floor(budgetBytes / batchBytes));
+  let issued = 0;
+  const started = process.hrtime.bigint();
+  await Promise.all(
+    Array.from({ length: appenders }, async (_, a) => {
+      let k = 0;
+      while (issued < batches) {
+        issued++;
+        // Each appender cycles through its own buffers; one is reused only after its append resolved.
+        await log.append(pool[a * 4 + (k++ % 4)]);
+      }
+    }),
+  );
+  await log.flush();
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  return { r: result(`append fsync=${fsync} appenders=${appenders}`, batches, batchBytes, seconds), log, dir };
+}
+
+async function readRun(log: PartitionLog): Promise<Result> {
+  let offset = log.logStartOffset;
+  let bytes = 0;
+  let batches = 0;
+  const started = process.hrtime.bigint();
+  while (offset < log.logEndOffset) {
+    const r = await log.read(offset, 1024 * 1024);
+    bytes += r.bytes.length;
+    batches += Math.round(r.bytes.length / (recordsPerBatch * (recordBytes + 8) + 61)) || 1;
+    offset = r.nextOffset;
+  }
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const records = log.logEndOffset - log.logStartOffset;
+  return { name: 'read 1 MiB at a time (page cache)', records, bytes, seconds, recordsPerSec: records / seconds, mbPerSec: bytes / seconds / 2 ** 20 };
+}
+
+const results: Result[] = [];
+const ddBytesPerSec = ddBandwidth();
+const ddMbPerSec = ddBytesPerSec / 2 ** 20;
+
+for (const [fsync, appenders, share] of [
+  ['never', 4, 1],
+  ['interval', 4, 1],
+  ['always', 1, 0.25],
+  ['always', 8, 0.25],
+] as [FsyncPolicy, number, number][]) {
+  const { r, log, dir } = await appendRun(fsync, appenders, totalBytes * share);
+  results.push(r);
+  if (fsync === 'interval') results.push(await readRun(log));
+  await log.close();
+  rmSync(dir, { recursive: true, force: true });
+}
+
+const always1 = results.find((r) => r.name === 'append fsync=always appenders=1')!;
+const always8 = results.find((r) => r.name === 'append fsync=always appenders=8')!;
+if (values.json) {
+  console.log(JSON.stringify({ ddMbPerSec, results }, null, 2));
+} else {
+  console.log(`disk sequential write (dd conv=fdatasync, ${values.mb} MiB): ${ddMbPerSec.toFixed(0)} MB/s\n`);
+  console.log('| scenario | records/s | MB/s | vs dd |');
+  console.log('|---|---:|---:|---:|');
+  for (const r of results) {
+    console.log(`| ${r.name} | ${Math.round(r.recordsPerSec).toLocaleString('en-US')} | ${r.mbPerSec.toFixed(0)} | ${(r.mbPerSec / ddMbPerSec).toFixed(2)}x |`);
+  }
+  console.log(`\ngroup commit: 8 appenders reach ${(always8.recordsPerSec / always1.recordsPerSec).toFixed(1)}x the throughput of 1 under fsync=always`);
+}
