@@ -40,6 +40,50 @@ export const ERROR_CODES = {
     retriable: true,
     doc: 'The partition log was closed (shutdown, deletion or leadership change) while the request was in flight.',
   },
+  UNKNOWN_TOPIC_OR_PARTITION: {
+    retriable: true,
+    doc: 'The topic does not exist, or the partition number is outside the topic.',
+  },
+  TOPIC_ALREADY_EXISTS: {
+    retriable: false,
+    doc: 'A topic with this name exists already.',
+  },
+  INVALID_TOPIC_EXCEPTION: {
+    retriable: false,
+    doc: 'The topic name is empty, too long, "." or "..", or uses characters other than ASCII letters, digits, ".", "_" and "-".',
+  },
+  INVALID_PARTITIONS: {
+    retriable: false,
+    doc: 'The partition count is below 1 or above the per-topic limit.',
+  },
+  INVALID_REPLICATION_FACTOR: {
+    retriable: false,
+    doc: 'The replication factor is below 1 or larger than the number of brokers.',
+  },
+  INVALID_REQUIRED_ACKS: {
+    retriable: false,
+    doc: 'acks is not 0, 1 or -1 (all).',
+  },
+  INVALID_REQUEST: {
+    retriable: false,
+    doc: 'The request is malformed or names an impossible combination of fields; the message says which.',
+  },
+  POLICY_VIOLATION: {
+    retriable: false,
+    doc: 'The request breaks a broker limit (too many partitions or topics, a request too large); the message names the limit.',
+  },
+  REQUEST_TIMED_OUT: {
+    retriable: true,
+    doc: 'The request did not complete within its timeout; it may still take effect.',
+  },
+  BROKER_NOT_AVAILABLE: {
+    retriable: true,
+    doc: 'The broker is starting up or shutting down and does not serve requests.',
+  },
+  UNKNOWN_SERVER_ERROR: {
+    retriable: false,
+    doc: 'An unexpected failure inside the broker; it is logged with its stack.',
+  },
   INVALID_CONFIG: {
     retriable: false,
     doc: 'A configuration value is outside what is allowed; the message names the key, the value and the bounds.',

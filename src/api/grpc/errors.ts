@@ -1,0 +1,54 @@
+/** Maps the core's errors to gRPC status codes (the table in proto/tsbroker/v1/broker.proto). */
+import * as grpc from '@grpc/grpc-js';
+import { BrokerError, type ErrorCode } from '../../errors.ts';
+
+const STATUS: Record<ErrorCode, grpc.status> = {
+  CORRUPT_MESSAGE: grpc.status.INVALID_ARGUMENT,
+  INVALID_RECORD: grpc.status.INVALID_ARGUMENT,
+  MESSAGE_TOO_LARGE: grpc.status.RESOURCE_EXHAUSTED,
+  UNSUPPORTED_FOR_MESSAGE_FORMAT: grpc.status.INVALID_ARGUMENT,
+  UNSUPPORTED_COMPRESSION_TYPE: grpc.status.INVALID_ARGUMENT,
+  OFFSET_OUT_OF_RANGE: grpc.status.OUT_OF_RANGE,
+  KAFKA_STORAGE_ERROR: grpc.status.UNAVAILABLE,
+  LOG_CLOSED: grpc.status.UNAVAILABLE,
+  UNKNOWN_TOPIC_OR_PARTITION: grpc.status.NOT_FOUND,
+  TOPIC_ALREADY_EXISTS: grpc.status.ALREADY_EXISTS,
+  INVALID_TOPIC_EXCEPTION: grpc.status.INVALID_ARGUMENT,
+  INVALID_PARTITIONS: grpc.status.INVALID_ARGUMENT,
+  INVALID_REPLICATION_FACTOR: grpc.status.INVALID_ARGUMENT,
+  INVALID_REQUIRED_ACKS: grpc.status.INVALID_ARGUMENT,
+  INVALID_REQUEST: grpc.status.INVALID_ARGUMENT,
+  POLICY_VIOLATION: grpc.status.RESOURCE_EXHAUSTED,
+  REQUEST_TIMED_OUT: grpc.status.DEADLINE_EXCEEDED,
+  BROKER_NOT_AVAILABLE: grpc.status.UNAVAILABLE,
+  UNKNOWN_SERVER_ERROR: grpc.status.INTERNAL,
+  INVALID_CONFIG: grpc.status.INVALID_ARGUMENT,
+};
+
+export function grpcStatusOf(code: ErrorCode): grpc.status {
+  return STATUS[code];
+}
+
+/**
+ * A gRPC error for `err`. An unknown partition of a known topic is INVALID_ARGUMENT (the issue's
+ * "bad partition"), an unknown topic NOT_FOUND. The broker's own code travels in the trailers.
+ */
+export function toGrpcError(
+  err: unknown,
+  topicExists?: (name: string) => boolean,
+  topic?: string,
+): Partial<grpc.StatusObject> {
+  const be =
+    err instanceof BrokerError
+      ? err
+      : new BrokerError('UNKNOWN_SERVER_ERROR', (err as Error)?.message ?? String(err), { cause: err });
+  let code = STATUS[be.code];
+  if (be.code === 'UNKNOWN_TOPIC_OR_PARTITION' && topic && topicExists?.(topic))
+    code = grpc.status.INVALID_ARGUMENT;
+  const metadata = new grpc.Metadata();
+  metadata.set('broker-error-code', be.code);
+  // Kafka calls an unknown topic retriable because metadata spreads through a cluster over time; through
+  // this API the answer comes from the metadata owner, so waiting would not change it.
+  metadata.set('broker-retriable', String(be.retriable && be.code !== 'UNKNOWN_TOPIC_OR_PARTITION'));
+  return { code, details: be.message, metadata };
+}

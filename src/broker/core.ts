@@ -1,0 +1,460 @@
+/**
+ * The broker core (DESIGN.md decision 2): topics, produce and fetch in Kafka's semantics, behind both
+ * front doors. It knows nothing of gRPC or the Kafka wire format; errors are BrokerErrors from the
+ * closed list in src/errors.ts, which each door maps to its own codes.
+ */
+import path from 'node:path';
+import { BrokerError } from '../errors.ts';
+import {
+  type BatchInput,
+  type DecodedRecord,
+  decodeBatchAsync,
+  encodeBatchAsync,
+  forEachBatch,
+  type RecordInput,
+} from '../records/batch.ts';
+import { COMPRESSION, type CompressionCode } from '../records/compression.ts';
+import type { PartitionLog, StorageLogger } from '../storage/partition-log.ts';
+import { LocalMetadataStore, type MetadataStore, type TopicMetadata, validateTopicName } from './metadata.ts';
+import { PartitionManager } from './partition-manager.ts';
+import { partitionForKey } from '../records/partitioner.ts';
+import { effectiveConfigs, logConfigFor, type TopicConfigs, type TopicDefaults, validateTopicConfigs } from './topic-config.ts';
+
+/** Hooks the core calls so that metrics can count without the core knowing Prometheus. */
+export interface CoreObserver {
+  produced(topic: string, records: number, bytes: number): void;
+  consumed(topic: string, records: number, bytes: number): void;
+  cleanerRun(kind: 'retention' | 'compaction'): void;
+}
+
+const noObserver: CoreObserver = { produced() {}, consumed() {}, cleanerRun() {} };
+
+export interface CoreOptions {
+  dataDir: string;
+  nodeId: string;
+  defaults: TopicDefaults;
+  /** Partitions of a topic created without a count (and of auto-created topics). @default 1 */
+  defaultPartitions?: number;
+  /** Most partitions one topic may have. @default 10000 */
+  partitionsPerTopicMax?: number;
+  /** Most partitions this node holds in all. @default 20000 */
+  partitionsMax?: number;
+  /** How often retention and compaction run; 0 disables the cleaner. @default 300000 */
+  cleanupIntervalMs?: number;
+  logger: StorageLogger & { debug?(obj: object, msg: string): void };
+  observer?: CoreObserver;
+  clock?: () => number;
+  /** A metadata store other than the local file (the Raft-backed controller). */
+  metadata?: MetadataStore;
+}
+
+export type Acks = 0 | 1 | -1;
+
+export interface ProduceOptions {
+  acks?: Acks;
+  /** How long to wait for the append to be acknowledged. @default 30000 */
+  timeoutMs?: number;
+}
+
+export interface ProduceResult {
+  partition: number;
+  baseOffset: number;
+  lastOffset: number;
+  /** -1 unless the topic uses log append time. */
+  logAppendTimeMs: number;
+  logStartOffset: number;
+}
+
+export interface FetchOptions {
+  maxBytes?: number;
+  /** Long poll: wait up to this long for data at `offset`. @default 0 */
+  maxWaitMs?: number;
+  signal?: AbortSignal;
+}
+
+export interface FetchResult {
+  /** Whole RecordBatch v2 batches; the first may start before the requested offset. */
+  bytes: Buffer;
+  nextOffset: number;
+  highWatermark: number;
+  logStartOffset: number;
+}
+
+export interface PartitionDescription {
+  partition: number;
+  leader: string;
+  replicas: string[];
+  isr: string[];
+  logStartOffset: number;
+  logEndOffset: number;
+  highWatermark: number;
+  sizeBytes: number;
+  segments: number;
+}
+
+export interface TopicDescription {
+  name: string;
+  id: string;
+  partitions: PartitionDescription[];
+  replicationFactor: number;
+  configs: ReturnType<typeof effectiveConfigs>;
+  internal: boolean;
+}
+
+/** The offset a consumer may read up to: only what is on disk under fsync=always, else what is written. */
+export function highWatermarkOf(log: PartitionLog): number {
+  return log.config.fsync === 'always' ? log.flushedOffset : log.logEndOffset;
+}
+
+export class BrokerCore {
+  readonly nodeId: string;
+  readonly metadata: MetadataStore;
+  readonly partitions: PartitionManager;
+  readonly defaults: TopicDefaults;
+  readonly defaultPartitions: number;
+  readonly logger: CoreOptions['logger'];
+  #observer: CoreObserver;
+  #partitionsPerTopicMax: number;
+  #partitionsMax: number;
+  #roundRobin = new Map<string, number>();
+  #cleanerTimer: NodeJS.Timeout | null = null;
+  #cleaning: Promise<void> | null = null;
+  #inflight = new Set<Promise<unknown>>();
+  #closed = false;
+
+  private constructor(opts: CoreOptions, metadata: MetadataStore, partitions: PartitionManager) {
+    this.nodeId = opts.nodeId;
+    this.metadata = metadata;
+    this.partitions = partitions;
+    this.defaults = opts.defaults;
+    this.defaultPartitions = opts.defaultPartitions ?? 1;
+    this.logger = opts.logger;
+    this.#observer = opts.observer ?? noObserver;
+    this.#partitionsPerTopicMax = opts.partitionsPerTopicMax ?? 10_000;
+    this.#partitionsMax = opts.partitionsMax ?? 20_000;
+  }
+
+  static async open(opts: CoreOptions): Promise<BrokerCore> {
+    const clock = opts.clock ?? Date.now;
+    const metadata = opts.metadata ?? (await LocalMetadataStore.open(path.join(opts.dataDir, 'meta'), clock));
+    const partitions = new PartitionManager(opts.dataDir, opts.logger, clock);
+    await partitions.removeDeletedLeftovers();
+    const core = new BrokerCore(opts, metadata, partitions);
+    for (const topic of metadata.listTopics()) {
+      await partitions.openTopic(topic.name, topic.partitions, logConfigFor(topic.configs, core.defaults));
+    }
+    const interval = opts.cleanupIntervalMs ?? 300_000;
+    if (interval > 0) {
+      core.#cleanerTimer = setInterval(() => void core.runCleaner(), interval);
+      core.#cleanerTimer.unref();
+    }
+    return core;
+  }
+
+  // ---------------------------------------------------------------- topics
+
+  async createTopic(spec: {
+    name: string;
+    partitions?: number;
+    replicationFactor?: number;
+    configs?: Record<string, string>;
+  }): Promise<TopicMetadata> {
+    this.#checkOpen();
+    const name = validateTopicName(spec.name);
+    const partitions = spec.partitions === undefined || spec.partitions === -1 ? this.defaultPartitions : spec.partitions;
+    if (!Number.isInteger(partitions) || partitions < 1 || partitions > this.#partitionsPerTopicMax) {
+      throw new BrokerError('INVALID_PARTITIONS', `partitions must be between 1 and ${this.#partitionsPerTopicMax}, got ${partitions}`);
+    }
+    if (this.partitions.partitionCount + partitions > this.#partitionsMax) {
+      throw new BrokerError(
+        'POLICY_VIOLATION',
+        `this node holds ${this.partitions.partitionCount} partitions; ${partitions} more would pass its limit of ${this.#partitionsMax}`,
+      );
+    }
+    // A single node holds one copy; a requested factor above 1 is refused, as Kafka does with too few brokers.
+    const rf = spec.replicationFactor === undefined || spec.replicationFactor === -1 ? 1 : spec.replicationFactor;
+    if (rf !== 1) {
+      throw new BrokerError('INVALID_REPLICATION_FACTOR', `replication factor ${rf} is larger than the 1 available broker`);
+    }
+    const configs = validateTopicConfigs(spec.configs ?? {});
+    if (this.metadata.getTopic(name)) throw new BrokerError('TOPIC_ALREADY_EXISTS', `topic ${name} already exists`);
+    const logConfig = logConfigFor(configs, this.defaults);
+    await this.partitions.openTopic(name, partitions, logConfig);
+    try {
+      const topic = await this.metadata.createTopic({ name, partitions, replicationFactor: rf, configs });
+      this.logger.info({ topic: name, partitions }, 'created topic');
+      return topic;
+    } catch (err) {
+      await this.partitions.dropTopic(name, 'failed');
+      throw err;
+    }
+  }
+
+  async deleteTopic(name: string): Promise<void> {
+    this.#checkOpen();
+    validateTopicName(name);
+    const topic = await this.metadata.deleteTopic(name);
+    await this.partitions.dropTopic(name, topic.id);
+    this.#roundRobin.delete(name);
+    this.logger.info({ topic: name }, 'deleted topic');
+  }
+
+  async alterTopicConfigs(name: string, configs: Record<string, string>): Promise<TopicMetadata> {
+    this.#checkOpen();
+    const topic = this.#topic(name);
+    const merged = validateTopicConfigs({ ...topic.configs, ...configs });
+    const updated = await this.metadata.alterTopicConfigs(name, merged);
+    // Logs read their settings at open; reopen this topic's logs with the new ones.
+    const logs = this.partitions.partitionsOf(name) ?? [];
+    await Promise.all(logs.map((l) => l.close()));
+    await this.partitions.openTopic(name, topic.partitions, logConfigFor(merged, this.defaults));
+    return updated;
+  }
+
+  listTopics(): TopicMetadata[] {
+    return this.metadata.listTopics();
+  }
+
+  describeTopic(name: string): TopicDescription {
+    const topic = this.#topic(name);
+    const logs = this.partitions.partitionsOf(name) ?? [];
+    return {
+      name: topic.name,
+      id: topic.id,
+      replicationFactor: topic.replicationFactor,
+      configs: effectiveConfigs(topic.configs, this.defaults),
+      internal: name.startsWith('__'),
+      partitions: logs.map((log, partition) => ({
+        partition,
+        leader: this.nodeId,
+        replicas: [this.nodeId],
+        isr: [this.nodeId],
+        logStartOffset: log.logStartOffset,
+        logEndOffset: log.logEndOffset,
+        highWatermark: highWatermarkOf(log),
+        sizeBytes: log.sizeBytes,
+        segments: log.segments.length,
+      })),
+    };
+  }
+
+  #topic(name: string): TopicMetadata {
+    validateTopicName(name);
+    const topic = this.metadata.getTopic(name);
+    if (!topic) throw new BrokerError('UNKNOWN_TOPIC_OR_PARTITION', `topic ${name} does not exist`);
+    return topic;
+  }
+
+  partitionCount(topic: string): number {
+    return this.#topic(topic).partitions;
+  }
+
+  // ---------------------------------------------------------------- produce
+
+  /**
+   * Appends encoded batches to one partition. `acks` 0 returns at once (the append still happens);
+   * 1 and -1 (all: the same on a single node) wait for the log, up to `timeoutMs`.
+   */
+  async produce(topic: string, partition: number, batches: Buffer, opts: ProduceOptions = {}): Promise<ProduceResult> {
+    this.#checkOpen();
+    const acks = opts.acks ?? -1;
+    if (acks !== 0 && acks !== 1 && acks !== -1) throw new BrokerError('INVALID_REQUIRED_ACKS', `acks must be 0, 1 or -1, got ${acks}`);
+    const log = this.partitions.get(topic, partition);
+    const appending = this.#track(log.append(batches));
+    const counted = appending.then((r) => {
+      this.#observer.produced(topic, r.lastOffset - r.baseOffset + 1, batches.length);
+      return r;
+    });
+    if (acks === 0) {
+      counted.catch((err) => this.logger.warn({ topic, partition, err: String(err) }, 'acks=0 produce failed'));
+      return { partition, baseOffset: -1, lastOffset: -1, logAppendTimeMs: -1, logStartOffset: log.logStartOffset };
+    }
+    const r = await withTimeout(counted, opts.timeoutMs ?? 30_000, `produce to ${topic}-${partition}`);
+    return { partition, baseOffset: r.baseOffset, lastOffset: r.lastOffset, logAppendTimeMs: -1, logStartOffset: log.logStartOffset };
+  }
+
+  /**
+   * Appends plain records: routes each to `partition` if given, else by Kafka's default partitioner
+   * for keyed records, round-robin for unkeyed ones; encodes one batch per partition with the
+   * topic's compression. Returns one result per partition touched, in partition order.
+   */
+  async produceRecords(
+    topic: string,
+    records: RecordInput[],
+    opts: ProduceOptions & { partition?: number; compression?: CompressionCode } = {},
+  ): Promise<(ProduceResult & { count: number })[]> {
+    this.#checkOpen();
+    const partitions = this.partitionCount(topic);
+    if (records.length === 0) throw new BrokerError('INVALID_REQUEST', 'no records to produce');
+    const groups = new Map<number, RecordInput[]>();
+    for (const r of records) {
+      let p: number;
+      if (opts.partition !== undefined && opts.partition !== -1) p = opts.partition;
+      else if (r.key != null) p = partitionForKey(r.key, partitions);
+      else p = this.#nextRoundRobin(topic, partitions);
+      if (!Number.isInteger(p) || p < 0 || p >= partitions) {
+        throw new BrokerError('UNKNOWN_TOPIC_OR_PARTITION', `topic ${topic} has no partition ${p} (it has ${partitions})`);
+      }
+      let g = groups.get(p);
+      if (!g) groups.set(p, (g = []));
+      g.push(r);
+    }
+    const codec = opts.compression ?? this.#topicCodec(topic);
+    const now = Date.now();
+    const results = await Promise.all(
+      [...groups.entries()]
+        .sort((a, b) => a[0] - b[0])
+        .map(async ([p, group]) => {
+          const input: BatchInput = {
+            compression: codec,
+            baseTimestamp: now,
+            records: group.map((r) => ({ ...r, timestamp: r.timestamp ?? now, offsetDelta: undefined })),
+          };
+          const batch = await encodeBatchAsync(input);
+          const result = await this.produce(topic, p, batch, opts);
+          return { ...result, count: group.length };
+        }),
+    );
+    return results;
+  }
+
+  #topicCodec(topic: string): CompressionCode {
+    const type = this.metadata.getTopic(topic)?.configs['compression.type'] ?? this.defaults.compressionType;
+    if (type in COMPRESSION) return COMPRESSION[type as keyof typeof COMPRESSION];
+    return COMPRESSION.none;
+  }
+
+  #nextRoundRobin(topic: string, partitions: number): number {
+    const n = this.#roundRobin.get(topic) ?? Math.floor(Math.random() * partitions);
+    this.#roundRobin.set(topic, (n + 1) % partitions);
+    return n % partitions;
+  }
+
+  // ---------------------------------------------------------------- fetch
+
+  /**
+   * Reads whole batches from `offset`, up to the high watermark. With `maxWaitMs`, waits for data when
+   * there is none yet (a long poll), returning early on data or abort.
+   */
+  async fetch(topic: string, partition: number, offset: number, opts: FetchOptions = {}): Promise<FetchResult> {
+    this.#checkOpen();
+    const log = this.partitions.get(topic, partition);
+    const maxBytes = opts.maxBytes ?? 1024 * 1024;
+    if (opts.maxWaitMs && offset >= highWatermarkOf(log) && offset >= log.logStartOffset && offset <= log.logEndOffset) {
+      await log.waitForData(offset, opts.maxWaitMs, opts.signal);
+      // Under fsync=always the high watermark follows the fsync that the wake-up already waited for.
+    }
+    const hw = highWatermarkOf(log);
+    const { bytes, nextOffset } = await log.read(offset, maxBytes, { maxOffset: hw });
+    if (bytes.length > 0) {
+      let records = 0;
+      forEachBatch(bytes, (pos) => {
+        records += bytes.readInt32BE(pos + 57);
+      });
+      this.#observer.consumed(topic, records, bytes.length);
+    }
+    return { bytes, nextOffset, highWatermark: hw, logStartOffset: log.logStartOffset };
+  }
+
+  /** Fetches and decodes records at or after `offset`, at most `maxRecords`. */
+  async fetchRecords(
+    topic: string,
+    partition: number,
+    offset: number,
+    opts: FetchOptions & { maxRecords?: number } = {},
+  ): Promise<{ records: DecodedRecord[]; nextOffset: number; highWatermark: number; logStartOffset: number }> {
+    const r = await this.fetch(topic, partition, offset, opts);
+    const maxRecords = opts.maxRecords ?? Number.MAX_SAFE_INTEGER;
+    const records: DecodedRecord[] = [];
+    const starts: number[] = [];
+    forEachBatch(r.bytes, (pos) => starts.push(pos));
+    let nextOffset = offset;
+    for (let i = 0; i < starts.length && records.length < maxRecords; i++) {
+      const end = i + 1 < starts.length ? starts[i + 1] : r.bytes.length;
+      const { header, records: batch } = await decodeBatchAsync(r.bytes.subarray(starts[i], end));
+      if (header.attributes & 0x20) {
+        nextOffset = header.baseOffset + header.lastOffsetDelta + 1;
+        continue; // control batches (transaction markers) are not records
+      }
+      for (const rec of batch) {
+        if (rec.offset < offset) continue;
+        if (records.length >= maxRecords) break;
+        records.push(rec);
+        nextOffset = rec.offset + 1;
+      }
+      if (records.length < maxRecords) nextOffset = Math.max(nextOffset, header.baseOffset + header.lastOffsetDelta + 1);
+    }
+    return { records, nextOffset: Math.max(nextOffset, offset), highWatermark: r.highWatermark, logStartOffset: r.logStartOffset };
+  }
+
+  // ---------------------------------------------------------------- cleaner
+
+  /** One pass of retention and compaction over every partition. */
+  runCleaner(): Promise<void> {
+    if (this.#cleaning) return this.#cleaning;
+    this.#cleaning = (async () => {
+      for (const { topic, partition, log } of [...this.partitions.all()]) {
+        if (this.#closed) break;
+        try {
+          if (log.config.cleanupPolicy.delete) {
+            await log.deleteRetainedSegments();
+            this.#observer.cleanerRun('retention');
+          }
+          if (log.config.cleanupPolicy.compact) {
+            await log.compact();
+            this.#observer.cleanerRun('compaction');
+          }
+        } catch (err) {
+          if ((err as BrokerError).code !== 'LOG_CLOSED') {
+            this.logger.error({ topic, partition, err: String(err) }, 'cleaner failed on a partition');
+          }
+        }
+      }
+    })().finally(() => {
+      this.#cleaning = null;
+    });
+    return this.#cleaning;
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  #checkOpen(): void {
+    if (this.#closed) throw new BrokerError('BROKER_NOT_AVAILABLE', 'the broker is shutting down');
+  }
+
+  #track<T>(p: Promise<T>): Promise<T> {
+    this.#inflight.add(p);
+    p.then(
+      () => this.#inflight.delete(p),
+      () => this.#inflight.delete(p),
+    );
+    return p;
+  }
+
+  /** Refuses new work, waits for appends in flight, then closes every log cleanly (fsync, indexes, marker). */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#cleanerTimer) clearInterval(this.#cleanerTimer);
+    await Promise.allSettled([...this.#inflight]);
+    await this.#cleaning;
+    await this.partitions.closeAll();
+  }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  if (!(ms > 0) || !Number.isFinite(ms)) return p;
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new BrokerError('REQUEST_TIMED_OUT', `${what} did not complete within ${ms} ms`)), ms);
+    p.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (e) => {
+        clearTimeout(timer);
+        reject(e);
+      },
+    );
+  });
+}

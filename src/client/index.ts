@@ -1,0 +1,601 @@
+/**
+ * The TypeScript client of the broker's gRPC API. It imports no server code: only the .proto files, the
+ * record format (src/records, shared with Kafka clients' format) and gRPC.
+ *
+ *   const client = await BrokerClient.connect(['localhost:8080']);
+ *   await client.createTopic('events', { partitions: 3 });
+ *   const { offset } = await client.produce('events', 'Hello, Broker!');
+ *   for await (const m of client.subscribe('events', { partition: 0 })) console.log(m.offset, m.value?.toString());
+ *
+ * Batches are encoded here, as Kafka clients do: ProduceBatch sends RecordBatch v2 bytes (compressed if
+ * asked) that the broker stores without decoding, and consumers receive stored batches and decode them
+ * here. Retriable errors are retried with exponential backoff; every call takes an AbortSignal.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { brokerClientConstructor } from '../grpc-proto.ts';
+import { decodeBatchAsync, encodeBatchAsync, forEachBatch, type RecordHeader } from '../records/batch.ts';
+import { COMPRESSION, type CompressionName } from '../records/compression.ts';
+import { partitionForKey } from '../records/partitioner.ts';
+import { abortError, BrokerClientError } from './errors.ts';
+
+export { BrokerClientError } from './errors.ts';
+
+export interface ClientOptions {
+  /** Attempts after the first for a retriable error. @default 5 */
+  retries?: number;
+  /** First backoff; doubles each retry, with jitter. @default 100 */
+  retryBackoffMs?: number;
+  /** Longest backoff. @default 2000 */
+  retryBackoffMaxMs?: number;
+  /** Deadline of each call unless the call says otherwise. @default 30000 */
+  requestTimeoutMs?: number;
+  /** How long connect() waits for a server to answer. @default 10000 */
+  connectTimeoutMs?: number;
+}
+
+export interface CallOptions {
+  signal?: AbortSignal;
+  timeoutMs?: number;
+}
+
+export type Value = string | Buffer | Uint8Array | null;
+
+export interface Message {
+  key?: Value;
+  value: Value;
+  headers?: Record<string, string | Buffer | null> | RecordHeader[];
+  /** Milliseconds since the epoch. @default now */
+  timestamp?: number;
+}
+
+export interface ConsumedMessage {
+  topic: string;
+  partition: number;
+  offset: number;
+  timestamp: number;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: RecordHeader[];
+}
+
+export interface ProduceOptions extends CallOptions {
+  partition?: number;
+  /** 0, 1 or -1 (all). @default -1 */
+  acks?: 0 | 1 | -1;
+  /** Compress batches with this codec. @default 'none' */
+  compression?: CompressionName;
+}
+
+export interface TopicInfo {
+  name: string;
+  id: string;
+  partitions: number;
+  replicationFactor: number;
+  configs: Record<string, { value: string; isDefault: boolean }>;
+  partitionInfo: {
+    partition: number;
+    leader: string;
+    replicas: string[];
+    isr: string[];
+    logStartOffset: number;
+    logEndOffset: number;
+    highWatermark: number;
+    sizeBytes: number;
+    segments: number;
+  }[];
+}
+
+export interface ServerInfo {
+  id: string;
+  address: string;
+  isLeader: boolean;
+  kafkaPort: number;
+}
+
+type Unary = (
+  req: unknown,
+  metadata: grpc.Metadata,
+  options: grpc.CallOptions,
+  cb: (err: grpc.ServiceError | null, res: unknown) => void,
+) => grpc.ClientUnaryCall;
+
+function toBuffer(v: Value | undefined): Buffer | null {
+  if (v === null || v === undefined) return null;
+  if (typeof v === 'string') return Buffer.from(v, 'utf8');
+  return Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+}
+
+function toHeaders(h: Message['headers']): RecordHeader[] {
+  if (!h) return [];
+  if (Array.isArray(h)) return h;
+  return Object.entries(h).map(([key, value]) => ({ key, value: value === null ? null : toBuffer(value) }));
+}
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve, reject) => {
+    if (signal?.aborted) return reject(abortError(signal));
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(abortError(signal!));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+
+export class BrokerClient {
+  readonly addresses: string[];
+  readonly options: Required<ClientOptions>;
+  #clients: grpc.Client[];
+  #current = 0;
+  #partitionCounts = new Map<string, number>();
+  #stickyPartition = new Map<string, number>();
+  #closed = false;
+
+  private constructor(addresses: string[], options: ClientOptions) {
+    this.addresses = addresses;
+    this.options = {
+      retries: options.retries ?? 5,
+      retryBackoffMs: options.retryBackoffMs ?? 100,
+      retryBackoffMaxMs: options.retryBackoffMaxMs ?? 2000,
+      requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
+      connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
+    };
+    const Ctor = brokerClientConstructor();
+    this.#clients = addresses.map(
+      (a) =>
+        new Ctor(a, grpc.credentials.createInsecure(), {
+          'grpc.max_receive_message_length': 80 * 1024 * 1024,
+          'grpc.max_send_message_length': 80 * 1024 * 1024,
+        }),
+    );
+  }
+
+  /**
+   * Connects to the first of `addresses` (host:port) that answers; later calls fail over to the others
+   * when one becomes unavailable.
+   */
+  static async connect(addresses: string | string[], options: ClientOptions = {}): Promise<BrokerClient> {
+    const list = (Array.isArray(addresses) ? addresses : addresses.split(','))
+      .map((a) => a.trim())
+      .filter(Boolean);
+    if (list.length === 0)
+      throw new BrokerClientError(
+        'connect needs at least one address',
+        'INVALID_REQUEST',
+        grpc.status.INVALID_ARGUMENT,
+        false,
+      );
+    const client = new BrokerClient(list, options);
+    const deadline = Date.now() + client.options.connectTimeoutMs;
+    const errors: string[] = [];
+    for (let i = 0; i < list.length; i++) {
+      try {
+        await new Promise<void>((resolve, reject) =>
+          client.#clients[i].waitForReady(Math.max(deadline, Date.now() + 100), (err) =>
+            err ? reject(err) : resolve(),
+          ),
+        );
+        client.#current = i;
+        return client;
+      } catch (err) {
+        errors.push(`${list[i]}: ${(err as Error).message}`);
+      }
+    }
+    client.close();
+    throw new BrokerClientError(
+      `no broker answered: ${errors.join('; ')}`,
+      'UNAVAILABLE',
+      grpc.status.UNAVAILABLE,
+      true,
+    );
+  }
+
+  close(): void {
+    this.#closed = true;
+    for (const c of this.#clients) c.close();
+  }
+
+  /** One unary call with retries, failover and abort. */
+  async #call<T>(method: string, request: unknown, opts: CallOptions = {}, retry = true): Promise<T> {
+    const { signal } = opts;
+    for (let attempt = 0; ; attempt++) {
+      if (this.#closed)
+        throw new BrokerClientError('client is closed', 'CANCELLED', grpc.status.CANCELLED, false);
+      if (signal?.aborted) throw abortError(signal);
+      const client = this.#clients[this.#current];
+      try {
+        return await new Promise<T>((resolve, reject) => {
+          const deadline = new Date(Date.now() + (opts.timeoutMs ?? this.options.requestTimeoutMs));
+          const call = (client as unknown as Record<string, Unary>)[method].call(
+            client,
+            request,
+            new grpc.Metadata(),
+            { deadline },
+            (err, res) => {
+              signal?.removeEventListener('abort', onAbort);
+              if (err)
+                reject(
+                  err.code === grpc.status.CANCELLED && signal?.aborted
+                    ? abortError(signal)
+                    : BrokerClientError.fromGrpc(err),
+                );
+              else resolve(res as T);
+            },
+          );
+          const onAbort = () => call.cancel();
+          signal?.addEventListener('abort', onAbort, { once: true });
+        });
+      } catch (err) {
+        const e = err as BrokerClientError;
+        if (!retry || !e.retriable || attempt >= this.options.retries) throw e;
+        if (e.grpcCode === grpc.status.UNAVAILABLE && this.#clients.length > 1)
+          this.#current = (this.#current + 1) % this.#clients.length;
+        const backoff = Math.min(this.options.retryBackoffMaxMs, this.options.retryBackoffMs * 2 ** attempt);
+        await sleep(backoff / 2 + Math.random() * (backoff / 2), signal);
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- topics
+
+  async createTopic(
+    name: string,
+    opts:
+      | (CallOptions & { partitions?: number; replicationFactor?: number; configs?: Record<string, string> })
+      | number = {},
+  ): Promise<TopicInfo> {
+    const o = typeof opts === 'number' ? { partitions: opts } : opts;
+    const res = await this.#call<{ topic: TopicInfo }>(
+      'CreateTopic',
+      {
+        name,
+        partitions: o.partitions ?? 0,
+        replicationFactor: o.replicationFactor ?? 0,
+        configs: o.configs ?? {},
+      },
+      o,
+      false,
+    );
+    const info = normalizeTopic(res.topic);
+    this.#partitionCounts.set(name, info.partitions);
+    return info;
+  }
+
+  async deleteTopic(name: string, opts: CallOptions = {}): Promise<void> {
+    await this.#call('DeleteTopic', { name }, opts, false);
+    this.#partitionCounts.delete(name);
+  }
+
+  async listTopics(opts: CallOptions = {}): Promise<TopicInfo[]> {
+    const res = await this.#call<{ topics?: TopicInfo[] }>('ListTopics', {}, opts);
+    return (res.topics ?? []).map(normalizeTopic);
+  }
+
+  async describeTopic(name: string, opts: CallOptions = {}): Promise<TopicInfo> {
+    const res = await this.#call<{ topic: TopicInfo }>('DescribeTopic', { name }, opts);
+    const info = normalizeTopic(res.topic);
+    this.#partitionCounts.set(name, info.partitions);
+    return info;
+  }
+
+  async getServers(opts: CallOptions = {}): Promise<ServerInfo[]> {
+    const res = await this.#call<{ servers?: Partial<ServerInfo>[] }>('GetServers', {}, opts);
+    return (res.servers ?? []).map((s) => ({
+      id: s.id ?? '',
+      address: s.address ?? '',
+      isLeader: s.isLeader ?? false,
+      kafkaPort: s.kafkaPort ?? 0,
+    }));
+  }
+
+  // ---------------------------------------------------------------- produce
+
+  /** Produces one record; returns its partition and offset (-1 with acks=0). */
+  async produce(
+    topic: string,
+    value: Value | Message,
+    opts: ProduceOptions = {},
+  ): Promise<{ partition: number; offset: number }> {
+    const m: Message = isMessage(value) ? value : { value };
+    if (opts.compression && opts.compression !== 'none') {
+      const r = await this.produceBatch(topic, [m], opts);
+      return { partition: r.results[0].partition, offset: r.results[0].baseOffset };
+    }
+    const res = await this.#call<{ partition?: number; offset?: number }>(
+      'Produce',
+      {
+        topic,
+        partition: opts.partition,
+        record: {
+          key: toBuffer(m.key) ?? undefined,
+          value: toBuffer(m.value) ?? undefined,
+          headers: wireHeaders(m.headers),
+          timestampMs: m.timestamp ?? 0,
+        },
+        acks: opts.acks,
+        timeoutMs: opts.timeoutMs ?? 0,
+      },
+      opts,
+    );
+    return { partition: res.partition ?? 0, offset: res.offset ?? 0 };
+  }
+
+  async #partitionCount(topic: string, opts: CallOptions): Promise<number> {
+    const known = this.#partitionCounts.get(topic);
+    if (known !== undefined) return known;
+    return (await this.describeTopic(topic, opts)).partitions;
+  }
+
+  /**
+   * Produces many records. Keyed records go to murmur2(key) mod partitions (as Kafka's clients route
+   * them); unkeyed ones all go to one partition per call, chosen round-robin across calls (Kafka's
+   * sticky partitioning), so that they form one batch. One RecordBatch v2 per partition, compressed
+   * with `compression`, sent in parallel.
+   */
+  async produceBatch(
+    topic: string,
+    messages: (Value | Message)[],
+    opts: ProduceOptions = {},
+  ): Promise<{
+    baseOffset: number;
+    count: number;
+    results: { partition: number; baseOffset: number; count: number }[];
+  }> {
+    if (messages.length === 0)
+      throw new BrokerClientError(
+        'produceBatch needs at least one message',
+        'INVALID_REQUEST',
+        grpc.status.INVALID_ARGUMENT,
+        false,
+      );
+    const partitions = await this.#partitionCount(topic, opts);
+    const groups = new Map<number, Message[]>();
+    let sticky: number | undefined;
+    for (const raw of messages) {
+      const m = isMessage(raw) ? raw : { value: raw };
+      const key = toBuffer(m.key);
+      let p: number;
+      if (opts.partition !== undefined) p = opts.partition;
+      else if (key) p = partitionForKey(key, partitions);
+      else {
+        if (sticky === undefined) {
+          const n = this.#stickyPartition.get(topic) ?? Math.floor(Math.random() * partitions);
+          this.#stickyPartition.set(topic, n + 1);
+          sticky = n % partitions;
+        }
+        p = sticky;
+      }
+      let g = groups.get(p);
+      if (!g) groups.set(p, (g = []));
+      g.push(m);
+    }
+    const codec = COMPRESSION[opts.compression ?? 'none'];
+    const now = Date.now();
+    const results = await Promise.all(
+      [...groups.entries()]
+        .sort((a, b) => a[0] - b[0])
+        .map(async ([partition, group]) => {
+          const batch = await encodeBatchAsync({
+            compression: codec,
+            baseTimestamp: now,
+            records: group.map((m) => ({
+              key: toBuffer(m.key),
+              value: toBuffer(m.value),
+              headers: toHeaders(m.headers),
+              timestamp: m.timestamp ?? now,
+            })),
+          });
+          const res = await this.#call<{ partition?: number; baseOffset?: number; count?: number }>(
+            'ProduceBatch',
+            { topic, partition, recordBatch: batch, acks: opts.acks, timeoutMs: opts.timeoutMs ?? 0 },
+            opts,
+          );
+          return { partition, baseOffset: res.baseOffset ?? 0, count: res.count ?? 0 };
+        }),
+    );
+    return { baseOffset: results[0].baseOffset, count: results.reduce((n, r) => n + r.count, 0), results };
+  }
+
+  // ---------------------------------------------------------------- consume
+
+  /** The first record at or after `offset` of a partition. */
+  async consume(
+    topic: string,
+    offset: number,
+    opts: CallOptions & { partition?: number } = {},
+  ): Promise<ConsumedMessage> {
+    const res = await this.consumeBatch(topic, offset, { ...opts, maxRecords: 1 });
+    if (res.records.length === 0) {
+      throw new BrokerClientError(
+        `no record at or after offset ${offset} yet`,
+        'OFFSET_OUT_OF_RANGE',
+        grpc.status.OUT_OF_RANGE,
+        false,
+      );
+    }
+    return res.records[0];
+  }
+
+  /**
+   * Records from `offset`, at most `maxRecords` (and about `maxBytes`), waiting up to `maxWaitMs` for
+   * data when there is none yet.
+   */
+  async consumeBatch(
+    topic: string,
+    offset: number,
+    opts: CallOptions & {
+      partition?: number;
+      maxRecords?: number;
+      maxBytes?: number;
+      maxWaitMs?: number;
+    } = {},
+  ): Promise<{
+    records: ConsumedMessage[];
+    nextOffset: number;
+    highWatermark: number;
+    logStartOffset: number;
+  }> {
+    const partition = opts.partition ?? 0;
+    const waitMs = opts.maxWaitMs ?? 0;
+    const res = await this.#call<{
+      recordBatches?: Buffer;
+      nextOffset?: number;
+      highWatermark?: number;
+      logStartOffset?: number;
+    }>(
+      'ConsumeBatch',
+      { topic, partition, offset, maxBytes: opts.maxBytes ?? 0, maxWaitMs: waitMs, raw: true },
+      { ...opts, timeoutMs: opts.timeoutMs ?? this.options.requestTimeoutMs + waitMs },
+    );
+    const { records, nextOffset } = await decodeRecords(
+      topic,
+      partition,
+      res.recordBatches ?? Buffer.alloc(0),
+      offset,
+      opts.maxRecords,
+    );
+    return {
+      records,
+      nextOffset,
+      highWatermark: res.highWatermark ?? 0,
+      logStartOffset: res.logStartOffset ?? 0,
+    };
+  }
+
+  /**
+   * Tails a partition from `offset` (default 0) as an async iterator; ends when `signal` aborts or the
+   * loop breaks. Reconnects after retriable failures, resuming after the last record delivered.
+   */
+  async *subscribe(
+    topic: string,
+    opts: { partition?: number; offset?: number; maxBytes?: number; signal?: AbortSignal } = {},
+  ): AsyncGenerator<ConsumedMessage> {
+    const partition = opts.partition ?? 0;
+    let offset = opts.offset ?? 0;
+    let failures = 0;
+    while (!opts.signal?.aborted && !this.#closed) {
+      const client = this.#clients[this.#current] as unknown as Record<
+        string,
+        (req: unknown) => grpc.ClientReadableStream<unknown>
+      >;
+      const stream = client.Subscribe.call(this.#clients[this.#current], {
+        topic,
+        partition,
+        offset,
+        maxBytes: opts.maxBytes ?? 0,
+        raw: true,
+      });
+      const onAbort = () => stream.cancel();
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      try {
+        for await (const msg of stream as AsyncIterable<{ recordBatches?: Buffer; nextOffset?: number }>) {
+          failures = 0;
+          const { records, nextOffset } = await decodeRecords(
+            topic,
+            partition,
+            msg.recordBatches ?? Buffer.alloc(0),
+            offset,
+          );
+          for (const r of records) {
+            yield r;
+            offset = r.offset + 1;
+          }
+          offset = Math.max(offset, nextOffset);
+        }
+        // The server ended the stream (shutdown): reconnect after a pause, as for an error.
+        if (opts.signal?.aborted) return;
+        await sleep(this.options.retryBackoffMs, opts.signal);
+      } catch (err) {
+        if (opts.signal?.aborted) return;
+        const e =
+          (err as grpc.ServiceError).code !== undefined
+            ? BrokerClientError.fromGrpc(err as grpc.ServiceError)
+            : (err as BrokerClientError);
+        if (!e.retriable || ++failures > this.options.retries) throw e;
+        if (this.#clients.length > 1) this.#current = (this.#current + 1) % this.#clients.length;
+        await sleep(
+          Math.min(this.options.retryBackoffMaxMs, this.options.retryBackoffMs * 2 ** failures),
+          opts.signal,
+        ).catch(() => {});
+      } finally {
+        opts.signal?.removeEventListener('abort', onAbort);
+        stream.cancel();
+      }
+    }
+  }
+}
+
+function isMessage(v: Value | Message): v is Message {
+  return (
+    v !== null && typeof v === 'object' && !Buffer.isBuffer(v) && !(v instanceof Uint8Array) && 'value' in v
+  );
+}
+
+function wireHeaders(h: Message['headers']) {
+  return toHeaders(h).map((x) => ({ key: x.key, value: x.value ?? undefined }));
+}
+
+function normalizeTopic(t: Partial<TopicInfo>): TopicInfo {
+  return {
+    name: t.name ?? '',
+    id: t.id ?? '',
+    partitions: t.partitions ?? 0,
+    replicationFactor: t.replicationFactor ?? 0,
+    configs: Object.fromEntries(
+      Object.entries(t.configs ?? {}).map(([k, v]) => [
+        k,
+        { value: v.value ?? '', isDefault: v.isDefault ?? false },
+      ]),
+    ),
+    partitionInfo: (t.partitionInfo ?? []).map((p) => ({
+      partition: p.partition ?? 0,
+      leader: p.leader ?? '',
+      replicas: p.replicas ?? [],
+      isr: p.isr ?? [],
+      logStartOffset: p.logStartOffset ?? 0,
+      logEndOffset: p.logEndOffset ?? 0,
+      highWatermark: p.highWatermark ?? 0,
+      sizeBytes: p.sizeBytes ?? 0,
+      segments: p.segments ?? 0,
+    })),
+  };
+}
+
+/** Decodes stored batches into messages at or after `from`, at most `max`; returns where to read next. */
+async function decodeRecords(
+  topic: string,
+  partition: number,
+  bytes: Buffer,
+  from: number,
+  max = Number.MAX_SAFE_INTEGER,
+): Promise<{ records: ConsumedMessage[]; nextOffset: number }> {
+  const starts: [number, number][] = [];
+  forEachBatch(bytes, (pos, size) => starts.push([pos, size]));
+  const records: ConsumedMessage[] = [];
+  let nextOffset = from;
+  for (const [pos, size] of starts) {
+    const { header, records: batch } = await decodeBatchAsync(bytes.subarray(pos, pos + size));
+    const batchEnd = header.baseOffset + header.lastOffsetDelta + 1;
+    if (!(header.attributes & 0x20)) {
+      for (const r of batch) {
+        if (r.offset < from) continue;
+        if (records.length >= max) return { records, nextOffset };
+        records.push({
+          topic,
+          partition,
+          offset: r.offset,
+          timestamp: r.timestamp,
+          key: r.key,
+          value: r.value,
+          headers: r.headers,
+        });
+        nextOffset = r.offset + 1;
+      }
+    }
+    nextOffset = Math.max(nextOffset, batchEnd);
+  }
+  return { records, nextOffset };
+}

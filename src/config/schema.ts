@@ -1,0 +1,138 @@
+/**
+ * The broker's configuration: every key, its type, default, bounds, environment variable and flag, in
+ * one table. Precedence: flags over environment over file over defaults (DESIGN.md). Keys follow the
+ * seed's config.yaml sections; config.yaml.example documents each of them.
+ */
+
+export type Kind =
+  | { type: 'string' }
+  | { type: 'int'; min: number; max: number }
+  | { type: 'bool' }
+  | { type: 'duration'; minMs: number; maxMs: number }
+  | { type: 'enum'; values: readonly string[] };
+
+export interface KeySpec {
+  /** `section.key`, as in the YAML file. */
+  key: string;
+  kind: Kind;
+  default: string | number | boolean;
+  doc: string;
+  /** Extra environment names besides the derived `BROKER_<SECTION>_<KEY>` (the seed's short forms). */
+  env?: string[];
+  /** Command-line flag, without the dashes. */
+  flag?: string;
+}
+
+const port = { type: 'int', min: 0, max: 65535 } as const;
+
+export const SCHEMA: readonly KeySpec[] = [
+  { key: 'node.id', kind: { type: 'string' }, default: 'node-1', doc: 'Unique node identifier.', env: ['BROKER_NODE_ID'], flag: 'id' },
+  {
+    key: 'node.data_dir',
+    kind: { type: 'string' },
+    default: '',
+    doc: 'Data directory; empty means ./data/<node.id>.',
+    env: ['BROKER_DATA_DIR'],
+    flag: 'data-dir',
+  },
+  { key: 'network.grpc_port', kind: port, default: 8080, doc: 'Client gRPC API port (0 picks a free port).', env: ['BROKER_GRPC_PORT'], flag: 'grpc-port' },
+  { key: 'network.kafka_port', kind: port, default: 9092, doc: 'Kafka wire protocol port.', env: ['BROKER_KAFKA_PORT'], flag: 'kafka-port' },
+  { key: 'network.raft_port', kind: port, default: 9080, doc: 'Raft (controller) port.', env: ['BROKER_RAFT_PORT'], flag: 'raft-port' },
+  { key: 'network.data_port', kind: port, default: 9180, doc: 'Inter-broker replication port.', env: ['BROKER_DATA_PORT'], flag: 'data-port' },
+  { key: 'network.metrics_port', kind: port, default: 9090, doc: 'HTTP health, readiness and Prometheus metrics port.', env: ['BROKER_METRICS_PORT'], flag: 'metrics-port' },
+  { key: 'network.bind_addr', kind: { type: 'string' }, default: '0.0.0.0', doc: 'Address every listener binds.', env: ['BROKER_BIND_ADDR'], flag: 'bind-addr' },
+  {
+    key: 'network.advertise_addr',
+    kind: { type: 'string' },
+    default: '',
+    doc: 'Host that clients and other brokers are told to reach this node at; empty means localhost.',
+    env: ['BROKER_ADVERTISE_ADDR'],
+    flag: 'advertise-addr',
+  },
+  { key: 'cluster.bootstrap', kind: { type: 'bool' }, default: false, doc: 'Whether this node starts a new cluster.', env: ['BROKER_BOOTSTRAP'] },
+  { key: 'cluster.join_addr', kind: { type: 'string' }, default: '', doc: 'Address of a node of the cluster to join; empty runs alone.', env: ['BROKER_JOIN_ADDR'], flag: 'join' },
+  { key: 'cluster.controller', kind: { type: 'bool' }, default: true, doc: 'Whether this node is a controller (Raft voter).', env: ['BROKER_CONTROLLER'], flag: 'controller' },
+  {
+    key: 'storage.max_segment_bytes',
+    kind: { type: 'int', min: 1024, max: 2 ** 31 - 1 },
+    default: 16 * 1024 * 1024,
+    doc: 'Default segment size (topic config segment.bytes overrides it).',
+  },
+  {
+    key: 'storage.sync_writes',
+    kind: { type: 'bool' },
+    default: true,
+    doc: 'true: fsync before acknowledging (fsync always). false: storage.fsync decides (default interval).',
+  },
+  {
+    key: 'storage.fsync',
+    kind: { type: 'enum', values: ['', 'always', 'interval', 'never'] },
+    default: '',
+    doc: "Explicit fsync policy: always, interval or never; empty follows storage.sync_writes.",
+  },
+  { key: 'storage.fsync_interval', kind: { type: 'duration', minMs: 1, maxMs: 86_400_000 }, default: '1s', doc: 'Flush period of the interval policy.' },
+  {
+    key: 'storage.default_partitions',
+    kind: { type: 'int', min: 1, max: 10_000 },
+    default: 1,
+    doc: 'Partitions of a topic created without a count, and of auto-created topics.',
+  },
+  { key: 'storage.max_partitions', kind: { type: 'int', min: 1, max: 1_000_000 }, default: 20_000, doc: 'Most partitions this node holds.' },
+  {
+    key: 'storage.max_message_bytes',
+    kind: { type: 'int', min: 1024, max: 64 * 1024 * 1024 },
+    default: 1_048_588,
+    doc: 'Default largest batch (topic config max.message.bytes overrides it).',
+  },
+  {
+    key: 'retention.default_max_age',
+    kind: { type: 'duration', minMs: -1, maxMs: Number.MAX_SAFE_INTEGER },
+    default: '168h',
+    doc: 'Default retention.ms; "-1" keeps data forever.',
+  },
+  {
+    key: 'retention.default_max_bytes',
+    kind: { type: 'int', min: -1, max: Number.MAX_SAFE_INTEGER },
+    default: 1024 * 1024 * 1024,
+    doc: 'Default retention.bytes per partition; -1 for no bound.',
+  },
+  { key: 'retention.cleanup_interval', kind: { type: 'duration', minMs: 0, maxMs: 86_400_000 }, default: '5m', doc: 'How often retention and compaction run; 0 disables them.' },
+  {
+    key: 'replication.default_replication_factor',
+    kind: { type: 'int', min: 1, max: 16 },
+    default: 3,
+    doc: 'Replication factor of new topics, capped at the number of brokers.',
+  },
+  { key: 'replication.fetch_batch_size', kind: { type: 'int', min: 1, max: 100_000 }, default: 100, doc: 'Batches a follower asks for per fetch.' },
+  { key: 'replication.fetch_interval', kind: { type: 'duration', minMs: 1, maxMs: 60_000 }, default: '100ms', doc: 'Longest a follower waits between fetches.' },
+  { key: 'consumer_groups.session_timeout', kind: { type: 'duration', minMs: 1000, maxMs: 3_600_000 }, default: '30s', doc: 'Default group session timeout.' },
+  { key: 'consumer_groups.heartbeat_interval', kind: { type: 'duration', minMs: 100, maxMs: 600_000 }, default: '3s', doc: 'Heartbeat interval clients are told to use.' },
+  { key: 'consumer_groups.rebalance_timeout', kind: { type: 'duration', minMs: 1000, maxMs: 3_600_000 }, default: '60s', doc: 'Longest a rebalance may take.' },
+  {
+    key: 'logging.level',
+    kind: { type: 'enum', values: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] },
+    default: 'info',
+    doc: 'Log level.',
+    env: ['BROKER_LOG_LEVEL'],
+    flag: 'log-level',
+  },
+  { key: 'logging.format', kind: { type: 'enum', values: ['json', 'text'] }, default: 'json', doc: 'json lines, or text for terminals.', env: ['BROKER_LOG_FORMAT'] },
+  {
+    key: 'compression.default',
+    kind: { type: 'enum', values: ['none', 'gzip', 'snappy', 'lz4', 'zstd'] },
+    default: 'none',
+    doc: 'Codec the broker uses for records it encodes itself when a topic names none.',
+  },
+  {
+    key: 'compression.producer_compression',
+    kind: { type: 'bool' },
+    default: true,
+    doc: "true: keep producers' codecs (compression.type=producer). false: store with compression.default.",
+  },
+  { key: 'kafka.auto_create_topics', kind: { type: 'bool' }, default: true, doc: 'Create unknown topics named by Kafka Metadata or Produce requests.' },
+];
+
+/** `storage.max_segment_bytes` -> `BROKER_STORAGE_MAX_SEGMENT_BYTES`. */
+export function envName(key: string): string {
+  return `BROKER_${key.replace('.', '_').toUpperCase()}`;
+}

@@ -1,0 +1,170 @@
+/**
+ * Prometheus metrics with the seed's names (broker_*, storage_*, controller_*, consumer_group_*),
+ * request latency histograms and the process metrics of prom-client. Gauges are read from the core at
+ * scrape time, so they cost nothing between scrapes.
+ */
+import client from 'prom-client';
+import type { BrokerCore, CoreObserver } from '../broker/core.ts';
+
+export class Metrics implements CoreObserver {
+  readonly registry = new client.Registry();
+  readonly messagesProduced: client.Counter<'topic'>;
+  readonly messagesConsumed: client.Counter<'topic'>;
+  readonly bytesIn: client.Counter<'topic'>;
+  readonly bytesOut: client.Counter<'topic'>;
+  readonly compactionRuns: client.Counter;
+  readonly retentionRuns: client.Counter;
+  readonly metadataUpdates: client.Counter;
+  readonly requestDuration: client.Histogram<'api' | 'method' | 'outcome'>;
+  #core: BrokerCore | null = null;
+  #isLeader: () => boolean = () => false;
+  #clusterSize: () => number = () => 1;
+  /** Consumer-group gauges register themselves here (the group coordinator, when present). */
+  groupCollectors: ((
+    members: client.Gauge<'group'>,
+    lag: client.Gauge<'group' | 'topic' | 'partition'>,
+  ) => void)[] = [];
+
+  constructor(nodeId: string) {
+    const r = this.registry;
+    r.setDefaultLabels({ node: nodeId });
+    client.collectDefaultMetrics({ register: r });
+    this.messagesProduced = new client.Counter({
+      name: 'broker_messages_produced_total',
+      help: 'Records appended',
+      labelNames: ['topic'],
+      registers: [r],
+    });
+    this.messagesConsumed = new client.Counter({
+      name: 'broker_messages_consumed_total',
+      help: 'Records served to consumers',
+      labelNames: ['topic'],
+      registers: [r],
+    });
+    this.bytesIn = new client.Counter({
+      name: 'broker_bytes_in_total',
+      help: 'Batch bytes appended',
+      labelNames: ['topic'],
+      registers: [r],
+    });
+    this.bytesOut = new client.Counter({
+      name: 'broker_bytes_out_total',
+      help: 'Batch bytes served',
+      labelNames: ['topic'],
+      registers: [r],
+    });
+    this.compactionRuns = new client.Counter({
+      name: 'storage_compaction_runs_total',
+      help: 'Compaction passes over a partition',
+      registers: [r],
+    });
+    this.retentionRuns = new client.Counter({
+      name: 'storage_retention_runs_total',
+      help: 'Retention passes over a partition',
+      registers: [r],
+    });
+    this.metadataUpdates = new client.Counter({
+      name: 'controller_metadata_updates_total',
+      help: 'Metadata changes applied',
+      registers: [r],
+    });
+    this.requestDuration = new client.Histogram({
+      name: 'broker_request_duration_seconds',
+      help: 'Time to serve a request, by front door and method',
+      labelNames: ['api', 'method', 'outcome'],
+      buckets: [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [r],
+    });
+    const self = this;
+    new client.Gauge({
+      name: 'broker_active_partitions',
+      help: 'Partitions stored on this node',
+      registers: [r],
+      collect() {
+        this.set(self.#core?.partitions.partitionCount ?? 0);
+      },
+    });
+    new client.Gauge({
+      name: 'broker_under_replicated_partitions',
+      help: 'Partitions whose in-sync replicas are fewer than their replicas',
+      registers: [r],
+      collect() {
+        // A single node holds every replica of its partitions: none is under-replicated.
+        this.set(0);
+      },
+    });
+    new client.Gauge({
+      name: 'storage_segment_count',
+      help: 'Log segments on this node',
+      registers: [r],
+      collect() {
+        let n = 0;
+        for (const { log } of self.#core?.partitions.all() ?? []) n += log.segments.length;
+        this.set(n);
+      },
+    });
+    new client.Gauge({
+      name: 'storage_total_bytes',
+      help: 'Bytes of log segments on this node',
+      registers: [r],
+      collect() {
+        let n = 0;
+        for (const { log } of self.#core?.partitions.all() ?? []) n += log.sizeBytes;
+        this.set(n);
+      },
+    });
+    new client.Gauge({
+      name: 'controller_is_leader',
+      help: '1 when this node is the controller leader',
+      registers: [r],
+      collect() {
+        this.set(self.#isLeader() ? 1 : 0);
+      },
+    });
+    new client.Gauge({
+      name: 'controller_cluster_size',
+      help: 'Brokers in the cluster',
+      registers: [r],
+      collect() {
+        this.set(self.#clusterSize());
+      },
+    });
+    const members = new client.Gauge({
+      name: 'consumer_group_members',
+      help: 'Members of each consumer group',
+      labelNames: ['group'],
+      registers: [r],
+    });
+    const lag = new client.Gauge({
+      name: 'consumer_group_lag',
+      help: 'Log end offset minus committed offset, per group and partition',
+      labelNames: ['group', 'topic', 'partition'],
+      registers: [r],
+      collect() {
+        members.reset();
+        lag.reset();
+        for (const c of self.groupCollectors) c(members, lag);
+      },
+    });
+  }
+
+  attach(core: BrokerCore, isLeader: () => boolean, clusterSize: () => number): void {
+    this.#core = core;
+    this.#isLeader = isLeader;
+    this.#clusterSize = clusterSize;
+  }
+
+  produced(topic: string, records: number, bytes: number): void {
+    this.messagesProduced.inc({ topic }, records);
+    this.bytesIn.inc({ topic }, bytes);
+  }
+
+  consumed(topic: string, records: number, bytes: number): void {
+    this.messagesConsumed.inc({ topic }, records);
+    this.bytesOut.inc({ topic }, bytes);
+  }
+
+  cleanerRun(kind: 'retention' | 'compaction'): void {
+    (kind === 'compaction' ? this.compactionRuns : this.retentionRuns).inc();
+  }
+}

@@ -1,0 +1,172 @@
+/**
+ * `startBroker()`: one broker node in this process, wired from its config: storage and core, the gRPC
+ * door, HTTP health and metrics. The `broker` CLI and embedded use (tests, `import { startBroker }`)
+ * take this same path.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { GrpcServer } from './api/grpc/server.ts';
+import { BrokerCore } from './broker/core.ts';
+import { type BrokerConfig, loadConfig } from './config/load.ts';
+import { Metrics } from './http/metrics.ts';
+import { HttpServer } from './http/server.ts';
+import { createLogger, type Logger } from './logging.ts';
+
+export interface RunningBroker {
+  readonly config: BrokerConfig;
+  readonly grpcPort: number;
+  readonly metricsPort: number;
+  /** `host:port` of the gRPC API, for clients. */
+  readonly grpcAddress: string;
+  readonly dataDir: string;
+  readonly core: BrokerCore;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  /**
+   * Stops accepting requests, lets those in flight finish, flushes and fsyncs every log, marks the
+   * shutdown clean, and closes the listeners.
+   */
+  close(): Promise<void>;
+}
+
+export interface StartOptions extends Partial<Omit<BrokerConfig, 'sources'>> {
+  /** A ready-made logger; otherwise one is made from logLevel and logFormat. */
+  logger?: Logger;
+}
+
+/**
+ * Embedded defaults differ from the CLI's: every port is 0 (ephemeral), the data directory is a new
+ * temporary one (removed on close), and logs are at `warn`, so that tests start brokers freely.
+ */
+export async function startBroker(options: StartOptions = {}): Promise<RunningBroker> {
+  const { config: base } = loadConfig([], {});
+  const ownsDataDir = options.dataDir === undefined;
+  const config: BrokerConfig = {
+    ...base,
+    grpcPort: 0,
+    kafkaPort: 0,
+    raftPort: 0,
+    dataPort: 0,
+    metricsPort: 0,
+    bindAddr: '127.0.0.1',
+    logLevel: 'warn',
+    ...options,
+    dataDir: options.dataDir ?? mkdtempSync(path.join(tmpdir(), 'tsbroker-')),
+    sources: base.sources,
+  };
+  const broker = await runBroker(config, options.logger);
+  if (!ownsDataDir) return broker;
+  return {
+    ...broker,
+    close: async () => {
+      await broker.close();
+      rmSync(config.dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Starts a node from a complete config (the CLI's path). */
+export async function runBroker(config: BrokerConfig, givenLogger?: Logger): Promise<RunningBroker> {
+  const logger =
+    givenLogger ?? createLogger({ nodeId: config.nodeId, level: config.logLevel, format: config.logFormat });
+  await mkdir(config.dataDir, { recursive: true });
+  const metrics = new Metrics(config.nodeId);
+  let state: 'starting' | 'ready' | 'stopping' = 'starting';
+  const isLeader = () => state === 'ready';
+
+  const http = new HttpServer({ metrics, readiness: () => (state === 'ready' ? 'LEADER' : 'NOT_READY') });
+  const metricsPort = await http.listen(config.bindAddr, config.metricsPort);
+
+  let core: BrokerCore;
+  try {
+    core = await BrokerCore.open({
+      dataDir: config.dataDir,
+      nodeId: config.nodeId,
+      defaults: {
+        log: {
+          segmentBytes: config.segmentBytes,
+          fsync: config.fsync,
+          fsyncIntervalMs: config.fsyncIntervalMs,
+          retentionMs: config.retentionMs,
+          retentionBytes: config.retentionBytes,
+          maxMessageBytes: config.maxMessageBytes,
+        },
+        compressionType: config.producerCompression ? 'producer' : config.compressionDefault,
+        minInsyncReplicas: 1,
+      },
+      defaultPartitions: config.defaultPartitions,
+      partitionsMax: config.maxPartitions,
+      cleanupIntervalMs: config.cleanupIntervalMs,
+      logger,
+      observer: metrics,
+    });
+  } catch (err) {
+    await http.close();
+    throw err;
+  }
+  metrics.attach(core, isLeader, () => 1);
+  core.metadata.onChange(() => metrics.metadataUpdates.inc());
+
+  let grpcPort = config.grpcPort;
+  const grpc = new GrpcServer({
+    core,
+    self: () => ({
+      id: config.nodeId,
+      address: `${config.advertiseAddr}:${grpcPort}`,
+      kafkaPort: config.kafkaPort,
+    }),
+    isControllerLeader: isLeader,
+    isReady: () => state === 'ready',
+    observeRequest: (method, seconds, ok) =>
+      metrics.requestDuration.observe({ api: 'grpc', method, outcome: ok ? 'ok' : 'error' }, seconds),
+    logger,
+  });
+  try {
+    grpcPort = await grpc.listen(config.bindAddr, config.grpcPort);
+  } catch (err) {
+    await core.close();
+    await http.close();
+    throw err;
+  }
+  const advertised = { ...config, grpcPort, metricsPort };
+  state = 'ready';
+  grpc.notifyHealth();
+  logger.info(
+    {
+      grpcPort,
+      metricsPort,
+      dataDir: config.dataDir,
+      fsync: config.fsync,
+      topics: core.listTopics().length,
+      partitions: core.partitions.partitionCount,
+    },
+    'broker ready',
+  );
+
+  let closing: Promise<void> | null = null;
+  return {
+    config: advertised,
+    grpcPort,
+    metricsPort,
+    grpcAddress: `${config.bindAddr === '0.0.0.0' ? '127.0.0.1' : config.bindAddr}:${grpcPort}`,
+    dataDir: config.dataDir,
+    core,
+    logger,
+    metrics,
+    close() {
+      closing ??= (async () => {
+        state = 'stopping';
+        grpc.notifyHealth();
+        logger.info({}, 'shutting down: draining requests');
+        await grpc.close();
+        await core.close();
+        await http.close();
+        logger.info({}, 'shutdown complete; logs flushed and marked clean');
+        logger.flush?.();
+      })();
+      return closing;
+    },
+  };
+}
