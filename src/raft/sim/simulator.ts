@@ -1,0 +1,856 @@
+/**
+ * The deterministic simulator of the Raft core (DESIGN.md decision 5; after TigerBeetle's VOPR and
+ * FoundationDB's simulation). One seed derives every parameter and every choice: cluster size, network
+ * faults (drop, duplicate, delay, reorder, symmetric and one-way partitions), crashes that lose unsynced
+ * writes and tear the WAL's tail, membership changes, leadership transfers, compaction, and the client
+ * workload against a replicated key-value store. Running a seed twice gives the same output.
+ *
+ * Phases: a safety phase with faults, then a liveness phase in which the faults heal and every node is
+ * restarted, after which a leader must be elected and a new command committed within a bound, and every
+ * member must converge on the same state.
+ *
+ * Checkers, run as the simulation goes: at most one leader per term; log matching (one entry per index
+ * and term, with the same predecessor term); leader completeness (a new leader holds every entry applied
+ * anywhere); state machine safety (every node applies the same command at an index, and snapshots at an
+ * index have the same state); and, at the end, linearizability of the clients' history.
+ *
+ * Each node is run as the real driver runs the core: inputs are stepped, the Ready's WAL bytes are
+ * written (through the real codec), and its acknowledgements go out, and its entries are applied, only
+ * when the simulated fsync completes. Inputs that arrive meanwhile queue up and are stepped together.
+ */
+import assert from 'node:assert/strict';
+import { crc32c } from '../../records/crc32c.ts';
+import {
+  ByteReader,
+  ByteWriter,
+  decodeMessage,
+  decodeSnapshotFile,
+  decodeWal,
+  encodeMessage,
+  encodeSnapshotFile,
+  encodeWalRecords,
+  recoverInitialState,
+} from '../codec.ts';
+import { encodeKvCommand, KvStore } from '../kv.ts';
+import { Prng } from '../prng.ts';
+import { Raft } from '../raft.ts';
+import {
+  bootstrapSnapshot,
+  ConfChangeType,
+  type ConfState,
+  EntryType,
+  emptySnapshot,
+  type Message,
+  messageTypeName,
+  type NodeId,
+  type Ready,
+  Role,
+  type Snapshot,
+} from '../types.ts';
+import { EventHeap } from './heap.ts';
+import { checkKvLinearizable, type KvOp } from './linearizability.ts';
+
+/** Simulated time units per Raft tick. Network and disk delays are drawn in these units. */
+const unitsPerTick = 10;
+
+export interface SimParams {
+  readonly seed: number;
+  readonly voters: number;
+  readonly electionTicks: number;
+  readonly heartbeatTicks: number;
+  readonly safetyTicks: number;
+  readonly dropP: number;
+  readonly dupP: number;
+  readonly delayMaxUnits: number;
+  readonly fsyncMaxUnits: number;
+  readonly faultEveryTicks: number;
+  readonly compactEvery: number;
+  readonly retainEntries: number;
+  readonly clients: number;
+  readonly keys: number;
+  readonly clientTimeoutTicks: number;
+  readonly livenessBoundTicks: number;
+}
+
+export function deriveParams(seed: number): SimParams {
+  const r = new Prng(seed);
+  return {
+    seed,
+    voters: r.pick([1, 2, 3, 3, 3, 4, 5, 5]),
+    electionTicks: r.pick([5, 10, 10, 20]),
+    heartbeatTicks: r.pick([1, 1, 2]),
+    safetyTicks: r.range(300, 900),
+    dropP: r.pick([0, 0.01, 0.05, 0.2]),
+    dupP: r.pick([0, 0.02, 0.1]),
+    delayMaxUnits: r.pick([2, 10, 30]),
+    fsyncMaxUnits: r.range(1, 8),
+    faultEveryTicks: r.range(15, 80),
+    compactEvery: r.pick([4, 10, 30, 1000]),
+    retainEntries: r.pick([0, 0, 3, 20]),
+    clients: r.range(1, 4),
+    keys: r.range(1, 3),
+    clientTimeoutTicks: 40,
+    // "A bounded number of ticks" for liveness: generous against unlucky split votes, tight enough to
+    // catch a cluster that never recovers. Measured in election timeouts.
+    livenessBoundTicks: 0,
+  };
+}
+
+export interface SimResult {
+  readonly ok: boolean;
+  readonly seed: number;
+  readonly summary: string;
+  readonly failure?: string;
+  readonly trace: readonly string[];
+}
+
+class SimFailure extends Error {}
+
+interface OpRecord {
+  readonly id: string;
+  readonly client: number;
+  readonly kind: 'put' | 'get' | 'read';
+  readonly key: string;
+  value: string | null;
+  readonly call: number;
+  ret: number;
+  status: 'pending' | 'ok' | 'failed' | 'unknown';
+}
+
+type Input =
+  | { readonly kind: 'msg'; readonly m: Message }
+  | { readonly kind: 'tick' }
+  | { readonly kind: 'call'; readonly fn: (raft: Raft) => void };
+
+class SimNode {
+  readonly id: NodeId;
+  readonly bootConf: ConfState;
+  readonly rng: Prng;
+  raft: Raft | null = null;
+  kv = new KvStore();
+  walDurable: Uint8Array[] = [];
+  walUnsynced: Uint8Array[] = [];
+  snapshotFile: Uint8Array | null = null;
+  busy = false;
+  inbox: Input[] = [];
+  /** Bumped on crash so that events scheduled for the old incarnation are ignored. */
+  gen = 0;
+  waiters = new Map<number, { term: number; op: OpRecord }>();
+  readWaiters = new Map<number, OpRecord>();
+  readsToServe: { index: number; context: number }[] = [];
+  leaderOfTerm = 0;
+
+  constructor(id: NodeId, bootConf: ConfState, rng: Prng) {
+    this.id = id;
+    this.bootConf = bootConf;
+    this.rng = rng;
+  }
+
+  get up(): boolean {
+    return this.raft !== null;
+  }
+}
+
+type SimEvent = { at: number; seq: number; run: () => void };
+
+export class Simulation {
+  readonly p: SimParams;
+  private readonly rng: Prng;
+  private readonly netRng: Prng;
+  private readonly diskRng: Prng;
+  private readonly clientRng: Prng;
+  private readonly faultRng: Prng;
+  private now = 0;
+  private seq = 0;
+  private readonly events = new EventHeap<SimEvent>();
+  private readonly nodes = new Map<NodeId, SimNode>();
+  private readonly blocked = new Set<string>();
+  private dropP: number;
+  private dupP: number;
+  private phase: 'safety' | 'liveness' = 'safety';
+  private readonly trace: string[] = [];
+  private readonly verbose: boolean;
+
+  // Checker state.
+  private readonly leaders = new Map<number, NodeId>();
+  private readonly applied = new Map<number, string>();
+  private maxApplied = 0;
+  private readonly entryIds = new Map<string, string>();
+  private readonly snapshotDigests = new Map<number, string>();
+  private readonly history: OpRecord[] = [];
+  private readonly clientBusy: boolean[] = [];
+  private readonly clientLeaderGuess: NodeId[] = [];
+  private nextContext = 1;
+  private opSeq = 0;
+
+  private readonly stats = {
+    messages: 0,
+    dropped: 0,
+    elections: 0,
+    crashes: 0,
+    tornTails: 0,
+    snapshotsSent: 0,
+    snapshotsInstalled: 0,
+    compactions: 0,
+    confChanges: 0,
+    transfers: 0,
+    partitions: 0,
+  };
+
+  constructor(params: SimParams, verbose = false) {
+    this.p = params;
+    this.verbose = verbose;
+    this.rng = new Prng(params.seed ^ 0x5eed);
+    this.netRng = this.rng.fork();
+    this.diskRng = this.rng.fork();
+    this.clientRng = this.rng.fork();
+    this.faultRng = this.rng.fork();
+    this.dropP = params.dropP;
+    this.dupP = params.dupP;
+    const voters = Array.from({ length: params.voters }, (_, k) => k + 1);
+    for (const id of voters) {
+      const n = new SimNode(id, { voters, learners: [] }, this.rng.fork());
+      this.nodes.set(id, n);
+      this.start(n);
+    }
+  }
+
+  // ---------------------------------------------------------------- time
+
+  private at(delayUnits: number, run: () => void): void {
+    this.events.push({ at: this.now + delayUnits, seq: this.seq++, run });
+  }
+
+  private log(line: string): void {
+    if (this.verbose) this.trace.push(`t=${(this.now / unitsPerTick).toFixed(1)} ${line}`);
+  }
+
+  private fail(msg: string): never {
+    throw new SimFailure(msg);
+  }
+
+  run(): SimResult {
+    const p = this.p;
+    try {
+      for (let c = 0; c < p.clients; c++) {
+        this.clientBusy.push(false);
+        this.clientLeaderGuess.push(1);
+        this.at(this.clientRng.range(1, 50), () => this.clientStep(c));
+      }
+      this.at(p.faultEveryTicks * unitsPerTick, () => this.faultStep());
+      this.at(10 * unitsPerTick, () => this.checkLogs());
+      const safetyEnd = p.safetyTicks * unitsPerTick;
+      this.runUntil(safetyEnd);
+      this.beginLiveness();
+      const bound = 30 * p.electionTicks + 100;
+      const deadline = this.now + bound * unitsPerTick;
+      const probe = this.runProbe(deadline);
+      if (!probe) this.fail(`liveness: no new command committed within ${bound} ticks after healing`);
+      this.awaitConvergence(probe, this.now + bound * unitsPerTick);
+      this.checkLogs();
+      this.checkHistory();
+      return { ok: true, seed: p.seed, summary: this.summary('ok'), trace: this.trace };
+    } catch (err) {
+      const failure = err instanceof SimFailure ? err.message : `${(err as Error).stack ?? err}`;
+      this.log(`FAILURE ${failure}`);
+      return { ok: false, seed: p.seed, summary: this.summary('FAIL'), failure, trace: this.trace };
+    }
+  }
+
+  private runUntil(t: number, stop?: () => boolean): void {
+    for (;;) {
+      const e = this.events.peek();
+      if (!e || e.at > t) break;
+      this.events.pop();
+      this.now = e.at;
+      e.run();
+      if (stop?.()) return;
+    }
+    this.now = Math.max(this.now, t);
+  }
+
+  private summary(result: string): string {
+    const p = this.p;
+    const s = this.stats;
+    const ops = this.history;
+    const count = (st: string) => ops.filter((o) => o.status === st).length;
+    return (
+      `seed=${p.seed} voters=${p.voters} election=${p.electionTicks} heartbeat=${p.heartbeatTicks} ` +
+      `ticks=${Math.round(this.now / unitsPerTick)} drop=${p.dropP} dup=${p.dupP} delay<=${p.delayMaxUnits} ` +
+      `compactEvery=${p.compactEvery} | messages=${s.messages} dropped=${s.dropped} elections=${s.elections} ` +
+      `crashes=${s.crashes} torn=${s.tornTails} partitions=${s.partitions} conf=${s.confChanges} ` +
+      `transfers=${s.transfers} compactions=${s.compactions} snapshotsInstalled=${s.snapshotsInstalled} ` +
+      `| ops ok=${count('ok')} failed=${count('failed')} unknown=${count('unknown')} applied=${this.maxApplied} ` +
+      `| ${result}`
+    );
+  }
+
+  // ---------------------------------------------------------------- nodes
+
+  private start(n: SimNode): void {
+    const snapshot: Snapshot = n.snapshotFile
+      ? decodeSnapshotFile(n.snapshotFile)
+      : n.bootConf.voters.length > 0
+        ? bootstrapSnapshot(n.bootConf.voters)
+        : emptySnapshot;
+    const walBytes = concat(n.walDurable);
+    const wal = decodeWal(walBytes);
+    if (wal.tornBytes > 0) {
+      this.stats.tornTails++;
+      this.log(`n${n.id} recovery cut a torn WAL tail of ${wal.tornBytes} bytes`);
+    }
+    // As the real storage does: cut the torn tail off before appending again.
+    n.walDurable = [walBytes.subarray(0, wal.validBytes)];
+    const init = recoverInitialState(snapshot, wal);
+    n.raft = new Raft(
+      { id: n.id, electionTicks: this.p.electionTicks, heartbeatTicks: this.p.heartbeatTicks, random: n.rng },
+      init,
+    );
+    n.kv = new KvStore();
+    n.kv.restore(snapshot.data, snapshot.index);
+    n.busy = false;
+    n.inbox = [];
+    n.leaderOfTerm = 0;
+    const gen = n.gen;
+    const tick = () => {
+      if (n.gen !== gen) return;
+      this.input(n, { kind: 'tick' });
+      this.at(unitsPerTick, tick);
+    };
+    this.at(1 + this.rng.int(unitsPerTick), tick);
+    this.log(
+      `n${n.id} started term=${init.hardState.term} commit=${init.hardState.commit} last=${n.raft.log.lastIndex()}`,
+    );
+  }
+
+  private crash(n: SimNode): void {
+    assert.ok(n.up);
+    this.stats.crashes++;
+    n.gen++;
+    n.raft = null;
+    n.waiters.clear();
+    n.readWaiters.clear();
+    n.readsToServe = [];
+    // The page cache is lost: keep a random prefix of the unsynced bytes, possibly cutting a frame.
+    const unsynced = concat(n.walUnsynced);
+    const keep = unsynced.length === 0 ? 0 : this.diskRng.int(unsynced.length + 1);
+    if (keep > 0) n.walDurable.push(unsynced.subarray(0, keep));
+    n.walUnsynced = [];
+    n.busy = false;
+    n.inbox = [];
+    this.log(`n${n.id} CRASH (kept ${keep}/${unsynced.length} unsynced WAL bytes)`);
+  }
+
+  private input(n: SimNode, i: Input): void {
+    if (!n.up) return;
+    n.inbox.push(i);
+    this.pump(n);
+  }
+
+  /** Steps queued inputs and handles Readies until the node waits on an fsync or has nothing to do. */
+  private pump(n: SimNode): void {
+    while (n.up && !n.busy) {
+      const raft = n.raft!;
+      if (n.inbox.length > 0) {
+        const inputs = n.inbox;
+        n.inbox = [];
+        for (const i of inputs) {
+          if (i.kind === 'msg') raft.step(i.m);
+          else if (i.kind === 'tick') raft.tick();
+          else i.fn(raft);
+        }
+        this.observe(n);
+        continue;
+      }
+      if (!raft.hasReady()) return;
+      this.handleReady(n, raft.ready());
+    }
+  }
+
+  private handleReady(n: SimNode, rd: Ready): void {
+    const raft = n.raft!;
+    for (const m of rd.messages) this.send(m);
+    if (rd.snapshot) {
+      // The real driver writes the snapshot file (temporary name, fsync, rename) before the WAL marker.
+      n.snapshotFile = encodeSnapshotFile(rd.snapshot);
+    }
+    const persist = rd.snapshot !== null || rd.entries.length > 0 || rd.hardState !== null;
+    if (!persist) {
+      this.finishReady(n, rd);
+      return;
+    }
+    n.walUnsynced.push(
+      encodeWalRecords(
+        rd.snapshot && { index: rd.snapshot.index, term: rd.snapshot.term },
+        rd.entries,
+        rd.hardState,
+      ),
+    );
+    n.busy = true;
+    const gen = n.gen;
+    this.at(this.diskRng.range(1, this.p.fsyncMaxUnits), () => {
+      if (n.gen !== gen) return;
+      assert.equal(n.raft, raft);
+      n.walDurable.push(...n.walUnsynced);
+      n.walUnsynced = [];
+      this.finishReady(n, rd);
+      n.busy = false;
+      this.maybeCompact(n);
+      this.pump(n);
+    });
+  }
+
+  private finishReady(n: SimNode, rd: Ready): void {
+    const raft = n.raft!;
+    for (const m of rd.messagesAfterPersist) this.send(m);
+    if (rd.snapshot) {
+      this.stats.snapshotsInstalled++;
+      n.kv.restore(rd.snapshot.data, rd.snapshot.index);
+      const want = this.snapshotDigests.get(rd.snapshot.index);
+      if (want !== undefined && want !== n.kv.digest()) {
+        this.fail(`state machine safety: n${n.id} restored a snapshot at ${rd.snapshot.index} that differs`);
+      }
+      this.log(`n${n.id} installed snapshot at ${rd.snapshot.index}`);
+    }
+    for (const e of rd.committedEntries) {
+      const id = `${e.term}:${crc32c(e.data)}:${e.data.length}`;
+      const prev = this.applied.get(e.index);
+      if (prev === undefined) {
+        this.applied.set(e.index, id);
+        this.maxApplied = Math.max(this.maxApplied, e.index);
+      } else if (prev !== id) {
+        this.fail(`state machine safety: n${n.id} applied ${id} at ${e.index}, another node applied ${prev}`);
+      }
+      let result: string | null = null;
+      if (e.type === EntryType.conf) n.kv.skip(e.index);
+      else result = n.kv.apply(e.index, e.data)?.result ?? null;
+      const w = n.waiters.get(e.index);
+      if (w) {
+        n.waiters.delete(e.index);
+        if (w.op.status === 'pending') {
+          if (w.term === e.term) this.complete(w.op, w.op.kind === 'put' ? w.op.value : result);
+          else this.failOp(w.op); // Our entry was overwritten at this index, so it will never commit.
+        }
+      }
+    }
+    for (const r of rd.readStates) n.readsToServe.push(r);
+    n.readsToServe = n.readsToServe.filter((r) => {
+      if (r.index > n.kv.applied) return true;
+      const op = n.readWaiters.get(r.context);
+      n.readWaiters.delete(r.context);
+      if (op && op.status === 'pending') this.complete(op, n.kv.get(op.key));
+      return false;
+    });
+    raft.advance();
+  }
+
+  private maybeCompact(n: SimNode): void {
+    const raft = n.raft!;
+    if (raft.log.applied - raft.latestSnapshot().index < this.p.compactEvery) return;
+    if (raft.hasReady()) return;
+    assert.equal(n.kv.applied, raft.log.applied);
+    const digest = n.kv.digest();
+    const want = this.snapshotDigests.get(n.kv.applied);
+    if (want !== undefined && want !== digest) {
+      this.fail(`state machine safety: n${n.id} state at ${n.kv.applied} differs from another node's`);
+    }
+    this.snapshotDigests.set(n.kv.applied, digest);
+    const snap = raft.compact(n.kv.snapshot(), this.p.retainEntries);
+    // Snapshot file first (atomic), then the WAL rewritten to start at the compaction point (atomic).
+    n.snapshotFile = encodeSnapshotFile(snap);
+    const d = raft.durableLog();
+    n.walDurable = [encodeWalRecords(d.base, d.entries, d.hardState)];
+    this.stats.compactions++;
+  }
+
+  /** Checks that depend on a node's role, after each batch of inputs. */
+  private observe(n: SimNode): void {
+    const raft = n.raft!;
+    if (raft.role !== Role.leader || n.leaderOfTerm === raft.term) return;
+    n.leaderOfTerm = raft.term;
+    this.stats.elections++;
+    const other = this.leaders.get(raft.term);
+    if (other !== undefined && other !== n.id)
+      this.fail(`election safety: n${other} and n${n.id} both lead term ${raft.term}`);
+    this.leaders.set(raft.term, n.id);
+    this.log(`n${n.id} became leader of term ${raft.term} (last ${raft.log.lastIndex()})`);
+    // Leader completeness: every entry applied anywhere must be in the new leader's log.
+    for (let i = raft.log.offset + 1; i <= this.maxApplied; i++) {
+      const id = this.applied.get(i);
+      if (id === undefined) continue;
+      const t = raft.log.term(i);
+      if (t === undefined || `${t}` !== id.slice(0, id.indexOf(':'))) {
+        this.fail(
+          `leader completeness: n${n.id} leads term ${raft.term} without committed entry ${i} (${id})`,
+        );
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- network
+
+  private send(m: Message): void {
+    this.stats.messages++;
+    if (this.verbose && process.env.SIM_TRACE_MESSAGES) {
+      this.log(
+        `  ${messageTypeName[m.type]} n${m.from}->n${m.to} term=${m.term} index=${m.index} logTerm=${m.logTerm} ` +
+          `commit=${m.commit} ents=${m.entries.length}${m.reject ? ' REJECT' : ''}${m.context ? ` ctx=${m.context}` : ''}`,
+      );
+    }
+    if (m.type === 9) this.stats.snapshotsSent++;
+    const to = this.nodes.get(m.to);
+    if (!to || this.blocked.has(`${m.from}>${m.to}`) || this.netRng.chance(this.dropP)) {
+      this.stats.dropped++;
+      return;
+    }
+    // Every message crosses the wire format, so the simulator exercises the codec too.
+    const w = new ByteWriter(256);
+    encodeMessage(m, w);
+    const bytes = w.finish();
+    const copies = this.netRng.chance(this.dupP) ? 2 : 1;
+    for (let c = 0; c < copies; c++) {
+      this.at(this.netRng.range(1, this.p.delayMaxUnits), () => {
+        if (this.blocked.has(`${m.from}>${m.to}`)) {
+          this.stats.dropped++;
+          return;
+        }
+        this.input(to, { kind: 'msg', m: decodeMessage(new ByteReader(bytes)) });
+      });
+    }
+  }
+
+  // ---------------------------------------------------------------- faults
+
+  private faultStep(): void {
+    if (this.phase !== 'safety') return;
+    const r = this.faultRng;
+    const ids = [...this.nodes.keys()];
+    const up = ids.filter((id) => this.nodes.get(id)!.up);
+    const down = ids.filter((id) => !this.nodes.get(id)!.up);
+    const leader = this.currentLeader();
+    const choice = r.int(100);
+    if (choice < 15 && ids.length > 1) {
+      this.blocked.clear();
+      const side = new Set(ids.filter(() => r.chance(0.5)));
+      for (const a of ids)
+        for (const b of ids) if (side.has(a) !== side.has(b)) this.blocked.add(`${a}>${b}`);
+      this.stats.partitions++;
+      this.log(`PARTITION {${[...side].join(',')}} | {${ids.filter((i) => !side.has(i)).join(',')}}`);
+    } else if (choice < 25 && ids.length > 1) {
+      const a = r.pick(ids);
+      const b = r.pick(ids.filter((i) => i !== a));
+      this.blocked.add(`${a}>${b}`);
+      this.stats.partitions++;
+      this.log(`CUT one way n${a} -> n${b}`);
+    } else if (choice < 45) {
+      this.blocked.clear();
+      this.log('HEAL network');
+    } else if (choice < 60 && up.length > 0) {
+      this.crash(this.nodes.get(r.pick(up))!);
+    } else if (choice < 75 && down.length > 0) {
+      this.start(this.nodes.get(r.pick(down))!);
+    } else if (choice < 80 && leader) {
+      const conf = leader.raft!.confState();
+      const to = r.pick(conf.voters);
+      this.stats.transfers++;
+      this.log(`TRANSFER leadership n${leader.id} -> n${to}`);
+      this.input(leader, { kind: 'call', fn: (raft) => raft.transferLeadership(to) });
+    } else if (choice < 90 && leader) {
+      this.membershipChange(leader);
+    } else if (choice < 95) {
+      this.dropP = r.pick([0, 0.01, 0.05, 0.2, 0.5]);
+      this.log(`DROP rate ${this.dropP}`);
+    }
+    this.at(this.p.faultEveryTicks * unitsPerTick, () => this.faultStep());
+  }
+
+  private membershipChange(leader: SimNode): void {
+    const r = this.faultRng;
+    const conf = leader.raft!.confState();
+    const run = (type: ConfChangeType, node: NodeId, what: string) => {
+      this.input(leader, {
+        kind: 'call',
+        fn: (raft) => {
+          const res = raft.proposeConfChange({ type, node });
+          if (res.ok) this.stats.confChanges++;
+          this.log(
+            `CONF ${what} n${node} via n${leader.id}: ${res.ok ? `proposed at ${res.index}` : res.reason}`,
+          );
+        },
+      });
+    };
+    if (conf.learners.length > 0 && r.chance(0.6)) {
+      run(ConfChangeType.addVoter, r.pick(conf.learners), 'promote learner');
+    } else if (conf.voters.length < 5 && this.nodes.size < 8 && r.chance(0.5)) {
+      // A brand-new node starts with no membership and learns it from the log or a snapshot.
+      const id = Math.max(...this.nodes.keys()) + 1;
+      const n = new SimNode(id, { voters: [], learners: [] }, this.rng.fork());
+      this.nodes.set(id, n);
+      this.start(n);
+      run(r.chance(0.5) ? ConfChangeType.addLearner : ConfChangeType.addVoter, id, 'add');
+    } else if (conf.voters.length > 1) {
+      run(ConfChangeType.removeNode, r.pick(conf.voters), 'remove');
+    } else {
+      // Re-add a node that was removed earlier, if any.
+      const gone = [...this.nodes.keys()].filter(
+        (id) => !conf.voters.includes(id) && !conf.learners.includes(id),
+      );
+      if (gone.length > 0) run(ConfChangeType.addLearner, r.pick(gone), 're-add');
+    }
+  }
+
+  private currentLeader(): SimNode | undefined {
+    let best: SimNode | undefined;
+    for (const n of this.nodes.values()) {
+      if (n.raft?.role === Role.leader && (!best || n.raft.term > best.raft!.term)) best = n;
+    }
+    return best;
+  }
+
+  // ---------------------------------------------------------------- clients
+
+  private clientStep(c: number): void {
+    if (this.phase !== 'safety' || this.clientBusy[c]) return;
+    const r = this.clientRng;
+    const key = `k${r.int(this.p.keys)}`;
+    const roll = r.int(10);
+    const kind = roll < 5 ? 'put' : roll < 7 ? 'get' : 'read';
+    const op: OpRecord = {
+      id: `c${c}-${this.opSeq++}`,
+      client: c,
+      kind,
+      key,
+      value: kind === 'put' ? `v${this.opSeq}` : null,
+      call: this.now,
+      ret: Number.POSITIVE_INFINITY,
+      status: 'pending',
+    };
+    this.history.push(op);
+    this.clientBusy[c] = true;
+    let target = this.nodes.get(this.clientLeaderGuess[c]);
+    if (!target?.up || r.chance(0.1)) target = this.nodes.get(r.pick([...this.nodes.keys()]));
+    this.submit(target!, op, (leader) => {
+      if (leader) this.clientLeaderGuess[c] = leader;
+    });
+    this.at(this.p.clientTimeoutTicks * unitsPerTick, () => {
+      if (op.status === 'pending') {
+        op.status = 'unknown';
+        this.log(`client ${op.id} ${op.kind} ${op.key} timed out`);
+      }
+    });
+    const next = () => {
+      if (op.status === 'pending') {
+        this.at(unitsPerTick, next);
+        return;
+      }
+      this.clientBusy[c] = false;
+      this.at(r.range(1, 3 * unitsPerTick), () => this.clientStep(c));
+    };
+    this.at(1, next);
+  }
+
+  /** Hands a client operation to a node; `redirect` learns of the leader when the node is not it. */
+  private submit(n: SimNode, op: OpRecord, redirect: (leader: NodeId) => void): void {
+    if (!n.up) {
+      this.failOp(op);
+      return;
+    }
+    this.input(n, {
+      kind: 'call',
+      fn: (raft) => {
+        if (op.status !== 'pending') return;
+        if (op.kind === 'read') {
+          const ctx = this.nextContext++;
+          if (raft.readIndex(ctx)) n.readWaiters.set(ctx, op);
+          else {
+            redirect(raft.leader);
+            this.failOp(op);
+          }
+          return;
+        }
+        const cmd =
+          op.kind === 'put'
+            ? encodeKvCommand({ t: 'put', k: op.key, v: op.value!, id: op.id })
+            : encodeKvCommand({ t: 'get', k: op.key, id: op.id });
+        const res = raft.propose(cmd);
+        if (res.ok) n.waiters.set(res.index, { term: res.term, op });
+        else {
+          redirect(res.leader);
+          this.failOp(op);
+        }
+      },
+    });
+  }
+
+  private complete(op: OpRecord, value: string | null): void {
+    op.status = 'ok';
+    op.ret = this.now;
+    op.value = value;
+  }
+
+  private failOp(op: OpRecord): void {
+    if (op.status === 'pending') {
+      op.status = 'failed';
+      op.ret = this.now;
+    }
+  }
+
+  // ---------------------------------------------------------------- liveness and final checks
+
+  private beginLiveness(): void {
+    this.phase = 'liveness';
+    this.blocked.clear();
+    this.dropP = 0;
+    this.dupP = 0;
+    for (const n of this.nodes.values()) if (!n.up) this.start(n);
+    this.log('LIVENESS phase: network healed, all nodes restarted');
+  }
+
+  /** Proposes a fresh command through whichever node leads until one is acknowledged. */
+  private runProbe(deadline: number): { index: number; op: OpRecord } | null {
+    let done: { index: number; op: OpRecord } | null = null;
+    let attempt: OpRecord | null = null;
+    const tryOnce = () => {
+      if (done) return;
+      if (attempt?.status !== 'pending') {
+        const leader = this.currentLeader();
+        if (leader) {
+          const op: OpRecord = {
+            id: `probe-${this.opSeq++}`,
+            client: -1,
+            kind: 'put',
+            key: 'k0',
+            value: `live${this.opSeq}`,
+            call: this.now,
+            ret: Number.POSITIVE_INFINITY,
+            status: 'pending',
+          };
+          this.history.push(op);
+          attempt = op;
+          const n = leader;
+          this.input(n, {
+            kind: 'call',
+            fn: (raft) => {
+              const res = raft.propose(encodeKvCommand({ t: 'put', k: op.key, v: op.value!, id: op.id }));
+              if (!res.ok) {
+                this.failOp(op);
+                return;
+              }
+              n.waiters.set(res.index, { term: res.term, op });
+              const check = () => {
+                if (op.status === 'ok') done = { index: res.index, op };
+                else if (op.status === 'pending') this.at(1, check);
+              };
+              this.at(1, check);
+            },
+          });
+          const a = op;
+          this.at(5 * this.p.electionTicks * unitsPerTick, () => {
+            if (a.status === 'pending') a.status = 'unknown';
+          });
+        }
+      }
+      this.at(unitsPerTick, tryOnce);
+    };
+    tryOnce();
+    this.runUntil(deadline, () => done !== null);
+    if (done) this.log(`LIVENESS probe committed at index ${(done as { index: number }).index}`);
+    return done;
+  }
+
+  private awaitConvergence(probe: { index: number }, deadline: number): void {
+    const members = (): SimNode[] => {
+      const leader = this.currentLeader();
+      if (!leader) return [];
+      const conf = leader.raft!.confState();
+      return [...conf.voters, ...conf.learners].map((id) => this.nodes.get(id)!);
+    };
+    const converged = (): boolean => {
+      const ms = members();
+      if (ms.length === 0) return false;
+      const target = Math.max(probe.index, ...ms.map((m) => m.raft?.log.committed ?? 0));
+      return ms.every((m) => m.up && !m.busy && m.kv.applied >= target && m.kv.applied === ms[0].kv.applied);
+    };
+    this.runUntil(deadline, converged);
+    if (!converged()) {
+      const ms = members()
+        .map((m) => `n${m.id}:${m.up ? m.kv.applied : 'down'}`)
+        .join(' ');
+      this.fail(`liveness: members did not converge on index >= ${probe.index} in time (${ms})`);
+    }
+    const digests = new Set(members().map((m) => m.kv.digest()));
+    if (digests.size !== 1) this.fail('state machine safety: converged members hold different states');
+  }
+
+  /** Log matching: an (index, term) pair names one entry, with one predecessor term, on every node, forever. */
+  private checkLogs(): void {
+    for (const n of this.nodes.values()) {
+      const raft = n.raft;
+      if (!raft) continue;
+      const log = raft.log;
+      let prevTerm = log.offsetTerm;
+      for (let i = log.offset + 1; i <= log.lastIndex(); i++) {
+        const e = log.entry(i);
+        const key = `${i}:${e.term}`;
+        const id = `${prevTerm}:${crc32c(e.data)}:${e.data.length}`;
+        const seen = this.entryIds.get(key);
+        if (seen === undefined) this.entryIds.set(key, id);
+        else if (seen !== id) this.fail(`log matching: n${n.id} holds ${key} as ${id}, elsewhere ${seen}`);
+        prevTerm = e.term;
+      }
+    }
+    if (this.phase === 'safety') this.at(10 * unitsPerTick, () => this.checkLogs());
+  }
+
+  private checkHistory(): void {
+    const ops: KvOp[] = [];
+    for (const o of this.history) {
+      if (o.status === 'failed') continue;
+      if (o.status === 'pending' || o.status === 'unknown') {
+        // An unanswered read constrains nothing; an unanswered write may or may not have happened.
+        if (o.kind !== 'put') continue;
+        ops.push({
+          client: o.client,
+          kind: 'put',
+          key: o.key,
+          value: o.value,
+          call: o.call,
+          ret: Number.POSITIVE_INFINITY,
+        });
+        continue;
+      }
+      ops.push({
+        client: o.client,
+        kind: o.kind === 'put' ? 'put' : 'get',
+        key: o.key,
+        value: o.value,
+        call: o.call,
+        ret: o.ret,
+      });
+    }
+    const res = checkKvLinearizable(ops);
+    if (!res.ok) {
+      const lines = (res.ops ?? [])
+        .map((o) => `  c${o.client} ${o.kind} ${o.key} ${o.value} [${o.call}, ${o.ret}]`)
+        .join('\n');
+      this.fail(`linearizability: history of key ${res.key} is not linearizable:\n${lines}`);
+    }
+  }
+}
+
+function concat(chunks: readonly Uint8Array[]): Uint8Array {
+  if (chunks.length === 1) return chunks[0];
+  let n = 0;
+  for (const c of chunks) n += c.length;
+  const out = new Uint8Array(n);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}
+
+export function runSeed(seed: number, verbose = false): SimResult {
+  return new Simulation(deriveParams(seed), verbose).run();
+}
