@@ -14,11 +14,17 @@ import {
   type RecordInput,
 } from '../records/batch.ts';
 import { COMPRESSION, type CompressionCode } from '../records/compression.ts';
+import { partitionForKey } from '../records/partitioner.ts';
 import type { PartitionLog, StorageLogger } from '../storage/partition-log.ts';
 import { LocalMetadataStore, type MetadataStore, type TopicMetadata, validateTopicName } from './metadata.ts';
 import { PartitionManager } from './partition-manager.ts';
-import { partitionForKey } from '../records/partitioner.ts';
-import { effectiveConfigs, logConfigFor, type TopicConfigs, type TopicDefaults, validateTopicConfigs } from './topic-config.ts';
+import {
+  effectiveConfigs,
+  logConfigFor,
+  type TopicConfigs,
+  type TopicDefaults,
+  validateTopicConfigs,
+} from './topic-config.ts';
 
 /** Hooks the core calls so that metrics can count without the core knowing Prometheus. */
 export interface CoreObserver {
@@ -161,9 +167,13 @@ export class BrokerCore {
   }): Promise<TopicMetadata> {
     this.#checkOpen();
     const name = validateTopicName(spec.name);
-    const partitions = spec.partitions === undefined || spec.partitions === -1 ? this.defaultPartitions : spec.partitions;
+    const partitions =
+      spec.partitions === undefined || spec.partitions === -1 ? this.defaultPartitions : spec.partitions;
     if (!Number.isInteger(partitions) || partitions < 1 || partitions > this.#partitionsPerTopicMax) {
-      throw new BrokerError('INVALID_PARTITIONS', `partitions must be between 1 and ${this.#partitionsPerTopicMax}, got ${partitions}`);
+      throw new BrokerError(
+        'INVALID_PARTITIONS',
+        `partitions must be between 1 and ${this.#partitionsPerTopicMax}, got ${partitions}`,
+      );
     }
     if (this.partitions.partitionCount + partitions > this.#partitionsMax) {
       throw new BrokerError(
@@ -172,12 +182,17 @@ export class BrokerCore {
       );
     }
     // A single node holds one copy; a requested factor above 1 is refused, as Kafka does with too few brokers.
-    const rf = spec.replicationFactor === undefined || spec.replicationFactor === -1 ? 1 : spec.replicationFactor;
+    const rf =
+      spec.replicationFactor === undefined || spec.replicationFactor === -1 ? 1 : spec.replicationFactor;
     if (rf !== 1) {
-      throw new BrokerError('INVALID_REPLICATION_FACTOR', `replication factor ${rf} is larger than the 1 available broker`);
+      throw new BrokerError(
+        'INVALID_REPLICATION_FACTOR',
+        `replication factor ${rf} is larger than the 1 available broker`,
+      );
     }
     const configs = validateTopicConfigs(spec.configs ?? {});
-    if (this.metadata.getTopic(name)) throw new BrokerError('TOPIC_ALREADY_EXISTS', `topic ${name} already exists`);
+    if (this.metadata.getTopic(name))
+      throw new BrokerError('TOPIC_ALREADY_EXISTS', `topic ${name} already exists`);
     const logConfig = logConfigFor(configs, this.defaults);
     await this.partitions.openTopic(name, partitions, logConfig);
     try {
@@ -255,10 +270,16 @@ export class BrokerCore {
    * Appends encoded batches to one partition. `acks` 0 returns at once (the append still happens);
    * 1 and -1 (all: the same on a single node) wait for the log, up to `timeoutMs`.
    */
-  async produce(topic: string, partition: number, batches: Buffer, opts: ProduceOptions = {}): Promise<ProduceResult> {
+  async produce(
+    topic: string,
+    partition: number,
+    batches: Buffer,
+    opts: ProduceOptions = {},
+  ): Promise<ProduceResult> {
     this.#checkOpen();
     const acks = opts.acks ?? -1;
-    if (acks !== 0 && acks !== 1 && acks !== -1) throw new BrokerError('INVALID_REQUIRED_ACKS', `acks must be 0, 1 or -1, got ${acks}`);
+    if (acks !== 0 && acks !== 1 && acks !== -1)
+      throw new BrokerError('INVALID_REQUIRED_ACKS', `acks must be 0, 1 or -1, got ${acks}`);
     const log = this.partitions.get(topic, partition);
     const appending = this.#track(log.append(batches));
     const counted = appending.then((r) => {
@@ -266,11 +287,25 @@ export class BrokerCore {
       return r;
     });
     if (acks === 0) {
-      counted.catch((err) => this.logger.warn({ topic, partition, err: String(err) }, 'acks=0 produce failed'));
-      return { partition, baseOffset: -1, lastOffset: -1, logAppendTimeMs: -1, logStartOffset: log.logStartOffset };
+      counted.catch((err) =>
+        this.logger.warn({ topic, partition, err: String(err) }, 'acks=0 produce failed'),
+      );
+      return {
+        partition,
+        baseOffset: -1,
+        lastOffset: -1,
+        logAppendTimeMs: -1,
+        logStartOffset: log.logStartOffset,
+      };
     }
     const r = await withTimeout(counted, opts.timeoutMs ?? 30_000, `produce to ${topic}-${partition}`);
-    return { partition, baseOffset: r.baseOffset, lastOffset: r.lastOffset, logAppendTimeMs: -1, logStartOffset: log.logStartOffset };
+    return {
+      partition,
+      baseOffset: r.baseOffset,
+      lastOffset: r.lastOffset,
+      logAppendTimeMs: -1,
+      logStartOffset: log.logStartOffset,
+    };
   }
 
   /**
@@ -293,7 +328,10 @@ export class BrokerCore {
       else if (r.key != null) p = partitionForKey(r.key, partitions);
       else p = this.#nextRoundRobin(topic, partitions);
       if (!Number.isInteger(p) || p < 0 || p >= partitions) {
-        throw new BrokerError('UNKNOWN_TOPIC_OR_PARTITION', `topic ${topic} has no partition ${p} (it has ${partitions})`);
+        throw new BrokerError(
+          'UNKNOWN_TOPIC_OR_PARTITION',
+          `topic ${topic} has no partition ${p} (it has ${partitions})`,
+        );
       }
       let g = groups.get(p);
       if (!g) groups.set(p, (g = []));
@@ -336,13 +374,22 @@ export class BrokerCore {
    * Reads whole batches from `offset`, up to the high watermark. With `maxWaitMs`, waits for data when
    * there is none yet (a long poll), returning early on data or abort.
    */
-  async fetch(topic: string, partition: number, offset: number, opts: FetchOptions = {}): Promise<FetchResult> {
+  async fetch(
+    topic: string,
+    partition: number,
+    offset: number,
+    opts: FetchOptions = {},
+  ): Promise<FetchResult> {
     this.#checkOpen();
     const log = this.partitions.get(topic, partition);
     const maxBytes = opts.maxBytes ?? 1024 * 1024;
-    if (opts.maxWaitMs && offset >= highWatermarkOf(log) && offset >= log.logStartOffset && offset <= log.logEndOffset) {
-      await log.waitForData(offset, opts.maxWaitMs, opts.signal);
-      // Under fsync=always the high watermark follows the fsync that the wake-up already waited for.
+    if (
+      opts.maxWaitMs &&
+      offset >= highWatermarkOf(log) &&
+      offset >= log.logStartOffset &&
+      offset <= log.logEndOffset
+    ) {
+      await log.waitForData(offset, opts.maxWaitMs, opts.signal, () => highWatermarkOf(log));
     }
     const hw = highWatermarkOf(log);
     const { bytes, nextOffset } = await log.read(offset, maxBytes, { maxOffset: hw });
@@ -362,7 +409,12 @@ export class BrokerCore {
     partition: number,
     offset: number,
     opts: FetchOptions & { maxRecords?: number } = {},
-  ): Promise<{ records: DecodedRecord[]; nextOffset: number; highWatermark: number; logStartOffset: number }> {
+  ): Promise<{
+    records: DecodedRecord[];
+    nextOffset: number;
+    highWatermark: number;
+    logStartOffset: number;
+  }> {
     const r = await this.fetch(topic, partition, offset, opts);
     const maxRecords = opts.maxRecords ?? Number.MAX_SAFE_INTEGER;
     const records: DecodedRecord[] = [];
@@ -382,9 +434,15 @@ export class BrokerCore {
         records.push(rec);
         nextOffset = rec.offset + 1;
       }
-      if (records.length < maxRecords) nextOffset = Math.max(nextOffset, header.baseOffset + header.lastOffsetDelta + 1);
+      if (records.length < maxRecords)
+        nextOffset = Math.max(nextOffset, header.baseOffset + header.lastOffsetDelta + 1);
     }
-    return { records, nextOffset: Math.max(nextOffset, offset), highWatermark: r.highWatermark, logStartOffset: r.logStartOffset };
+    return {
+      records,
+      nextOffset: Math.max(nextOffset, offset),
+      highWatermark: r.highWatermark,
+      logStartOffset: r.logStartOffset,
+    };
   }
 
   // ---------------------------------------------------------------- cleaner
@@ -445,7 +503,10 @@ export class BrokerCore {
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   if (!(ms > 0) || !Number.isFinite(ms)) return p;
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new BrokerError('REQUEST_TIMED_OUT', `${what} did not complete within ${ms} ms`)), ms);
+    const timer = setTimeout(
+      () => reject(new BrokerError('REQUEST_TIMED_OUT', `${what} did not complete within ${ms} ms`)),
+      ms,
+    );
     p.then(
       (v) => {
         clearTimeout(timer);

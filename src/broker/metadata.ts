@@ -26,7 +26,9 @@ export interface MetadataStore {
   deleteTopic(name: string): Promise<TopicMetadata>;
   alterTopicConfigs(name: string, configs: TopicConfigs): Promise<TopicMetadata>;
   /** Subscribe to changes; returns an unsubscribe function. */
-  onChange(fn: (event: { type: 'created' | 'deleted' | 'altered'; topic: TopicMetadata }) => void): () => void;
+  onChange(
+    fn: (event: { type: 'created' | 'deleted' | 'altered'; topic: TopicMetadata }) => void,
+  ): () => void;
 }
 
 /** Kafka's topic name rule: 1 to 249 characters from [a-zA-Z0-9._-], and not "." or "..". */
@@ -34,10 +36,18 @@ export function validateTopicName(name: unknown): string {
   if (typeof name !== 'string' || name.length === 0) {
     throw new BrokerError('INVALID_TOPIC_EXCEPTION', 'topic name must not be empty');
   }
-  if (name.length > 249) throw new BrokerError('INVALID_TOPIC_EXCEPTION', `topic name is ${name.length} characters; the most is 249`);
-  if (name === '.' || name === '..') throw new BrokerError('INVALID_TOPIC_EXCEPTION', `topic name cannot be "${name}"`);
+  if (name.length > 249)
+    throw new BrokerError(
+      'INVALID_TOPIC_EXCEPTION',
+      `topic name is ${name.length} characters; the most is 249`,
+    );
+  if (name === '.' || name === '..')
+    throw new BrokerError('INVALID_TOPIC_EXCEPTION', `topic name cannot be "${name}"`);
   if (!/^[a-zA-Z0-9._-]+$/.test(name)) {
-    throw new BrokerError('INVALID_TOPIC_EXCEPTION', `topic name ${JSON.stringify(name)} may only use ASCII letters, digits, '.', '_' and '-'`);
+    throw new BrokerError(
+      'INVALID_TOPIC_EXCEPTION',
+      `topic name ${JSON.stringify(name)} may only use ASCII letters, digits, '.', '_' and '-'`,
+    );
   }
   return name;
 }
@@ -73,7 +83,10 @@ export class LocalMetadataStore implements MetadataStore {
       try {
         parsed = JSON.parse(text) as FileFormat;
       } catch (err) {
-        throw new BrokerError('KAFKA_STORAGE_ERROR', `${store.#file} is not valid JSON: ${(err as Error).message}`);
+        throw new BrokerError(
+          'KAFKA_STORAGE_ERROR',
+          `${store.#file} is not valid JSON: ${(err as Error).message}`,
+        );
       }
       if (parsed.version !== 1 || !Array.isArray(parsed.topics)) {
         throw new BrokerError('KAFKA_STORAGE_ERROR', `${store.#file} has an unknown format`);
@@ -92,7 +105,8 @@ export class LocalMetadataStore implements MetadataStore {
   }
 
   async createTopic(spec: Omit<TopicMetadata, 'id' | 'createdMs'>): Promise<TopicMetadata> {
-    if (this.#topics.has(spec.name)) throw new BrokerError('TOPIC_ALREADY_EXISTS', `topic ${spec.name} already exists`);
+    if (this.#topics.has(spec.name))
+      throw new BrokerError('TOPIC_ALREADY_EXISTS', `topic ${spec.name} already exists`);
     const topic: TopicMetadata = { ...spec, id: randomUUID(), createdMs: this.#clock() };
     this.#topics.set(topic.name, topic);
     await this.#persist(() => this.#topics.delete(topic.name));
@@ -119,7 +133,9 @@ export class LocalMetadataStore implements MetadataStore {
     return next;
   }
 
-  onChange(fn: (event: { type: 'created' | 'deleted' | 'altered'; topic: TopicMetadata }) => void): () => void {
+  onChange(
+    fn: (event: { type: 'created' | 'deleted' | 'altered'; topic: TopicMetadata }) => void,
+  ): () => void {
     this.#listeners.add(fn);
     return () => this.#listeners.delete(fn);
   }
@@ -138,7 +154,11 @@ export class LocalMetadataStore implements MetadataStore {
       await syncDir(path.dirname(this.#file));
     } catch (err) {
       undo();
-      throw new BrokerError('KAFKA_STORAGE_ERROR', `cannot persist topic metadata: ${(err as Error).message}`, { cause: err });
+      throw new BrokerError(
+        'KAFKA_STORAGE_ERROR',
+        `cannot persist topic metadata: ${(err as Error).message}`,
+        { cause: err },
+      );
     }
   }
 }

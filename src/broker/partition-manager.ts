@@ -6,7 +6,7 @@
 import { readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { BrokerError } from '../errors.ts';
-import { type LogConfig } from '../storage/log-config.ts';
+import type { LogConfig } from '../storage/log-config.ts';
 import { PartitionLog, type StorageLogger } from '../storage/partition-log.ts';
 
 /** How many logs open (and recover) at once at start-up. */
@@ -57,7 +57,10 @@ export class PartitionManager {
     const logs = this.#logs.get(topic);
     if (!logs) throw new BrokerError('UNKNOWN_TOPIC_OR_PARTITION', `topic ${topic} does not exist`);
     if (!Number.isInteger(partition) || partition < 0 || partition >= logs.length) {
-      throw new BrokerError('UNKNOWN_TOPIC_OR_PARTITION', `topic ${topic} has no partition ${partition} (it has ${logs.length})`);
+      throw new BrokerError(
+        'UNKNOWN_TOPIC_OR_PARTITION',
+        `topic ${topic} has no partition ${partition} (it has ${logs.length})`,
+      );
     }
     return logs[partition];
   }
@@ -67,7 +70,8 @@ export class PartitionManager {
   }
 
   *all(): Generator<{ topic: string; partition: number; log: PartitionLog }> {
-    for (const [topic, logs] of this.#logs) for (let p = 0; p < logs.length; p++) yield { topic, partition: p, log: logs[p] };
+    for (const [topic, logs] of this.#logs)
+      for (let p = 0; p < logs.length; p++) yield { topic, partition: p, log: logs[p] };
   }
 
   get partitionCount(): number {

@@ -30,12 +30,16 @@ export interface TopicDefaults {
 }
 
 function invalid(key: string, value: string, allowed: string): BrokerError {
-  return new BrokerError('INVALID_CONFIG', `topic config ${key}=${JSON.stringify(value)} is invalid: ${allowed}`);
+  return new BrokerError(
+    'INVALID_CONFIG',
+    `topic config ${key}=${JSON.stringify(value)} is invalid: ${allowed}`,
+  );
 }
 
 function integer(key: string, value: string, min: number): number {
   const n = Number(value);
-  if (value.trim() === '' || !Number.isSafeInteger(n) || n < min) throw invalid(key, value, `must be an integer >= ${min}`);
+  if (value.trim() === '' || !Number.isSafeInteger(n) || n < min)
+    throw invalid(key, value, `must be an integer >= ${min}`);
   return n;
 }
 
@@ -46,7 +50,10 @@ export function validateTopicConfigs(configs: Record<string, string>): TopicConf
   const out: TopicConfigs = {};
   for (const [key, value] of Object.entries(configs)) {
     if (!(TOPIC_CONFIG_KEYS as readonly string[]).includes(key)) {
-      throw new BrokerError('INVALID_CONFIG', `unknown topic config ${JSON.stringify(key)}; known: ${TOPIC_CONFIG_KEYS.join(', ')}`);
+      throw new BrokerError(
+        'INVALID_CONFIG',
+        `unknown topic config ${JSON.stringify(key)}; known: ${TOPIC_CONFIG_KEYS.join(', ')}`,
+      );
     }
     if (typeof value !== 'string') throw invalid(key, String(value), 'must be a string');
     const k = key as TopicConfigKey;
@@ -59,7 +66,8 @@ export function validateTopicConfigs(configs: Record<string, string>): TopicConf
         break;
       }
       case 'compression.type':
-        if (!compressionTypes.includes(value)) throw invalid(key, value, `must be one of ${compressionTypes.join(', ')}`);
+        if (!compressionTypes.includes(value))
+          throw invalid(key, value, `must be one of ${compressionTypes.join(', ')}`);
         break;
       case 'retention.ms':
       case 'retention.bytes':
@@ -82,7 +90,8 @@ export function logConfigFor(configs: TopicConfigs, defaults: TopicDefaults): Lo
   const c: Partial<LogConfig> = { ...defaults.log };
   if (configs['retention.ms'] !== undefined) c.retentionMs = Number(configs['retention.ms']);
   if (configs['retention.bytes'] !== undefined) c.retentionBytes = Number(configs['retention.bytes']);
-  if (configs['delete.retention.ms'] !== undefined) c.deleteRetentionMs = Number(configs['delete.retention.ms']);
+  if (configs['delete.retention.ms'] !== undefined)
+    c.deleteRetentionMs = Number(configs['delete.retention.ms']);
   if (configs['segment.bytes'] !== undefined) c.segmentBytes = Number(configs['segment.bytes']);
   if (configs['segment.ms'] !== undefined) c.segmentMs = Number(configs['segment.ms']);
   if (configs['max.message.bytes'] !== undefined) c.maxMessageBytes = Number(configs['max.message.bytes']);
@@ -98,12 +107,17 @@ export function logConfigFor(configs: TopicConfigs, defaults: TopicDefaults): Lo
 }
 
 /** Every config with its effective value and whether it was set on the topic (for describe). */
-export function effectiveConfigs(configs: TopicConfigs, defaults: TopicDefaults): Record<TopicConfigKey, { value: string; isDefault: boolean }> {
+export function effectiveConfigs(
+  configs: TopicConfigs,
+  defaults: TopicDefaults,
+): Record<TopicConfigKey, { value: string; isDefault: boolean }> {
   const log = logConfigFor({}, defaults);
   const defaultsByKey: Record<TopicConfigKey, string> = {
     'retention.ms': String(log.retentionMs),
     'retention.bytes': String(log.retentionBytes),
-    'cleanup.policy': [log.cleanupPolicy.delete && 'delete', log.cleanupPolicy.compact && 'compact'].filter(Boolean).join(','),
+    'cleanup.policy': [log.cleanupPolicy.delete && 'delete', log.cleanupPolicy.compact && 'compact']
+      .filter(Boolean)
+      .join(','),
     'delete.retention.ms': String(log.deleteRetentionMs),
     'segment.bytes': String(log.segmentBytes),
     'segment.ms': String(log.segmentMs),
@@ -114,7 +128,8 @@ export function effectiveConfigs(configs: TopicConfigs, defaults: TopicDefaults)
   const out = {} as Record<TopicConfigKey, { value: string; isDefault: boolean }>;
   for (const key of TOPIC_CONFIG_KEYS) {
     const set = configs[key];
-    out[key] = set === undefined ? { value: defaultsByKey[key], isDefault: true } : { value: set, isDefault: false };
+    out[key] =
+      set === undefined ? { value: defaultsByKey[key], isDefault: true } : { value: set, isDefault: false };
   }
   return out;
 }

@@ -514,7 +514,9 @@ export class PartitionLog {
         seg.release();
       }
     }
-    return { bytes: Buffer.alloc(0), nextOffset: offset };
+    // Nothing below `end` at or after `offset` (compaction can empty the tail of the closed segments):
+    // the next offset worth asking for is `end`.
+    return { bytes: Buffer.alloc(0), nextOffset: Math.max(offset, end) };
   }
 
   #segmentIndexFor(offset: number): number {
@@ -599,11 +601,17 @@ export class PartitionLog {
   }
 
   /**
-   * Resolves once the log end offset passes `offset`, or after `timeoutMs`, whichever is first: the
-   * building block of long-poll fetches.
+   * Resolves once `visibleEnd()` (by default the log end offset; a broker passes its high watermark)
+   * passes `offset`, or after `timeoutMs`, whichever is first: the building block of long-poll fetches.
+   * Waiters are re-checked after every write round, which is also when the flushed offset moves.
    */
-  waitForData(offset: number, timeoutMs: number, signal?: AbortSignal): Promise<void> {
-    if (this.#nextOffset > offset || this.#closed || timeoutMs <= 0 || signal?.aborted)
+  waitForData(
+    offset: number,
+    timeoutMs: number,
+    signal?: AbortSignal,
+    visibleEnd: () => number = () => this.#nextOffset,
+  ): Promise<void> {
+    if (visibleEnd() > offset || this.#closed || this.#closing || timeoutMs <= 0 || signal?.aborted)
       return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {
@@ -613,7 +621,7 @@ export class PartitionLog {
         resolve();
       };
       const check = () => {
-        if (this.#nextOffset > offset || this.#closed) done();
+        if (visibleEnd() > offset || this.#closed || this.#closing) done();
       };
       const timer = setTimeout(done, timeoutMs);
       this.#waiters.add(check);
@@ -815,6 +823,7 @@ export class PartitionLog {
     if (this.#closed || this.#closing) return;
     this.#closing = true;
     if (this.#fsyncTimer) clearInterval(this.#fsyncTimer);
+    this.#wakeReaders();
     // Appends queued before close still get written: the writer loop runs until its queue is empty.
     while (this.#writing) await new Promise((r) => setImmediate(r));
     await this.#maintenanceLock.run(() =>

@@ -1,0 +1,138 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { loadConfig, parseDuration, readConfigFile } from '../src/config/load.ts';
+import { SCHEMA } from '../src/config/schema.ts';
+import { tempDir } from './helpers/tmp.ts';
+
+const root = new URL('../', import.meta.url).pathname;
+
+test('defaults match the seed: node-1, ports 8080/9092/9080/9180/9090, fsync always, data under ./data/<id>', () => {
+  const { config } = loadConfig([], {});
+  assert.equal(config.nodeId, 'node-1');
+  assert.deepEqual(
+    [config.grpcPort, config.kafkaPort, config.raftPort, config.dataPort, config.metricsPort],
+    [8080, 9092, 9080, 9180, 9090],
+  );
+  assert.equal(config.fsync, 'always');
+  assert.equal(config.dataDir, path.resolve('data/node-1'));
+  assert.equal(config.retentionMs, 168 * 3600 * 1000);
+  assert.equal(config.sessionTimeoutMs, 30_000);
+});
+
+test('precedence: flags over environment over file over defaults', async (t) => {
+  const dir = await tempDir(t);
+  const file = path.join(dir, 'c.yaml');
+  writeFileSync(
+    file,
+    'node:\n  id: from-file\nnetwork:\n  grpc_port: 1111\n  metrics_port: 2222\nstorage:\n  sync_writes: false\n',
+  );
+  const env = { BROKER_GRPC_PORT: '3333', BROKER_NETWORK_METRICS_PORT: '4444' };
+  const { config } = loadConfig(['--config', file, '--metrics-port', '5555'], env);
+  assert.equal(config.nodeId, 'from-file');
+  assert.equal(config.grpcPort, 3333);
+  assert.equal(config.metricsPort, 5555);
+  assert.equal(config.fsync, 'interval', 'sync_writes: false means the interval policy');
+  assert.deepEqual(
+    [config.sources['node.id'], config.sources['network.grpc_port'], config.sources['network.metrics_port']],
+    ['file', 'env', 'flag'],
+  );
+  // The seed's single-dash flags work too.
+  assert.equal(loadConfig(['-id', 'node-7'], {}).config.nodeId, 'node-7');
+});
+
+test('every invalid value names the key, the value and what is allowed', () => {
+  const cases: [string[], Record<string, string>, RegExp][] = [
+    [['--grpc-port', '70000'], {}, /network\.grpc_port="70000".*between 0 and 65535/],
+    [['--log-level', 'loud'], {}, /logging\.level="loud".*one of trace, debug/],
+    [
+      [],
+      { BROKER_STORAGE_MAX_SEGMENT_BYTES: '12' },
+      /storage\.max_segment_bytes="12" \(from env BROKER_STORAGE_MAX_SEGMENT_BYTES\).*between 1024/,
+    ],
+    [
+      [],
+      { BROKER_CONSUMER_GROUPS_SESSION_TIMEOUT: 'soon' },
+      /consumer_groups\.session_timeout="soon".*duration/,
+    ],
+    [[], { BROKER_BOOTSTRAP: 'maybe' }, /cluster\.bootstrap="maybe".*true or false/],
+    [['--id', 'bad id!'], {}, /node\.id="bad id!"/],
+    [['--nope'], {}, /Unknown option '--nope'/],
+    [
+      [],
+      { BROKER_CONSUMER_GROUPS_HEARTBEAT_INTERVAL: '40s' },
+      /heartbeat_interval.*shorter than consumer_groups\.session_timeout/,
+    ],
+  ];
+  for (const [argv, env, re] of cases)
+    assert.throws(
+      () => loadConfig(argv, env),
+      { code: 'INVALID_CONFIG', message: re },
+      `${argv} ${JSON.stringify(env)}`,
+    );
+});
+
+test('the config file refuses unknown keys and bad shapes', async (t) => {
+  const dir = await tempDir(t);
+  const file = path.join(dir, 'c.yaml');
+  writeFileSync(file, 'storage:\n  max_segmnet_bytes: 10\n');
+  assert.throws(() => readConfigFile(file), { message: /unknown key storage\.max_segmnet_bytes/ });
+  writeFileSync(file, 'storage: 5\n');
+  assert.throws(() => readConfigFile(file), { message: /section storage must be a mapping/ });
+  writeFileSync(file, 'storage:\n  max_segment_bytes: [1, 2]\n');
+  assert.throws(() => readConfigFile(file), { message: /must be a single value/ });
+});
+
+test('config.yaml.example documents every key and loads as it is', () => {
+  const example = readConfigFile(path.join(root, 'config.yaml.example'));
+  for (const spec of SCHEMA) assert.ok(spec.key in example, `config.yaml.example lacks ${spec.key}`);
+  const { config } = loadConfig(['--config', path.join(root, 'config.yaml.example')], {});
+  assert.equal(config.nodeId, 'node-1');
+});
+
+test('durations parse with their units', () => {
+  assert.equal(parseDuration('100ms'), 100);
+  assert.equal(parseDuration('30s'), 30_000);
+  assert.equal(parseDuration('5m'), 300_000);
+  assert.equal(parseDuration('168h'), 604_800_000);
+  assert.equal(parseDuration('7d'), 604_800_000);
+  assert.equal(parseDuration('-1'), -1);
+  assert.equal(parseDuration('5 minutes'), null);
+});
+
+test('the broker CLI exits 2 on a bad value, naming it, and prints --help', () => {
+  const bad = spawnSync(process.execPath, [path.join(root, 'src/cli/broker.ts'), '--metrics-port', 'abc'], {
+    encoding: 'utf8',
+  });
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /network\.metrics_port="abc".*between 0 and 65535/);
+  const env = spawnSync(process.execPath, [path.join(root, 'src/cli/broker.ts')], {
+    encoding: 'utf8',
+    env: { ...process.env, BROKER_LOG_FORMAT: 'xml' },
+  });
+  assert.equal(env.status, 2);
+  assert.match(env.stderr, /logging\.format="xml" \(from env BROKER_LOG_FORMAT\)/);
+  const help = spawnSync(process.execPath, [path.join(root, 'src/cli/broker.ts'), '--help'], {
+    encoding: 'utf8',
+  });
+  assert.equal(help.status, 0);
+  for (const flag of [
+    '--id',
+    '--data-dir',
+    '--grpc-port',
+    '--kafka-port',
+    '--raft-port',
+    '--data-port',
+    '--metrics-port',
+    '--join',
+    '--bind-addr',
+    '--advertise-addr',
+    '--controller',
+    '--log-level',
+    '--config',
+  ]) {
+    assert.ok(help.stdout.includes(flag), `--help mentions ${flag}`);
+  }
+});
