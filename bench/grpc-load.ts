@@ -29,4 +29,11 @@ await Promise.all(
 const seconds = Number(process.hrtime.bigint() - started) / 1e9;
 const cpu = process.cpuUsage(cpu0);
 client.close();
-console.log(JSON.stringify({ records: batches * batch, seconds, recordsPerSec: (batches * batch) / seconds, clientCpuSeconds: (cpu.user + cpu.system) / 1e6 }));
+console.log(
+  JSON.stringify({
+    records: batches * batch,
+    seconds,
+    recordsPerSec: (batches * batch) / seconds,
+    clientCpuSeconds: (cpu.user + cpu.system) / 1e6,
+  }),
+);

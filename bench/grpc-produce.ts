@@ -30,7 +30,9 @@ async function storageOnly(): Promise<number> {
   const dir = mkdtempSync(path.join(tmpdir(), 'bench-storage-'));
   const log = await PartitionLog.open({ dir, config: { fsync: 'interval', retentionMs: -1 } });
   const value = Buffer.alloc(100, 'x');
-  const pool = Array.from({ length: 32 }, () => encodeBatch({ records: Array.from({ length: batch }, () => ({ value })) }));
+  const pool = Array.from({ length: 32 }, () =>
+    encodeBatch({ records: Array.from({ length: batch }, () => ({ value })) }),
+  );
   const batches = Math.ceil(records / batch);
   let issued = 0;
   const started = process.hrtime.bigint();
@@ -58,8 +60,28 @@ function brokerCpuSeconds(pid: number): number {
 const dataDir = mkdtempSync(path.join(tmpdir(), 'bench-broker-'));
 const broker = spawn(
   process.execPath,
-  [path.join(root, 'src/cli/broker.ts'), '--data-dir', dataDir, '--grpc-port', '0', '--metrics-port', '0', '--kafka-port', '0', '--bind-addr', '127.0.0.1'],
-  { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, BROKER_STORAGE_FSYNC: 'interval', BROKER_STORAGE_SYNC_WRITES: 'false', BROKER_STORAGE_MAX_SEGMENT_BYTES: String(1 << 30) } },
+  [
+    path.join(root, 'src/cli/broker.ts'),
+    '--data-dir',
+    dataDir,
+    '--grpc-port',
+    '0',
+    '--metrics-port',
+    '0',
+    '--kafka-port',
+    '0',
+    '--bind-addr',
+    '127.0.0.1',
+  ],
+  {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: {
+      ...process.env,
+      BROKER_STORAGE_FSYNC: 'interval',
+      BROKER_STORAGE_SYNC_WRITES: 'false',
+      BROKER_STORAGE_MAX_SEGMENT_BYTES: String(1 << 30),
+    },
+  },
 );
 const grpcPort = await new Promise<number>((resolve, reject) => {
   let buf = '';
@@ -72,13 +94,28 @@ const grpcPort = await new Promise<number>((resolve, reject) => {
 });
 const address = `127.0.0.1:${grpcPort}`;
 const admin = await BrokerClient.connect(address);
-await admin.createTopic('bench', { partitions: 1, configs: { 'retention.ms': '-1', 'retention.bytes': '-1' } });
+await admin.createTopic('bench', {
+  partitions: 1,
+  configs: { 'retention.ms': '-1', 'retention.bytes': '-1' },
+});
 admin.close();
 
 const cpuBefore = brokerCpuSeconds(broker.pid!);
-const load = spawn(process.execPath, [path.join(root, 'bench/grpc-load.ts'), address, 'bench', String(records), String(batch), values.concurrency!, values.acks!], {
-  stdio: ['ignore', 'pipe', 'inherit'],
-});
+const load = spawn(
+  process.execPath,
+  [
+    path.join(root, 'bench/grpc-load.ts'),
+    address,
+    'bench',
+    String(records),
+    String(batch),
+    values.concurrency!,
+    values.acks!,
+  ],
+  {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  },
+);
 let out = '';
 load.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
 await new Promise((r) => load.on('exit', r));
@@ -96,5 +133,9 @@ console.log(`|---|---:|---:|---|`);
 console.log(
   `| gRPC ProduceBatch, ${batch}-record batches, ${values.concurrency} in flight, acks=${values.acks} | ${fmt(result.recordsPerSec)} | ${((result.recordsPerSec * 100) / 2 ** 20).toFixed(0)} | broker CPU ${brokerCpu.toFixed(1)} s, client CPU ${result.clientCpuSeconds.toFixed(1)} s, broker peak RSS ${(rss / 2 ** 20).toFixed(0)} MiB |`,
 );
-console.log(`| storage engine append (same batches, in process) | ${fmt(storage)} | ${((storage * 100) / 2 ** 20).toFixed(0)} | fsync interval |`);
-console.log(`\ngRPC path reaches ${((result.recordsPerSec / storage) * 100).toFixed(0)}% of the storage engine's rate.`);
+console.log(
+  `| storage engine append (same batches, in process) | ${fmt(storage)} | ${((storage * 100) / 2 ** 20).toFixed(0)} | fsync interval |`,
+);
+console.log(
+  `\ngRPC path reaches ${((result.recordsPerSec / storage) * 100).toFixed(0)}% of the storage engine's rate.`,
+);

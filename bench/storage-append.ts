@@ -18,7 +18,11 @@ import type { FsyncPolicy } from '../src/storage/log-config.ts';
 import { PartitionLog } from '../src/storage/partition-log.ts';
 
 const { values } = parseArgs({
-  options: { mb: { type: 'string', default: '512' }, dir: { type: 'string' }, json: { type: 'boolean', default: false } },
+  options: {
+    mb: { type: 'string', default: '512' },
+    dir: { type: 'string' },
+    json: { type: 'boolean', default: false },
+  },
 });
 const totalBytes = Number(values.mb) * 1024 * 1024;
 const root = values.dir ?? tmpdir();
@@ -31,7 +35,10 @@ function ddBandwidth(): number {
     // dd reports on stderr; the shell folds it into what execFileSync returns.
     const out = execFileSync(
       'sh',
-      ['-c', `dd if=/dev/zero of=${path.join(dir, 'dd.bin')} bs=1M count=${Math.round(totalBytes / 2 ** 20)} conv=fdatasync 2>&1`],
+      [
+        '-c',
+        `dd if=/dev/zero of=${path.join(dir, 'dd.bin')} bs=1M count=${Math.round(totalBytes / 2 ** 20)} conv=fdatasync 2>&1`,
+      ],
       { encoding: 'utf8' },
     );
     const m = /(\d+) bytes .* copied, ([\d.]+) s/.exec(out);
@@ -61,10 +68,21 @@ interface Result {
 function result(name: string, batches: number, batchBytes: number, seconds: number): Result {
   const records = batches * recordsPerBatch;
   const bytes = batches * batchBytes;
-  return { name, records, bytes, seconds, recordsPerSec: records / seconds, mbPerSec: bytes / seconds / 2 ** 20 };
+  return {
+    name,
+    records,
+    bytes,
+    seconds,
+    recordsPerSec: records / seconds,
+    mbPerSec: bytes / seconds / 2 ** 20,
+  };
 }
 
-async function appendRun(fsync: FsyncPolicy, appenders: number, budgetBytes: number): Promise<{ r: Result; log: PartitionLog; dir: string }> {
+async function appendRun(
+  fsync: FsyncPolicy,
+  appenders: number,
+  budgetBytes: number,
+): Promise<{ r: Result; log: PartitionLog; dir: string }> {
   const dir = mkdtempSync(path.join(root, 'bench-log-'));
   const log = await PartitionLog.open({ dir, config: { fsync, fsyncIntervalMs: 1000, retentionMs: -1 } });
   const pool = makePool(appenders * 4);
@@ -84,23 +102,32 @@ async function appendRun(fsync: FsyncPolicy, appenders: number, budgetBytes: num
   );
   await log.flush();
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  return { r: result(`append fsync=${fsync} appenders=${appenders}`, batches, batchBytes, seconds), log, dir };
+  return {
+    r: result(`append fsync=${fsync} appenders=${appenders}`, batches, batchBytes, seconds),
+    log,
+    dir,
+  };
 }
 
 async function readRun(log: PartitionLog): Promise<Result> {
   let offset = log.logStartOffset;
   let bytes = 0;
-  let batches = 0;
   const started = process.hrtime.bigint();
   while (offset < log.logEndOffset) {
     const r = await log.read(offset, 1024 * 1024);
     bytes += r.bytes.length;
-    batches += Math.round(r.bytes.length / (recordsPerBatch * (recordBytes + 8) + 61)) || 1;
     offset = r.nextOffset;
   }
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const records = log.logEndOffset - log.logStartOffset;
-  return { name: 'read 1 MiB at a time (page cache)', records, bytes, seconds, recordsPerSec: records / seconds, mbPerSec: bytes / seconds / 2 ** 20 };
+  return {
+    name: 'read 1 MiB at a time (page cache)',
+    records,
+    bytes,
+    seconds,
+    recordsPerSec: records / seconds,
+    mbPerSec: bytes / seconds / 2 ** 20,
+  };
 }
 
 const results: Result[] = [];
@@ -129,7 +156,11 @@ if (values.json) {
   console.log('| scenario | records/s | MB/s | vs dd |');
   console.log('|---|---:|---:|---:|');
   for (const r of results) {
-    console.log(`| ${r.name} | ${Math.round(r.recordsPerSec).toLocaleString('en-US')} | ${r.mbPerSec.toFixed(0)} | ${(r.mbPerSec / ddMbPerSec).toFixed(2)}x |`);
+    console.log(
+      `| ${r.name} | ${Math.round(r.recordsPerSec).toLocaleString('en-US')} | ${r.mbPerSec.toFixed(0)} | ${(r.mbPerSec / ddMbPerSec).toFixed(2)}x |`,
+    );
   }
-  console.log(`\ngroup commit: 8 appenders reach ${(always8.recordsPerSec / always1.recordsPerSec).toFixed(1)}x the throughput of 1 under fsync=always`);
+  console.log(
+    `\ngroup commit: 8 appenders reach ${(always8.recordsPerSec / always1.recordsPerSec).toFixed(1)}x the throughput of 1 under fsync=always`,
+  );
 }

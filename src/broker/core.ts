@@ -18,13 +18,7 @@ import { partitionForKey } from '../records/partitioner.ts';
 import type { PartitionLog, StorageLogger } from '../storage/partition-log.ts';
 import { LocalMetadataStore, type MetadataStore, type TopicMetadata, validateTopicName } from './metadata.ts';
 import { PartitionManager } from './partition-manager.ts';
-import {
-  effectiveConfigs,
-  logConfigFor,
-  type TopicConfigs,
-  type TopicDefaults,
-  validateTopicConfigs,
-} from './topic-config.ts';
+import { effectiveConfigs, logConfigFor, type TopicDefaults, validateTopicConfigs } from './topic-config.ts';
 
 /** Hooks the core calls so that metrics can count without the core knowing Prometheus. */
 export interface CoreObserver {

@@ -89,13 +89,23 @@ function coerce(spec: KeySpec, raw: string | number | boolean, origin: string): 
     case 'duration': {
       const ms = parseDuration(raw as string | number);
       if (ms === null || ms < k.minMs || ms > k.maxMs) {
-        throw configError(spec.key, raw, `must be a duration like 100ms, 30s, 5m or 168h, between ${k.minMs} ms and ${k.maxMs} ms`, origin);
+        throw configError(
+          spec.key,
+          raw,
+          `must be a duration like 100ms, 30s, 5m or 168h, between ${k.minMs} ms and ${k.maxMs} ms`,
+          origin,
+        );
       }
       return ms;
     }
     case 'enum':
       if (!k.values.includes(String(raw))) {
-        throw configError(spec.key, raw, `must be one of ${k.values.filter((v) => v !== '').join(', ')}`, origin);
+        throw configError(
+          spec.key,
+          raw,
+          `must be one of ${k.values.filter((v) => v !== '').join(', ')}`,
+          origin,
+        );
       }
       return String(raw);
   }
@@ -111,7 +121,8 @@ export function readConfigFile(file: string): RawValues {
   }
   const out: RawValues = {};
   if (doc === null || doc === undefined) return out;
-  if (typeof doc !== 'object' || Array.isArray(doc)) throw new BrokerError('INVALID_CONFIG', `${file}: the top level must be a mapping of sections`);
+  if (typeof doc !== 'object' || Array.isArray(doc))
+    throw new BrokerError('INVALID_CONFIG', `${file}: the top level must be a mapping of sections`);
   for (const [section, body] of Object.entries(doc as Record<string, unknown>)) {
     if (body === null || typeof body !== 'object' || Array.isArray(body)) {
       throw new BrokerError('INVALID_CONFIG', `${file}: section ${section} must be a mapping`);
@@ -119,10 +130,14 @@ export function readConfigFile(file: string): RawValues {
     for (const [name, value] of Object.entries(body as Record<string, unknown>)) {
       const key = `${section}.${name}`;
       if (!SCHEMA.some((s) => s.key === key)) {
-        throw new BrokerError('INVALID_CONFIG', `${file}: unknown key ${key}; see config.yaml.example for the keys`);
+        throw new BrokerError(
+          'INVALID_CONFIG',
+          `${file}: unknown key ${key}; see config.yaml.example for the keys`,
+        );
       }
       if (value === null) continue;
-      if (!['string', 'number', 'boolean'].includes(typeof value)) throw configError(key, value, 'must be a single value', file);
+      if (!['string', 'number', 'boolean'].includes(typeof value))
+        throw configError(key, value, 'must be a single value', file);
       out[key] = value as string | number | boolean;
     }
   }
@@ -136,7 +151,10 @@ Kafka 9092, HTTP metrics/health 9090, data under ./data/<id>).
 
 Flags (each overrides the matching BROKER_* environment variable and config file key):
 ${SCHEMA.filter((s) => s.flag)
-  .map((s) => `  --${s.flag!.padEnd(16)} ${s.doc} (default ${JSON.stringify(s.default)}; env ${[envName(s.key), ...(s.env ?? [])].join(', ')})`)
+  .map(
+    (s) =>
+      `  --${s.flag!.padEnd(16)} ${s.doc} (default ${JSON.stringify(s.default)}; env ${[envName(s.key), ...(s.env ?? [])].join(', ')})`,
+  )
   .join('\n')}
   --config FILE      YAML config file (see config.yaml.example)
   --help             Show this help
@@ -154,7 +172,10 @@ export interface LoadResult {
  */
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): LoadResult {
   const normalized = argv.map((a) => (/^-[a-z][a-z-]+/.test(a) ? `-${a}` : a));
-  const options: Record<string, { type: 'string' | 'boolean' }> = { config: { type: 'string' }, help: { type: 'boolean' } };
+  const options: Record<string, { type: 'string' | 'boolean' }> = {
+    config: { type: 'string' },
+    help: { type: 'boolean' },
+  };
   for (const s of SCHEMA) if (s.flag) options[s.flag] = { type: 'string' };
   let parsed: ReturnType<typeof parseArgs>;
   try {
@@ -197,9 +218,19 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     throw configError('node.id', nodeId, '1 to 64 characters from letters, digits, ".", "_" and "-"');
   }
   const syncWrites = v['storage.sync_writes'] as boolean;
-  const fsync = ((v['storage.fsync'] as string) || (syncWrites ? 'always' : 'interval')) as BrokerConfig['fsync'];
-  if (syncWrites && (v['storage.fsync'] as string) && fsync !== 'always' && sources['storage.sync_writes'] !== 'default') {
-    throw configError('storage.fsync', fsync, 'contradicts storage.sync_writes=true (which means fsync always); set one of them');
+  const fsync = ((v['storage.fsync'] as string) ||
+    (syncWrites ? 'always' : 'interval')) as BrokerConfig['fsync'];
+  if (
+    syncWrites &&
+    (v['storage.fsync'] as string) &&
+    fsync !== 'always' &&
+    sources['storage.sync_writes'] !== 'default'
+  ) {
+    throw configError(
+      'storage.fsync',
+      fsync,
+      'contradicts storage.sync_writes=true (which means fsync always); set one of them',
+    );
   }
   const config: BrokerConfig = {
     nodeId,

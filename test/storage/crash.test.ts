@@ -90,7 +90,8 @@ test(`compaction killed at random moments leaves a correct, readable log (seed $
     rng = (rng * 1103515245 + 12345) % 2147483648;
     const acks = await runAndKill(dir, 'compact', rng, 50 + (rng % 250));
     for (const a of acks) {
-      a.keys.forEach((key, i) => newestAcked.set(key, Math.max(newestAcked.get(key) ?? -1, a.base + i)));
+      for (const [i, key] of a.keys.entries())
+        newestAcked.set(key, Math.max(newestAcked.get(key) ?? -1, a.base + i));
     }
     const log = await PartitionLog.open({
       dir,
