@@ -1,0 +1,129 @@
+/**
+ * The one table of the APIs the Kafka listener serves: key, name, the version range we advertise in
+ * ApiVersions, and the compiled request and response schemas. Everything else (the ApiVersions
+ * answer, header versions, the fuzz and round-trip tests) reads this table, so a version is added or
+ * removed here and nowhere else.
+ *
+ * The ranges are issue 5's. Two of its traps are settled here: Produce starts at 0 and the group APIs
+ * (FindCoordinator, JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch) start at
+ * 0, because librdkafka enables compression and consumer groups only when those version-0 ranges are
+ * advertised (its feature map in rdkafka_feature.c checks for them).
+ */
+import assert from 'node:assert/strict';
+import { type CompiledMessage, compileMessage, type MessageSpec } from '../schema.ts';
+import { apiVersionsRequest, apiVersionsResponse } from './api-versions.ts';
+import { createTopicsRequest, createTopicsResponse } from './create-topics.ts';
+import { deleteTopicsRequest, deleteTopicsResponse } from './delete-topics.ts';
+import { describeConfigsRequest, describeConfigsResponse } from './describe-configs.ts';
+import { describeGroupsRequest, describeGroupsResponse } from './describe-groups.ts';
+import { fetchRequest, fetchResponse } from './fetch.ts';
+import { findCoordinatorRequest, findCoordinatorResponse } from './find-coordinator.ts';
+import { heartbeatRequest, heartbeatResponse } from './heartbeat.ts';
+import { initProducerIdRequest, initProducerIdResponse } from './init-producer-id.ts';
+import { joinGroupRequest, joinGroupResponse } from './join-group.ts';
+import { leaveGroupRequest, leaveGroupResponse } from './leave-group.ts';
+import { listGroupsRequest, listGroupsResponse } from './list-groups.ts';
+import { listOffsetsRequest, listOffsetsResponse } from './list-offsets.ts';
+import { metadataRequest, metadataResponse } from './metadata.ts';
+import { offsetCommitRequest, offsetCommitResponse } from './offset-commit.ts';
+import { offsetFetchRequest, offsetFetchResponse } from './offset-fetch.ts';
+import { produceRequest, produceResponse } from './produce.ts';
+import { syncGroupRequest, syncGroupResponse } from './sync-group.ts';
+
+/** API keys by name, as Kafka numbers them (org.apache.kafka.common.protocol.ApiKeys). */
+export const API_KEYS = {
+  Produce: 0,
+  Fetch: 1,
+  ListOffsets: 2,
+  Metadata: 3,
+  OffsetCommit: 8,
+  OffsetFetch: 9,
+  FindCoordinator: 10,
+  JoinGroup: 11,
+  Heartbeat: 12,
+  LeaveGroup: 13,
+  SyncGroup: 14,
+  DescribeGroups: 15,
+  ListGroups: 16,
+  ApiVersions: 18,
+  CreateTopics: 19,
+  DeleteTopics: 20,
+  InitProducerId: 22,
+  DescribeConfigs: 32,
+} as const;
+
+export type ApiName = keyof typeof API_KEYS;
+
+export interface ApiEntry {
+  key: number;
+  name: ApiName;
+  /** The lowest version we advertise and accept. */
+  minVersion: number;
+  /** The highest version we advertise and accept. */
+  maxVersion: number;
+  request: CompiledMessage;
+  response: CompiledMessage;
+}
+
+const table: [ApiName, number, number, MessageSpec, MessageSpec][] = [
+  ['Produce', 0, 9, produceRequest, produceResponse],
+  ['Fetch', 4, 12, fetchRequest, fetchResponse],
+  ['ListOffsets', 1, 8, listOffsetsRequest, listOffsetsResponse],
+  ['Metadata', 0, 9, metadataRequest, metadataResponse],
+  ['OffsetCommit', 0, 8, offsetCommitRequest, offsetCommitResponse],
+  ['OffsetFetch', 0, 8, offsetFetchRequest, offsetFetchResponse],
+  ['FindCoordinator', 0, 4, findCoordinatorRequest, findCoordinatorResponse],
+  ['JoinGroup', 0, 9, joinGroupRequest, joinGroupResponse],
+  ['Heartbeat', 0, 4, heartbeatRequest, heartbeatResponse],
+  ['LeaveGroup', 0, 5, leaveGroupRequest, leaveGroupResponse],
+  ['SyncGroup', 0, 5, syncGroupRequest, syncGroupResponse],
+  ['DescribeGroups', 0, 5, describeGroupsRequest, describeGroupsResponse],
+  ['ListGroups', 0, 4, listGroupsRequest, listGroupsResponse],
+  ['ApiVersions', 0, 3, apiVersionsRequest, apiVersionsResponse],
+  ['CreateTopics', 0, 7, createTopicsRequest, createTopicsResponse],
+  ['DeleteTopics', 0, 6, deleteTopicsRequest, deleteTopicsResponse],
+  ['InitProducerId', 0, 5, initProducerIdRequest, initProducerIdResponse],
+  ['DescribeConfigs', 0, 4, describeConfigsRequest, describeConfigsResponse],
+];
+
+/** Every API we serve, by key. */
+export const APIS: ReadonlyMap<number, ApiEntry> = new Map(
+  table.map(([name, minVersion, maxVersion, req, res]) => {
+    const key = API_KEYS[name];
+    assert.equal(req.apiKey, key, `${name} request schema has key ${req.apiKey}`);
+    assert.equal(res.apiKey, key, `${name} response schema has key ${res.apiKey}`);
+    const request = compileMessage(req);
+    const response = compileMessage(res);
+    // The schemas must cover every version we advertise, for both directions.
+    for (const m of [request, response]) {
+      assert.ok(
+        m.minVersion <= minVersion && m.maxVersion >= maxVersion,
+        `${m.spec.name} misses advertised versions`,
+      );
+    }
+    return [key, { key, name, minVersion, maxVersion, request, response }];
+  }),
+);
+
+/** The entry for an API key, or undefined if we do not serve it. */
+export function apiByKey(key: number): ApiEntry | undefined {
+  return APIS.get(key);
+}
+
+/**
+ * Request header version for an API version: 2 (with tagged fields) when the request body is
+ * flexible, else 1 (KIP-482). We serve no API whose requests use header version 0.
+ */
+export function requestHeaderVersion(api: ApiEntry, version: number): 1 | 2 {
+  return api.request.isFlexible(version) ? 2 : 1;
+}
+
+/**
+ * Response header version: 1 (with tagged fields) when the response body is flexible, else 0 —
+ * except ApiVersions, whose response header is always 0 so that a client can parse it before it
+ * knows which versions we speak (KIP-511; Kafka's ApiKeys.API_VERSIONS.responseHeaderVersion).
+ */
+export function responseHeaderVersion(api: ApiEntry, version: number): 0 | 1 {
+  if (api.key === API_KEYS.ApiVersions) return 0;
+  return api.response.isFlexible(version) ? 1 : 0;
+}

@@ -1,0 +1,64 @@
+/**
+ * OffsetCommit (API key 8), versions 0-8. From apache/kafka OffsetCommitRequest.json and
+ * OffsetCommitResponse.json.
+ *
+ * 1 adds the generation, member id and a per-partition commit timestamp; 2 replaces that timestamp
+ * with a request-wide retention time, which 5 removes again (retention became broker config); 6 adds
+ * the committed leader epoch; 7 static membership; 8 is the first flexible version.
+ *
+ * OffsetCommit Request (Version: 8) => group_id generation_id member_id group_instance_id [topics]
+ *                                      TAGGED_FIELDS
+ *   topics => name [partitions] TAGGED_FIELDS
+ *     partitions => partition_index committed_offset committed_leader_epoch committed_metadata
+ *                   TAGGED_FIELDS                  (committed_metadata => COMPACT_NULLABLE_STRING)
+ *   (version 1: commit_timestamp INT64 after committed_offset; versions 2-4: retention_time_ms INT64
+ *    after group_instance_id's position)
+ *
+ * OffsetCommit Response (Version: 8) => throttle_time_ms [topics] TAGGED_FIELDS
+ *   topics => name [partitions => partition_index error_code TAGGED_FIELDS] TAGGED_FIELDS
+ */
+import { field, type MessageValue, message, structs } from '../schema.ts';
+
+export const offsetCommitRequest = message({
+  name: 'OffsetCommitRequest',
+  apiKey: 8,
+  validVersions: '0-8',
+  flexibleVersions: '8+',
+  fields: [
+    field('groupId', 'string', '0+'),
+    field('generationId', 'int32', '1+', { default: -1 }),
+    field('memberId', 'string', '1+'),
+    field('groupInstanceId', 'string', '7+', { nullable: '7+', default: null }),
+    field('retentionTimeMs', 'int64', '2-4', { default: -1 }),
+    structs('topics', '0+', [
+      field('name', 'string', '0+'),
+      structs('partitions', '0+', [
+        field('partitionIndex', 'int32', '0+'),
+        field('committedOffset', 'int64', '0+'),
+        field('committedLeaderEpoch', 'int32', '6+', { default: -1 }),
+        field('commitTimestamp', 'int64', '1', { default: -1 }),
+        field('committedMetadata', 'string', '0+', { nullable: '0+' }),
+      ]),
+    ]),
+  ],
+});
+
+export const offsetCommitResponse = message({
+  name: 'OffsetCommitResponse',
+  apiKey: 8,
+  validVersions: '0-8',
+  flexibleVersions: '8+',
+  fields: [
+    field('throttleTimeMs', 'int32', '3+'),
+    structs('topics', '0+', [
+      field('name', 'string', '0+'),
+      structs('partitions', '0+', [
+        field('partitionIndex', 'int32', '0+'),
+        field('errorCode', 'int16', '0+'),
+      ]),
+    ]),
+  ],
+});
+
+export type OffsetCommitRequest = MessageValue<typeof offsetCommitRequest>;
+export type OffsetCommitResponse = MessageValue<typeof offsetCommitResponse>;

@@ -1,0 +1,63 @@
+/**
+ * Whole-frame encoding and decoding of requests and responses for a known API and version: header
+ * plus body, driven by the table in apis/index.ts. The listener (connection.ts) uses the response
+ * side; tests and the fuzzer use both.
+ */
+import assert from 'node:assert/strict';
+import { BrokerError } from '../../errors.ts';
+import { type ApiEntry, requestHeaderVersion, responseHeaderVersion } from './apis/index.ts';
+import { decodeMessage, encodeMessage, type Message } from './codec.ts';
+import { type RequestHeader, readResponseHeader, writeRequestHeader, writeResponseHeader } from './header.ts';
+import { Reader } from './protocol/reader.ts';
+import { Writer } from './protocol/writer.ts';
+
+/** Encodes a whole request frame (size, header, body) as a list of buffers. */
+export function encodeRequestFrame(api: ApiEntry, header: RequestHeader, body: Message): Buffer[] {
+  assert.equal(header.apiKey, api.key);
+  const w = new Writer();
+  writeRequestHeader(w, header, requestHeaderVersion(api, header.apiVersion));
+  encodeMessage(w, api.request.plan(header.apiVersion), body);
+  return w.prependLength().buffers();
+}
+
+/** Encodes a whole response frame (size, header, body) as a list of buffers. */
+export function encodeResponseFrame(
+  api: ApiEntry,
+  version: number,
+  correlationId: number,
+  body: Message,
+): Buffer[] {
+  const w = new Writer();
+  writeResponseHeader(w, correlationId, responseHeaderVersion(api, version));
+  encodeMessage(w, api.response.plan(version), body);
+  return w.prependLength().buffers();
+}
+
+/**
+ * Decodes a response frame's payload (without its size field). Trailing bytes are an error: the
+ * schema must account for every byte.
+ */
+export function decodeResponsePayload(
+  api: ApiEntry,
+  version: number,
+  payload: Buffer,
+): { correlationId: number; body: Message } {
+  const r = new Reader(payload);
+  const { correlationId } = readResponseHeader(r, responseHeaderVersion(api, version));
+  const body = decodeMessage(r, api.response.plan(version));
+  if (r.remaining() !== 0)
+    throw new Error(`${r.remaining()} trailing bytes after ${api.name} v${version} response`);
+  return { correlationId, body };
+}
+
+/** Decodes a request body for a known API and version; trailing bytes are refused. */
+export function decodeRequestBody(api: ApiEntry, version: number, r: Reader): Message {
+  const body = decodeMessage(r, api.request.plan(version));
+  if (r.remaining() !== 0) {
+    throw new BrokerError(
+      'INVALID_REQUEST',
+      `${r.remaining()} trailing bytes after ${api.name} v${version} request`,
+    );
+  }
+  return body;
+}
