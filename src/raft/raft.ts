@@ -604,8 +604,10 @@ export class Raft {
           return;
         }
       }
-      // A transfer that did not finish within an election timeout is abandoned.
+      // A transfer that did not finish within an election timeout is abandoned, unless we are a removed
+      // leader, which must hand over: it tries again, possibly with another voter.
       this.leadTransferee = NONE;
+      if (!this.voters.has(this.id)) this.handOverAfterRemoval();
     }
     if (this.heartbeatElapsed >= this.heartbeatTicks) {
       this.heartbeatElapsed = 0;
@@ -708,6 +710,8 @@ export class Raft {
           pr.inflight.shift();
         if (pr.match < this.log.lastIndex()) this.sendAppend(m.from, true);
         if (m.context !== 0) this.ackRead(m.context, m.from);
+        // A TimeoutNow may have been lost: repeat it while the transferee is caught up.
+        if (m.from === this.leadTransferee && pr.match === this.log.lastIndex()) this.sendTimeoutNow(m.from);
         break;
       default:
         break;
@@ -955,9 +959,12 @@ export class Raft {
       this.progress.delete(cc.node);
       if (this.leadTransferee === cc.node) this.leadTransferee = NONE;
       if (cc.node === this.id) {
-        // A leader that removed itself steps down; the others elect a new leader among themselves.
-        this.becomeFollower(this.term, NONE);
-        return;
+        // A leader that removed itself keeps leading until it has handed over (thesis 4.2.2). Stepping
+        // down at once can deadlock: the remaining voters may not yet know the removal committed, so
+        // they still need this node's vote, which it refuses them if its log is longer (it proposed
+        // entries after the removal), while it no longer campaigns itself. Heartbeats carry the commit
+        // index to them, and a transfer to the most caught-up voter ends our term promptly.
+        this.handOverAfterRemoval();
       }
     } else {
       const existing = this.progress.get(cc.node);
@@ -973,6 +980,22 @@ export class Raft {
       }
     }
     if (this.maybeCommit()) this.broadcastAppend();
+  }
+
+  private handOverAfterRemoval(): void {
+    let best: NodeId = NONE;
+    let bestMatch = -1;
+    for (const id of this.voters) {
+      const pr = this.progress.get(id);
+      if (pr && pr.match > bestMatch) {
+        best = id;
+        bestMatch = pr.match;
+      }
+    }
+    if (best === NONE) return;
+    this.leadTransferee = best;
+    if (bestMatch === this.log.lastIndex()) this.sendTimeoutNow(best);
+    else this.sendAppend(best, true);
   }
 
   // ---------------------------------------------------------------- plumbing

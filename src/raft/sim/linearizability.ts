@@ -31,13 +31,20 @@ interface Node {
 }
 
 export interface LinResult {
+  /** False when not linearizable, or when the search ran past its budget (reported as `exhausted`). */
   readonly ok: boolean;
+  readonly exhausted?: boolean;
   /** The key whose history is not linearizable. */
   readonly key?: string;
   readonly ops?: readonly KvOp[];
 }
 
-export function checkKvLinearizable(history: readonly KvOp[]): LinResult {
+/**
+ * The search is exponential in the worst case (a non-linearizable history with many concurrent
+ * writes can take very long to refute), so it has a budget of steps; running out is reported, never
+ * taken as a pass.
+ */
+export function checkKvLinearizable(history: readonly KvOp[], stepsMax = 5_000_000): LinResult {
   const byKey = new Map<string, KvOp[]>();
   for (const op of history) {
     let l = byKey.get(op.key);
@@ -46,13 +53,14 @@ export function checkKvLinearizable(history: readonly KvOp[]): LinResult {
   }
   for (const key of [...byKey.keys()].sort()) {
     const ops = byKey.get(key)!;
-    if (!checkRegister(ops)) return { ok: false, key, ops };
+    const r = checkRegister(ops, stepsMax);
+    if (r !== true) return { ok: false, key, ops, exhausted: r === 'exhausted' };
   }
   return { ok: true };
 }
 
 /** One key: a register starting out absent (null). */
-function checkRegister(ops: readonly KvOp[]): boolean {
+function checkRegister(ops: readonly KvOp[], stepsMax: number): boolean | 'exhausted' {
   const events: { op: number; isCall: boolean; time: number }[] = [];
   ops.forEach((o, k) => {
     events.push({ op: k, isCall: true, time: o.call });
@@ -94,7 +102,9 @@ function checkRegister(ops: readonly KvOp[]): boolean {
   const stack: { call: Node; state: string | null }[] = [];
   let state: string | null = null;
   let entry = head.next;
+  let steps = 0;
   while (head.next !== null) {
+    if (++steps > stepsMax) return 'exhausted';
     if (entry === null) return false;
     if (entry.isCall) {
       const op = ops[entry.op];

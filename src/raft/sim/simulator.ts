@@ -69,7 +69,7 @@ export interface SimParams {
   readonly clients: number;
   readonly keys: number;
   readonly clientTimeoutTicks: number;
-  readonly livenessBoundTicks: number;
+  readonly checkQuorum: boolean;
 }
 
 export function deriveParams(seed: number): SimParams {
@@ -83,16 +83,15 @@ export function deriveParams(seed: number): SimParams {
     dropP: r.pick([0, 0.01, 0.05, 0.2]),
     dupP: r.pick([0, 0.02, 0.1]),
     delayMaxUnits: r.pick([2, 10, 30]),
-    fsyncMaxUnits: r.range(1, 8),
-    faultEveryTicks: r.range(15, 80),
+    fsyncMaxUnits: r.pick([2, 8, 40]),
+    faultEveryTicks: r.range(5, 60),
     compactEvery: r.pick([4, 10, 30, 1000]),
     retainEntries: r.pick([0, 0, 3, 20]),
     clients: r.range(1, 4),
     keys: r.range(1, 3),
     clientTimeoutTicks: 40,
-    // "A bounded number of ticks" for liveness: generous against unlucky split votes, tight enough to
-    // catch a cluster that never recovers. Measured in election timeouts.
-    livenessBoundTicks: 0,
+    // Without check-quorum a deposed leader lingers, which is what tests that reads go through ReadIndex.
+    checkQuorum: r.chance(0.75),
   };
 }
 
@@ -242,6 +241,8 @@ export class Simulation {
       const safetyEnd = p.safetyTicks * unitsPerTick;
       this.runUntil(safetyEnd);
       this.beginLiveness();
+      // "A bounded number of ticks": generous against unlucky split votes and slow catch-up by
+      // snapshot, tight enough to catch a cluster that never recovers.
       const bound = 30 * p.electionTicks + 100;
       const deadline = this.now + bound * unitsPerTick;
       const probe = this.runProbe(deadline);
@@ -276,7 +277,7 @@ export class Simulation {
     const count = (st: string) => ops.filter((o) => o.status === st).length;
     return (
       `seed=${p.seed} voters=${p.voters} election=${p.electionTicks} heartbeat=${p.heartbeatTicks} ` +
-      `ticks=${Math.round(this.now / unitsPerTick)} drop=${p.dropP} dup=${p.dupP} delay<=${p.delayMaxUnits} ` +
+      `ticks=${Math.round(this.now / unitsPerTick)} checkQuorum=${p.checkQuorum} drop=${p.dropP} dup=${p.dupP} delay<=${p.delayMaxUnits} ` +
       `compactEvery=${p.compactEvery} | messages=${s.messages} dropped=${s.dropped} elections=${s.elections} ` +
       `crashes=${s.crashes} torn=${s.tornTails} partitions=${s.partitions} conf=${s.confChanges} ` +
       `transfers=${s.transfers} compactions=${s.compactions} snapshotsInstalled=${s.snapshotsInstalled} ` +
@@ -303,7 +304,13 @@ export class Simulation {
     n.walDurable = [walBytes.subarray(0, wal.validBytes)];
     const init = recoverInitialState(snapshot, wal);
     n.raft = new Raft(
-      { id: n.id, electionTicks: this.p.electionTicks, heartbeatTicks: this.p.heartbeatTicks, random: n.rng },
+      {
+        id: n.id,
+        electionTicks: this.p.electionTicks,
+        heartbeatTicks: this.p.heartbeatTicks,
+        random: n.rng,
+        checkQuorum: this.p.checkQuorum,
+      },
       init,
     );
     n.kv = new KvStore();
@@ -545,8 +552,23 @@ export class Simulation {
     } else if (choice < 45) {
       this.blocked.clear();
       this.log('HEAL network');
+    } else if (choice < 52 && up.length > 0) {
+      // Prefer a node with a write in flight: that is when losing unsynced data can hurt.
+      const busy = up.filter((id) => this.nodes.get(id)!.busy);
+      this.crash(this.nodes.get(r.pick(busy.length > 0 && r.chance(0.7) ? busy : up))!);
     } else if (choice < 60 && up.length > 0) {
-      this.crash(this.nodes.get(r.pick(up))!);
+      // Power loss: several nodes at once, the leader among them, each back after a random while.
+      const victims = new Set(up.filter((id) => r.chance(this.nodes.get(id)!.busy ? 0.8 : 0.4)));
+      if (leader) victims.add(leader.id);
+      for (const id of victims) {
+        const n = this.nodes.get(id)!;
+        if (!n.up) continue;
+        this.crash(n);
+        const gen = n.gen;
+        this.at(r.range(1, 4 * this.p.electionTicks) * unitsPerTick, () => {
+          if (n.gen === gen && !n.up && this.phase === 'safety') this.start(n);
+        });
+      }
     } else if (choice < 75 && down.length > 0) {
       this.start(this.nodes.get(r.pick(down))!);
     } else if (choice < 80 && leader) {
@@ -829,6 +851,7 @@ export class Simulation {
       });
     }
     const res = checkKvLinearizable(ops);
+    if (res.exhausted) this.fail(`linearizability: the check of key ${res.key} ran out of its step budget`);
     if (!res.ok) {
       const lines = (res.ops ?? [])
         .map((o) => `  c${o.client} ${o.kind} ${o.key} ${o.value} [${o.call}, ${o.ret}]`)
