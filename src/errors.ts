@@ -84,6 +84,70 @@ export const ERROR_CODES = {
     retriable: false,
     doc: 'An unexpected failure inside the broker; it is logged with its stack.',
   },
+  INVALID_GROUP_ID: {
+    retriable: false,
+    doc: 'The consumer group id is empty or too long.',
+  },
+  UNKNOWN_MEMBER_ID: {
+    retriable: false,
+    doc: 'The group does not know this member (it left, or its session expired); join again with an empty member id.',
+  },
+  MEMBER_ID_REQUIRED: {
+    retriable: false,
+    doc: 'A new member must join again with the member id the broker returned (JoinGroup v4 and later).',
+  },
+  ILLEGAL_GENERATION: {
+    retriable: false,
+    doc: 'The generation is not the group\'s current one: a rebalance happened; join again.',
+  },
+  REBALANCE_IN_PROGRESS: {
+    retriable: false,
+    doc: 'The group is rebalancing: join again to get the new assignment.',
+  },
+  INCONSISTENT_GROUP_PROTOCOL: {
+    retriable: false,
+    doc: 'The member\'s protocol type or assignment strategies share nothing with the group\'s.',
+  },
+  INVALID_SESSION_TIMEOUT: {
+    retriable: false,
+    doc: 'The session timeout is outside the broker\'s allowed range.',
+  },
+  GROUP_MAX_SIZE_REACHED: {
+    retriable: false,
+    doc: 'The group already has the most members the broker allows.',
+  },
+  FENCED_INSTANCE_ID: {
+    retriable: false,
+    doc: 'Another member joined with the same static group.instance.id.',
+  },
+  NON_EMPTY_GROUP: {
+    retriable: false,
+    doc: 'The group still has members, so it cannot be deleted.',
+  },
+  GROUP_ID_NOT_FOUND: {
+    retriable: false,
+    doc: 'No such consumer group.',
+  },
+  COORDINATOR_LOAD_IN_PROGRESS: {
+    retriable: true,
+    doc: 'The group coordinator is still loading group state from __consumer_offsets.',
+  },
+  INVALID_PRODUCER_EPOCH: {
+    retriable: false,
+    doc: 'The producer epoch is older than the current one for this producer id: another instance fenced it.',
+  },
+  UNKNOWN_PRODUCER_ID: {
+    retriable: false,
+    doc: 'The broker has no state for this producer id (it expired or the log was truncated); re-initialise the producer.',
+  },
+  OUT_OF_ORDER_SEQUENCE_NUMBER: {
+    retriable: false,
+    doc: 'The batch\'s sequence number does not follow the last one stored for this producer and partition.',
+  },
+  DUPLICATE_SEQUENCE_NUMBER: {
+    retriable: false,
+    doc: 'The batch repeats one stored earlier; Kafka answers it with the original offsets instead of this error where it can.',
+  },
   INVALID_CONFIG: {
     retriable: false,
     doc: 'A configuration value is outside what is allowed; the message names the key, the value and the bounds.',

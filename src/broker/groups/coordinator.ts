@@ -1,0 +1,744 @@
+/**
+ * The group coordinator's state machine (Kafka's classic group protocol), pure: no sockets, no timers,
+ * no clock. Callers pass `now` into every call and call `tick(now)` at `nextDeadline()`; responses to
+ * joins and syncs, which wait for the rest of the group, are delivered through the callbacks given,
+ * synchronously, from whichever call completes the phase. Testable by stepping it.
+ *
+ * States (as Kafka's GroupState): Empty -> PreparingRebalance (members join) -> CompletingRebalance
+ * (the leader assigns, members sync) -> Stable; any join, leave or expired session of a member sends
+ * the group back to PreparingRebalance. Groups whose protocol type is `tsbroker` are assigned by the
+ * broker itself (range or round-robin) at the end of the join phase and go straight to Stable.
+ */
+import assert from 'node:assert/strict';
+import { BrokerError } from '../../errors.ts';
+import { ASSIGNORS, type AssignorName } from './assignors.ts';
+
+export type GroupState = 'Empty' | 'PreparingRebalance' | 'CompletingRebalance' | 'Stable' | 'Dead';
+
+/** The protocol type of groups that the broker assigns (the gRPC consumer). */
+export const SERVER_ASSIGNED = 'tsbroker';
+
+export interface Protocol {
+  name: string;
+  metadata: Buffer;
+}
+
+export interface JoinRequest {
+  groupId: string;
+  /** Empty for a member joining the first time. */
+  memberId: string;
+  groupInstanceId?: string | null;
+  clientId: string;
+  clientHost: string;
+  protocolType: string;
+  protocols: Protocol[];
+  sessionTimeoutMs: number;
+  rebalanceTimeoutMs: number;
+  /** JoinGroup v4+: a new member first gets MEMBER_ID_REQUIRED with its id, then joins with it. */
+  requireKnownMemberId: boolean;
+}
+
+export interface JoinResponse {
+  generationId: number;
+  protocolType: string;
+  protocolName: string;
+  leaderId: string;
+  memberId: string;
+  /** Filled for the leader only: every member with its metadata for the chosen protocol. */
+  members: { memberId: string; groupInstanceId: string | null; metadata: Buffer }[];
+  /** For server-assigned groups: this member's assignment. */
+  assignment?: Buffer;
+}
+
+export interface SyncRequest {
+  groupId: string;
+  memberId: string;
+  generationId: number;
+  groupInstanceId?: string | null;
+  /** From the leader: each member's assignment. Others send none. */
+  assignments: { memberId: string; assignment: Buffer }[];
+}
+
+export interface CommittedOffset {
+  offset: number;
+  metadata: string;
+  commitTimestampMs: number;
+  leaderEpoch: number;
+}
+
+interface Member {
+  memberId: string;
+  groupInstanceId: string | null;
+  clientId: string;
+  clientHost: string;
+  protocols: Protocol[];
+  sessionTimeoutMs: number;
+  rebalanceTimeoutMs: number;
+  /** When the session expires unless a heartbeat (or join, or sync) comes first. */
+  expiresAtMs: number;
+  assignment: Buffer;
+  awaitingJoin: ((r: JoinResponse | BrokerError) => void) | null;
+  awaitingSync:
+    | ((r: { assignment: Buffer; protocolType: string; protocolName: string } | BrokerError) => void)
+    | null;
+}
+
+export interface GroupSnapshot {
+  groupId: string;
+  state: GroupState;
+  protocolType: string | null;
+  protocolName: string | null;
+  generationId: number;
+  leaderId: string | null;
+  members: {
+    memberId: string;
+    groupInstanceId: string | null;
+    clientId: string;
+    clientHost: string;
+    sessionTimeoutMs: number;
+    rebalanceTimeoutMs: number;
+    protocolName: string | null;
+    metadata: Buffer;
+    assignment: Buffer;
+  }[];
+}
+
+class Group {
+  readonly id: string;
+  state: GroupState = 'Empty';
+  generationId = 0;
+  protocolType: string | null = null;
+  protocolName: string | null = null;
+  leaderId: string | null = null;
+  members = new Map<string, Member>();
+  /** Member ids handed out with MEMBER_ID_REQUIRED, and when they lapse if not used. */
+  pending = new Map<string, number>();
+  /** When the join phase ends even if some members have not rejoined. */
+  joinDeadlineMs: number | null = null;
+  offsets = new Map<string, CommittedOffset>();
+
+  constructor(id: string) {
+    this.id = id;
+  }
+}
+
+export interface CoordinatorConfig {
+  /** @default 1000 (Kafka: group.min.session.timeout.ms, 6000) */
+  minSessionTimeoutMs: number;
+  /** @default 1800000 (Kafka: group.max.session.timeout.ms) */
+  maxSessionTimeoutMs: number;
+  /** @default 1000 */
+  maxGroupSize: number;
+}
+
+export const defaultCoordinatorConfig: CoordinatorConfig = {
+  minSessionTimeoutMs: 1000,
+  maxSessionTimeoutMs: 1_800_000,
+  maxGroupSize: 1000,
+};
+
+export interface CoordinatorDeps {
+  /** Partition count of a topic, or 0 when it does not exist (for server-side assignment). */
+  partitionsOf(topic: string): number;
+  /** A new, unique member id. */
+  newMemberId(clientId: string): string;
+  /** Called whenever a group's membership or generation settles or it empties, to persist it. */
+  onGroupChange?(snapshot: GroupSnapshot): void;
+}
+
+export const offsetKey = (topic: string, partition: number) => `${topic}\u0000${partition}`;
+
+export class GroupCoordinator {
+  readonly config: CoordinatorConfig;
+  readonly #deps: CoordinatorDeps;
+  #groups = new Map<string, Group>();
+
+  constructor(deps: CoordinatorDeps, config: Partial<CoordinatorConfig> = {}) {
+    this.#deps = deps;
+    this.config = { ...defaultCoordinatorConfig, ...config };
+  }
+
+  #group(groupId: string, create: boolean): Group | undefined {
+    if (typeof groupId !== 'string' || groupId.length === 0 || groupId.length > 255) {
+      throw new BrokerError('INVALID_GROUP_ID', 'group id must be 1 to 255 characters');
+    }
+    let g = this.#groups.get(groupId);
+    if (!g && create) {
+      g = new Group(groupId);
+      this.#groups.set(groupId, g);
+    }
+    return g;
+  }
+
+  // ---------------------------------------------------------------- join
+
+  join(req: JoinRequest, now: number, respond: (r: JoinResponse | BrokerError) => void): void {
+    let group: Group;
+    try {
+      group = this.#group(req.groupId, true)!;
+      if (
+        req.sessionTimeoutMs < this.config.minSessionTimeoutMs ||
+        req.sessionTimeoutMs > this.config.maxSessionTimeoutMs
+      ) {
+        throw new BrokerError(
+          'INVALID_SESSION_TIMEOUT',
+          `session timeout ${req.sessionTimeoutMs} ms is outside [${this.config.minSessionTimeoutMs}, ${this.config.maxSessionTimeoutMs}]`,
+        );
+      }
+      if (req.protocols.length === 0 || !req.protocolType) {
+        throw new BrokerError(
+          'INCONSISTENT_GROUP_PROTOCOL',
+          'a member must name a protocol type and at least one protocol',
+        );
+      }
+      if (group.members.size > 0 || group.protocolType !== null) {
+        if (group.members.size > 0 && group.protocolType !== req.protocolType) {
+          throw new BrokerError(
+            'INCONSISTENT_GROUP_PROTOCOL',
+            `group ${group.id} uses protocol type ${group.protocolType}, not ${req.protocolType}`,
+          );
+        }
+        const others = [...group.members.values()].filter((m) => m.memberId !== req.memberId);
+        if (
+          others.length > 0 &&
+          !req.protocols.some((p) => others.every((m) => m.protocols.some((q) => q.name === p.name)))
+        ) {
+          throw new BrokerError(
+            'INCONSISTENT_GROUP_PROTOCOL',
+            `no assignment strategy of this member is supported by every member of ${group.id}`,
+          );
+        }
+      }
+      if (
+        group.protocolType === SERVER_ASSIGNED ||
+        (group.members.size === 0 && req.protocolType === SERVER_ASSIGNED)
+      ) {
+        if (!req.protocols.some((p) => p.name in ASSIGNORS)) {
+          throw new BrokerError(
+            'INCONSISTENT_GROUP_PROTOCOL',
+            `the broker assigns with ${Object.keys(ASSIGNORS).join(' or ')}`,
+          );
+        }
+      }
+    } catch (err) {
+      respond(err as BrokerError);
+      return;
+    }
+
+    // A static member (group.instance.id) that rejoins replaces its earlier incarnation.
+    if (req.groupInstanceId && req.memberId === '') {
+      const previous = [...group.members.values()].find((m) => m.groupInstanceId === req.groupInstanceId);
+      if (previous)
+        this.#removeMember(
+          group,
+          previous,
+          new BrokerError('FENCED_INSTANCE_ID', 'replaced by a new member with the same instance id'),
+        );
+    }
+
+    if (req.memberId === '') {
+      if (group.members.size + group.pending.size >= this.config.maxGroupSize) {
+        respond(
+          new BrokerError(
+            'GROUP_MAX_SIZE_REACHED',
+            `group ${group.id} has ${this.config.maxGroupSize} members already`,
+          ),
+        );
+        return;
+      }
+      const memberId = this.#deps.newMemberId(req.clientId);
+      if (req.requireKnownMemberId) {
+        group.pending.set(memberId, now + req.sessionTimeoutMs);
+        const err = new BrokerError('MEMBER_ID_REQUIRED', 'join again with the member id given');
+        respond(Object.assign(err, { memberId }));
+        return;
+      }
+      this.#addMember(group, { ...req, memberId }, now, respond);
+      return;
+    }
+
+    const member = group.members.get(req.memberId);
+    if (!member) {
+      if (group.pending.has(req.memberId)) {
+        group.pending.delete(req.memberId);
+        this.#addMember(group, req, now, respond);
+        return;
+      }
+      respond(new BrokerError('UNKNOWN_MEMBER_ID', `group ${group.id} has no member ${req.memberId}`));
+      return;
+    }
+    this.#rejoin(group, member, req, now, respond);
+  }
+
+  #addMember(
+    group: Group,
+    req: JoinRequest,
+    now: number,
+    respond: (r: JoinResponse | BrokerError) => void,
+  ): void {
+    const member: Member = {
+      memberId: req.memberId,
+      groupInstanceId: req.groupInstanceId ?? null,
+      clientId: req.clientId,
+      clientHost: req.clientHost,
+      protocols: req.protocols,
+      sessionTimeoutMs: req.sessionTimeoutMs,
+      rebalanceTimeoutMs: req.rebalanceTimeoutMs,
+      expiresAtMs: now + req.sessionTimeoutMs,
+      assignment: Buffer.alloc(0),
+      awaitingJoin: respond,
+      awaitingSync: null,
+    };
+    group.members.set(member.memberId, member);
+    if (group.members.size === 1) group.protocolType = req.protocolType;
+    this.#prepareRebalance(group, now);
+    this.#maybeCompleteJoin(group, now);
+  }
+
+  #rejoin(
+    group: Group,
+    member: Member,
+    req: JoinRequest,
+    now: number,
+    respond: (r: JoinResponse | BrokerError) => void,
+  ): void {
+    const sameMetadata =
+      member.protocols.length === req.protocols.length &&
+      member.protocols.every(
+        (p, i) => p.name === req.protocols[i].name && p.metadata.equals(req.protocols[i].metadata),
+      );
+    // A join that replaces one still waiting answers the old one first, as Kafka does.
+    member.awaitingJoin?.(
+      new BrokerError('REBALANCE_IN_PROGRESS', 'superseded by a newer join of the same member'),
+    );
+    member.protocols = req.protocols;
+    member.sessionTimeoutMs = req.sessionTimeoutMs;
+    member.rebalanceTimeoutMs = req.rebalanceTimeoutMs;
+    member.expiresAtMs = now + req.sessionTimeoutMs;
+    member.awaitingJoin = respond;
+    if (group.state === 'Stable' && sameMetadata && member.memberId !== group.leaderId) {
+      // Nothing changed: answer with the current generation without a rebalance.
+      member.awaitingJoin = null;
+      respond(this.#joinResponse(group, member));
+      return;
+    }
+    if (group.state === 'CompletingRebalance' && sameMetadata) {
+      member.awaitingJoin = null;
+      respond(this.#joinResponse(group, member));
+      return;
+    }
+    this.#prepareRebalance(group, now);
+    this.#maybeCompleteJoin(group, now);
+  }
+
+  #prepareRebalance(group: Group, now: number): void {
+    if (group.state === 'PreparingRebalance') return;
+    // Syncs waiting on the old generation learn that it is over.
+    for (const m of group.members.values()) {
+      if (m.awaitingSync) {
+        const cb = m.awaitingSync;
+        m.awaitingSync = null;
+        cb(new BrokerError('REBALANCE_IN_PROGRESS', `group ${group.id} is rebalancing`));
+      }
+    }
+    group.state = 'PreparingRebalance';
+    let timeout = 0;
+    for (const m of group.members.values()) timeout = Math.max(timeout, m.rebalanceTimeoutMs);
+    group.joinDeadlineMs = now + timeout;
+  }
+
+  /** Ends the join phase once every member has rejoined (or at the deadline, without the laggards). */
+  #maybeCompleteJoin(group: Group, now: number, deadlinePassed = false): void {
+    if (group.state !== 'PreparingRebalance') return;
+    const all = [...group.members.values()];
+    if (!deadlinePassed && all.some((m) => m.awaitingJoin === null)) return;
+    for (const m of all) {
+      if (m.awaitingJoin === null) this.#removeMember(group, m, null);
+    }
+    group.joinDeadlineMs = null;
+    group.generationId++;
+    if (group.members.size === 0) {
+      this.#becomeEmpty(group);
+      return;
+    }
+    const members = [...group.members.values()];
+    group.protocolName = this.#chooseProtocol(members);
+    if (group.leaderId === null || !group.members.has(group.leaderId)) group.leaderId = members[0].memberId;
+    for (const m of members) m.expiresAtMs = now + m.sessionTimeoutMs;
+    if (group.protocolType === SERVER_ASSIGNED) {
+      const assign = ASSIGNORS[group.protocolName as AssignorName];
+      const subs = members.map((m) => ({
+        memberId: m.memberId,
+        topics: decodeSubscription(this.#metadataFor(m, group.protocolName!)),
+      }));
+      const result = assign(subs, (t) => this.#deps.partitionsOf(t));
+      for (const m of members) m.assignment = Buffer.from(JSON.stringify(result.get(m.memberId) ?? []));
+      group.state = 'Stable';
+    } else {
+      for (const m of members) m.assignment = Buffer.alloc(0);
+      group.state = 'CompletingRebalance';
+    }
+    for (const m of members) {
+      const cb = m.awaitingJoin!;
+      m.awaitingJoin = null;
+      cb(this.#joinResponse(group, m));
+    }
+    this.#changed(group);
+  }
+
+  /** Kafka's vote: each member votes for its most preferred protocol that every member supports. */
+  #chooseProtocol(members: Member[]): string {
+    const candidates = members[0].protocols
+      .map((p) => p.name)
+      .filter((name) => members.every((m) => m.protocols.some((p) => p.name === name)));
+    assert.ok(candidates.length > 0, 'join validation guarantees a common protocol');
+    const votes = new Map<string, number>();
+    for (const m of members) {
+      const choice = m.protocols.find((p) => candidates.includes(p.name))!.name;
+      votes.set(choice, (votes.get(choice) ?? 0) + 1);
+    }
+    return [...votes.entries()].sort(
+      (a, b) => b[1] - a[1] || candidates.indexOf(a[0]) - candidates.indexOf(b[0]),
+    )[0][0];
+  }
+
+  #metadataFor(m: Member, protocolName: string): Buffer {
+    return m.protocols.find((p) => p.name === protocolName)?.metadata ?? Buffer.alloc(0);
+  }
+
+  #joinResponse(group: Group, m: Member): JoinResponse {
+    const isLeader = m.memberId === group.leaderId;
+    return {
+      generationId: group.generationId,
+      protocolType: group.protocolType ?? '',
+      protocolName: group.protocolName ?? '',
+      leaderId: group.leaderId ?? '',
+      memberId: m.memberId,
+      members:
+        isLeader && group.protocolType !== SERVER_ASSIGNED
+          ? [...group.members.values()].map((x) => ({
+              memberId: x.memberId,
+              groupInstanceId: x.groupInstanceId,
+              metadata: this.#metadataFor(x, group.protocolName!),
+            }))
+          : [],
+      assignment: group.protocolType === SERVER_ASSIGNED ? m.assignment : undefined,
+    };
+  }
+
+  #becomeEmpty(group: Group): void {
+    group.state = 'Empty';
+    group.leaderId = null;
+    group.protocolName = null;
+    group.joinDeadlineMs = null;
+    this.#changed(group);
+  }
+
+  #removeMember(group: Group, m: Member, notify: BrokerError | null): void {
+    group.members.delete(m.memberId);
+    const err = notify ?? new BrokerError('UNKNOWN_MEMBER_ID', `member ${m.memberId} left group ${group.id}`);
+    m.awaitingJoin?.(err);
+    m.awaitingSync?.(err);
+    m.awaitingJoin = null;
+    m.awaitingSync = null;
+    if (group.leaderId === m.memberId) group.leaderId = group.members.keys().next().value ?? null;
+  }
+
+  // ---------------------------------------------------------------- sync
+
+  sync(
+    req: SyncRequest,
+    now: number,
+    respond: (r: { assignment: Buffer; protocolType: string; protocolName: string } | BrokerError) => void,
+  ): void {
+    let group: Group | undefined;
+    let member: Member;
+    try {
+      group = this.#group(req.groupId, false);
+      member = this.#checkMember(group, req.memberId, req.generationId);
+    } catch (err) {
+      respond(err as BrokerError);
+      return;
+    }
+    const g = group!;
+    member.expiresAtMs = now + member.sessionTimeoutMs;
+    const answer = () => ({
+      assignment: member.assignment,
+      protocolType: g.protocolType ?? '',
+      protocolName: g.protocolName ?? '',
+    });
+    switch (g.state) {
+      case 'PreparingRebalance':
+        respond(new BrokerError('REBALANCE_IN_PROGRESS', `group ${g.id} is rebalancing`));
+        return;
+      case 'Stable':
+        respond(answer());
+        return;
+      case 'CompletingRebalance': {
+        member.awaitingSync?.(new BrokerError('REBALANCE_IN_PROGRESS', 'superseded by a newer sync'));
+        member.awaitingSync = respond;
+        if (req.memberId !== g.leaderId) return;
+        const given = new Map(req.assignments.map((a) => [a.memberId, a.assignment]));
+        for (const m of g.members.values()) m.assignment = given.get(m.memberId) ?? Buffer.alloc(0);
+        g.state = 'Stable';
+        for (const m of g.members.values()) {
+          const cb = m.awaitingSync;
+          m.awaitingSync = null;
+          cb?.({
+            assignment: m.assignment,
+            protocolType: g.protocolType ?? '',
+            protocolName: g.protocolName ?? '',
+          });
+        }
+        this.#changed(g);
+        return;
+      }
+      default:
+        respond(new BrokerError('UNKNOWN_MEMBER_ID', `group ${g.id} is ${g.state}`));
+    }
+  }
+
+  #checkMember(group: Group | undefined, memberId: string, generationId: number): Member {
+    const member = group?.members.get(memberId);
+    if (!group || !member)
+      throw new BrokerError('UNKNOWN_MEMBER_ID', `group ${group?.id ?? '?'} has no member ${memberId}`);
+    if (generationId !== group.generationId) {
+      throw new BrokerError(
+        'ILLEGAL_GENERATION',
+        `generation ${generationId} is not the current ${group.generationId}`,
+      );
+    }
+    return member;
+  }
+
+  // ---------------------------------------------------------------- heartbeat and leave
+
+  /** Keeps a member's session alive; throws REBALANCE_IN_PROGRESS when it must rejoin. */
+  heartbeat(groupId: string, memberId: string, generationId: number, now: number): void {
+    const group = this.#group(groupId, false);
+    const member = group?.members.get(memberId);
+    if (!group || !member)
+      throw new BrokerError('UNKNOWN_MEMBER_ID', `group ${groupId} has no member ${memberId}`);
+    member.expiresAtMs = now + member.sessionTimeoutMs;
+    if (group.state === 'PreparingRebalance')
+      throw new BrokerError('REBALANCE_IN_PROGRESS', `group ${groupId} is rebalancing; join again`);
+    if (generationId !== group.generationId) {
+      throw new BrokerError(
+        'ILLEGAL_GENERATION',
+        `generation ${generationId} is not the current ${group.generationId}`,
+      );
+    }
+  }
+
+  /** Removes members (by id, or by static instance id when the id is empty). */
+  leave(
+    groupId: string,
+    members: { memberId: string; groupInstanceId?: string | null }[],
+    now: number,
+  ): (BrokerError | null)[] {
+    const group = this.#group(groupId, false);
+    const results = members.map((req) => {
+      const m =
+        group?.members.get(req.memberId) ??
+        (req.groupInstanceId
+          ? [...(group?.members.values() ?? [])].find((x) => x.groupInstanceId === req.groupInstanceId)
+          : undefined);
+      if (!group || !m)
+        return new BrokerError('UNKNOWN_MEMBER_ID', `group ${groupId} has no member ${req.memberId}`);
+      this.#removeMember(group, m, null);
+      return null;
+    });
+    if (group && results.some((r) => r === null)) this.#afterDeparture(group, now);
+    return results;
+  }
+
+  #afterDeparture(group: Group, now: number): void {
+    if (group.members.size === 0) {
+      group.generationId++;
+      this.#becomeEmpty(group);
+      return;
+    }
+    if (group.state === 'PreparingRebalance') this.#maybeCompleteJoin(group, now);
+    else this.#prepareRebalance(group, now);
+  }
+
+  // ---------------------------------------------------------------- time
+
+  /** Expires sessions and ends join phases whose deadline passed. */
+  tick(now: number): void {
+    for (const group of this.#groups.values()) {
+      for (const [id, deadline] of group.pending) if (deadline <= now) group.pending.delete(id);
+      const expired = [...group.members.values()].filter(
+        (m) => m.expiresAtMs <= now && m.awaitingJoin === null,
+      );
+      for (const m of expired) this.#removeMember(group, m, null);
+      if (expired.length > 0) this.#afterDeparture(group, now);
+      if (
+        group.state === 'PreparingRebalance' &&
+        group.joinDeadlineMs !== null &&
+        group.joinDeadlineMs <= now
+      ) {
+        this.#maybeCompleteJoin(group, now, true);
+      }
+    }
+  }
+
+  /** The earliest time at which `tick` has something to do, or null. */
+  nextDeadline(): number | null {
+    let next: number | null = null;
+    const consider = (t: number) => {
+      if (next === null || t < next) next = t;
+    };
+    for (const group of this.#groups.values()) {
+      for (const m of group.members.values()) if (m.awaitingJoin === null) consider(m.expiresAtMs);
+      for (const d of group.pending.values()) consider(d);
+      if (group.joinDeadlineMs !== null) consider(group.joinDeadlineMs);
+    }
+    return next;
+  }
+
+  // ---------------------------------------------------------------- offsets
+
+  /**
+   * Checks that a commit may be stored. A member commits with its id and the current generation; a
+   * client outside group management (generation -1, no member id) commits only while the group has no
+   * members. During CompletingRebalance commits wait for the new assignment (REBALANCE_IN_PROGRESS).
+   */
+  validateCommit(groupId: string, memberId: string, generationId: number): void {
+    const group = this.#group(groupId, true)!;
+    if (generationId < 0 && memberId === '') {
+      if (group.members.size > 0)
+        throw new BrokerError('UNKNOWN_MEMBER_ID', `group ${groupId} has members; commit as one of them`);
+      return;
+    }
+    const member = group.members.get(memberId);
+    if (!member) throw new BrokerError('UNKNOWN_MEMBER_ID', `group ${groupId} has no member ${memberId}`);
+    if (generationId >= 0 && generationId !== group.generationId) {
+      throw new BrokerError(
+        'ILLEGAL_GENERATION',
+        `generation ${generationId} is not the current ${group.generationId}`,
+      );
+    }
+    if (group.state === 'CompletingRebalance')
+      throw new BrokerError('REBALANCE_IN_PROGRESS', `group ${groupId} is completing a rebalance`);
+  }
+
+  /** Records a commit once it is stored (or replays one while loading). */
+  applyCommit(groupId: string, topic: string, partition: number, value: CommittedOffset | null): void {
+    const group = this.#group(groupId, true)!;
+    if (value === null) group.offsets.delete(offsetKey(topic, partition));
+    else group.offsets.set(offsetKey(topic, partition), value);
+  }
+
+  committed(groupId: string): { topic: string; partition: number; value: CommittedOffset }[] {
+    const group = this.#groups.get(groupId);
+    if (!group) return [];
+    return [...group.offsets.entries()].map(([k, value]) => {
+      const at = k.lastIndexOf('\u0000');
+      return { topic: k.slice(0, at), partition: Number(k.slice(at + 1)), value };
+    });
+  }
+
+  fetchOffset(groupId: string, topic: string, partition: number): CommittedOffset | null {
+    return this.#groups.get(groupId)?.offsets.get(offsetKey(topic, partition)) ?? null;
+  }
+
+  // ---------------------------------------------------------------- inspection and restore
+
+  groupIds(): string[] {
+    return [...this.#groups.keys()].sort();
+  }
+
+  snapshot(groupId: string): GroupSnapshot | null {
+    const g = this.#groups.get(groupId);
+    if (!g) return null;
+    return {
+      groupId: g.id,
+      state: g.state,
+      protocolType: g.protocolType,
+      protocolName: g.protocolName,
+      generationId: g.generationId,
+      leaderId: g.leaderId,
+      members: [...g.members.values()].map((m) => ({
+        memberId: m.memberId,
+        groupInstanceId: m.groupInstanceId,
+        clientId: m.clientId,
+        clientHost: m.clientHost,
+        sessionTimeoutMs: m.sessionTimeoutMs,
+        rebalanceTimeoutMs: m.rebalanceTimeoutMs,
+        protocolName: g.protocolName,
+        metadata: g.protocolName ? this.#metadataFor(m, g.protocolName) : Buffer.alloc(0),
+        assignment: m.assignment,
+      })),
+    };
+  }
+
+  /**
+   * Restores a group as it was persisted, with every member's session restarted from `now`: members
+   * that are alive keep heartbeating with their generation; the others expire and trigger a rebalance.
+   */
+  restore(s: GroupSnapshot, now: number): void {
+    const g = this.#group(s.groupId, true)!;
+    g.generationId = s.generationId;
+    g.protocolType = s.protocolType;
+    g.protocolName = s.protocolName;
+    g.leaderId = s.leaderId;
+    g.members.clear();
+    for (const m of s.members) {
+      g.members.set(m.memberId, {
+        memberId: m.memberId,
+        groupInstanceId: m.groupInstanceId,
+        clientId: m.clientId,
+        clientHost: m.clientHost,
+        protocols: m.protocolName ? [{ name: m.protocolName, metadata: m.metadata }] : [],
+        sessionTimeoutMs: m.sessionTimeoutMs,
+        rebalanceTimeoutMs: m.rebalanceTimeoutMs,
+        expiresAtMs: now + m.sessionTimeoutMs,
+        assignment: m.assignment,
+        awaitingJoin: null,
+        awaitingSync: null,
+      });
+    }
+    // A group caught mid-rebalance restarts the rebalance; otherwise it resumes where it was.
+    if (g.members.size === 0) g.state = 'Empty';
+    else if (s.state === 'Stable') g.state = 'Stable';
+    else {
+      g.state = 'Stable';
+      this.#prepareRebalance(g, now);
+    }
+  }
+
+  /** Removes an empty group and its offsets (DeleteGroups). */
+  deleteGroup(groupId: string): void {
+    const g = this.#groups.get(groupId);
+    if (!g) throw new BrokerError('GROUP_ID_NOT_FOUND', `no group ${groupId}`);
+    if (g.members.size > 0)
+      throw new BrokerError('NON_EMPTY_GROUP', `group ${groupId} has ${g.members.size} members`);
+    g.state = 'Dead';
+    this.#groups.delete(groupId);
+  }
+
+  #changed(group: Group): void {
+    const s = this.snapshot(group.id);
+    if (s) this.#deps.onGroupChange?.(s);
+  }
+}
+
+/** The subscription of a server-assigned member: JSON `{"topics": [...]}`. */
+export function encodeSubscription(topics: string[]): Buffer {
+  return Buffer.from(JSON.stringify({ topics }));
+}
+
+export function decodeSubscription(metadata: Buffer): string[] {
+  try {
+    const v = JSON.parse(metadata.toString('utf8')) as { topics?: unknown };
+    return Array.isArray(v.topics) ? v.topics.filter((t): t is string => typeof t === 'string') : [];
+  } catch {
+    return [];
+  }
+}
+
+export function decodeServerAssignment(assignment: Buffer): { topic: string; partitions: number[] }[] {
+  if (assignment.length === 0) return [];
+  return JSON.parse(assignment.toString('utf8')) as { topic: string; partitions: number[] }[];
+}

@@ -1,0 +1,236 @@
+/**
+ * The group coordinator stepped by hand: no sockets, no timers. Time is a number passed in.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { rangeAssign, roundRobinAssign } from '../../src/broker/groups/assignors.ts';
+import {
+  decodeServerAssignment,
+  encodeSubscription,
+  GroupCoordinator,
+  type JoinRequest,
+  type JoinResponse,
+  SERVER_ASSIGNED,
+} from '../../src/broker/groups/coordinator.ts';
+import type { BrokerError } from '../../src/errors.ts';
+
+function make() {
+  let n = 0;
+  const changes: string[] = [];
+  const c = new GroupCoordinator(
+    {
+      partitionsOf: (t) => ({ orders: 6, users: 3 })[t] ?? 0,
+      newMemberId: (client) => `${client}-${++n}`,
+      onGroupChange: (s) => changes.push(`${s.state}:${s.generationId}`),
+    },
+    { minSessionTimeoutMs: 100 },
+  );
+  return { c, changes };
+}
+
+function joinReq(memberId: string, over: Partial<JoinRequest> = {}): JoinRequest {
+  return {
+    groupId: 'g',
+    memberId,
+    clientId: 'c',
+    clientHost: '127.0.0.1',
+    protocolType: SERVER_ASSIGNED,
+    protocols: [{ name: 'range', metadata: encodeSubscription(['orders']) }],
+    sessionTimeoutMs: 1000,
+    rebalanceTimeoutMs: 5000,
+    requireKnownMemberId: false,
+    ...over,
+  };
+}
+
+/** Collects what a join or sync callback received. */
+function box<T>() {
+  const b: { value?: T | BrokerError; fn: (v: T | BrokerError) => void } = { fn: (v) => (b.value = v) };
+  return b;
+}
+
+test('two members join, the broker assigns all partitions with no overlap, heartbeats keep them', () => {
+  const { c, changes } = make();
+  const a = box<JoinResponse>();
+  c.join(joinReq(''), 0, a.fn);
+  const ra = a.value as JoinResponse;
+  assert.equal(ra.generationId, 1);
+  assert.deepEqual(decodeServerAssignment(ra.assignment!), [
+    { topic: 'orders', partitions: [0, 1, 2, 3, 4, 5] },
+  ]);
+
+  // A second member triggers a rebalance; the first learns through its heartbeat and rejoins.
+  const b = box<JoinResponse>();
+  c.join(joinReq(''), 10, b.fn);
+  assert.equal(b.value, undefined, 'the new member waits for the others to rejoin');
+  assert.throws(() => c.heartbeat('g', ra.memberId, 1, 20), { code: 'REBALANCE_IN_PROGRESS' });
+  const a2 = box<JoinResponse>();
+  c.join(joinReq(ra.memberId), 30, a2.fn);
+  const [x, y] = [a2.value as JoinResponse, b.value as JoinResponse];
+  assert.equal(x.generationId, 2);
+  assert.equal(y.generationId, 2);
+  const owned = [...decodeServerAssignment(x.assignment!), ...decodeServerAssignment(y.assignment!)]
+    .flatMap((t) => t.partitions)
+    .sort();
+  assert.deepEqual(owned, [0, 1, 2, 3, 4, 5], 'every partition owned once');
+  c.heartbeat('g', x.memberId, 2, 500);
+  assert.throws(() => c.heartbeat('g', x.memberId, 1, 500), { code: 'ILLEGAL_GENERATION' });
+  assert.throws(() => c.heartbeat('g', 'nobody', 2, 500), { code: 'UNKNOWN_MEMBER_ID' });
+  assert.deepEqual(changes, ['Stable:1', 'Stable:2']);
+});
+
+test('a member that misses its session is removed and the rest rebalance', () => {
+  const { c } = make();
+  const a = box<JoinResponse>();
+  c.join(joinReq(''), 0, a.fn);
+  const b = box<JoinResponse>();
+  c.join(joinReq(''), 0, b.fn);
+  const a2 = box<JoinResponse>();
+  c.join(joinReq((a.value as JoinResponse).memberId), 0, a2.fn);
+  const ida = (a2.value as JoinResponse).memberId;
+  const idb = (b.value as JoinResponse).memberId;
+  assert.equal(c.nextDeadline(), 1000);
+  c.heartbeat('g', ida, 2, 900); // a stays alive, b goes silent
+  c.tick(1001);
+  assert.equal(c.snapshot('g')!.members.length, 1);
+  assert.throws(() => c.heartbeat('g', idb, 2, 1002), { code: 'UNKNOWN_MEMBER_ID' });
+  assert.throws(() => c.heartbeat('g', ida, 2, 1002), { code: 'REBALANCE_IN_PROGRESS' });
+  const a3 = box<JoinResponse>();
+  c.join(joinReq(ida), 1003, a3.fn);
+  assert.equal((a3.value as JoinResponse).generationId, 3);
+  assert.deepEqual(
+    decodeServerAssignment((a3.value as JoinResponse).assignment!)[0].partitions,
+    [0, 1, 2, 3, 4, 5],
+  );
+});
+
+test('the rebalance timeout bounds a join phase: members that never rejoin are dropped', () => {
+  const { c } = make();
+  const a = box<JoinResponse>();
+  c.join(joinReq('', { sessionTimeoutMs: 60_000 }), 0, a.fn);
+  const b = box<JoinResponse>();
+  c.join(joinReq('', { sessionTimeoutMs: 60_000 }), 100, b.fn); // a is now expected to rejoin within 5000 ms
+  // a stays alive (its heartbeats say "rejoin") but never rejoins.
+  assert.throws(() => c.heartbeat('g', (a.value as JoinResponse).memberId, 1, 400), { code: 'REBALANCE_IN_PROGRESS' });
+  assert.equal(b.value, undefined);
+  c.tick(5099);
+  assert.equal(b.value, undefined);
+  c.tick(5100);
+  const rb = b.value as JoinResponse;
+  assert.equal(rb.generationId, 2);
+  assert.equal(c.snapshot('g')!.members.length, 1);
+});
+
+test('a clean leave triggers a rebalance; the last leave empties the group', () => {
+  const { c, changes } = make();
+  const a = box<JoinResponse>();
+  c.join(joinReq(''), 0, a.fn);
+  assert.deepEqual(
+    c
+      .leave('g', [{ memberId: (a.value as JoinResponse).memberId }, { memberId: 'ghost' }], 1)
+      .map((e) => e?.code ?? null),
+    [null, 'UNKNOWN_MEMBER_ID'],
+  );
+  assert.equal(c.snapshot('g')!.state, 'Empty');
+  assert.deepEqual(changes, ['Stable:1', 'Empty:2']);
+});
+
+test('client-side assignment (Kafka consumers): the leader gets the members and its sync completes everyone', () => {
+  const { c } = make();
+  const kafka = (memberId: string) =>
+    joinReq(memberId, {
+      protocolType: 'consumer',
+      protocols: [{ name: 'range', metadata: Buffer.from('sub') }],
+      requireKnownMemberId: true,
+    });
+  const first = box<JoinResponse>();
+  c.join(kafka(''), 0, first.fn);
+  const required = first.value as BrokerError & { memberId: string };
+  assert.equal(required.code, 'MEMBER_ID_REQUIRED');
+  const a = box<JoinResponse>();
+  c.join(kafka(required.memberId), 1, a.fn);
+  const ja = a.value as JoinResponse;
+  assert.equal(ja.leaderId, ja.memberId);
+  assert.deepEqual(
+    ja.members.map((m) => m.metadata.toString()),
+    ['sub'],
+  );
+  assert.equal(c.snapshot('g')!.state, 'CompletingRebalance');
+  assert.throws(() => c.validateCommit('g', ja.memberId, 1), { code: 'REBALANCE_IN_PROGRESS' });
+  const s = box<{ assignment: Buffer }>();
+  c.sync(
+    {
+      groupId: 'g',
+      memberId: ja.memberId,
+      generationId: 1,
+      assignments: [{ memberId: ja.memberId, assignment: Buffer.from('p0') }],
+    },
+    2,
+    s.fn,
+  );
+  assert.equal((s.value as { assignment: Buffer }).assignment.toString(), 'p0');
+  assert.equal(c.snapshot('g')!.state, 'Stable');
+  c.validateCommit('g', ja.memberId, 1);
+  assert.throws(() => c.validateCommit('g', ja.memberId, 0), { code: 'ILLEGAL_GENERATION' });
+  assert.throws(() => c.validateCommit('g', '', -1), { code: 'UNKNOWN_MEMBER_ID' });
+  const stale = box<{ assignment: Buffer }>();
+  c.sync({ groupId: 'g', memberId: ja.memberId, generationId: 0, assignments: [] }, 3, stale.fn);
+  assert.equal((stale.value as BrokerError).code, 'ILLEGAL_GENERATION');
+});
+
+test('protocol mismatches and bad session timeouts are refused with their errors', () => {
+  const { c } = make();
+  c.join(joinReq(''), 0, () => {});
+  const r = box<JoinResponse>();
+  c.join(joinReq('', { protocolType: 'consumer' }), 0, r.fn);
+  assert.equal((r.value as BrokerError).code, 'INCONSISTENT_GROUP_PROTOCOL');
+  c.join(
+    joinReq('', { protocols: [{ name: 'roundrobin', metadata: encodeSubscription(['orders']) }] }),
+    0,
+    r.fn,
+  );
+  assert.equal((r.value as BrokerError).code, 'INCONSISTENT_GROUP_PROTOCOL');
+  c.join(joinReq('', { sessionTimeoutMs: 10 }), 0, r.fn);
+  assert.equal((r.value as BrokerError).code, 'INVALID_SESSION_TIMEOUT');
+  c.join(joinReq('', { groupId: '' }), 0, r.fn);
+  assert.equal((r.value as BrokerError).code, 'INVALID_GROUP_ID');
+});
+
+test('a restored group keeps its generation; live members go on, silent ones expire', () => {
+  const { c } = make();
+  const a = box<JoinResponse>();
+  c.join(joinReq(''), 0, a.fn);
+  const snap = c.snapshot('g')!;
+  const { c: c2 } = make();
+  c2.restore(snap, 10_000);
+  c2.heartbeat('g', (a.value as JoinResponse).memberId, 1, 10_500);
+  c2.tick(11_400);
+  assert.equal(c2.snapshot('g')!.members.length, 1);
+  c2.tick(11_600);
+  assert.equal(c2.snapshot('g')!.state, 'Empty');
+});
+
+test('range and round-robin assign every partition exactly once, deterministically', () => {
+  const members = [
+    { memberId: 'c', topics: ['orders', 'users'] },
+    { memberId: 'a', topics: ['orders'] },
+    { memberId: 'b', topics: ['orders', 'users'] },
+  ];
+  const parts = (t: string) => (t === 'orders' ? 7 : 3);
+  for (const assign of [rangeAssign, roundRobinAssign]) {
+    const result = assign(members, parts);
+    for (const topic of ['orders', 'users']) {
+      const owned = [...result.values()]
+        .flatMap((ts) => ts.filter((t) => t.topic === topic).flatMap((t) => t.partitions))
+        .sort((x, y) => x - y);
+      assert.deepEqual(
+        owned,
+        Array.from({ length: parts(topic) }, (_, i) => i),
+        `${assign.name} ${topic}`,
+      );
+    }
+    assert.ok(!(result.get('a') ?? []).some((t) => t.topic === 'users'), 'only subscribers get a topic');
+    assert.deepEqual(assign([...members].reverse(), parts), result, 'order of members does not matter');
+  }
+  assert.deepEqual(rangeAssign(members, parts).get('a'), [{ topic: 'orders', partitions: [0, 1, 2] }]);
+});
