@@ -131,6 +131,8 @@ export class Raft {
   /** Index of the latest conf change proposed; another may be proposed once it is applied. */
   private pendingConfIndex = 0;
   private pendingReads: PendingRead[] = [];
+  /** Index of the no-op this leader appended on election; committing it commits all before it. */
+  private termStartIndex = 0;
 
   /** Latest snapshot, ours or received: what we send a follower that fell behind compaction. */
   private snapshot: Snapshot;
@@ -278,7 +280,7 @@ export class Raft {
     assert.equal(this.inReady, null);
     if (this.role !== Role.leader) return { ok: false, reason: 'not-leader', leader: this.leader };
     if (this.leadTransferee !== NONE) return { ok: false, reason: 'transferring', leader: this.leader };
-    if (this.log.term(this.log.committed) !== this.term) {
+    if (this.log.committed < this.termStartIndex) {
       return { ok: false, reason: 'no-commit-in-term', leader: this.leader };
     }
     if (this.pendingConfIndex > this.log.applied) {
@@ -322,7 +324,7 @@ export class Raft {
     assert.ok(context > 0, 'read contexts are positive (0 means none)');
     if (this.role !== Role.leader) return false;
     // Until it commits an entry of its term, a new leader's commit index may lag the true one.
-    if (this.log.term(this.log.committed) !== this.term) return false;
+    if (this.log.committed < this.termStartIndex) return false;
     if (this.voters.size === 1) {
       this.readStates.push({ index: this.log.committed, context });
       return true;
@@ -582,8 +584,9 @@ export class Raft {
     this.resetTimers();
     // The no-op of the new term: committing it commits everything before it (paper 5.4.2), and lets
     // ReadIndex and conf changes proceed.
+    this.termStartIndex = this.log.lastIndex() + 1;
     this.appendEntries([
-      { index: this.log.lastIndex() + 1, term: this.term, type: EntryType.normal, data: empty },
+      { index: this.termStartIndex, term: this.term, type: EntryType.normal, data: empty },
     ]);
   }
 
