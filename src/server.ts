@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { GrpcServer } from './api/grpc/server.ts';
 import { BrokerCore } from './broker/core.ts';
+import { GroupService } from './broker/groups/service.ts';
 import { type BrokerConfig, loadConfig } from './config/load.ts';
 import { Metrics } from './http/metrics.ts';
 import { HttpServer } from './http/server.ts';
@@ -22,6 +23,7 @@ export interface RunningBroker {
   readonly grpcAddress: string;
   readonly dataDir: string;
   readonly core: BrokerCore;
+  readonly groups: GroupService;
   readonly logger: Logger;
   readonly metrics: Metrics;
   /**
@@ -106,12 +108,33 @@ export async function runBroker(config: BrokerConfig, givenLogger?: Logger): Pro
     await http.close();
     throw err;
   }
+  const groups = new GroupService(core, { offsetsPartitions: config.offsetsPartitions });
+  try {
+    await groups.load();
+  } catch (err) {
+    await core.close();
+    await http.close();
+    throw err;
+  }
   metrics.attach(core, isLeader, () => 1);
+  metrics.groupCollectors.push((members, lag) => {
+    for (const id of groups.coordinator.groupIds()) {
+      members.set({ group: id }, groups.coordinator.snapshot(id)?.members.length ?? 0);
+      for (const l of groups.lag(id))
+        lag.set({ group: id, topic: l.topic, partition: String(l.partition) }, l.lag);
+    }
+  });
   core.metadata.onChange(() => metrics.metadataUpdates.inc());
 
   let grpcPort = config.grpcPort;
   const grpc = new GrpcServer({
     core,
+    groups,
+    groupDefaults: {
+      sessionTimeoutMs: config.sessionTimeoutMs,
+      rebalanceTimeoutMs: config.rebalanceTimeoutMs,
+      heartbeatIntervalMs: config.heartbeatIntervalMs,
+    },
     self: () => ({
       id: config.nodeId,
       address: `${config.advertiseAddr}:${grpcPort}`,
@@ -126,6 +149,7 @@ export async function runBroker(config: BrokerConfig, givenLogger?: Logger): Pro
   try {
     grpcPort = await grpc.listen(config.bindAddr, config.grpcPort);
   } catch (err) {
+    await groups.close();
     await core.close();
     await http.close();
     throw err;
@@ -153,6 +177,7 @@ export async function runBroker(config: BrokerConfig, givenLogger?: Logger): Pro
     grpcAddress: `${config.bindAddr === '0.0.0.0' ? '127.0.0.1' : config.bindAddr}:${grpcPort}`,
     dataDir: config.dataDir,
     core,
+    groups,
     logger,
     metrics,
     close() {
@@ -161,6 +186,7 @@ export async function runBroker(config: BrokerConfig, givenLogger?: Logger): Pro
         grpc.notifyHealth();
         logger.info({}, 'shutting down: draining requests');
         await grpc.close();
+        await groups.close();
         await core.close();
         await http.close();
         logger.info({}, 'shutdown complete; logs flushed and marked clean');

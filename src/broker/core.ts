@@ -3,21 +3,28 @@
  * front doors. It knows nothing of gRPC or the Kafka wire format; errors are BrokerErrors from the
  * closed list in src/errors.ts, which each door maps to its own codes.
  */
+import { mkdir, readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
 import { BrokerError } from '../errors.ts';
 import {
+  ATTR,
   type BatchInput,
   type DecodedRecord,
   decodeBatchAsync,
   encodeBatchAsync,
+  F,
   forEachBatch,
   type RecordInput,
+  readBatchHeader,
+  readInt64,
 } from '../records/batch.ts';
 import { COMPRESSION, type CompressionCode } from '../records/compression.ts';
 import { partitionForKey } from '../records/partitioner.ts';
 import type { PartitionLog, StorageLogger } from '../storage/partition-log.ts';
+import { writeFileSynced } from '../storage/segment.ts';
 import { LocalMetadataStore, type MetadataStore, type TopicMetadata, validateTopicName } from './metadata.ts';
 import { PartitionManager } from './partition-manager.ts';
+import { type ProducerSnapshot, ProducerStateTable, type Validation } from './producer-state.ts';
 import { effectiveConfigs, logConfigFor, type TopicDefaults, validateTopicConfigs } from './topic-config.ts';
 
 /** Hooks the core calls so that metrics can count without the core knowing Prometheus. */
@@ -121,9 +128,20 @@ export class BrokerCore {
   #cleaning: Promise<void> | null = null;
   #inflight = new Set<Promise<unknown>>();
   #closed = false;
+  /** Idempotence state per partition (`topic-partition`), built on first use from snapshot and log. */
+  #producerStates = new Map<string, Promise<ProducerStateTable>>();
+  #producerIds: ProducerIdAllocator;
+  readonly dataDir: string;
 
-  private constructor(opts: CoreOptions, metadata: MetadataStore, partitions: PartitionManager) {
+  private constructor(
+    opts: CoreOptions,
+    metadata: MetadataStore,
+    partitions: PartitionManager,
+    producerIds: ProducerIdAllocator,
+  ) {
     this.nodeId = opts.nodeId;
+    this.dataDir = opts.dataDir;
+    this.#producerIds = producerIds;
     this.metadata = metadata;
     this.partitions = partitions;
     this.defaults = opts.defaults;
@@ -139,7 +157,8 @@ export class BrokerCore {
     const metadata = opts.metadata ?? (await LocalMetadataStore.open(path.join(opts.dataDir, 'meta'), clock));
     const partitions = new PartitionManager(opts.dataDir, opts.logger, clock);
     await partitions.removeDeletedLeftovers();
-    const core = new BrokerCore(opts, metadata, partitions);
+    const producerIds = await ProducerIdAllocator.open(path.join(opts.dataDir, 'meta'));
+    const core = new BrokerCore(opts, metadata, partitions, producerIds);
     for (const topic of metadata.listTopics()) {
       await partitions.openTopic(topic.name, topic.partitions, logConfigFor(topic.configs, core.defaults));
     }
@@ -202,7 +221,10 @@ export class BrokerCore {
   async deleteTopic(name: string): Promise<void> {
     this.#checkOpen();
     validateTopicName(name);
+    if (name === '__consumer_offsets')
+      throw new BrokerError('POLICY_VIOLATION', `${name} is an internal topic and cannot be deleted`);
     const topic = await this.metadata.deleteTopic(name);
+    for (let p = 0; p < topic.partitions; p++) this.#producerStates.delete(`${name}-${p}`);
     await this.partitions.dropTopic(name, topic.id);
     this.#roundRobin.delete(name);
     this.logger.info({ topic: name }, 'deleted topic');
@@ -215,6 +237,8 @@ export class BrokerCore {
     const updated = await this.metadata.alterTopicConfigs(name, merged);
     // Logs read their settings at open; reopen this topic's logs with the new ones.
     const logs = this.partitions.partitionsOf(name) ?? [];
+    await this.#snapshotProducers(name);
+    for (let p = 0; p < logs.length; p++) this.#producerStates.delete(`${name}-${p}`);
     await Promise.all(logs.map((l) => l.close()));
     await this.partitions.openTopic(name, topic.partitions, logConfigFor(merged, this.defaults));
     return updated;
@@ -262,7 +286,10 @@ export class BrokerCore {
 
   /**
    * Appends encoded batches to one partition. `acks` 0 returns at once (the append still happens);
-   * 1 and -1 (all: the same on a single node) wait for the log, up to `timeoutMs`.
+   * 1 and -1 (all: the same on a single node) wait for the log, up to `timeoutMs`. A batch from an
+   * idempotent producer (producerId >= 0) must come alone; its sequence is checked, and a retry of a
+   * stored batch is answered with the original offsets without being stored twice. When the topic's
+   * compression.type names a codec, batches in another codec are recompressed first.
    */
   async produce(
     topic: string,
@@ -275,15 +302,9 @@ export class BrokerCore {
     if (acks !== 0 && acks !== 1 && acks !== -1)
       throw new BrokerError('INVALID_REQUIRED_ACKS', `acks must be 0, 1 or -1, got ${acks}`);
     const log = this.partitions.get(topic, partition);
-    const appending = this.#track(log.append(batches));
-    const counted = appending.then((r) => {
-      this.#observer.produced(topic, r.lastOffset - r.baseOffset + 1, batches.length);
-      return r;
-    });
+    const work = this.#track(this.#append(topic, partition, batches));
     if (acks === 0) {
-      counted.catch((err) =>
-        this.logger.warn({ topic, partition, err: String(err) }, 'acks=0 produce failed'),
-      );
+      work.catch((err) => this.logger.warn({ topic, partition, err: String(err) }, 'acks=0 produce failed'));
       return {
         partition,
         baseOffset: -1,
@@ -292,7 +313,7 @@ export class BrokerCore {
         logStartOffset: log.logStartOffset,
       };
     }
-    const r = await withTimeout(counted, opts.timeoutMs ?? 30_000, `produce to ${topic}-${partition}`);
+    const r = await withTimeout(work, opts.timeoutMs ?? 30_000, `produce to ${topic}-${partition}`);
     return {
       partition,
       baseOffset: r.baseOffset,
@@ -300,6 +321,185 @@ export class BrokerCore {
       logAppendTimeMs: -1,
       logStartOffset: log.logStartOffset,
     };
+  }
+
+  async #append(
+    topic: string,
+    partition: number,
+    input: Buffer,
+  ): Promise<{ baseOffset: number; lastOffset: number }> {
+    const log = this.partitions.get(topic, partition);
+    const batches = await this.#recompress(topic, input);
+    const header = batches.length >= F.records ? readBatchHeader(batches) : null;
+    if (!header || header.producerId < 0 || header.magic !== 2) {
+      const r = await log.append(batches);
+      this.#observer.produced(topic, r.lastOffset - r.baseOffset + 1, batches.length);
+      return r;
+    }
+    if (header.batchLength + 12 !== batches.length) {
+      throw new BrokerError(
+        'INVALID_RECORD',
+        'a batch from an idempotent producer must be the only batch for its partition in a request',
+      );
+    }
+    if (header.attributes & ATTR.transactional) {
+      throw new BrokerError('INVALID_RECORD', 'transactional batches are not supported by this broker');
+    }
+    const state = await this.#producerState(topic, partition);
+    const v: Validation = state.validate(header, Date.now());
+    if (v.kind === 'duplicate') {
+      const o = await v.offsets;
+      this.logger.debug?.(
+        { topic, partition, producerId: header.producerId, sequence: header.baseSequence },
+        'duplicate batch answered with its original offsets',
+      );
+      return { baseOffset: o.firstOffset, lastOffset: o.lastOffset };
+    }
+    let r: { baseOffset: number; lastOffset: number };
+    try {
+      r = await log.append(batches);
+    } catch (err) {
+      state.abort(v, err);
+      throw err;
+    }
+    state.complete(v, r.baseOffset, r.lastOffset);
+    this.#observer.produced(topic, r.lastOffset - r.baseOffset + 1, batches.length);
+    return r;
+  }
+
+  /** Re-encodes batches whose codec differs from the topic's compression.type (unless it is 'producer'). */
+  async #recompress(topic: string, input: Buffer): Promise<Buffer> {
+    const type = this.metadata.getTopic(topic)?.configs['compression.type'] ?? this.defaults.compressionType;
+    if (type === 'producer') return input;
+    const codec: CompressionCode =
+      type === 'uncompressed'
+        ? COMPRESSION.none
+        : (COMPRESSION[type as keyof typeof COMPRESSION] ?? COMPRESSION.none);
+    const spans: [number, number][] = [];
+    const end = forEachBatch(input, (pos, size) => spans.push([pos, size]));
+    if (
+      end !== input.length ||
+      spans.every(([pos]) => (input.readInt16BE(pos + F.attributes) & ATTR.compressionMask) === codec)
+    )
+      return input;
+    const out: Buffer[] = [];
+    for (const [pos, size] of spans) {
+      const batch = input.subarray(pos, pos + size);
+      if ((batch.readInt16BE(F.attributes) & ATTR.compressionMask) === codec) {
+        out.push(batch);
+        continue;
+      }
+      const { header, records } = await decodeBatchAsync(batch);
+      out.push(
+        await encodeBatchAsync({
+          compression: codec,
+          baseOffset: header.baseOffset,
+          partitionLeaderEpoch: header.partitionLeaderEpoch,
+          baseTimestamp: header.baseTimestamp,
+          logAppendTime: (header.attributes & ATTR.logAppendTime) !== 0,
+          transactional: (header.attributes & ATTR.transactional) !== 0,
+          control: (header.attributes & ATTR.control) !== 0,
+          lastOffsetDelta: header.lastOffsetDelta,
+          producerId: header.producerId,
+          producerEpoch: header.producerEpoch,
+          baseSequence: header.baseSequence,
+          records: records.map((r) => ({
+            key: r.key,
+            value: r.value,
+            headers: r.headers,
+            timestamp: r.timestamp,
+            offsetDelta: r.offset - header.baseOffset,
+          })),
+        }),
+      );
+    }
+    return Buffer.concat(out);
+  }
+
+  #producerState(topic: string, partition: number): Promise<ProducerStateTable> {
+    const key = `${topic}-${partition}`;
+    let p = this.#producerStates.get(key);
+    if (!p) {
+      p = this.#loadProducerState(topic, partition);
+      this.#producerStates.set(key, p);
+      p.catch(() => this.#producerStates.delete(key));
+    }
+    return p;
+  }
+
+  /** The snapshot left at the last clean close or cleaner pass, then every batch header after it. */
+  async #loadProducerState(topic: string, partition: number): Promise<ProducerStateTable> {
+    const log = this.partitions.get(topic, partition);
+    let table = new ProducerStateTable();
+    let from = log.logStartOffset;
+    try {
+      const snap = JSON.parse(
+        await readFile(path.join(log.dir, PRODUCER_SNAPSHOT), 'utf8'),
+      ) as ProducerSnapshot;
+      if (snap.offset <= log.logEndOffset) {
+        table = ProducerStateTable.fromSnapshot(snap);
+        from = Math.max(snap.offset, log.logStartOffset);
+      }
+    } catch {
+      // No snapshot (or an unreadable one): rebuild from the whole log.
+    }
+    let offset = from;
+    while (offset < log.logEndOffset) {
+      const { bytes, nextOffset } = await log.read(offset, 4 * 1024 * 1024);
+      if (bytes.length === 0) break;
+      forEachBatch(bytes, (pos) => {
+        const h = readBatchHeader(bytes, pos);
+        if (h.producerId >= 0 && h.baseOffset >= from) {
+          table.replay(
+            h,
+            h.baseOffset,
+            h.baseOffset + h.lastOffsetDelta,
+            readInt64(bytes, pos + F.maxTimestamp),
+          );
+        }
+      });
+      offset = nextOffset;
+    }
+    return table;
+  }
+
+  /** Writes the producer state of loaded partitions (all, or one topic's) beside their logs. */
+  async #snapshotProducers(onlyTopic?: string): Promise<void> {
+    for (const [key, p] of this.#producerStates) {
+      const at = key.lastIndexOf('-');
+      const topic = key.slice(0, at);
+      if (onlyTopic !== undefined && topic !== onlyTopic) continue;
+      try {
+        const log = this.partitions.get(topic, Number(key.slice(at + 1)));
+        const table = await p;
+        table.expire(Date.now(), PRODUCER_EXPIRATION_MS);
+        const file = path.join(log.dir, PRODUCER_SNAPSHOT);
+        await writeFileSynced(`${file}.tmp`, Buffer.from(JSON.stringify(table.snapshot(log.logEndOffset))));
+        await rename(`${file}.tmp`, file);
+      } catch (err) {
+        this.logger.warn({ partition: key, err: String(err) }, 'cannot snapshot producer state');
+      }
+    }
+  }
+
+  /**
+   * A producer id and epoch for an idempotent producer. With an existing id and epoch (KIP-360), the
+   * same id with the next epoch, which fences older instances.
+   */
+  async initProducerId(existing?: {
+    producerId: number;
+    producerEpoch: number;
+  }): Promise<{ producerId: number; producerEpoch: number }> {
+    this.#checkOpen();
+    if (
+      existing &&
+      existing.producerId >= 0 &&
+      existing.producerEpoch >= 0 &&
+      existing.producerEpoch < 32766
+    ) {
+      return { producerId: existing.producerId, producerEpoch: existing.producerEpoch + 1 };
+    }
+    return { producerId: await this.#producerIds.next(), producerEpoch: 0 };
   }
 
   /**
@@ -462,6 +662,7 @@ export class BrokerCore {
           }
         }
       }
+      if (!this.#closed) await this.#snapshotProducers();
     })().finally(() => {
       this.#cleaning = null;
     });
@@ -490,6 +691,7 @@ export class BrokerCore {
     if (this.#cleanerTimer) clearInterval(this.#cleanerTimer);
     await Promise.allSettled([...this.#inflight]);
     await this.#cleaning;
+    await this.#snapshotProducers();
     await this.partitions.closeAll();
   }
 }
@@ -512,4 +714,52 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
       },
     );
   });
+}
+
+const PRODUCER_SNAPSHOT = 'producer-state.json';
+/** Producers idle this long are forgotten (Kafka's producer.id.expiration.ms default). */
+const PRODUCER_EXPIRATION_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * Hands out producer ids in blocks: the end of the current block is persisted before any id in it is
+ * given out, so that a restart never reuses an id.
+ */
+class ProducerIdAllocator {
+  readonly #file: string;
+  #next = 0;
+  #blockEnd = 0;
+  #persisting: Promise<void> | null = null;
+  static readonly blockSize = 1000;
+
+  private constructor(file: string) {
+    this.#file = file;
+  }
+
+  static async open(metaDir: string): Promise<ProducerIdAllocator> {
+    const a = new ProducerIdAllocator(path.join(metaDir, 'producer-ids.json'));
+    try {
+      const { blockEnd } = JSON.parse(await readFile(a.#file, 'utf8')) as { blockEnd: number };
+      a.#next = blockEnd;
+      a.#blockEnd = blockEnd;
+    } catch {
+      // First start: ids begin at 0.
+    }
+    return a;
+  }
+
+  async next(): Promise<number> {
+    while (this.#next >= this.#blockEnd) {
+      this.#persisting ??= (async () => {
+        const end = this.#blockEnd + ProducerIdAllocator.blockSize;
+        await mkdir(path.dirname(this.#file), { recursive: true });
+        await writeFileSynced(`${this.#file}.tmp`, Buffer.from(JSON.stringify({ blockEnd: end })));
+        await rename(`${this.#file}.tmp`, this.#file);
+        this.#blockEnd = end;
+      })().finally(() => {
+        this.#persisting = null;
+      });
+      await this.#persisting;
+    }
+    return this.#next++;
+  }
 }

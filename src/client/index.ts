@@ -85,6 +85,31 @@ export interface TopicInfo {
   }[];
 }
 
+export interface GroupAssignment {
+  memberId: string;
+  generationId: number;
+  leaderId: string;
+  strategy: string;
+  heartbeatIntervalMs: number;
+  assignments: { topic: string; partitions: number[] }[];
+}
+
+export interface GroupDescription {
+  groupId: string;
+  state: string;
+  protocolType: string;
+  strategy: string;
+  generationId: number;
+  leaderId: string;
+  members: {
+    memberId: string;
+    clientId: string;
+    clientHost: string;
+    assignments: { topic: string; partitions: number[] }[];
+  }[];
+  offsets: { topic: string; partition: number; committedOffset: number; logEndOffset: number; lag: number }[];
+}
+
 export interface ServerInfo {
   id: string;
   address: string;
@@ -397,6 +422,205 @@ export class BrokerClient {
         }),
     );
     return { baseOffset: results[0].baseOffset, count: results.reduce((n, r) => n + r.count, 0), results };
+  }
+
+  async alterTopicConfigs(
+    name: string,
+    configs: Record<string, string>,
+    opts: CallOptions = {},
+  ): Promise<TopicInfo> {
+    const res = await this.#call<{ topic: TopicInfo }>('AlterTopicConfigs', { name, configs }, opts, false);
+    return normalizeTopic(res.topic);
+  }
+
+  // ---------------------------------------------------------------- consumer groups (low level)
+
+  /**
+   * Joins (or rejoins, with `memberId`) a consumer group subscribed to `topics`; resolves when the
+   * group's rebalance completes, with this member's partitions. Most users want `consumer()` instead.
+   */
+  async joinConsumerGroup(
+    groupId: string,
+    topics: string | string[],
+    opts: CallOptions & {
+      memberId?: string;
+      strategies?: ('range' | 'roundrobin')[];
+      sessionTimeoutMs?: number;
+      rebalanceTimeoutMs?: number;
+      clientId?: string;
+      groupInstanceId?: string;
+    } = {},
+  ): Promise<GroupAssignment> {
+    const rebalanceTimeoutMs = opts.rebalanceTimeoutMs ?? 60_000;
+    const res = await this.#call<
+      Partial<GroupAssignment> & { assignments?: { topic?: string; partitions?: number[] }[] }
+    >(
+      'JoinConsumerGroup',
+      {
+        groupId,
+        memberId: opts.memberId ?? '',
+        topics: Array.isArray(topics) ? topics : [topics],
+        strategies: opts.strategies ?? ['range'],
+        sessionTimeoutMs: opts.sessionTimeoutMs ?? 0,
+        rebalanceTimeoutMs,
+        clientId: opts.clientId ?? '',
+        groupInstanceId: opts.groupInstanceId ?? '',
+      },
+      // A join waits for the whole group to rejoin, which the rebalance timeout bounds.
+      { ...opts, timeoutMs: opts.timeoutMs ?? rebalanceTimeoutMs + this.options.requestTimeoutMs },
+      false,
+    );
+    return {
+      memberId: res.memberId ?? '',
+      generationId: res.generationId ?? 0,
+      leaderId: res.leaderId ?? '',
+      strategy: res.strategy ?? '',
+      heartbeatIntervalMs: res.heartbeatIntervalMs ?? 3000,
+      assignments: (res.assignments ?? []).map((a) => ({
+        topic: a.topic ?? '',
+        partitions: a.partitions ?? [],
+      })),
+    };
+  }
+
+  /** Keeps the membership alive; resolves true when the member must rejoin (a rebalance started). */
+  async heartbeat(
+    groupId: string,
+    memberId: string,
+    generationId: number,
+    opts: CallOptions = {},
+  ): Promise<boolean> {
+    const res = await this.#call<{ rebalanceNeeded?: boolean }>(
+      'Heartbeat',
+      { groupId, memberId, generationId },
+      opts,
+      false,
+    );
+    return res.rebalanceNeeded ?? false;
+  }
+
+  async leaveGroup(groupId: string, memberId: string, opts: CallOptions = {}): Promise<void> {
+    await this.#call('LeaveGroup', { groupId, memberId }, opts, false);
+  }
+
+  /**
+   * Commits offsets (each the next offset to consume). `generationId` -1 skips the generation check.
+   * Throws the first partition's error, if any.
+   */
+  async commitOffsets(
+    groupId: string,
+    offsets: { topic: string; partition: number; offset: number; metadata?: string }[],
+    opts: CallOptions & { memberId?: string; generationId?: number } = {},
+  ): Promise<void> {
+    const res = await this.#call<{ results?: { topic?: string; partition?: number; error?: string }[] }>(
+      'CommitOffset',
+      { groupId, memberId: opts.memberId ?? '', generationId: opts.generationId ?? -1, offsets },
+      opts,
+      false,
+    );
+    const failed = (res.results ?? []).find((r) => r.error);
+    if (failed) {
+      throw new BrokerClientError(
+        `commit of ${failed.topic}-${failed.partition} failed: ${failed.error}`,
+        failed.error!,
+        grpc.status.FAILED_PRECONDITION,
+        false,
+      );
+    }
+  }
+
+  /** The seed's CommitOffset(group, consumer, topic, partition, offset). */
+  commitOffset(
+    groupId: string,
+    memberId: string,
+    topic: string,
+    partition: number,
+    offset: number,
+    opts: CallOptions & { generationId?: number } = {},
+  ): Promise<void> {
+    return this.commitOffsets(groupId, [{ topic, partition, offset }], { ...opts, memberId });
+  }
+
+  /** Committed offsets of a group (all, or the partitions asked); -1 where none is committed. */
+  async fetchOffsets(
+    groupId: string,
+    partitions?: { topic: string; partitions: number[] }[],
+    opts: CallOptions = {},
+  ): Promise<{ topic: string; partition: number; offset: number; metadata: string }[]> {
+    const res = await this.#call<{
+      offsets?: { topic?: string; partition?: number; offset?: number; metadata?: string }[];
+    }>('FetchOffset', { groupId, partitions: partitions ?? [] }, opts);
+    return (res.offsets ?? []).map((o) => ({
+      topic: o.topic ?? '',
+      partition: o.partition ?? 0,
+      offset: o.offset ?? -1,
+      metadata: o.metadata ?? '',
+    }));
+  }
+
+  /** The seed's FetchOffset(group, consumer, topic, partition): -1 when nothing is committed. */
+  async fetchOffset(
+    groupId: string,
+    topic: string,
+    partition: number,
+    opts: CallOptions = {},
+  ): Promise<number> {
+    const [o] = await this.fetchOffsets(groupId, [{ topic, partitions: [partition] }], opts);
+    return o?.offset ?? -1;
+  }
+
+  async listGroups(
+    opts: CallOptions = {},
+  ): Promise<{ groupId: string; state: string; protocolType: string; members: number }[]> {
+    const res = await this.#call<{
+      groups?: { groupId?: string; state?: string; protocolType?: string; members?: number }[];
+    }>('ListGroups', {}, opts);
+    return (res.groups ?? []).map((g) => ({
+      groupId: g.groupId ?? '',
+      state: g.state ?? '',
+      protocolType: g.protocolType ?? '',
+      members: g.members ?? 0,
+    }));
+  }
+
+  async describeGroup(groupId: string, opts: CallOptions = {}): Promise<GroupDescription> {
+    const r = await this.#call<Partial<GroupDescription>>('DescribeGroup', { groupId }, opts);
+    return {
+      groupId: r.groupId ?? groupId,
+      state: r.state ?? '',
+      protocolType: r.protocolType ?? '',
+      strategy: r.strategy ?? '',
+      generationId: r.generationId ?? 0,
+      leaderId: r.leaderId ?? '',
+      members: (r.members ?? []).map((m) => ({
+        memberId: m.memberId ?? '',
+        clientId: m.clientId ?? '',
+        clientHost: m.clientHost ?? '',
+        assignments: (m.assignments ?? []).map((a) => ({
+          topic: a.topic ?? '',
+          partitions: a.partitions ?? [],
+        })),
+      })),
+      offsets: (r.offsets ?? []).map((o) => ({
+        topic: o.topic ?? '',
+        partition: o.partition ?? 0,
+        committedOffset: o.committedOffset ?? 0,
+        logEndOffset: o.logEndOffset ?? 0,
+        lag: o.lag ?? 0,
+      })),
+    };
+  }
+
+  /** A producer id and epoch for idempotent producing (see `producer({ idempotent: true })`). */
+  async initProducerId(
+    opts: CallOptions & { producerId?: number; producerEpoch?: number } = {},
+  ): Promise<{ producerId: number; producerEpoch: number }> {
+    const r = await this.#call<{ producerId?: number; producerEpoch?: number }>(
+      'InitProducerId',
+      { producerId: opts.producerId ?? -1, producerEpoch: opts.producerEpoch ?? -1 },
+      opts,
+    );
+    return { producerId: r.producerId ?? 0, producerEpoch: r.producerEpoch ?? 0 };
   }
 
   // ---------------------------------------------------------------- consume

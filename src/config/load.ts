@@ -40,6 +40,7 @@ export interface BrokerConfig {
   sessionTimeoutMs: number;
   heartbeatIntervalMs: number;
   rebalanceTimeoutMs: number;
+  offsetsPartitions: number;
   logLevel: string;
   logFormat: 'json' | 'text';
   compressionDefault: 'none' | 'gzip' | 'snappy' | 'lz4' | 'zstd';
@@ -260,6 +261,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     sessionTimeoutMs: v['consumer_groups.session_timeout'],
     heartbeatIntervalMs: v['consumer_groups.heartbeat_interval'],
     rebalanceTimeoutMs: v['consumer_groups.rebalance_timeout'],
+    offsetsPartitions: v['consumer_groups.offsets_partitions'],
     logLevel: v['logging.level'],
     logFormat: v['logging.format'],
     compressionDefault: v['compression.default'],

@@ -218,6 +218,12 @@ export const SCHEMA: readonly KeySpec[] = [
     doc: 'Longest a rebalance may take.',
   },
   {
+    key: 'consumer_groups.offsets_partitions',
+    kind: { type: 'int', min: 1, max: 1000 },
+    default: 50,
+    doc: 'Partitions of the internal __consumer_offsets topic (fixed once the topic exists).',
+  },
+  {
     key: 'logging.level',
     kind: { type: 'enum', values: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] },
     default: 'info',

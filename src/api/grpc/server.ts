@@ -5,6 +5,12 @@
 import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import type { BrokerCore, TopicDescription } from '../../broker/core.ts';
+import {
+  decodeServerAssignment,
+  encodeSubscription,
+  SERVER_ASSIGNED,
+} from '../../broker/groups/coordinator.ts';
+import type { GroupService } from '../../broker/groups/service.ts';
 import type { TopicMetadata } from '../../broker/metadata.ts';
 import { BrokerError } from '../../errors.ts';
 import {
@@ -21,6 +27,9 @@ export const grpcMessageBytesMax = 80 * 1024 * 1024;
 
 export interface GrpcServerOptions {
   core: BrokerCore;
+  groups: GroupService;
+  /** Defaults for members that do not say. */
+  groupDefaults: { sessionTimeoutMs: number; rebalanceTimeoutMs: number; heartbeatIntervalMs: number };
   /** What GetServers reports for this node. */
   self: () => { id: string; address: string; kafkaPort: number };
   isControllerLeader: () => boolean;
@@ -398,6 +407,170 @@ export class GrpcServer {
       ) => {
         void this.#subscribe(call);
       },
+      AlterTopicConfigs: this.#unary(
+        'AlterTopicConfigs',
+        async (req: { name?: string; configs?: Record<string, string> }) => {
+          const name = requireString(req.name, 'name');
+          const t = await core.alterTopicConfigs(name, req.configs ?? {});
+          return { topic: topicInfo(t, core.describeTopic(name)) };
+        },
+      ),
+      JoinConsumerGroup: this.#unary(
+        'JoinConsumerGroup',
+        async (
+          req: {
+            groupId?: string;
+            memberId?: string;
+            topics?: string[];
+            strategies?: string[];
+            sessionTimeoutMs?: number;
+            rebalanceTimeoutMs?: number;
+            clientId?: string;
+            groupInstanceId?: string;
+          },
+          call,
+        ) => {
+          const topics = req.topics ?? [];
+          if (topics.length === 0)
+            throw new BrokerError('INVALID_REQUEST', 'a member must subscribe to at least one topic');
+          for (const t of topics) core.partitionCount(t);
+          const strategies = req.strategies?.length ? req.strategies : ['range'];
+          const d = this.#opts.groupDefaults;
+          const r = await this.#opts.groups.join({
+            groupId: req.groupId ?? '',
+            memberId: req.memberId ?? '',
+            groupInstanceId: req.groupInstanceId || null,
+            clientId: req.clientId ?? '',
+            clientHost: call.getPeer(),
+            protocolType: SERVER_ASSIGNED,
+            protocols: strategies.map((name) => ({ name, metadata: encodeSubscription(topics) })),
+            sessionTimeoutMs: req.sessionTimeoutMs || d.sessionTimeoutMs,
+            rebalanceTimeoutMs: req.rebalanceTimeoutMs || d.rebalanceTimeoutMs,
+            requireKnownMemberId: false,
+          });
+          return {
+            memberId: r.memberId,
+            generationId: r.generationId,
+            leaderId: r.leaderId,
+            strategy: r.protocolName,
+            assignments: decodeServerAssignment(r.assignment ?? Buffer.alloc(0)),
+            heartbeatIntervalMs: d.heartbeatIntervalMs,
+          };
+        },
+      ),
+      Heartbeat: this.#unary(
+        'Heartbeat',
+        (req: { groupId?: string; memberId?: string; generationId?: number }) => {
+          try {
+            this.#opts.groups.heartbeat(req.groupId ?? '', req.memberId ?? '', req.generationId ?? 0);
+            return { rebalanceNeeded: false };
+          } catch (err) {
+            const code = (err as BrokerError).code;
+            if (code === 'REBALANCE_IN_PROGRESS' || code === 'ILLEGAL_GENERATION')
+              return { rebalanceNeeded: true };
+            throw err;
+          }
+        },
+      ),
+      LeaveGroup: this.#unary('LeaveGroup', (req: { groupId?: string; memberId?: string }) => {
+        const [err] = this.#opts.groups.leave(requireString(req.groupId, 'group_id'), [
+          { memberId: requireString(req.memberId, 'member_id') },
+        ]);
+        if (err) throw err;
+        return {};
+      }),
+      CommitOffset: this.#unary(
+        'CommitOffset',
+        async (req: {
+          groupId?: string;
+          memberId?: string;
+          generationId?: number;
+          offsets?: { topic?: string; partition?: number; offset?: number; metadata?: string }[];
+        }) => {
+          const offsets = (req.offsets ?? []).map((o) => ({
+            topic: o.topic ?? '',
+            partition: o.partition ?? 0,
+            offset: o.offset ?? 0,
+            metadata: o.metadata ?? '',
+          }));
+          const results = await this.#opts.groups.commit(
+            requireString(req.groupId, 'group_id'),
+            req.memberId ?? '',
+            req.generationId ?? -1,
+            offsets,
+          );
+          return { results: offsets.map((o, i) => ({ ...o, error: results[i]?.code ?? '' })) };
+        },
+      ),
+      FetchOffset: this.#unary(
+        'FetchOffset',
+        (req: { groupId?: string; partitions?: { topic?: string; partitions?: number[] }[] }) => {
+          const groupId = requireString(req.groupId, 'group_id');
+          const wanted = (req.partitions ?? []).flatMap((t) =>
+            (t.partitions ?? []).map((partition) => ({ topic: t.topic ?? '', partition })),
+          );
+          const found = this.#opts.groups.fetchOffsets(groupId, wanted.length ? wanted : undefined);
+          return {
+            offsets: found.map((o) => ({
+              topic: o.topic,
+              partition: o.partition,
+              offset: o.value?.offset ?? -1,
+              metadata: o.value?.metadata ?? '',
+            })),
+          };
+        },
+      ),
+      ListGroups: this.#unary('ListGroups', () => ({
+        groups: this.#opts.groups.coordinator
+          .groupIds()
+          .map((id) => this.#opts.groups.coordinator.snapshot(id)!)
+          .map((g) => ({
+            groupId: g.groupId,
+            state: g.state,
+            protocolType: g.protocolType ?? '',
+            members: g.members.length,
+          })),
+      })),
+      DescribeGroup: this.#unary('DescribeGroup', (req: { groupId?: string }) => {
+        const groupId = requireString(req.groupId, 'group_id');
+        const g = this.#opts.groups.coordinator.snapshot(groupId);
+        if (!g) throw new BrokerError('GROUP_ID_NOT_FOUND', `no group ${groupId}`);
+        return {
+          groupId,
+          state: g.state,
+          protocolType: g.protocolType ?? '',
+          strategy: g.protocolName ?? '',
+          generationId: g.generationId,
+          leaderId: g.leaderId ?? '',
+          members: g.members.map((m) => ({
+            memberId: m.memberId,
+            clientId: m.clientId,
+            clientHost: m.clientHost,
+            assignments: g.protocolType === SERVER_ASSIGNED ? decodeServerAssignment(m.assignment) : [],
+          })),
+          offsets: this.#opts.groups.lag(groupId).map((l) => ({
+            topic: l.topic,
+            partition: l.partition,
+            committedOffset: l.committed,
+            logEndOffset: l.logEndOffset,
+            lag: l.lag,
+          })),
+        };
+      }),
+      InitProducerId: this.#unary(
+        'InitProducerId',
+        async (req: { transactionalId?: string; producerId?: number; producerEpoch?: number }) => {
+          if (req.transactionalId)
+            throw new BrokerError(
+              'INVALID_REQUEST',
+              'transactions are not supported; leave transactional_id empty',
+            );
+          const hasExisting = req.producerId !== undefined && req.producerId >= 0;
+          return core.initProducerId(
+            hasExisting ? { producerId: req.producerId!, producerEpoch: req.producerEpoch ?? -1 } : undefined,
+          );
+        },
+      ),
       GetServers: this.#unary('GetServers', () => ({
         servers: [{ ...this.#opts.self(), isLeader: this.#opts.isControllerLeader() }],
       })),

@@ -1,0 +1,354 @@
+/**
+ * The shell around the group coordinator: real time, the offsets topic, metrics. Commits and group
+ * metadata are records in the internal compacted topic `__consumer_offsets` (DESIGN.md decision 7),
+ * keyed so that compaction keeps the newest of each; on start the service replays that topic into the
+ * coordinator. A group lives on partition `abs(hashCode(groupId)) % partitions`, as in Kafka, so the
+ * group's coordinator in a cluster is that partition's leader.
+ */
+import { randomUUID } from 'node:crypto';
+import { BrokerError } from '../../errors.ts';
+import { decodeBatch, encodeBatch, forEachBatch } from '../../records/batch.ts';
+import type { BrokerCore } from '../core.ts';
+import {
+  type CommittedOffset,
+  type CoordinatorConfig,
+  GroupCoordinator,
+  type GroupSnapshot,
+  type JoinRequest,
+  type JoinResponse,
+  type SyncRequest,
+} from './coordinator.ts';
+
+export const OFFSETS_TOPIC = '__consumer_offsets';
+
+/** Java's String.hashCode, which Kafka uses to place a group on an offsets partition. */
+export function javaStringHashCode(s: string): number {
+  let h = 0;
+  for (let i = 0; i < s.length; i++) h = (Math.imul(31, h) + s.charCodeAt(i)) | 0;
+  return h;
+}
+
+export function partitionForGroup(groupId: string, partitions: number): number {
+  const h = javaStringHashCode(groupId);
+  // Kafka's Utils.abs maps Integer.MIN_VALUE to 0.
+  return (h === -2147483648 ? 0 : Math.abs(h)) % partitions;
+}
+
+type OffsetsKey =
+  | { type: 'offset'; group: string; topic: string; partition: number }
+  | { type: 'group'; group: string };
+
+interface StoredGroup extends Omit<GroupSnapshot, 'members'> {
+  members: (Omit<GroupSnapshot['members'][number], 'metadata' | 'assignment'> & {
+    metadata: string;
+    assignment: string;
+  })[];
+}
+
+export interface GroupServiceOptions {
+  /** Partitions of `__consumer_offsets`. @default 50 (Kafka's offsets.topic.num.partitions) */
+  offsetsPartitions?: number;
+  coordinator?: Partial<CoordinatorConfig>;
+  clock?: () => number;
+}
+
+export interface OffsetCommit {
+  topic: string;
+  partition: number;
+  offset: number;
+  metadata?: string;
+  leaderEpoch?: number;
+}
+
+export class GroupService {
+  readonly core: BrokerCore;
+  readonly coordinator: GroupCoordinator;
+  readonly offsetsPartitions: number;
+  readonly clock: () => number;
+  #timer: NodeJS.Timeout | null = null;
+  #timerAt = 0;
+  #topicReady: Promise<void> | null = null;
+  #writes: Promise<unknown> = Promise.resolve();
+  #closed = false;
+
+  constructor(core: BrokerCore, opts: GroupServiceOptions = {}) {
+    this.core = core;
+    this.clock = opts.clock ?? Date.now;
+    this.offsetsPartitions = opts.offsetsPartitions ?? 50;
+    this.coordinator = new GroupCoordinator(
+      {
+        partitionsOf: (topic) => core.metadata.getTopic(topic)?.partitions ?? 0,
+        newMemberId: (clientId) => `${clientId || 'member'}-${randomUUID()}`,
+        onGroupChange: (s) => this.#persistGroup(s),
+      },
+      opts.coordinator,
+    );
+  }
+
+  /** Replays `__consumer_offsets`, if it exists, into the coordinator. */
+  async load(): Promise<void> {
+    if (!this.core.metadata.getTopic(OFFSETS_TOPIC)) return;
+    this.#topicReady = Promise.resolve();
+    const now = this.clock();
+    const groups = new Map<string, GroupSnapshot | null>();
+    for (let p = 0; p < this.core.partitionCount(OFFSETS_TOPIC); p++) {
+      const log = this.core.partitions.get(OFFSETS_TOPIC, p);
+      let offset = log.logStartOffset;
+      while (offset < log.logEndOffset) {
+        const { bytes, nextOffset } = await log.read(offset, 4 * 1024 * 1024);
+        if (bytes.length === 0) break;
+        forEachBatch(bytes, (pos, size) => {
+          for (const r of decodeBatch(bytes.subarray(pos, pos + size)).records) {
+            if (!r.key) continue;
+            const key = JSON.parse(r.key.toString('utf8')) as OffsetsKey;
+            if (key.type === 'offset') {
+              const value = r.value ? (JSON.parse(r.value.toString('utf8')) as CommittedOffset) : null;
+              this.coordinator.applyCommit(key.group, key.topic, key.partition, value);
+            } else if (key.type === 'group') {
+              groups.set(
+                key.group,
+                r.value ? fromStored(JSON.parse(r.value.toString('utf8')) as StoredGroup) : null,
+              );
+            }
+          }
+        });
+        offset = nextOffset;
+      }
+    }
+    for (const [, snapshot] of groups) if (snapshot) this.coordinator.restore(snapshot, now);
+    this.#reschedule();
+  }
+
+  #ensureTopic(): Promise<void> {
+    this.#topicReady ??= this.core
+      .createTopic({
+        name: OFFSETS_TOPIC,
+        partitions: this.offsetsPartitions,
+        configs: {
+          'cleanup.policy': 'compact',
+          'segment.bytes': String(100 * 1024 * 1024),
+          'retention.ms': '-1',
+        },
+      })
+      .then(
+        () => undefined,
+        (err) => {
+          if ((err as BrokerError).code === 'TOPIC_ALREADY_EXISTS') return;
+          this.#topicReady = null;
+          throw err;
+        },
+      );
+    return this.#topicReady;
+  }
+
+  /** Appends records to the group's offsets partition, in order with earlier writes. */
+  #append(groupId: string, records: { key: OffsetsKey; value: unknown }[]): Promise<void> {
+    const write = this.#writes.then(async () => {
+      await this.#ensureTopic();
+      const partition = partitionForGroup(groupId, this.core.partitionCount(OFFSETS_TOPIC));
+      const batch = encodeBatch({
+        records: records.map((r) => ({
+          key: Buffer.from(JSON.stringify(r.key)),
+          value: r.value === null ? null : Buffer.from(JSON.stringify(r.value)),
+        })),
+      });
+      await this.core.produce(OFFSETS_TOPIC, partition, batch, { acks: -1 });
+    });
+    this.#writes = write.catch(() => {});
+    return write;
+  }
+
+  #persistGroup(s: GroupSnapshot): void {
+    if (this.#closed) return;
+    this.#append(s.groupId, [{ key: { type: 'group', group: s.groupId }, value: toStored(s) }]).catch((err) =>
+      this.core.logger.error({ group: s.groupId, err: String(err) }, 'cannot persist group metadata'),
+    );
+  }
+
+  #reschedule(): void {
+    if (this.#closed) return;
+    const next = this.coordinator.nextDeadline();
+    if (next === null) {
+      if (this.#timer) clearTimeout(this.#timer);
+      this.#timer = null;
+      return;
+    }
+    if (this.#timer && this.#timerAt <= next) return;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timerAt = next;
+    this.#timer = setTimeout(
+      () => {
+        this.#timer = null;
+        this.coordinator.tick(this.clock());
+        this.#reschedule();
+      },
+      Math.max(0, next - this.clock()) + 1,
+    );
+    this.#timer.unref();
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new BrokerError('BROKER_NOT_AVAILABLE', 'the broker is shutting down');
+  }
+
+  // ---------------------------------------------------------------- group protocol
+
+  async join(req: JoinRequest): Promise<JoinResponse> {
+    this.#checkOpen();
+    await this.#ensureTopic();
+    return new Promise((resolve, reject) => {
+      this.coordinator.join(req, this.clock(), (r) => (r instanceof BrokerError ? reject(r) : resolve(r)));
+      this.#reschedule();
+    });
+  }
+
+  sync(req: SyncRequest): Promise<{ assignment: Buffer; protocolType: string; protocolName: string }> {
+    this.#checkOpen();
+    return new Promise((resolve, reject) => {
+      this.coordinator.sync(req, this.clock(), (r) => (r instanceof BrokerError ? reject(r) : resolve(r)));
+      this.#reschedule();
+    });
+  }
+
+  heartbeat(groupId: string, memberId: string, generationId: number): void {
+    this.#checkOpen();
+    try {
+      this.coordinator.heartbeat(groupId, memberId, generationId, this.clock());
+    } finally {
+      this.#reschedule();
+    }
+  }
+
+  leave(
+    groupId: string,
+    members: { memberId: string; groupInstanceId?: string | null }[],
+  ): (BrokerError | null)[] {
+    this.#checkOpen();
+    const r = this.coordinator.leave(groupId, members, this.clock());
+    this.#reschedule();
+    return r;
+  }
+
+  // ---------------------------------------------------------------- offsets
+
+  /**
+   * Validates, stores (acks=all on the offsets partition) and then applies a commit. Per-partition
+   * problems (an unknown topic or partition) are reported per partition; the rest is committed.
+   */
+  async commit(
+    groupId: string,
+    memberId: string,
+    generationId: number,
+    offsets: OffsetCommit[],
+  ): Promise<(BrokerError | null)[]> {
+    this.#checkOpen();
+    this.coordinator.validateCommit(groupId, memberId, generationId);
+    const now = this.clock();
+    const results: (BrokerError | null)[] = offsets.map((o) => {
+      const t = this.core.metadata.getTopic(o.topic);
+      if (!t || !Number.isInteger(o.partition) || o.partition < 0 || o.partition >= t.partitions) {
+        return new BrokerError('UNKNOWN_TOPIC_OR_PARTITION', `no partition ${o.topic}-${o.partition}`);
+      }
+      if (!Number.isSafeInteger(o.offset) || o.offset < -1)
+        return new BrokerError('INVALID_REQUEST', `offset ${o.offset} is not valid`);
+      return null;
+    });
+    const ok = offsets.filter((_, i) => results[i] === null);
+    if (ok.length === 0) return results;
+    const values = ok.map((o) => ({
+      topic: o.topic,
+      partition: o.partition,
+      value: {
+        offset: o.offset,
+        metadata: o.metadata ?? '',
+        commitTimestampMs: now,
+        leaderEpoch: o.leaderEpoch ?? -1,
+      } satisfies CommittedOffset,
+    }));
+    await this.#append(
+      groupId,
+      values.map((v) => ({
+        key: { type: 'offset', group: groupId, topic: v.topic, partition: v.partition },
+        value: v.value,
+      })),
+    );
+    for (const v of values) this.coordinator.applyCommit(groupId, v.topic, v.partition, v.value);
+    return results;
+  }
+
+  fetchOffsets(
+    groupId: string,
+    partitions?: { topic: string; partition: number }[],
+  ): { topic: string; partition: number; value: CommittedOffset | null }[] {
+    if (!partitions) return this.coordinator.committed(groupId);
+    return partitions.map((p) => ({
+      ...p,
+      value: this.coordinator.fetchOffset(groupId, p.topic, p.partition),
+    }));
+  }
+
+  /** Committed offset, log end and lag of every partition the group has committed. */
+  lag(
+    groupId: string,
+  ): { topic: string; partition: number; committed: number; logEndOffset: number; lag: number }[] {
+    return this.coordinator
+      .committed(groupId)
+      .filter((c) => this.core.metadata.getTopic(c.topic))
+      .map((c) => {
+        let end = 0;
+        try {
+          end = this.core.partitions.get(c.topic, c.partition).logEndOffset;
+        } catch {
+          end = 0;
+        }
+        return {
+          topic: c.topic,
+          partition: c.partition,
+          committed: c.value.offset,
+          logEndOffset: end,
+          lag: Math.max(0, end - c.value.offset),
+        };
+      })
+      .sort((a, b) => (a.topic === b.topic ? a.partition - b.partition : a.topic < b.topic ? -1 : 1));
+  }
+
+  async deleteGroup(groupId: string): Promise<void> {
+    this.coordinator.deleteGroup(groupId);
+    const offsets = this.coordinator.committed(groupId);
+    await this.#append(groupId, [
+      { key: { type: 'group', group: groupId }, value: null },
+      ...offsets.map((o) => ({
+        key: { type: 'offset' as const, group: groupId, topic: o.topic, partition: o.partition },
+        value: null,
+      })),
+    ]);
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    await this.#writes;
+  }
+}
+
+function toStored(s: GroupSnapshot): StoredGroup {
+  return {
+    ...s,
+    members: s.members.map((m) => ({
+      ...m,
+      metadata: m.metadata.toString('base64'),
+      assignment: m.assignment.toString('base64'),
+    })),
+  };
+}
+
+function fromStored(s: StoredGroup): GroupSnapshot {
+  return {
+    ...s,
+    members: s.members.map((m) => ({
+      ...m,
+      metadata: Buffer.from(m.metadata, 'base64'),
+      assignment: Buffer.from(m.assignment, 'base64'),
+    })),
+  };
+}
