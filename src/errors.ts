@@ -98,7 +98,7 @@ export const ERROR_CODES = {
   },
   ILLEGAL_GENERATION: {
     retriable: false,
-    doc: 'The generation is not the group\'s current one: a rebalance happened; join again.',
+    doc: "The generation is not the group's current one: a rebalance happened; join again.",
   },
   REBALANCE_IN_PROGRESS: {
     retriable: false,
@@ -106,11 +106,11 @@ export const ERROR_CODES = {
   },
   INCONSISTENT_GROUP_PROTOCOL: {
     retriable: false,
-    doc: 'The member\'s protocol type or assignment strategies share nothing with the group\'s.',
+    doc: "The member's protocol type or assignment strategies share nothing with the group's.",
   },
   INVALID_SESSION_TIMEOUT: {
     retriable: false,
-    doc: 'The session timeout is outside the broker\'s allowed range.',
+    doc: "The session timeout is outside the broker's allowed range.",
   },
   GROUP_MAX_SIZE_REACHED: {
     retriable: false,
@@ -142,7 +142,7 @@ export const ERROR_CODES = {
   },
   OUT_OF_ORDER_SEQUENCE_NUMBER: {
     retriable: false,
-    doc: 'The batch\'s sequence number does not follow the last one stored for this producer and partition.',
+    doc: "The batch's sequence number does not follow the last one stored for this producer and partition.",
   },
   DUPLICATE_SEQUENCE_NUMBER: {
     retriable: false,
