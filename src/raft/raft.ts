@@ -325,7 +325,9 @@ export class Raft {
     if (this.role !== Role.leader) return false;
     // Until it commits an entry of its term, a new leader's commit index may lag the true one.
     if (this.log.committed < this.termStartIndex) return false;
-    if (this.voters.size === 1) {
+    // Alone in the configuration, we are the quorum. (A removed leader still handing over is not: it
+    // must hear from the remaining voters like anyone else; the simulator found this one.)
+    if (this.voters.size === 1 && this.voters.has(this.id)) {
       this.readStates.push({ index: this.log.committed, context });
       return true;
     }

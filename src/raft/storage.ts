@@ -1,0 +1,113 @@
+/**
+ * Durable storage for one Raft node: a WAL (see codec.ts for the format) and a snapshot file, in one
+ * directory. A Ready is acknowledged only after `persist()` has written and fdatasync'ed it
+ * (DESIGN.md decision 6); recovery cuts off a torn tail.
+ *
+ *   <dir>/wal        append-only frames: entries, hard states, markers
+ *   <dir>/snapshot   the latest snapshot, replaced atomically (temporary file, fsync, rename, dir fsync)
+ */
+import assert from 'node:assert/strict';
+import { type FileHandle, mkdir, open, readFile, rename, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  decodeSnapshotFile,
+  decodeWal,
+  encodeSnapshotFile,
+  encodeWalRecords,
+  recoverInitialState,
+} from './codec.ts';
+import type { Entry, HardState, InitialState, Ready, Snapshot } from './types.ts';
+
+export class RaftStorage {
+  private wal: FileHandle | null = null;
+  readonly dir: string;
+  /** Bytes cut off the WAL's tail at open (a torn write from a crash). */
+  tornBytes = 0;
+
+  private constructor(dir: string) {
+    this.dir = dir;
+  }
+
+  /** Opens (creating if needed) and recovers. `fresh` is the snapshot to start from when nothing is stored. */
+  static async open(dir: string, fresh: Snapshot): Promise<{ storage: RaftStorage; init: InitialState }> {
+    await mkdir(dir, { recursive: true });
+    const s = new RaftStorage(dir);
+    const snapPath = join(dir, 'snapshot');
+    const snapshot = (await exists(snapPath)) ? decodeSnapshotFile(await readFile(snapPath)) : fresh;
+    const walPath = join(dir, 'wal');
+    const walBytes = (await exists(walPath)) ? await readFile(walPath) : new Uint8Array(0);
+    const wal = decodeWal(walBytes);
+    s.wal = await open(walPath, 'a+');
+    if (wal.tornBytes > 0) {
+      s.tornBytes = wal.tornBytes;
+      await s.wal.truncate(wal.validBytes);
+      await s.wal.datasync();
+    }
+    return { storage: s, init: recoverInitialState(snapshot, wal) };
+  }
+
+  /** Makes a Ready durable: the snapshot first (if any), then entries and hard state, one fdatasync. */
+  async persist(rd: Ready): Promise<void> {
+    assert.ok(this.wal, 'storage is closed');
+    if (rd.snapshot) await this.writeSnapshot(rd.snapshot);
+    if (!rd.snapshot && rd.entries.length === 0 && !rd.hardState) return;
+    const bytes = encodeWalRecords(
+      rd.snapshot && { index: rd.snapshot.index, term: rd.snapshot.term },
+      rd.entries,
+      rd.hardState,
+    );
+    await this.wal.write(bytes);
+    await this.wal.datasync();
+  }
+
+  /** After the core compacted: save its snapshot, then rewrite the WAL to start at the compaction point. */
+  async compact(
+    snapshot: Snapshot,
+    durable: { base: { index: number; term: number }; entries: Entry[]; hardState: HardState },
+  ): Promise<void> {
+    await this.writeSnapshot(snapshot);
+    const tmp = join(this.dir, 'wal.tmp');
+    const fh = await open(tmp, 'w');
+    await fh.write(encodeWalRecords(durable.base, durable.entries, durable.hardState));
+    await fh.sync();
+    await fh.close();
+    await this.wal!.close();
+    await rename(tmp, join(this.dir, 'wal'));
+    await syncDir(this.dir);
+    this.wal = await open(join(this.dir, 'wal'), 'a+');
+  }
+
+  async close(): Promise<void> {
+    await this.wal?.close();
+    this.wal = null;
+  }
+
+  private async writeSnapshot(s: Snapshot): Promise<void> {
+    const tmp = join(this.dir, 'snapshot.tmp');
+    const fh = await open(tmp, 'w');
+    await fh.write(encodeSnapshotFile(s));
+    await fh.sync();
+    await fh.close();
+    await rename(tmp, join(this.dir, 'snapshot'));
+    await syncDir(this.dir);
+  }
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await stat(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A rename is durable only once its directory is synced. */
+async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
