@@ -133,6 +133,8 @@ export class Raft {
   private pendingReads: PendingRead[] = [];
   /** Index of the no-op this leader appended on election; committing it commits all before it. */
   private termStartIndex = 0;
+  /** This leader proposed its own removal. */
+  private removingSelf = false;
 
   /** Latest snapshot, ours or received: what we send a follower that fell behind compaction. */
   private snapshot: Snapshot;
@@ -263,6 +265,11 @@ export class Raft {
     assert.equal(this.inReady, null, 'propose between ready() and advance()');
     if (this.role !== Role.leader) return { ok: false, reason: 'not-leader', leader: this.leader };
     if (this.leadTransferee !== NONE) return { ok: false, reason: 'transferring', leader: this.leader };
+    // A leader on its way out takes no more commands: entries it appended after its own removal could
+    // leave it, a non-voter that never campaigns, holding the longest log, and its vote would then be
+    // refused to every voter that lacks them (the simulator found this deadlock).
+    if (this.removingSelf || !this.voters.has(this.id))
+      return { ok: false, reason: 'transferring', leader: this.leader };
     const first = this.log.lastIndex() + 1;
     this.appendEntries(
       datas.map((data, k) => ({ index: first + k, term: this.term, type: EntryType.normal, data })),
@@ -297,6 +304,7 @@ export class Raft {
     const index = this.log.lastIndex() + 1;
     this.appendEntries([{ index, term: this.term, type: EntryType.conf, data: encodeConfChange(cc) }]);
     this.pendingConfIndex = index;
+    if (cc.type === ConfChangeType.removeNode && cc.node === this.id) this.removingSelf = true;
     return { ok: true, index, term: this.term };
   }
 
@@ -501,6 +509,7 @@ export class Raft {
     this.votes.clear();
     this.selfVotePending = false;
     this.leadTransferee = NONE;
+    this.removingSelf = false;
     this.pendingReads = [];
     this.progress.clear();
     this.resetTimers();
