@@ -129,16 +129,17 @@ export class Metrics implements CoreObserver {
         this.set(self.#clusterSize());
       },
     });
-    const members = new client.Gauge({
-      name: 'consumer_group_members',
-      help: 'Members of each consumer group',
-      labelNames: ['group'],
-      registers: [r],
-    });
+    // Both group gauges are filled by the members gauge's collect, which runs first at each scrape.
     const lag = new client.Gauge({
       name: 'consumer_group_lag',
       help: 'Log end offset minus committed offset, per group and partition',
       labelNames: ['group', 'topic', 'partition'],
+      registers: [],
+    });
+    const members: client.Gauge<'group'> = new client.Gauge({
+      name: 'consumer_group_members',
+      help: 'Members of each consumer group',
+      labelNames: ['group'],
       registers: [r],
       collect() {
         members.reset();
@@ -146,6 +147,7 @@ export class Metrics implements CoreObserver {
         for (const c of self.groupCollectors) c(members, lag);
       },
     });
+    r.registerMetric(lag);
   }
 
   attach(core: BrokerCore, isLeader: () => boolean, clusterSize: () => number): void {

@@ -111,7 +111,9 @@ test('the rebalance timeout bounds a join phase: members that never rejoin are d
   const b = box<JoinResponse>();
   c.join(joinReq('', { sessionTimeoutMs: 60_000 }), 100, b.fn); // a is now expected to rejoin within 5000 ms
   // a stays alive (its heartbeats say "rejoin") but never rejoins.
-  assert.throws(() => c.heartbeat('g', (a.value as JoinResponse).memberId, 1, 400), { code: 'REBALANCE_IN_PROGRESS' });
+  assert.throws(() => c.heartbeat('g', (a.value as JoinResponse).memberId, 1, 400), {
+    code: 'REBALANCE_IN_PROGRESS',
+  });
   assert.equal(b.value, undefined);
   c.tick(5099);
   assert.equal(b.value, undefined);
