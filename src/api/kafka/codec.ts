@@ -259,28 +259,29 @@ function encodePrimitive(
 ): void {
   switch (t) {
     case 'int8':
-      w.int8(v as number);
+      w.int8(checkInt(v, -128, 127, path));
       return;
     case 'bool':
       assert.equal(typeof v, 'boolean', `${path} must be a boolean`);
       w.bool(v as boolean);
       return;
     case 'int16':
-      w.int16(v as number);
+      w.int16(checkInt(v, -32768, 32767, path));
       return;
     case 'uint16':
-      w.uint16(v as number);
+      w.uint16(checkInt(v, 0, 65535, path));
       return;
     case 'int32':
-      w.int32(v as number);
+      w.int32(checkInt(v, -2147483648, 2147483647, path));
       return;
     case 'uint32':
-      w.uint32(v as number);
+      w.uint32(checkInt(v, 0, 4294967295, path));
       return;
     case 'int64':
-      w.int64(v as number);
+      w.int64(checkInt(v, Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, path));
       return;
     case 'float64':
+      assert.equal(typeof v, 'number', `${path} must be a number`);
       w.float64(v as number);
       return;
     case 'uuid':
@@ -300,4 +301,13 @@ function encodePrimitive(
       else w.bytes(v as Uint8Array | null);
       return;
   }
+}
+
+/** Asserts that a value about to be written is an integer in its field's range (a handler bug if not). */
+function checkInt(v: unknown, min: number, max: number, path: string): number {
+  assert.ok(
+    Number.isInteger(v) && (v as number) >= min && (v as number) <= max,
+    `${path} must be an integer in [${min}, ${max}], got ${String(v)}`,
+  );
+  return v as number;
 }
