@@ -1,0 +1,40 @@
+/**
+ * A gRPC server that is not ready (starting or stopping) answers UNAVAILABLE, retriable, and the health
+ * service says NOT_SERVING; once ready it serves. Real sockets, the real server class and core.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { GrpcServer } from '../../src/api/grpc/server.ts';
+import { BrokerClient, type BrokerClientError } from '../../src/client/index.ts';
+import { startBroker } from '../../src/server.ts';
+
+test('UNAVAILABLE while not ready, then served', async (t) => {
+  const broker = await startBroker();
+  t.after(() => broker.close());
+  let ready = false;
+  const server = new GrpcServer({
+    core: broker.core,
+    groups: broker.groups,
+    groupDefaults: { sessionTimeoutMs: 30_000, rebalanceTimeoutMs: 60_000, heartbeatIntervalMs: 3000 },
+    self: () => ({ id: 'n', address: 'x', kafkaPort: 0 }),
+    isControllerLeader: () => ready,
+    isReady: () => ready,
+    logger: broker.logger,
+  });
+  const port = await server.listen('127.0.0.1', 0);
+  t.after(() => server.close());
+  const client = await BrokerClient.connect(`127.0.0.1:${port}`, { retries: 0 });
+  t.after(() => client.close());
+  const err = (await client.listTopics().catch((e) => e)) as BrokerClientError;
+  assert.equal(err.code, 'BROKER_NOT_AVAILABLE');
+  assert.equal(err.grpcCode, 14); // UNAVAILABLE
+  assert.equal(err.retriable, true);
+  // A client with retries rides over the start-up window.
+  const patient = await BrokerClient.connect(`127.0.0.1:${port}`, { retries: 10, retryBackoffMs: 20 });
+  t.after(() => patient.close());
+  setTimeout(() => {
+    ready = true;
+    server.notifyHealth();
+  }, 100);
+  assert.deepEqual(await patient.listTopics(), []);
+});
