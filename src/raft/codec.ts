@@ -299,6 +299,27 @@ export function recoverInitialState(snapshot: Snapshot, wal: WalContents): Initi
   return { hardState: { ...wal.hardState, commit }, snapshot, entries };
 }
 
+/**
+ * Whether the WAL must be rewritten, after recovery and before anything is appended to it, so that it
+ * starts with a marker at the snapshot's entry. It must be whenever the snapshot file is ahead of the
+ * WAL's own marker: a crash between installing a snapshot (its file is written first) and syncing the
+ * WAL marker after it leaves a WAL that ends below the snapshot, and entries appended after the
+ * snapshot would then follow that stale tail with a gap (seeds 201631 and 206348: "WAL gap: entry 10
+ * after 8" on the next restart). Rewriting also drops any superseded history recovery ignored.
+ */
+export function walNeedsRewrite(snapshot: Snapshot, wal: WalContents): boolean {
+  return wal.base === null || wal.base.index !== snapshot.index || wal.base.term !== snapshot.term;
+}
+
+/** The WAL that holds exactly a recovered state: a marker at the snapshot, its entries, its hard state. */
+export function encodeRecoveredWal(init: InitialState): Uint8Array {
+  return encodeWalRecords(
+    { index: init.snapshot.index, term: init.snapshot.term },
+    init.entries,
+    init.hardState,
+  );
+}
+
 // ---------------------------------------------------------------- snapshot
 
 function writeConf(w: ByteWriter, conf: ConfState): void {

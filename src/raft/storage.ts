@@ -12,9 +12,11 @@ import { join } from 'node:path';
 import {
   decodeSnapshotFile,
   decodeWal,
+  encodeRecoveredWal,
   encodeSnapshotFile,
   encodeWalRecords,
   recoverInitialState,
+  walNeedsRewrite,
 } from './codec.ts';
 import type { Entry, HardState, InitialState, Ready, Snapshot } from './types.ts';
 
@@ -37,13 +39,18 @@ export class RaftStorage {
     const walPath = join(dir, 'wal');
     const walBytes = (await exists(walPath)) ? await readFile(walPath) : new Uint8Array(0);
     const wal = decodeWal(walBytes);
+    const init = recoverInitialState(snapshot, wal);
     s.wal = await open(walPath, 'a+');
-    if (wal.tornBytes > 0) {
-      s.tornBytes = wal.tornBytes;
+    s.tornBytes = wal.tornBytes;
+    if (walNeedsRewrite(snapshot, wal)) {
+      // The snapshot is ahead of the WAL (see walNeedsRewrite): start the WAL over from what was
+      // recovered, atomically, before anything is appended after the snapshot.
+      await s.rewriteWal(encodeRecoveredWal(init));
+    } else if (wal.tornBytes > 0) {
       await s.wal.truncate(wal.validBytes);
       await s.wal.datasync();
     }
-    return { storage: s, init: recoverInitialState(snapshot, wal) };
+    return { storage: s, init };
   }
 
   /** Makes a Ready durable: the snapshot first (if any), then entries and hard state, one fdatasync. */
@@ -66,9 +73,14 @@ export class RaftStorage {
     durable: { base: { index: number; term: number }; entries: Entry[]; hardState: HardState },
   ): Promise<void> {
     await this.writeSnapshot(snapshot);
+    await this.rewriteWal(encodeWalRecords(durable.base, durable.entries, durable.hardState));
+  }
+
+  /** Replaces the WAL atomically: temporary file, fsync, rename, directory fsync. */
+  private async rewriteWal(bytes: Uint8Array): Promise<void> {
     const tmp = join(this.dir, 'wal.tmp');
     const fh = await open(tmp, 'w');
-    await fh.write(encodeWalRecords(durable.base, durable.entries, durable.hardState));
+    await fh.write(bytes);
     await fh.sync();
     await fh.close();
     await this.wal!.close();

@@ -8,9 +8,11 @@ import {
   decodeSnapshotFile,
   decodeWal,
   encodeMessage,
+  encodeRecoveredWal,
   encodeSnapshotFile,
   encodeWalRecords,
   recoverInitialState,
+  walNeedsRewrite,
 } from '../../src/raft/codec.ts';
 import { bootstrapSnapshot, type Entry, EntryType, MessageType, makeMessage } from '../../src/raft/types.ts';
 
@@ -98,6 +100,34 @@ test('recovery drops WAL entries that do not continue an installed snapshot', ()
   );
   // A founder's WAL continues the bootstrap snapshot.
   assert.equal(recoverInitialState(bootstrapSnapshot([1]), wal).entries.length, 5);
+});
+
+test('recovery after a crash between a snapshot file and its WAL marker rewrites the WAL (seed 201631)', () => {
+  // Entries up to 8 are durable; a snapshot at 9 was installed (its file is written first) and the
+  // crash tore the WAL marker after it. The node restarts from the snapshot and appends entry 10.
+  const stale = encodeWalRecords(
+    null,
+    [2, 3, 4, 5, 6, 7, 8].map((i) => entry(i, 1)),
+    { term: 1, vote: 1, commit: 8 },
+  );
+  const snap = { index: 9, term: 1, conf: { voters: [1, 2, 3], learners: [] }, data: new Uint8Array(0) };
+  const wal = decodeWal(stale);
+  const init = recoverInitialState(snap, wal);
+  assert.deepEqual(init.entries, []);
+  assert.equal(init.hardState.commit, 9);
+  assert.ok(walNeedsRewrite(snap, wal));
+  const next = encodeWalRecords(null, [entry(10, 2)], { term: 2, vote: 1, commit: 9 });
+  // Appending to the stale WAL leaves a gap that the next recovery refuses.
+  assert.throws(() => decodeWal(concat([stale, next])), /WAL gap: entry 10 after 8/);
+  // Appending to the rewritten WAL recovers the snapshot plus entry 10.
+  const again = decodeWal(concat([encodeRecoveredWal(init), next]));
+  assert.ok(!walNeedsRewrite(snap, again));
+  const init2 = recoverInitialState(snap, again);
+  assert.deepEqual(
+    init2.entries.map((e) => [e.index, e.term]),
+    [[10, 2]],
+  );
+  assert.deepEqual(init2.hardState, { term: 2, vote: 1, commit: 9 });
 });
 
 test('snapshot file round-trips and detects corruption', () => {

@@ -27,9 +27,11 @@ import {
   decodeSnapshotFile,
   decodeWal,
   encodeMessage,
+  encodeRecoveredWal,
   encodeSnapshotFile,
   encodeWalRecords,
   recoverInitialState,
+  walNeedsRewrite,
 } from '../codec.ts';
 import { encodeKvCommand, KvStore } from '../kv.ts';
 import { Prng } from '../prng.ts';
@@ -300,9 +302,12 @@ export class Simulation {
       this.stats.tornTails++;
       this.log(`n${n.id} recovery cut a torn WAL tail of ${wal.tornBytes} bytes`);
     }
-    // As the real storage does: cut the torn tail off before appending again.
-    n.walDurable = [walBytes.subarray(0, wal.validBytes)];
     const init = recoverInitialState(snapshot, wal);
+    // As the real storage does: cut the torn tail off before appending again, and start the WAL over
+    // (an atomic rename) when the snapshot file is ahead of it.
+    n.walDurable = [
+      walNeedsRewrite(snapshot, wal) ? encodeRecoveredWal(init) : walBytes.subarray(0, wal.validBytes),
+    ];
     n.raft = new Raft(
       {
         id: n.id,
