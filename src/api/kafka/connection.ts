@@ -275,6 +275,15 @@ export class KafkaConnection {
     const slot: Slot = { frame: null };
     this.queue.push(slot);
     if (api.key === API_KEYS.ApiVersions) {
+      this.logger.debug(
+        {
+          ...where,
+          clientId: ctx.clientId,
+          software: body.clientSoftwareName,
+          softwareVersion: body.clientSoftwareVersion,
+        },
+        'kafka ApiVersions answered',
+      );
       this.complete(slot, encodeResponseFrame(api, ctx.apiVersion, ctx.correlationId, apiVersionsResponse()));
       return;
     }

@@ -1,0 +1,783 @@
+/**
+ * The Kafka front door's handler: what each Kafka request means, in terms of the broker core (topics,
+ * produce, fetch) and the group service (groups, offsets) — the same core the gRPC door uses, so that
+ * whatever one door creates the other sees (DESIGN.md decision 2). Errors reach clients as Kafka
+ * error codes inside responses; only bugs reject.
+ */
+import { type BrokerCore, highWatermarkOf } from '../../../broker/core.ts';
+import type { GroupService } from '../../../broker/groups/service.ts';
+import { OFFSETS_TOPIC } from '../../../broker/groups/service.ts';
+import { validateTopicName } from '../../../broker/metadata.ts';
+import { validateTopicConfigs } from '../../../broker/topic-config.ts';
+import { BrokerError } from '../../../errors.ts';
+import type { CreateTopicsRequest } from '../apis/create-topics.ts';
+import type { DeleteTopicsRequest } from '../apis/delete-topics.ts';
+import type { DescribeConfigsRequest } from '../apis/describe-configs.ts';
+import type { DescribeGroupsRequest } from '../apis/describe-groups.ts';
+import type { FetchRequest } from '../apis/fetch.ts';
+import type { FindCoordinatorRequest } from '../apis/find-coordinator.ts';
+import type { HeartbeatRequest } from '../apis/heartbeat.ts';
+import type { InitProducerIdRequest } from '../apis/init-producer-id.ts';
+import type { JoinGroupRequest } from '../apis/join-group.ts';
+import type { LeaveGroupRequest } from '../apis/leave-group.ts';
+import type { ListGroupsRequest } from '../apis/list-groups.ts';
+import type { ListOffsetsRequest } from '../apis/list-offsets.ts';
+import type { MetadataRequest } from '../apis/metadata.ts';
+import type { OffsetCommitRequest } from '../apis/offset-commit.ts';
+import type { OffsetFetchRequest } from '../apis/offset-fetch.ts';
+import type { ProduceRequest } from '../apis/produce.ts';
+import type { SyncGroupRequest } from '../apis/sync-group.ts';
+import type { Message } from '../codec.ts';
+import { errorCode, kafkaErrorCode } from '../error-codes.ts';
+import type { KafkaLogger, KafkaRequestHandler, RequestContext } from '../handler.ts';
+
+export interface BrokerHandlerOptions {
+  core: BrokerCore;
+  groups: GroupService;
+  logger: KafkaLogger;
+  /** This node's string id (node.id); Kafka needs an int32, derived by `kafkaNodeId`. */
+  nodeId: string;
+  /** Host and port that Kafka clients are told to connect to. */
+  advertised: () => { host: string; port: number };
+  autoCreateTopics: boolean;
+  clusterId: string;
+  /** Broker-level settings DescribeConfigs reports for the broker resource. */
+  brokerConfigs: Record<string, string>;
+}
+
+/** Kafka node ids are int32: the trailing number of the node id ("node-3" -> 3), else 1. */
+export function kafkaNodeId(nodeId: string): number {
+  const m = /(\d+)$/.exec(nodeId);
+  const n = m ? Number(m[1]) : 1;
+  return Number.isSafeInteger(n) && n <= 0x7fffffff ? n : 1;
+}
+
+const NONE = 0;
+const code = (err: unknown) => kafkaErrorCode(err);
+
+/** Kafka's ConfigSource values (DescribeConfigsResponse). */
+const SOURCE_TOPIC = 1;
+const SOURCE_STATIC_BROKER = 4;
+const SOURCE_DEFAULT = 5;
+
+export class BrokerKafkaHandler implements KafkaRequestHandler {
+  readonly #o: BrokerHandlerOptions;
+  readonly #nodeId: number;
+
+  constructor(opts: BrokerHandlerOptions) {
+    this.#o = opts;
+    this.#nodeId = kafkaNodeId(opts.nodeId);
+  }
+
+  handle(ctx: RequestContext, request: Message): Promise<Message | null> {
+    switch (ctx.apiName) {
+      case 'Produce':
+        return this.#produce(request as ProduceRequest);
+      case 'Fetch':
+        return this.#fetch(ctx, request as FetchRequest);
+      case 'ListOffsets':
+        return this.#listOffsets(request as ListOffsetsRequest);
+      case 'Metadata':
+        return this.#metadata(ctx, request as MetadataRequest);
+      case 'FindCoordinator':
+        return Promise.resolve(this.#findCoordinator(ctx, request as FindCoordinatorRequest));
+      case 'JoinGroup':
+        return this.#joinGroup(ctx, request as JoinGroupRequest);
+      case 'SyncGroup':
+        return this.#syncGroup(request as SyncGroupRequest);
+      case 'Heartbeat':
+        return Promise.resolve(this.#heartbeat(request as HeartbeatRequest));
+      case 'LeaveGroup':
+        return Promise.resolve(this.#leaveGroup(ctx, request as LeaveGroupRequest));
+      case 'OffsetCommit':
+        return this.#offsetCommit(request as OffsetCommitRequest);
+      case 'OffsetFetch':
+        return Promise.resolve(this.#offsetFetch(ctx, request as OffsetFetchRequest));
+      case 'CreateTopics':
+        return this.#createTopics(request as CreateTopicsRequest);
+      case 'DeleteTopics':
+        return this.#deleteTopics(request as DeleteTopicsRequest);
+      case 'InitProducerId':
+        return this.#initProducerId(request as InitProducerIdRequest);
+      case 'ListGroups':
+        return Promise.resolve(this.#listGroups(request as ListGroupsRequest));
+      case 'DescribeGroups':
+        return Promise.resolve(this.#describeGroups(request as DescribeGroupsRequest));
+      case 'DescribeConfigs':
+        return Promise.resolve(this.#describeConfigs(request as DescribeConfigsRequest));
+      default:
+        return Promise.reject(new Error(`no handler for ${ctx.apiName}`));
+    }
+  }
+
+  /** Creates a topic that a client names but that does not exist, when auto-creation is on. */
+  async #autoCreate(topic: string): Promise<boolean> {
+    const core = this.#o.core;
+    if (core.metadata.getTopic(topic)) return true;
+    if (!this.#o.autoCreateTopics) return false;
+    try {
+      validateTopicName(topic);
+      await core.createTopic({ name: topic });
+      this.#o.logger.info({ topic }, 'auto-created topic for a Kafka client');
+    } catch (err) {
+      if ((err as BrokerError).code !== 'TOPIC_ALREADY_EXISTS') return false;
+    }
+    return true;
+  }
+
+  // ---------------------------------------------------------------- produce and fetch
+
+  async #produce(req: ProduceRequest): Promise<Message | null> {
+    const core = this.#o.core;
+    const responses = await Promise.all(
+      req.topicData.map(async (t) => {
+        const known = await this.#autoCreate(t.name);
+        const partitionResponses = await Promise.all(
+          t.partitionData.map(async (p) => {
+            const base = { index: p.index, baseOffset: -1, logAppendTimeMs: -1, logStartOffset: -1 };
+            if (!known) return { ...base, errorCode: errorCode('UNKNOWN_TOPIC_OR_PARTITION') };
+            if (req.transactionalId !== null)
+              return {
+                ...base,
+                errorCode: errorCode('INVALID_REQUEST'),
+                errorMessage: 'transactions are not supported',
+              };
+            if (!p.records || p.records.length === 0)
+              return { ...base, errorCode: errorCode('CORRUPT_MESSAGE'), errorMessage: 'no records' };
+            try {
+              const r = await core.produce(t.name, p.index, p.records, {
+                acks: req.acks as 0 | 1 | -1,
+                timeoutMs: req.timeoutMs,
+              });
+              return {
+                ...base,
+                errorCode: NONE,
+                baseOffset: r.baseOffset,
+                logAppendTimeMs: r.logAppendTimeMs,
+                logStartOffset: r.logStartOffset,
+              };
+            } catch (err) {
+              return { ...base, errorCode: code(err), errorMessage: (err as Error).message };
+            }
+          }),
+        );
+        return { name: t.name, partitionResponses };
+      }),
+    );
+    // acks=0: the client expects no response at all.
+    return req.acks === 0 ? null : { responses, throttleTimeMs: 0 };
+  }
+
+  async #fetch(ctx: RequestContext, req: FetchRequest): Promise<Message> {
+    const core = this.#o.core;
+    if (req.sessionId !== 0) {
+      // We never hand out fetch sessions (a full fetch every time), so no session id can be known.
+      return {
+        errorCode: errorCode('FETCH_SESSION_ID_NOT_FOUND'),
+        sessionId: 0,
+        responses: [],
+        throttleTimeMs: 0,
+      };
+    }
+    const wanted = req.topics.flatMap((t) => t.partitions.map((p) => ({ topic: t.topic, p })));
+    const deadline = Date.now() + Math.max(0, req.maxWaitMs);
+    const minBytes = Math.max(0, req.minBytes);
+    const read = async () => {
+      let budget = req.maxBytes > 0 ? req.maxBytes : 0x7fffffff;
+      let total = 0;
+      const results = [];
+      for (const { topic, p } of wanted) {
+        const base = {
+          partitionIndex: p.partition,
+          highWatermark: -1,
+          lastStableOffset: -1,
+          logStartOffset: -1,
+          abortedTransactions: null,
+          preferredReadReplica: -1,
+          records: Buffer.alloc(0),
+        };
+        try {
+          const log = core.partitions.get(topic, p.partition);
+          const hw = highWatermarkOf(log);
+          let bytes: Buffer = Buffer.alloc(0);
+          // Kafka returns at least one batch of the first partition with data, whatever the limits.
+          if (budget > 0 || total === 0) {
+            const r = await core.fetch(topic, p.partition, p.fetchOffset, {
+              maxBytes: Math.min(p.partitionMaxBytes, total === 0 ? p.partitionMaxBytes : budget),
+            });
+            bytes = r.bytes;
+          }
+          total += bytes.length;
+          budget -= bytes.length;
+          results.push({
+            topic,
+            result: {
+              ...base,
+              errorCode: NONE,
+              highWatermark: hw,
+              lastStableOffset: hw,
+              logStartOffset: log.logStartOffset,
+              records: bytes,
+            },
+          });
+        } catch (err) {
+          let hw = -1;
+          let start = -1;
+          try {
+            const log = core.partitions.get(topic, p.partition);
+            hw = highWatermarkOf(log);
+            start = log.logStartOffset;
+          } catch {
+            // Unknown topic or partition: no offsets to report.
+          }
+          results.push({
+            topic,
+            result: {
+              ...base,
+              errorCode: code(err),
+              highWatermark: hw,
+              lastStableOffset: hw,
+              logStartOffset: start,
+            },
+          });
+        }
+      }
+      return { results, total };
+    };
+    let { results, total } = await read();
+    // Long poll: wait for data on any fetched partition until min_bytes or max_wait_ms.
+    while (total < minBytes && Date.now() < deadline) {
+      const ac = new AbortController();
+      const waits = wanted.flatMap(({ topic, p }) => {
+        try {
+          const log = core.partitions.get(topic, p.partition);
+          return [
+            log.waitForData(p.fetchOffset, deadline - Date.now(), ac.signal, () => highWatermarkOf(log)),
+          ];
+        } catch {
+          return [];
+        }
+      });
+      if (waits.length === 0) break;
+      await Promise.race(waits);
+      ac.abort();
+      ({ results, total } = await read());
+      if (total === 0 && Date.now() < deadline) continue;
+      break;
+    }
+    void ctx;
+    const byTopic = new Map<string, Message[]>();
+    for (const { topic, result } of results) {
+      if (!byTopic.has(topic)) byTopic.set(topic, []);
+      byTopic.get(topic)!.push(result);
+    }
+    return {
+      throttleTimeMs: 0,
+      errorCode: NONE,
+      sessionId: 0,
+      responses: [...byTopic.entries()].map(([topic, partitions]) => ({ topic, partitions })),
+    };
+  }
+
+  async #listOffsets(req: ListOffsetsRequest): Promise<Message> {
+    const core = this.#o.core;
+    const topics = await Promise.all(
+      req.topics.map(async (t) => ({
+        name: t.name,
+        partitions: await Promise.all(
+          t.partitions.map(async (p) => {
+            const base = { partitionIndex: p.partitionIndex, timestamp: -1, offset: -1, leaderEpoch: -1 };
+            try {
+              const log = core.partitions.get(t.name, p.partitionIndex);
+              const hw = highWatermarkOf(log);
+              if (p.timestamp === -1) return { ...base, errorCode: NONE, offset: hw, leaderEpoch: 0 };
+              if (p.timestamp === -2)
+                return { ...base, errorCode: NONE, offset: log.logStartOffset, leaderEpoch: 0 };
+              let target = p.timestamp;
+              if (target === -3) {
+                // MAX_TIMESTAMP (ListOffsets v7): the record with the largest timestamp.
+                target = Math.max(-1, ...log.segments.map((s) => s.maxTimestamp));
+                if (target < 0) return { ...base, errorCode: NONE };
+              } else if (target < 0) {
+                return { ...base, errorCode: errorCode('INVALID_REQUEST') };
+              }
+              const found = await log.offsetForTimestamp(target);
+              if (!found || found.offset >= hw) return { ...base, errorCode: NONE };
+              return {
+                ...base,
+                errorCode: NONE,
+                offset: found.offset,
+                timestamp: found.timestamp,
+                leaderEpoch: 0,
+              };
+            } catch (err) {
+              return { ...base, errorCode: code(err) };
+            }
+          }),
+        ),
+      })),
+    );
+    return { throttleTimeMs: 0, topics };
+  }
+
+  // ---------------------------------------------------------------- metadata
+
+  async #metadata(ctx: RequestContext, req: MetadataRequest): Promise<Message> {
+    const core = this.#o.core;
+    const { host, port } = this.#o.advertised();
+    let names: string[];
+    if (req.topics === null || (ctx.apiVersion === 0 && req.topics.length === 0)) {
+      names = core.listTopics().map((t) => t.name);
+    } else {
+      names = req.topics.map((t) => t.name);
+      if (req.allowAutoTopicCreation) for (const n of names) await this.#autoCreate(n);
+    }
+    const topics = names.map((name) => {
+      const t = core.metadata.getTopic(name);
+      if (!t) {
+        let err = errorCode('UNKNOWN_TOPIC_OR_PARTITION');
+        try {
+          validateTopicName(name);
+        } catch {
+          err = errorCode('INVALID_TOPIC_EXCEPTION');
+        }
+        return { errorCode: err, name, isInternal: false, partitions: [] };
+      }
+      return {
+        errorCode: NONE,
+        name,
+        isInternal: name === OFFSETS_TOPIC,
+        partitions: Array.from({ length: t.partitions }, (_, i) => ({
+          errorCode: NONE,
+          partitionIndex: i,
+          leaderId: this.#nodeId,
+          leaderEpoch: 0,
+          replicaNodes: [this.#nodeId],
+          isrNodes: [this.#nodeId],
+          offlineReplicas: [],
+        })),
+      };
+    });
+    return {
+      throttleTimeMs: 0,
+      brokers: [{ nodeId: this.#nodeId, host, port, rack: null }],
+      clusterId: this.#o.clusterId,
+      controllerId: this.#nodeId,
+      topics,
+    };
+  }
+
+  #findCoordinator(ctx: RequestContext, req: FindCoordinatorRequest): Message {
+    const { host, port } = this.#o.advertised();
+    // Key type 1 is a transactional id; transactions are not supported.
+    const err = req.keyType === 1 ? errorCode('COORDINATOR_NOT_AVAILABLE') : NONE;
+    if (ctx.apiVersion >= 4) {
+      return {
+        throttleTimeMs: 0,
+        coordinators: req.coordinatorKeys.map((key) => ({
+          key,
+          nodeId: err ? -1 : this.#nodeId,
+          host: err ? '' : host,
+          port: err ? -1 : port,
+          errorCode: err,
+          errorMessage: null,
+        })),
+      };
+    }
+    return {
+      throttleTimeMs: 0,
+      errorCode: err,
+      errorMessage: null,
+      nodeId: err ? -1 : this.#nodeId,
+      host: err ? '' : host,
+      port: err ? -1 : port,
+    };
+  }
+
+  // ---------------------------------------------------------------- groups
+
+  async #joinGroup(ctx: RequestContext, req: JoinGroupRequest): Promise<Message> {
+    const empty = {
+      throttleTimeMs: 0,
+      generationId: -1,
+      protocolType: null,
+      protocolName: ctx.apiVersion >= 7 ? null : '',
+      leader: '',
+      skipAssignment: false,
+      memberId: req.memberId,
+      members: [],
+    };
+    try {
+      const r = await this.#o.groups.join({
+        groupId: req.groupId,
+        memberId: req.memberId,
+        groupInstanceId: req.groupInstanceId,
+        clientId: ctx.clientId ?? '',
+        clientHost: `/${ctx.connection.remoteAddress}`,
+        protocolType: req.protocolType,
+        protocols: req.protocols.map((p) => ({ name: p.name, metadata: p.metadata })),
+        sessionTimeoutMs: req.sessionTimeoutMs,
+        // Version 0 has no rebalance timeout: the session timeout serves for both.
+        rebalanceTimeoutMs: req.rebalanceTimeoutMs >= 0 ? req.rebalanceTimeoutMs : req.sessionTimeoutMs,
+        requireKnownMemberId: ctx.apiVersion >= 4,
+      });
+      return {
+        ...empty,
+        errorCode: NONE,
+        generationId: r.generationId,
+        protocolType: r.protocolType,
+        protocolName: r.protocolName,
+        leader: r.leaderId,
+        memberId: r.memberId,
+        members: r.members,
+      };
+    } catch (err) {
+      const memberId = (err as { memberId?: string }).memberId ?? req.memberId;
+      return { ...empty, errorCode: code(err), memberId };
+    }
+  }
+
+  async #syncGroup(req: SyncGroupRequest): Promise<Message> {
+    try {
+      const r = await this.#o.groups.sync({
+        groupId: req.groupId,
+        memberId: req.memberId,
+        generationId: req.generationId,
+        groupInstanceId: req.groupInstanceId,
+        assignments: req.assignments.map((a) => ({ memberId: a.memberId, assignment: a.assignment })),
+      });
+      if (
+        (req.protocolType !== null && req.protocolType !== r.protocolType) ||
+        (req.protocolName !== null && req.protocolName !== r.protocolName)
+      ) {
+        return {
+          throttleTimeMs: 0,
+          errorCode: errorCode('INCONSISTENT_GROUP_PROTOCOL'),
+          protocolType: null,
+          protocolName: null,
+          assignment: Buffer.alloc(0),
+        };
+      }
+      return {
+        throttleTimeMs: 0,
+        errorCode: NONE,
+        protocolType: r.protocolType,
+        protocolName: r.protocolName,
+        assignment: r.assignment,
+      };
+    } catch (err) {
+      return {
+        throttleTimeMs: 0,
+        errorCode: code(err),
+        protocolType: null,
+        protocolName: null,
+        assignment: Buffer.alloc(0),
+      };
+    }
+  }
+
+  #heartbeat(req: HeartbeatRequest): Message {
+    try {
+      this.#o.groups.heartbeat(req.groupId, req.memberId, req.generationId);
+      return { throttleTimeMs: 0, errorCode: NONE };
+    } catch (err) {
+      return { throttleTimeMs: 0, errorCode: code(err) };
+    }
+  }
+
+  #leaveGroup(ctx: RequestContext, req: LeaveGroupRequest): Message {
+    const members =
+      ctx.apiVersion >= 3
+        ? req.members.map((m) => ({ memberId: m.memberId, groupInstanceId: m.groupInstanceId }))
+        : [{ memberId: req.memberId, groupInstanceId: null }];
+    try {
+      const results = this.#o.groups.leave(req.groupId, members);
+      const perMember = members.map((m, i) => ({
+        memberId: m.memberId,
+        groupInstanceId: m.groupInstanceId,
+        errorCode: results[i] ? code(results[i]) : NONE,
+      }));
+      const top = ctx.apiVersion < 3 && results[0] ? code(results[0]) : NONE;
+      return { throttleTimeMs: 0, errorCode: top, members: perMember };
+    } catch (err) {
+      return { throttleTimeMs: 0, errorCode: code(err), members: [] };
+    }
+  }
+
+  async #offsetCommit(req: OffsetCommitRequest): Promise<Message> {
+    const flat = req.topics.flatMap((t) =>
+      t.partitions.map((p) => ({
+        topic: t.name,
+        partition: p.partitionIndex,
+        offset: p.committedOffset,
+        metadata: p.committedMetadata ?? '',
+        leaderEpoch: p.committedLeaderEpoch,
+      })),
+    );
+    let errors: number[];
+    try {
+      const results = await this.#o.groups.commit(req.groupId, req.memberId, req.generationId, flat);
+      errors = results.map((e) => (e ? code(e) : NONE));
+    } catch (err) {
+      errors = flat.map(() => code(err));
+    }
+    let i = 0;
+    return {
+      throttleTimeMs: 0,
+      topics: req.topics.map((t) => ({
+        name: t.name,
+        partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: errors[i++] })),
+      })),
+    };
+  }
+
+  #offsetsOf(groupId: string, topics: { name: string; partitionIndexes: number[] }[] | null) {
+    const wanted = topics?.flatMap((t) =>
+      t.partitionIndexes.map((partition) => ({ topic: t.name, partition })),
+    );
+    const found = this.#o.groups.fetchOffsets(groupId, wanted);
+    const byTopic = new Map<string, Message[]>();
+    for (const f of found) {
+      if (!byTopic.has(f.topic)) byTopic.set(f.topic, []);
+      byTopic.get(f.topic)!.push({
+        partitionIndex: f.partition,
+        committedOffset: f.value?.offset ?? -1,
+        committedLeaderEpoch: f.value?.leaderEpoch ?? -1,
+        metadata: f.value?.metadata ?? '',
+        errorCode: NONE,
+      });
+    }
+    return [...byTopic.entries()].map(([name, partitions]) => ({ name, partitions }));
+  }
+
+  #offsetFetch(ctx: RequestContext, req: OffsetFetchRequest): Message {
+    if (ctx.apiVersion >= 8) {
+      return {
+        throttleTimeMs: 0,
+        groups: req.groups.map((g) => {
+          try {
+            return { groupId: g.groupId, topics: this.#offsetsOf(g.groupId, g.topics), errorCode: NONE };
+          } catch (err) {
+            return { groupId: g.groupId, topics: [], errorCode: code(err) };
+          }
+        }),
+      };
+    }
+    try {
+      return { throttleTimeMs: 0, errorCode: NONE, topics: this.#offsetsOf(req.groupId, req.topics) };
+    } catch (err) {
+      return { throttleTimeMs: 0, errorCode: code(err), topics: [] };
+    }
+  }
+
+  #listGroups(req: ListGroupsRequest): Message {
+    const coordinator = this.#o.groups.coordinator;
+    const filter = new Set(req.statesFilter.map((s) => s.toLowerCase()));
+    const groups = coordinator
+      .groupIds()
+      .map((id) => coordinator.snapshot(id)!)
+      .filter((g) => filter.size === 0 || filter.has(g.state.toLowerCase()))
+      .map((g) => ({ groupId: g.groupId, protocolType: g.protocolType ?? '', groupState: g.state }));
+    return { throttleTimeMs: 0, errorCode: NONE, groups };
+  }
+
+  #describeGroups(req: DescribeGroupsRequest): Message {
+    const coordinator = this.#o.groups.coordinator;
+    return {
+      throttleTimeMs: 0,
+      groups: req.groups.map((groupId) => {
+        const g = coordinator.snapshot(groupId);
+        if (!g)
+          return {
+            errorCode: NONE,
+            groupId,
+            groupState: 'Dead',
+            protocolType: '',
+            protocolData: '',
+            members: [],
+          };
+        return {
+          errorCode: NONE,
+          groupId,
+          groupState: g.state,
+          protocolType: g.protocolType ?? '',
+          protocolData: g.protocolName ?? '',
+          members: g.members.map((m) => ({
+            memberId: m.memberId,
+            groupInstanceId: m.groupInstanceId,
+            clientId: m.clientId,
+            clientHost: m.clientHost,
+            memberMetadata: m.metadata,
+            memberAssignment: m.assignment,
+          })),
+        };
+      }),
+    };
+  }
+
+  // ---------------------------------------------------------------- topics
+
+  async #createTopics(req: CreateTopicsRequest): Promise<Message> {
+    const core = this.#o.core;
+    const topics = [];
+    for (const t of req.topics) {
+      const configs: Record<string, string> = {};
+      for (const c of t.configs) if (c.value !== null) configs[c.name] = c.value;
+      const base = {
+        name: t.name,
+        topicId: '00000000-0000-0000-0000-000000000000',
+        numPartitions: -1,
+        replicationFactor: -1,
+        configs: null,
+        topicConfigErrorCode: 0,
+      };
+      try {
+        if (t.assignments.length > 0)
+          throw new BrokerError('INVALID_REQUEST', 'manual replica assignments are not supported');
+        if (req.validateOnly) {
+          validateTopicName(t.name);
+          validateTopicConfigs(configs);
+          if (core.metadata.getTopic(t.name))
+            throw new BrokerError('TOPIC_ALREADY_EXISTS', `topic ${t.name} already exists`);
+          topics.push({
+            ...base,
+            errorCode: NONE,
+            errorMessage: null,
+            numPartitions: t.numPartitions === -1 ? core.defaultPartitions : t.numPartitions,
+            replicationFactor: 1,
+          });
+          continue;
+        }
+        const created = await core.createTopic({
+          name: t.name,
+          partitions: t.numPartitions,
+          replicationFactor: t.replicationFactor,
+          configs,
+        });
+        topics.push({
+          ...base,
+          topicId: created.id,
+          errorCode: NONE,
+          errorMessage: null,
+          numPartitions: created.partitions,
+          replicationFactor: created.replicationFactor,
+        });
+      } catch (err) {
+        topics.push({ ...base, errorCode: code(err), errorMessage: (err as Error).message });
+      }
+    }
+    return { throttleTimeMs: 0, topics };
+  }
+
+  async #deleteTopics(req: DeleteTopicsRequest): Promise<Message> {
+    const core = this.#o.core;
+    const targets: { name: string | null; topicId: string }[] =
+      req.topicNames.length > 0
+        ? req.topicNames.map((name) => ({ name, topicId: '00000000-0000-0000-0000-000000000000' }))
+        : req.topics;
+    const responses = [];
+    for (const t of targets) {
+      const name = t.name ?? core.listTopics().find((x) => x.id === t.topicId)?.name ?? null;
+      try {
+        if (name === null)
+          throw new BrokerError('UNKNOWN_TOPIC_OR_PARTITION', `no topic with id ${t.topicId}`);
+        const id = core.metadata.getTopic(name)?.id ?? t.topicId;
+        await core.deleteTopic(name);
+        responses.push({ name, topicId: id, errorCode: NONE, errorMessage: null });
+      } catch (err) {
+        const e = err as BrokerError;
+        // Kafka refuses to delete internal topics with INVALID_REQUEST... and reports unknown ones plainly.
+        responses.push({
+          name,
+          topicId: t.topicId,
+          errorCode: e.code === 'POLICY_VIOLATION' ? errorCode('INVALID_REQUEST') : code(err),
+          errorMessage: e.message,
+        });
+      }
+    }
+    return { throttleTimeMs: 0, responses };
+  }
+
+  async #initProducerId(req: InitProducerIdRequest): Promise<Message> {
+    if (req.transactionalId !== null) {
+      return {
+        throttleTimeMs: 0,
+        errorCode: errorCode('INVALID_REQUEST'),
+        producerId: -1,
+        producerEpoch: -1,
+      };
+    }
+    try {
+      const existing =
+        req.producerId >= 0 ? { producerId: req.producerId, producerEpoch: req.producerEpoch } : undefined;
+      const r = await this.#o.core.initProducerId(existing);
+      return { throttleTimeMs: 0, errorCode: NONE, producerId: r.producerId, producerEpoch: r.producerEpoch };
+    } catch (err) {
+      return { throttleTimeMs: 0, errorCode: code(err), producerId: -1, producerEpoch: -1 };
+    }
+  }
+
+  #describeConfigs(req: DescribeConfigsRequest): Message {
+    const core = this.#o.core;
+    const results = req.resources.map((r) => {
+      const keys = r.configurationKeys;
+      const pick = <T extends { name: string }>(all: T[]) =>
+        keys === null ? all : all.filter((c) => keys.includes(c.name));
+      const entry = (name: string, value: string, isDefault: boolean, source: number, type: number) => ({
+        name,
+        value,
+        readOnly: source !== SOURCE_TOPIC && source !== SOURCE_DEFAULT,
+        isDefault,
+        configSource: source,
+        isSensitive: false,
+        synonyms: [],
+        configType: type,
+        documentation: null,
+      });
+      try {
+        if (r.resourceType === 2) {
+          const d = core.describeTopic(r.resourceName);
+          const types: Record<string, number> = { 'cleanup.policy': 7, 'compression.type': 2 };
+          const configs = Object.entries(d.configs).map(([name, v]) =>
+            entry(name, v.value, v.isDefault, v.isDefault ? SOURCE_DEFAULT : SOURCE_TOPIC, types[name] ?? 5),
+          );
+          return {
+            errorCode: NONE,
+            errorMessage: null,
+            resourceType: 2,
+            resourceName: r.resourceName,
+            configs: pick(configs),
+          };
+        }
+        if (r.resourceType === 4) {
+          const configs = Object.entries(this.#o.brokerConfigs).map(([name, value]) =>
+            entry(name, value, false, SOURCE_STATIC_BROKER, 2),
+          );
+          return {
+            errorCode: NONE,
+            errorMessage: null,
+            resourceType: 4,
+            resourceName: r.resourceName,
+            configs: pick(configs),
+          };
+        }
+        return {
+          errorCode: errorCode('INVALID_REQUEST'),
+          errorMessage: `resource type ${r.resourceType} is not supported`,
+          resourceType: r.resourceType,
+          resourceName: r.resourceName,
+          configs: [],
+        };
+      } catch (err) {
+        return {
+          errorCode: code(err),
+          errorMessage: (err as Error).message,
+          resourceType: r.resourceType,
+          resourceName: r.resourceName,
+          configs: [],
+        };
+      }
+    });
+    return { throttleTimeMs: 0, results };
+  }
+}
