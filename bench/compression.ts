@@ -67,7 +67,7 @@ for (const codec of COMPRESSION_NAMES) {
   );
   const rounds = 50;
   let t0 = process.hrtime.bigint();
-  let packed = section;
+  let packed: Buffer = section;
   for (let r = 0; r < rounds; r++) packed = await compress(COMPRESSION[codec], section);
   const cSec = Number(process.hrtime.bigint() - t0) / 1e9;
   t0 = process.hrtime.bigint();

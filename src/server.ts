@@ -8,6 +8,8 @@ import { mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { GrpcServer } from './api/grpc/server.ts';
+import { BrokerKafkaHandler } from './api/kafka/handlers/broker-handler.ts';
+import { KafkaServer } from './api/kafka/server.ts';
 import { BrokerCore } from './broker/core.ts';
 import { GroupService } from './broker/groups/service.ts';
 import { type BrokerConfig, loadConfig } from './config/load.ts';
@@ -18,7 +20,10 @@ import { createLogger, type Logger } from './logging.ts';
 export interface RunningBroker {
   readonly config: BrokerConfig;
   readonly grpcPort: number;
+  readonly kafkaPort: number;
   readonly metricsPort: number;
+  /** `host:port` of the Kafka protocol listener, for Kafka clients. */
+  readonly kafkaAddress: string;
   /** `host:port` of the gRPC API, for clients. */
   readonly grpcAddress: string;
   readonly dataDir: string;
@@ -127,6 +132,7 @@ export async function runBroker(config: BrokerConfig, givenLogger?: Logger): Pro
   core.metadata.onChange(() => metrics.metadataUpdates.inc());
 
   let grpcPort = config.grpcPort;
+  let kafkaPort = config.kafkaPort;
   const grpc = new GrpcServer({
     core,
     groups,
@@ -154,7 +160,40 @@ export async function runBroker(config: BrokerConfig, givenLogger?: Logger): Pro
     await http.close();
     throw err;
   }
-  const advertised = { ...config, grpcPort, metricsPort };
+  const kafka = new KafkaServer({
+    host: config.bindAddr,
+    port: config.kafkaPort,
+    logger,
+    handler: new BrokerKafkaHandler({
+      core,
+      groups,
+      logger,
+      nodeId: config.nodeId,
+      advertised: () => ({ host: config.advertiseAddr, port: kafkaPort }),
+      autoCreateTopics: config.autoCreateTopics,
+      clusterId: `tsbroker-${config.nodeId}`,
+      brokerConfigs: {
+        'num.partitions': String(config.defaultPartitions),
+        'auto.create.topics.enable': String(config.autoCreateTopics),
+        'log.segment.bytes': String(config.segmentBytes),
+        'log.retention.ms': String(config.retentionMs),
+        'log.retention.bytes': String(config.retentionBytes),
+        'message.max.bytes': String(config.maxMessageBytes),
+        'offsets.topic.num.partitions': String(config.offsetsPartitions),
+        'group.min.session.timeout.ms': '1000',
+      },
+    }),
+  });
+  try {
+    kafkaPort = (await kafka.listen()).port;
+  } catch (err) {
+    await grpc.close();
+    await groups.close();
+    await core.close();
+    await http.close();
+    throw err;
+  }
+  const advertised = { ...config, grpcPort, metricsPort, kafkaPort };
   state = 'ready';
   grpc.notifyHealth();
   logger.info(
@@ -173,7 +212,9 @@ export async function runBroker(config: BrokerConfig, givenLogger?: Logger): Pro
   return {
     config: advertised,
     grpcPort,
+    kafkaPort,
     metricsPort,
+    kafkaAddress: `${config.bindAddr === '0.0.0.0' ? '127.0.0.1' : config.bindAddr}:${kafkaPort}`,
     grpcAddress: `${config.bindAddr === '0.0.0.0' ? '127.0.0.1' : config.bindAddr}:${grpcPort}`,
     dataDir: config.dataDir,
     core,
@@ -185,7 +226,7 @@ export async function runBroker(config: BrokerConfig, givenLogger?: Logger): Pro
         state = 'stopping';
         grpc.notifyHealth();
         logger.info({}, 'shutting down: draining requests');
-        await grpc.close();
+        await Promise.all([grpc.close(), kafka.close()]);
         await groups.close();
         await core.close();
         await http.close();
