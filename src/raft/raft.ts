@@ -293,6 +293,9 @@ export class Raft {
     if (this.pendingConfIndex > this.log.applied) {
       return { ok: false, reason: 'conf-change-pending', leader: this.leader };
     }
+    // A leader on its way out proposes nothing more (see proposeEntries).
+    if (this.removingSelf || !this.voters.has(this.id))
+      return { ok: false, reason: 'transferring', leader: this.leader };
     const isVoter = this.voters.has(cc.node);
     const isLearner = this.learners.has(cc.node);
     const valid =
@@ -592,6 +595,11 @@ export class Raft {
     }
     // A conf change may sit uncommitted in our log; do not let another be proposed until it is applied.
     this.pendingConfIndex = this.log.lastIndex();
+    // If that change removes us (proposed by an earlier leader, or by us in an earlier term), we are a
+    // leader on its way out just as if we had proposed it now: we take no commands, or entries
+    // appended after the removal could leave us, a non-voter that never campaigns, holding a longer log
+    // than every remaining voter, and our refused votes would then block every election (seed 106907).
+    this.removingSelf = this.removalOfSelfPending();
     this.resetTimers();
     // The no-op of the new term: committing it commits everything before it (paper 5.4.2), and lets
     // ReadIndex and conf changes proceed.
@@ -599,6 +607,17 @@ export class Raft {
     this.appendEntries([
       { index: this.termStartIndex, term: this.term, type: EntryType.normal, data: empty },
     ]);
+  }
+
+  /** Whether an unapplied conf change in our log removes this node. */
+  private removalOfSelfPending(): boolean {
+    for (let i = Math.max(this.log.applied, this.log.offset) + 1; i <= this.log.lastIndex(); i++) {
+      const e = this.log.entry(i);
+      if (e.type !== EntryType.conf) continue;
+      const cc = decodeConfChange(e.data);
+      if (cc.type === ConfChangeType.removeNode && cc.node === this.id) return true;
+    }
+    return false;
   }
 
   private tickLeader(): void {
