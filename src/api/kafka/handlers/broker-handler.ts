@@ -245,8 +245,10 @@ export class BrokerKafkaHandler implements KafkaRequestHandler {
       return { results, total };
     };
     let { results, total } = await read();
-    // Long poll: wait for data on any fetched partition until min_bytes or max_wait_ms.
-    while (total < minBytes && Date.now() < deadline) {
+    // Long poll: wait for data on any fetched partition until min_bytes or max_wait_ms; an error on
+    // any partition answers at once, as Kafka does, so the client can act on it.
+    const anyError = () => results.some((r) => (r.result as { errorCode: number }).errorCode !== NONE);
+    while (total < minBytes && Date.now() < deadline && !anyError()) {
       const ac = new AbortController();
       const waits = wanted.flatMap(({ topic, p }) => {
         try {
