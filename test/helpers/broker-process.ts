@@ -18,7 +18,14 @@ export interface BrokerProcess {
   proc: ChildProcess;
   grpcPort: number;
   metricsPort: number;
+  /**
+   * The Kafka listener's port: from the "broker ready" line when it carries `kafkaPort`, otherwise the
+   * last `--kafka-port` passed when it is not 0; undefined when neither tells.
+   */
+  kafkaPort: number | undefined;
   grpcAddress: string;
+  /** `127.0.0.1:<kafkaPort>`, or undefined when the port is unknown. */
+  kafkaAddress: string | undefined;
   metricsUrl: string;
   /** Every log line printed so far, parsed. */
   logs: Record<string, unknown>[];
@@ -80,11 +87,14 @@ export async function spawnBroker(
   const line = await ready;
   const grpcPort = line.grpcPort as number;
   const metricsPort = line.metricsPort as number;
+  const kafkaPort = typeof line.kafkaPort === 'number' ? line.kafkaPort : lastKafkaPortFlag(args);
   return {
     proc,
     grpcPort,
     metricsPort,
+    kafkaPort,
     grpcAddress: `127.0.0.1:${grpcPort}`,
+    kafkaAddress: kafkaPort === undefined ? undefined : `127.0.0.1:${kafkaPort}`,
     metricsUrl: `http://127.0.0.1:${metricsPort}`,
     logs,
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
@@ -92,4 +102,10 @@ export async function spawnBroker(
       return exited;
     },
   };
+}
+
+function lastKafkaPortFlag(args: string[]): number | undefined {
+  const i = args.lastIndexOf('--kafka-port');
+  const port = i >= 0 ? Number(args[i + 1]) : 0;
+  return Number.isInteger(port) && port > 0 ? port : undefined;
 }
