@@ -150,24 +150,28 @@ export class JsonLinesChild {
   constructor(command: string, args: string[], t?: TestContext) {
     this.proc = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     children.add(this.proc);
-    this.exited = once(this.proc, 'exit').then(([code, signal]) => {
+    // 'close' rather than 'exit': it comes after stdout has ended, so every line has been read.
+    this.exited = once(this.proc, 'close').then(([code, signal]) => {
       children.delete(this.proc);
       return (code ?? signal) as number | string;
     });
     let buf = '';
+    const take = (line: string) => {
+      if (line.trim() === '') return;
+      try {
+        this.lines.push(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        this.lines.push({ unparsed: line });
+      }
+    };
     this.proc.stdout!.setEncoding('utf8').on('data', (d: string) => {
       buf += d;
       const lines = buf.split('\n');
       buf = lines.pop()!;
-      for (const line of lines) {
-        if (line.trim() === '') continue;
-        try {
-          this.lines.push(JSON.parse(line) as Record<string, unknown>);
-        } catch {
-          this.lines.push({ unparsed: line });
-        }
-      }
+      for (const line of lines) take(line);
     });
+    // kcat -L -J ends its one line without a newline.
+    this.proc.stdout!.on('end', () => take(buf));
     this.proc.stderr!.setEncoding('utf8').on('data', (d: string) => (this.stderr += d));
     this.proc.stdin!.on('error', () => {}); // The child may exit before reading what was sent.
     t?.after(() => this.kill());
