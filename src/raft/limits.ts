@@ -22,6 +22,14 @@ export const entryBytesPerMessageMax = 1024 * 1024;
  */
 export const inflightMessagesMax = 64;
 
+/**
+ * How far (in entries) a learner's acknowledged log may trail the leader's last entry for the leader to
+ * promote it to voter. Promoting a learner that is far behind adds a voter that cannot help commit
+ * until it has caught up, so a cluster that then loses one node stalls (issue 6: "learners catch up
+ * before promotion"; Ongaro's thesis, 4.2.1). @default 1000
+ */
+export const learnerLagEntriesMax = 1000;
+
 /** Most committed entries handed out in one Ready, so one apply step stays bounded. @default 4096 */
 export const committedEntriesPerReadyMax = 4096;
 

@@ -24,6 +24,7 @@ import {
   entriesPerMessageMax,
   entryBytesPerMessageMax,
   inflightMessagesMax,
+  learnerLagEntriesMax,
 } from './limits.ts';
 import { RaftLog } from './log.ts';
 import type { Random } from './prng.ts';
@@ -67,6 +68,8 @@ export interface RaftConfig {
   readonly entryBytesPerMessageMax?: number;
   /** @default inflightMessagesMax */
   readonly inflightMessagesMax?: number;
+  /** A learner is promoted only once it trails the leader's log by at most this many entries. @default learnerLagEntriesMax */
+  readonly learnerLagEntriesMax?: number;
 }
 
 /** Why a proposal was refused: an operating condition the caller handles (retry elsewhere, later). */
@@ -75,6 +78,7 @@ export type ProposeRefusal =
   | 'transferring'
   | 'conf-change-pending'
   | 'no-commit-in-term'
+  | 'learner-behind'
   | 'invalid';
 
 export type ProposeResult =
@@ -126,6 +130,7 @@ export class Raft {
   private readonly maxEntries: number;
   private readonly maxBytes: number;
   private readonly maxInflight: number;
+  private readonly learnerLagMax: number;
 
   private leadTransferee: NodeId = NONE;
   /** Index of the latest conf change proposed; another may be proposed once it is applied. */
@@ -160,6 +165,7 @@ export class Raft {
     this.maxEntries = config.entriesPerMessageMax ?? entriesPerMessageMax;
     this.maxBytes = config.entryBytesPerMessageMax ?? entryBytesPerMessageMax;
     this.maxInflight = config.inflightMessagesMax ?? inflightMessagesMax;
+    this.learnerLagMax = config.learnerLagEntriesMax ?? learnerLagEntriesMax;
 
     this.log = new RaftLog(init.snapshot, init.entries, init.hardState.commit);
     this.snapshot = init.snapshot;
@@ -195,6 +201,19 @@ export class Raft {
   step(m: Message): void {
     assert.equal(this.inReady, null, 'step between ready() and advance()');
     assert.equal(m.to, this.id, `message for ${m.to} stepped into ${this.id}`);
+    if (
+      (m.type === MessageType.voteResp || m.type === MessageType.preVoteResp) &&
+      m.reject &&
+      m.commit > this.log.committed &&
+      this.log.matchTerm(m.commit, m.logTerm)
+    ) {
+      // A voter that refused us knows that entry `commit` is committed, and our log holds that entry
+      // (same index and term), so by log matching our whole prefix up to it is committed too. This is
+      // how a voter learns that a removal it holds has committed: the removed node, which never
+      // campaigns, may hold a longer log and refuse its vote, and without this the voter would wait
+      // for that vote forever under the configuration before the removal (simulator seed 1227).
+      this.log.commitTo(m.commit);
+    }
     if (m.term > this.term) {
       if (m.type === MessageType.vote || m.type === MessageType.preVote) {
         // Leader lease (thesis 4.2.3): while we hear from a leader, ignore candidates, so that a node
@@ -304,6 +323,15 @@ export class Raft {
         (cc.type === ConfChangeType.addLearner && !isVoter && !isLearner) ||
         (cc.type === ConfChangeType.removeNode && (isLearner || (isVoter && this.voters.size > 1))));
     if (!valid) return { ok: false, reason: 'invalid', leader: this.leader };
+    if (cc.type === ConfChangeType.addVoter && isLearner) {
+      // Learners catch up before promotion (thesis 4.2.1): a voter that trails far behind cannot help
+      // commit, so promoting it early would leave the cluster less able to survive a failure. The
+      // caller retries once the learner's acknowledged log is within reach of ours.
+      const pr = this.progress.get(cc.node);
+      if (!pr || pr.match + this.learnerLagMax < this.log.lastIndex()) {
+        return { ok: false, reason: 'learner-behind', leader: this.leader };
+      }
+    }
     const index = this.log.lastIndex() + 1;
     this.appendEntries([{ index, term: this.term, type: EntryType.conf, data: encodeConfChange(cc) }]);
     this.pendingConfIndex = index;
@@ -676,7 +704,19 @@ export class Raft {
         this.vote = m.from;
       }
     } else {
-      reply(makeMessage({ type: respType, from: this.id, to: m.from, term: this.term, reject: true }));
+      // The refusal tells the candidate how far we know the log is committed (and the term there),
+      // which it adopts if its log matches (see step()).
+      reply(
+        makeMessage({
+          type: respType,
+          from: this.id,
+          to: m.from,
+          term: this.term,
+          reject: true,
+          commit: this.log.committed,
+          logTerm: this.log.term(this.log.committed) ?? 0,
+        }),
+      );
     }
   }
 

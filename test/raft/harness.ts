@@ -29,6 +29,7 @@ interface Options {
   preVote: boolean;
   checkQuorum: boolean;
   maxEntries: number;
+  learnerLag: number;
 }
 
 class HarnessNode {
@@ -58,6 +59,7 @@ class HarnessNode {
         preVote: this.opts.preVote,
         checkQuorum: this.opts.checkQuorum,
         entriesPerMessageMax: this.opts.maxEntries,
+        learnerLagEntriesMax: this.opts.learnerLag,
       },
       { hardState: this.hardState, snapshot: this.snapshot, entries: this.entries },
     );
@@ -135,6 +137,7 @@ export class Harness {
           preVote: (kv.get('prevote') ?? 'true') === 'true',
           checkQuorum: (kv.get('checkquorum') ?? 'true') === 'true',
           maxEntries: Number(kv.get('max-msg-entries') ?? 256),
+          learnerLag: Number(kv.get('learner-lag') ?? 1000),
         };
         const first = this.nodes.size + 1;
         for (let id = first; id < first + n; id++) {
