@@ -16,9 +16,23 @@ import { brokerClientConstructor } from '../grpc-proto.ts';
 import { decodeBatchAsync, encodeBatchAsync, forEachBatch, type RecordHeader } from '../records/batch.ts';
 import { COMPRESSION, type CompressionName } from '../records/compression.ts';
 import { partitionForKey } from '../records/partitioner.ts';
+import { Consumer, type ConsumerOptions } from './consumer.ts';
 import { abortError, BrokerClientError } from './errors.ts';
+import { isMessage, type Message, sleep, toBuffer, toHeaders, type Value } from './messages.ts';
+import { Producer, type ProducerOptions } from './producer.ts';
 
+export type {
+  ConsumerOptions,
+  EachBatchPayload,
+  EachMessagePayload,
+  GroupAssignmentEvent,
+  RunOptions,
+} from './consumer.ts';
+export { Consumer, DLQ_HEADERS } from './consumer.ts';
 export { BrokerClientError } from './errors.ts';
+export type { Message, Value } from './messages.ts';
+export type { ProducerOptions, SendOptions, SendResult } from './producer.ts';
+export { Producer } from './producer.ts';
 
 export interface ClientOptions {
   /** Attempts after the first for a retriable error. @default 5 */
@@ -36,16 +50,6 @@ export interface ClientOptions {
 export interface CallOptions {
   signal?: AbortSignal;
   timeoutMs?: number;
-}
-
-export type Value = string | Buffer | Uint8Array | null;
-
-export interface Message {
-  key?: Value;
-  value: Value;
-  headers?: Record<string, string | Buffer | null> | RecordHeader[];
-  /** Milliseconds since the epoch. @default now */
-  timestamp?: number;
 }
 
 export interface ConsumedMessage {
@@ -123,32 +127,6 @@ type Unary = (
   options: grpc.CallOptions,
   cb: (err: grpc.ServiceError | null, res: unknown) => void,
 ) => grpc.ClientUnaryCall;
-
-function toBuffer(v: Value | undefined): Buffer | null {
-  if (v === null || v === undefined) return null;
-  if (typeof v === 'string') return Buffer.from(v, 'utf8');
-  return Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength);
-}
-
-function toHeaders(h: Message['headers']): RecordHeader[] {
-  if (!h) return [];
-  if (Array.isArray(h)) return h;
-  return Object.entries(h).map(([key, value]) => ({ key, value: value === null ? null : toBuffer(value) }));
-}
-
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve, reject) => {
-    if (signal?.aborted) return reject(abortError(signal));
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(abortError(signal!));
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 
 export class BrokerClient {
   readonly addresses: string[];
@@ -422,6 +400,36 @@ export class BrokerClient {
         }),
     );
     return { baseOffset: results[0].baseOffset, count: results.reduce((n, r) => n + r.count, 0), results };
+  }
+
+  /**
+   * Sends one encoded RecordBatch v2 (see src/records/batch.ts) to a partition as it is. With
+   * `retry: false` a retriable failure is thrown rather than retried, for callers that retry themselves
+   * (the idempotent producer).
+   */
+  async produceRecordBatch(
+    topic: string,
+    partition: number,
+    batch: Buffer,
+    opts: Omit<ProduceOptions, 'partition' | 'compression'> & { retry?: boolean } = {},
+  ): Promise<{ partition: number; baseOffset: number; count: number }> {
+    const res = await this.#call<{ partition?: number; baseOffset?: number; count?: number }>(
+      'ProduceBatch',
+      { topic, partition, recordBatch: batch, acks: opts.acks, timeoutMs: opts.timeoutMs ?? 0 },
+      opts,
+      opts.retry ?? true,
+    );
+    return { partition, baseOffset: res.baseOffset ?? 0, count: res.count ?? 0 };
+  }
+
+  /** A producer on this client; `idempotent: true` makes retries safe (see src/client/producer.ts). */
+  producer(opts: ProducerOptions = {}): Producer {
+    return new Producer(this, opts);
+  }
+
+  /** A group consumer on this client (see src/client/consumer.ts). */
+  consumer(opts: ConsumerOptions): Consumer {
+    return new Consumer(this, opts);
   }
 
   async alterTopicConfigs(
@@ -750,12 +758,6 @@ export class BrokerClient {
       }
     }
   }
-}
-
-function isMessage(v: Value | Message): v is Message {
-  return (
-    v !== null && typeof v === 'object' && !Buffer.isBuffer(v) && !(v instanceof Uint8Array) && 'value' in v
-  );
 }
 
 function wireHeaders(h: Message['headers']) {
