@@ -52,7 +52,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     });
     client.pipe(upstream);
     // Broker to client: split into frames so that a cut happens exactly before a response's first byte.
-    let pending = Buffer.alloc(0);
+    let pending: Buffer = Buffer.alloc(0);
     upstream.on('data', (chunk: Buffer) => {
       pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
       let pos = 0;
