@@ -8,9 +8,20 @@
  *     list-topics
  *     describe-topic <name>
  *     delete-topic <name>
+ *     list-groups
+ *     describe-group <group>
+ *     dlq-list <dlq-topic> [--partition N] [--limit N]
+ *     dlq-replay <dlq-topic> [--to-topic T] [--from-beginning]
  */
 import { parseArgs } from 'node:util';
-import { BrokerClient, BrokerClientError, type TopicInfo } from '../client/index.ts';
+import {
+  BrokerClient,
+  BrokerClientError,
+  type ConsumedMessage,
+  DLQ_HEADERS,
+  type GroupDescription,
+  type TopicInfo,
+} from '../client/index.ts';
 
 const USAGE = `Usage: broker-admin [--server host:port[,host:port...]] [--json] <command> [args]
 
@@ -19,6 +30,15 @@ Commands:
   list-topics
   describe-topic <name>
   delete-topic <name>
+  list-groups
+  describe-group <group>              members, assignments, committed offsets and lag
+  dlq-list <dlq-topic> [--partition N] [--limit N]
+                                      dead letters with their headers (default limit 100)
+  dlq-replay <dlq-topic> [--to-topic T] [--from-beginning]
+                                      produces each dead letter back to its original topic (or T)
+                                      with its key, value and non-dlq headers; progress is kept as
+                                      the committed offsets of group "dlq-replay.<dlq-topic>", so a
+                                      second replay sends only newer dead letters
 
 --server defaults to $BROKER_SERVER or localhost:8080.`;
 
@@ -71,6 +91,63 @@ function describeText(t: TopicInfo): string {
   return lines.join('\n');
 }
 
+function describeGroupText(g: GroupDescription): string {
+  const lines = [
+    `Group: ${g.groupId}  state: ${g.state}  strategy: ${g.strategy || '-'}  generation: ${g.generationId}  leader: ${g.leaderId || '-'}`,
+  ];
+  lines.push(
+    g.members.length === 0
+      ? 'Members: (none)'
+      : table([
+          ['MEMBER', 'CLIENT-ID', 'HOST', 'ASSIGNMENT'],
+          ...g.members.map((m) => [
+            m.memberId,
+            m.clientId || '-',
+            m.clientHost || '-',
+            m.assignments.map((a) => `${a.topic}:${a.partitions.join(',')}`).join(' ') || '-',
+          ]),
+        ]),
+  );
+  lines.push(
+    g.offsets.length === 0
+      ? 'Offsets: (none committed)'
+      : table([
+          ['TOPIC', 'PARTITION', 'COMMITTED', 'LOG-END', 'LAG'],
+          ...g.offsets.map((o) => [o.topic, o.partition, o.committedOffset, o.logEndOffset, o.lag]),
+        ]),
+  );
+  return lines.join('\n');
+}
+
+const text = (b: Buffer | null) => (b === null ? null : b.toString('utf8'));
+
+function header(m: ConsumedMessage, key: string): string | undefined {
+  return m.headers.find((h) => h.key === key)?.value?.toString('utf8');
+}
+
+/** Records of `topic` from `from` (per partition) up to each partition's high watermark at the start. */
+async function* readAll(
+  client: BrokerClient,
+  topic: string,
+  partitions: number[],
+  from: (partition: number) => number,
+): AsyncGenerator<ConsumedMessage> {
+  const info = await client.describeTopic(topic);
+  for (const partition of partitions) {
+    const end = info.partitionInfo.find((p) => p.partition === partition)?.highWatermark ?? 0;
+    let offset = Math.max(
+      from(partition),
+      info.partitionInfo.find((p) => p.partition === partition)?.logStartOffset ?? 0,
+    );
+    while (offset < end) {
+      const r = await client.consumeBatch(topic, offset, { partition });
+      for (const m of r.records) if (m.offset < end) yield m;
+      if (r.nextOffset <= offset) break;
+      offset = r.nextOffset;
+    }
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -79,6 +156,10 @@ async function main(argv: string[]): Promise<number> {
       server: { type: 'string' },
       json: { type: 'boolean', default: false },
       partitions: { type: 'string' },
+      partition: { type: 'string' },
+      limit: { type: 'string' },
+      'to-topic': { type: 'string' },
+      'from-beginning': { type: 'boolean', default: false },
       'replication-factor': { type: 'string' },
       config: { type: 'string', multiple: true },
       help: { type: 'boolean', default: false },
@@ -138,6 +219,106 @@ async function main(argv: string[]): Promise<number> {
         out(`Deleted topic ${name}.`, { deleted: name });
         return 0;
       }
+      case 'list-groups': {
+        const groups = await client.listGroups();
+        out(
+          groups.length === 0
+            ? '(no groups)'
+            : table([
+                ['GROUP', 'STATE', 'MEMBERS', 'PROTOCOL-TYPE'],
+                ...groups.map((g) => [g.groupId, g.state, g.members, g.protocolType || '-']),
+              ]),
+          groups,
+        );
+        return 0;
+      }
+      case 'describe-group': {
+        if (!name) throw new UsageError('describe-group needs a group id');
+        const g = await client.describeGroup(name);
+        out(describeGroupText(g), g);
+        return 0;
+      }
+      case 'dlq-list': {
+        const topic = needName();
+        const info = await client.describeTopic(topic);
+        const partitions =
+          values.partition !== undefined
+            ? [int(values.partition, '--partition')]
+            : info.partitionInfo.map((p) => p.partition);
+        const limit = values.limit !== undefined ? int(values.limit, '--limit') : 100;
+        const letters: ConsumedMessage[] = [];
+        for await (const m of readAll(client, topic, partitions, () => 0)) {
+          if (letters.length >= limit) break;
+          letters.push(m);
+        }
+        out(
+          letters.length === 0
+            ? '(no dead letters)'
+            : table([
+                ['PARTITION', 'OFFSET', 'ORIGINAL', 'ATTEMPTS', 'FAILED-AT', 'KEY', 'ERROR'],
+                ...letters.map((m) => [
+                  m.partition,
+                  m.offset,
+                  `${header(m, DLQ_HEADERS.topic) ?? '?'}-${header(m, DLQ_HEADERS.partition) ?? '?'}@${header(m, DLQ_HEADERS.offset) ?? '?'}`,
+                  header(m, DLQ_HEADERS.attempts) ?? '-',
+                  header(m, DLQ_HEADERS.failedAt) ?? '-',
+                  text(m.key) ?? '-',
+                  (header(m, DLQ_HEADERS.error) ?? '-').replace(/\s+/g, ' '),
+                ]),
+              ]),
+          letters.map((m) => ({
+            partition: m.partition,
+            offset: m.offset,
+            timestamp: m.timestamp,
+            key: text(m.key),
+            value: text(m.value),
+            headers: Object.fromEntries(m.headers.map((h) => [h.key, text(h.value)])),
+          })),
+        );
+        return 0;
+      }
+      case 'dlq-replay': {
+        const topic = needName();
+        const group = `dlq-replay.${topic}`;
+        const info = await client.describeTopic(topic);
+        const partitions = info.partitionInfo.map((p) => p.partition);
+        const done = new Map(
+          values['from-beginning']
+            ? []
+            : (await client.fetchOffsets(group)).map((o) => [o.partition, o.offset]),
+        );
+        const producer = client.producer({ idempotent: true });
+        const replayed = new Map<string, number>();
+        const progress = new Map<number, number>();
+        for await (const m of readAll(client, topic, partitions, (p) => done.get(p) ?? 0)) {
+          const target = values['to-topic'] ?? header(m, DLQ_HEADERS.topic);
+          if (!target)
+            throw new Error(
+              `dead letter ${topic}-${m.partition}@${m.offset} has no ${DLQ_HEADERS.topic} header`,
+            );
+          await producer.send(target, {
+            key: m.key,
+            value: m.value,
+            headers: m.headers.filter((h) => !h.key.startsWith('dlq.')),
+          });
+          replayed.set(target, (replayed.get(target) ?? 0) + 1);
+          progress.set(m.partition, m.offset + 1);
+        }
+        await producer.close();
+        if (progress.size > 0)
+          await client.commitOffsets(
+            group,
+            [...progress].map(([partition, offset]) => ({ topic, partition, offset })),
+          );
+        const total = [...replayed.values()].reduce((a, b) => a + b, 0);
+        out(
+          total === 0
+            ? 'Nothing to replay.'
+            : `Replayed ${total} dead letter(s): ${[...replayed].map(([t, n]) => `${n} to ${t}`).join(', ')}.`,
+          { replayed: total, topics: Object.fromEntries(replayed) },
+        );
+        return 0;
+      }
       default:
         throw new UsageError(`unknown command ${JSON.stringify(command)}`);
     }
@@ -147,6 +328,13 @@ async function main(argv: string[]): Promise<number> {
 }
 
 class UsageError extends Error {}
+
+function int(v: string, flag: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0)
+    throw new UsageError(`${flag} takes an integer >= 0, got ${JSON.stringify(v)}`);
+  return n;
+}
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
