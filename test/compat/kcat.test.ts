@@ -211,6 +211,12 @@ test('kcat: a two-member group (-G) splits partitions, commits, and resumes afte
   const b = new KcatMember(group, topic);
   t.after(() => b.child.kill());
   await waitFor('the partitions split between a and b', () => isSplit([a.owned(), b.owned()], partitions));
+  // The broker's own view of the group, through the other door: both kcat members in one generation.
+  // (Their partitions are not compared: gRPC DescribeGroup leaves a Kafka group's assignments empty.)
+  const described = await client.describeGroup(group);
+  assert.equal(described.state, 'Stable');
+  assert.equal(described.protocolType, 'consumer');
+  assert.equal(described.members.length, 2);
 
   const first = records('first', 5);
   for (let p = 0; p < partitions; p++) await kcatProduce(topic, first, ['-p', String(p)]);
