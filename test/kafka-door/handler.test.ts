@@ -244,3 +244,20 @@ test('Kafka requests at the edges, answered by the core', async (t) => {
     [3, 43],
   );
 });
+
+test('gRPC DescribeGroup reads the partitions a Kafka group leader assigned', async () => {
+  const { decodeConsumerAssignment } = await import('../../src/api/grpc/server.ts');
+  // ConsumerProtocolAssignment v0: version, [topic, [partition]], user data (null).
+  const b = Buffer.alloc(2 + 4 + 2 + 6 + 4 + 8 + 4);
+  let at = b.writeInt16BE(0, 0);
+  at = b.writeInt32BE(1, at);
+  at = b.writeInt16BE(6, at);
+  at += b.write('orders', at);
+  at = b.writeInt32BE(2, at);
+  at = b.writeInt32BE(0, at);
+  at = b.writeInt32BE(3, at);
+  b.writeInt32BE(-1, at);
+  assert.deepEqual(decodeConsumerAssignment(b), [{ topic: 'orders', partitions: [0, 3] }]);
+  assert.deepEqual(decodeConsumerAssignment(Buffer.from([0, 0, 0x7f, 0xff, 0xff, 0xff])), [], 'a lying count is refused');
+  assert.deepEqual(decodeConsumerAssignment(Buffer.alloc(0)), []);
+});

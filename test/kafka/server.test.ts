@@ -89,7 +89,9 @@ test('pipelined requests are answered in request order even when handlers finish
   await until(() => handler.calls.length === 2, 'both Metadata requests reach the handler');
   assert.equal(handler.calls[0].ctx.correlationId, 1);
   assert.equal(handler.calls[0].ctx.clientId, 'test');
-  assert.deepEqual(handler.calls[1].request.topics, [{ name: 't' }]);
+  assert.deepEqual(handler.calls[1].request.topics, [
+    { topicId: '00000000-0000-0000-0000-000000000000', name: 't' },
+  ]);
   // The third request finishes first; nothing may be written until the first is answered.
   handler.calls[1].resolve(metadataAnswer(2));
   await until(() => handler.calls.length === 2 && c.framesWaiting === 0, 'settled');

@@ -75,6 +75,38 @@ function toWireRecord(r: DecodedRecord, partition: number) {
   };
 }
 
+/**
+ * The assignment a Kafka consumer group's leader handed a member (ConsumerProtocolAssignment, all
+ * versions: int16 version, [topic: int16-length string, [partition: int32]], nullable user data), so
+ * that DescribeGroup shows who owns what whichever door the group came through. Unreadable bytes (a
+ * client-specific protocol) show as no assignment.
+ */
+export function decodeConsumerAssignment(b: Buffer): { topic: string; partitions: number[] }[] {
+  try {
+    let at = 2;
+    const topics = b.readInt32BE(at);
+    at += 4;
+    if (topics < 0 || topics > b.length) return [];
+    const out: { topic: string; partitions: number[] }[] = [];
+    for (let i = 0; i < topics; i++) {
+      const len = b.readInt16BE(at);
+      at += 2;
+      if (len < 0 || at + len > b.length) return [];
+      const topic = b.toString('utf8', at, at + len);
+      at += len;
+      const n = b.readInt32BE(at);
+      at += 4;
+      if (n < 0 || at + n * 4 > b.length) return [];
+      const partitions: number[] = [];
+      for (let k = 0; k < n; k++, at += 4) partitions.push(b.readInt32BE(at));
+      out.push({ topic, partitions });
+    }
+    return out;
+  } catch {
+    return [];
+  }
+}
+
 function topicInfo(t: TopicMetadata, d?: TopicDescription) {
   return {
     name: t.name,
@@ -546,7 +578,12 @@ export class GrpcServer {
             memberId: m.memberId,
             clientId: m.clientId,
             clientHost: m.clientHost,
-            assignments: g.protocolType === SERVER_ASSIGNED ? decodeServerAssignment(m.assignment) : [],
+            assignments:
+              g.protocolType === SERVER_ASSIGNED
+                ? decodeServerAssignment(m.assignment)
+                : g.protocolType === 'consumer'
+                  ? decodeConsumerAssignment(m.assignment)
+                  : [],
           })),
           offsets: this.#opts.groups.lag(groupId).map((l) => ({
             topic: l.topic,

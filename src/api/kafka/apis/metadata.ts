@@ -1,11 +1,15 @@
 /**
- * Metadata (API key 3), versions 0-9. From apache/kafka MetadataRequest.json and MetadataResponse.json.
+ * Metadata (API key 3), versions 0-12. From apache/kafka MetadataRequest.json and MetadataResponse.json.
  *
  * Request: in version 0 an empty topic array means "all topics"; from 1 on, null means all topics and
  * an empty array means none. 4 adds AllowAutoTopicCreation; 8 adds the authorized-operations flags; 9
- * is the first flexible version. (10 adds topic ids and 11 drops the cluster flag; we stop at 9.)
+ * is the first flexible version; 10 adds topic ids (the name becomes nullable); 11 drops the cluster
+ * flag; 12 lets a client ask by topic id alone. We advertise up to 12 because @platformatic/kafka
+ * negotiates the highest version and only maps topic ids back to names correctly from 10 on: with 9,
+ * a consumer of two topics fetched one topic's partitions under both names (test/compat).
  * Response: 1 adds racks, the controller id and IsInternal; 2 the cluster id; 3 throttle time; 5
- * offline replicas; 7 the partition leader epoch; 8 authorized operations.
+ * offline replicas; 7 the partition leader epoch; 8 authorized operations; 10 the topic id; 11 drops
+ * cluster authorized operations; 12 makes the topic name nullable.
  *
  * Metadata Request (Version: 9) => [topics] allow_auto_topic_creation include_cluster_authorized_operations
  *                                  include_topic_authorized_operations TAGGED_FIELDS
@@ -31,10 +35,15 @@ import { field, type MessageValue, message, structs } from '../schema.ts';
 export const metadataRequest = message({
   name: 'MetadataRequest',
   apiKey: 3,
-  validVersions: '0-9',
+  validVersions: '0-12',
   flexibleVersions: '9+',
   fields: [
-    structs('topics', '0+', [field('name', 'string', '0+')], { nullable: '1+' }),
+    structs(
+      'topics',
+      '0+',
+      [field('topicId', 'uuid', '10+'), field('name', 'string', '0+', { nullable: '10+' })],
+      { nullable: '1+' },
+    ),
     field('allowAutoTopicCreation', 'bool', '4+', { default: true }),
     field('includeClusterAuthorizedOperations', 'bool', '8-10'),
     field('includeTopicAuthorizedOperations', 'bool', '8+'),
@@ -44,7 +53,7 @@ export const metadataRequest = message({
 export const metadataResponse = message({
   name: 'MetadataResponse',
   apiKey: 3,
-  validVersions: '0-9',
+  validVersions: '0-12',
   flexibleVersions: '9+',
   fields: [
     field('throttleTimeMs', 'int32', '3+'),
@@ -58,7 +67,8 @@ export const metadataResponse = message({
     field('controllerId', 'int32', '1+', { default: -1 }),
     structs('topics', '0+', [
       field('errorCode', 'int16', '0+'),
-      field('name', 'string', '0+'),
+      field('name', 'string', '0+', { nullable: '12+' }),
+      field('topicId', 'uuid', '10+'),
       field('isInternal', 'bool', '1+'),
       structs('partitions', '0+', [
         field('errorCode', 'int16', '0+'),

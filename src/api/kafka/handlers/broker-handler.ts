@@ -327,14 +327,28 @@ export class BrokerKafkaHandler implements KafkaRequestHandler {
   async #metadata(ctx: RequestContext, req: MetadataRequest): Promise<Message> {
     const core = this.#o.core;
     const { host, port } = this.#o.advertised();
-    let names: string[];
+    const zeroId = '00000000-0000-0000-0000-000000000000';
+    let names: (string | { unknownId: string })[];
     if (req.topics === null || (ctx.apiVersion === 0 && req.topics.length === 0)) {
       names = core.listTopics().map((t) => t.name);
     } else {
-      names = req.topics.map((t) => t.name);
-      if (req.allowAutoTopicCreation) for (const n of names) await this.#autoCreate(n);
+      // From version 12 a client may name a topic by id alone.
+      names = req.topics.map(
+        (t) => t.name ?? core.listTopics().find((x) => x.id === t.topicId)?.name ?? { unknownId: t.topicId },
+      );
+      if (req.allowAutoTopicCreation)
+        for (const n of names) if (typeof n === 'string') await this.#autoCreate(n);
     }
     const topics = names.map((name) => {
+      if (typeof name !== 'string') {
+        return {
+          errorCode: errorCode('UNKNOWN_TOPIC_ID'),
+          name: null,
+          topicId: name.unknownId,
+          isInternal: false,
+          partitions: [],
+        };
+      }
       const t = core.metadata.getTopic(name);
       if (!t) {
         let err = errorCode('UNKNOWN_TOPIC_OR_PARTITION');
@@ -343,11 +357,12 @@ export class BrokerKafkaHandler implements KafkaRequestHandler {
         } catch {
           err = errorCode('INVALID_TOPIC_EXCEPTION');
         }
-        return { errorCode: err, name, isInternal: false, partitions: [] };
+        return { errorCode: err, name, topicId: zeroId, isInternal: false, partitions: [] };
       }
       return {
         errorCode: NONE,
         name,
+        topicId: t.id,
         isInternal: name === OFFSETS_TOPIC,
         partitions: Array.from({ length: t.partitions }, (_, i) => ({
           errorCode: NONE,
