@@ -276,7 +276,13 @@ export class Simulation {
       // "A bounded number of ticks": generous against unlucky split votes and slow catch-up by
       // snapshot, tight enough to catch a cluster that never recovers.
       const bound = 30 * p.electionTicks + 100;
-      const deadline = this.now + bound * unitsPerTick;
+      // A voter that must catch up before anything commits (a learner promoted while far behind, with
+      // learnerLagEntriesMax at its default) catches up one window of appends per round trip; seed 7665
+      // needs ~700 ticks for 118 entries sent one at a time. So the bound grows with the spread of the
+      // nodes' logs; a cluster that never recovers still fails it.
+      const lasts = [...this.nodes.values()].map((n) => n.raft!.log.lastIndex());
+      const deadline =
+        this.now + bound * unitsPerTick + this.catchUpUnits(Math.max(...lasts) - Math.min(...lasts));
       const probe = this.runProbe(deadline);
       if (!probe) this.fail(`liveness: no new command committed within ${bound} ticks after healing`);
       this.awaitConvergence(probe, this.now + bound * unitsPerTick);
@@ -855,6 +861,13 @@ export class Simulation {
     return done;
   }
 
+  /** Generous time to replicate `lagEntries` at one window of appends per round trip. */
+  private catchUpUnits(lagEntries: number): number {
+    const windowEntries = this.p.entriesPerMessageMax * this.p.inflightMessagesMax;
+    const roundTripUnits = 2 * this.p.delayMaxUnits + this.p.fsyncMaxUnits + unitsPerTick;
+    return 2 * Math.ceil(lagEntries / windowEntries) * roundTripUnits;
+  }
+
   private awaitConvergence(probe: { index: number }, deadline: number): void {
     const members = (): SimNode[] => {
       const leader = this.currentLeader();
@@ -874,9 +887,7 @@ export class Simulation {
     const ms = members();
     const lagEntries =
       ms.length === 0 ? 0 : Math.max(0, ...ms.map((m) => probe.index - (m.up ? m.kv.applied : 0)));
-    const windowEntries = this.p.entriesPerMessageMax * this.p.inflightMessagesMax;
-    const roundTripUnits = 2 * this.p.delayMaxUnits + this.p.fsyncMaxUnits + unitsPerTick;
-    deadline += 2 * Math.ceil(lagEntries / windowEntries) * roundTripUnits;
+    deadline += this.catchUpUnits(lagEntries);
     this.runUntil(deadline, converged);
     if (!converged()) {
       const ms = members()
