@@ -17,6 +17,7 @@ import {
   type RecordInput,
   readBatchHeader,
   readInt64,
+  rebuildBatch,
 } from '../records/batch.ts';
 import { COMPRESSION, type CompressionCode } from '../records/compression.ts';
 import { partitionForKey } from '../records/partitioner.ts';
@@ -390,28 +391,7 @@ export class BrokerCore {
         continue;
       }
       const { header, records } = await decodeBatchAsync(batch);
-      out.push(
-        await encodeBatchAsync({
-          compression: codec,
-          baseOffset: header.baseOffset,
-          partitionLeaderEpoch: header.partitionLeaderEpoch,
-          baseTimestamp: header.baseTimestamp,
-          logAppendTime: (header.attributes & ATTR.logAppendTime) !== 0,
-          transactional: (header.attributes & ATTR.transactional) !== 0,
-          control: (header.attributes & ATTR.control) !== 0,
-          lastOffsetDelta: header.lastOffsetDelta,
-          producerId: header.producerId,
-          producerEpoch: header.producerEpoch,
-          baseSequence: header.baseSequence,
-          records: records.map((r) => ({
-            key: r.key,
-            value: r.value,
-            headers: r.headers,
-            timestamp: r.timestamp,
-            offsetDelta: r.offset - header.baseOffset,
-          })),
-        }),
-      );
+      out.push(await rebuildBatch(header, records, codec));
     }
     return Buffer.concat(out);
   }

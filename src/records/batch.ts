@@ -332,6 +332,44 @@ export async function encodeBatchAsync(input: BatchInput): Promise<Buffer> {
   return assembleBatch(input, section, base, max);
 }
 
+/**
+ * Re-encodes `records` under `header` as it was: same base offset, leader epoch, timestamps (the
+ * original maxTimestamp too), flags, lastOffsetDelta and producer fields, each record at its original
+ * offset, with `compression`. For the broker's own rewrites: recompression to a topic's codec, and
+ * compaction thinning a batch.
+ */
+export async function rebuildBatch(
+  header: BatchHeader,
+  records: DecodedRecord[],
+  compression: CompressionCode,
+): Promise<Buffer> {
+  const out = await encodeBatchAsync({
+    compression,
+    baseOffset: header.baseOffset,
+    partitionLeaderEpoch: header.partitionLeaderEpoch,
+    baseTimestamp: header.baseTimestamp,
+    logAppendTime: (header.attributes & ATTR.logAppendTime) !== 0,
+    transactional: (header.attributes & ATTR.transactional) !== 0,
+    control: (header.attributes & ATTR.control) !== 0,
+    lastOffsetDelta: header.lastOffsetDelta,
+    producerId: header.producerId,
+    producerEpoch: header.producerEpoch,
+    baseSequence: header.baseSequence,
+    records: records.map((r) => ({
+      key: r.key,
+      value: r.value,
+      headers: r.headers,
+      timestamp: r.timestamp,
+      offsetDelta: r.offset - header.baseOffset,
+    })),
+  });
+  // The batch keeps its maxTimestamp even when the record that held it is gone, so time lookups and
+  // retention see the same log as before; the CRC covers that field, so the batch is signed again.
+  writeInt64(out, F.maxTimestamp, header.maxTimestamp);
+  out.writeUInt32BE(computeBatchCrc(out, 0, out.length), F.crc);
+  return out;
+}
+
 function readNullable(c: Cursor, what: string): Buffer | null {
   const len = readVarint(c);
   if (len === -1) return null;

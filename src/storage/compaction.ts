@@ -21,13 +21,10 @@ import { cleanerKeysMax, scanChunkBytes } from '../limits.ts';
 import {
   ATTR,
   batchSizeAt,
-  computeBatchCrc,
   decodeBatchAsync,
-  encodeBatchAsync,
-  F,
   LOG_OVERHEAD,
   readBatchHeader,
-  readInt64,
+  rebuildBatch,
 } from '../records/batch.ts';
 import type { CompressionCode } from '../records/compression.ts';
 import type { PartitionLog, StorageLogger } from './partition-log.ts';
@@ -181,28 +178,9 @@ async function rewriteSegment(
         kept.length > 0 ||
         (header.producerId >= 0 && producerLast.get(header.producerId) === header.baseOffset)
       ) {
-        const reencoded = await encodeBatchAsync({
-          baseOffset: header.baseOffset,
-          partitionLeaderEpoch: header.partitionLeaderEpoch,
-          compression: (header.attributes & ATTR.compressionMask) as CompressionCode,
-          baseTimestamp: header.baseTimestamp,
-          logAppendTime: (header.attributes & ATTR.logAppendTime) !== 0,
-          transactional: (header.attributes & ATTR.transactional) !== 0,
-          lastOffsetDelta: header.lastOffsetDelta,
-          producerId: header.producerId,
-          producerEpoch: header.producerEpoch,
-          baseSequence: header.baseSequence,
-          records: kept.map((r) => ({
-            key: r.key,
-            value: r.value,
-            headers: r.headers,
-            timestamp: r.timestamp,
-            offsetDelta: r.offset - header.baseOffset,
-          })),
-        });
-        // Keep the batch's original maxTimestamp so time-based lookups and retention see the same log.
-        reencoded.writeBigInt64BE(BigInt(readInt64(batch, F.maxTimestamp)), F.maxTimestamp);
-        out.push(resign(reencoded));
+        out.push(
+          await rebuildBatch(header, kept, (header.attributes & ATTR.compressionMask) as CompressionCode),
+        );
       }
     }
   } finally {
@@ -239,10 +217,4 @@ async function rewriteSegment(
     throw err;
   }
   return { segment: cleaned, recordsRemoved: removed };
-}
-
-/** Recomputes the CRC-32C after a header field inside its coverage changed. */
-function resign(batch: Buffer): Buffer {
-  batch.writeUInt32BE(computeBatchCrc(batch, 0, batch.length), F.crc);
-  return batch;
 }
