@@ -5,6 +5,9 @@
  * uncompressed topic's, and times compression and decompression of the same batches in this process.
  *
  *   npm run bench:compression [-- --events 200000]
+ *
+ * With `--address host:port` it drives a broker that is already running (the suite, bench/run.ts,
+ * passes its broker process) instead of an embedded one; `--json` prints the rows as one JSON line.
  */
 import { parseArgs } from 'node:util';
 import { BrokerClient } from '../src/client/index.ts';
@@ -13,7 +16,12 @@ import { startBroker } from '../src/server.ts';
 import { jsonEvents } from './json-events.ts';
 
 const { values } = parseArgs({
-  options: { events: { type: 'string', default: '100000' }, batch: { type: 'string', default: '500' } },
+  options: {
+    events: { type: 'string', default: '100000' },
+    batch: { type: 'string', default: '500' },
+    address: { type: 'string' },
+    json: { type: 'boolean', default: false },
+  },
 });
 const total = Number(values.events);
 const batchSize = Number(values.batch);
@@ -25,13 +33,17 @@ for (const e of jsonEvents(7)) {
 }
 const rawBytes = events.reduce((n, e) => n + e.key.length + e.value.length, 0);
 
-const broker = await startBroker({
-  fsync: 'interval',
-  retentionMs: -1,
-  retentionBytes: -1,
-  segmentBytes: 256 * 1024 * 1024,
-});
-const client = await BrokerClient.connect(broker.grpcAddress);
+const broker = values.address
+  ? null
+  : await startBroker({
+      fsync: 'interval',
+      retentionMs: -1,
+      retentionBytes: -1,
+      segmentBytes: 256 * 1024 * 1024,
+    });
+const client = await BrokerClient.connect(values.address ?? broker!.grpcAddress);
+// A suffix keeps topic names fresh when the same broker process is measured again.
+const suffix = values.address ? `-${process.pid}` : '';
 const rows: {
   codec: string;
   diskBytes: number;
@@ -40,7 +52,7 @@ const rows: {
   decompressMBps: number;
 }[] = [];
 for (const codec of COMPRESSION_NAMES) {
-  const topic = `events-${codec}`;
+  const topic = `events-${codec}${suffix}`;
   await client.createTopic(topic, { partitions: 1 });
   const started = process.hrtime.bigint();
   const inflight: Promise<unknown>[] = [];
@@ -82,9 +94,25 @@ for (const codec of COMPRESSION_NAMES) {
   });
 }
 client.close();
-await broker.close();
+await broker?.close();
 
 const none = rows.find((r) => r.codec === 'none')!.diskBytes;
+if (values.json) {
+  console.log(
+    JSON.stringify({
+      events: total,
+      rawBytes,
+      batch: batchSize,
+      rows: rows.map((r) => ({
+        ...r,
+        ratio: none / r.diskBytes,
+        eventsPerSec: total / r.produceSeconds,
+        inputMBps: rawBytes / r.produceSeconds / 2 ** 20,
+      })),
+    }),
+  );
+  process.exit(0);
+}
 console.log(
   `${total.toLocaleString('en-US')} JSON events, ${(rawBytes / 2 ** 20).toFixed(1)} MiB of keys and values, batches of ${batchSize}\n`,
 );

@@ -1,0 +1,317 @@
+/**
+ * The suite's markdown report and SVG charts (issue 7), rendered from results.json alone so that a
+ * run's report can be regenerated: `node bench/lib/report.ts bench/results/<run>/results.json`.
+ * Every figure is reported beside the goals of issue 7 and as ratios to the peer and the machine's
+ * limits measured in the same run; nothing is asserted.
+ */
+import type { ProduceRow, Results } from './results.ts';
+import { formatInt, formatMs, formatRatio, mib, ratio } from './stats.ts';
+import { barChartSvg } from './svg.ts';
+
+const MiB = 2 ** 20;
+
+/** The goals of issue 7. */
+export const goals = {
+  grpcRecordsPerSec: 500_000,
+  kafkaRecordsPerSec: 1_000_000,
+  natsMultiple: 3,
+  p99AtHalfLoadMs: 5,
+  tenThousandPartitionsRssBytes: 2 * 2 ** 30,
+  firstAckMs: 300,
+} as const;
+
+function produceRow(r: Results, size: number, batch: number, acks: 1 | -1, fsync: 'interval' | 'always') {
+  return r.produce?.find(
+    (p) => p.recordBytes === size && p.batch === batch && p.acks === acks && p.fsync === fsync,
+  );
+}
+
+export function renderCharts(r: Results): Record<string, string> {
+  const charts: Record<string, string> = {};
+  if (r.produce && r.produce.length > 0) {
+    const series: { label: string; pick: (p: ProduceRow) => boolean }[] = [];
+    for (const size of [100, 1024])
+      for (const fsync of ['interval', 'always'] as const)
+        for (const acks of [1, -1] as const)
+          series.push({
+            label: `${size} B, acks=${acks === 1 ? '1' : 'all'}, fsync ${fsync}`,
+            pick: (p) => p.recordBytes === size && p.fsync === fsync && p.acks === acks,
+          });
+    charts['throughput-by-batch.svg'] = barChartSvg({
+      title: 'gRPC produce throughput by batch size (records/s)',
+      yLabel: 'records/s',
+      logScale: true,
+      series: series.map((s) => s.label),
+      groups: [1, 100, 1000].map((batch) => ({
+        label: `batch ${batch}`,
+        values: series.map(
+          (s) => r.produce!.find((p) => p.batch === batch && s.pick(p))?.recordsPerSec ?? null,
+        ),
+      })),
+    });
+  }
+  if (r.latency && r.latency.rows.length > 0) {
+    charts['latency-percentiles.svg'] = barChartSvg({
+      title: `End-to-end latency (ms) at fixed offered rates; 100 B records, batches of ${r.latency.batch}`,
+      yLabel: 'milliseconds',
+      logScale: true,
+      series: ['p50', 'p99', 'p99.9', 'max'],
+      format: (v) => formatMs(v),
+      groups: r.latency.rows.map((row) => ({
+        label: `${row.loadPercent}% (${formatInt(row.offeredRecordsPerSec)}/s)`,
+        values: [row.latency.p50Ms, row.latency.p99Ms, row.latency.p999Ms, row.latency.maxMs],
+      })),
+    });
+  }
+  return charts;
+}
+
+function cost(b: { cpuSeconds: number; peakRssBytes: number } | undefined): string {
+  if (!b) return 'n/a | n/a';
+  return `${Number.isFinite(b.cpuSeconds) ? b.cpuSeconds.toFixed(1) : 'n/a'} | ${mib(b.peakRssBytes)}`;
+}
+
+function verdict(met: boolean | null): string {
+  return met === null ? 'not measured' : met ? 'met' : 'not met';
+}
+
+export function renderReport(r: Results, opts: { chartFiles: string[] }): string {
+  const out: string[] = [];
+  const m = r.machine;
+  const headline = produceRow(r, 100, 1000, 1, 'interval');
+  const headline1k = produceRow(r, 1024, 1000, 1, 'interval');
+  const nats100 = r.nats?.rows.find((x) => x.recordBytes === 100);
+  const nats1k = r.nats?.rows.find((x) => x.recordBytes === 1024);
+  const half = r.latency?.rows.find((x) => x.loadPercent === 50);
+  const tenK = r.scale?.find((x) => x.partitions === 10_000 && !x.error);
+
+  out.push(`# Benchmark results (${r.mode} run)`, '');
+  out.push(
+    `Run ${r.startedAt} to ${r.finishedAt ?? '(unfinished)'} with \`npm run bench${r.mode === 'quick' ? ' -- --quick' : ''}\`. ` +
+      'The broker ran as its own process (`node src/cli/broker.ts`, gRPC on loopback, retention off); separate ' +
+      'load-generator processes (bench/load/) drove it through the TypeScript client. Figures are reported, never asserted.',
+    '',
+  );
+  if (r.mode === 'quick')
+    out.push(
+      '**Quick run**: short durations and smaller sizes (see the plan at the end); recovery used ' +
+        `${(r.plan.recoveryBytes as number[]).map((b) => `${Math.round(b / MiB)} MiB`).join(' and ')} instead of 1 GiB and 10 GiB, ` +
+        'and scale stopped at 1,000 partitions. Use the full run for figures to quote.',
+      '',
+    );
+
+  out.push('## Machine', '');
+  out.push('| | |', '|---|---|');
+  out.push(`| CPUs (nproc) | ${m.nproc} × ${m.cpuModel} |`);
+  out.push(`| memory | ${(m.memoryBytes / 2 ** 30).toFixed(1)} GiB |`);
+  out.push(`| disk (data directory) | ${m.disk} |`);
+  out.push(`| kernel | ${m.kernel} |`);
+  out.push(`| Node.js | ${m.node} |`);
+  out.push(`| broker revision | ${m.revision} |`);
+  out.push(`| open files limit | ${m.openFilesLimit} |`);
+  out.push(`| load average at start (1 min) | ${m.loadAverage1m.toFixed(2)} |`);
+  out.push('');
+
+  out.push('## Goals (issue 7)', '');
+  out.push('| goal | measured | ratio to goal | |', '|---|---:|---:|---|');
+  const grpcRate = headline?.recordsPerSec ?? null;
+  out.push(
+    `| gRPC produce ≥ ${formatInt(goals.grpcRecordsPerSec)} records/s (100 B, batches of 1000, acks=1, fsync interval) | ${formatInt(grpcRate)} | ${formatRatio(ratio(grpcRate, goals.grpcRecordsPerSec))} | ${verdict(grpcRate === null ? null : grpcRate >= goals.grpcRecordsPerSec)} |`,
+  );
+  const kafkaRate = r.kafka?.produceRecordsPerSec ?? null;
+  out.push(
+    `| Kafka protocol produce ≥ ${formatInt(goals.kafkaRecordsPerSec)} records/s (kcat) | ${kafkaRate === null ? (r.kafka?.status.startsWith('not available') ? 'not available yet' : 'n/a') : formatInt(kafkaRate)} | ${formatRatio(ratio(kafkaRate, goals.kafkaRecordsPerSec))} | ${verdict(kafkaRate === null ? null : kafkaRate >= goals.kafkaRecordsPerSec)} |`,
+  );
+  const vsNats = ratio(grpcRate, nats100?.produceRecordsPerSec);
+  out.push(
+    `| ≥ ${goals.natsMultiple}x NATS JetStream produce (100 B, gRPC path) | ${formatRatio(vsNats)} of JetStream's ${formatInt(nats100?.produceRecordsPerSec)} | ${formatRatio(ratio(vsNats, goals.natsMultiple))} | ${verdict(vsNats === null ? null : vsNats >= goals.natsMultiple)} |`,
+  );
+  const p99 = half?.latency.p99Ms ?? null;
+  out.push(
+    `| p99 end-to-end ≤ ${goals.p99AtHalfLoadMs} ms at 50% load | ${formatMs(p99)} ms | ${formatRatio(ratio(p99, goals.p99AtHalfLoadMs))} | ${verdict(p99 === null ? null : p99 <= goals.p99AtHalfLoadMs)} |`,
+  );
+  const rss10k = tenK?.broker.peakRssBytes ?? null;
+  out.push(
+    `| 10,000 partitions in < 2 GiB RSS | ${rss10k === null ? 'not measured' : `${mib(rss10k)} MiB peak`} | ${formatRatio(ratio(rss10k, goals.tenThousandPartitionsRssBytes))} | ${verdict(rss10k === null ? null : rss10k < goals.tenThousandPartitionsRssBytes)} |`,
+  );
+  const firstAck = r.startup?.medianFirstAckMs ?? null;
+  out.push(
+    `| ≤ ${goals.firstAckMs} ms from process start to first acknowledged produce | ${formatMs(firstAck)} ms (median) | ${formatRatio(ratio(firstAck, goals.firstAckMs))} | ${verdict(firstAck === null ? null : firstAck <= goals.firstAckMs)} |`,
+  );
+  out.push('');
+
+  out.push('## Side by side: the peer and the machine', '');
+  const l = r.limits;
+  out.push('| figure | value | ours | ours as a ratio |', '|---|---:|---:|---:|');
+  if (nats100)
+    out.push(
+      `| NATS JetStream produce, 100 B (${formatInt(nats100.records)} records) | ${formatInt(nats100.produceRecordsPerSec)} records/s | ${formatInt(grpcRate)} | ${formatRatio(vsNats)} |`,
+      `| NATS JetStream consume, 100 B | ${formatInt(nats100.consumeRecordsPerSec)} records/s | ${formatInt(r.consume?.recordsPerSec)} | ${formatRatio(ratio(r.consume?.recordsPerSec, nats100.consumeRecordsPerSec))} |`,
+    );
+  if (nats1k)
+    out.push(
+      `| NATS JetStream produce, 1 KiB | ${formatInt(nats1k.produceRecordsPerSec)} records/s | ${formatInt(headline1k?.recordsPerSec)} | ${formatRatio(ratio(headline1k?.recordsPerSec, nats1k.produceRecordsPerSec))} |`,
+    );
+  const ourBytes1k = headline1k ? headline1k.mbPerSec * MiB : null;
+  if (l?.ddBytesPerSec)
+    out.push(
+      `| sequential write, dd ${mib(l.ddBytes)} MiB conv=fdatasync | ${(l.ddBytesPerSec / MiB).toFixed(0)} MB/s | ${ourBytes1k === null ? 'n/a' : (ourBytes1k / MiB).toFixed(0)} MB/s (1 KiB, batch 1000) | ${formatRatio(ratio(ourBytes1k, l.ddBytesPerSec))} |`,
+    );
+  if (l?.fdatasync) {
+    const always1 = produceRow(r, 100, 1, 1, 'always');
+    out.push(
+      `| fdatasync of 4 KiB: p50 ${formatMs(l.fdatasync.p50Ms)} ms, p99 ${formatMs(l.fdatasync.p99Ms)} ms | ${formatInt(l.fdatasync.syncsPerSec)} syncs/s | ${formatInt(always1?.recordsPerSec)} records/s (batch 1, fsync always, ${r.plan.concurrency} in flight) | ${formatRatio(ratio(always1?.recordsPerSec, l.fdatasync.syncsPerSec))} |`,
+    );
+  }
+  if (l?.iperf3BytesPerSec)
+    out.push(
+      `| loopback TCP, iperf3 | ${(l.iperf3BytesPerSec / MiB).toFixed(0)} MB/s | ${ourBytes1k === null ? 'n/a' : (ourBytes1k / MiB).toFixed(0)} MB/s | ${formatRatio(ratio(ourBytes1k, l.iperf3BytesPerSec))} |`,
+    );
+  if (l?.nodeTcpBytesPerSec)
+    out.push(
+      `| loopback TCP, Node socket pump | ${(l.nodeTcpBytesPerSec / MiB).toFixed(0)} MB/s | ${ourBytes1k === null ? 'n/a' : (ourBytes1k / MiB).toFixed(0)} MB/s | ${formatRatio(ratio(ourBytes1k, l.nodeTcpBytesPerSec))} |`,
+    );
+  out.push('');
+  if (r.nats) out.push(`NATS: ${r.nats.status}. Client: ${r.nats.client || 'n/a'}.`, '');
+  for (const e of l?.errors ?? []) out.push(`- limits: ${e}`);
+  if (l?.errors.length) out.push('');
+
+  out.push('## Kafka protocol (librdkafka via kcat)', '');
+  if (r.kafka?.produceRecordsPerSec)
+    out.push(
+      `${r.kafka.status}. ${formatInt(r.kafka.records)} records: produce ${formatInt(r.kafka.produceRecordsPerSec)} records/s, consume ${formatInt(r.kafka.consumeRecordsPerSec)} records/s; broker CPU ${r.kafka.broker?.cpuSeconds.toFixed(1)} s, peak RSS ${mib(r.kafka.broker?.peakRssBytes)} MiB.`,
+      '',
+    );
+  else out.push(`${r.kafka?.status ?? 'not run'}. No figure is reported for this path.`, '');
+
+  if (r.produce?.length) {
+    out.push('## Produce through gRPC', '');
+    out.push(
+      `Each row: one load process, ${r.plan.concurrency} ProduceBatch calls in flight, ${Number(r.plan.produceMs) / 1000} s, one partition, fresh topic. MB/s counts record values.`,
+      '',
+    );
+    out.push(
+      '| record | batch | acks | fsync | records/s | MB/s | broker CPU s | broker peak RSS MiB | client CPU s |',
+      '|---:|---:|---:|---|---:|---:|---:|---:|---:|',
+    );
+    for (const p of r.produce)
+      out.push(
+        `| ${p.recordBytes} B | ${p.batch} | ${p.acks === 1 ? '1' : 'all'} | ${p.fsync} | ${formatInt(p.recordsPerSec)} | ${p.mbPerSec.toFixed(1)} | ${cost(p.broker)} | ${p.clientCpuSeconds.toFixed(1)} |`,
+      );
+    out.push('');
+  }
+  if (r.consume || r.produceConsume) {
+    out.push('## Consume, and produce with consume together', '');
+    out.push('| scenario | records/s | broker CPU s | broker peak RSS MiB |', '|---|---:|---:|---:|');
+    if (r.consume)
+      out.push(
+        `| consume ${formatInt(r.consume.records)} 100 B records from offset 0 (ConsumeBatch of 1 MiB) | ${formatInt(r.consume.recordsPerSec)} | ${cost(r.consume.broker)} |`,
+      );
+    if (r.produceConsume)
+      out.push(
+        `| together: produce (100 B, batch 1000, acks=1) | ${formatInt(r.produceConsume.produceRecordsPerSec)} | ${cost(r.produceConsume.broker)} |`,
+        `| together: consume (Subscribe, tailing) | ${formatInt(r.produceConsume.consumeRecordsPerSec)} | (same process, same interval) | |`,
+      );
+    out.push('');
+  }
+  if (r.latency) {
+    out.push('## End-to-end latency', '');
+    out.push(
+      `Produce (acks=1, fsync interval) until a separate consumer process (Subscribe) receives the record, at fixed offered rates of the measured maximum for 100 B records in batches of ${r.latency.batch} (${formatInt(r.latency.maxRecordsPerSec)} records/s). Open loop: latency counts from when each batch was due, so a stall is not hidden (coordinated omission); HdrHistogram, 3 significant digits. "send lag p99" is how late the generator itself sent (Node timers), already included in the latency.`,
+      '',
+    );
+    out.push(
+      '| load | offered records/s | records measured | p50 ms | p99 ms | p99.9 ms | max ms | send lag p99 ms | broker CPU s | broker peak RSS MiB |',
+      '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    );
+    for (const x of r.latency.rows)
+      out.push(
+        `| ${x.loadPercent}% | ${formatInt(x.offeredRecordsPerSec)} | ${formatInt(x.latency.count)} | ${formatMs(x.latency.p50Ms)} | ${formatMs(x.latency.p99Ms)} | ${formatMs(x.latency.p999Ms)} | ${formatMs(x.latency.maxMs)} | ${formatMs(x.sendLagP99Ms)} | ${cost(x.broker)} |`,
+      );
+    out.push('');
+  }
+  if (r.scale?.length) {
+    out.push('## Scale: partitions on one node', '');
+    out.push(
+      `One topic with N partitions (created through the client), then ${Number(r.plan.scaleMs) / 1000} s of 100 B records in batches of 100 spread round-robin over the partitions.`,
+      '',
+    );
+    out.push(
+      '| partitions | create s | records/s | RSS idle MiB | open fds idle | RSS after load MiB | open fds after load | broker CPU s (load) | peak RSS MiB |',
+      '|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    );
+    for (const s of r.scale)
+      out.push(
+        s.error
+          ? `| ${formatInt(s.partitions)} | failed: ${s.error.replace(/\|/g, '/')} | | | | | | | |`
+          : `| ${formatInt(s.partitions)} | ${s.createSeconds.toFixed(1)} | ${formatInt(s.recordsPerSec)} | ${mib(s.idleRssBytes)} | ${formatInt(s.idleFds)} | ${mib(s.broker.rssBytes)} | ${formatInt(s.broker.fds)} | ${cost(s.broker)} |`,
+      );
+    out.push('');
+  }
+  if (r.compression) {
+    const c = r.compression;
+    out.push('## Compression on realistic JSON events', '');
+    out.push(
+      `${formatInt(c.events)} seeded JSON user-activity events (bench/json-events.ts), ${(c.rawBytes / MiB).toFixed(1)} MiB of keys and values, produced in batches of ${c.batch} into one topic per codec; ratio = uncompressed bytes on disk / bytes on disk. Codec speeds are measured in the load process on one batch. Broker CPU ${c.broker.cpuSeconds.toFixed(1)} s and peak RSS ${mib(c.broker.peakRssBytes)} MiB over all codecs.`,
+      '',
+    );
+    out.push(
+      '| codec | bytes on disk | ratio | produce events/s | produce input MB/s | compress MB/s | decompress MB/s |',
+      '|---|---:|---:|---:|---:|---:|---:|',
+    );
+    for (const x of c.rows)
+      out.push(
+        `| ${x.codec} | ${formatInt(x.diskBytes)} | ${x.ratio.toFixed(2)} | ${formatInt(x.eventsPerSec)} | ${x.inputMBps.toFixed(1)} | ${x.codec === 'none' ? '-' : x.compressMBps.toFixed(0)} | ${x.codec === 'none' ? '-' : x.decompressMBps.toFixed(0)} |`,
+      );
+    out.push('');
+  }
+  if (r.startup || r.recovery) {
+    out.push('## Startup and recovery', '');
+    out.push(
+      'From spawning `node src/cli/broker.ts` to its "broker ready" line, and to the first acknowledged produce (acks=1) from a client connected once the port is known.',
+      '',
+    );
+    out.push(
+      '| case | to ready ms | to first ack ms | broker CPU s (process life) | peak RSS MiB |',
+      '|---|---:|---:|---:|---:|',
+    );
+    if (r.startup)
+      out.push(
+        `| clean start, one topic (median of ${r.startup.runs.length}: ${r.startup.runs.map((x) => Math.round(x.firstAckMs)).join(', ')} ms) | ${formatMs(r.startup.medianReadyMs)} | ${formatMs(r.startup.medianFirstAckMs)} | | |`,
+      );
+    for (const x of r.recovery ?? [])
+      out.push(
+        x.status === 'measured'
+          ? `| after SIGKILL with ${mib(x.dataBytes)} MiB of data (filled in ${x.fillSeconds?.toFixed(0)} s) | ${formatMs(x.readyMs)} | ${formatMs(x.firstAckMs)} | ${cost(x.broker)} |`
+          : `| after SIGKILL with ${mib(x.dataBytes)} MiB: ${x.status} | | | | |`,
+      );
+    out.push('');
+  }
+  if (opts.chartFiles.length) {
+    out.push('## Charts', '');
+    out.push(
+      `Written beside this report in bench/results/ (not committed): ${opts.chartFiles.map((f) => `\`${f}\``).join(', ')}.`,
+      '',
+    );
+  }
+  if (r.notes.length) {
+    out.push('## Notes', '');
+    for (const n of r.notes) out.push(`- ${n}`);
+    out.push('');
+  }
+  out.push('## Plan of this run', '', '```json', JSON.stringify(r.plan), '```', '');
+  return out.join('\n');
+}
+
+if (import.meta.main) {
+  const { readFileSync, writeFileSync } = await import('node:fs');
+  const path = await import('node:path');
+  const file = process.argv[2];
+  const results = JSON.parse(readFileSync(file, 'utf8')) as Results;
+  const charts = renderCharts(results);
+  for (const [name, svg] of Object.entries(charts)) writeFileSync(path.join(path.dirname(file), name), svg);
+  writeFileSync(
+    path.join(path.dirname(file), 'report.md'),
+    renderReport(results, { chartFiles: Object.keys(charts) }),
+  );
+}

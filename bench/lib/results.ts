@@ -1,0 +1,116 @@
+/** The shape of bench/results/<run>/results.json (issue 7). */
+import type { Machine } from './machine.ts';
+import type { LatencySummary } from './stats.ts';
+
+/** What a scenario cost the broker process: CPU seconds over the scenario, peak RSS within it. */
+export interface BrokerCost {
+  cpuSeconds: number;
+  peakRssBytes: number;
+  rssBytes: number;
+  fds: number;
+  /** False when the kernel refused to reset the peak: the peak then spans the broker's life. */
+  peakIsPerScenario: boolean;
+}
+
+export interface ProduceRow {
+  recordBytes: number;
+  batch: number;
+  acks: 1 | -1;
+  fsync: 'interval' | 'always';
+  recordsPerSec: number;
+  mbPerSec: number;
+  clientCpuSeconds: number;
+  broker: BrokerCost;
+}
+
+export interface Results {
+  mode: 'quick' | 'full';
+  startedAt: string;
+  finishedAt?: string;
+  /** The sizes this run used (durations in ms, byte counts). */
+  plan: Record<string, unknown>;
+  machine: Machine;
+  notes: string[];
+  limits?: {
+    ddBytesPerSec?: number;
+    ddBytes?: number;
+    fdatasync?: LatencySummary & { syncsPerSec: number };
+    iperf3BytesPerSec?: number | null;
+    nodeTcpBytesPerSec?: number;
+    errors: string[];
+  };
+  nats?: {
+    client: string;
+    status: string;
+    rows: {
+      recordBytes: number;
+      records: number;
+      produceRecordsPerSec: number;
+      consumeRecordsPerSec: number;
+    }[];
+  };
+  kafka?: {
+    status: string;
+    records?: number;
+    produceRecordsPerSec?: number;
+    consumeRecordsPerSec?: number;
+    broker?: BrokerCost;
+  };
+  produce?: ProduceRow[];
+  consume?: { records: number; recordsPerSec: number; mbPerSec: number; broker: BrokerCost };
+  produceConsume?: {
+    produceRecordsPerSec: number;
+    consumeRecordsPerSec: number;
+    broker: BrokerCost;
+  };
+  latency?: {
+    maxRecordsPerSec: number;
+    batch: number;
+    recordBytes: number;
+    rows: {
+      loadPercent: number;
+      offeredRecordsPerSec: number;
+      sentRecords: number;
+      sendLagP99Ms: number;
+      latency: LatencySummary;
+      broker: BrokerCost;
+    }[];
+  };
+  scale?: {
+    partitions: number;
+    createSeconds: number;
+    recordsPerSec: number;
+    idleRssBytes: number;
+    idleFds: number;
+    broker: BrokerCost;
+    error?: string;
+  }[];
+  compression?: {
+    events: number;
+    rawBytes: number;
+    batch: number;
+    rows: {
+      codec: string;
+      diskBytes: number;
+      ratio: number;
+      eventsPerSec: number;
+      inputMBps: number;
+      compressMBps: number;
+      decompressMBps: number;
+    }[];
+    broker: BrokerCost;
+  };
+  startup?: {
+    runs: { readyMs: number; firstAckMs: number }[];
+    medianFirstAckMs: number;
+    medianReadyMs: number;
+  };
+  recovery?: {
+    dataBytes: number;
+    status: string;
+    fillSeconds?: number;
+    readyMs?: number;
+    firstAckMs?: number;
+    broker?: BrokerCost;
+  }[];
+}
