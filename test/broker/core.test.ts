@@ -142,3 +142,32 @@ test('group membership and committed offsets survive a restart; lag is exported'
   broker.groups.heartbeat('billing', member.memberId, member.generationId);
   assert.equal(broker.groups.coordinator.snapshot('billing')?.state, 'Stable');
 });
+
+test('lag covers assigned partitions that were never committed', async (t) => {
+  const broker = await startBroker({ offsetsPartitions: 1 });
+  t.after(() => broker.close());
+  await broker.core.createTopic({ name: 'fresh', partitions: 2 });
+  await broker.core.produceRecords('fresh', [{ value: Buffer.from('a') }, { value: Buffer.from('b') }], {
+    partition: 1,
+  });
+  const { encodeSubscription, SERVER_ASSIGNED } = await import('../../src/broker/groups/coordinator.ts');
+  const m = await broker.groups.join({
+    groupId: 'new-group',
+    memberId: '',
+    clientId: 'c',
+    clientHost: 'h',
+    protocolType: SERVER_ASSIGNED,
+    protocols: [{ name: 'range', metadata: encodeSubscription(['fresh']) }],
+    sessionTimeoutMs: 30_000,
+    rebalanceTimeoutMs: 10_000,
+    requireKnownMemberId: false,
+  });
+  assert.deepEqual(broker.groups.lag('new-group'), [
+    { topic: 'fresh', partition: 0, committed: -1, logEndOffset: 0, lag: 0 },
+    { topic: 'fresh', partition: 1, committed: -1, logEndOffset: 2, lag: 2 },
+  ]);
+  await broker.groups.commit('new-group', m.memberId, m.generationId, [
+    { topic: 'fresh', partition: 1, offset: 1 },
+  ]);
+  assert.equal(broker.groups.lag('new-group')[1].lag, 1);
+});

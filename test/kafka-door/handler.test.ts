@@ -246,7 +246,7 @@ test('Kafka requests at the edges, answered by the core', async (t) => {
 });
 
 test('gRPC DescribeGroup reads the partitions a Kafka group leader assigned', async () => {
-  const { decodeConsumerAssignment } = await import('../../src/api/grpc/server.ts');
+  const { decodeConsumerAssignment } = await import('../../src/broker/groups/coordinator.ts');
   // ConsumerProtocolAssignment v0: version, [topic, [partition]], user data (null).
   const b = Buffer.alloc(2 + 4 + 2 + 6 + 4 + 8 + 4);
   let at = b.writeInt16BE(0, 0);

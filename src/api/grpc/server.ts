@@ -6,6 +6,7 @@ import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import type { BrokerCore, TopicDescription } from '../../broker/core.ts';
 import {
+  assignedPartitions,
   decodeServerAssignment,
   encodeSubscription,
   SERVER_ASSIGNED,
@@ -73,38 +74,6 @@ function toWireRecord(r: DecodedRecord, partition: number) {
     headers: r.headers.map((h) => ({ key: h.key, value: h.value ?? undefined })),
     timestampMs: r.timestamp,
   };
-}
-
-/**
- * The assignment a Kafka consumer group's leader handed a member (ConsumerProtocolAssignment, all
- * versions: int16 version, [topic: int16-length string, [partition: int32]], nullable user data), so
- * that DescribeGroup shows who owns what whichever door the group came through. Unreadable bytes (a
- * client-specific protocol) show as no assignment.
- */
-export function decodeConsumerAssignment(b: Buffer): { topic: string; partitions: number[] }[] {
-  try {
-    let at = 2;
-    const topics = b.readInt32BE(at);
-    at += 4;
-    if (topics < 0 || topics > b.length) return [];
-    const out: { topic: string; partitions: number[] }[] = [];
-    for (let i = 0; i < topics; i++) {
-      const len = b.readInt16BE(at);
-      at += 2;
-      if (len < 0 || at + len > b.length) return [];
-      const topic = b.toString('utf8', at, at + len);
-      at += len;
-      const n = b.readInt32BE(at);
-      at += 4;
-      if (n < 0 || at + n * 4 > b.length) return [];
-      const partitions: number[] = [];
-      for (let k = 0; k < n; k++, at += 4) partitions.push(b.readInt32BE(at));
-      out.push({ topic, partitions });
-    }
-    return out;
-  } catch {
-    return [];
-  }
 }
 
 function topicInfo(t: TopicMetadata, d?: TopicDescription) {
@@ -486,7 +455,11 @@ export class GrpcServer {
             leaderId: r.leaderId,
             strategy: r.protocolName,
             assignments: decodeServerAssignment(r.assignment ?? Buffer.alloc(0)),
-            heartbeatIntervalMs: d.heartbeatIntervalMs,
+            // A third of the member's session, at most, so that two lost heartbeats do not end it.
+            heartbeatIntervalMs: Math.min(
+              d.heartbeatIntervalMs,
+              Math.floor((req.sessionTimeoutMs || d.sessionTimeoutMs) / 3),
+            ),
           };
         },
       ),
@@ -578,12 +551,7 @@ export class GrpcServer {
             memberId: m.memberId,
             clientId: m.clientId,
             clientHost: m.clientHost,
-            assignments:
-              g.protocolType === SERVER_ASSIGNED
-                ? decodeServerAssignment(m.assignment)
-                : g.protocolType === 'consumer'
-                  ? decodeConsumerAssignment(m.assignment)
-                  : [],
+            assignments: assignedPartitions(g.protocolType, m.assignment),
           })),
           offsets: this.#opts.groups.lag(groupId).map((l) => ({
             topic: l.topic,

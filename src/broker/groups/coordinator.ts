@@ -742,3 +742,45 @@ export function decodeServerAssignment(assignment: Buffer): { topic: string; par
   if (assignment.length === 0) return [];
   return JSON.parse(assignment.toString('utf8')) as { topic: string; partitions: number[] }[];
 }
+
+/**
+ * The assignment a Kafka consumer group's leader handed a member (ConsumerProtocolAssignment, all
+ * versions: int16 version, [topic: int16-length string, [partition: int32]], nullable user data), so
+ * that DescribeGroup shows who owns what whichever door the group came through. Unreadable bytes (a
+ * client-specific protocol) show as no assignment.
+ */
+export function decodeConsumerAssignment(b: Buffer): { topic: string; partitions: number[] }[] {
+  try {
+    let at = 2;
+    const topics = b.readInt32BE(at);
+    at += 4;
+    if (topics < 0 || topics > b.length) return [];
+    const out: { topic: string; partitions: number[] }[] = [];
+    for (let i = 0; i < topics; i++) {
+      const len = b.readInt16BE(at);
+      at += 2;
+      if (len < 0 || at + len > b.length) return [];
+      const topic = b.toString('utf8', at, at + len);
+      at += len;
+      const n = b.readInt32BE(at);
+      at += 4;
+      if (n < 0 || at + n * 4 > b.length) return [];
+      const partitions: number[] = [];
+      for (let k = 0; k < n; k++, at += 4) partitions.push(b.readInt32BE(at));
+      out.push({ topic, partitions });
+    }
+    return out;
+  } catch {
+    return [];
+  }
+}
+
+/** The partitions a member was assigned, for either kind of group (empty when unreadable). */
+export function assignedPartitions(
+  protocolType: string | null,
+  assignment: Buffer,
+): { topic: string; partitions: number[] }[] {
+  if (protocolType === SERVER_ASSIGNED) return decodeServerAssignment(assignment);
+  if (protocolType === 'consumer') return decodeConsumerAssignment(assignment);
+  return [];
+}

@@ -8,14 +8,17 @@
 import { randomUUID } from 'node:crypto';
 import { BrokerError } from '../../errors.ts';
 import { decodeBatch, encodeBatch, forEachBatch } from '../../records/batch.ts';
+import type { PartitionLog } from '../../storage/partition-log.ts';
 import type { BrokerCore } from '../core.ts';
 import {
+  assignedPartitions,
   type CommittedOffset,
   type CoordinatorConfig,
   GroupCoordinator,
   type GroupSnapshot,
   type JoinRequest,
   type JoinResponse,
+  offsetKey,
   type SyncRequest,
 } from './coordinator.ts';
 
@@ -287,29 +290,40 @@ export class GroupService {
     }));
   }
 
-  /** Committed offset, log end and lag of every partition the group has committed. */
+  /**
+   * Committed offset, log end and lag of every partition the group has committed or its members are
+   * assigned. A partition assigned but never committed shows committed -1 and the whole log as lag.
+   */
   lag(
     groupId: string,
   ): { topic: string; partition: number; committed: number; logEndOffset: number; lag: number }[] {
-    return this.coordinator
-      .committed(groupId)
-      .filter((c) => this.core.metadata.getTopic(c.topic))
-      .map((c) => {
-        let end = 0;
-        try {
-          end = this.core.partitions.get(c.topic, c.partition).logEndOffset;
-        } catch {
-          end = 0;
-        }
-        return {
-          topic: c.topic,
-          partition: c.partition,
-          committed: c.value.offset,
-          logEndOffset: end,
-          lag: Math.max(0, end - c.value.offset),
-        };
-      })
-      .sort((a, b) => (a.topic === b.topic ? a.partition - b.partition : a.topic < b.topic ? -1 : 1));
+    const rows = new Map<string, { topic: string; partition: number; committed: number }>();
+    const snapshot = this.coordinator.snapshot(groupId);
+    for (const m of snapshot?.members ?? []) {
+      for (const a of assignedPartitions(snapshot!.protocolType, m.assignment)) {
+        for (const p of a.partitions)
+          rows.set(offsetKey(a.topic, p), { topic: a.topic, partition: p, committed: -1 });
+      }
+    }
+    for (const c of this.coordinator.committed(groupId)) {
+      rows.set(offsetKey(c.topic, c.partition), {
+        topic: c.topic,
+        partition: c.partition,
+        committed: c.value.offset,
+      });
+    }
+    const out = [];
+    for (const r of rows.values()) {
+      let log: PartitionLog;
+      try {
+        log = this.core.partitions.get(r.topic, r.partition);
+      } catch {
+        continue; // the topic was deleted, or the partition never existed
+      }
+      const from = r.committed >= 0 ? r.committed : log.logStartOffset;
+      out.push({ ...r, logEndOffset: log.logEndOffset, lag: Math.max(0, log.logEndOffset - from) });
+    }
+    return out.sort((a, b) => (a.topic === b.topic ? a.partition - b.partition : a.topic < b.topic ? -1 : 1));
   }
 
   async deleteGroup(groupId: string): Promise<void> {
