@@ -127,6 +127,7 @@ test('group membership and committed offsets survive a restart; lag is exported'
   );
   assert.deepEqual(broker.groups.lag('billing'), [
     { topic: 'orders', partition: 0, committed: 3, logEndOffset: 5, lag: 2 },
+    { topic: 'orders', partition: 1, committed: -1, logEndOffset: 0, lag: 0 },
   ]);
   const metrics = await broker.metrics.registry.metrics();
   assert.match(metrics, /consumer_group_lag\{group="billing",topic="orders",partition="0"[^}]*\} 2/);
