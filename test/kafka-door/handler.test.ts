@@ -20,6 +20,7 @@ async function kafka(port: number) {
     assert.ok(payload, `${name} v${version}: connection closed`);
     const r = decodeResponse(name, version, payload);
     assert.equal(r.correlationId, correlation);
+    // biome-ignore lint/suspicious/noExplicitAny: decoded responses are checked field by field below
     return r.body as Record<string, any>;
   };
   return { call, close: () => c.close() };
@@ -258,6 +259,10 @@ test('gRPC DescribeGroup reads the partitions a Kafka group leader assigned', as
   at = b.writeInt32BE(3, at);
   b.writeInt32BE(-1, at);
   assert.deepEqual(decodeConsumerAssignment(b), [{ topic: 'orders', partitions: [0, 3] }]);
-  assert.deepEqual(decodeConsumerAssignment(Buffer.from([0, 0, 0x7f, 0xff, 0xff, 0xff])), [], 'a lying count is refused');
+  assert.deepEqual(
+    decodeConsumerAssignment(Buffer.from([0, 0, 0x7f, 0xff, 0xff, 0xff])),
+    [],
+    'a lying count is refused',
+  );
   assert.deepEqual(decodeConsumerAssignment(Buffer.alloc(0)), []);
 });

@@ -69,6 +69,7 @@ async function http(
   method: string,
   path: string,
   body?: string,
+  // biome-ignore lint/suspicious/noExplicitAny: the kv node's JSON answers differ per endpoint
 ): Promise<{ status: number; json: any }> {
   const res = await fetch(`http://127.0.0.1:${p.httpPort}${path}`, {
     method,
@@ -151,6 +152,7 @@ test('three processes: SIGKILL the leader during writes, lose nothing acknowledg
   await write('after-restart', 'yes', Date.now() + 30_000);
   const target = (await http(leader, 'GET', '/status')).json.commit as number;
   const deadline = Date.now() + 30_000;
+  // biome-ignore lint/suspicious/noExplicitAny: the kv node's /status JSON
   let st: any;
   while (Date.now() < deadline) {
     st = (await http(back, 'GET', '/status')).json;
