@@ -229,6 +229,12 @@ export function renderReport(r: Results, opts: { chartFiles: string[] }): string
         `| ${x.loadPercent}% | ${formatInt(x.offeredRecordsPerSec)} | ${formatInt(x.latency.count)} | ${formatMs(x.latency.p50Ms)} | ${formatMs(x.latency.p99Ms)} | ${formatMs(x.latency.p999Ms)} | ${formatMs(x.latency.maxMs)} | ${formatMs(x.sendLagP99Ms)} | ${cost(x.broker)} |`,
       );
     out.push('');
+    for (const x of r.latency.rows)
+      if (x.sendLagP99Ms > 1 && x.sendLagP99Ms >= x.latency.p99Ms / 2)
+        out.push(
+          `At ${x.loadPercent}% the load generator itself sent late (send lag p99 ${formatMs(x.sendLagP99Ms)} ms against a latency p99 of ${formatMs(x.latency.p99Ms)} ms): it could not offer this rate on this machine, so the row measures the generator's backlog as much as the broker.`,
+          '',
+        );
   }
   if (r.scale?.length) {
     out.push('## Scale: partitions on one node', '');

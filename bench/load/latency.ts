@@ -46,7 +46,9 @@ if (p.role === 'producer') {
     const value = Buffer.alloc(p.recordBytes, 'x');
     value.writeDoubleLE(dueMs < p.warmupMs ? -1 : wall0 + dueMs, 0);
     const messages = Array.from({ length: p.batch }, () => ({ value }));
-    sendLag.recordValue(Math.max(1, Math.round((performance.now() - t0 - dueMs) * 1000)));
+    // Warm-up batches are neither measured by the consumer nor counted here.
+    if (dueMs >= p.warmupMs)
+      sendLag.recordValue(Math.max(1, Math.round((performance.now() - t0 - dueMs) * 1000)));
     inFlight++;
     client
       .produceBatch(p.topic, messages, { partition: p.partition, acks: p.acks })
