@@ -15,10 +15,17 @@ import * as grpc from '@grpc/grpc-js';
 import { brokerClientConstructor } from '../grpc-proto.ts';
 import { decodeBatchAsync, encodeBatchAsync, forEachBatch, type RecordHeader } from '../records/batch.ts';
 import { COMPRESSION, type CompressionName } from '../records/compression.ts';
-import { partitionForKey } from '../records/partitioner.ts';
 import { Consumer, type ConsumerOptions } from './consumer.ts';
 import { abortError, BrokerClientError } from './errors.ts';
-import { isMessage, type Message, sleep, toBuffer, toHeaders, type Value } from './messages.ts';
+import {
+  groupByPartition,
+  isMessage,
+  type Message,
+  sleep,
+  toBuffer,
+  toHeaders,
+  type Value,
+} from './messages.ts';
 import { Producer, type ProducerOptions } from './producer.ts';
 
 export type {
@@ -355,26 +362,11 @@ export class BrokerClient {
         false,
       );
     const partitions = await this.#partitionCount(topic, opts);
-    const groups = new Map<number, Message[]>();
-    let sticky: number | undefined;
-    for (const raw of messages) {
-      const m = isMessage(raw) ? raw : { value: raw };
-      const key = toBuffer(m.key);
-      let p: number;
-      if (opts.partition !== undefined) p = opts.partition;
-      else if (key) p = partitionForKey(key, partitions);
-      else {
-        if (sticky === undefined) {
-          const n = this.#stickyPartition.get(topic) ?? Math.floor(Math.random() * partitions);
-          this.#stickyPartition.set(topic, n + 1);
-          sticky = n % partitions;
-        }
-        p = sticky;
-      }
-      let g = groups.get(p);
-      if (!g) groups.set(p, (g = []));
-      g.push(m);
-    }
+    const groups = groupByPartition(messages, partitions, opts.partition, () => {
+      const n = this.#stickyPartition.get(topic) ?? Math.floor(Math.random() * partitions);
+      this.#stickyPartition.set(topic, n + 1);
+      return n;
+    });
     const codec = COMPRESSION[opts.compression ?? 'none'];
     const now = Date.now();
     const results = await Promise.all(

@@ -3,6 +3,7 @@
  * abortable sleep for backoffs.
  */
 import type { RecordHeader } from '../records/batch.ts';
+import { partitionForKey } from '../records/partitioner.ts';
 import { abortError } from './errors.ts';
 
 export type Value = string | Buffer | Uint8Array | null;
@@ -51,4 +52,31 @@ export const sleep = (ms: number, signal?: AbortSignal) =>
 export function backoffMs(attempt: number, baseMs: number, maxMs: number): number {
   const b = Math.min(maxMs, baseMs * 2 ** attempt);
   return b / 2 + Math.random() * (b / 2);
+}
+
+/**
+ * Groups messages by the partition they go to, as Kafka's clients route them: `partition` when given;
+ * else keyed messages by murmur2(key) mod `partitions`; unkeyed ones all to one partition per call,
+ * which `nextSticky()` picks (Kafka's sticky partitioning), so that they form one batch.
+ */
+export function groupByPartition(
+  messages: (Value | Message)[],
+  partitions: number,
+  partition: number | undefined,
+  nextSticky: () => number,
+): Map<number, Message[]> {
+  const groups = new Map<number, Message[]>();
+  let sticky: number | undefined;
+  for (const raw of messages) {
+    const m = isMessage(raw) ? raw : { value: raw };
+    const key = toBuffer(m.key);
+    let p: number;
+    if (partition !== undefined) p = partition;
+    else if (key) p = partitionForKey(key, partitions);
+    else p = sticky ??= nextSticky() % partitions;
+    let g = groups.get(p);
+    if (!g) groups.set(p, (g = []));
+    g.push(m);
+  }
+  return groups;
 }

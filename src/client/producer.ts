@@ -22,10 +22,17 @@
 import * as grpc from '@grpc/grpc-js';
 import { encodeBatchAsync } from '../records/batch.ts';
 import { COMPRESSION, type CompressionName } from '../records/compression.ts';
-import { partitionForKey } from '../records/partitioner.ts';
 import { BrokerClientError } from './errors.ts';
 import type { BrokerClient } from './index.ts';
-import { backoffMs, isMessage, type Message, sleep, toBuffer, toHeaders, type Value } from './messages.ts';
+import {
+  backoffMs,
+  groupByPartition,
+  type Message,
+  sleep,
+  toBuffer,
+  toHeaders,
+  type Value,
+} from './messages.ts';
 
 export interface ProducerOptions {
   /** Stamp batches with a producer id and sequences so that retries never duplicate. @default false */
@@ -159,26 +166,11 @@ export class Producer {
       partitions = (await this.client.describeTopic(topic, { signal: opts.signal })).partitions;
       this.#partitionCounts.set(topic, partitions);
     }
-    const groups = new Map<number, Message[]>();
-    let sticky: number | undefined;
-    for (const raw of messages) {
-      const m = isMessage(raw) ? raw : { value: raw };
-      const key = toBuffer(m.key);
-      let p: number;
-      if (opts.partition !== undefined) p = opts.partition;
-      else if (key) p = partitionForKey(key, partitions);
-      else {
-        if (sticky === undefined) {
-          const n = this.#sticky.get(topic) ?? 0;
-          this.#sticky.set(topic, n + 1);
-          sticky = n % partitions;
-        }
-        p = sticky;
-      }
-      let g = groups.get(p);
-      if (!g) groups.set(p, (g = []));
-      g.push(m);
-    }
+    const groups = groupByPartition(messages, partitions, opts.partition, () => {
+      const n = this.#sticky.get(topic) ?? 0;
+      this.#sticky.set(topic, n + 1);
+      return n;
+    });
     return groups;
   }
 

@@ -13,7 +13,7 @@ import { BrokerError } from '../../errors.ts';
 import { requestElementsMax } from './limits.ts';
 import { Reader } from './protocol/reader.ts';
 import { Writer } from './protocol/writer.ts';
-import type { Plan, PlanField, PrimitiveType } from './schema.ts';
+import { type Plan, type PlanField, type PrimitiveType, primitiveMinBytes } from './schema.ts';
 
 export type Message = Record<string, unknown>;
 
@@ -72,7 +72,7 @@ function decodeField(r: Reader, f: PlanField, flexible: boolean, budget: DecodeB
   switch (f.kind) {
     case 'array': {
       const elem = f.elem as PrimitiveType;
-      const n = r.arrayLength(flexible, f.nullable, elemMinBytes(elem, flexible));
+      const n = r.arrayLength(flexible, f.nullable, primitiveMinBytes(elem, flexible));
       if (n === null) return null;
       spend(budget, n);
       const a = new Array(n);
@@ -99,30 +99,6 @@ function spend(budget: DecodeBudget, n: number): void {
   budget.elementsLeft -= n;
   if (budget.elementsLeft < 0) {
     throw new BrokerError('INVALID_REQUEST', `message holds more than the allowed number of array elements`);
-  }
-}
-
-function elemMinBytes(t: PrimitiveType, flexible: boolean): number {
-  switch (t) {
-    case 'int8':
-    case 'bool':
-      return 1;
-    case 'int16':
-    case 'uint16':
-      return 2;
-    case 'int32':
-    case 'uint32':
-      return 4;
-    case 'int64':
-    case 'float64':
-      return 8;
-    case 'uuid':
-      return 16;
-    case 'string':
-      return flexible ? 1 : 2;
-    case 'bytes':
-    case 'records':
-      return flexible ? 1 : 4;
   }
 }
 

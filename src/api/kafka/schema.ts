@@ -195,7 +195,8 @@ export interface Plan {
   minBytes: number;
 }
 
-function primitiveMinBytes(t: PrimitiveType, flexible: boolean): number {
+/** The fewest bytes one value of a primitive type takes on the wire (bounds array counts before reading). */
+export function primitiveMinBytes(t: PrimitiveType, flexible: boolean): number {
   switch (t) {
     case 'int8':
     case 'bool':
