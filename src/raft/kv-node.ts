@@ -12,7 +12,7 @@
 import http from 'node:http';
 import { createInterface } from 'node:readline';
 import { KvStore } from './kv.ts';
-import { NotLeaderError, RaftNode } from './node.ts';
+import { NotLeaderError, ProposalRefusedError, RaftNode } from './node.ts';
 import type { Entry } from './types.ts';
 
 function arg(name: string): string | undefined {
@@ -74,6 +74,8 @@ const server = http.createServer(async (req, res) => {
     send(404, { error: 'no such route' });
   } catch (err) {
     if (err instanceof NotLeaderError) return send(503, { error: err.message, leader: err.leader });
+    if (err instanceof ProposalRefusedError)
+      return send(409, { error: err.message, reason: err.reason, leader: err.leader });
     send(500, { error: String(err) });
   }
 });

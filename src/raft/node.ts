@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { tickMsDefault } from './limits.ts';
 import { Prng } from './prng.ts';
-import { Raft, type Status } from './raft.ts';
+import { type ProposeRefusal, Raft, type Status } from './raft.ts';
 import { RaftStorage } from './storage.ts';
 import { TcpTransport } from './transport.ts';
 import {
@@ -51,6 +51,28 @@ export class NotLeaderError extends Error {
     super(`not the leader (${reason}); leader is ${leader || 'unknown'}`);
     this.leader = leader;
   }
+}
+
+/**
+ * A proposal the leader refused for a reason other than leadership: a membership change already in
+ * flight, no entry committed in the leader's term yet, a learner too far behind to promote, or an
+ * invalid change. The caller may retry later on the same node.
+ */
+export class ProposalRefusedError extends Error {
+  readonly reason: ProposeRefusal;
+  readonly leader: NodeId;
+  constructor(leader: NodeId, reason: ProposeRefusal) {
+    super(`proposal refused by the leader: ${reason}`);
+    this.reason = reason;
+    this.leader = leader;
+  }
+}
+
+/** The error for a refused proposal: NotLeaderError only when leadership is the reason. */
+function refusal(leader: NodeId, reason: ProposeRefusal): Error {
+  return reason === 'not-leader' || reason === 'transferring'
+    ? new NotLeaderError(leader, reason)
+    : new ProposalRefusedError(leader, reason);
 }
 
 type Waiter = { term: number; resolve: (v: unknown) => void; reject: (e: Error) => void };
@@ -124,7 +146,7 @@ export class RaftNode {
     return new Promise((resolve, reject) => {
       this.calls.push((raft) => {
         const r = raft.proposeConfChange(cc);
-        if (!r.ok) reject(new NotLeaderError(r.leader, r.reason));
+        if (!r.ok) reject(refusal(r.leader, r.reason));
         else this.waiters.set(r.index, { term: r.term, resolve: () => resolve(), reject });
       });
       this.kick();
@@ -174,7 +196,7 @@ export class RaftNode {
         this.proposals = [];
         const r = raft.proposeEntries(batch.map((p) => p.data));
         if (!r.ok) {
-          const err = new NotLeaderError(r.leader, r.reason);
+          const err = refusal(r.leader, r.reason);
           for (const p of batch) p.reject(err);
         } else {
           const first = r.index - batch.length + 1;
