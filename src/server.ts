@@ -3,7 +3,7 @@
  * door, HTTP health and metrics. The `broker` CLI and embedded use (tests, `import { startBroker }`)
  * take this same path.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -104,7 +104,7 @@ export async function runBroker(config: BrokerConfig, givenLogger?: Logger): Pro
         minInsyncReplicas: 1,
       },
       defaultPartitions: config.defaultPartitions,
-      partitionsMax: config.maxPartitions,
+      partitionsMax: effectivePartitionsMax(config, logger),
       cleanupIntervalMs: config.cleanupIntervalMs,
       logger,
       observer: metrics,
@@ -236,4 +236,34 @@ export async function runBroker(config: BrokerConfig, givenLogger?: Logger): Pro
       return closing;
     },
   };
+}
+
+/**
+ * Every open partition holds at least one file descriptor (its active segment), and connections and
+ * segment files need more. The partition limit the core enforces is therefore the configured
+ * storage.max_partitions, lowered to the process's open files limit less a reserve, so that creating
+ * a topic fails with a clear error instead of a log failing to open later. Linux reads the limit from
+ * /proc/self/limits; elsewhere the configured value stands.
+ */
+/** File descriptors kept for connections and closed segments: 1024, or a quarter of a small limit. */
+export const fileDescriptorReserve = 1024;
+
+function effectivePartitionsMax(config: BrokerConfig, logger: Logger): number {
+  let limit: number;
+  try {
+    const m = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    if (!m || m[1] === 'unlimited') return config.maxPartitions;
+    limit = Number(m[1]);
+  } catch {
+    return config.maxPartitions;
+  }
+  const fit = Math.max(1, limit - Math.min(fileDescriptorReserve, Math.floor(limit / 4)));
+  if (fit < config.maxPartitions) {
+    logger.warn(
+      { openFilesLimit: limit, configured: config.maxPartitions, effective: fit },
+      'storage.max_partitions lowered to fit the open files limit; raise the limit (ulimit -n, LimitNOFILE) to hold more',
+    );
+    return fit;
+  }
+  return config.maxPartitions;
 }

@@ -45,7 +45,7 @@ export interface CoreOptions {
   defaultPartitions?: number;
   /** Most partitions one topic may have. @default 10000 */
   partitionsPerTopicMax?: number;
-  /** Most partitions this node holds in all. @default 20000 */
+  /** Most partitions this node holds in all. @default 10000 */
   partitionsMax?: number;
   /** How often retention and compaction run; 0 disables the cleaner. @default 300000 */
   cleanupIntervalMs?: number;
@@ -150,7 +150,7 @@ export class BrokerCore {
     this.logger = opts.logger;
     this.#observer = opts.observer ?? noObserver;
     this.#partitionsPerTopicMax = opts.partitionsPerTopicMax ?? 10_000;
-    this.#partitionsMax = opts.partitionsMax ?? 20_000;
+    this.#partitionsMax = opts.partitionsMax ?? 10_000;
   }
 
   static async open(opts: CoreOptions): Promise<BrokerCore> {

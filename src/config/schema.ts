@@ -154,8 +154,8 @@ export const SCHEMA: readonly KeySpec[] = [
   {
     key: 'storage.max_partitions',
     kind: { type: 'int', min: 1, max: 1_000_000 },
-    default: 20_000,
-    doc: 'Most partitions this node holds.',
+    default: 10_000,
+    doc: 'Most partitions this node holds (lowered at start to fit the open files limit).',
   },
   {
     key: 'storage.max_message_bytes',
