@@ -101,6 +101,7 @@ export async function runBroker(config: BrokerConfig, givenLogger?: Logger): Pro
           maxMessageBytes: config.maxMessageBytes,
         },
         compressionType: config.producerCompression ? 'producer' : config.compressionDefault,
+        encodeCodec: config.compressionDefault,
         minInsyncReplicas: 1,
       },
       defaultPartitions: config.defaultPartitions,

@@ -533,6 +533,7 @@ export class BrokerCore {
   #topicCodec(topic: string): CompressionCode {
     const type = this.metadata.getTopic(topic)?.configs['compression.type'] ?? this.defaults.compressionType;
     if (type in COMPRESSION) return COMPRESSION[type as keyof typeof COMPRESSION];
+    if (type === 'producer') return COMPRESSION[this.defaults.encodeCodec ?? 'none'];
     return COMPRESSION.none;
   }
 

@@ -26,6 +26,11 @@ export interface TopicDefaults {
   log: Partial<LogConfig>;
   /** 'producer' keeps what producers send; a codec name makes the broker recompress. */
   compressionType: string;
+  /**
+   * The codec for batches the broker encodes itself (gRPC records, internal topics) when the topic's
+   * compression.type is 'producer' (the seed's compression.default). @default 'none'
+   */
+  encodeCodec?: (typeof COMPRESSION_NAMES)[number];
   minInsyncReplicas: number;
 }
 

@@ -172,3 +172,12 @@ test('lag covers assigned partitions that were never committed', async (t) => {
   ]);
   assert.equal(broker.groups.lag('new-group')[1].lag, 1);
 });
+
+test('compression.default is the codec of batches the broker encodes itself', async (t) => {
+  const broker = await startBroker({ compressionDefault: 'lz4' });
+  t.after(() => broker.close());
+  await broker.core.createTopic({ name: 'enc' });
+  await broker.core.produceRecords('enc', [{ value: Buffer.from('x'.repeat(200)) }]);
+  const { bytes } = await broker.core.fetch('enc', 0, 0);
+  assert.equal(bytes.readInt16BE(F.attributes) & 7, COMPRESSION.lz4);
+});
