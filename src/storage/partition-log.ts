@@ -30,7 +30,7 @@ import {
   verifyBatch,
   writeInt64,
 } from '../records/batch.ts';
-import { compactLog, recoverCompactionLeftovers } from './compaction.ts';
+import { type CompactionStats, compactLog, recoverCompactionLeftovers } from './compaction.ts';
 import { type LogConfig, resolveLogConfig } from './log-config.ts';
 import { Mutex } from './mutex.ts';
 import { Segment, segmentName, syncDir, writeFileSynced } from './segment.ts';
@@ -503,16 +503,22 @@ export class PartitionLog {
     }
     const limit = Math.min(Math.max(maxBytes, 0), readBytesMax);
     const end = Math.min(opts.maxOffset ?? this.#nextOffset, this.#nextOffset);
-    let i = this.#segmentIndexFor(offset);
-    for (; i < this.segments.length && offset < end; i++) {
+    // The next segment is found by offset, not by position in the list: compaction may merge segments
+    // (and retention remove them) while this read awaits, which shifts positions but not offsets.
+    let at = offset;
+    while (at < end) {
+      const i = this.#segmentIndexFor(at);
       const seg = this.segments[i];
+      const nextBase = this.segments[i + 1]?.baseOffset;
       seg.acquire();
       try {
-        const bytes = await this.#readSegment(seg, offset, limit, end);
+        const bytes = await this.#readSegment(seg, at, limit, end);
         if (bytes.length > 0) return { bytes, nextOffset: lastOffsetOf(bytes, lastBatchStart(bytes)) + 1 };
       } finally {
         seg.release();
       }
+      if (nextBase === undefined) break;
+      at = nextBase;
     }
     // Nothing below `end` at or after `offset` (compaction can empty the tail of the closed segments):
     // the next offset worth asking for is `end`.
@@ -641,27 +647,35 @@ export class PartitionLog {
    */
   async offsetForTimestamp(timestamp: number): Promise<{ offset: number; timestamp: number } | null> {
     this.#checkOpen();
-    for (const seg of this.segments) {
-      if (seg.maxTimestamp < timestamp) continue;
-      seg.acquire();
-      try {
-        let offset = Math.max(seg.timeIndex.lookup(timestamp), this.logStartOffset);
-        while (offset < this.#nextOffset) {
-          const { bytes } = await this.#readOne(seg, offset);
-          if (bytes.length === 0) break;
-          const size = batchSizeAt(bytes, 0);
-          if (readInt64(bytes, F.maxTimestamp) >= timestamp) {
-            const { records } = await decodeBatchAsync(bytes.subarray(0, size));
-            const hit = records.find((r) => r.timestamp >= timestamp && r.offset >= offset);
-            if (hit) return { offset: hit.offset, timestamp: hit.timestamp };
+    // Walked by offset rather than list position, for the reason given in read(). Offsets below `from`
+    // were searched already (a merge can hand back a segment that starts before it).
+    let from = this.logStartOffset;
+    for (;;) {
+      const i = this.#segmentIndexFor(from);
+      const seg = this.segments[i];
+      const nextBase = this.segments[i + 1]?.baseOffset;
+      if (seg.maxTimestamp >= timestamp) {
+        seg.acquire();
+        try {
+          let offset = Math.max(seg.timeIndex.lookup(timestamp), from, this.logStartOffset);
+          while (offset < this.#nextOffset) {
+            const { bytes } = await this.#readOne(seg, offset);
+            if (bytes.length === 0) break;
+            const size = batchSizeAt(bytes, 0);
+            if (readInt64(bytes, F.maxTimestamp) >= timestamp) {
+              const { records } = await decodeBatchAsync(bytes.subarray(0, size));
+              const hit = records.find((r) => r.timestamp >= timestamp && r.offset >= offset);
+              if (hit) return { offset: hit.offset, timestamp: hit.timestamp };
+            }
+            offset = lastOffsetOf(bytes, 0) + 1;
           }
-          offset = lastOffsetOf(bytes, 0) + 1;
+        } finally {
+          seg.release();
         }
-      } finally {
-        seg.release();
       }
+      if (nextBase === undefined) return null;
+      from = nextBase;
     }
-    return null;
   }
 
   #readOne(seg: Segment, offset: number): Promise<{ bytes: Buffer }> {
@@ -792,15 +806,10 @@ export class PartitionLog {
 
   /**
    * Compacts the closed segments (cleanup.policy=compact): keeps the newest record of each key, drops
-   * tombstones older than delete.retention.ms, keeps every surviving record's offset. Crash-safe at
-   * every step (compaction.ts).
+   * tombstones older than delete.retention.ms, keeps every surviving record's offset, and merges
+   * consecutive closed segments that fit in one. Crash-safe at every step (compaction.ts).
    */
-  compact(): Promise<{
-    segmentsRewritten: number;
-    bytesBefore: number;
-    bytesAfter: number;
-    recordsRemoved: number;
-  }> {
+  compact(): Promise<CompactionStats> {
     this.#checkOpen();
     return this.#maintenanceLock.run(() =>
       compactLog(this, {
