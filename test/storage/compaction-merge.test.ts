@@ -31,6 +31,15 @@ async function readsAtEveryOffset(log: PartitionLog): Promise<Buffer[]> {
   return out;
 }
 
+/** offsetForTimestamp at every half second across the test data's timestamps. */
+async function lookupsByTime(log: PartitionLog) {
+  const out: ({ offset: number; timestamp: number } | null)[] = [];
+  for (let ms = -500; ms <= 101_000; ms += ms < 82_000 ? 500 : 9_500) {
+    out.push(await log.offsetForTimestamp(now + ms));
+  }
+  return out;
+}
+
 /**
  * Checks each closed segment's loaded indexes against indexes rebuilt from its bytes, and that no
  * segment's records run into the next one (reads, which go by base offset, would hide an overlap).
@@ -84,15 +93,18 @@ test('merging segments that lose nothing leaves every read identical, and the in
           valueBytes: 20,
           keys: (i) => `k${s}-${b}-${i}`,
           compression: s % 2 ? 1 : 0,
+          timestamp: now + (s * 2 + b) * 1000,
         }),
       );
     }
     await log.roll();
   }
-  await log.append(makeBatch('active', 2, { keys: (i) => `active-${i}` }));
+  await log.append(makeBatch('active', 2, { keys: (i) => `active-${i}`, timestamp: now + 100_000 }));
   const segmentsBefore = log.segments.length;
   const allBefore = await readAll(log);
   const readsBefore = await readsAtEveryOffset(log);
+  const timesBefore = await lookupsByTime(log);
+  assert.ok(new Set(timesBefore.map((r) => r?.offset)).size > 80, 'the lookups land in many batches');
 
   // A read in flight on a segment the merge replaces keeps reading it: hold one open across the merge.
   const held = log.segments[5];
@@ -113,6 +125,7 @@ test('merging segments that lose nothing leaves every read identical, and the in
 
   assert.deepEqual(await readAll(log), allBefore);
   assert.deepEqual(await readsAtEveryOffset(log), readsBefore);
+  assert.deepEqual(await lookupsByTime(log), timesBefore);
   await assertIndexesMatchRebuild(log);
   const names = log.segmentNames();
   assert.deepEqual((await readdir(dir)).filter((n) => n.endsWith('.log')).sort(), names);
@@ -123,6 +136,7 @@ test('merging segments that lose nothing leaves every read identical, and the in
   log = await PartitionLog.open({ dir, config: compactConfig, clock: () => now, logger });
   assert.deepEqual(log.segmentNames(), names);
   assert.deepEqual(await readsAtEveryOffset(log), readsBefore);
+  assert.deepEqual(await lookupsByTime(log), timesBefore);
   await assertIndexesMatchRebuild(log);
 
   // Without the clean-shutdown marker the closed segments' index files are still checked and used.
