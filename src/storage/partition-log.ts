@@ -8,7 +8,8 @@
  * only after its write completed, and every batch they get has passed its CRC-32C check.
  *
  * Recovery on open:
- * - leftover compaction files are rolled forward (a committed `.swap`) or removed (`.cleaned`);
+ * - leftover compaction files are rolled forward (a committed `.swap`, first removing the segments its
+ *   manifest says a merge replaced) or removed (`.cleaned`, and manifests without a `.swap`);
  * - after a clean shutdown (the `clean-shutdown` marker matches the active segment's size), indexes are
  *   loaded and no data is scanned;
  * - otherwise the active segment is scanned batch by batch, verifying framing, CRC-32C and offsets, and

@@ -4,7 +4,7 @@
  * of the merge's swap protocol leaves a log that recovery turns into a correct one.
  */
 import assert from 'node:assert/strict';
-import { readdir, rm } from 'node:fs/promises';
+import { readdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { encodeBatch } from '../../src/records/batch.ts';
@@ -255,4 +255,22 @@ test('a crash after any step of the merge protocol recovers to a correct log', a
     // The stopped process's descriptors: closed only now, as a dead process's would be.
     for (const seg of [...log.segments, incoming!]) await seg.file.close().catch(() => {});
   }
+});
+
+test('a committed swap whose manifest is damaged stops the open instead of guessing', async (t) => {
+  const dir = await tempDir(t);
+  const { log } = await churnedLog(dir);
+  await log.close();
+  const stem = path.join(dir, '00000000000000000000');
+  await rename(`${stem}.log`, `${stem}.log.swap`);
+  await writeFile(`${stem}.swap-manifest`, '{"replaces":[0,');
+  await assert.rejects(PartitionLog.open({ dir, config: compactConfig }), { code: 'KAFKA_STORAGE_ERROR' });
+  // A manifest that does not start with the swap's own base offset is refused the same way.
+  await writeFile(`${stem}.swap-manifest`, JSON.stringify({ version: 1, replaces: [5, 9] }));
+  await assert.rejects(PartitionLog.open({ dir, config: compactConfig }), { code: 'KAFKA_STORAGE_ERROR' });
+  // Nothing was removed while refusing: with the manifest gone, the swap is a one-segment rewrite.
+  await rm(`${stem}.swap-manifest`);
+  const reopened = await PartitionLog.open({ dir, config: compactConfig });
+  t.after(() => reopened.close());
+  assert.equal(reopened.segments.length, log.segments.length);
 });
