@@ -274,3 +274,54 @@ test('a committed swap whose manifest is damaged stops the open instead of guess
   t.after(() => reopened.close());
   assert.equal(reopened.segments.length, log.segments.length);
 });
+
+test('a read in flight while a merge shifts the segment list still finds the next segment', async (t) => {
+  const dir = await tempDir(t);
+  const config = { ...compactConfig, segmentBytes: 1024 };
+  const log = await PartitionLog.open({ dir, config, clock: () => now });
+  t.after(() => log.close());
+  const oneSegment = async (batches: Buffer[]) => {
+    for (const b of batches) await log.append(b);
+    await log.roll();
+  };
+  // S0..S3 cannot merge (two do not fit in 1024 bytes) until their keys are rewritten later.
+  for (let s = 0; s < 4; s++)
+    await oneSegment([makeBatch(`s${s}`, 4, { valueBytes: 150, keys: (i) => `s${s}-${i}` })]);
+  // X ends with `dup`, which Y rewrites: the first pass leaves X with a gap at its end.
+  await oneSegment([
+    makeBatch('x', 1, { valueBytes: 300, keys: () => 'x' }),
+    makeBatch('dup-old', 1, { keys: () => 'dup' }),
+  ]);
+  const gapOffset = log.logEndOffset - 1;
+  await oneSegment([makeBatch('y', 2, { valueBytes: 380, keys: (i) => (i === 0 ? 'dup' : 'y') })]);
+  await log.compact();
+  const x = log.segments[4];
+  assert.ok(x.nextOffset > gapOffset && x.baseOffset < gapOffset, 'X still spans the removed offset');
+  const wanted = (await log.read(gapOffset, 1)).bytes;
+  assert.equal(recordsOf(wanted)[0].value?.startsWith('y:0:'), true);
+
+  // Rewriting S0..S3's keys lets the next pass merge them with X, shifting everything after it.
+  for (let s = 0; s < 4; s++)
+    await oneSegment([makeBatch(`w${s}`, 4, { valueBytes: 150, keys: (i) => `s${s}-${i}` })]);
+  await log.append(makeBatch('active', 1));
+
+  // Hold a read inside X (which has nothing at or after gapOffset) until the merge has happened.
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const readAt = x.readAt.bind(x);
+  let first = true;
+  x.readAt = async (position, length) => {
+    if (first) {
+      first = false;
+      await gate;
+    }
+    return readAt(position, length);
+  };
+  const inFlight = log.read(gapOffset, 1);
+  assert.equal(first, false, 'the read is waiting inside X');
+  const stats = await log.compact();
+  assert.ok(stats.segmentsMerged >= 4 && !log.segments.includes(x), 'X was merged away under the read');
+  release();
+  assert.deepEqual((await inFlight).bytes, wanted);
+  assert.deepEqual((await log.read(gapOffset, 1)).bytes, wanted);
+});
