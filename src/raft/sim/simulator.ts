@@ -86,6 +86,19 @@ export interface SimParams {
   /** Chance that a membership fault proposes a second change right behind the first. */
   readonly confBurstP: number;
   readonly learnerLagEntriesMax: number;
+  /**
+   * Chance that a new leader's messages to most of the others are lost for a while from the moment of
+   * its election, so that its first entries (its no-op at least) stay on a minority (figure 8 (b)).
+   */
+  readonly electCutP: number;
+  /**
+   * Chance, each time a leader's commit index moves before it has committed an entry of its own term,
+   * that its messages to everyone are lost for a while from that moment: the appends that would carry
+   * the new commit index and its newer entries do not go out (figure 8 (d), the leader lost right after
+   * a commit). In a correct leader the first commit of its term is of its own term, so this is one
+   * chance per term; a leader that commits old-term entries by counting gets one at each of them.
+   */
+  readonly commitCutP: number;
 }
 
 export function deriveParams(seed: number): SimParams {
@@ -114,7 +127,7 @@ export function deriveParams(seed: number): SimParams {
     // in a crash while a rival candidate's request for the same term is still in flight (likelier
     // without pre-vote); two conf changes in flight need proposals in quick succession.
     preVote: r.chance(0.6),
-    entriesPerMessageMax: r.pick([1, 2, 256]),
+    entriesPerMessageMax: r.pick([1, 1, 2, 256]),
     inflightMessagesMax: r.pick([1, 4, 256]),
     voteCrashP: r.pick([0, 0.2, 0.5]),
     leaderCrashP: r.pick([0, 0.1, 0.3]),
@@ -122,6 +135,12 @@ export function deriveParams(seed: number): SimParams {
     confBurstP: r.pick([0, 0.5]),
     // Small, so that promotions of learners still catching up are refused now and then.
     learnerLagEntriesMax: r.pick([2, 20, 1000]),
+    // Figure 8 (see docs/raft.md): leaders whose first entries reach only a minority leave logs whose
+    // tails diverge with entries of different terms; a leader cut off just as it commits has applied an
+    // entry that only it and its followers know is committed, and the next leader must hold it.
+    // Drawn last so that the parameters above keep the values they had for each seed.
+    electCutP: r.pick([0, 0.5, 0.8]),
+    commitCutP: r.pick([0, 0.5, 0.9]),
   };
 }
 
@@ -168,6 +187,11 @@ class SimNode {
   readWaiters = new Map<number, OpRecord>();
   readsToServe: { index: number; context: number }[] = [];
   leaderOfTerm = 0;
+  /**
+   * As leader of `leaderOfTerm`, its last commit index while none of its term is committed, to notice
+   * when it moves; infinite once it has committed an entry of its term.
+   */
+  leaderCommit = Number.POSITIVE_INFINITY;
   /** The latest vote handed out for writing, to notice when a new one is cast. */
   voteCast = { term: 0, vote: NONE };
 
@@ -196,8 +220,12 @@ export class Simulation {
   private readonly events = new EventHeap<SimEvent>();
   private readonly nodes = new Map<NodeId, SimNode>();
   private readonly blocked = new Set<string>();
+  /** Links cut for a while by the figure-8 faults ("from>to" to the time the cut ends), beside `blocked`. */
+  private readonly cutUntil = new Map<string, number>();
   private dropP: number;
   private dupP: number;
+  private delayMaxUnits: number;
+  private fsyncMaxUnits: number;
   private phase: 'safety' | 'liveness' = 'safety';
   private readonly trace: string[] = [];
   private readonly verbose: boolean;
@@ -238,6 +266,8 @@ export class Simulation {
     this.faultRng = this.rng.fork();
     this.dropP = params.dropP;
     this.dupP = params.dupP;
+    this.delayMaxUnits = params.delayMaxUnits;
+    this.fsyncMaxUnits = params.fsyncMaxUnits;
     const voters = Array.from({ length: params.voters }, (_, k) => k + 1);
     for (const id of voters) {
       const n = new SimNode(id, { voters, learners: [] }, this.rng.fork());
@@ -431,6 +461,8 @@ export class Simulation {
         this.observe(n);
         continue;
       }
+      // A leader's own fsync can complete a quorum too (advance()), which moves its commit index.
+      this.observe(n);
       if (!raft.hasReady()) return;
       this.handleReady(n, raft.ready());
     }
@@ -462,7 +494,7 @@ export class Simulation {
     );
     n.busy = true;
     const gen = n.gen;
-    this.at(this.diskRng.range(1, this.p.fsyncMaxUnits), () => {
+    this.at(this.diskRng.range(1, this.fsyncMaxUnits), () => {
       if (n.gen !== gen) return;
       assert.equal(n.raft, raft);
       n.walDurable.push(...n.walUnsynced);
@@ -550,8 +582,22 @@ export class Simulation {
   /** Checks that depend on a node's role, after each batch of inputs. */
   private observe(n: SimNode): void {
     const raft = n.raft!;
+    if (raft.role === Role.leader && n.leaderOfTerm === raft.term && raft.log.committed > n.leaderCommit) {
+      n.leaderCommit =
+        raft.log.term(raft.log.committed) === raft.term ? Number.POSITIVE_INFINITY : raft.log.committed;
+      // Figure 8's last act: a new leader that has just committed (and will apply) entries, cut off
+      // before the appends that would spread its commit index and its own newer entries go out. The
+      // next leader, elected without it, must still hold what it committed.
+      if (this.chanceOfFault(this.p.commitCutP)) {
+        this.cutOff(n, 1, this.p.electionTicks, 3 * this.p.electionTicks, 'at commit');
+      }
+    }
     if (raft.role !== Role.leader || n.leaderOfTerm === raft.term) return;
     n.leaderOfTerm = raft.term;
+    n.leaderCommit = raft.log.committed;
+    // Figure 8's first acts: a new leader whose first entries (its no-op at least) reach only some of
+    // the others, so that logs diverge in their tails with entries of different terms.
+    if (this.chanceOfFault(this.p.electCutP)) this.cutOff(n, 0.85, 1, 3 * this.p.electionTicks, 'elected');
     this.stats.elections++;
     const other = this.leaders.get(raft.term);
     if (other !== undefined && other !== n.id)
@@ -574,6 +620,32 @@ export class Simulation {
     }
   }
 
+  private chanceOfFault(p: number): boolean {
+    // No draw when the fault is off, so that seeds without it keep their fault schedule.
+    return this.phase === 'safety' && p > 0 && this.faultRng.chance(p);
+  }
+
+  /**
+   * Loses `n`'s messages to each other node with probability `p` (at least one), starting with the ones
+   * it is about to send, for `ticksMin` to `ticksMax` ticks: long enough for the others to elect a leader
+   * without it, short enough that it may come back and lead again, as in figure 8.
+   */
+  private cutOff(n: SimNode, p: number, ticksMin: number, ticksMax: number, why: string): void {
+    const others = [...this.nodes.keys()].filter((id) => id !== n.id);
+    if (others.length === 0) return;
+    let cut = others.filter(() => this.faultRng.chance(p));
+    if (cut.length === 0) cut = [this.faultRng.pick(others)];
+    const ticks = this.faultRng.range(ticksMin, ticksMax);
+    for (const id of cut) this.cutUntil.set(`${n.id}>${id}`, this.now + ticks * unitsPerTick);
+    this.stats.partitions++;
+    this.log(`CUT ${why} n${n.id} -> {${cut.join(',')}} for ${ticks} ticks`);
+  }
+
+  private linkDown(from: NodeId, to: NodeId): boolean {
+    const key = `${from}>${to}`;
+    return this.blocked.has(key) || (this.cutUntil.get(key) ?? 0) > this.now;
+  }
+
   // ---------------------------------------------------------------- network
 
   private send(m: Message): void {
@@ -586,7 +658,7 @@ export class Simulation {
     }
     if (m.type === 9) this.stats.snapshotsSent++;
     const to = this.nodes.get(m.to);
-    if (!to || this.blocked.has(`${m.from}>${m.to}`) || this.netRng.chance(this.dropP)) {
+    if (!to || this.linkDown(m.from, m.to) || this.netRng.chance(this.dropP)) {
       this.stats.dropped++;
       return;
     }
@@ -596,8 +668,8 @@ export class Simulation {
     const bytes = w.finish();
     const copies = this.netRng.chance(this.dupP) ? 2 : 1;
     for (let c = 0; c < copies; c++) {
-      this.at(this.netRng.range(1, this.p.delayMaxUnits), () => {
-        if (this.blocked.has(`${m.from}>${m.to}`)) {
+      this.at(this.netRng.range(1, this.delayMaxUnits), () => {
+        if (this.linkDown(m.from, m.to)) {
           this.stats.dropped++;
           return;
         }
@@ -803,8 +875,17 @@ export class Simulation {
   private beginLiveness(): void {
     this.phase = 'liveness';
     this.blocked.clear();
+    this.cutUntil.clear();
     this.dropP = 0;
     this.dupP = 0;
+    // Raft's timing requirement (paper 5.6): the broadcast time, here a round trip plus an fsync, must
+    // be well under the election timeout, or candidates keep timing out before their votes come back
+    // and leaders before their heartbeats are answered. Seeds may break it during the safety phase;
+    // healing restores it. Seed 6973 (election 5 ticks, delays up to 3 ticks each way, fsyncs up to
+    // 4, no pre-vote) elected a leader 12 times after healing and never kept one long enough to commit.
+    const slowestUnits = Math.floor((this.p.electionTicks * unitsPerTick) / 5);
+    this.delayMaxUnits = Math.min(this.delayMaxUnits, slowestUnits);
+    this.fsyncMaxUnits = Math.min(this.fsyncMaxUnits, slowestUnits);
     for (const n of this.nodes.values()) if (!n.up) this.start(n);
     this.log('LIVENESS phase: network healed, all nodes restarted');
   }
