@@ -200,7 +200,10 @@ export async function runBroker(config: BrokerConfig, givenLogger?: Logger): Pro
   logger.info(
     {
       grpcPort,
+      kafkaPort,
       metricsPort,
+      // 0 turns the cleaner off: say so, since retention and compaction then never run.
+      cleanerIntervalMs: config.cleanupIntervalMs || 'off',
       dataDir: config.dataDir,
       fsync: config.fsync,
       topics: core.listTopics().length,
