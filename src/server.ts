@@ -145,7 +145,7 @@ export async function runBroker(config: BrokerConfig, givenLogger?: Logger): Pro
     self: () => ({
       id: config.nodeId,
       address: `${config.advertiseAddr}:${grpcPort}`,
-      kafkaPort: config.kafkaPort,
+      kafkaPort,
     }),
     isControllerLeader: isLeader,
     isReady: () => state === 'ready',

@@ -219,7 +219,9 @@ test('long poll, subscribe, health, readiness and metrics on the real process', 
 
   const health = await grpcHealth(broker.grpcAddress, '');
   assert.equal(health, 'SERVING');
-  assert.equal((await client.getServers())[0].isLeader, true);
+  const [self] = await client.getServers();
+  assert.equal(self.isLeader, true);
+  assert.equal(self.kafkaPort, broker.kafkaPort, 'GetServers reports the bound Kafka port');
   assert.ok(
     broker.logs.every((l) => l.node === 'node-1'),
     'every log line carries the node id',
