@@ -266,3 +266,16 @@ test('gRPC DescribeGroup reads the partitions a Kafka group leader assigned', as
   );
   assert.deepEqual(decodeConsumerAssignment(Buffer.alloc(0)), []);
 });
+
+test('Kafka requests are timed in broker_request_duration_seconds with api="kafka"', async (t) => {
+  const broker = await startBroker();
+  t.after(() => broker.close());
+  const k = await kafka(broker.kafkaPort);
+  t.after(() => k.close());
+  await k.call('Metadata', 9, { topics: null, allowAutoTopicCreation: false });
+  const text = await broker.metrics.registry.metrics();
+  assert.match(
+    text,
+    /broker_request_duration_seconds_count\{api="kafka",method="Metadata",outcome="ok"[^}]*\} 1/,
+  );
+});
