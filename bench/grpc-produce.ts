@@ -5,14 +5,15 @@
  *
  *   npm run bench:grpc [-- --records 2000000 --concurrency 8]
  */
-import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { BrokerClient } from '../src/client/index.ts';
 import { encodeBatch } from '../src/records/batch.ts';
 import { PartitionLog } from '../src/storage/partition-log.ts';
+import { root, sampleProc, startBroker } from './lib/proc.ts';
 
 const { values } = parseArgs({
   options: {
@@ -22,7 +23,6 @@ const { values } = parseArgs({
     acks: { type: 'string', default: '1' },
   },
 });
-const root = new URL('../', import.meta.url).pathname;
 const records = Number(values.records);
 const batch = Number(values.batch);
 
@@ -51,48 +51,13 @@ async function storageOnly(): Promise<number> {
   return (batches * batch) / seconds;
 }
 
-function brokerCpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  const ticks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }));
-  return (Number(stat[11]) + Number(stat[12])) / ticks;
-}
-
 const dataDir = mkdtempSync(path.join(tmpdir(), 'bench-broker-'));
-const broker = spawn(
-  process.execPath,
-  [
-    path.join(root, 'src/cli/broker.ts'),
-    '--data-dir',
-    dataDir,
-    '--grpc-port',
-    '0',
-    '--metrics-port',
-    '0',
-    '--kafka-port',
-    '0',
-    '--bind-addr',
-    '127.0.0.1',
-  ],
-  {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: {
-      ...process.env,
-      BROKER_STORAGE_FSYNC: 'interval',
-      BROKER_STORAGE_SYNC_WRITES: 'false',
-      BROKER_STORAGE_MAX_SEGMENT_BYTES: String(1 << 30),
-    },
-  },
-);
-const grpcPort = await new Promise<number>((resolve, reject) => {
-  let buf = '';
-  broker.stdout!.setEncoding('utf8').on('data', (d: string) => {
-    buf += d;
-    const m = /"grpcPort":(\d+)/.exec(buf);
-    if (m) resolve(Number(m[1]));
-  });
-  broker.on('exit', (code) => reject(new Error(`broker exited ${code}`)));
+const broker = await startBroker({
+  dataDir,
+  fsync: 'interval',
+  env: { BROKER_STORAGE_MAX_SEGMENT_BYTES: String(1 << 30) },
 });
-const address = `127.0.0.1:${grpcPort}`;
+const address = broker.grpcAddress;
 const admin = await BrokerClient.connect(address);
 await admin.createTopic('bench', {
   partitions: 1,
@@ -100,7 +65,7 @@ await admin.createTopic('bench', {
 });
 admin.close();
 
-const cpuBefore = brokerCpuSeconds(broker.pid!);
+const cpuBefore = sampleProc(broker.pid).cpuSeconds;
 const load = spawn(
   process.execPath,
   [
@@ -120,10 +85,10 @@ let out = '';
 load.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
 await new Promise((r) => load.on('exit', r));
 const result = JSON.parse(out.trim()) as { recordsPerSec: number; seconds: number; clientCpuSeconds: number };
-const brokerCpu = brokerCpuSeconds(broker.pid!) - cpuBefore;
-const rss = Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${broker.pid}/status`, 'utf8'))![1]) * 1024;
-broker.kill('SIGTERM');
-await new Promise((r) => broker.on('exit', r));
+const after = sampleProc(broker.pid);
+const brokerCpu = after.cpuSeconds - cpuBefore;
+const rss = after.peakRssBytes;
+await broker.stop();
 rmSync(dataDir, { recursive: true, force: true });
 
 const storage = await storageOnly();

@@ -6,12 +6,12 @@
  *
  *   npm run bench:latency [-- --batch 100 --count 3000 --fsync interval]
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { BrokerClient } from '../src/client/index.ts';
+import { startBroker } from './lib/proc.ts';
 
 const { values } = parseArgs({
   options: {
@@ -22,43 +22,10 @@ const { values } = parseArgs({
 });
 const batch = Number(values.batch);
 const count = Number(values.count);
-const root = new URL('../', import.meta.url).pathname;
 const dir = mkdtempSync(path.join(tmpdir(), 'bench-latency-'));
-const broker = spawn(
-  process.execPath,
-  [
-    path.join(root, 'src/cli/broker.ts'),
-    '--data-dir',
-    dir,
-    '--grpc-port',
-    '0',
-    '--metrics-port',
-    '0',
-    '--kafka-port',
-    '0',
-    '--bind-addr',
-    '127.0.0.1',
-  ],
-  {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: {
-      ...process.env,
-      BROKER_STORAGE_SYNC_WRITES: String(values.fsync === 'always'),
-      BROKER_STORAGE_FSYNC: values.fsync,
-    },
-  },
-);
+const broker = await startBroker({ dataDir: dir, fsync: values.fsync as 'always' | 'interval' | 'never' });
 try {
-  const port = await new Promise<number>((resolve, reject) => {
-    let buf = '';
-    broker.stdout!.setEncoding('utf8').on('data', (d: string) => {
-      buf += d;
-      const m = /"grpcPort":(\d+)/.exec(buf);
-      if (m) resolve(Number(m[1]));
-    });
-    broker.on('exit', (code) => reject(new Error(`broker exited with ${code}`)));
-  });
-  const client = await BrokerClient.connect(`127.0.0.1:${port}`);
+  const client = await BrokerClient.connect(broker.grpcAddress);
   await client.createTopic('latency', 1);
   const sentAt = new Map<string, bigint>();
   const latenciesMs: number[] = [];
@@ -90,9 +57,6 @@ try {
     `${latenciesMs.length} records in batches of ${batch}, fsync ${values.fsync}: p50 ${at(0.5)} ms, p99 ${at(0.99)} ms, p99.9 ${at(0.999)} ms, max ${latenciesMs.at(-1)!.toFixed(2)} ms`,
   );
 } finally {
-  if (broker.exitCode === null && broker.signalCode === null) {
-    broker.kill('SIGTERM');
-    await new Promise((r) => broker.once('exit', r));
-  }
+  await broker.stop();
   rmSync(dir, { recursive: true, force: true });
 }
