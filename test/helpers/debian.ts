@@ -1,7 +1,7 @@
 /**
- * Tests that need a Debian package (a Kafka client, a Python library) call `requireDebian()`. Outside CI
- * a missing package skips the test with a plain message; under CI (`CI=true`, where .ci/run installs
- * the packages) a missing package fails the test, so that a missing install step can never pass silently.
+ * Tests that need a Debian package (a Kafka client, a Python library) call `requireDebian()`. The test
+ * command installs every such package before any test runs (scripts/test-setup.ts), so a package that
+ * is still missing is a broken set-up: the test fails, naming the package, and never skips.
  */
 import { spawnSync } from 'node:child_process';
 import type { TestContext } from 'node:test';
@@ -14,11 +14,8 @@ export function pythonHas(...modules: string[]): boolean {
   return r.status === 0;
 }
 
-/** Returns true when the test may go on; otherwise skips it (outside CI) or throws (under CI). */
-export function requireDebian(t: TestContext, available: boolean, what: string): boolean {
+/** Returns true when the test may go on; throws, naming the package, when it is missing. */
+export function requireDebian(_t: TestContext, available: boolean, what: string): boolean {
   if (available) return true;
-  const message = `${what} is not installed (apt-get install it; .ci/run does)`;
-  if (process.env.CI) throw new Error(`under CI: ${message}`);
-  t.skip(message);
-  return false;
+  throw new Error(`${what} is not installed: npm test installs it when run as root (scripts/test-setup.ts)`);
 }
