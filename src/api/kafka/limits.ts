@@ -84,13 +84,28 @@ export const fetchInFlightMax = 1;
  * place) and frames being handled, until their response is built. Kafka's `queued.max.request.bytes`.
  * When the total is at the bound, a connection whose next frame has not been reserved stops reading
  * until memory is released; as in Kafka's non-strict memory pool, a frame is admitted whenever the
- * total is below the bound, so the total stays under this plus one frame. With the default, ten
- * half-sent 100 MiB frames hold at most three of them (300 MiB), and `requestReceiveMsMax` closes
- * them.
+ * total is below the bound, so the total stays under this plus one frame (plus the small-request
+ * reserve below). With the default, ten half-sent 100 MiB frames hold at most three of them
+ * (300 MiB), and `requestReceiveMsMax` closes them.
  * @default 268435456
  * config: `kafka.queued_max_request_bytes`
  */
 export const queuedRequestBytesMax = 256 * 1024 * 1024;
+
+/**
+ * Request frames of at most this many bytes may use `queuedRequestReserveBytes` beyond
+ * `queuedRequestBytesMax`, so that ApiVersions, Metadata, heartbeats, commits and health checks go on
+ * while large frames (produce, mostly) wait for memory. Real requests of that kind are far below it.
+ * @default 65536
+ */
+export const smallRequestBytesMax = 64 * 1024;
+
+/**
+ * Request bytes that small frames (`smallRequestBytesMax`) may hold beyond `queuedRequestBytesMax`.
+ * When this too is used up, small frames wait like large ones.
+ * @default 16777216
+ */
+export const queuedRequestReserveBytes = 16 * 1024 * 1024;
 
 /**
  * Smallest `kafka.queued_max_request_bytes`. Any value admits a frame of any size (see above), but
@@ -133,6 +148,8 @@ export function checkKafkaLimits(): void {
   assert.ok(fetchInFlightMax >= 1 && fetchInFlightMax <= inFlightRequestsMax);
   assert.ok(queuedRequestBytesMin <= queuedRequestBytesMax);
   assert.ok(queuedRequestBytesMax <= Number.MAX_SAFE_INTEGER);
+  assert.ok(smallRequestBytesMax <= queuedRequestReserveBytes, 'the reserve must hold a small request');
+  assert.ok(smallRequestBytesMax <= requestFrameBytesMax);
   assert.ok(connectionsMaxIdleMs > 0 && requestReceiveMsMax > 0);
 }
 

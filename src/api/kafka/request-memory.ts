@@ -7,23 +7,41 @@
  * when the response is built or the connection closes. A reservation is granted whenever the total is
  * below the bound, whatever its size (Kafka's non-strict `SimpleMemoryPool`): a strict pool would let
  * a stream of small frames starve a large one forever. The total therefore stays below the bound plus
- * one frame. A connection refused a reservation stops reading and waits its turn; waiters are woken in
- * the order they arrived, as memory is released.
+ * one frame. Small frames (at most `smallBytesMax`) may also use a reserve of `reserveBytes` beyond
+ * the bound, so that control requests and health checks are not stuck behind large frames waiting
+ * for memory. A connection refused a reservation stops reading and waits its turn; waiters are woken
+ * in the order they arrived, as memory is released.
  *
  * Pure bookkeeping, no I/O, so that a test can step it.
  */
 import assert from 'node:assert/strict';
 
+export interface RequestMemoryOptions {
+  /** The bound (limits.ts `queuedRequestBytesMax`). */
+  bytesMax: number;
+  /** Extra room for small frames (limits.ts `queuedRequestReserveBytes`). @default 0 */
+  reserveBytes?: number;
+  /** Largest frame that may use the reserve (limits.ts `smallRequestBytesMax`). @default 0 */
+  smallBytesMax?: number;
+}
+
 export class RequestMemory {
   readonly bytesMax: number;
+  readonly reserveBytes: number;
+  readonly smallBytesMax: number;
   #usedBytes = 0;
   /** Connections waiting for memory, oldest first (a Set keeps insertion order). */
   readonly #waiters = new Set<() => void>();
   #waking = false;
 
-  constructor(bytesMax: number) {
-    assert.ok(Number.isSafeInteger(bytesMax) && bytesMax >= 1, `bytesMax must be a positive integer`);
+  constructor(opts: RequestMemoryOptions) {
+    const { bytesMax, reserveBytes = 0, smallBytesMax = 0 } = opts;
+    assert.ok(Number.isSafeInteger(bytesMax) && bytesMax >= 1, 'bytesMax must be a positive integer');
+    assert.ok(Number.isSafeInteger(reserveBytes) && reserveBytes >= 0, 'reserveBytes must be >= 0');
+    assert.ok(smallBytesMax >= 0 && smallBytesMax <= reserveBytes, 'the reserve must hold a small frame');
     this.bytesMax = bytesMax;
+    this.reserveBytes = reserveBytes;
+    this.smallBytesMax = smallBytesMax;
   }
 
   /** Bytes reserved now, across all connections. */
@@ -36,12 +54,20 @@ export class RequestMemory {
     return this.#waiters.size;
   }
 
-  /** Reserves `bytes` if the total is below the bound; otherwise reserves nothing and returns false. */
+  /**
+   * Reserves `bytes` if the total is below the bound, or if the frame is small and fits in the
+   * reserve; otherwise reserves nothing and returns false.
+   */
   tryReserve(bytes: number): boolean {
     assert.ok(Number.isSafeInteger(bytes) && bytes > 0, `a reservation is a positive integer, got ${bytes}`);
-    if (this.#usedBytes >= this.bytesMax) return false;
+    if (!this.#admits(bytes)) return false;
     this.#usedBytes += bytes;
     return true;
+  }
+
+  #admits(bytes: number): boolean {
+    if (this.#usedBytes < this.bytesMax) return true;
+    return bytes <= this.smallBytesMax && this.#usedBytes + bytes <= this.bytesMax + this.reserveBytes;
   }
 
   /** Returns `bytes` reserved earlier, and wakes waiters while there is room. */
@@ -69,7 +95,10 @@ export class RequestMemory {
     if (this.#waking) return;
     this.#waking = true;
     try {
-      while (this.#usedBytes < this.bytesMax && this.#waiters.size > 0) {
+      // Each waiter retries its own frame; one that still does not fit waits again, at the back. The
+      // loop stops when room runs out or every waiter has had one turn.
+      let turns = this.#waiters.size;
+      while (turns-- > 0 && this.#usedBytes < this.bytesMax + this.reserveBytes && this.#waiters.size > 0) {
         const [retry] = this.#waiters;
         this.#waiters.delete(retry);
         retry();

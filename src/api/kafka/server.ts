@@ -18,8 +18,10 @@ import {
   fetchInFlightMax,
   inFlightRequestsMax,
   queuedRequestBytesMax,
+  queuedRequestReserveBytes,
   requestFrameBytesMax,
   requestReceiveMsMax,
+  smallRequestBytesMax,
   socketQueuedBytesMax,
 } from './limits.ts';
 import { RequestMemory } from './request-memory.ts';
@@ -104,14 +106,16 @@ export class KafkaServer {
       1,
       this.inFlightMax,
     );
-    this.requestMemory = new RequestMemory(
-      checkRange(
+    this.requestMemory = new RequestMemory({
+      bytesMax: checkRange(
         'queuedRequestBytesMax',
         opts.queuedRequestBytesMax ?? queuedRequestBytesMax,
         1,
         Number.MAX_SAFE_INTEGER,
       ),
-    );
+      reserveBytes: queuedRequestReserveBytes,
+      smallBytesMax: smallRequestBytesMax,
+    });
     // Node's timers take at most 2^31 - 1 ms.
     this.idleMs = checkRange('idleMs', opts.idleMs ?? connectionsMaxIdleMs, 1, 2 ** 31 - 1);
     this.receiveMsMax = checkRange('receiveMsMax', opts.receiveMsMax ?? requestReceiveMsMax, 1, 2 ** 31 - 1);
