@@ -4,7 +4,9 @@
  *
  * A connection reserves a frame's full size as soon as the frame's size field arrives, and keeps the
  * reservation while the frame arrives and while its request is handled; the reservation is released
- * when the response is built or the connection closes. A reservation is granted whenever the total is
+ * when the response is built or the connection closes (a handler still finishing a closed
+ * connection's request is then no longer counted: handlers end within their own bounds, and a closed
+ * connection must not be able to hold memory forever). A reservation is granted whenever the total is
  * below the bound, whatever its size (Kafka's non-strict `SimpleMemoryPool`): a strict pool would let
  * a stream of small frames starve a large one forever. The total therefore stays below the bound plus
  * one frame. Small frames (at most `smallBytesMax`) may also use a reserve of `reserveBytes` beyond
