@@ -13,7 +13,8 @@
  * Each test ends by checking that the listener still answers.
  */
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
+import fc from 'fast-check';
 import type { Message } from '../../src/api/kafka/codec.ts';
 import type {
   ConnectionCloseReason,
@@ -55,10 +56,17 @@ class CountingObserver implements KafkaListenerObserver {
   }
 }
 
+/** Every listener started, closed at the end even when a test fails half way. */
+const servers: KafkaServer[] = [];
+after(async () => {
+  for (const s of servers) await s.close();
+});
+
 async function listen(opts: Partial<KafkaServerOptions> & { handler: KafkaRequestHandler }) {
   const observer = new CountingObserver();
   const logger = recordingLogger();
   const server = new KafkaServer({ host: '127.0.0.1', port: 0, logger, observer, ...opts });
+  servers.push(server);
   const { port } = await server.listen();
   return { server, port, observer, logger };
 }
@@ -267,6 +275,79 @@ test('at the connection limit a new client closes the idlest connection; when al
   for (const c of live) assert.ok(await c.next(), 'the busy connections are answered');
   for (const c of live) c.close();
   await until(() => server.connectionCount === 0, 'closed');
+  await assertServes(port);
+  await server.close();
+});
+
+test('random senders of whole, split and abandoned frames never push request memory past its bound, and return it all', async () => {
+  const handler = new TestHandler();
+  const queuedRequestBytesMax = 64 * 1024;
+  const frameBytesMax = 256 * 1024;
+  // Abandoned frames hold memory until the receive bound closes them; then those waiting go on.
+  const { server, port } = await listen({
+    handler,
+    queuedRequestBytesMax,
+    frameBytesMax,
+    receiveMsMax: 200,
+  });
+  const memory = server.requestMemory;
+  let abandoned = 0;
+  let waited = 0;
+  const bound = queuedRequestBytesMax + memory.reserveBytes + 4 + frameBytesMax;
+  const sender = fc.record({
+    // Requests the handler answers at once, padded with trailing bytes to a chosen size.
+    frames: fc.array(fc.integer({ min: 0, max: 200 * 1024 }), { minLength: 1, maxLength: 4 }),
+    // Abandon the bytes part of the way, or send them all.
+    cut: fc.option(fc.double({ min: 0, max: 0.99, noNaN: true }), { nil: null, freq: 2 }),
+    pieces: fc.integer({ min: 1, max: 5 }),
+  });
+  await fc.assert(
+    fc.asyncProperty(fc.array(sender, { minLength: 1, maxLength: 6 }), async (senders) => {
+      const clients = await Promise.all(senders.map(() => RawClient.open(port)));
+      const expected: number[] = [];
+      const partial: boolean[] = [];
+      senders.forEach((s, i) => {
+        const frames = s.frames.map((pad, j) => {
+          const f = requestFrame('Metadata', 9, i * 100 + j, { topics: [] });
+          const out = Buffer.concat([f, Buffer.alloc(pad, 9)]);
+          out.writeInt32BE(out.length - 4, 0);
+          return out;
+        });
+        const all = Buffer.concat(frames);
+        const boundaries = new Set([0]);
+        let at = 0;
+        for (const f of frames) boundaries.add((at += f.length));
+        const end = s.cut === null ? all.length : Math.floor(all.length * s.cut);
+        expected.push(s.cut === null ? s.frames.length : -1);
+        partial.push(!boundaries.has(end));
+        const step = Math.max(1, Math.ceil(end / s.pieces));
+        for (let from = 0; from < end; from += step) {
+          clients[i].write(all.subarray(from, Math.min(end, from + step)));
+        }
+      });
+      // Whole senders get every answer; meanwhile the total stays within its bound.
+      for (const [i, n] of expected.entries()) {
+        for (let j = 0; j < n; j++) {
+          assert.ok(memory.usedBytes <= bound, `request memory ${memory.usedBytes} within ${bound}`);
+          if (server.openConnections().some((k) => k.waitingForMemory)) waited++;
+          assert.equal((await clients[i].next())?.readInt32BE(0), i * 100 + j);
+        }
+      }
+      // Abandoned senders that got as far as a frame's size are closed by the receive bound.
+      for (const [i, n] of expected.entries()) {
+        if (n !== -1 || !partial[i]) continue;
+        await clients[i].closedPromise;
+        abandoned++;
+      }
+      for (const c of clients) c.close();
+      await until(() => server.connectionCount === 0 && memory.usedBytes === 0, 'all memory returned');
+    }),
+    { numRuns: 25, seed: 1010 },
+  );
+  assert.ok(
+    abandoned > 0 && waited > 0,
+    `the runs abandoned frames (${abandoned}) and waited for memory (${waited})`,
+  );
   await assertServes(port);
   await server.close();
 });
