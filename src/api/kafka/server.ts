@@ -37,7 +37,7 @@ export interface KafkaServerOptions {
   frameBytesMax?: number;
   /** Unanswered requests per connection before it stops reading. @default inFlightRequestsMax (100) */
   inFlightMax?: number;
-  /** Response bytes queued per socket before it stops reading. @default socketQueuedBytesMax (64 MiB) */
+  /** Response bytes one connection holds before it stops writing, reading and handling. @default socketQueuedBytesMax (64 MiB) */
   queuedBytesMax?: number;
   /** Open connections; a new one beyond closes the idlest. @default connectionsMax (10000) */
   connectionsMax?: number;
