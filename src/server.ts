@@ -184,6 +184,10 @@ export async function runBroker(config: BrokerConfig, givenLogger?: Logger): Pro
     host: config.bindAddr,
     port: config.kafkaPort,
     logger,
+    idleMs: config.kafkaConnectionsMaxIdleMs,
+    receiveMsMax: config.kafkaRequestReceiveTimeoutMs,
+    queuedRequestBytesMax: config.kafkaQueuedMaxRequestBytes,
+    observer: metrics.kafkaListener,
     // Times every Kafka request into the same histogram as the gRPC door's, labelled api="kafka". A
     // response carrying error codes is still "ok" here: only a failed handler (a closed connection) is not.
     handler: {

@@ -46,6 +46,9 @@ export interface BrokerConfig {
   compressionDefault: 'none' | 'gzip' | 'snappy' | 'lz4' | 'zstd';
   producerCompression: boolean;
   autoCreateTopics: boolean;
+  kafkaConnectionsMaxIdleMs: number;
+  kafkaRequestReceiveTimeoutMs: number;
+  kafkaQueuedMaxRequestBytes: number;
   /** Where each value came from, for the start-up log line. */
   sources: Record<string, 'default' | 'file' | 'env' | 'flag'>;
 }
@@ -267,6 +270,9 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     compressionDefault: v['compression.default'],
     producerCompression: v['compression.producer_compression'],
     autoCreateTopics: v['kafka.auto_create_topics'],
+    kafkaConnectionsMaxIdleMs: v['kafka.connections_max_idle'],
+    kafkaRequestReceiveTimeoutMs: v['kafka.request_receive_timeout'],
+    kafkaQueuedMaxRequestBytes: v['kafka.queued_max_request_bytes'],
     sources,
   };
   if (config.heartbeatIntervalMs >= config.sessionTimeoutMs) {

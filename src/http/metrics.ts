@@ -4,6 +4,7 @@
  * scrape time, so they cost nothing between scrapes.
  */
 import client from 'prom-client';
+import type { ConnectionCloseReason, KafkaListenerObserver } from '../api/kafka/handler.ts';
 import type { BrokerCore, CoreObserver } from '../broker/core.ts';
 
 export class Metrics implements CoreObserver {
@@ -16,6 +17,10 @@ export class Metrics implements CoreObserver {
   readonly retentionRuns: client.Counter;
   readonly metadataUpdates: client.Counter;
   readonly requestDuration: client.Histogram<'api' | 'method' | 'outcome'>;
+  readonly kafkaTrailingBytesRequests: client.Counter<'api'>;
+  readonly kafkaConnectionsClosed: client.Counter<'reason'>;
+  /** What the Kafka listener reports, counted here. */
+  readonly kafkaListener: KafkaListenerObserver;
   #core: BrokerCore | null = null;
   #isLeader: () => boolean = () => false;
   #clusterSize: () => number = () => 1;
@@ -75,6 +80,24 @@ export class Metrics implements CoreObserver {
       buckets: [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers: [r],
     });
+    this.kafkaTrailingBytesRequests = new client.Counter({
+      name: 'broker_kafka_trailing_bytes_requests_total',
+      help: 'Kafka requests that carried bytes after their body, which were ignored (librdkafka issue #5049)',
+      labelNames: ['api'],
+      registers: [r],
+    });
+    this.kafkaConnectionsClosed = new client.Counter({
+      name: 'broker_kafka_connections_closed_total',
+      help: 'Kafka connections the listener closed on its own: idle, slow_request (a frame late) or evicted (at the connection limit)',
+      labelNames: ['reason'],
+      registers: [r],
+    });
+    const trailing = this.kafkaTrailingBytesRequests;
+    const closed = this.kafkaConnectionsClosed;
+    this.kafkaListener = {
+      trailingBytes: (apiName) => trailing.inc({ api: apiName }),
+      connectionClosed: (reason: ConnectionCloseReason) => closed.inc({ reason }),
+    };
     const self = this;
     new client.Gauge({
       name: 'broker_active_partitions',

@@ -526,7 +526,10 @@ export class BrokerKafkaHandler implements KafkaRequestHandler {
       t.partitions.map((p) => ({
         topic: t.name,
         partition: p.partitionIndex,
-        offset: p.committedOffset,
+        // An offset beyond 2^53 arrives exact, as a bigint. No log can reach it; as a number it is not
+        // a safe integer, which the group service refuses for that partition alone (INVALID_REQUEST)
+        // rather than storing a rounded value.
+        offset: typeof p.committedOffset === 'bigint' ? Number(p.committedOffset) : p.committedOffset,
         metadata: p.committedMetadata ?? '',
         leaderEpoch: p.committedLeaderEpoch,
       })),
@@ -725,8 +728,12 @@ export class BrokerKafkaHandler implements KafkaRequestHandler {
       };
     }
     try {
+      // A producer id beyond 2^53 (a bigint) is none we handed out: such a producer gets a new id, as
+      // Kafka gives any producer without a transactional id.
       const existing =
-        req.producerId >= 0 ? { producerId: req.producerId, producerEpoch: req.producerEpoch } : undefined;
+        typeof req.producerId === 'number' && req.producerId >= 0
+          ? { producerId: req.producerId, producerEpoch: req.producerEpoch }
+          : undefined;
       const r = await this.#o.core.initProducerId(existing);
       return { throttleTimeMs: 0, errorCode: NONE, producerId: r.producerId, producerEpoch: r.producerEpoch };
     } catch (err) {
