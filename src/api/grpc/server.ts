@@ -22,9 +22,8 @@ import {
 } from '../../grpc-proto.ts';
 import type { DecodedRecord, RecordInput } from '../../records/batch.ts';
 import { toGrpcError } from './errors.ts';
-
-/** Largest gRPC message accepted: a batch of max.message.bytes plus framing. */
-export const grpcMessageBytesMax = 80 * 1024 * 1024;
+import { grpcRequestBytesMax, grpcResponseBytesMax } from './limits.ts';
+import { RefusedRequest, withRequestBounds } from './request-bounds.ts';
 
 export interface GrpcServerOptions {
   core: BrokerCore;
@@ -127,11 +126,11 @@ export class GrpcServer {
   constructor(opts: GrpcServerOptions) {
     this.#opts = opts;
     this.server = new grpc.Server({
-      'grpc.max_receive_message_length': grpcMessageBytesMax,
-      'grpc.max_send_message_length': grpcMessageBytesMax,
+      'grpc.max_receive_message_length': grpcRequestBytesMax,
+      'grpc.max_send_message_length': grpcResponseBytesMax,
     });
     this.server.addService(
-      brokerServiceDefinition(),
+      withRequestBounds(brokerServiceDefinition()),
       this.#handlers() as unknown as grpc.UntypedServiceImplementation,
     );
     this.server.addService(healthServiceDefinition(), this.#healthHandlers());
@@ -300,14 +299,20 @@ export class GrpcServer {
       ),
       ProduceBatch: this.#unary(
         'ProduceBatch',
-        async (req: {
-          topic?: string;
-          partition?: number;
-          records?: WireRecord[];
-          recordBatch?: Buffer;
-          acks?: number;
-          timeoutMs?: number;
-        }) => {
+        async (
+          req:
+            | RefusedRequest
+            | {
+                topic?: string;
+                partition?: number;
+                records?: WireRecord[];
+                recordBatch?: Buffer;
+                acks?: number;
+                timeoutMs?: number;
+              },
+        ) => {
+          // Over a bound of request-bounds.ts: refused before its records were decoded.
+          if (req instanceof RefusedRequest) throw req.error;
           const topic = requireString(req.topic, 'topic');
           const opts = { acks: acksOf(req.acks), timeoutMs: req.timeoutMs || undefined };
           if (req.recordBatch && req.recordBatch.length > 0) {
