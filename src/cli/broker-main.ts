@@ -5,7 +5,6 @@
  * variables are warned about on stderr, with the nearest known one.
  */
 import { HELP, loadConfig } from '../config/load.ts';
-import { runBroker } from '../server.ts';
 
 let loaded: ReturnType<typeof loadConfig>;
 try {
@@ -21,6 +20,8 @@ if (loaded.help) {
 }
 
 try {
+  // Loaded only now, so that --help and a bad flag answer without loading gRPC, pino and the core.
+  const { runBroker } = await import('../server.ts');
   const broker = await runBroker(loaded.config);
   let signals = 0;
   const stop = (signal: string) => {
