@@ -14,7 +14,7 @@ import {
   produceRecordsPerRequestMax,
 } from '../../src/api/grpc/limits.ts';
 import { checkProduceBatchBounds } from '../../src/api/grpc/request-bounds.ts';
-import { BrokerClient } from '../../src/client/index.ts';
+import { BrokerClient, type BrokerClientError } from '../../src/client/index.ts';
 import { brokerServiceDefinition } from '../../src/grpc-proto.ts';
 import { startBroker } from '../../src/server.ts';
 
@@ -132,6 +132,14 @@ test('a real server refuses over-bound ProduceBatch requests with their codes an
   const overSize = await rawProduceBatch(raw, Buffer.alloc(grpcRequestBytesMax + 1));
   assert.equal(overSize.err?.code, grpc.status.RESOURCE_EXHAUSTED);
   assert.match(overSize.err?.details ?? '', /larger than max/);
+
+  // The client refuses a batch no broker stores, final, instead of sending it to be retried.
+  const local = await client.produceRecordBatch('t', 0, Buffer.alloc(produceRecordBatchBytesMax + 1)).then(
+    () => assert.fail('sent'),
+    (e: BrokerClientError) => e,
+  );
+  assert.equal(local.code, 'MESSAGE_TOO_LARGE');
+  assert.equal(local.retriable, false);
 
   const after = await client.produce('t', 'still serving', { partition: 0 });
   assert.equal(after.offset, produceRecordsPerRequestMax, 'only the request at the bound was stored');
