@@ -87,7 +87,10 @@ test('the config file refuses unknown keys and bad shapes', async (t) => {
   const dir = await tempDir(t);
   const file = path.join(dir, 'c.yaml');
   writeFileSync(file, 'storage:\n  max_segmnet_bytes: 10\n');
-  assert.throws(() => readConfigFile(file), { message: /unknown key storage\.max_segmnet_bytes/ });
+  assert.throws(() => readConfigFile(file), {
+    key: 'storage.max_segmnet_bytes',
+    message: /unknown key storage\.max_segmnet_bytes; did you mean storage\.max_segment_bytes\?/,
+  });
   writeFileSync(file, 'storage: 5\n');
   assert.throws(() => readConfigFile(file), { message: /section storage must be a mapping/ });
   writeFileSync(file, 'storage:\n  max_segment_bytes: [1, 2]\n');

@@ -172,28 +172,44 @@ function coerce(spec: KeySpec, raw: string | number | boolean, origin: string): 
   }
 }
 
+/** The schema key nearest to `key` in edits, when within a third of its length. */
+function nearestKey(key: string): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Math.max(1, Math.floor(key.length / 3)) + 1;
+  for (const spec of SCHEMA) {
+    const d = editDistance(key, spec.key);
+    if (d < bestDistance) [best, bestDistance] = [spec.key, d];
+  }
+  return best;
+}
+
 /** Reads a YAML file into flat `section.key` values, refusing unknown keys and non-scalar values. */
 export function readConfigFile(file: string): RawValues {
   let doc: unknown;
   try {
     doc = YAML.parse(readFileSync(file, 'utf8'));
   } catch (err) {
-    throw new BrokerError('INVALID_CONFIG', `cannot read config file ${file}: ${(err as Error).message}`);
+    // `config` is the --config flag and BROKER_CONFIG: the key that names the file.
+    throw new ConfigError('config', file, `cannot read config file ${file}: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
   const out: RawValues = {};
   if (doc === null || doc === undefined) return out;
   if (typeof doc !== 'object' || Array.isArray(doc))
-    throw new BrokerError('INVALID_CONFIG', `${file}: the top level must be a mapping of sections`);
+    throw new ConfigError('config', file, `${file}: the top level must be a mapping of sections`);
   for (const [section, body] of Object.entries(doc as Record<string, unknown>)) {
     if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-      throw new BrokerError('INVALID_CONFIG', `${file}: section ${section} must be a mapping`);
+      throw new ConfigError(section, body, `${file}: section ${section} must be a mapping`);
     }
     for (const [name, value] of Object.entries(body as Record<string, unknown>)) {
       const key = `${section}.${name}`;
       if (!SCHEMA.some((s) => s.key === key)) {
-        throw new BrokerError(
-          'INVALID_CONFIG',
-          `${file}: unknown key ${key}; see config.yaml.example for the keys`,
+        const near = nearestKey(key);
+        throw new ConfigError(
+          key,
+          value,
+          `${file}: unknown key ${key}; ${near ? `did you mean ${near}?` : 'see config.yaml.example for the keys'}`,
         );
       }
       if (value === null) continue;
