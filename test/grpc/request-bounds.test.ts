@@ -9,6 +9,7 @@ import { test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import fc from 'fast-check';
 import {
+  grpcControlRequestBytesMax,
   grpcRequestBytesMax,
   produceRecordBatchBytesMax,
   produceRecordsPerRequestMax,
@@ -143,4 +144,68 @@ test('a real server refuses over-bound ProduceBatch requests with their codes an
 
   const after = await client.produce('t', 'still serving', { partition: 0 });
   assert.equal(after.offset, produceRecordsPerRequestMax, 'only the request at the bound was stored');
+});
+
+test('every method without records refuses a request over grpcControlRequestBytesMax before decoding', async (t) => {
+  const broker = await startBroker();
+  t.after(() => broker.close());
+  const raw = new grpc.Client(broker.grpcAddress, grpc.credentials.createInsecure());
+  t.after(() => raw.close());
+  const definition = brokerServiceDefinition();
+  // Field 1 (a name or topic in every request) as a string one byte past the bound, with its tag.
+  const oversized = serialize({ topic: 'x'.repeat(grpcControlRequestBytesMax) });
+  assert.ok(oversized.length > grpcControlRequestBytesMax);
+  const control = Object.entries(definition).filter(
+    ([name]) => name !== 'Produce' && name !== 'ProduceBatch',
+  );
+  assert.ok(control.length >= 15, 'every other method of the Broker service');
+  for (const [name, method] of control) {
+    const outcome = await new Promise<grpc.ServiceError | null>((resolve) => {
+      if (method.responseStream) {
+        const call = raw.makeServerStreamRequest(
+          method.path,
+          (b: Buffer) => b,
+          (b: Buffer) => b,
+          oversized,
+        );
+        call.on('data', () => {});
+        // The first of the two settles it: an error status, or an end without one.
+        call.on('error', resolve);
+        call.on('end', () => resolve(null));
+      } else
+        raw.makeUnaryRequest(
+          method.path,
+          (b: Buffer) => b,
+          (b: Buffer) => b,
+          oversized,
+          resolve,
+        );
+    });
+    const err = outcome ?? assert.fail(`${name} accepted it`);
+    assert.equal(err.code, grpc.status.RESOURCE_EXHAUSTED, `${name}: ${err.details}`);
+    assert.match(
+      err.details,
+      new RegExp(`a ${name} request may be at most ${grpcControlRequestBytesMax} bytes`),
+    );
+    assert.deepEqual(err.metadata.get('broker-error-code'), ['POLICY_VIOLATION'], name);
+  }
+  // At the bound a request is decoded and served as usual.
+  const client = await BrokerClient.connect(broker.grpcAddress, { retries: 0 });
+  t.after(() => client.close());
+  assert.deepEqual(await client.listTopics(), []);
+});
+
+test('a Subscribe that fails ends with its status, not a stream left open (regression)', async (t) => {
+  const broker = await startBroker();
+  t.after(() => broker.close());
+  const client = await BrokerClient.connect(broker.grpcAddress, { retries: 0 });
+  t.after(() => client.close());
+  const err = await (async () => {
+    for await (const _ of client.subscribe('missing', { offset: 0 })) assert.fail('a record of no topic');
+  })().then(
+    () => assert.fail('the stream ended without an error'),
+    (e: BrokerClientError) => e,
+  );
+  assert.equal(err.code, 'UNKNOWN_TOPIC_OR_PARTITION');
+  assert.equal(err.grpcCode, grpc.status.NOT_FOUND);
 });

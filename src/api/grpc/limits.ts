@@ -59,11 +59,23 @@ export const produceRecordsPerRequestMax = 100_000;
  */
 export const produceRecordBatchBytesMax = batchBytesMax;
 
+/**
+ * Largest request of every method but Produce and ProduceBatch (topic and group administration,
+ * consume requests, offset commits and fetches). They carry names, configs and partition lists,
+ * never records; 1 MiB holds an offset commit of about 30 000 partitions with short metadata, while
+ * a message of `grpcRequestBytesMax` bytes of tiny repeated entries would decode into millions of
+ * objects. Not configurable. When larger, the request is refused with POLICY_VIOLATION
+ * (RESOURCE_EXHAUSTED) before it is decoded.
+ * @default 1048576 (1 MiB)
+ */
+export const grpcControlRequestBytesMax = 1024 * 1024;
+
 export function checkGrpcLimits(): void {
   assert.ok(produceRecordBatchBytesMax + grpcRequestOverheadBytes <= grpcRequestBytesMax);
   assert.ok(grpcRequestBytesMax < 2 ** 32, 'the gRPC length prefix is 32 bits');
   assert.ok(grpcResponseBytesMax >= batchBytesMax, 'a fetch of the largest batch must fit an answer');
   assert.ok(produceRecordsPerRequestMax > 0);
+  assert.ok(grpcControlRequestBytesMax <= grpcRequestBytesMax);
 }
 
 checkGrpcLimits();

@@ -1,18 +1,23 @@
 /**
- * Refuses oversized ProduceBatch requests before proto-loader decodes them (issue 10 finding 12).
+ * Refuses oversized requests before proto-loader decodes them (issue 10 finding 12).
  *
  * grpc-js calls a method's `requestDeserialize` on the whole message before the handler runs, and
- * decoding a repeated field of a million records allocates a million objects. The deserializer of
- * ProduceBatch is therefore wrapped: it first walks the message's top-level fields (tag, then skip
- * the value, as protobuf's wire format allows without decoding it), counting `records` entries and
- * measuring `record_batch`, and stops at the first bound passed. A request over a bound is not
- * decoded at all: the handler receives a `RefusedRequest` carrying the typed error, and answers it
- * through the same error path as every other failure (status code and broker-error-code trailer).
+ * decoding a repeated field of a million records allocates a million objects. Every method's
+ * deserializer is therefore wrapped. ProduceBatch's first walks the message's top-level fields (tag,
+ * then skip the value, as protobuf's wire format allows without decoding it), counting `records`
+ * entries and measuring `record_batch`, and stops at the first bound passed; the methods that carry
+ * no records are held to `grpcControlRequestBytesMax`. A request over a bound is not decoded at all:
+ * the handler receives a `RefusedRequest` carrying the typed error, and answers it through the same
+ * error path as every other failure (status code and broker-error-code trailer).
  */
 import assert from 'node:assert/strict';
 import type * as grpc from '@grpc/grpc-js';
 import { BrokerError } from '../../errors.ts';
-import { produceRecordBatchBytesMax, produceRecordsPerRequestMax } from './limits.ts';
+import {
+  grpcControlRequestBytesMax,
+  produceRecordBatchBytesMax,
+  produceRecordsPerRequestMax,
+} from './limits.ts';
 
 /** What the wrapped deserializer hands the handler instead of a decoded request. */
 export class RefusedRequest {
@@ -96,23 +101,37 @@ export function checkProduceBatchBounds(
   return null;
 }
 
+/** Methods that carry records, bounded by `grpcRequestBytesMax` (and ProduceBatch by its scan). */
+const RECORD_METHODS = new Set(['Produce', 'ProduceBatch']);
+
+/** The check of one method's raw request bytes: the error to refuse them with, or null. */
+function boundsOf(method: string): (buf: Buffer) => BrokerError | null {
+  if (method === 'ProduceBatch') return (buf) => checkProduceBatchBounds(buf);
+  if (RECORD_METHODS.has(method)) return () => null;
+  return (buf) =>
+    buf.length > grpcControlRequestBytesMax
+      ? new BrokerError(
+          'POLICY_VIOLATION',
+          `a ${method} request may be at most ${grpcControlRequestBytesMax} bytes (grpcControlRequestBytesMax); this one is ${buf.length}`,
+        )
+      : null;
+}
+
 /**
- * The service definition with ProduceBatch's deserializer guarded by `checkProduceBatchBounds`.
- * The other methods keep proto-loader's deserializers; their messages are bounded by
- * `grpcRequestBytesMax` alone.
+ * The service definition with every method's deserializer guarded by its bounds. Handlers must
+ * answer a `RefusedRequest` with its error (GrpcServer's unary wrapper and Subscribe do).
  */
 export function withRequestBounds(definition: grpc.ServiceDefinition): grpc.ServiceDefinition {
-  const method = definition.ProduceBatch;
-  assert.ok(method, 'the Broker service has a ProduceBatch method');
-  const decode = method.requestDeserialize;
-  return {
-    ...definition,
-    ProduceBatch: {
-      ...method,
-      requestDeserialize: (buf: Buffer) => {
-        const refused = checkProduceBatchBounds(buf);
+  assert.ok(definition.ProduceBatch, 'the Broker service has a ProduceBatch method');
+  return Object.fromEntries(
+    Object.entries(definition).map(([name, method]) => {
+      const check = boundsOf(name);
+      const decode = method.requestDeserialize;
+      const requestDeserialize = (buf: Buffer) => {
+        const refused = check(buf);
         return refused ? new RefusedRequest(refused) : decode(buf);
-      },
-    },
-  };
+      };
+      return [name, { ...method, requestDeserialize }];
+    }),
+  );
 }

@@ -213,6 +213,12 @@ export class GrpcServer {
       const started = process.hrtime.bigint();
       const done = (ok: boolean) =>
         this.#opts.observeRequest?.(method, Number(process.hrtime.bigint() - started) / 1e9, ok);
+      // Over a bound of request-bounds.ts: refused before it was decoded.
+      if (call.request instanceof RefusedRequest) {
+        cb(toGrpcError(call.request.error));
+        done(false);
+        return;
+      }
       if (!this.#opts.isReady()) {
         cb(toGrpcError(new BrokerError('BROKER_NOT_AVAILABLE', 'the broker is not ready')));
         done(false);
@@ -299,20 +305,14 @@ export class GrpcServer {
       ),
       ProduceBatch: this.#unary(
         'ProduceBatch',
-        async (
-          req:
-            | RefusedRequest
-            | {
-                topic?: string;
-                partition?: number;
-                records?: WireRecord[];
-                recordBatch?: Buffer;
-                acks?: number;
-                timeoutMs?: number;
-              },
-        ) => {
-          // Over a bound of request-bounds.ts: refused before its records were decoded.
-          if (req instanceof RefusedRequest) throw req.error;
+        async (req: {
+          topic?: string;
+          partition?: number;
+          records?: WireRecord[];
+          recordBatch?: Buffer;
+          acks?: number;
+          timeoutMs?: number;
+        }) => {
           const topic = requireString(req.topic, 'topic');
           const opts = { acks: acksOf(req.acks), timeoutMs: req.timeoutMs || undefined };
           if (req.recordBatch && req.recordBatch.length > 0) {
@@ -600,6 +600,8 @@ export class GrpcServer {
     this.#streams.set(stream, ac);
     call.on('cancelled', () => ac.abort());
     try {
+      if ((call.request as unknown) instanceof RefusedRequest)
+        throw (call.request as unknown as RefusedRequest).error;
       if (!this.#opts.isReady()) throw new BrokerError('BROKER_NOT_AVAILABLE', 'the broker is not ready');
       const req = call.request;
       const topic = requireString(req.topic, 'topic');
@@ -652,7 +654,10 @@ export class GrpcServer {
         if (e.code === 'BROKER_NOT_AVAILABLE' || e.code === 'LOG_CLOSED') {
           if (!call.writableEnded) call.end();
         } else {
-          call.destroy(
+          // grpc-js sends a server stream's status from its 'error' event; destroy() would tear the
+          // stream down without one, and the client would wait for a status that never comes.
+          call.emit(
+            'error',
             Object.assign(
               new Error(e.message),
               toGrpcError(err, (t) => core.metadata.getTopic(t) !== undefined, call.request.topic),
