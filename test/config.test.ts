@@ -240,3 +240,16 @@ test('unknown BROKER_* variables are warned about; known ones, aliases and other
   }
   assert.match(unknownEnvWarnings({ BROKER_QQQQ: '1' })[0], /BROKER_QQQQ is ignored; see broker --help/);
 });
+
+test('two listeners on one port are refused, naming both keys; 0 may repeat', () => {
+  assert.throws(() => loadConfig(['--grpc-port', '9000', '--kafka-port', '9000'], {}), {
+    key: 'network.kafka_port',
+    message: /network\.kafka_port=9000 \(from --kafka-port\) is invalid: it is network\.grpc_port too/,
+  });
+  assert.throws(() => loadConfig([], { BROKER_METRICS_PORT: '9092' }), {
+    key: 'network.metrics_port',
+    message: /it is network\.kafka_port too/,
+  });
+  const { config } = loadConfig(['--grpc-port', '0', '--kafka-port', '0', '--metrics-port', '0'], {});
+  assert.equal(config.grpcPort + config.kafkaPort + config.metricsPort, 0);
+});

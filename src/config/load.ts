@@ -488,6 +488,19 @@ export function validateConfig(config: BrokerConfig): void {
       'must name a directory',
       originOf(config, 'node.data_dir'),
     );
+  // Two listeners of this node on one port: the second would fail with EADDRINUSE, which reads as if
+  // another process held it. 0 (an ephemeral port each) may repeat.
+  const ports: ConfigField[] = ['grpcPort', 'kafkaPort', 'raftPort', 'dataPort', 'metricsPort'];
+  for (const [i, field] of ports.entries()) {
+    const other = ports.slice(0, i).find((f) => config[f] !== 0 && config[f] === config[field]);
+    if (other !== undefined)
+      throw configError(
+        FIELD_KEYS[field],
+        config[field],
+        `it is ${FIELD_KEYS[other]} too; each listener needs its own port`,
+        originOf(config, FIELD_KEYS[field]),
+      );
+  }
   if (config.heartbeatIntervalMs >= config.sessionTimeoutMs) {
     throw configError(
       'consumer_groups.heartbeat_interval',
