@@ -3,7 +3,7 @@
  * 2 with a message naming the key, the value and what is wrong, and a library caller of
  * `startBroker()` gets a ConfigError instead (a library never exits the process). Covered: each bound
  * port key in use, each bad data directory (a file, under a file, read-only mount, immutable
- * directory), every numeric flag with a negative, non-numeric and out-of-range value, a flag with no
+ * directory, contents the core cannot open), every numeric flag with a negative, non-numeric and out-of-range value, a flag with no
  * value, and unknown BROKER_* environment variables (warned about, by name, with the nearest key).
  * network.raft_port and network.data_port are validated but not yet bound by a single node, so they
  * have no port-in-use case.
@@ -117,12 +117,17 @@ async function dataDirFails(dataDir: string, problem: RegExp) {
   assert.match(err.message, problem);
 }
 
-test('a data directory that is a file, or under a file', async (t) => {
+test('a data directory that is a file, under a file, or holding a file where a directory belongs', async (t) => {
   const dir = await tempDir(t);
   const file = path.join(dir, 'file');
   writeFileSync(file, 'not a directory');
   await dataDirFails(file, /it is a file, not a directory/);
   await dataDirFails(path.join(file, 'sub'), new RegExp(`its parent ${reEscape(file)} is a file`));
+  // Writable, but what the core keeps in it cannot be opened: still named as node.data_dir.
+  const blocked = path.join(dir, 'blocked');
+  mkdirSync(blocked);
+  writeFileSync(path.join(blocked, 'meta'), 'a file where the meta directory belongs');
+  await dataDirFails(blocked, /opening it failed: EEXIST/);
 });
 
 test('a data directory on a read-only file system, existing or to be created', async (t) => {
