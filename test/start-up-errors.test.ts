@@ -187,6 +187,19 @@ test('a flag without its value exits 2 naming the key, not "ambiguous"', async (
   assert.doesNotMatch(beforeFlag.stderr + last.stderr, /ambiguous/);
 });
 
+test('a config file that cannot be read names --config or BROKER_CONFIG and the path', async (t) => {
+  const missing = path.join(await tempDir(t), 'missing.yaml');
+  const flag = await brokerExit(['--config', missing]);
+  assert.equal(flag.status, 2);
+  assert.match(
+    flag.stderr,
+    new RegExp(`config="${reEscape(missing)}" \\(from --config\\) cannot be used: it cannot be read: ENOENT`),
+  );
+  const env = await brokerExit([], { BROKER_CONFIG: path.dirname(missing) });
+  assert.equal(env.status, 2);
+  assert.match(env.stderr, /\(from env BROKER_CONFIG\) cannot be used: it cannot be read: EISDIR/);
+});
+
 test('unknown BROKER_* environment variables are warned about by name, with the nearest known key', async () => {
   const r = await brokerExit(['--help'], {
     BROKER_GRPC_PROT: '1',

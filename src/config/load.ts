@@ -9,7 +9,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import YAML from 'yaml';
 import { BrokerError } from '../errors.ts';
-import { ConfigError, configError } from './config-error.ts';
+import { ConfigError, configError, configUnusable } from './config-error.ts';
 import { envName, type KeySpec, SCHEMA } from './schema.ts';
 
 export { ConfigError, configError, configUnusable } from './config-error.ts';
@@ -183,16 +183,17 @@ function nearestKey(key: string): string | undefined {
   return best;
 }
 
-/** Reads a YAML file into flat `section.key` values, refusing unknown keys and non-scalar values. */
-export function readConfigFile(file: string): RawValues {
+/**
+ * Reads a YAML file into flat `section.key` values, refusing unknown keys and non-scalar values.
+ * `origin` says where the file's name came from (`--config`, `env BROKER_CONFIG`), for the message.
+ */
+export function readConfigFile(file: string, origin?: string): RawValues {
   let doc: unknown;
   try {
     doc = YAML.parse(readFileSync(file, 'utf8'));
   } catch (err) {
     // `config` is the --config flag and BROKER_CONFIG: the key that names the file.
-    throw new ConfigError('config', file, `cannot read config file ${file}: ${(err as Error).message}`, {
-      cause: err,
-    });
+    throw configUnusable('config', file, `it cannot be read: ${(err as Error).message}`, origin, err);
   }
   const out: RawValues = {};
   if (doc === null || doc === undefined) return out;
@@ -357,7 +358,9 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
   const values: RawValues = {};
   const sources: BrokerConfig['sources'] = {};
   const configFile = (flags.config as string | undefined) ?? env.BROKER_CONFIG;
-  const fileValues = configFile ? readConfigFile(configFile) : {};
+  const fileValues = configFile
+    ? readConfigFile(configFile, flags.config !== undefined ? '--config' : 'env BROKER_CONFIG')
+    : {};
   for (const spec of SCHEMA) {
     let raw: string | number | boolean = spec.default;
     let origin: ConfigSource = 'default';
