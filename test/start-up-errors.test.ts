@@ -11,7 +11,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import path from 'node:path';
 import { type TestContext, test } from 'node:test';
@@ -117,12 +117,15 @@ async function dataDirFails(dataDir: string, problem: RegExp) {
   assert.match(err.message, problem);
 }
 
-test('a data directory that is a file, under a file, or holding a file where a directory belongs', async (t) => {
+test('a data directory that is a file, under a file, a dangling link, or holding a file where a directory belongs', async (t) => {
   const dir = await tempDir(t);
   const file = path.join(dir, 'file');
   writeFileSync(file, 'not a directory');
   await dataDirFails(file, /it is a file, not a directory/);
   await dataDirFails(path.join(file, 'sub'), new RegExp(`its parent ${reEscape(file)} is a file`));
+  const dangling = path.join(dir, 'dangling');
+  symlinkSync(path.join(dir, 'nowhere'), dangling);
+  await dataDirFails(dangling, /is a symbolic link to a path that does not exist/);
   // Writable, but what the core keeps in it cannot be opened: still named as node.data_dir.
   const blocked = path.join(dir, 'blocked');
   mkdirSync(blocked);
