@@ -13,6 +13,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { brokerClientConstructor } from '../grpc-proto.ts';
+import { batchBytesMax } from '../limits.ts';
 import { decodeBatchAsync, encodeBatchAsync, forEachBatch, type RecordHeader } from '../records/batch.ts';
 import { COMPRESSION, type CompressionName } from '../records/compression.ts';
 import { Consumer, type ConsumerOptions } from './consumer.ts';
@@ -383,6 +384,7 @@ export class BrokerClient {
               timestamp: m.timestamp ?? now,
             })),
           });
+          checkBatchSize(batch);
           const res = await this.#call<{ partition?: number; baseOffset?: number; count?: number }>(
             'ProduceBatch',
             { topic, partition, recordBatch: batch, acks: opts.acks, timeoutMs: opts.timeoutMs ?? 0 },
@@ -405,6 +407,7 @@ export class BrokerClient {
     batch: Buffer,
     opts: Omit<ProduceOptions, 'partition' | 'compression'> & { retry?: boolean } = {},
   ): Promise<{ partition: number; baseOffset: number; count: number }> {
+    checkBatchSize(batch);
     const res = await this.#call<{ partition?: number; baseOffset?: number; count?: number }>(
       'ProduceBatch',
       { topic, partition, recordBatch: batch, acks: opts.acks, timeoutMs: opts.timeoutMs ?? 0 },
@@ -816,4 +819,20 @@ async function decodeRecords(
     nextOffset = Math.max(nextOffset, batchEnd);
   }
   return { records, nextOffset };
+}
+
+/**
+ * A batch larger than any broker stores (`batchBytesMax`, the ceiling of max.message.bytes) is refused
+ * here, final, without sending it: the broker's gRPC door refuses such a message from its length
+ * prefix with a bare RESOURCE_EXHAUSTED, which a client would otherwise take for a retriable
+ * transport limit and send again.
+ */
+function checkBatchSize(batch: Buffer): void {
+  if (batch.length > batchBytesMax)
+    throw new BrokerClientError(
+      `batch of ${batch.length} bytes is larger than the largest batch a broker stores (${batchBytesMax} bytes)`,
+      'MESSAGE_TOO_LARGE',
+      grpc.status.RESOURCE_EXHAUSTED,
+      false,
+    );
 }
