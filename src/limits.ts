@@ -71,6 +71,15 @@ export const appendsPerWriteMax = 1024;
 /** Most bytes a log coalesces into one write. */
 export const bytesPerWriteMax = 8 * 1024 * 1024;
 
+/**
+ * Partition logs opening (and recovering) at once, across start-up, topic creations and reopenings.
+ * Opening a log holds a few descriptors for a moment (the directory, the marker, the segment files),
+ * so without a bound one Produce naming 20,000 unknown topics opened 20,000 logs at once and ran out
+ * of descriptors (issue 10). Not configurable; at the bound further opens wait their turn.
+ * @default 32
+ */
+export const partitionOpensInFlightMax = 32;
+
 export function checkLimits(): void {
   assert.ok(batchBytesDefault <= batchBytesMax, 'batchBytesDefault must not exceed batchBytesMax');
   assert.ok(batchBytesMax < segmentBytesMax, 'a batch must fit in a segment');
@@ -79,6 +88,7 @@ export function checkLimits(): void {
   assert.ok(indexIntervalBytesDefault > 0);
   assert.ok(scanChunkBytes >= batchHeaderBytes);
   assert.ok(bytesPerWriteMax >= batchBytesMax / 8);
+  assert.ok(partitionOpensInFlightMax >= 1);
 }
 
 checkLimits();

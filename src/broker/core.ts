@@ -3,7 +3,7 @@
  * front doors. It knows nothing of gRPC or the Kafka wire format; errors are BrokerErrors from the
  * closed list in src/errors.ts, which each door maps to its own codes.
  */
-import { mkdir, readFile, rename } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { BrokerError } from '../errors.ts';
 import {
@@ -22,11 +22,18 @@ import {
 import { COMPRESSION, type CompressionCode } from '../records/compression.ts';
 import { partitionForKey } from '../records/partitioner.ts';
 import type { PartitionLog, StorageLogger } from '../storage/partition-log.ts';
-import { writeFileSynced } from '../storage/segment.ts';
-import { LocalMetadataStore, type MetadataStore, type TopicMetadata, validateTopicName } from './metadata.ts';
+import { replaceFileDurably } from '../storage/segment.ts';
+import {
+  isInternalTopic,
+  LocalMetadataStore,
+  type MetadataStore,
+  type TopicMetadata,
+  validateTopicName,
+} from './metadata.ts';
 import { PartitionManager } from './partition-manager.ts';
 import { type ProducerSnapshot, ProducerStateTable, type Validation } from './producer-state.ts';
 import { effectiveConfigs, logConfigFor, type TopicDefaults, validateTopicConfigs } from './topic-config.ts';
+import { TopicIntents } from './topic-intents.ts';
 
 /** Hooks the core calls so that metrics can count without the core knowing Prometheus. */
 export interface CoreObserver {
@@ -62,6 +69,12 @@ export interface ProduceOptions {
   acks?: Acks;
   /** How long to wait for the append to be acknowledged. @default 30000 */
   timeoutMs?: number;
+  /**
+   * Set by the broker's own writers (the group service) only: allows an append to an internal topic,
+   * as Kafka's `internalTopicsAllowed`. Never set from a client's request.
+   * @default false
+   */
+  internal?: boolean;
 }
 
 export interface ProduceResult {
@@ -132,6 +145,11 @@ export class BrokerCore {
   /** Idempotence state per partition (`topic-partition`), built on first use from snapshot and log. */
   #producerStates = new Map<string, Promise<ProducerStateTable>>();
   #producerIds: ProducerIdAllocator;
+  #intents: TopicIntents;
+  /** The creation or deletion under way per topic name; the next one for that name waits for it. */
+  #topicChanges = new Map<string, Promise<void>>();
+  /** Partitions of creations under way, counted against the node's limit before they exist. */
+  #partitionsReserved = 0;
   readonly dataDir: string;
 
   private constructor(
@@ -139,8 +157,10 @@ export class BrokerCore {
     metadata: MetadataStore,
     partitions: PartitionManager,
     producerIds: ProducerIdAllocator,
+    intents: TopicIntents,
   ) {
     this.nodeId = opts.nodeId;
+    this.#intents = intents;
     this.dataDir = opts.dataDir;
     this.#producerIds = producerIds;
     this.metadata = metadata;
@@ -158,8 +178,20 @@ export class BrokerCore {
     const metadata = opts.metadata ?? (await LocalMetadataStore.open(path.join(opts.dataDir, 'meta'), clock));
     const partitions = new PartitionManager(opts.dataDir, opts.logger, clock);
     await partitions.removeDeletedLeftovers();
+    const intents = await TopicIntents.open(path.join(opts.dataDir, 'meta'));
+    for (const name of await intents.pending()) {
+      if (!metadata.getTopic(name)) {
+        const removed = await partitions.removeTopicDirs(name);
+        if (removed > 0)
+          opts.logger.warn(
+            { topic: name, directories: removed },
+            'removed the partitions of a topic whose creation or deletion a crash interrupted',
+          );
+      }
+      await intents.end(name);
+    }
     const producerIds = await ProducerIdAllocator.open(path.join(opts.dataDir, 'meta'));
-    const core = new BrokerCore(opts, metadata, partitions, producerIds);
+    const core = new BrokerCore(opts, metadata, partitions, producerIds, intents);
     for (const topic of metadata.listTopics()) {
       await partitions.openTopic(topic.name, topic.partitions, logConfigFor(topic.configs, core.defaults));
     }
@@ -173,26 +205,38 @@ export class BrokerCore {
 
   // ---------------------------------------------------------------- topics
 
-  async createTopic(spec: {
-    name: string;
-    partitions?: number;
-    replicationFactor?: number;
-    configs?: Record<string, string>;
-  }): Promise<TopicMetadata> {
+  /**
+   * Creates a topic: its partitions first, then its registration, so that no client sees a topic whose
+   * partitions are not open. Creations and deletions of one name run one at a time (issue 16: the
+   * loser of two simultaneous auto-creations removed the winner's partitions), so a second creation of
+   * a name answers TOPIC_ALREADY_EXISTS once the first is done. The node's partition limit counts the
+   * partitions of creations under way (issue 10: 20,000 simultaneous auto-creations each saw room). A
+   * creation that fails removes what it made; one a crash interrupts is settled at the next start
+   * (topic-intents.ts). Internal topics are created by the broker only (`internal`).
+   */
+  async createTopic(
+    spec: {
+      name: string;
+      partitions?: number;
+      replicationFactor?: number;
+      configs?: Record<string, string>;
+    },
+    opts: { internal?: boolean } = {},
+  ): Promise<TopicMetadata> {
     this.#checkOpen();
     const name = validateTopicName(spec.name);
+    if (isInternalTopic(name) && !opts.internal) {
+      throw new BrokerError(
+        'INVALID_TOPIC_EXCEPTION',
+        `${name} is an internal topic; the broker creates it when it needs it`,
+      );
+    }
     const partitions =
       spec.partitions === undefined || spec.partitions === -1 ? this.defaultPartitions : spec.partitions;
     if (!Number.isInteger(partitions) || partitions < 1 || partitions > this.#partitionsPerTopicMax) {
       throw new BrokerError(
         'INVALID_PARTITIONS',
         `partitions must be between 1 and ${this.#partitionsPerTopicMax}, got ${partitions}`,
-      );
-    }
-    if (this.partitions.partitionCount + partitions > this.#partitionsMax) {
-      throw new BrokerError(
-        'POLICY_VIOLATION',
-        `this node holds ${this.partitions.partitionCount} partitions; ${partitions} more would pass its limit of ${this.#partitionsMax}`,
       );
     }
     // A single node holds one copy; a requested factor above 1 is refused, as Kafka does with too few brokers.
@@ -205,30 +249,73 @@ export class BrokerCore {
       );
     }
     const configs = validateTopicConfigs(spec.configs ?? {});
-    if (this.metadata.getTopic(name))
-      throw new BrokerError('TOPIC_ALREADY_EXISTS', `topic ${name} already exists`);
-    const logConfig = logConfigFor(configs, this.defaults);
-    await this.partitions.openTopic(name, partitions, logConfig);
-    try {
-      const topic = await this.metadata.createTopic({ name, partitions, replicationFactor: rf, configs });
-      this.logger.info({ topic: name, partitions }, 'created topic');
-      return topic;
-    } catch (err) {
-      await this.partitions.dropTopic(name, 'failed');
-      throw err;
-    }
+    return this.#oneChangeAtATime(name, async () => {
+      this.#checkOpen();
+      if (this.metadata.getTopic(name))
+        throw new BrokerError('TOPIC_ALREADY_EXISTS', `topic ${name} already exists`);
+      // Checked and reserved in one synchronous step, so simultaneous creations cannot all fit.
+      const held = this.partitions.partitionCount + this.#partitionsReserved;
+      if (held + partitions > this.#partitionsMax) {
+        throw new BrokerError(
+          'POLICY_VIOLATION',
+          `this node holds ${held} partitions (counting creations under way); ${partitions} more would pass its limit of ${this.#partitionsMax} (storage.max_partitions)`,
+        );
+      }
+      this.#partitionsReserved += partitions;
+      try {
+        await this.#intents.begin(name, 'create');
+        await this.partitions.createTopic(name, partitions, logConfigFor(configs, this.defaults));
+        let topic: TopicMetadata;
+        try {
+          topic = await this.metadata.createTopic({ name, partitions, replicationFactor: rf, configs });
+        } catch (err) {
+          await this.partitions.dropTopic(name, 'failed');
+          throw err;
+        }
+        await this.#intents.end(name);
+        this.logger.info({ topic: name, partitions }, 'created topic');
+        return topic;
+      } catch (err) {
+        this.logger.warn({ topic: name, partitions, err: String(err) }, 'topic creation failed');
+        await this.#intents.end(name).catch(() => {});
+        throw err;
+      } finally {
+        this.#partitionsReserved -= partitions;
+      }
+    });
+  }
+
+  /** Runs `fn` once every earlier creation or deletion of `name` has settled. */
+  #oneChangeAtATime<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const before = this.#topicChanges.get(name) ?? Promise.resolve();
+    const result = before.then(fn);
+    const settled = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#topicChanges.set(name, settled);
+    void settled.then(() => {
+      if (this.#topicChanges.get(name) === settled) this.#topicChanges.delete(name);
+    });
+    return result;
   }
 
   async deleteTopic(name: string): Promise<void> {
     this.#checkOpen();
     validateTopicName(name);
-    if (name === '__consumer_offsets')
+    if (isInternalTopic(name))
       throw new BrokerError('POLICY_VIOLATION', `${name} is an internal topic and cannot be deleted`);
-    const topic = await this.metadata.deleteTopic(name);
-    for (let p = 0; p < topic.partitions; p++) this.#producerStates.delete(`${name}-${p}`);
-    await this.partitions.dropTopic(name, topic.id);
-    this.#roundRobin.delete(name);
-    this.logger.info({ topic: name }, 'deleted topic');
+    await this.#oneChangeAtATime(name, async () => {
+      if (!this.metadata.getTopic(name))
+        throw new BrokerError('UNKNOWN_TOPIC_OR_PARTITION', `topic ${name} does not exist`);
+      await this.#intents.begin(name, 'delete');
+      const topic = await this.metadata.deleteTopic(name);
+      for (let p = 0; p < topic.partitions; p++) this.#producerStates.delete(`${name}-${p}`);
+      await this.partitions.dropTopic(name, topic.id);
+      this.#roundRobin.delete(name);
+      await this.#intents.end(name);
+      this.logger.info({ topic: name }, 'deleted topic');
+    });
   }
 
   async alterTopicConfigs(name: string, configs: Record<string, string>): Promise<TopicMetadata> {
@@ -257,7 +344,7 @@ export class BrokerCore {
       id: topic.id,
       replicationFactor: topic.replicationFactor,
       configs: effectiveConfigs(topic.configs, this.defaults),
-      internal: name.startsWith('__'),
+      internal: isInternalTopic(name),
       partitions: logs.map((log, partition) => ({
         partition,
         leader: this.nodeId,
@@ -299,6 +386,12 @@ export class BrokerCore {
     opts: ProduceOptions = {},
   ): Promise<ProduceResult> {
     this.#checkOpen();
+    if (isInternalTopic(topic) && !opts.internal) {
+      throw new BrokerError(
+        'INVALID_TOPIC_EXCEPTION',
+        `cannot produce to ${topic}: it is an internal topic that only the broker writes`,
+      );
+    }
     const acks = opts.acks ?? -1;
     if (acks !== 0 && acks !== 1 && acks !== -1)
       throw new BrokerError('INVALID_REQUIRED_ACKS', `acks must be 0, 1 or -1, got ${acks}`);
@@ -454,8 +547,7 @@ export class BrokerCore {
         const table = await p;
         table.expire(Date.now(), PRODUCER_EXPIRATION_MS);
         const file = path.join(log.dir, PRODUCER_SNAPSHOT);
-        await writeFileSynced(`${file}.tmp`, Buffer.from(JSON.stringify(table.snapshot(log.logEndOffset))));
-        await rename(`${file}.tmp`, file);
+        await replaceFileDurably(file, Buffer.from(JSON.stringify(table.snapshot(log.logEndOffset))));
       } catch (err) {
         this.logger.warn({ partition: key, err: String(err) }, 'cannot snapshot producer state');
       }
@@ -733,8 +825,7 @@ class ProducerIdAllocator {
       this.#persisting ??= (async () => {
         const end = this.#blockEnd + ProducerIdAllocator.blockSize;
         await mkdir(path.dirname(this.#file), { recursive: true });
-        await writeFileSynced(`${this.#file}.tmp`, Buffer.from(JSON.stringify({ blockEnd: end })));
-        await rename(`${this.#file}.tmp`, this.#file);
+        await replaceFileDurably(this.#file, Buffer.from(JSON.stringify({ blockEnd: end })));
         this.#blockEnd = end;
       })().finally(() => {
         this.#persisting = null;

@@ -3,10 +3,10 @@
  * `<data>/meta/`; the Raft-backed controller will implement the same interface for a cluster.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdir, readFile, rename } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { BrokerError } from '../errors.ts';
-import { syncDir, writeFileSynced } from '../storage/segment.ts';
+import { isTemporaryFile, replaceFileDurably } from '../storage/segment.ts';
 import type { TopicConfigs } from './topic-config.ts';
 
 export interface TopicMetadata {
@@ -29,6 +29,19 @@ export interface MetadataStore {
   onChange(
     fn: (event: { type: 'created' | 'deleted' | 'altered'; topic: TopicMetadata }) => void,
   ): () => void;
+}
+
+/**
+ * Topics that only the broker writes (Kafka's `Topic.isInternal`): clients may read them, but a
+ * client's produce is refused with INVALID_TOPIC_EXCEPTION, as Kafka's `ReplicaManager` refuses
+ * appends to internal topics unless `internalTopicsAllowed` (issue 10: a record kcat wrote to
+ * `__consumer_offsets` made the next start fail). Clients cannot create them either: the broker
+ * creates each with the settings it relies on.
+ */
+export const INTERNAL_TOPICS: ReadonlySet<string> = new Set(['__consumer_offsets', '__transaction_state']);
+
+export function isInternalTopic(name: string): boolean {
+  return INTERNAL_TOPICS.has(name);
 }
 
 /** Kafka's topic name rule: 1 to 249 characters from [a-zA-Z0-9._-], and not "." or "..". */
@@ -63,6 +76,9 @@ export class LocalMetadataStore implements MetadataStore {
   #topics = new Map<string, TopicMetadata>();
   #listeners = new Set<(event: { type: 'created' | 'deleted' | 'altered'; topic: TopicMetadata }) => void>();
   #clock: () => number;
+  /** Changes applied in memory and not yet written, with how to take each back. */
+  #unsaved: { undo: () => void; resolve: () => void; reject: (err: Error) => void }[] = [];
+  #flushing: Promise<void> | null = null;
 
   private constructor(file: string, clock: () => number) {
     this.#file = file;
@@ -71,6 +87,10 @@ export class LocalMetadataStore implements MetadataStore {
 
   static async open(metaDir: string, clock: () => number = Date.now): Promise<LocalMetadataStore> {
     await mkdir(metaDir, { recursive: true });
+    // Temporary files of writes a crash interrupted (this file's, the producer-id block's).
+    for (const name of await readdir(metaDir)) {
+      if (isTemporaryFile(name)) await rm(path.join(metaDir, name), { force: true });
+    }
     const store = new LocalMetadataStore(path.join(metaDir, 'topics.json'), clock);
     let text: string | null = null;
     try {
@@ -144,21 +164,40 @@ export class LocalMetadataStore implements MetadataStore {
     for (const fn of this.#listeners) fn({ type, topic });
   }
 
-  /** Writes the whole file beside the old one, fsyncs, renames over it: the change is all or nothing. */
-  async #persist(undo: () => void): Promise<void> {
-    const body: FileFormat = { version: 1, topics: this.listTopics() };
-    const tmp = `${this.#file}.tmp`;
-    try {
-      await writeFileSynced(tmp, Buffer.from(JSON.stringify(body, null, 2)));
-      await rename(tmp, this.#file);
-      await syncDir(path.dirname(this.#file));
-    } catch (err) {
-      undo();
-      throw new BrokerError(
-        'KAFKA_STORAGE_ERROR',
-        `cannot persist topic metadata: ${(err as Error).message}`,
-        { cause: err },
-      );
+  /**
+   * Makes the changes applied in memory durable: writes the whole file beside the old one, fsyncs and
+   * renames it over (all or nothing). Changes that arrive while a write is under way share the next
+   * write (a group commit), so that a burst of creations costs a few writes instead of one rewrite of
+   * a growing file each, and only one write of the file is ever in flight. When a write fails, every
+   * change it carried is undone, newest first, and each caller gets KAFKA_STORAGE_ERROR.
+   */
+  #persist(undo: () => void): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#unsaved.push({ undo, resolve, reject });
+      this.#flushing ??= this.#flush().finally(() => {
+        this.#flushing = null;
+      });
+    });
+  }
+
+  async #flush(): Promise<void> {
+    while (this.#unsaved.length > 0) {
+      const round = this.#unsaved;
+      this.#unsaved = [];
+      const body: FileFormat = { version: 1, topics: this.listTopics() };
+      try {
+        await replaceFileDurably(this.#file, Buffer.from(JSON.stringify(body, null, 2)));
+      } catch (err) {
+        for (const change of round.toReversed()) change.undo();
+        const e = new BrokerError(
+          'KAFKA_STORAGE_ERROR',
+          `cannot persist topic metadata: ${(err as Error).message}`,
+          { cause: err },
+        );
+        for (const change of round) change.reject(e);
+        continue;
+      }
+      for (const change of round) change.resolve();
     }
   }
 }

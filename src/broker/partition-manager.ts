@@ -3,14 +3,14 @@
  * (DESIGN.md "On disk"). Opens them at start (in parallel, bounded), creates them with their topic,
  * and removes them when their topic is deleted.
  */
+import assert from 'node:assert/strict';
 import { readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { BrokerError } from '../errors.ts';
+import { partitionOpensInFlightMax } from '../limits.ts';
 import type { LogConfig } from '../storage/log-config.ts';
+import { Semaphore } from '../storage/mutex.ts';
 import { PartitionLog, type StorageLogger } from '../storage/partition-log.ts';
-
-/** How many logs open (and recover) at once at start-up. */
-const openConcurrency = 32;
 
 export function partitionDirName(topic: string, partition: number): string {
   return `${topic}-${partition}`;
@@ -21,6 +21,8 @@ export class PartitionManager {
   readonly logger: StorageLogger;
   readonly clock: () => number;
   #logs = new Map<string, PartitionLog[]>();
+  /** Bounds the logs opening at once across every topic (start-up, creations, reopenings). */
+  #opening = new Semaphore(partitionOpensInFlightMax);
 
   constructor(dataDir: string, logger: StorageLogger, clock: () => number = Date.now) {
     this.dataDir = dataDir;
@@ -35,22 +37,69 @@ export class PartitionManager {
     const worker = async () => {
       while (next.i < partitions) {
         const p = next.i++;
-        logs[p] = await PartitionLog.open({
-          dir: path.join(this.dataDir, partitionDirName(topic, p)),
-          config,
-          clock: this.clock,
-          logger: this.logger,
-        });
+        logs[p] = await this.#opening.run(() =>
+          PartitionLog.open({
+            dir: path.join(this.dataDir, partitionDirName(topic, p)),
+            config,
+            clock: this.clock,
+            logger: this.logger,
+          }),
+        );
       }
     };
     try {
-      await Promise.all(Array.from({ length: Math.min(openConcurrency, partitions) }, worker));
+      await Promise.all(Array.from({ length: Math.min(partitionOpensInFlightMax, partitions) }, worker));
     } catch (err) {
       await Promise.all(logs.filter(Boolean).map((l) => l.close().catch(() => {})));
       throw err;
     }
     this.#logs.set(topic, logs);
     return logs;
+  }
+
+  /**
+   * Creates the partitions of a new topic, which no registered topic owns. Directories of that name
+   * left from before (by a crash no intent recorded) are removed first, so that a new topic never
+   * adopts old data; when opening fails (too many open files, a full disk), every directory this
+   * made is removed before the error is thrown, so a failed creation leaves nothing behind.
+   */
+  async createTopic(topic: string, partitions: number, config: LogConfig): Promise<PartitionLog[]> {
+    assert.ok(!this.#logs.has(topic), `partitions of ${topic} are open already`);
+    for (let p = 0; p < partitions; p++) {
+      await rm(path.join(this.dataDir, partitionDirName(topic, p)), { recursive: true, force: true });
+    }
+    try {
+      return await this.openTopic(topic, partitions, config);
+    } catch (err) {
+      for (let p = 0; p < partitions; p++) {
+        await rm(path.join(this.dataDir, partitionDirName(topic, p)), { recursive: true, force: true });
+      }
+      throw err;
+    }
+  }
+
+  /**
+   * Removes every `<topic>-<n>` directory of a topic that is not open (a creation or deletion a crash
+   * interrupted); returns how many it removed.
+   */
+  async removeTopicDirs(topic: string): Promise<number> {
+    assert.ok(!this.#logs.has(topic), `partitions of ${topic} are open`);
+    let names: string[] = [];
+    try {
+      names = await readdir(this.dataDir);
+    } catch {
+      return 0;
+    }
+    let removed = 0;
+    for (const name of names) {
+      const at = name.lastIndexOf('-');
+      if (at <= 0 || name.slice(0, at) !== topic) continue;
+      const n = name.slice(at + 1);
+      if (!/^\d+$/.test(n) || partitionDirName(topic, Number(n)) !== name) continue;
+      await rm(path.join(this.dataDir, name), { recursive: true, force: true });
+      removed++;
+    }
+    return removed;
   }
 
   get(topic: string, partition: number): PartitionLog {

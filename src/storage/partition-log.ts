@@ -34,7 +34,7 @@ import {
 import { type CompactionStats, compactLog, recoverCompactionLeftovers } from './compaction.ts';
 import { type LogConfig, resolveLogConfig } from './log-config.ts';
 import { Mutex } from './mutex.ts';
-import { Segment, segmentName, syncDir, writeFileSynced } from './segment.ts';
+import { isTemporaryFile, Segment, segmentName, syncDir, writeFileSynced } from './segment.ts';
 
 export interface StorageLogger {
   info(obj: object, msg: string): void;
@@ -172,8 +172,10 @@ export class PartitionLog {
     await recoverCompactionLeftovers(this.dir, this.logger);
     const names = await readdir(this.dir);
     for (const name of names) {
-      // A segment removal interrupted by a crash: finish it.
-      if (name.endsWith('.deleted')) await rm(path.join(this.dir, name), { force: true });
+      // A segment removal interrupted by a crash: finish it. A temporary file of a snapshot write
+      // interrupted by a crash (the producer state's) is garbage.
+      if (name.endsWith('.deleted') || isTemporaryFile(name))
+        await rm(path.join(this.dir, name), { force: true });
     }
     const bases = names
       .filter((n) => /^\d{20}\.log$/.test(n))

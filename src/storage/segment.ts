@@ -6,8 +6,9 @@
  * retain or how to recover a log; partition-log.ts does.
  */
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
-import { open, readFile, rm } from 'node:fs/promises';
+import { open, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { BrokerError } from '../errors.ts';
 import { scanChunkBytes } from '../limits.ts';
@@ -302,6 +303,33 @@ export async function writeFileSynced(file: string, data: Buffer): Promise<void>
   } finally {
     await fh.close();
   }
+}
+
+/**
+ * Replaces `file` with `data` all or nothing: writes a temporary file beside it, fsyncs, renames it
+ * over `file` and fsyncs the directory. Each call has its own temporary name, so two writers of the
+ * same file never write into one temporary file (issue 16: concurrent topic creations sharing
+ * `topics.json.tmp` failed with KAFKA_STORAGE_ERROR); the last rename wins. A crash can leave a
+ * temporary file behind; `isTemporaryFile` recognises it so that start-up removes it.
+ */
+export async function replaceFileDurably(file: string, data: Buffer): Promise<void> {
+  const tmp = `${file}.${randomUUID()}${TEMPORARY_SUFFIX}`;
+  try {
+    await writeFileSynced(tmp, data);
+    await rename(tmp, file);
+  } catch (err) {
+    await rm(tmp, { force: true }).catch(() => {});
+    throw err;
+  }
+  await syncDir(path.dirname(file));
+}
+
+const TEMPORARY_SUFFIX = '.tmp';
+const TEMPORARY_NAME = /\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.tmp$/;
+
+/** Whether `name` is a temporary file of `replaceFileDurably` (left by a crash mid-write). */
+export function isTemporaryFile(name: string): boolean {
+  return TEMPORARY_NAME.test(name);
 }
 
 /** fsyncs a directory, so that files created, renamed or removed in it survive a machine crash. */

@@ -122,17 +122,30 @@ export class GroupService {
     this.#reschedule();
   }
 
+  /**
+   * Creates `__consumer_offsets` with the settings the service relies on, unless it exists. The only
+   * way the topic comes to exist: clients cannot create it (a client's auto-creation of it, through
+   * Metadata, lands here), as Kafka's AutoTopicCreationManager creates internal topics with their
+   * own configuration.
+   */
+  ensureOffsetsTopic(): Promise<void> {
+    return this.#ensureTopic();
+  }
+
   #ensureTopic(): Promise<void> {
     this.#topicReady ??= this.core
-      .createTopic({
-        name: OFFSETS_TOPIC,
-        partitions: this.offsetsPartitions,
-        configs: {
-          'cleanup.policy': 'compact',
-          'segment.bytes': String(100 * 1024 * 1024),
-          'retention.ms': '-1',
+      .createTopic(
+        {
+          name: OFFSETS_TOPIC,
+          partitions: this.offsetsPartitions,
+          configs: {
+            'cleanup.policy': 'compact',
+            'segment.bytes': String(100 * 1024 * 1024),
+            'retention.ms': '-1',
+          },
         },
-      })
+        { internal: true },
+      )
       .then(
         () => undefined,
         (err) => {
@@ -155,7 +168,7 @@ export class GroupService {
           value: r.value === null ? null : Buffer.from(JSON.stringify(r.value)),
         })),
       });
-      await this.core.produce(OFFSETS_TOPIC, partition, batch, { acks: -1 });
+      await this.core.produce(OFFSETS_TOPIC, partition, batch, { acks: -1, internal: true });
     });
     this.#writes = write.catch(() => {});
     return write;

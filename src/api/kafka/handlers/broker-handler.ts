@@ -7,7 +7,7 @@
 import { type BrokerCore, highWatermarkOf } from '../../../broker/core.ts';
 import type { GroupService } from '../../../broker/groups/service.ts';
 import { OFFSETS_TOPIC } from '../../../broker/groups/service.ts';
-import { validateTopicName } from '../../../broker/metadata.ts';
+import { isInternalTopic, validateTopicName } from '../../../broker/metadata.ts';
 import { validateTopicConfigs } from '../../../broker/topic-config.ts';
 import { BrokerError } from '../../../errors.ts';
 import type { CreateTopicsRequest } from '../apis/create-topics.ts';
@@ -110,32 +110,74 @@ export class BrokerKafkaHandler implements KafkaRequestHandler {
     }
   }
 
-  /** Creates a topic that a client names but that does not exist, when auto-creation is on. */
-  async #autoCreate(topic: string): Promise<boolean> {
+  /**
+   * Makes sure a topic that a client names exists, creating it when auto-creation is on. Returns null
+   * when it exists (or now does), else the error to answer for it: UNKNOWN_TOPIC_OR_PARTITION with
+   * auto-creation off, the creation's error otherwise (an invalid name, the node's partition limit).
+   * `__consumer_offsets` is created by the group service with its own settings, and only through
+   * Metadata; Produce never creates an internal topic (clients may not write one).
+   */
+  async #autoCreate(topic: string, api: 'Produce' | 'Metadata'): Promise<BrokerError | null> {
     const core = this.#o.core;
-    if (core.metadata.getTopic(topic)) return true;
-    if (!this.#o.autoCreateTopics) return false;
+    if (core.metadata.getTopic(topic)) return null;
+    if (!this.#o.autoCreateTopics)
+      return new BrokerError('UNKNOWN_TOPIC_OR_PARTITION', `topic ${topic} does not exist`);
     try {
-      validateTopicName(topic);
-      await core.createTopic({ name: topic });
+      if (isInternalTopic(topic)) {
+        if (topic !== OFFSETS_TOPIC || api === 'Produce')
+          throw new BrokerError('INVALID_TOPIC_EXCEPTION', `${topic} is an internal topic`);
+        await this.#o.groups.ensureOffsetsTopic();
+      } else {
+        await core.createTopic({ name: topic });
+      }
       this.#o.logger.info({ topic }, 'auto-created topic for a Kafka client');
+      return null;
     } catch (err) {
-      if ((err as BrokerError).code !== 'TOPIC_ALREADY_EXISTS') return false;
+      if (err instanceof BrokerError && err.code === 'TOPIC_ALREADY_EXISTS') return null;
+      return err instanceof BrokerError
+        ? err
+        : new BrokerError('UNKNOWN_SERVER_ERROR', String(err), { cause: err });
     }
-    return true;
+  }
+
+  /**
+   * Auto-creates every topic named, at once (the partition limit and the partition manager bound the
+   * work), and logs one line for those it could not create, however many they are.
+   */
+  async #autoCreateAll(topics: string[], api: 'Produce' | 'Metadata'): Promise<Map<string, BrokerError>> {
+    const refused = new Map<string, BrokerError>();
+    const unique = [...new Set(topics)].filter((t) => !this.#o.core.metadata.getTopic(t));
+    await Promise.all(
+      unique.map(async (t) => {
+        const err = await this.#autoCreate(t, api);
+        if (err) refused.set(t, err);
+      }),
+    );
+    if (refused.size > 0 && this.#o.autoCreateTopics) {
+      const [topic, err] = refused.entries().next().value!;
+      this.#o.logger.warn(
+        { api, refused: refused.size, topic, code: err.code, err: err.message },
+        'topics a client named were not created',
+      );
+    }
+    return refused;
   }
 
   // ---------------------------------------------------------------- produce and fetch
 
   async #produce(req: ProduceRequest): Promise<Message | null> {
     const core = this.#o.core;
+    const refused = await this.#autoCreateAll(
+      req.topicData.map((t) => t.name),
+      'Produce',
+    );
     const responses = await Promise.all(
       req.topicData.map(async (t) => {
-        const known = await this.#autoCreate(t.name);
+        const missing = refused.get(t.name);
         const partitionResponses = await Promise.all(
           t.partitionData.map(async (p) => {
             const base = { index: p.index, baseOffset: -1, logAppendTimeMs: -1, logStartOffset: -1 };
-            if (!known) return { ...base, errorCode: errorCode('UNKNOWN_TOPIC_OR_PARTITION') };
+            if (missing) return { ...base, errorCode: code(missing), errorMessage: missing.message };
             if (req.transactionalId !== null)
               return {
                 ...base,
@@ -329,6 +371,7 @@ export class BrokerKafkaHandler implements KafkaRequestHandler {
     const { host, port } = this.#o.advertised();
     const zeroId = '00000000-0000-0000-0000-000000000000';
     let names: (string | { unknownId: string })[];
+    let refused = new Map<string, BrokerError>();
     if (req.topics === null || (ctx.apiVersion === 0 && req.topics.length === 0)) {
       names = core.listTopics().map((t) => t.name);
     } else {
@@ -337,7 +380,10 @@ export class BrokerKafkaHandler implements KafkaRequestHandler {
         (t) => t.name ?? core.listTopics().find((x) => x.id === t.topicId)?.name ?? { unknownId: t.topicId },
       );
       if (req.allowAutoTopicCreation)
-        for (const n of names) if (typeof n === 'string') await this.#autoCreate(n);
+        refused = await this.#autoCreateAll(
+          names.filter((n) => typeof n === 'string'),
+          'Metadata',
+        );
     }
     const topics = names.map((name) => {
       if (typeof name !== 'string') {
@@ -354,6 +400,8 @@ export class BrokerKafkaHandler implements KafkaRequestHandler {
         let err = errorCode('UNKNOWN_TOPIC_OR_PARTITION');
         try {
           validateTopicName(name);
+          const why = refused.get(name);
+          if (why && why.code !== 'UNKNOWN_TOPIC_OR_PARTITION') err = code(why);
         } catch {
           err = errorCode('INVALID_TOPIC_EXCEPTION');
         }
