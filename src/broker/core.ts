@@ -386,12 +386,7 @@ export class BrokerCore {
     opts: ProduceOptions = {},
   ): Promise<ProduceResult> {
     this.#checkOpen();
-    if (isInternalTopic(topic) && !opts.internal) {
-      throw new BrokerError(
-        'INVALID_TOPIC_EXCEPTION',
-        `cannot produce to ${topic}: it is an internal topic that only the broker writes`,
-      );
-    }
+    this.#checkWritable(topic, opts);
     const acks = opts.acks ?? -1;
     if (acks !== 0 && acks !== 1 && acks !== -1)
       throw new BrokerError('INVALID_REQUIRED_ACKS', `acks must be 0, 1 or -1, got ${acks}`);
@@ -415,6 +410,16 @@ export class BrokerCore {
       logAppendTimeMs: -1,
       logStartOffset: log.logStartOffset,
     };
+  }
+
+  /** Kafka's `internalTopicsAllowed`: only the broker's own writers append to internal topics. */
+  #checkWritable(topic: string, opts: ProduceOptions): void {
+    if (isInternalTopic(topic) && !opts.internal) {
+      throw new BrokerError(
+        'INVALID_TOPIC_EXCEPTION',
+        `cannot produce to ${topic}: it is an internal topic that only the broker writes`,
+      );
+    }
   }
 
   async #append(
@@ -585,6 +590,7 @@ export class BrokerCore {
     opts: ProduceOptions & { partition?: number; compression?: CompressionCode } = {},
   ): Promise<(ProduceResult & { count: number })[]> {
     this.#checkOpen();
+    this.#checkWritable(topic, opts);
     const partitions = this.partitionCount(topic);
     if (records.length === 0) throw new BrokerError('INVALID_REQUEST', 'no records to produce');
     const groups = new Map<number, RecordInput[]>();
