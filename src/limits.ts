@@ -80,6 +80,48 @@ export const bytesPerWriteMax = 8 * 1024 * 1024;
  */
 export const partitionOpensInFlightMax = 32;
 
+/**
+ * Members one consumer group may have (Kafka's `group.max.size`). Every member's metadata is held in
+ * memory, sent to the group's leader in its JoinGroup response and stored in the group's record, so
+ * the count is bounded as well as the bytes. A new member past it is answered GROUP_MAX_SIZE_REACHED,
+ * as Kafka answers; the members in the group are not disturbed.
+ * @default 1000
+ */
+export const groupMembersMax = 1000;
+
+/**
+ * Bytes of protocol metadata one member may bring to a join: the names and metadata of every
+ * assignment strategy it offers. A Java consumer's subscription is a few hundred bytes per topic it
+ * subscribes to; Kafka Streams adds its task map. A join past it is answered MESSAGE_TOO_LARGE and
+ * changes nothing (issue 10: members with 100 KB of metadata each made a 100 MB JoinGroup response).
+ * @default 1048576
+ */
+export const groupMemberMetadataBytesMax = 1024 * 1024;
+
+/**
+ * Bytes of state one group may hold: for every member its ids, client id and host, protocol metadata
+ * and assignment. The leader's JoinGroup response and the group's record in `__consumer_offsets`
+ * are bounded by it, so the record always fits `offsetsRecordBytesMax` (issue 10: a group of 1,000
+ * members with 100 KB each could not be saved, "batch ... exceeds 67108864"). A join that would pass
+ * it is answered MESSAGE_TOO_LARGE; a leader's SyncGroup whose assignments would pass it is answered
+ * MESSAGE_TOO_LARGE for every member waiting, and the group rebalances (as Kafka does when it cannot
+ * store an assignment).
+ * @default 8388608
+ */
+export const groupStateBytesMax = 8 * 1024 * 1024;
+
+/**
+ * `max.message.bytes` of `__consumer_offsets`: one group's record is the group's state with its
+ * metadata and assignments in base64 (4/3 of their size) and JSON field names for each member, so
+ * it is sized from `groupStateBytesMax` and `groupMembersMax` (checked below) rather than left at
+ * the node's default for user topics, which may be as low as 1 KiB.
+ * @default 16777216
+ */
+export const offsetsRecordBytesMax = 16 * 1024 * 1024;
+
+/** Bytes of JSON field names and punctuation one member's entry adds to its group's record (under). */
+const storedMemberOverheadBytes = 512;
+
 export function checkLimits(): void {
   assert.ok(batchBytesDefault <= batchBytesMax, 'batchBytesDefault must not exceed batchBytesMax');
   assert.ok(batchBytesMax < segmentBytesMax, 'a batch must fit in a segment');
@@ -89,6 +131,14 @@ export function checkLimits(): void {
   assert.ok(scanChunkBytes >= batchHeaderBytes);
   assert.ok(bytesPerWriteMax >= batchBytesMax / 8);
   assert.ok(partitionOpensInFlightMax >= 1);
+  assert.ok(groupMembersMax >= 1);
+  assert.ok(groupMemberMetadataBytesMax <= groupStateBytesMax, 'one member must fit in a group');
+  assert.ok(
+    Math.ceil((groupStateBytesMax * 4) / 3) + groupMembersMax * storedMemberOverheadBytes + 64 * 1024 <=
+      offsetsRecordBytesMax,
+    "the largest group's record must fit offsetsRecordBytesMax",
+  );
+  assert.ok(offsetsRecordBytesMax <= batchBytesMax, 'a group record must be a batch the log accepts');
 }
 
 checkLimits();

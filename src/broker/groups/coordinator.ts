@@ -11,6 +11,7 @@
  */
 import assert from 'node:assert/strict';
 import { BrokerError } from '../../errors.ts';
+import { groupMemberMetadataBytesMax, groupMembersMax, groupStateBytesMax } from '../../limits.ts';
 import { ASSIGNORS, type AssignorName } from './assignors.ts';
 
 export type GroupState = 'Empty' | 'PreparingRebalance' | 'CompletingRebalance' | 'Stable' | 'Dead';
@@ -127,15 +128,44 @@ export interface CoordinatorConfig {
   minSessionTimeoutMs: number;
   /** @default 1800000 (Kafka: group.max.session.timeout.ms) */
   maxSessionTimeoutMs: number;
-  /** @default 1000 */
+  /** Kafka's group.max.size. @default groupMembersMax (src/limits.ts) */
   maxGroupSize: number;
+  /** @default groupMemberMetadataBytesMax (src/limits.ts) */
+  memberMetadataBytesMax: number;
+  /** @default groupStateBytesMax (src/limits.ts) */
+  groupStateBytesMax: number;
 }
 
 export const defaultCoordinatorConfig: CoordinatorConfig = {
   minSessionTimeoutMs: 1000,
   maxSessionTimeoutMs: 1_800_000,
-  maxGroupSize: 1000,
+  maxGroupSize: groupMembersMax,
+  memberMetadataBytesMax: groupMemberMetadataBytesMax,
+  groupStateBytesMax,
 };
+
+/** Bytes of the assignment strategies a member offers: names and metadata. */
+function protocolsBytes(protocols: Protocol[]): number {
+  let n = 0;
+  for (const p of protocols) n += Buffer.byteLength(p.name) + p.metadata.length;
+  return n;
+}
+
+/**
+ * What one member adds to its group's state (src/limits.ts `groupStateBytesMax`): its ids, client id
+ * and host as JSON stores them, the strategies it offers, and its assignment.
+ */
+export function memberStateBytes(m: {
+  memberId: string;
+  groupInstanceId?: string | null;
+  clientId: string;
+  clientHost: string;
+  protocols: Protocol[];
+  assignment?: Buffer;
+}): number {
+  const strings = JSON.stringify([m.memberId, m.groupInstanceId ?? null, m.clientId, m.clientHost]);
+  return Buffer.byteLength(strings) + protocolsBytes(m.protocols) + (m.assignment?.length ?? 0);
+}
 
 export interface CoordinatorDeps {
   /** Partition count of a topic, or 0 when it does not exist (for server-side assignment). */
@@ -146,12 +176,16 @@ export interface CoordinatorDeps {
   onGroupChange?(snapshot: GroupSnapshot): void;
 }
 
+/** Stands for the random part of a member id not yet made (a UUID's length) when sizing a join. */
+const NEW_ID_PAD = '0'.repeat(36);
+
 export const offsetKey = (topic: string, partition: number) => `${topic}\u0000${partition}`;
 
 export class GroupCoordinator {
   readonly config: CoordinatorConfig;
   readonly #deps: CoordinatorDeps;
   #groups = new Map<string, Group>();
+  #sizes = new WeakMap<Member, { protocols: Protocol[]; assignment: Buffer; bytes: number }>();
 
   constructor(deps: CoordinatorDeps, config: Partial<CoordinatorConfig> = {}) {
     this.#deps = deps;
@@ -220,6 +254,7 @@ export class GroupCoordinator {
           );
         }
       }
+      this.#checkJoinSize(group, req);
     } catch (err) {
       respond(err as BrokerError);
       return;
@@ -268,6 +303,39 @@ export class GroupCoordinator {
       return;
     }
     this.#rejoin(group, member, req, now, respond);
+  }
+
+  /**
+   * Refuses a join whose metadata would pass the per-member or the per-group bound (issue 10), before
+   * anything changes. A new member is counted with an id as long as `newMemberId` makes them.
+   */
+  #checkJoinSize(group: Group, req: JoinRequest): void {
+    const offered = protocolsBytes(req.protocols);
+    if (offered > this.config.memberMetadataBytesMax) {
+      throw new BrokerError(
+        'MESSAGE_TOO_LARGE',
+        `member metadata of ${offered} bytes is larger than the ${this.config.memberMetadataBytesMax} a member may bring to group ${group.id}`,
+      );
+    }
+    const existing = group.members.get(req.memberId);
+    const memberId = existing ? req.memberId : req.memberId || `${req.clientId || 'member'}-${NEW_ID_PAD}`;
+    let bytes = memberStateBytes({ ...req, memberId, assignment: existing?.assignment });
+    for (const m of group.members.values()) if (m !== existing) bytes += this.#stateBytesOf(m);
+    if (bytes > this.config.groupStateBytesMax) {
+      throw new BrokerError(
+        'MESSAGE_TOO_LARGE',
+        `group ${group.id} would hold ${bytes} bytes of member state with this join; the most is ${this.config.groupStateBytesMax}`,
+      );
+    }
+  }
+
+  /** `memberStateBytes` of a member, remembered until its protocols or assignment change. */
+  #stateBytesOf(m: Member): number {
+    const c = this.#sizes.get(m);
+    if (c && c.protocols === m.protocols && c.assignment === m.assignment) return c.bytes;
+    const bytes = memberStateBytes(m);
+    this.#sizes.set(m, { protocols: m.protocols, assignment: m.assignment, bytes });
+    return bytes;
   }
 
   #addMember(
@@ -479,6 +547,7 @@ export class GroupCoordinator {
         member.awaitingSync = respond;
         if (req.memberId !== g.leaderId) return;
         const given = new Map(req.assignments.map((a) => [a.memberId, a.assignment]));
+        if (this.#assignmentTooLarge(g, given, now)) return;
         for (const m of g.members.values()) m.assignment = given.get(m.memberId) ?? Buffer.alloc(0);
         g.state = 'Stable';
         for (const m of g.members.values()) {
@@ -496,6 +565,29 @@ export class GroupCoordinator {
       default:
         respond(new BrokerError('UNKNOWN_MEMBER_ID', `group ${g.id} is ${g.state}`));
     }
+  }
+
+  /**
+   * A leader's assignments that would take the group past `groupStateBytesMax` cannot be stored: every
+   * member waiting for its assignment is told MESSAGE_TOO_LARGE and the group rebalances, as Kafka's
+   * coordinator does when it fails to store an assignment.
+   */
+  #assignmentTooLarge(g: Group, given: Map<string, Buffer>, now: number): boolean {
+    let bytes = 0;
+    for (const m of g.members.values())
+      bytes += memberStateBytes({ ...m, assignment: given.get(m.memberId) ?? Buffer.alloc(0) });
+    if (bytes <= this.config.groupStateBytesMax) return false;
+    const err = new BrokerError(
+      'MESSAGE_TOO_LARGE',
+      `the assignments would make group ${g.id} hold ${bytes} bytes of member state; the most is ${this.config.groupStateBytesMax}`,
+    );
+    for (const m of g.members.values()) {
+      const cb = m.awaitingSync;
+      m.awaitingSync = null;
+      cb?.(err);
+    }
+    this.#prepareRebalance(g, now);
+    return true;
   }
 
   #checkMember(group: Group | undefined, memberId: string, generationId: number): Member {

@@ -7,6 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { BrokerError } from '../../errors.ts';
+import { offsetsRecordBytesMax } from '../../limits.ts';
 import { decodeBatch, encodeBatch, forEachBatch } from '../../records/batch.ts';
 import type { PartitionLog } from '../../storage/partition-log.ts';
 import type { BrokerCore } from '../core.ts';
@@ -90,8 +91,15 @@ export class GroupService {
 
   /** Replays `__consumer_offsets`, if it exists, into the coordinator. */
   async load(): Promise<void> {
-    if (!this.core.metadata.getTopic(OFFSETS_TOPIC)) return;
+    const topic = this.core.metadata.getTopic(OFFSETS_TOPIC);
+    if (!topic) return;
     this.#topicReady = Promise.resolve();
+    // A topic made before its records were sized from the group bounds takes the node's default.
+    if (Number(topic.configs['max.message.bytes'] ?? 0) < offsetsRecordBytesMax) {
+      await this.core.alterTopicConfigs(OFFSETS_TOPIC, {
+        'max.message.bytes': String(offsetsRecordBytesMax),
+      });
+    }
     const now = this.clock();
     const groups = new Map<string, GroupSnapshot | null>();
     for (let p = 0; p < this.core.partitionCount(OFFSETS_TOPIC); p++) {
@@ -142,6 +150,7 @@ export class GroupService {
             'cleanup.policy': 'compact',
             'segment.bytes': String(100 * 1024 * 1024),
             'retention.ms': '-1',
+            'max.message.bytes': String(offsetsRecordBytesMax),
           },
         },
         { internal: true },
