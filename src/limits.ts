@@ -113,7 +113,7 @@ export const groupStateBytesMax = 8 * 1024 * 1024;
 /**
  * `max.message.bytes` of `__consumer_offsets`: one group's record is the group's state with its
  * metadata and assignments in base64 (4/3 of their size) and JSON field names for each member, so
- * it is sized from `groupStateBytesMax` and `groupMembersMax` (checked below) rather than left at
+ * it is sized from `groupStateBytesMax` and `groupMembersMax` (`checkLimits` asserts it fits) rather than left at
  * the node's default for user topics, which may be as low as 1 KiB.
  * @default 16777216
  */

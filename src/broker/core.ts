@@ -320,16 +320,20 @@ export class BrokerCore {
 
   async alterTopicConfigs(name: string, configs: Record<string, string>): Promise<TopicMetadata> {
     this.#checkOpen();
-    const topic = this.#topic(name);
-    const merged = validateTopicConfigs({ ...topic.configs, ...configs });
-    const updated = await this.metadata.alterTopicConfigs(name, merged);
-    // Logs read their settings at open; reopen this topic's logs with the new ones.
-    const logs = this.partitions.partitionsOf(name) ?? [];
-    await this.#snapshotProducers(name);
-    for (let p = 0; p < logs.length; p++) this.#producerStates.delete(`${name}-${p}`);
-    await Promise.all(logs.map((l) => l.close()));
-    await this.partitions.openTopic(name, topic.partitions, logConfigFor(merged, this.defaults));
-    return updated;
+    this.#topic(name);
+    // In turn with creations and deletions of the name: it closes and reopens the topic's logs.
+    return this.#oneChangeAtATime(name, async () => {
+      const topic = this.#topic(name);
+      const merged = validateTopicConfigs({ ...topic.configs, ...configs });
+      const updated = await this.metadata.alterTopicConfigs(name, merged);
+      // Logs read their settings at open; reopen this topic's logs with the new ones.
+      const logs = this.partitions.partitionsOf(name) ?? [];
+      await this.#snapshotProducers(name);
+      for (let p = 0; p < logs.length; p++) this.#producerStates.delete(`${name}-${p}`);
+      await Promise.all(logs.map((l) => l.close()));
+      await this.partitions.openTopic(name, topic.partitions, logConfigFor(merged, this.defaults));
+      return updated;
+    });
   }
 
   listTopics(): TopicMetadata[] {
