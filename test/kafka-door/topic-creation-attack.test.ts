@@ -266,67 +266,106 @@ test('simultaneous creations of the same and different names through both doors:
     ),
     { numRuns: 8, seed: 16 },
   );
+  // A burst of different names at once through both doors: none fails on a shared temporary file.
+  const burst = 60;
+  const conns = await Promise.all(Array.from({ length: burst }, () => kafkaCaller(broker.kafkaPort!)));
+  const codes = await Promise.all([
+    ...conns.map(async (k, i) => {
+      const r = await k.call('CreateTopics', 7, {
+        topics: [
+          { name: `burst-k${i}`, numPartitions: 2, replicationFactor: -1, assignments: [], configs: [] },
+        ],
+        timeoutMs: 30_000,
+        validateOnly: false,
+      });
+      return `${r.topics[0].errorCode}`;
+    }),
+    ...Array.from({ length: burst }, (_, i) =>
+      grpc.createTopic(`burst-g${i}`, { partitions: 2 }).then(
+        () => '0',
+        (err: { code: string }) => err.code,
+      ),
+    ),
+  ]);
+  for (const k of conns) k.close();
+  assert.deepEqual(codes, Array(2 * burst).fill('0'));
+  const afterBurst = await allTopics(check);
+  assert.equal(afterBurst.filter((x) => x.name.startsWith('burst-')).length, 2 * burst);
+  await checkServing(check, afterBurst);
+  assert.deepEqual(partitionDirs(dataDir), expectedDirs(afterBurst));
   const fds = fdCount(broker.proc.pid!);
   grpc.close();
   check.close();
   broker = await restartAndCheck(broker, dataDir, env, fds);
 });
 
-test('a SIGKILL in the middle of a large creation leaves the topic whole or gone after a restart', async (t) => {
+test('a SIGKILL anywhere in a large creation leaves the topic whole or gone after a restart', async (t) => {
   const dataDir = await tempDir(t);
   const env = { BROKER_STORAGE_MAX_PARTITIONS: '3000' };
   let broker = await spawnBroker(dataDir, [], env);
   t.after(() => broker.stop('SIGKILL'));
-  const partitions = 2000;
-  const k = await kafkaCaller(broker.kafkaPort!);
-  // Kill as soon as the first partition directory of the topic appears.
-  const killed = new Promise<void>((resolve) => {
-    const w = watch(dataDir, (_event, name) => {
-      if (name?.startsWith('big-')) {
-        w.close();
-        broker.proc.kill('SIGKILL');
-        resolve();
-      }
+  const partitions = 600;
+  // Kill points: after the first directory, in the middle, and after the last (around registration).
+  const killAfter = [
+    1,
+    ...fc.sample(fc.integer({ min: 2, max: partitions - 1 }), { seed: 10_52, numRuns: 2 }),
+    partitions,
+  ];
+  const outcomes = { whole: 0, gone: 0 };
+  for (const [round, after] of killAfter.entries()) {
+    const name = `big${round}`;
+    const k = await kafkaCaller(broker.kafkaPort!);
+    const seen = new Set<string>();
+    const killed = new Promise<void>((resolve) => {
+      const w = watch(dataDir, (_event, entry) => {
+        if (entry?.startsWith(`${name}-`)) seen.add(entry);
+        if (seen.size >= after) {
+          w.close();
+          broker.proc.kill('SIGKILL');
+          resolve();
+        }
+      });
     });
-  });
-  void k
-    .call('CreateTopics', 7, {
-      topics: [
-        { name: 'big', numPartitions: partitions, replicationFactor: -1, assignments: [], configs: [] },
-      ],
-      timeoutMs: 60_000,
-      validateOnly: false,
-    })
-    .catch(() => {});
-  await killed;
-  await broker.stop();
-  k.close();
-  assert.ok(partitionDirs(dataDir).length > 0, 'the kill came after the creation had started');
-  broker = await spawnBroker(dataDir, [], env);
-  const k2 = await kafkaCaller(broker.kafkaPort!);
-  const topics = await allTopics(k2);
-  const big = topics.find((x) => x.name === 'big');
-  if (big) assert.equal(big.partitions, partitions, 'registered whole');
-  else
-    assert.ok(
-      broker.logs.some(
-        (l) => l.msg === 'removed the partitions of a topic whose creation or deletion a crash interrupted',
-      ),
-      'the leftovers were removed and logged',
+    void k
+      .call('CreateTopics', 7, {
+        topics: [{ name, numPartitions: partitions, replicationFactor: -1, assignments: [], configs: [] }],
+        timeoutMs: 60_000,
+        validateOnly: false,
+      })
+      .catch(() => {});
+    await killed;
+    await broker.stop();
+    k.close();
+    broker = await spawnBroker(dataDir, [], env);
+    const k2 = await kafkaCaller(broker.kafkaPort!);
+    const topics = await allTopics(k2);
+    const big = topics.find((x) => x.name === name);
+    if (big) {
+      assert.equal(big.partitions, partitions, 'registered whole');
+      outcomes.whole++;
+    } else {
+      outcomes.gone++;
+      // The name is usable again.
+      const r = await k2.call('CreateTopics', 7, {
+        topics: [{ name, numPartitions: 2, replicationFactor: -1, assignments: [], configs: [] }],
+        timeoutMs: 30_000,
+        validateOnly: false,
+      });
+      assert.equal(r.topics[0].errorCode, NONE);
+    }
+    const now = await allTopics(k2);
+    assert.deepEqual(
+      partitionDirs(dataDir),
+      expectedDirs(now),
+      `kill after ${after}: no unregistered directory`,
     );
-  assert.deepEqual(partitionDirs(dataDir), expectedDirs(topics), 'no directory without a registered topic');
-  assert.deepEqual(strayEntries(dataDir), []);
-  // The name is usable again either way.
-  if (!big) {
-    const r = await k2.call('CreateTopics', 7, {
-      topics: [{ name: 'big', numPartitions: 3, replicationFactor: -1, assignments: [], configs: [] }],
-      timeoutMs: 30_000,
-      validateOnly: false,
-    });
-    assert.equal(r.topics[0].errorCode, NONE);
+    assert.deepEqual(strayEntries(dataDir), []);
+    await checkServing(k2, now);
+    k2.close();
   }
-  await checkServing(k2, await allTopics(k2));
-  const fds = fdCount(broker.proc.pid!);
-  k2.close();
-  broker = await restartAndCheck(broker, dataDir, env, fds);
+  assert.ok(outcomes.gone > 0, 'at least one kill came before the registration');
+  const k = await kafkaCaller(broker.kafkaPort!);
+  await allTopics(k);
+  k.close();
+  broker = await restartAndCheck(broker, dataDir, env, fdCount(broker.proc.pid!));
 });
