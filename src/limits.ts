@@ -84,7 +84,8 @@ export const partitionOpensInFlightMax = 32;
  * Members one consumer group may have (Kafka's `group.max.size`). Every member's metadata is held in
  * memory, sent to the group's leader in its JoinGroup response and stored in the group's record, so
  * the count is bounded as well as the bytes. A new member past it is answered GROUP_MAX_SIZE_REACHED,
- * as Kafka answers; the members in the group are not disturbed.
+ * as Kafka answers; the members in the group are not disturbed. `consumer_groups.max_size` may lower
+ * it, not raise it: the size of a group's record (`offsetsRecordBytesMax`) is derived from it.
  * @default 1000
  */
 export const groupMembersMax = 1000;

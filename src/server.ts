@@ -139,7 +139,10 @@ export async function runBroker(config: BrokerConfig, givenLogger?: Logger): Pro
     await http.close();
     throw dataDirFailure(config, err);
   }
-  const groups = new GroupService(core, { offsetsPartitions: config.offsetsPartitions });
+  const groups = new GroupService(core, {
+    offsetsPartitions: config.offsetsPartitions,
+    coordinator: { maxGroupSize: config.groupMaxSize },
+  });
   try {
     await groups.load();
   } catch (err) {
@@ -202,6 +205,7 @@ export async function runBroker(config: BrokerConfig, givenLogger?: Logger): Pro
       'log.retention.bytes': String(config.retentionBytes),
       'message.max.bytes': String(config.maxMessageBytes),
       'offsets.topic.num.partitions': String(config.offsetsPartitions),
+      'group.max.size': String(config.groupMaxSize),
       'group.min.session.timeout.ms': '1000',
     },
   });

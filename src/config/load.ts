@@ -45,6 +45,7 @@ export interface BrokerConfig {
   heartbeatIntervalMs: number;
   rebalanceTimeoutMs: number;
   offsetsPartitions: number;
+  groupMaxSize: number;
   logLevel: string;
   logFormat: 'json' | 'text';
   compressionDefault: 'none' | 'gzip' | 'snappy' | 'lz4' | 'zstd';
@@ -95,6 +96,7 @@ export const FIELD_KEYS = {
   heartbeatIntervalMs: 'consumer_groups.heartbeat_interval',
   rebalanceTimeoutMs: 'consumer_groups.rebalance_timeout',
   offsetsPartitions: 'consumer_groups.offsets_partitions',
+  groupMaxSize: 'consumer_groups.max_size',
   logLevel: 'logging.level',
   logFormat: 'logging.format',
   compressionDefault: 'compression.default',
@@ -437,6 +439,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     heartbeatIntervalMs: v['consumer_groups.heartbeat_interval'],
     rebalanceTimeoutMs: v['consumer_groups.rebalance_timeout'],
     offsetsPartitions: v['consumer_groups.offsets_partitions'],
+    groupMaxSize: v['consumer_groups.max_size'],
     logLevel: v['logging.level'],
     logFormat: v['logging.format'],
     compressionDefault: v['compression.default'],

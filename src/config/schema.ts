@@ -9,6 +9,7 @@ import {
   queuedRequestBytesMin,
   requestReceiveMsMax,
 } from '../api/kafka/limits.ts';
+import { groupMembersMax } from '../limits.ts';
 
 export type Kind =
   | { type: 'string' }
@@ -228,6 +229,12 @@ export const SCHEMA: readonly KeySpec[] = [
     kind: { type: 'int', min: 1, max: 1000 },
     default: 50,
     doc: 'Partitions of the internal __consumer_offsets topic (fixed once the topic exists).',
+  },
+  {
+    key: 'consumer_groups.max_size',
+    kind: { type: 'int', min: 1, max: groupMembersMax },
+    default: groupMembersMax,
+    doc: "Most members of one group (Kafka's group.max.size); a new member past it gets GROUP_MAX_SIZE_REACHED.",
   },
   {
     key: 'logging.level',

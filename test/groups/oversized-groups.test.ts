@@ -22,6 +22,7 @@ import { tempDir } from '../helpers/tmp.ts';
 
 const NONE = 0;
 const MESSAGE_TOO_LARGE = 10;
+const GROUP_MAX_SIZE_REACHED = 81;
 
 const joinBody = (groupId: string, memberId: string, metadata: Buffer) => ({
   groupId,
@@ -134,4 +135,44 @@ test('120 members with 100 KB of metadata each: the group stops at its byte boun
   assert.deepEqual(strayEntries(dataDir), []);
   const fds = fdCount(broker.proc.pid!);
   assert.ok(Math.abs(fds - fdsBefore) <= 16, `${fds} descriptors after the restart, ${fdsBefore} before`);
+});
+
+test('consumer_groups.max_size: members past it get GROUP_MAX_SIZE_REACHED, the rest form the group', async (t) => {
+  const dataDir = await tempDir(t);
+  const maxSize = 5;
+  const env = {
+    BROKER_CONSUMER_GROUPS_OFFSETS_PARTITIONS: '1',
+    BROKER_CONSUMER_GROUPS_MAX_SIZE: String(maxSize),
+  };
+  const broker = await spawnBroker(dataDir, [], env);
+  t.after(() => broker.stop('SIGKILL'));
+  const admin = await kafkaCaller(broker.kafkaPort!);
+  const first = await kafkaCaller(broker.kafkaPort!);
+  const a = await first.call('JoinGroup', 3, joinBody('capped', '', Buffer.from('m')));
+  assert.equal(a.errorCode, NONE);
+  const conns = await Promise.all(Array.from({ length: 3 * maxSize }, () => kafkaCaller(broker.kafkaPort!)));
+  t.after(() => {
+    for (const k of [admin, first, ...conns]) k.close();
+  });
+  let full = 0;
+  const joins = conns.map(async (k) => {
+    const r = await k.call('JoinGroup', 3, joinBody('capped', '', Buffer.from('m')));
+    if (r.errorCode === GROUP_MAX_SIZE_REACHED) full++;
+    return r;
+  });
+  for (let polls = 0; ; polls++) {
+    const g = await describe(admin, 'capped');
+    if (g.members.length + full === conns.length + 1) break;
+    assert.ok(polls < 100_000, 'every join was answered or admitted');
+    await new Promise((r) => setImmediate(r));
+  }
+  assert.equal(full, conns.length + 1 - maxSize);
+  const again = await first.call('JoinGroup', 3, joinBody('capped', a.memberId, Buffer.from('m')));
+  const admitted = [
+    again,
+    ...(await Promise.all(joins)).filter((r) => r.errorCode !== GROUP_MAX_SIZE_REACHED),
+  ];
+  assert.equal(admitted.length, maxSize);
+  for (const r of admitted) assert.equal(r.errorCode, NONE);
+  assert.equal((await describe(admin, 'capped')).members.length, maxSize);
 });
