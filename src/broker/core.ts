@@ -278,7 +278,15 @@ export class BrokerCore {
       } catch (err) {
         this.logger.warn({ topic: name, partitions, err: String(err) }, 'topic creation failed');
         await this.#intents.end(name).catch(() => {});
-        throw err;
+        if (err instanceof BrokerError) throw err;
+        // The disk refused (no space, too many open files): an operating error, not a bug.
+        throw new BrokerError(
+          'KAFKA_STORAGE_ERROR',
+          `cannot create topic ${name}: ${(err as Error).message}`,
+          {
+            cause: err,
+          },
+        );
       } finally {
         this.#partitionsReserved -= partitions;
       }

@@ -78,7 +78,7 @@ export class LocalMetadataStore implements MetadataStore {
   #clock: () => number;
   /** Changes applied in memory and not yet written, with how to take each back. */
   #unsaved: { undo: () => void; resolve: () => void; reject: (err: Error) => void }[] = [];
-  #flushing: Promise<void> | null = null;
+  #flushing = false;
 
   private constructor(file: string, clock: () => number) {
     this.#file = file;
@@ -174,9 +174,16 @@ export class LocalMetadataStore implements MetadataStore {
   #persist(undo: () => void): Promise<void> {
     return new Promise((resolve, reject) => {
       this.#unsaved.push({ undo, resolve, reject });
-      this.#flushing ??= this.#flush().finally(() => {
-        this.#flushing = null;
-      });
+      if (!this.#flushing) this.#startFlush();
+    });
+  }
+
+  #startFlush(): void {
+    this.#flushing = true;
+    void this.#flush().finally(() => {
+      this.#flushing = false;
+      // A change that arrived after the last round looked, but before this ran, needs a round too.
+      if (this.#unsaved.length > 0) this.#startFlush();
     });
   }
 

@@ -704,6 +704,8 @@ export class BrokerKafkaHandler implements KafkaRequestHandler {
           throw new BrokerError('INVALID_REQUEST', 'manual replica assignments are not supported');
         if (req.validateOnly) {
           validateTopicName(t.name);
+          if (isInternalTopic(t.name))
+            throw new BrokerError('INVALID_TOPIC_EXCEPTION', `${t.name} is an internal topic`);
           validateTopicConfigs(configs);
           if (core.metadata.getTopic(t.name))
             throw new BrokerError('TOPIC_ALREADY_EXISTS', `topic ${t.name} already exists`);
