@@ -72,13 +72,24 @@ export const appendsPerWriteMax = 1024;
 export const bytesPerWriteMax = 8 * 1024 * 1024;
 
 /**
- * Partition logs opening (and recovering) at once, across start-up, topic creations and reopenings.
- * Opening a log holds a few descriptors for a moment (the directory, the marker, the segment files),
- * so without a bound one Produce naming 20,000 unknown topics opened 20,000 logs at once and ran out
- * of descriptors (issue 10). Not configurable; at the bound further opens wait their turn.
+ * Partition logs opening (and recovering) or closing at once, across start-up, topic creations,
+ * reopenings, deletions and shutdown. Opening or closing a log holds a few descriptors for a moment
+ * (the directory, the marker, the index files), so without a bound one Produce naming 20,000 unknown
+ * topics opened 20,000 logs at once, and a shutdown closing thousands ran out of descriptors (issue
+ * 10). Not configurable; at the bound further opens and closes wait their turn.
  * @default 32
  */
 export const partitionOpensInFlightMax = 32;
+
+/**
+ * Topic creations doing their work at once (recording the intent, opening the partitions,
+ * registering). A creation counts its partitions against `storage.max_partitions` before it waits
+ * here, so the bound orders work without letting more in; without it, 10,000 simultaneous
+ * auto-creations held 10,000 intent files open at once on top of the logs and ran out of
+ * descriptors (issue 10). Not configurable; at the bound further creations wait their turn.
+ * @default 16
+ */
+export const topicCreationsInFlightMax = 16;
 
 /**
  * Members one consumer group may have (Kafka's `group.max.size`). Every member's metadata is held in
@@ -132,6 +143,7 @@ export function checkLimits(): void {
   assert.ok(scanChunkBytes >= batchHeaderBytes);
   assert.ok(bytesPerWriteMax >= batchBytesMax / 8);
   assert.ok(partitionOpensInFlightMax >= 1);
+  assert.ok(topicCreationsInFlightMax >= 1);
   assert.ok(groupMembersMax >= 1);
   assert.ok(groupMemberMetadataBytesMax <= groupStateBytesMax, 'one member must fit in a group');
   assert.ok(

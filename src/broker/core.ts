@@ -6,6 +6,7 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { BrokerError } from '../errors.ts';
+import { topicCreationsInFlightMax } from '../limits.ts';
 import {
   ATTR,
   type BatchInput,
@@ -21,6 +22,7 @@ import {
 } from '../records/batch.ts';
 import { COMPRESSION, type CompressionCode } from '../records/compression.ts';
 import { partitionForKey } from '../records/partitioner.ts';
+import { Semaphore } from '../storage/mutex.ts';
 import type { PartitionLog, StorageLogger } from '../storage/partition-log.ts';
 import { replaceFileDurably } from '../storage/segment.ts';
 import {
@@ -150,6 +152,7 @@ export class BrokerCore {
   #topicChanges = new Map<string, Promise<void>>();
   /** Partitions of creations under way, counted against the node's limit before they exist. */
   #partitionsReserved = 0;
+  #creating = new Semaphore(topicCreationsInFlightMax);
   readonly dataDir: string;
 
   private constructor(
@@ -263,18 +266,21 @@ export class BrokerCore {
       }
       this.#partitionsReserved += partitions;
       try {
-        await this.#intents.begin(name, 'create');
-        await this.partitions.createTopic(name, partitions, logConfigFor(configs, this.defaults));
-        let topic: TopicMetadata;
-        try {
-          topic = await this.metadata.createTopic({ name, partitions, replicationFactor: rf, configs });
-        } catch (err) {
-          await this.partitions.dropTopic(name, 'failed');
-          throw err;
-        }
-        await this.#intents.end(name);
-        this.logger.info({ topic: name, partitions }, 'created topic');
-        return topic;
+        return await this.#creating.run(async () => {
+          this.#checkOpen();
+          await this.#intents.begin(name, 'create');
+          await this.partitions.createTopic(name, partitions, logConfigFor(configs, this.defaults));
+          let topic: TopicMetadata;
+          try {
+            topic = await this.metadata.createTopic({ name, partitions, replicationFactor: rf, configs });
+          } catch (err) {
+            await this.partitions.dropTopic(name, 'failed');
+            throw err;
+          }
+          await this.#intents.end(name);
+          this.logger.info({ topic: name, partitions }, 'created topic');
+          return topic;
+        });
       } catch (err) {
         this.logger.warn({ topic: name, partitions, err: String(err) }, 'topic creation failed');
         await this.#intents.end(name).catch(() => {});
@@ -338,7 +344,7 @@ export class BrokerCore {
       const logs = this.partitions.partitionsOf(name) ?? [];
       await this.#snapshotProducers(name);
       for (let p = 0; p < logs.length; p++) this.#producerStates.delete(`${name}-${p}`);
-      await Promise.all(logs.map((l) => l.close()));
+      await this.partitions.closeLogs(logs);
       await this.partitions.openTopic(name, topic.partitions, logConfigFor(merged, this.defaults));
       return updated;
     });

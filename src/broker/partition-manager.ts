@@ -21,7 +21,7 @@ export class PartitionManager {
   readonly logger: StorageLogger;
   readonly clock: () => number;
   #logs = new Map<string, PartitionLog[]>();
-  /** Bounds the logs opening at once across every topic (start-up, creations, reopenings). */
+  /** Bounds the logs opening or closing at once across every topic (each holds descriptors meanwhile). */
   #opening = new Semaphore(partitionOpensInFlightMax);
 
   constructor(dataDir: string, logger: StorageLogger, clock: () => number = Date.now) {
@@ -50,7 +50,7 @@ export class PartitionManager {
     try {
       await Promise.all(Array.from({ length: Math.min(partitionOpensInFlightMax, partitions) }, worker));
     } catch (err) {
-      await Promise.all(logs.filter(Boolean).map((l) => l.close().catch(() => {})));
+      await this.closeLogs(logs.filter(Boolean)).catch(() => {});
       throw err;
     }
     this.#logs.set(topic, logs);
@@ -102,6 +102,17 @@ export class PartitionManager {
     return removed;
   }
 
+  /**
+   * Closes logs, as many at once as `partitionOpensInFlightMax`: a close writes the indexes and the
+   * clean-shutdown marker, each a descriptor for a moment, so closing thousands at once ran out of
+   * descriptors at shutdown. Every log is closed; the first failure is thrown after.
+   */
+  async closeLogs(logs: PartitionLog[]): Promise<void> {
+    const results = await Promise.allSettled(logs.map((l) => this.#opening.run(() => l.close())));
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+
   get(topic: string, partition: number): PartitionLog {
     const logs = this.#logs.get(topic);
     if (!logs) throw new BrokerError('UNKNOWN_TOPIC_OR_PARTITION', `topic ${topic} does not exist`);
@@ -136,7 +147,7 @@ export class PartitionManager {
   async dropTopic(topic: string, id: string): Promise<void> {
     const logs = this.#logs.get(topic) ?? [];
     this.#logs.delete(topic);
-    await Promise.all(logs.map((l) => l.close().catch(() => {})));
+    await this.closeLogs(logs).catch(() => {});
     for (let p = 0; p < logs.length; p++) {
       const dir = path.join(this.dataDir, partitionDirName(topic, p));
       const aside = `${dir}.${id}-delete`;
@@ -161,6 +172,6 @@ export class PartitionManager {
   async closeAll(): Promise<void> {
     const all = [...this.#logs.values()].flat();
     this.#logs.clear();
-    await Promise.all(all.map((l) => l.close()));
+    await this.closeLogs(all);
   }
 }

@@ -37,10 +37,18 @@ export async function spawnBroker(
   dataDir: string,
   args: string[] = [],
   env: Record<string, string> = {},
+  /** `openFilesMax`: the process's open files limit (`ulimit -n`), for descriptor-exhaustion tests. */
+  limits: { openFilesMax?: number } = {},
 ): Promise<BrokerProcess> {
+  // With a limit, a shell sets it and execs node in its place (same pid).
+  const wrap =
+    limits.openFilesMax === undefined
+      ? []
+      : ['-c', `ulimit -n ${limits.openFilesMax} && exec "$@"`, 'sh', process.execPath];
   const proc = spawn(
-    process.execPath,
+    wrap.length > 0 ? '/bin/sh' : process.execPath,
     [
+      ...wrap,
       brokerBin,
       '--data-dir',
       dataDir,
