@@ -261,7 +261,7 @@ export class BrokerCore {
       if (held + partitions > this.#partitionsMax) {
         throw new BrokerError(
           'POLICY_VIOLATION',
-          `this node holds ${held} partitions (counting creations under way); ${partitions} more would pass its limit of ${this.#partitionsMax} (storage.max_partitions)`,
+          `this node holds ${held} partitions; ${partitions} more would pass its limit of ${this.#partitionsMax} (storage.max_partitions, which counts creations under way)`,
         );
       }
       this.#partitionsReserved += partitions;
