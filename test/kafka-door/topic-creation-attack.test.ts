@@ -418,3 +418,47 @@ test('a SIGKILL anywhere in a large creation leaves the topic whole or gone afte
   k.close();
   broker = await restartAndCheck(broker, dataDir, env, fdCount(broker.proc.pid!));
 });
+
+test('a SIGKILL in the middle of a deletion leaves no directory of the deleted topic after a restart', async (t) => {
+  const dataDir = await tempDir(t);
+  const env = { BROKER_STORAGE_MAX_PARTITIONS: '3000' };
+  let broker = await spawnBroker(dataDir, [], env);
+  t.after(() => broker.stop('SIGKILL'));
+  const partitions = 600;
+  const k = await kafkaCaller(broker.kafkaPort!);
+  const created = await k.call('CreateTopics', 7, {
+    topics: [
+      { name: 'doomed', numPartitions: partitions, replicationFactor: -1, assignments: [], configs: [] },
+      { name: 'kept', numPartitions: 3, replicationFactor: -1, assignments: [], configs: [] },
+    ],
+    timeoutMs: 60_000,
+    validateOnly: false,
+  });
+  assert.deepEqual(
+    created.topics.map((x: { errorCode: number }) => x.errorCode),
+    [NONE, NONE],
+  );
+  // Kill once the first partition has been moved aside: unregistered, most directories still there.
+  const killed = new Promise<void>((resolve) => {
+    const w = watch(dataDir, (_event, entry) => {
+      if (entry?.startsWith('doomed-') && entry.endsWith('-delete')) {
+        w.close();
+        broker.proc.kill('SIGKILL');
+        resolve();
+      }
+    });
+  });
+  void k.call('DeleteTopics', 4, { topicNames: ['doomed'], timeoutMs: 60_000 }).catch(() => {});
+  await killed;
+  await broker.stop();
+  k.close();
+  broker = await spawnBroker(dataDir, [], env);
+  const k2 = await kafkaCaller(broker.kafkaPort!);
+  t.after(() => k2.close());
+  const topics = await allTopics(k2);
+  const doomed = topics.find((x) => x.name === 'doomed');
+  if (doomed) assert.equal(doomed.partitions, partitions, 'still registered, whole');
+  assert.deepEqual(partitionDirs(dataDir), expectedDirs(topics), 'no directory of an unregistered topic');
+  assert.deepEqual(strayEntries(dataDir), []);
+  await checkServing(k2, topics);
+});
