@@ -6,8 +6,9 @@
  * - generated rounds of simultaneous creations of the same and different names, through Kafka
  *   CreateTopics, Metadata and Produce auto-creation and gRPC CreateTopic, on separate connections,
  *   give one winner per name and topics whose every partition answers ListOffsets and takes records;
- * - a SIGKILL in the middle of a large creation leaves, after a restart, the topic whole or not at
- *   all.
+ * - the same under a low open files limit (`ulimit -n 600`), where the limit itself is lowered;
+ * - a SIGKILL at generated points of a large creation leaves, after a restart, the topic whole or
+ *   not at all, and one in the middle of a deletion leaves no directory of it.
  * Each ends with a restart that finds the same topics, directories and about as many descriptors.
  */
 import assert from 'node:assert/strict';
