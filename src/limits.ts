@@ -82,6 +82,17 @@ export const bytesPerWriteMax = 8 * 1024 * 1024;
 export const partitionOpensInFlightMax = 32;
 
 /**
+ * Short file operations in flight at once across the node: writing and syncing a whole small file
+ * (indexes, markers, snapshots, intents) and syncing a directory. Each holds a descriptor only for
+ * its moment, but thousands of partitions doing theirs together (the first write after a restart
+ * drops each log's clean-shutdown marker and syncs its directory) passed the descriptors the open
+ * files limit leaves beyond the partitions, and a log that met EMFILE refused writes until reopened.
+ * Not configurable; at the bound further operations wait their turn.
+ * @default 64
+ */
+export const shortFileOpsInFlightMax = 64;
+
+/**
  * Topic creations doing their work at once (recording the intent, opening the partitions,
  * registering). A creation counts its partitions against `storage.max_partitions` before it waits
  * here, so the bound orders work without letting more in; without it, 10,000 simultaneous
@@ -144,6 +155,7 @@ export function checkLimits(): void {
   assert.ok(bytesPerWriteMax >= batchBytesMax / 8);
   assert.ok(partitionOpensInFlightMax >= 1);
   assert.ok(topicCreationsInFlightMax >= 1);
+  assert.ok(shortFileOpsInFlightMax >= 1);
   assert.ok(groupMembersMax >= 1);
   assert.ok(groupMemberMetadataBytesMax <= groupStateBytesMax, 'one member must fit in a group');
   assert.ok(

@@ -11,7 +11,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { open, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { BrokerError } from '../errors.ts';
-import { scanChunkBytes } from '../limits.ts';
+import { scanChunkBytes, shortFileOpsInFlightMax } from '../limits.ts';
 import {
   BATCH_HEADER_BYTES,
   batchSizeAt,
@@ -21,6 +21,7 @@ import {
   readInt64,
   verifyBatch,
 } from '../records/batch.ts';
+import { Semaphore } from './mutex.ts';
 import { OffsetIndex, TimeIndex } from './offset-index.ts';
 
 export function segmentName(baseOffset: number): string {
@@ -294,15 +295,20 @@ export class Segment {
   }
 }
 
+/** Bounds the descriptors that short file operations hold at once (`shortFileOpsInFlightMax`). */
+const shortFileOps = new Semaphore(shortFileOpsInFlightMax);
+
 /** Writes a whole file and fdatasyncs it before resolving. */
-export async function writeFileSynced(file: string, data: Buffer): Promise<void> {
-  const fh = await open(file, 'w');
-  try {
-    await fh.writeFile(data);
-    await fh.datasync();
-  } finally {
-    await fh.close();
-  }
+export function writeFileSynced(file: string, data: Buffer): Promise<void> {
+  return shortFileOps.run(async () => {
+    const fh = await open(file, 'w');
+    try {
+      await fh.writeFile(data);
+      await fh.datasync();
+    } finally {
+      await fh.close();
+    }
+  });
 }
 
 /**
@@ -333,11 +339,13 @@ export function isTemporaryFile(name: string): boolean {
 }
 
 /** fsyncs a directory, so that files created, renamed or removed in it survive a machine crash. */
-export async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
+export function syncDir(dir: string): Promise<void> {
+  return shortFileOps.run(async () => {
+    const fh = await open(dir, 'r');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  });
 }
