@@ -17,10 +17,11 @@ import {
   type RecordInput,
   readBatchHeader,
   readInt64,
-  rebuildBatch,
+  recompressBatch,
 } from '../records/batch.ts';
 import { COMPRESSION, type CompressionCode } from '../records/compression.ts';
 import { partitionForKey } from '../records/partitioner.ts';
+import { validateClientBatch } from '../records/validate.ts';
 import type { PartitionLog, StorageLogger } from '../storage/partition-log.ts';
 import { writeFileSynced } from '../storage/segment.ts';
 import { LocalMetadataStore, type MetadataStore, type TopicMetadata, validateTopicName } from './metadata.ts';
@@ -330,7 +331,7 @@ export class BrokerCore {
     input: Buffer,
   ): Promise<{ baseOffset: number; lastOffset: number }> {
     const log = this.partitions.get(topic, partition);
-    const batches = await this.#recompress(topic, input);
+    const batches = await this.#validate(topic, input);
     const header = batches.length >= F.records ? readBatchHeader(batches) : null;
     if (!header || header.producerId < 0 || header.magic !== 2) {
       const r = await log.append(batches);
@@ -368,32 +369,34 @@ export class BrokerCore {
     return r;
   }
 
-  /** Re-encodes batches whose codec differs from the topic's compression.type (unless it is 'producer'). */
-  async #recompress(topic: string, input: Buffer): Promise<Buffer> {
+  /**
+   * Validates every batch of a producer's request (framing, CRC-32C, flags and each record, see
+   * records/validate.ts) and re-encodes those whose codec differs from the topic's compression.type
+   * (unless it is 'producer'). Batches are taken one at a time, so at most one batch's decompressed
+   * records are held at once, whatever the request holds.
+   */
+  async #validate(topic: string, input: Buffer): Promise<Buffer> {
     const type = this.metadata.getTopic(topic)?.configs['compression.type'] ?? this.defaults.compressionType;
-    if (type === 'producer') return input;
-    const codec: CompressionCode =
-      type === 'uncompressed'
-        ? COMPRESSION.none
-        : (COMPRESSION[type as keyof typeof COMPRESSION] ?? COMPRESSION.none);
-    const spans: [number, number][] = [];
-    const end = forEachBatch(input, (pos, size) => spans.push([pos, size]));
-    if (
-      end !== input.length ||
-      spans.every(([pos]) => (input.readInt16BE(pos + F.attributes) & ATTR.compressionMask) === codec)
-    )
-      return input;
-    const out: Buffer[] = [];
-    for (const [pos, size] of spans) {
-      const batch = input.subarray(pos, pos + size);
-      if ((batch.readInt16BE(F.attributes) & ATTR.compressionMask) === codec) {
-        out.push(batch);
-        continue;
+    const codec: CompressionCode | null =
+      type === 'producer'
+        ? null
+        : type === 'uncompressed'
+          ? COMPRESSION.none
+          : (COMPRESSION[type as keyof typeof COMPRESSION] ?? COMPRESSION.none);
+    if (input.length === 0) throw new BrokerError('CORRUPT_MESSAGE', 'no record batch in the appended bytes');
+    let out: Buffer[] | null = null;
+    let pos = 0;
+    while (pos < input.length) {
+      const v = await validateClientBatch(input, pos, input.length);
+      if (codec !== null && v.codec !== codec) {
+        out ??= pos > 0 ? [input.subarray(0, pos)] : [];
+        out.push(await recompressBatch(input.subarray(pos, pos + v.size), v.records, codec));
+      } else {
+        out?.push(input.subarray(pos, pos + v.size));
       }
-      const { header, records } = await decodeBatchAsync(batch);
-      out.push(await rebuildBatch(header, records, codec));
+      pos += v.size;
     }
-    return Buffer.concat(out);
+    return out === null ? input : out.length === 1 ? out[0] : Buffer.concat(out);
   }
 
   #producerState(topic: string, partition: number): Promise<ProducerStateTable> {

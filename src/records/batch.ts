@@ -370,6 +370,34 @@ export async function rebuildBatch(
   return out;
 }
 
+/**
+ * The batch `batch` (whole, verified) with its records section `records` (decompressed) compressed
+ * under `compression` instead: header fields, records and offsets stay as they were, only the codec bits,
+ * the length and the CRC change. The records are not decoded, since their bytes do not depend on the
+ * codec. For recompression to a topic's compression.type.
+ */
+export async function recompressBatch(
+  batch: Buffer,
+  records: Buffer,
+  compression: CompressionCode,
+): Promise<Buffer> {
+  const section = await compress(compression, records);
+  const size = BATCH_HEADER_BYTES + section.length;
+  if (size > batchBytesMax) {
+    throw new BrokerError(
+      'MESSAGE_TOO_LARGE',
+      `recompressed batch of ${size} bytes exceeds ${batchBytesMax}`,
+    );
+  }
+  const out = Buffer.allocUnsafe(size);
+  batch.copy(out, 0, 0, F.records);
+  out.writeInt32BE(size - LOG_OVERHEAD, F.batchLength);
+  out.writeInt16BE((batch.readInt16BE(F.attributes) & ~ATTR.compressionMask) | compression, F.attributes);
+  section.copy(out, F.records);
+  out.writeUInt32BE(computeBatchCrc(out, 0, size), F.crc);
+  return out;
+}
+
 function readNullable(c: Cursor, what: string): Buffer | null {
   const len = readVarint(c);
   if (len === -1) return null;

@@ -1,0 +1,224 @@
+/**
+ * The one walk over the records of a RecordBatch v2 (DESIGN.md's `records/` layer): record framing is
+ * read in place, varint by varint, with no per-record object, no copy and no Buffer.concat. The same
+ * walk validates a producer's batch on append (Kafka's LogValidator, storage/.../log/LogValidator.java:
+ * every record framed, offset deltas in order, the count matching what the batch holds, control batches
+ * transactional) and serves every path that looks inside a batch: the time lookup, recompression,
+ * compaction, gRPC consume and the `__consumer_offsets` loader. Each walk is bounded by
+ * `batchRecordsMax` records and, for a compressed batch, by `batchDecompressedBytesMax` bytes of
+ * decompressed records, so a small batch that claims or expands to millions of records costs a bounded
+ * amount of memory and time before it is refused.
+ *
+ * Record => length: varint, attributes: int8, timestampDelta: varlong, offsetDelta: varint,
+ *           keyLength: varint, key, valueLength: varint, value, headers count: varint,
+ *           [headerKeyLength: varint, headerKey, headerValueLength: varint, headerValue]
+ */
+import { BrokerError } from '../errors.ts';
+import { batchDecompressedBytesMax, batchRecordsMax, recordBytesMin } from '../limits.ts';
+import { type CompressionCode, decompress, decompressSync } from './compression.ts';
+import { readVarint } from './varint.ts';
+
+/** The header fields a walk needs; read once per batch by the caller. */
+export interface WalkHeader {
+  baseOffset: number;
+  attributes: number;
+  lastOffsetDelta: number;
+  baseTimestamp: number;
+  maxTimestamp: number;
+  recordsCount: number;
+}
+
+/**
+ * One record of a walk, as positions into the records section. The walk reuses a single view: a
+ * visitor that keeps anything copies the numbers or takes `subarray`s of the section.
+ */
+export interface RecordView {
+  /** The record's index in its batch. */
+  index: number;
+  /** First byte of the record (its length varint) and the byte after it. */
+  start: number;
+  end: number;
+  offsetDelta: number;
+  /** The record's timestamp: baseTimestamp + delta, or maxTimestamp under LogAppendTime. */
+  timestamp: number;
+  /** Position and length of the key; length -1 for a null key. */
+  keyStart: number;
+  keyLength: number;
+  valueStart: number;
+  valueLength: number;
+  /** Position of the first header's key length varint. */
+  headersStart: number;
+  headerCount: number;
+}
+
+export interface WalkOptions {
+  /**
+   * A batch fresh from a producer: offset deltas must be 0, 1, 2, ... and the count must equal
+   * lastOffsetDelta + 1. Otherwise (a batch compaction may have thinned) deltas must only increase and
+   * stay within lastOffsetDelta. @default true
+   */
+  strict?: boolean;
+  /** Most records the walk reads before it refuses the batch. @default batchRecordsMax */
+  recordsMax?: number;
+}
+
+/** Returned by a visitor to stop the walk early (the rest of the batch is neither read nor checked). */
+export const STOP = true;
+
+const corrupt = (msg: string) => new BrokerError('CORRUPT_MESSAGE', msg);
+
+/**
+ * Walks an uncompressed records section, checking each record's framing, and calls `visit` with each.
+ * Returns the number of records read. Throws CORRUPT_MESSAGE when a record is not framed, an offset
+ * delta is out of order, or the count in the header differs from the records present; throws
+ * MESSAGE_TOO_LARGE past `recordsMax` records.
+ */
+export function walkRecords(
+  header: WalkHeader,
+  section: Uint8Array,
+  opts: WalkOptions = {},
+  visit?: (r: RecordView) => boolean | undefined,
+): number {
+  const strict = opts.strict ?? true;
+  const recordsMax = opts.recordsMax ?? batchRecordsMax;
+  const count = header.recordsCount;
+  const sectionEnd = section.length;
+  // Every record takes at least recordBytesMin bytes: a count beyond that cannot be true, whatever the
+  // codec, and is refused before any record is read (issue 10 finding 1).
+  if (count < 0 || count > Math.floor(sectionEnd / recordBytesMin)) {
+    throw corrupt(`batch claims ${count} records in ${sectionEnd} bytes of records`);
+  }
+  const logAppendTime = (header.attributes & 0x08) !== 0;
+  const view: RecordView = {
+    index: 0,
+    start: 0,
+    end: 0,
+    offsetDelta: 0,
+    timestamp: 0,
+    keyStart: 0,
+    keyLength: -1,
+    valueStart: 0,
+    valueLength: -1,
+    headersStart: 0,
+    headerCount: 0,
+  };
+  const c = { buf: section, pos: 0, end: sectionEnd };
+  let previousDelta = -1;
+  let index = 0;
+  while (c.pos < sectionEnd) {
+    if (index >= count) {
+      throw corrupt(`batch claims ${count} records but holds more (${sectionEnd - c.pos} bytes left over)`);
+    }
+    if (index >= recordsMax) {
+      throw new BrokerError('MESSAGE_TOO_LARGE', `batch holds more than ${recordsMax} records`);
+    }
+    const start = c.pos;
+    const length = varint(c);
+    const end = c.pos + length;
+    if (length < recordBytesMin - 1 || end > sectionEnd) {
+      throw corrupt(`record ${index} has length ${length}, which does not fit the batch`);
+    }
+    c.end = end;
+    c.pos++; // record attributes: unused by Kafka
+    const timestampDelta = readVarint(c);
+    const offsetDelta = varint(c);
+    if (
+      strict ? offsetDelta !== index : offsetDelta <= previousDelta || offsetDelta > header.lastOffsetDelta
+    ) {
+      throw corrupt(`record ${index} has offset delta ${offsetDelta} after ${previousDelta}`);
+    }
+    previousDelta = offsetDelta;
+    const keyLength = varint(c);
+    const keyStart = c.pos;
+    skipBytes(c, keyLength, index, 'key');
+    const valueLength = varint(c);
+    const valueStart = c.pos;
+    skipBytes(c, valueLength, index, 'value');
+    const headerCount = varint(c);
+    const headersStart = c.pos;
+    if (headerCount < 0 || headerCount > (end - c.pos) / 2) {
+      throw corrupt(`record ${index} claims ${headerCount} headers`);
+    }
+    for (let h = 0; h < headerCount; h++) {
+      const k = varint(c);
+      if (k < 0) throw corrupt(`record ${index} has a null header key`);
+      skipBytes(c, k, index, 'header key');
+      skipBytes(c, varint(c), index, 'header value');
+    }
+    if (c.pos !== end) throw corrupt(`record ${index} has ${end - c.pos} bytes left over`);
+    c.end = sectionEnd;
+    const timestamp = logAppendTime ? header.maxTimestamp : header.baseTimestamp + timestampDelta;
+    if (!Number.isSafeInteger(timestamp)) {
+      throw corrupt(`record ${index} has timestamp delta ${timestampDelta}, past the int64 range kept`);
+    }
+    if (visit !== undefined) {
+      view.index = index;
+      view.start = start;
+      view.end = end;
+      view.offsetDelta = offsetDelta;
+      view.timestamp = timestamp;
+      view.keyStart = keyStart;
+      view.keyLength = keyLength;
+      view.valueStart = valueStart;
+      view.valueLength = valueLength;
+      view.headersStart = headersStart;
+      view.headerCount = headerCount;
+      if (visit(view) === STOP) return index + 1;
+    }
+    index++;
+  }
+  if (index !== count) throw corrupt(`batch claims ${count} records but holds ${index}`);
+  if (strict && count !== header.lastOffsetDelta + 1) {
+    throw corrupt(`batch holds ${count} records but its lastOffsetDelta is ${header.lastOffsetDelta}`);
+  }
+  return index;
+}
+
+/**
+ * A zigzag varint read in place. One- and two-byte varints (every length, delta and count of a typical
+ * record) are decoded here with int arithmetic; longer ones go through the general reader.
+ */
+function varint(c: { buf: Uint8Array; pos: number; end: number }): number {
+  const pos = c.pos;
+  if (pos < c.end) {
+    const b0 = c.buf[pos];
+    if (b0 < 0x80) {
+      c.pos = pos + 1;
+      return (b0 >>> 1) ^ -(b0 & 1);
+    }
+    if (pos + 1 < c.end) {
+      const b1 = c.buf[pos + 1];
+      if (b1 < 0x80) {
+        c.pos = pos + 2;
+        const zz = (b0 & 0x7f) | (b1 << 7);
+        return (zz >>> 1) ^ -(zz & 1);
+      }
+    }
+  }
+  const value = readVarint(c);
+  if (value > 0x7fffffff || value < -0x80000000) throw corrupt(`varint ${value} does not fit 32 bits`);
+  return value;
+}
+
+/** Steps over `length` bytes of the record; -1 (null) is none. */
+function skipBytes(c: { pos: number; end: number }, length: number, index: number, what: string): void {
+  if (length === -1) return;
+  if (length < 0 || c.pos + length > c.end) {
+    throw corrupt(`record ${index} ${what} length ${length} runs past the record`);
+  }
+  c.pos += length;
+}
+
+/**
+ * The records section of a batch, decompressed on libuv's thread pool with its output bounded by
+ * `batchDecompressedBytesMax`: a batch whose records expand past it is refused with MESSAGE_TOO_LARGE
+ * before anything else holds it. An uncompressed section is returned as is (a view, no copy).
+ */
+export function recordsSection(codec: CompressionCode, section: Buffer): Promise<Buffer> {
+  return decompress(codec, section, { maxOutputBytes: batchDecompressedBytesMax });
+}
+
+/** `recordsSection` on the calling thread, for small inputs and tests. */
+export function recordsSectionSync(codec: CompressionCode, section: Buffer): Buffer {
+  return decompressSync(codec, section, { maxOutputBytes: batchDecompressedBytesMax });
+}
