@@ -50,6 +50,15 @@ export const batchDecompressedBytesMax = 64 * 1024 * 1024;
  */
 export const recordBytesMin = 7;
 
+/**
+ * Most records one decoded fetch (gRPC Consume, ConsumeBatch and Subscribe without `raw`) hands out;
+ * a larger `max_records` is cut to this, and the answer's next offset says where to go on. Each record
+ * becomes an object and a wire message, so this bounds a response's memory whatever a batch expands to.
+ * Not configurable.
+ * @default 10000
+ */
+export const consumeRecordsMax = 10_000;
+
 /** Default size at which the active segment rolls (Kafka `segment.bytes`). @default 1 GiB */
 export const segmentBytesDefault = 1024 * 1024 * 1024;
 

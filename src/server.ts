@@ -114,7 +114,10 @@ export async function runBroker(config: BrokerConfig, givenLogger?: Logger): Pro
     await http.close();
     throw err;
   }
-  const groups = new GroupService(core, { offsetsPartitions: config.offsetsPartitions });
+  const groups = new GroupService(core, {
+    offsetsPartitions: config.offsetsPartitions,
+    onSkippedRecord: (kind) => metrics.offsetsRecordsSkipped.inc({ kind }),
+  });
   try {
     await groups.load();
   } catch (err) {

@@ -5,12 +5,12 @@
  */
 import { mkdir, readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
-import { BrokerError } from '../errors.ts';
+import { BrokerError, isBrokerError } from '../errors.ts';
+import { consumeRecordsMax } from '../limits.ts';
 import {
   ATTR,
   type BatchInput,
   type DecodedRecord,
-  decodeBatchAsync,
   encodeBatchAsync,
   F,
   forEachBatch,
@@ -21,6 +21,7 @@ import {
 } from '../records/batch.ts';
 import { COMPRESSION, type CompressionCode } from '../records/compression.ts';
 import { partitionForKey } from '../records/partitioner.ts';
+import { materialize, STOP, walkBatch } from '../records/record-walk.ts';
 import { validateClientBatch } from '../records/validate.ts';
 import type { PartitionLog, StorageLogger } from '../storage/partition-log.ts';
 import { writeFileSynced } from '../storage/segment.ts';
@@ -581,7 +582,12 @@ export class BrokerCore {
     return { bytes, nextOffset, highWatermark: hw, logStartOffset: log.logStartOffset };
   }
 
-  /** Fetches and decodes records at or after `offset`, at most `maxRecords`. */
+  /**
+   * Fetches and decodes records at or after `offset`: at most `maxRecords` (and never more than
+   * `consumeRecordsMax`), and no more than `maxBytes` of decoded records once one is taken. Records are
+   * found by the bounded record walk, which stops at the last record wanted, so a batch that expands to
+   * many records costs only what is handed out (plus one bounded decompression).
+   */
   async fetchRecords(
     topic: string,
     partition: number,
@@ -594,26 +600,49 @@ export class BrokerCore {
     logStartOffset: number;
   }> {
     const r = await this.fetch(topic, partition, offset, opts);
-    const maxRecords = opts.maxRecords ?? Number.MAX_SAFE_INTEGER;
+    const maxRecords = Math.min(opts.maxRecords ?? consumeRecordsMax, consumeRecordsMax);
+    const maxBytes = opts.maxBytes ?? 1024 * 1024;
     const records: DecodedRecord[] = [];
-    const starts: number[] = [];
-    forEachBatch(r.bytes, (pos) => starts.push(pos));
+    const spans: [number, number][] = [];
+    forEachBatch(r.bytes, (pos, size) => spans.push([pos, size]));
     let nextOffset = offset;
-    for (let i = 0; i < starts.length && records.length < maxRecords; i++) {
-      const end = i + 1 < starts.length ? starts[i + 1] : r.bytes.length;
-      const { header, records: batch } = await decodeBatchAsync(r.bytes.subarray(starts[i], end));
-      if (header.attributes & 0x20) {
-        nextOffset = header.baseOffset + header.lastOffsetDelta + 1;
-        continue; // control batches (transaction markers) are not records
+    let bytes = 0;
+    let full = false;
+    for (const [pos, size] of spans) {
+      const header = readBatchHeader(r.bytes, pos);
+      const batchEnd = header.baseOffset + header.lastOffsetDelta + 1;
+      if (!(header.attributes & ATTR.control)) {
+        const walked = walkBatch(r.bytes.subarray(pos, pos + size), (view, section) => {
+          const at = header.baseOffset + view.offsetDelta;
+          if (at < offset) return undefined;
+          if (
+            records.length >= maxRecords ||
+            (records.length > 0 && bytes + view.end - view.start > maxBytes)
+          ) {
+            full = true;
+            return STOP;
+          }
+          records.push(materialize(header.baseOffset, view, section));
+          bytes += view.end - view.start;
+          nextOffset = at + 1;
+          return undefined;
+        });
+        try {
+          await walked;
+        } catch (err) {
+          // A stored batch the walk refuses (written before records were validated): what came before
+          // it is still served; a fetch that starts at it fails with the walk's error.
+          if (records.length === 0 || !isBrokerError(err)) throw err;
+          this.logger.warn(
+            { topic, partition, offset: header.baseOffset, err: String(err) },
+            'cannot decode a stored batch',
+          );
+          break;
+        }
       }
-      for (const rec of batch) {
-        if (rec.offset < offset) continue;
-        if (records.length >= maxRecords) break;
-        records.push(rec);
-        nextOffset = rec.offset + 1;
-      }
-      if (records.length < maxRecords)
-        nextOffset = Math.max(nextOffset, header.baseOffset + header.lastOffsetDelta + 1);
+      if (full) break;
+      // Control batches (transaction markers) and offsets compaction removed are stepped over.
+      nextOffset = Math.max(nextOffset, batchEnd);
     }
     return {
       records,

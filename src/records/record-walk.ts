@@ -15,6 +15,7 @@
  */
 import { BrokerError } from '../errors.ts';
 import { batchDecompressedBytesMax, batchRecordsMax, recordBytesMin } from '../limits.ts';
+import { ATTR, type DecodedRecord, F, LOG_OVERHEAD, type RecordHeader, readBatchHeader } from './batch.ts';
 import { type CompressionCode, decompress, decompressSync } from './compression.ts';
 import { readVarint } from './varint.ts';
 
@@ -88,7 +89,7 @@ export function walkRecords(
   if (count < 0 || count > Math.floor(sectionEnd / recordBytesMin)) {
     throw corrupt(`batch claims ${count} records in ${sectionEnd} bytes of records`);
   }
-  const logAppendTime = (header.attributes & 0x08) !== 0;
+  const logAppendTime = (header.attributes & ATTR.logAppendTime) !== 0;
   const view: RecordView = {
     index: 0,
     start: 0,
@@ -221,4 +222,67 @@ export function recordsSection(codec: CompressionCode, section: Buffer): Promise
 /** `recordsSection` on the calling thread, for small inputs and tests. */
 export function recordsSectionSync(codec: CompressionCode, section: Buffer): Buffer {
   return decompressSync(codec, section, { maxOutputBytes: batchDecompressedBytesMax });
+}
+
+/**
+ * Walks the records of one stored batch (`batch` holds exactly the batch, already CRC-checked):
+ * decompresses its records once under `batchDecompressedBytesMax` on the thread pool, then walks them
+ * in place, not strictly (compaction may have thinned the batch). `visit` gets each record's view and
+ * the records section the view points into.
+ */
+export async function walkBatch(
+  batch: Buffer,
+  visit: (r: RecordView, records: Buffer) => boolean | undefined,
+  opts: WalkOptions = {},
+): Promise<number> {
+  const header = readBatchHeader(batch);
+  const codec = (header.attributes & ATTR.compressionMask) as CompressionCode;
+  const records = await recordsSection(codec, batch.subarray(F.records, header.batchLength + LOG_OVERHEAD));
+  return walkRecords(header, records, { strict: false, ...opts }, (r) => visit(r, records));
+}
+
+/** `walkBatch` decompressing on the calling thread. */
+export function walkBatchSync(
+  batch: Buffer,
+  visit: (r: RecordView, records: Buffer) => boolean | undefined,
+  opts: WalkOptions = {},
+): number {
+  const header = readBatchHeader(batch);
+  const codec = (header.attributes & ATTR.compressionMask) as CompressionCode;
+  const records = recordsSectionSync(codec, batch.subarray(F.records, header.batchLength + LOG_OVERHEAD));
+  return walkRecords(header, records, { strict: false, ...opts }, (r) => visit(r, records));
+}
+
+/** The key of the record a view points at, as a view into `records`, or null. */
+export function recordKey(r: RecordView, records: Buffer): Buffer | null {
+  return r.keyLength < 0 ? null : records.subarray(r.keyStart, r.keyStart + r.keyLength);
+}
+
+/** The value of the record a view points at, as a view into `records`, or null. */
+export function recordValue(r: RecordView, records: Buffer): Buffer | null {
+  return r.valueLength < 0 ? null : records.subarray(r.valueStart, r.valueStart + r.valueLength);
+}
+
+/**
+ * One record as an object with its offset, for the few paths that hand records out (gRPC consume):
+ * keys, values and header values are views into `records`. The walk already checked the framing.
+ */
+export function materialize(baseOffset: number, r: RecordView, records: Buffer): DecodedRecord {
+  const c = { buf: records, pos: r.headersStart, end: r.end };
+  const headers: RecordHeader[] = [];
+  for (let h = 0; h < r.headerCount; h++) {
+    const k = varint(c);
+    const key = records.toString('utf8', c.pos, c.pos + k);
+    c.pos += k;
+    const v = varint(c);
+    headers.push({ key, value: v < 0 ? null : records.subarray(c.pos, c.pos + v) });
+    if (v > 0) c.pos += v;
+  }
+  return {
+    offset: baseOffset + r.offsetDelta,
+    timestamp: r.timestamp,
+    key: recordKey(r, records),
+    value: recordValue(r, records),
+    headers,
+  };
 }

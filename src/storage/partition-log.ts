@@ -24,13 +24,13 @@ import { appendsPerWriteMax, bytesPerWriteMax, readBytesMax } from '../limits.ts
 import {
   BATCH_HEADER_BYTES,
   batchSizeAt,
-  decodeBatchAsync,
   F,
   lastOffsetOf,
   readInt64,
   verifyBatch,
   writeInt64,
 } from '../records/batch.ts';
+import { STOP, walkBatch } from '../records/record-walk.ts';
 import { type CompactionStats, compactLog, recoverCompactionLeftovers } from './compaction.ts';
 import { type LogConfig, resolveLogConfig } from './log-config.ts';
 import { Mutex } from './mutex.ts';
@@ -664,9 +664,8 @@ export class PartitionLog {
             if (bytes.length === 0) break;
             const size = batchSizeAt(bytes, 0);
             if (readInt64(bytes, F.maxTimestamp) >= timestamp) {
-              const { records } = await decodeBatchAsync(bytes.subarray(0, size));
-              const hit = records.find((r) => r.timestamp >= timestamp && r.offset >= offset);
-              if (hit) return { offset: hit.offset, timestamp: hit.timestamp };
+              const hit = await this.#firstAtOrAfter(seg, bytes.subarray(0, size), timestamp, offset);
+              if (hit) return hit;
             }
             offset = lastOffsetOf(bytes, 0) + 1;
           }
@@ -677,6 +676,37 @@ export class PartitionLog {
       if (nextBase === undefined) return null;
       from = nextBase;
     }
+  }
+
+  /**
+   * The first record of `batch` at or after `offset` whose timestamp reaches `timestamp`, found by the
+   * bounded record walk: no record object is made and the walk stops at the hit. A stored batch the walk
+   * cannot finish (written before records were validated, or past the record bounds) answers with its
+   * first offset at or after `offset`: a consumer that starts there reads a little more, never less.
+   */
+  async #firstAtOrAfter(
+    seg: Segment,
+    batch: Buffer,
+    timestamp: number,
+    offset: number,
+  ): Promise<{ offset: number; timestamp: number } | null> {
+    const base = readInt64(batch, F.baseOffset);
+    let hit: { offset: number; timestamp: number } | null = null;
+    try {
+      await walkBatch(batch, (r) => {
+        if (r.timestamp < timestamp || base + r.offsetDelta < offset) return undefined;
+        hit = { offset: base + r.offsetDelta, timestamp: r.timestamp };
+        return STOP;
+      });
+    } catch (err) {
+      if (!isBrokerError(err)) throw err;
+      this.logger.warn(
+        { segment: seg.paths.log, baseOffset: base, err: err.message },
+        'time lookup cannot walk the records of a batch; answering with its first offset',
+      );
+      return { offset: Math.max(base, offset), timestamp: readInt64(batch, F.maxTimestamp) };
+    }
+    return hit;
   }
 
   #readOne(seg: Segment, offset: number): Promise<{ bytes: Buffer }> {
