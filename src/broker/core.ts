@@ -332,7 +332,7 @@ export class BrokerCore {
     input: Buffer,
   ): Promise<{ baseOffset: number; lastOffset: number }> {
     const log = this.partitions.get(topic, partition);
-    const batches = await this.#validate(topic, input);
+    const batches = await this.#validate(log, topic, input);
     const header = batches.length >= F.records ? readBatchHeader(batches) : null;
     if (!header || header.producerId < 0 || header.magic !== 2) {
       const r = await log.append(batches);
@@ -376,7 +376,7 @@ export class BrokerCore {
    * (unless it is 'producer'). Batches are taken one at a time, so at most one batch's decompressed
    * records are held at once, whatever the request holds.
    */
-  async #validate(topic: string, input: Buffer): Promise<Buffer> {
+  async #validate(log: PartitionLog, topic: string, input: Buffer): Promise<Buffer> {
     const type = this.metadata.getTopic(topic)?.configs['compression.type'] ?? this.defaults.compressionType;
     const codec: CompressionCode | null =
       type === 'producer'
@@ -385,10 +385,11 @@ export class BrokerCore {
           ? COMPRESSION.none
           : (COMPRESSION[type as keyof typeof COMPRESSION] ?? COMPRESSION.none);
     if (input.length === 0) throw new BrokerError('CORRUPT_MESSAGE', 'no record batch in the appended bytes');
+    const maxBatchBytes = log.config.maxMessageBytes;
     let out: Buffer[] | null = null;
     let pos = 0;
     while (pos < input.length) {
-      const v = await validateClientBatch(input, pos, input.length);
+      const v = await validateClientBatch(input, pos, input.length, maxBatchBytes);
       if (codec !== null && v.codec !== codec) {
         out ??= pos > 0 ? [input.subarray(0, pos)] : [];
         out.push(await recompressBatch(input.subarray(pos, pos + v.size), v.records, codec));

@@ -24,10 +24,26 @@ export interface ValidatedBatch {
 
 /**
  * Validates the batch at `pos` of `buf` (ending at or before `end`) as sent by a client and returns it
- * with its records decompressed, so a caller that recompresses need not decompress again. Throws the
- * first problem found; nothing is allocated from what a field merely claims.
+ * with its records decompressed, so a caller that recompresses need not decompress again. A batch
+ * larger than `batchBytesMax` (the log's max.message.bytes) is refused before its CRC is computed or
+ * anything is decompressed. Throws the first problem found; nothing is allocated from what a field
+ * merely claims.
  */
-export async function validateClientBatch(buf: Buffer, pos: number, end: number): Promise<ValidatedBatch> {
+export async function validateClientBatch(
+  buf: Buffer,
+  pos: number,
+  end: number,
+  batchBytesMax = Number.POSITIVE_INFINITY,
+): Promise<ValidatedBatch> {
+  if (end - pos >= LOG_OVERHEAD) {
+    const claimed = buf.readInt32BE(pos + F.batchLength) + LOG_OVERHEAD;
+    if (claimed > batchBytesMax && claimed <= end - pos) {
+      throw new BrokerError(
+        'MESSAGE_TOO_LARGE',
+        `batch of ${claimed} bytes is larger than max.message.bytes (${batchBytesMax})`,
+      );
+    }
+  }
   const size = verifyBatch(buf, pos, end, true);
   const header = readBatchHeader(buf, pos);
   checkFlags(header.attributes);
