@@ -16,6 +16,8 @@ export interface CraftOptions {
   attributes?: number;
   /** @default 1_700_000_000_000 */
   baseTimestamp?: number;
+  /** @default baseTimestamp */
+  maxTimestamp?: number;
   producerId?: number;
 }
 
@@ -30,7 +32,7 @@ export function craftBatch(o: CraftOptions): Buffer {
   buf.writeInt16BE(o.attributes ?? 0, F.attributes);
   buf.writeInt32BE(o.lastOffsetDelta ?? o.count - 1, F.lastOffsetDelta);
   writeInt64(buf, F.baseTimestamp, ts);
-  writeInt64(buf, F.maxTimestamp, ts);
+  writeInt64(buf, F.maxTimestamp, o.maxTimestamp ?? ts);
   writeInt64(buf, F.producerId, o.producerId ?? -1);
   buf.writeInt16BE(-1, F.producerEpoch);
   buf.writeInt32BE(-1, F.baseSequence);
@@ -45,15 +47,18 @@ export function resign(batch: Buffer): Buffer {
   return batch;
 }
 
-/** The records section of `n` records with null key, null value and no header, offset deltas 0..n-1. */
-export function emptyRecords(n: number): Buffer {
+/**
+ * The records section of `n` records with null key, null value and no header, offset deltas 0..n-1,
+ * timestamp delta 0 but for the last record's `lastTimestampDelta` (below 64).
+ */
+export function emptyRecords(n: number, lastTimestampDelta = 0): Buffer {
   const buf = Buffer.allocUnsafe(n * 10);
   let pos = 0;
   for (let i = 0; i < n; i++) {
     const start = pos;
     pos++; // the length, written once the body is known (always below 64: one byte)
     buf[pos++] = 0; // attributes
-    buf[pos++] = 0; // timestamp delta 0
+    buf[pos++] = i === n - 1 ? lastTimestampDelta * 2 : 0; // timestamp delta
     pos = writeVarint(buf, pos, i);
     buf[pos++] = 1; // key length -1
     buf[pos++] = 1; // value length -1
