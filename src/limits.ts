@@ -43,6 +43,15 @@ export const batchRecordsMax = 1_000_000;
 export const batchDecompressedBytesMax = 64 * 1024 * 1024;
 
 /**
+ * Most decompressed bytes a batch's records are decompressed to on the event loop rather than on
+ * libuv's thread pool: below it the hop to the pool costs more than the work (bench/validate.ts), and
+ * it bounds how long one batch can hold the event loop (about a millisecond). A batch that expands
+ * further is decompressed again on the thread pool, up to batchDecompressedBytesMax. Not configurable.
+ * @default 262144 (256 KiB)
+ */
+export const decompressInlineBytesMax = 256 * 1024;
+
+/**
  * The fewest bytes a record can take: a length, attributes, timestamp delta, offset delta, key length,
  * value length and header count of one byte each. A batch claiming more records than its (decompressed)
  * records section could hold at this size is refused with CORRUPT_MESSAGE before any record is read.

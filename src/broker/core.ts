@@ -335,7 +335,7 @@ export class BrokerCore {
     const batches = await this.#validate(log, topic, input);
     const header = batches.length >= F.records ? readBatchHeader(batches) : null;
     if (!header || header.producerId < 0 || header.magic !== 2) {
-      const r = await log.append(batches);
+      const r = await log.append(batches, { verified: true });
       this.#observer.produced(topic, r.lastOffset - r.baseOffset + 1, batches.length);
       return r;
     }
@@ -360,7 +360,7 @@ export class BrokerCore {
     }
     let r: { baseOffset: number; lastOffset: number };
     try {
-      r = await log.append(batches);
+      r = await log.append(batches, { verified: true });
     } catch (err) {
       state.abort(v, err);
       throw err;

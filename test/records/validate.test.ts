@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import zlib from 'node:zlib';
 import fc from 'fast-check';
 import { isBrokerError } from '../../src/errors.ts';
-import { batchDecompressedBytesMax, batchRecordsMax } from '../../src/limits.ts';
+import { batchDecompressedBytesMax, batchRecordsMax, decompressInlineBytesMax } from '../../src/limits.ts';
 import {
   ATTR,
   BATCH_HEADER_BYTES,
@@ -284,4 +284,25 @@ test('a walk stops where its visitor says and reads no further', () => {
   });
   assert.equal(read, 10);
   assert.deepEqual(seen, [...Array(10).keys()]);
+});
+
+test('records past decompressInlineBytesMax are decompressed on the thread pool and accepted, in every codec', async () => {
+  const value = Buffer.alloc(decompressInlineBytesMax * 3, 'abcdefgh');
+  for (const compression of [COMPRESSION.gzip, COMPRESSION.snappy, COMPRESSION.lz4, COMPRESSION.zstd]) {
+    const batch = encodeBatch({ compression, records: [{ value }, { value: Buffer.from('small') }] });
+    const v = await validateClientBatch(batch, 0, batch.length);
+    assert.ok(v.records.length > decompressInlineBytesMax, `codec ${compression}`);
+    const values = decodeBatch(batch).records.map((r) => r.value?.length);
+    assert.deepEqual(values, [value.length, 5]);
+  }
+});
+
+test('a gzip trailer or zstd frame header that lies about the output size is refused, not trusted', async () => {
+  const records = Array.from({ length: 50 }, (_, i) => ({ value: Buffer.from(`value ${i}`) }));
+  const gz = encodeBatch({ compression: COMPRESSION.gzip, records });
+  gz.writeUInt32LE(0x7fffffff, gz.length - 4); // ISIZE
+  assert.equal(await verdict(resign(gz)), 'CORRUPT_MESSAGE');
+  const small = encodeBatch({ compression: COMPRESSION.gzip, records });
+  small.writeUInt32LE(1, small.length - 4);
+  assert.equal(await verdict(resign(small)), 'CORRUPT_MESSAGE');
 });
