@@ -441,7 +441,12 @@ function readNullable(c: Cursor, what: string): Buffer | null {
   return out;
 }
 
-/** Decodes an uncompressed records section. Keys, values and header values are views into `section`. */
+/**
+ * Decodes an uncompressed records section into objects. Keys, values and header values are views into
+ * `section`. The broker and the client walk records with the bounded record walk
+ * (src/records/record-walk.ts) instead; this separate decoder stays as the reference the tests compare
+ * that walk against, and for tools that want every record of one small batch.
+ */
 export function decodeRecords(header: BatchHeader, section: Buffer): DecodedRecord[] {
   // Each record takes at least 7 bytes, so a count beyond that is a lie that must not size an allocation.
   if (header.recordsCount > section.length / 7 + 1) {
