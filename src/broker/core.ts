@@ -300,12 +300,26 @@ export class BrokerCore {
     batches: Buffer,
     opts: ProduceOptions = {},
   ): Promise<ProduceResult> {
+    return this.#produce(topic, partition, batches, opts, true);
+  }
+
+  /**
+   * `produce`, with `validate` false for batches this core encoded itself in the topic's codec
+   * (produceRecords), whose records need no second look: the log still checks framing and CRC.
+   */
+  async #produce(
+    topic: string,
+    partition: number,
+    batches: Buffer,
+    opts: ProduceOptions,
+    validate: boolean,
+  ): Promise<ProduceResult> {
     this.#checkOpen();
     const acks = opts.acks ?? -1;
     if (acks !== 0 && acks !== 1 && acks !== -1)
       throw new BrokerError('INVALID_REQUIRED_ACKS', `acks must be 0, 1 or -1, got ${acks}`);
     const log = this.partitions.get(topic, partition);
-    const work = this.#track(this.#append(topic, partition, batches));
+    const work = this.#track(this.#append(topic, partition, batches, validate));
     if (acks === 0) {
       work.catch((err) => this.logger.warn({ topic, partition, err: String(err) }, 'acks=0 produce failed'));
       return {
@@ -330,12 +344,13 @@ export class BrokerCore {
     topic: string,
     partition: number,
     input: Buffer,
+    validate: boolean,
   ): Promise<{ baseOffset: number; lastOffset: number }> {
     const log = this.partitions.get(topic, partition);
-    const batches = await this.#validate(log, topic, input);
+    const batches = validate ? await this.#validate(log, topic, input) : input;
     const header = batches.length >= F.records ? readBatchHeader(batches) : null;
     if (!header || header.producerId < 0 || header.magic !== 2) {
-      const r = await log.append(batches, { verified: true });
+      const r = await log.append(batches, { verified: validate });
       this.#observer.produced(topic, r.lastOffset - r.baseOffset + 1, batches.length);
       return r;
     }
@@ -360,7 +375,7 @@ export class BrokerCore {
     }
     let r: { baseOffset: number; lastOffset: number };
     try {
-      r = await log.append(batches, { verified: true });
+      r = await log.append(batches, { verified: validate });
     } catch (err) {
       state.abort(v, err);
       throw err;
@@ -528,7 +543,9 @@ export class BrokerCore {
             records: group.map((r) => ({ ...r, timestamp: r.timestamp ?? now, offsetDelta: undefined })),
           };
           const batch = await encodeBatchAsync(input);
-          const result = await this.produce(topic, p, batch, opts);
+          // Encoded here in the topic's codec: nothing to validate or recompress, unless the caller
+          // chose another codec, which the topic's compression.type may override.
+          const result = await this.#produce(topic, p, batch, opts, opts.compression !== undefined);
           return { ...result, count: group.length };
         }),
     );

@@ -184,15 +184,20 @@ function checkZstdFrames(data: Buffer): void {
  * claim that is too small only means more chunks.
  */
 function chunkBytes(codec: CompressionCode, data: Buffer, maxOutputBytes: number): number | undefined {
-  let claimed = 0;
-  if (codec === COMPRESSION.gzip) {
-    if (data.length < 18) return undefined;
-    claimed = data.readUInt32LE(data.length - 4);
-  } else {
-    claimed = zstdContentBytes(data);
-  }
+  const claimed = claimedOutputBytes(codec, data);
   if (claimed <= 0) return undefined;
   return Math.max(64, Math.min(claimed + 1, maxOutputBytes + 1, data.length * 64, 4 * 1024 * 1024));
+}
+
+/**
+ * What gzip or zstd data says it decompresses to (gzip's ISIZE trailer, modulo 2^32; the first zstd
+ * frame's content size), or 0 when it does not say or for another codec. A claim, never trusted for
+ * more than a hint: decompression is bounded on its own.
+ */
+export function claimedOutputBytes(codec: CompressionCode, data: Buffer): number {
+  if (codec === COMPRESSION.gzip) return data.length < 18 ? 0 : data.readUInt32LE(data.length - 4);
+  if (codec === COMPRESSION.zstd) return zstdContentBytes(data);
+  return 0;
 }
 
 /** The frame content size a zstd frame header declares (RFC 8878 section 3.1.1.1.4), or 0 if none. */

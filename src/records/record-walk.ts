@@ -21,7 +21,7 @@ import {
   recordBytesMin,
 } from '../limits.ts';
 import { ATTR, type DecodedRecord, F, LOG_OVERHEAD, type RecordHeader, readBatchHeader } from './batch.ts';
-import { type CompressionCode, decompress, decompressSync } from './compression.ts';
+import { type CompressionCode, claimedOutputBytes, decompress, decompressSync } from './compression.ts';
 import { readVarint } from './varint.ts';
 
 /** The header fields a walk needs; read once per batch by the caller. */
@@ -245,10 +245,14 @@ function skip(length: number, end: number, index: number, what: string): void {
  */
 export async function recordsSection(codec: CompressionCode, section: Buffer): Promise<Buffer> {
   if (codec === 0) return section;
-  try {
-    return decompressSync(codec, section, { maxOutputBytes: decompressInlineBytesMax });
-  } catch (err) {
-    if (!isBrokerError(err) || err.code !== 'MESSAGE_TOO_LARGE') throw err;
+  // Data that says it expands further goes to the thread pool at once; a claim too small only costs
+  // a bounded attempt here first.
+  if (claimedOutputBytes(codec, section) <= decompressInlineBytesMax) {
+    try {
+      return decompressSync(codec, section, { maxOutputBytes: decompressInlineBytesMax });
+    } catch (err) {
+      if (!isBrokerError(err) || err.code !== 'MESSAGE_TOO_LARGE') throw err;
+    }
   }
   return decompress(codec, section, { maxOutputBytes: batchDecompressedBytesMax });
 }
