@@ -276,3 +276,78 @@ test('hostile batches on both doors are refused; the broker stays healthy and re
   await healthy(broker);
   await check(broker, doors);
 });
+
+/** ListOffsets v4 by timestamp for partition 0 of `topic`, on its own connection. */
+async function listOffsetByTime(
+  port: number,
+  topic: string,
+  timestamp: number,
+): Promise<{ offset: number; timestamp: number }> {
+  const c = await RawClient.open(port);
+  try {
+    c.write(
+      requestFrame('ListOffsets', 4, 1, {
+        replicaId: -1,
+        isolationLevel: 0,
+        topics: [{ name: topic, partitions: [{ partitionIndex: 0, currentLeaderEpoch: -1, timestamp }] }],
+      }),
+    );
+    const payload = await c.next();
+    assert.ok(payload, 'ListOffsets answered');
+    const { body } = decodeResponse('ListOffsets', 4, payload);
+    const p = (
+      body.topics as {
+        partitions: { errorCode: number; offset: bigint | number; timestamp: bigint | number }[];
+      }[]
+    )[0].partitions[0];
+    assert.equal(p.errorCode, 0);
+    return { offset: Number(p.offset), timestamp: Number(p.timestamp) };
+  } finally {
+    c.close();
+  }
+}
+
+test('a batch at the record bound is stored, and time lookups that walk all of it, two at once, leave /health answering', async (t) => {
+  const dir = await tempDir(t);
+  let broker = await spawnBroker(dir);
+  t.after(() => broker.stop('SIGKILL'));
+  const doors = await Doors.open(broker);
+  await doors.client.createTopic('wide', { partitions: 1, configs: { 'compression.type': 'producer' } });
+  const ts = 1_700_000_000_000;
+  const n = batchRecordsMax;
+  // Every record at `ts` but the last, at ts + 50: a lookup for ts + 1 must walk the whole batch.
+  const wide = craftBatch({
+    section: compressSync(COMPRESSION.zstd, emptyRecords(n, 50)),
+    count: n,
+    attributes: COMPRESSION.zstd,
+    baseTimestamp: ts,
+    maxTimestamp: ts + 50,
+  });
+  assert.equal(await doors.produce('kafka', 'wide', wide), 'NONE');
+  assert.equal(
+    await doors.produce(
+      'grpc',
+      'wide',
+      encodeBatch({ records: [{ value: Buffer.from('tail'), timestamp: ts + 60 }] }),
+    ),
+    'NONE',
+  );
+  doors.close();
+  const check = async (b: BrokerProcess) => {
+    assert.ok(b.kafkaPort);
+    const [a, c, health] = await Promise.all([
+      listOffsetByTime(b.kafkaPort, 'wide', ts + 1),
+      listOffsetByTime(b.kafkaPort, 'wide', ts + 1),
+      fetch(`${b.metricsUrl}/health`),
+    ]);
+    assert.deepEqual(a, { offset: n - 1, timestamp: ts + 50 });
+    assert.deepEqual(c, a);
+    assert.equal(health.status, 200);
+    assert.deepEqual(await listOffsetByTime(b.kafkaPort, 'wide', ts + 55), { offset: n, timestamp: ts + 60 });
+    assert.deepEqual(await listOffsetByTime(b.kafkaPort, 'wide', ts), { offset: 0, timestamp: ts });
+  };
+  await check(broker);
+  await broker.stop('SIGKILL');
+  broker = await spawnBroker(dir);
+  await check(broker);
+});
