@@ -3,8 +3,9 @@
  * read in place, varint by varint, with no per-record object, no copy and no Buffer.concat. The same
  * walk validates a producer's batch on append (Kafka's LogValidator, storage/.../log/LogValidator.java:
  * every record framed, offset deltas in order, the count matching what the batch holds, control batches
- * transactional) and serves every path that looks inside a batch: the time lookup, recompression,
- * compaction, gRPC consume and the `__consumer_offsets` loader. Each walk is bounded by
+ * transactional, see validate.ts) and serves every path that looks inside a stored batch: the time
+ * lookup, compaction, gRPC consume, the client's decode and the `__consumer_offsets` loader
+ * (recompression reuses the records section validation decompressed). Each walk is bounded by
  * `batchRecordsMax` records and, for a compressed batch, by `batchDecompressedBytesMax` bytes of
  * decompressed records, so a small batch that claims or expands to millions of records costs a bounded
  * amount of memory and time before it is refused.
