@@ -139,7 +139,10 @@ export async function runBroker(config: BrokerConfig, givenLogger?: Logger): Pro
     await http.close();
     throw dataDirFailure(config, err);
   }
-  const groups = new GroupService(core, { offsetsPartitions: config.offsetsPartitions });
+  const groups = new GroupService(core, {
+    offsetsPartitions: config.offsetsPartitions,
+    onSkippedRecord: (kind) => metrics.offsetsRecordsSkipped.inc({ kind }),
+  });
   try {
     await groups.load();
   } catch (err) {

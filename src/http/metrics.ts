@@ -16,6 +16,7 @@ export class Metrics implements CoreObserver {
   readonly compactionRuns: client.Counter;
   readonly retentionRuns: client.Counter;
   readonly metadataUpdates: client.Counter;
+  readonly offsetsRecordsSkipped: client.Counter<'kind'>;
   readonly requestDuration: client.Histogram<'api' | 'method' | 'outcome'>;
   readonly kafkaTrailingBytesRequests: client.Counter<'api'>;
   readonly kafkaConnectionsClosed: client.Counter<'reason'>;
@@ -71,6 +72,12 @@ export class Metrics implements CoreObserver {
     this.metadataUpdates = new client.Counter({
       name: 'controller_metadata_updates_total',
       help: 'Metadata changes applied',
+      registers: [r],
+    });
+    this.offsetsRecordsSkipped = new client.Counter({
+      name: 'consumer_offsets_records_skipped_total',
+      help: 'Records (kind=record) or whole batches (kind=batch) of __consumer_offsets that the loader could not parse and skipped at start',
+      labelNames: ['kind'],
       registers: [r],
     });
     this.requestDuration = new client.Histogram({

@@ -24,13 +24,13 @@ import { appendsPerWriteMax, bytesPerWriteMax, readBytesMax } from '../limits.ts
 import {
   BATCH_HEADER_BYTES,
   batchSizeAt,
-  decodeBatchAsync,
   F,
   lastOffsetOf,
   readInt64,
   verifyBatch,
   writeInt64,
 } from '../records/batch.ts';
+import { STOP, walkBatch } from '../records/record-walk.ts';
 import { type CompactionStats, compactLog, recoverCompactionLeftovers } from './compaction.ts';
 import { type LogConfig, resolveLogConfig } from './log-config.ts';
 import { Mutex } from './mutex.ts';
@@ -60,6 +60,12 @@ export interface AppendOptions {
    * or after the log end offset. @default true
    */
   assignOffsets?: boolean;
+  /**
+   * The caller has verified every batch's framing and CRC-32C on these very bytes (the core's record
+   * validation does, src/records/validate.ts), so the log checks only that the batches tile the bytes
+   * and their sizes, and does not compute each CRC a second time. @default false
+   */
+  verified?: boolean;
 }
 
 export interface AppendResult {
@@ -100,6 +106,14 @@ interface CleanShutdownMarker {
 }
 
 const MARKER = 'clean-shutdown';
+
+/** The size of a batch the caller verified, checked only so far as the writes below rely on it. */
+function verifiedBatchSize(bytes: Buffer, pos: number): number {
+  assert.ok(pos + BATCH_HEADER_BYTES <= bytes.length, 'a verified batch has a whole header');
+  const size = batchSizeAt(bytes, pos);
+  assert.ok(size >= BATCH_HEADER_BYTES && pos + size <= bytes.length, 'a verified batch fits its bytes');
+  return size;
+}
 
 export class PartitionLog {
   readonly dir: string;
@@ -269,7 +283,7 @@ export class PartitionLog {
   append(bytes: Buffer, opts: AppendOptions = {}): Promise<AppendResult> {
     try {
       this.#checkOpen();
-      const batches = this.#validate(bytes, opts.assignOffsets !== false);
+      const batches = this.#validate(bytes, opts.assignOffsets !== false, opts.verified === true);
       return new Promise((resolve, reject) => {
         this.#queue.push({ bytes, batches, opts, resolve, reject });
         if (!this.#writing) {
@@ -282,12 +296,12 @@ export class PartitionLog {
     }
   }
 
-  #validate(bytes: Buffer, strict: boolean): { pos: number; size: number }[] {
+  #validate(bytes: Buffer, strict: boolean, verified: boolean): { pos: number; size: number }[] {
     if (bytes.length === 0) throw new BrokerError('CORRUPT_MESSAGE', 'no record batch in the appended bytes');
     const batches: { pos: number; size: number }[] = [];
     let pos = 0;
     while (pos < bytes.length) {
-      const size = verifyBatch(bytes, pos, bytes.length, strict);
+      const size = verified ? verifiedBatchSize(bytes, pos) : verifyBatch(bytes, pos, bytes.length, strict);
       if (size > this.config.maxMessageBytes) {
         throw new BrokerError(
           'MESSAGE_TOO_LARGE',
@@ -664,9 +678,8 @@ export class PartitionLog {
             if (bytes.length === 0) break;
             const size = batchSizeAt(bytes, 0);
             if (readInt64(bytes, F.maxTimestamp) >= timestamp) {
-              const { records } = await decodeBatchAsync(bytes.subarray(0, size));
-              const hit = records.find((r) => r.timestamp >= timestamp && r.offset >= offset);
-              if (hit) return { offset: hit.offset, timestamp: hit.timestamp };
+              const hit = await this.#firstAtOrAfter(seg, bytes.subarray(0, size), timestamp, offset);
+              if (hit) return hit;
             }
             offset = lastOffsetOf(bytes, 0) + 1;
           }
@@ -677,6 +690,37 @@ export class PartitionLog {
       if (nextBase === undefined) return null;
       from = nextBase;
     }
+  }
+
+  /**
+   * The first record of `batch` at or after `offset` whose timestamp reaches `timestamp`, found by the
+   * bounded record walk: no record object is made and the walk stops at the hit. A stored batch the walk
+   * cannot finish (written before records were validated, or past the record bounds) answers with its
+   * first offset at or after `offset`: a consumer that starts there reads a little more, never less.
+   */
+  async #firstAtOrAfter(
+    seg: Segment,
+    batch: Buffer,
+    timestamp: number,
+    offset: number,
+  ): Promise<{ offset: number; timestamp: number } | null> {
+    const base = readInt64(batch, F.baseOffset);
+    let hit: { offset: number; timestamp: number } | null = null;
+    try {
+      await walkBatch(batch, (r) => {
+        if (r.timestamp < timestamp || base + r.offsetDelta < offset) return undefined;
+        hit = { offset: base + r.offsetDelta, timestamp: r.timestamp };
+        return STOP;
+      });
+    } catch (err) {
+      if (!isBrokerError(err)) throw err;
+      this.logger.warn(
+        { segment: seg.paths.log, baseOffset: base, err: err.message },
+        'time lookup cannot walk the records of a batch; answering with its first offset',
+      );
+      return { offset: Math.max(base, offset), timestamp: readInt64(batch, F.maxTimestamp) };
+    }
+    return hit;
   }
 
   #readOne(seg: Segment, offset: number): Promise<{ bytes: Buffer }> {
