@@ -17,10 +17,16 @@
  * - a closed segment whose index files are missing or damaged is rescanned the same way.
  */
 import assert from 'node:assert/strict';
-import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { BrokerError, isBrokerError } from '../errors.ts';
-import { appendsPerWriteMax, bytesPerWriteMax, readBytesMax } from '../limits.ts';
+import {
+  appendsPerWriteMax,
+  bytesPerWriteMax,
+  readBytesMax,
+  scanChunkBytes,
+  segmentRelativeOffsetMax,
+} from '../limits.ts';
 import {
   BATCH_HEADER_BYTES,
   batchSizeAt,
@@ -34,7 +40,7 @@ import {
 import { type CompactionStats, compactLog, recoverCompactionLeftovers } from './compaction.ts';
 import { type LogConfig, resolveLogConfig } from './log-config.ts';
 import { Mutex } from './mutex.ts';
-import { Segment, segmentName, syncDir, writeFileSynced } from './segment.ts';
+import { Segment, segmentName, segmentPaths, syncDir, writeFileSynced } from './segment.ts';
 
 export interface StorageLogger {
   info(obj: object, msg: string): void;
@@ -100,6 +106,8 @@ interface CleanShutdownMarker {
 }
 
 const MARKER = 'clean-shutdown';
+/** The copy of a segment's overflowing tail while recovery splits it (removed at open if left). */
+const SPLIT_SUFFIX = '.split';
 
 export class PartitionLog {
   readonly dir: string;
@@ -173,7 +181,8 @@ export class PartitionLog {
     const names = await readdir(this.dir);
     for (const name of names) {
       // A segment removal interrupted by a crash: finish it.
-      if (name.endsWith('.deleted')) await rm(path.join(this.dir, name), { force: true });
+      if (name.endsWith('.deleted') || name.endsWith(SPLIT_SUFFIX))
+        await rm(path.join(this.dir, name), { force: true });
     }
     const bases = names
       .filter((n) => /^\d{20}\.log$/.test(n))
@@ -189,16 +198,16 @@ export class PartitionLog {
       return;
     }
     for (const base of bases) this.segments.push(await Segment.openExisting(this.dir, base));
-    const activeIndex = this.segments.length - 1;
+    const lastSegment = this.segments[this.segments.length - 1];
     const clean =
       marker !== null &&
-      marker.activeBaseOffset === this.segments[activeIndex].baseOffset &&
-      marker.activeBytes === this.segments[activeIndex].size;
+      marker.activeBaseOffset === lastSegment.baseOffset &&
+      marker.activeBytes === lastSegment.size;
+    // The list can grow while it is walked: recovery splits a segment whose offsets overflow.
     for (let i = 0; i < this.segments.length; i++) {
       const seg = this.segments[i];
-      const nextBase = this.segments[i + 1]?.baseOffset;
-      const isActive = i === activeIndex;
-      if ((!isActive || clean) && (await seg.loadIndexes(nextBase))) {
+      const isActive = i === this.segments.length - 1;
+      if ((!isActive || clean) && (await seg.loadIndexes(this.segments[i + 1]?.baseOffset))) {
         if (isActive) {
           assert.ok(marker);
           seg.nextOffset = marker.nextOffset;
@@ -206,8 +215,9 @@ export class PartitionLog {
         continue;
       }
       if (!isActive) this.logger.warn({ segment: seg.paths.log }, 'index missing or damaged; rebuilding it');
-      await this.#recoverSegment(seg);
-      if (!isActive && nextBase !== undefined && seg.nextOffset > nextBase) {
+      await this.#recoverSegment(i);
+      const nextBase = this.segments[i + 1]?.baseOffset;
+      if (nextBase !== undefined && seg.nextOffset > nextBase) {
         throw new BrokerError('KAFKA_STORAGE_ERROR', `segment ${seg.paths.log} overlaps the next segment`);
       }
     }
@@ -222,10 +232,13 @@ export class PartitionLog {
     }
   }
 
-  async #recoverSegment(seg: Segment): Promise<void> {
+  async #recoverSegment(i: number): Promise<void> {
+    const seg = this.segments[i];
     const result = await seg.rebuild(this.config.indexIntervalBytes);
     const { size: fileBytes } = await seg.file.stat();
-    if (result.validBytes < fileBytes) {
+    if (result.overflowOffset !== undefined) {
+      await this.#splitOverflowed(i, result.validBytes, fileBytes, result.overflowOffset);
+    } else if (result.validBytes < fileBytes) {
       this.logger.warn(
         { segment: seg.paths.log, validBytes: result.validBytes, fileBytes, reason: result.stoppedBecause },
         'truncating a torn or corrupt tail',
@@ -234,6 +247,52 @@ export class PartitionLog {
       await seg.file.datasync();
     }
     assert.equal(seg.size, result.validBytes);
+  }
+
+  /**
+   * Moves the bytes of segment `i` from `from` on into a new segment at `baseOffset`, where a batch sits
+   * whose offsets do not fit segment `i`'s int32 relative offsets: a log written by a release that did
+   * not roll before they overflowed (issue 10). As Kafka's `splitOverflowedSegment`, but the copy is
+   * one file: it is written beside the log as `<base>.log.split`, fdatasync'd and renamed in before the
+   * old segment is cut, so a crash at any point leaves either the old segment whole (the split runs
+   * again) or the new one in place (the cut runs again). The new segment is recovered next, and is split
+   * again if it overflows too.
+   */
+  async #splitOverflowed(i: number, from: number, fileBytes: number, baseOffset: number): Promise<void> {
+    const seg = this.segments[i];
+    const next = this.segments[i + 1];
+    this.logger.warn(
+      { segment: seg.paths.log, position: from, splitAt: baseOffset },
+      'segment holds offsets past its int32 relative range; splitting it',
+    );
+    if (next !== undefined && next.baseOffset < baseOffset) {
+      throw new BrokerError('KAFKA_STORAGE_ERROR', `segment ${seg.paths.log} overlaps the next segment`);
+    }
+    if (next === undefined || next.baseOffset > baseOffset) {
+      const target = segmentPaths(this.dir, baseOffset);
+      const tmp = `${target.log}${SPLIT_SUFFIX}`;
+      const out = await open(tmp, 'w');
+      try {
+        for (let at = from; at < fileBytes; ) {
+          const chunk = await seg.readAt(at, Math.min(scanChunkBytes, fileBytes - at));
+          if (chunk.length === 0) break;
+          await out.write(chunk, 0, chunk.length, at - from);
+          at += chunk.length;
+        }
+        await out.datasync();
+      } finally {
+        await out.close();
+      }
+      await rm(target.index, { force: true });
+      await rm(target.timeindex, { force: true });
+      await rename(tmp, target.log);
+      await syncDir(this.dir);
+      this.segments.splice(i + 1, 0, await Segment.openExisting(this.dir, baseOffset));
+    }
+    // Otherwise an earlier split was cut short after its copy was renamed in: only the cut is left.
+    await seg.file.truncate(from);
+    await seg.file.datasync();
+    await seg.writeIndexes();
   }
 
   async #readMarker(): Promise<CleanShutdownMarker | null> {
@@ -345,26 +404,33 @@ export class PartitionLog {
             continue;
           }
         }
+        const unsafe = this.#offsetsUnsafe(p);
+        if (unsafe) {
+          p.reject(unsafe);
+          results.push(null);
+          continue;
+        }
         let result: AppendResult | null = null;
         for (const { pos, size } of p.batches) {
           const maxTimestamp = readInt64(p.bytes, pos + F.maxTimestamp);
-          if (this.#shouldRoll(position, size, maxTimestamp)) {
+          const base =
+            p.opts.assignOffsets === false ? readInt64(p.bytes, pos + F.baseOffset) : this.#nextOffset;
+          const last = base + p.bytes.readInt32BE(pos + F.lastOffsetDelta);
+          if (this.#shouldRoll(position, size, maxTimestamp, last)) {
             await this.#writeOut(buffers, notes);
             buffers = [];
             notes = [];
-            await this.#rollLocked();
+            // The new segment starts at the batch itself: a follower's batch may start past the log end.
+            await this.#rollLocked(base);
             position = 0;
           }
-          let base: number;
-          if (p.opts.assignOffsets === false) {
-            base = readInt64(p.bytes, pos + F.baseOffset);
-          } else {
-            base = this.#nextOffset;
-            writeInt64(p.bytes, pos + F.baseOffset, base);
-          }
+          // A batch's last offset is at most int32 past its base, so it always fits a segment that
+          // starts at it; the roll above guarantees that for the active segment.
+          assert.ok(last - this.activeSegment.baseOffset <= segmentRelativeOffsetMax);
+          if (p.opts.assignOffsets !== false) writeInt64(p.bytes, pos + F.baseOffset, base);
           if (p.opts.leaderEpoch !== undefined)
             p.bytes.writeInt32BE(p.opts.leaderEpoch, pos + F.partitionLeaderEpoch);
-          const last = lastOffsetOf(p.bytes, pos);
+          assert.equal(lastOffsetOf(p.bytes, pos), last);
           this.#nextOffset = last + 1;
           buffers.push(p.bytes.subarray(pos, pos + size));
           notes.push([position, size, base, last, maxTimestamp]);
@@ -396,10 +462,34 @@ export class PartitionLog {
   }
 
   /**
-   * Whether a batch must start a new segment: when it would not fit, or (as Kafka measures segment.ms)
-   * when its timestamp is segment.ms past the first batch of the active segment.
+   * Refuses a follower's append whose batches do not follow each other, and an append whose offsets would pass what a JavaScript number holds exactly (2^53 - 1), well
+   * below Kafka's int64 but far beyond any real log: a batch that no segment could ever hold.
    */
-  #shouldRoll(position: number, size: number, batchTimestamp: number): boolean {
+  #offsetsUnsafe(p: PendingAppend): BrokerError | null {
+    let last = this.#nextOffset - 1;
+    for (const { pos } of p.batches) {
+      const base = p.opts.assignOffsets === false ? readInt64(p.bytes, pos + F.baseOffset) : last + 1;
+      if (base <= last) {
+        return new BrokerError('INVALID_RECORD', `batch offset ${base} does not follow offset ${last}`);
+      }
+      last = base + p.bytes.readInt32BE(pos + F.lastOffsetDelta);
+    }
+    if (Number.isSafeInteger(last)) return null;
+    return new BrokerError(
+      'INVALID_RECORD',
+      `the appended batches would end at offset ${last}, past the largest offset this log stores (${Number.MAX_SAFE_INTEGER})`,
+    );
+  }
+
+  /**
+   * Whether a batch must start a new segment: when its last offset would not fit the int32 relative
+   * offsets of the active segment's indexes (Kafka's `LogSegment.shouldRoll` with
+   * `canConvertToRelativeOffset`), even if the segment is empty; when it would not fit in segment.bytes;
+   * or (as Kafka measures segment.ms) when its timestamp is segment.ms past the first batch of the
+   * active segment.
+   */
+  #shouldRoll(position: number, size: number, batchTimestamp: number, lastOffset: number): boolean {
+    if (lastOffset - this.activeSegment.baseOffset > segmentRelativeOffsetMax) return true;
     if (position === 0) return false;
     if (position + size > this.config.segmentBytes) return true;
     const first = this.activeSegment.firstBatchTimestamp;
@@ -451,13 +541,14 @@ export class PartitionLog {
     });
   }
 
-  async #rollLocked(): Promise<void> {
+  async #rollLocked(baseOffset = this.#nextOffset): Promise<void> {
+    assert.ok(baseOffset >= this.#nextOffset && baseOffset > this.activeSegment.baseOffset);
     const old = this.activeSegment;
     // The closed segment is made durable whatever the fsync policy, so that recovery only ever needs to
     // scan the active segment.
     await old.file.datasync();
     await old.writeIndexes();
-    const next = await Segment.create(this.dir, this.#nextOffset);
+    const next = await Segment.create(this.dir, baseOffset);
     await syncDir(this.dir);
     this.segments.push(next);
     if (this.#flushedOffset < old.nextOffset) this.#flushedOffset = old.nextOffset;

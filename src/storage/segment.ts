@@ -10,7 +10,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { open, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { BrokerError } from '../errors.ts';
-import { scanChunkBytes } from '../limits.ts';
+import { scanChunkBytes, segmentRelativeOffsetMax } from '../limits.ts';
 import {
   BATCH_HEADER_BYTES,
   batchSizeAt,
@@ -37,6 +37,12 @@ export interface ScanResult {
   nextOffset: number;
   /** Why the scan stopped before the end of the file; undefined when every byte was a valid batch. */
   stoppedBecause?: string;
+  /**
+   * Set when the scan stopped at a valid batch whose last offset is too far from the segment's base
+   * for the int32 relative offsets of the indexes (a log written by an older release): the base
+   * offset of that batch, where the rest of the file must become a segment of its own.
+   */
+  overflowOffset?: number;
 }
 
 export class Segment {
@@ -165,13 +171,8 @@ export class Segment {
         }
         const base = readInt64(chunk, at + F.baseOffset);
         const last = lastOffsetOf(chunk, at);
-        if (base < nextOffset || last < base) {
-          return {
-            validBytes: position + at,
-            nextOffset,
-            stoppedBecause: `batch offset ${base} does not follow ${nextOffset - 1}`,
-          };
-        }
+        const bad = this.#offsetProblem(base, last, nextOffset);
+        if (bad) return { validBytes: position + at, nextOffset, ...bad };
         onBatch(position + at, size, base, last, readInt64(chunk, at + F.maxTimestamp));
         nextOffset = last + 1;
         at += size;
@@ -195,13 +196,8 @@ export class Segment {
         }
         const base = readInt64(whole, F.baseOffset);
         const last = lastOffsetOf(whole, 0);
-        if (base < nextOffset || last < base) {
-          return {
-            validBytes: position,
-            nextOffset,
-            stoppedBecause: `batch offset ${base} does not follow ${nextOffset - 1}`,
-          };
-        }
+        const bad = this.#offsetProblem(base, last, nextOffset);
+        if (bad) return { validBytes: position, nextOffset, ...bad };
         onBatch(position, size, base, last, readInt64(whole, F.maxTimestamp));
         nextOffset = last + 1;
         position += size;
@@ -210,6 +206,24 @@ export class Segment {
       }
     }
     return { validBytes: position, nextOffset };
+  }
+
+  /** Why a verified batch with these offsets cannot be the next one of this segment, if it cannot. */
+  #offsetProblem(
+    base: number,
+    last: number,
+    nextOffset: number,
+  ): { stoppedBecause: string; overflowOffset?: number } | null {
+    if (base < nextOffset || last < base || !Number.isSafeInteger(last)) {
+      return { stoppedBecause: `batch offset ${base} does not follow ${nextOffset - 1}` };
+    }
+    if (last - this.baseOffset > segmentRelativeOffsetMax) {
+      return {
+        stoppedBecause: `batch offsets ${base}..${last} do not fit the int32 relative offsets of segment ${this.baseOffset}`,
+        overflowOffset: base,
+      };
+    }
+    return null;
   }
 
   /**
