@@ -5,7 +5,7 @@
  */
 import { mkdir, readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
-import { BrokerError } from '../errors.ts';
+import { BrokerError, isBrokerError } from '../errors.ts';
 import {
   ATTR,
   type BatchInput,
@@ -224,7 +224,23 @@ export class BrokerCore {
     validateTopicName(name);
     if (name === '__consumer_offsets')
       throw new BrokerError('POLICY_VIOLATION', `${name} is an internal topic and cannot be deleted`);
-    const topic = await this.metadata.deleteTopic(name);
+    let topic: TopicMetadata;
+    try {
+      topic = await this.metadata.deleteTopic(name);
+    } catch (err) {
+      // A full disk cannot take the metadata write that records the deletion, and deleting is how an
+      // operator frees space (issue 10 finding 8): remove the topic's data first, then record it. A
+      // crash in between leaves the topic with empty partitions, which a retried delete removes.
+      const known = this.metadata.getTopic(name);
+      if (!isBrokerError(err, 'KAFKA_STORAGE_ERROR') || !known) throw err;
+      this.logger.warn(
+        { topic: name, err: String(err) },
+        'cannot record a topic deletion; freeing its data first',
+      );
+      for (let p = 0; p < known.partitions; p++) this.#producerStates.delete(`${name}-${p}`);
+      await this.partitions.dropTopic(name, known.id);
+      topic = await this.metadata.deleteTopic(name);
+    }
     for (let p = 0; p < topic.partitions; p++) this.#producerStates.delete(`${name}-${p}`);
     await this.partitions.dropTopic(name, topic.id);
     this.#roundRobin.delete(name);

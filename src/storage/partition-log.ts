@@ -40,7 +40,14 @@ import {
 import { type CompactionStats, compactLog, recoverCompactionLeftovers } from './compaction.ts';
 import { type LogConfig, resolveLogConfig } from './log-config.ts';
 import { Mutex } from './mutex.ts';
-import { Segment, segmentName, segmentPaths, syncDir, writeFileSynced } from './segment.ts';
+import {
+  Segment,
+  type SegmentCheckpoint,
+  segmentName,
+  segmentPaths,
+  syncDir,
+  writeFileSynced,
+} from './segment.ts';
 
 export interface StorageLogger {
   info(obj: object, msg: string): void;
@@ -126,6 +133,8 @@ export class PartitionLog {
   /** Set by close(): new appends are refused while queued ones are still written. */
   #closing = false;
   #failure: BrokerError | null = null;
+  /** Bytes a failed round left past `size` in this segment's file, not cut yet. */
+  #pendingCut: { segment: Segment; size: number } | null = null;
   #markerPresent = false;
   #fsyncTimer: NodeJS.Timeout | null = null;
   #unsynced = false;
@@ -314,9 +323,17 @@ export class PartitionLog {
 
   // ---------------------------------------------------------------- append
 
+  /**
+   * Refuses work on a closed log. A log whose disk failed still serves reads and takes appends: each
+   * write round first tries to make it writable again (#repairLocked), so it recovers once space returns.
+   */
   #checkOpen(): void {
-    if (this.#failure) throw this.#failure;
     if (this.#closed || this.#closing) throw new BrokerError('LOG_CLOSED', `log ${this.dir} is closed`);
+  }
+
+  /** The storage error of the last failed write, while the log has not written successfully since. */
+  get storageFailure(): BrokerError | null {
+    return this.#failure;
   }
 
   /**
@@ -378,8 +395,14 @@ export class PartitionLog {
   }
 
   async #writeRound(round: PendingAppend[]): Promise<void> {
-    if (this.#failure || this.#closed) {
-      const err = this.#failure ?? new BrokerError('LOG_CLOSED', `log ${this.dir} is closed`);
+    if (this.#closed) {
+      const err = new BrokerError('LOG_CLOSED', `log ${this.dir} is closed`);
+      for (const p of round) p.reject(err);
+      return;
+    }
+    try {
+      await this.#repairLocked();
+    } catch (err) {
       for (const p of round) p.reject(err);
       return;
     }
@@ -387,6 +410,12 @@ export class PartitionLog {
     let buffers: Buffer[] = [];
     let notes: [number, number, number, number, number][] = [];
     let position = this.activeSegment.size;
+    // What a failure rolls the active segment back to: its state when the round began, or when this
+    // round last rolled it (everything before a roll is fdatasync'd by the roll, so it is stored).
+    let start = this.activeSegment;
+    let checkpoint = start.checkpoint();
+    // The append being placed, whose result is not in `results` yet: a failure must judge it too.
+    let current: AppendResult | undefined;
     try {
       await this.#dropMarker();
       for (const p of round) {
@@ -411,6 +440,7 @@ export class PartitionLog {
           continue;
         }
         let result: AppendResult | null = null;
+        current = undefined;
         for (const { pos, size } of p.batches) {
           const maxTimestamp = readInt64(p.bytes, pos + F.maxTimestamp);
           const base =
@@ -423,6 +453,8 @@ export class PartitionLog {
             // The new segment starts at the batch itself: a follower's batch may start past the log end.
             await this.#rollLocked(base);
             position = 0;
+            start = this.activeSegment;
+            checkpoint = start.checkpoint();
           }
           // A batch's last offset is at most int32 past its base, so it always fits a segment that
           // starts at it; the roll above guarantees that for the active segment.
@@ -435,12 +467,16 @@ export class PartitionLog {
           buffers.push(p.bytes.subarray(pos, pos + size));
           notes.push([position, size, base, last, maxTimestamp]);
           position += size;
-          if (result === null) result = { baseOffset: base, lastOffset: last, batchCount: 0, maxTimestamp };
+          if (result === null) {
+            result = { baseOffset: base, lastOffset: last, batchCount: 0, maxTimestamp };
+            current = result;
+          }
           result.lastOffset = last;
           result.batchCount++;
           if (maxTimestamp > result.maxTimestamp) result.maxTimestamp = maxTimestamp;
         }
         results.push(result);
+        current = undefined;
       }
       await this.#writeOut(buffers, notes);
       if (this.config.fsync === 'always') {
@@ -450,8 +486,8 @@ export class PartitionLog {
         this.#unsynced = true;
       }
     } catch (err) {
-      this.#fail(err);
-      for (let i = 0; i < round.length; i++) if (results[i] !== null) round[i].reject(this.#failure);
+      if (current) results.push(current);
+      await this.#failRound(err, round, results, start, checkpoint);
       return;
     }
     round.forEach((p, i) => {
@@ -513,7 +549,7 @@ export class PartitionLog {
       active.noteBatch(pos, size, base, last, ts, this.config.indexIntervalBytes);
   }
 
-  #fail(err: unknown): void {
+  #fail(err: unknown): BrokerError {
     const failure =
       err instanceof BrokerError
         ? err
@@ -522,11 +558,91 @@ export class PartitionLog {
           });
     this.logger.error(
       { dir: this.dir, err: failure.message },
-      'log failed; it refuses writes until reopened',
+      'log write failed; reads go on, and the next append retries the disk',
     );
     this.#failure = failure;
-    // What was written past the last noted batch is not acknowledged; reopen's recovery trims it.
-    this.#nextOffset = this.activeSegment.nextOffset;
+    return failure;
+  }
+
+  /**
+   * A write round failed (a full disk, an I/O error). The client must hear the truth (issue 10 finding
+   * 8): the bytes this round put in the active segment since `checkpoint` are forgotten in memory and
+   * cut from the file, so an append answered with an error is not stored and never reappears after a
+   * restart. Appends wholly before the checkpoint were stored (fdatasync'd by a roll) and succeed. When
+   * the cut itself fails the outcome is unknown, the error says so, and the cut is retried before
+   * anything else is written (#repairLocked).
+   */
+  async #failRound(
+    err: unknown,
+    round: PendingAppend[],
+    results: (AppendResult | null | undefined)[],
+    start: Segment,
+    checkpoint: SegmentCheckpoint,
+  ): Promise<void> {
+    const failure = this.#fail(err);
+    const active = this.activeSegment;
+    // A roll that failed half way leaves `start` active; one that finished moved `start` with it.
+    assert.equal(active, start);
+    active.rollBackTo(checkpoint);
+    this.#nextOffset = Math.max(active.nextOffset, active.baseOffset);
+    if (this.#flushedOffset > this.#nextOffset) this.#flushedOffset = this.#nextOffset;
+    let cut = true;
+    try {
+      await active.file.truncate(checkpoint.size);
+      await active.file.datasync();
+    } catch {
+      cut = false;
+      this.#pendingCut = { segment: active, size: checkpoint.size };
+    }
+    const kept = this.#nextOffset;
+    for (let i = 0; i < round.length; i++) {
+      const r = results[i];
+      if (r === null) continue; // refused on its own already
+      if (r !== undefined && r.lastOffset < kept) {
+        round[i].resolve(r);
+        continue;
+      }
+      const stored = r !== undefined && r.baseOffset < kept;
+      let outcome: string;
+      if (stored) outcome = `offsets ${r.baseOffset} to ${kept - 1} were stored and the rest were not`;
+      else if (cut) outcome = 'nothing of it was stored';
+      else outcome = 'it may or may not be stored (the log could not remove it)';
+      round[i].reject(
+        new BrokerError(
+          'KAFKA_STORAGE_ERROR',
+          `append to ${this.dir} failed, ${outcome}: ${failure.message}`,
+          {
+            cause: failure,
+          },
+        ),
+      );
+    }
+    this.#wakeReaders();
+  }
+
+  /**
+   * Under the write lock: makes a log whose last write failed writable again, if the disk now lets it:
+   * finishes cutting what a failed round left in the file, then fdatasyncs. Throws a storage error when
+   * the disk still fails.
+   */
+  async #repairLocked(): Promise<void> {
+    if (!this.#failure) return;
+    try {
+      const cut = this.#pendingCut;
+      if (cut) {
+        await cut.segment.file.truncate(cut.size);
+        this.#pendingCut = null;
+      }
+      await this.activeSegment.file.datasync();
+    } catch (err) {
+      throw new BrokerError(
+        'KAFKA_STORAGE_ERROR',
+        `log ${this.dir} is still failing: ${(err as Error).message} (first failure: ${this.#failure.message})`,
+        { cause: err },
+      );
+    }
+    this.logger.info({ dir: this.dir }, 'log writable again after a storage failure');
+    this.#failure = null;
   }
 
   // ---------------------------------------------------------------- roll
@@ -536,6 +652,7 @@ export class PartitionLog {
     this.#checkOpen();
     return this.#writeLock.run(async () => {
       if (this.activeSegment.isEmpty) return;
+      await this.#repairLocked();
       await this.#dropMarker();
       await this.#rollLocked();
     });
@@ -549,7 +666,14 @@ export class PartitionLog {
     await old.file.datasync();
     await old.writeIndexes();
     const next = await Segment.create(this.dir, baseOffset);
-    await syncDir(this.dir);
+    try {
+      await syncDir(this.dir);
+    } catch (err) {
+      // Leave no file behind that a retried roll would collide with.
+      await next.file.close().catch(() => {});
+      await rm(next.paths.log, { force: true }).catch(() => {});
+      throw err;
+    }
     this.segments.push(next);
     if (this.#flushedOffset < old.nextOffset) this.#flushedOffset = old.nextOffset;
   }
@@ -573,6 +697,8 @@ export class PartitionLog {
       await this.activeSegment.file.datasync();
       if (upTo > this.#flushedOffset) this.#flushedOffset = upTo;
     } catch (err) {
+      // Acknowledged bytes may be lost in a machine crash now; they are still served, and the next round
+      // retries the fdatasync before writing more.
       if (!this.#closed) this.#fail(err);
     }
   }
@@ -787,6 +913,7 @@ export class PartitionLog {
     return this.#maintenanceLock.run(() =>
       this.#writeLock.run(async () => {
         if (offset >= this.#nextOffset) return;
+        await this.#repairLocked();
         await this.#dropMarker();
         if (offset <= this.logStartOffset) {
           await this.#replaceAllWithEmptyAt(offset);
@@ -819,6 +946,9 @@ export class PartitionLog {
       this.#writeLock.run(async () => {
         await this.#dropMarker();
         await this.#replaceAllWithEmptyAt(offset);
+        // Every old file is gone, and with it whatever a failed write left.
+        this.#pendingCut = null;
+        this.#failure = null;
       }),
     );
   }
@@ -932,17 +1062,28 @@ export class PartitionLog {
         this.#closed = true;
         this.#wakeReaders();
         const active = this.activeSegment;
+        await this.#repairLocked().catch(() => {});
         if (!this.#failure) {
-          await active.file.datasync();
-          await active.writeIndexes();
-          const marker: CleanShutdownMarker = {
-            version: 1,
-            activeBaseOffset: active.baseOffset,
-            activeBytes: active.size,
-            nextOffset: this.#nextOffset,
-          };
-          await writeFileSynced(path.join(this.dir, MARKER), Buffer.from(JSON.stringify(marker)));
-          await syncDir(this.dir);
+          try {
+            await active.file.datasync();
+            await active.writeIndexes();
+            const marker: CleanShutdownMarker = {
+              version: 1,
+              activeBaseOffset: active.baseOffset,
+              activeBytes: active.size,
+              nextOffset: this.#nextOffset,
+            };
+            await writeFileSynced(path.join(this.dir, MARKER), Buffer.from(JSON.stringify(marker)));
+            await syncDir(this.dir);
+          } catch (err) {
+            // A full disk at shutdown: without a whole marker the next open scans the active segment,
+            // which is all a clean close would have saved it.
+            this.logger.warn(
+              { dir: this.dir, err: (err as Error).message },
+              'cannot leave a clean-shutdown marker; the next open recovers the active segment',
+            );
+            await rm(path.join(this.dir, MARKER), { force: true }).catch(() => {});
+          }
         }
         for (const seg of this.segments) await seg.retire();
       }),

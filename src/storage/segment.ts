@@ -45,6 +45,14 @@ export interface ScanResult {
   overflowOffset?: number;
 }
 
+export interface SegmentCheckpoint {
+  size: number;
+  nextOffset: number;
+  maxTimestamp: number;
+  firstBatchTimestamp: number;
+  bytesSinceIndexEntry: number;
+}
+
 export class Segment {
   readonly baseOffset: number;
   readonly paths: ReturnType<typeof segmentPaths>;
@@ -112,6 +120,32 @@ export class Segment {
     if (maxTimestamp > this.maxTimestamp) this.maxTimestamp = maxTimestamp;
     this.size = position + size;
     this.nextOffset = lastOffset + 1;
+  }
+
+  /** What `rollBackTo` needs to undo the batches noted after this moment. */
+  checkpoint(): SegmentCheckpoint {
+    return {
+      size: this.size,
+      nextOffset: this.nextOffset,
+      maxTimestamp: this.maxTimestamp,
+      firstBatchTimestamp: this.firstBatchTimestamp,
+      bytesSinceIndexEntry: this.#bytesSinceIndexEntry,
+    };
+  }
+
+  /**
+   * Forgets, in memory, the batches noted since `cp` (a write that failed after some of them were
+   * noted); the caller truncates the file to `cp.size`.
+   */
+  rollBackTo(cp: SegmentCheckpoint): void {
+    assert.ok(cp.size <= this.size, 'a segment only rolls back to an earlier checkpoint');
+    this.index.truncateToPosition(cp.size);
+    this.timeIndex.truncateToOffset(cp.nextOffset);
+    this.size = cp.size;
+    this.nextOffset = cp.nextOffset;
+    this.maxTimestamp = cp.maxTimestamp;
+    this.firstBatchTimestamp = cp.firstBatchTimestamp;
+    this.#bytesSinceIndexEntry = cp.bytesSinceIndexEntry;
   }
 
   /** Writes the final time index entry, as Kafka does when a segment closes, so the max survives reopen. */
