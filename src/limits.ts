@@ -45,6 +45,14 @@ export const segmentBytesMax = 2 ** 31 - 1;
  */
 export const segmentRelativeOffsetMax = 2 ** 31 - 1;
 
+/**
+ * Most corrupt places one partition log remembers, so that each is counted (and logged) once however
+ * often readers reach it. Past it, a place is still refused and logged, but counted again on every
+ * read that finds it. Not configurable.
+ * @default 1024
+ */
+export const corruptSitesMax = 1024;
+
 /** Default age at which the active segment rolls even if not full (Kafka `segment.ms`). @default 7 days */
 export const segmentMsDefault = 7 * 24 * 60 * 60 * 1000;
 

@@ -33,6 +33,8 @@ export interface CoreObserver {
   produced(topic: string, records: number, bytes: number): void;
   consumed(topic: string, records: number, bytes: number): void;
   cleanerRun(kind: 'retention' | 'compaction'): void;
+  /** A partition's log found corrupt data (counted once per place). */
+  storageCorruption?(topic: string, partition: number): void;
 }
 
 const noObserver: CoreObserver = { produced() {}, consumed() {}, cleanerRun() {} };
@@ -157,6 +159,7 @@ export class BrokerCore {
     const clock = opts.clock ?? Date.now;
     const metadata = opts.metadata ?? (await LocalMetadataStore.open(path.join(opts.dataDir, 'meta'), clock));
     const partitions = new PartitionManager(opts.dataDir, opts.logger, clock);
+    partitions.onCorruption = (topic, partition) => opts.observer?.storageCorruption?.(topic, partition);
     await partitions.removeDeletedLeftovers();
     const producerIds = await ProducerIdAllocator.open(path.join(opts.dataDir, 'meta'));
     const core = new BrokerCore(opts, metadata, partitions, producerIds);
@@ -441,7 +444,16 @@ export class BrokerCore {
     }
     let offset = from;
     while (offset < log.logEndOffset) {
-      const { bytes, nextOffset } = await log.read(offset, 4 * 1024 * 1024);
+      let read: { bytes: Buffer; nextOffset: number };
+      try {
+        read = await log.read(offset, 4 * 1024 * 1024);
+      } catch (err) {
+        // Damaged data (issue 10 finding 9) cannot hold producer state worth having: go past it.
+        if (!isBrokerError(err, 'CORRUPT_MESSAGE')) throw err;
+        offset = log.offsetPastSegmentOf(offset);
+        continue;
+      }
+      const { bytes, nextOffset } = read;
       if (bytes.length === 0) break;
       forEachBatch(bytes, (pos) => {
         const h = readBatchHeader(bytes, pos);

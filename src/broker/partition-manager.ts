@@ -7,7 +7,7 @@ import { readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { BrokerError } from '../errors.ts';
 import type { LogConfig } from '../storage/log-config.ts';
-import { PartitionLog, type StorageLogger } from '../storage/partition-log.ts';
+import { type CorruptionEvent, PartitionLog, type StorageLogger } from '../storage/partition-log.ts';
 
 /** How many logs open (and recover) at once at start-up. */
 const openConcurrency = 32;
@@ -21,6 +21,8 @@ export class PartitionManager {
   readonly logger: StorageLogger;
   readonly clock: () => number;
   #logs = new Map<string, PartitionLog[]>();
+  /** Told of each corrupt place a log finds (the metrics hook). */
+  onCorruption: ((topic: string, partition: number, event: CorruptionEvent) => void) | undefined;
 
   constructor(dataDir: string, logger: StorageLogger, clock: () => number = Date.now) {
     this.dataDir = dataDir;
@@ -40,6 +42,7 @@ export class PartitionManager {
           config,
           clock: this.clock,
           logger: this.logger,
+          onCorruption: (event) => this.onCorruption?.(topic, p, event),
         });
       }
     };

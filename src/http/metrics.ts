@@ -15,6 +15,7 @@ export class Metrics implements CoreObserver {
   readonly compactionRuns: client.Counter;
   readonly retentionRuns: client.Counter;
   readonly metadataUpdates: client.Counter;
+  readonly corruptBatches: client.Counter<'topic' | 'partition'>;
   readonly requestDuration: client.Histogram<'api' | 'method' | 'outcome'>;
   #core: BrokerCore | null = null;
   #isLeader: () => boolean = () => false;
@@ -68,6 +69,12 @@ export class Metrics implements CoreObserver {
       help: 'Metadata changes applied',
       registers: [r],
     });
+    this.corruptBatches = new client.Counter({
+      name: 'storage_corrupt_batches_total',
+      help: 'Corrupt places found in partition logs (a batch failing its CRC or framing, a damaged segment or index), each counted once',
+      labelNames: ['topic', 'partition'],
+      registers: [r],
+    });
     this.requestDuration = new client.Histogram({
       name: 'broker_request_duration_seconds',
       help: 'Time to serve a request, by front door and method',
@@ -110,6 +117,26 @@ export class Metrics implements CoreObserver {
       collect() {
         let n = 0;
         for (const { log } of self.#core?.partitions.all() ?? []) n += log.sizeBytes;
+        this.set(n);
+      },
+    });
+    new client.Gauge({
+      name: 'storage_failed_partitions',
+      help: 'Partitions whose last write failed (a full or failing disk); they still serve reads and retry on the next append',
+      registers: [r],
+      collect() {
+        let n = 0;
+        for (const { log } of self.#core?.partitions.all() ?? []) if (log.storageFailure) n++;
+        this.set(n);
+      },
+    });
+    new client.Gauge({
+      name: 'storage_damaged_partitions',
+      help: 'Partitions with corrupt data found since they opened; reads of it answer CORRUPT_MESSAGE',
+      registers: [r],
+      collect() {
+        let n = 0;
+        for (const { log } of self.#core?.partitions.all() ?? []) if (log.corruptions > 0) n++;
         this.set(n);
       },
     });
@@ -164,6 +191,10 @@ export class Metrics implements CoreObserver {
   consumed(topic: string, records: number, bytes: number): void {
     this.messagesConsumed.inc({ topic }, records);
     this.bytesOut.inc({ topic }, bytes);
+  }
+
+  storageCorruption(topic: string, partition: number): void {
+    this.corruptBatches.inc({ topic, partition: String(partition) });
   }
 
   cleanerRun(kind: 'retention' | 'compaction'): void {

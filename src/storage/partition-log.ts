@@ -23,6 +23,7 @@ import { BrokerError, isBrokerError } from '../errors.ts';
 import {
   appendsPerWriteMax,
   bytesPerWriteMax,
+  corruptSitesMax,
   readBytesMax,
   scanChunkBytes,
   segmentRelativeOffsetMax,
@@ -41,6 +42,7 @@ import { type CompactionStats, compactLog, recoverCompactionLeftovers } from './
 import { type LogConfig, resolveLogConfig } from './log-config.ts';
 import { Mutex } from './mutex.ts';
 import {
+  headerProblem,
   Segment,
   type SegmentCheckpoint,
   segmentName,
@@ -63,6 +65,14 @@ export interface LogOptions {
   /** Milliseconds since the epoch; injected so tests can move time. @default Date.now */
   clock?: () => number;
   logger?: StorageLogger;
+  /** Called once for each corrupt place found in the log (at open or by a read): the metrics hook. */
+  onCorruption?: (event: CorruptionEvent) => void;
+}
+
+export interface CorruptionEvent {
+  segment: string;
+  position: number;
+  reason: string;
 }
 
 export interface AppendOptions {
@@ -139,12 +149,35 @@ export class PartitionLog {
   #fsyncTimer: NodeJS.Timeout | null = null;
   #unsynced = false;
   #waiters = new Set<() => void>();
+  #onCorruption: ((event: CorruptionEvent) => void) | undefined;
+  /** Corrupt places already reported (`segment base:position`), so each is counted once. */
+  #corruptSites = new Set<string>();
+  /** Index rebuilds that reads started, one per segment at a time. */
+  #indexRebuilds = new Map<Segment, Promise<void>>();
+  /** Corrupt places found since open (data that cannot be served, or an index that had to be rebuilt). */
+  corruptions = 0;
 
   private constructor(opts: LogOptions, config: LogConfig) {
     this.dir = opts.dir;
     this.config = config;
     this.clock = opts.clock ?? Date.now;
     this.logger = opts.logger ?? silentLogger;
+    this.#onCorruption = opts.onCorruption;
+  }
+
+  /** The base offset of the segment after the one holding `offset`, or the log end offset. */
+  offsetPastSegmentOf(offset: number): number {
+    return this.segments[this.#segmentIndexFor(offset) + 1]?.baseOffset ?? this.#nextOffset;
+  }
+
+  /** The damaged ranges of closed segments: offsets from `offset` to `endOffset` cannot be read. */
+  damagedRanges(): { offset: number; endOffset: number; reason: string }[] {
+    const out: { offset: number; endOffset: number; reason: string }[] = [];
+    for (let i = 0; i < this.segments.length - 1; i++) {
+      const d = this.segments[i].damage;
+      if (d) out.push({ offset: d.offset, endOffset: this.segments[i + 1].baseOffset, reason: d.reason });
+    }
+    return out;
   }
 
   static async open(opts: LogOptions): Promise<PartitionLog> {
@@ -216,19 +249,23 @@ export class PartitionLog {
     for (let i = 0; i < this.segments.length; i++) {
       const seg = this.segments[i];
       const isActive = i === this.segments.length - 1;
-      if ((!isActive || clean) && (await seg.loadIndexes(this.segments[i + 1]?.baseOffset))) {
-        if (isActive) {
-          assert.ok(marker);
-          seg.nextOffset = marker.nextOffset;
+      if (!isActive || clean) {
+        const loaded = await seg.loadIndexes(this.segments[i + 1]?.baseOffset);
+        if (loaded === true) {
+          if (isActive) {
+            assert.ok(marker);
+            seg.nextOffset = marker.nextOffset;
+          }
+          continue;
         }
-        continue;
+        if (!isActive) {
+          if (loaded === false)
+            this.logger.warn({ segment: seg.paths.log }, 'index missing or damaged; rebuilding it');
+          await this.#recoverClosedSegment(i, loaded === false ? undefined : loaded);
+          continue;
+        }
       }
-      if (!isActive) this.logger.warn({ segment: seg.paths.log }, 'index missing or damaged; rebuilding it');
       await this.#recoverSegment(i);
-      const nextBase = this.segments[i + 1]?.baseOffset;
-      if (nextBase !== undefined && seg.nextOffset > nextBase) {
-        throw new BrokerError('KAFKA_STORAGE_ERROR', `segment ${seg.paths.log} overlaps the next segment`);
-      }
     }
     const active = this.activeSegment;
     this.#nextOffset = Math.max(active.nextOffset, active.baseOffset);
@@ -239,6 +276,47 @@ export class PartitionLog {
         'recovered log after an unclean shutdown',
       );
     }
+  }
+
+  /**
+   * Rebuilds a closed segment's indexes from its bytes. A closed segment was fdatasync'd whole before
+   * the next one began, so bytes that do not scan (or a file shorter than its index says: `known`) are
+   * damage, not a torn write: they are never cut (the data past them may yet be repaired), the
+   * segment is marked damaged from there, reads that reach it answer CORRUPT_MESSAGE, and the damage is
+   * reported. A segment whose offsets overflow (an older release's) is split instead.
+   */
+  async #recoverClosedSegment(i: number, known?: string): Promise<void> {
+    const seg = this.segments[i];
+    const nextBase = this.segments[i + 1].baseOffset;
+    const result = await seg.rebuild(this.config.indexIntervalBytes, nextBase);
+    const { size: fileBytes } = await seg.file.stat();
+    if (result.overflowOffset !== undefined) {
+      await this.#splitOverflowed(i, result.validBytes, fileBytes, result.overflowOffset);
+      return;
+    }
+    if (result.validBytes < fileBytes || known !== undefined) {
+      const reason = result.validBytes < fileBytes ? (result.stoppedBecause ?? 'unreadable bytes') : known!;
+      seg.damage = { position: result.validBytes, offset: result.nextOffset, reason };
+      seg.size = fileBytes;
+      this.#reportCorruption(seg, result.validBytes, reason);
+    }
+  }
+
+  /**
+   * Records a corrupt place in the log, once per place: logged, counted in `corruptions`, and passed to
+   * the `onCorruption` hook (a metric). The replica can be repaired from its leader by truncating to
+   * the damaged offset and fetching again (docs/storage.md, "Corruption"); that is replication's job.
+   */
+  #reportCorruption(seg: Segment, position: number, reason: string): void {
+    const site = `${seg.baseOffset}:${position}`;
+    if (this.#corruptSites.has(site)) return;
+    if (this.#corruptSites.size < corruptSitesMax) this.#corruptSites.add(site);
+    this.corruptions++;
+    this.logger.error(
+      { segment: seg.paths.log, position, reason },
+      'corrupt data in the log; it is not served',
+    );
+    this.#onCorruption?.({ segment: seg.paths.log, position, reason });
   }
 
   async #recoverSegment(i: number): Promise<void> {
@@ -754,44 +832,82 @@ export class PartitionLog {
     return lo;
   }
 
-  async #readSegment(seg: Segment, offset: number, limit: number, endOffset: number): Promise<Buffer> {
+  /**
+   * Reads whole batches of one segment from the one holding `offset`. Every batch header walked is
+   * checked (frame within the segment, magic 2, offsets that follow each other and stay below the next
+   * segment's base) and every batch served passes its CRC-32C, so that damage answers CORRUPT_MESSAGE
+   * rather than a silent skip or a stall (issue 10 finding 9). When the first header a walk finds at an
+   * index entry is wrong, the closed segment's index is rebuilt from its bytes and the read retried once.
+   */
+  async #readSegment(
+    seg: Segment,
+    offset: number,
+    limit: number,
+    endOffset: number,
+    retried = false,
+  ): Promise<Buffer> {
     const segEnd = seg.size;
+    const closed = seg !== this.activeSegment;
+    const segmentEndOffset = closed
+      ? (this.#nextBaseOf(seg) ?? Number.POSITIVE_INFINITY)
+      : Number.POSITIVE_INFINITY;
     // Walk batch headers from the index entry to the first batch whose last offset reaches `offset`.
-    let position = seg.index.lookup(offset);
+    const entry = seg.index.lookupEntry(offset);
+    let position = entry?.position ?? 0;
+    let prevLast = (entry?.offset ?? seg.baseOffset) - 1;
     let chunk: Buffer = Buffer.alloc(0);
     let chunkStart = position;
     const chunkBytes = Math.max(limit, this.config.indexIntervalBytes) + BATCH_HEADER_BYTES;
     for (;;) {
+      if (seg.damage && position >= seg.damage.position)
+        throw this.#corrupt(seg, seg.damage.position, seg.damage.reason);
       if (position >= segEnd) return Buffer.alloc(0);
       if (position + BATCH_HEADER_BYTES > chunkStart + chunk.length) {
         chunkStart = position;
         chunk = await seg.readAt(position, Math.min(segEnd - position, chunkBytes));
-        if (chunk.length < BATCH_HEADER_BYTES) {
-          throw new BrokerError(
-            'KAFKA_STORAGE_ERROR',
-            `truncated batch header at ${seg.paths.log}:${position}`,
-          );
-        }
       }
       const at = position - chunkStart;
-      if (lastOffsetOf(chunk, at) >= offset) break;
+      let problem = headerProblem(chunk, at, position, segEnd, prevLast, segmentEndOffset);
+      if (problem === null && entry !== null && position === entry.position) {
+        const base = readInt64(chunk, at + F.baseOffset);
+        if (base !== entry.offset) problem = `index entry for offset ${entry.offset} points at batch ${base}`;
+      }
+      if (problem !== null) {
+        if (closed && !retried && entry !== null && position === entry.position) {
+          // The index, not the data, may be wrong: rebuild it from the segment and try again.
+          await this.#rebuildClosedIndex(seg, problem);
+          return this.#readSegment(seg, offset, limit, endOffset, true);
+        }
+        throw this.#corrupt(seg, position, problem);
+      }
+      prevLast = lastOffsetOf(chunk, at);
+      if (prevLast >= offset) break;
       position += batchSizeAt(chunk, at);
     }
     const startPosition = position;
     // Make sure the chunk covers `limit` bytes from the first batch, then take whole batches that fit
-    // (the first one always) and end before `endOffset`.
+    // (the first one always) and end before `endOffset`; a bad header ends the read (the next read,
+    // which starts there, reports it).
     const want = Math.min(segEnd - startPosition, limit + BATCH_HEADER_BYTES);
     if (startPosition + want > chunkStart + chunk.length) {
       chunkStart = startPosition;
       chunk = await seg.readAt(startPosition, want);
     }
     let endPosition = startPosition;
+    let last = prevLast;
     while (endPosition < segEnd) {
+      if (seg.damage && endPosition >= seg.damage.position) break;
       const at = endPosition - chunkStart;
       if (at + BATCH_HEADER_BYTES > chunk.length) break;
+      if (
+        endPosition > startPosition &&
+        headerProblem(chunk, at, endPosition, segEnd, last, segmentEndOffset)
+      )
+        break;
       const size = batchSizeAt(chunk, at);
       if (endPosition > startPosition && endPosition + size - startPosition > limit) break;
       if (lastOffsetOf(chunk, at) >= endOffset) break;
+      last = lastOffsetOf(chunk, at);
       endPosition += size;
     }
     if (endPosition === startPosition) return Buffer.alloc(0);
@@ -799,7 +915,52 @@ export class PartitionLog {
       endPosition <= chunkStart + chunk.length
         ? chunk.subarray(startPosition - chunkStart, endPosition - chunkStart)
         : await seg.readAt(startPosition, endPosition - startPosition);
+    if (out.length < endPosition - startPosition) {
+      throw this.#corrupt(seg, startPosition + out.length, 'the segment file is shorter than its batches');
+    }
     return this.#verified(seg, out, startPosition);
+  }
+
+  #nextBaseOf(seg: Segment): number | undefined {
+    const i = this.#segmentIndexFor(seg.baseOffset);
+    return this.segments[i] === seg ? this.segments[i + 1]?.baseOffset : undefined;
+  }
+
+  /** The error a reader gets for damage at `position` of `seg`, which is reported once. */
+  #corrupt(seg: Segment, position: number, reason: string): BrokerError {
+    this.#reportCorruption(seg, position, reason);
+    return new BrokerError(
+      'CORRUPT_MESSAGE',
+      `corrupt data in ${seg.paths.log} at byte ${position}: ${reason}`,
+    );
+  }
+
+  /**
+   * Rebuilds a closed segment's in-memory indexes from its bytes after a read found an index entry
+   * that does not point at its batch; bytes that do not scan mark the segment damaged (never cut).
+   */
+  async #rebuildClosedIndex(seg: Segment, why: string): Promise<void> {
+    let pending = this.#indexRebuilds.get(seg);
+    if (!pending) {
+      pending = (async () => {
+        this.#reportCorruption(seg, -1, `index: ${why}`);
+        // Scanned into a scratch segment over the same file, then swapped in whole: readers meanwhile
+        // keep the old index rather than a half-built one.
+        const scratch = new Segment(this.dir, seg.baseOffset, seg.file, 0);
+        const nextBase = this.#nextBaseOf(seg);
+        const result = await scratch.rebuild(this.config.indexIntervalBytes, nextBase);
+        seg.index = scratch.index;
+        seg.timeIndex = scratch.timeIndex;
+        if (result.validBytes < seg.size) {
+          const reason = result.stoppedBecause ?? 'unreadable bytes';
+          seg.damage = { position: result.validBytes, offset: result.nextOffset, reason };
+          this.#reportCorruption(seg, result.validBytes, reason);
+        }
+        this.logger.warn({ segment: seg.paths.log, why }, 'rebuilt a damaged index from the segment');
+      })().finally(() => this.#indexRebuilds.delete(seg));
+      this.#indexRebuilds.set(seg, pending);
+    }
+    await pending;
   }
 
   /** Returns the batches of `bytes` up to the first that fails verification; never serves a bad batch. */
@@ -809,15 +970,7 @@ export class PartitionLog {
       try {
         at += verifyBatch(bytes, at, bytes.length, false);
       } catch (err) {
-        this.logger.error(
-          { segment: seg.paths.log, position: filePosition + at, err: (err as Error).message },
-          'corrupt batch in the log; it is not served',
-        );
-        if (at === 0) {
-          throw new BrokerError('KAFKA_STORAGE_ERROR', `corrupt batch at ${seg.paths.log}:${filePosition}`, {
-            cause: err,
-          });
-        }
+        if (at === 0) throw this.#corrupt(seg, filePosition, (err as Error).message);
         break;
       }
     }
@@ -1033,6 +1186,16 @@ export class PartitionLog {
    */
   compact(): Promise<CompactionStats> {
     this.#checkOpen();
+    const damaged = this.damagedRanges();
+    if (damaged.length > 0) {
+      // Compaction would rewrite the segments around the damage and lose the record of it.
+      return Promise.reject(
+        new BrokerError(
+          'KAFKA_STORAGE_ERROR',
+          `log ${this.dir} is not compacted while offsets ${damaged[0].offset} to ${damaged[0].endOffset - 1} are damaged`,
+        ),
+      );
+    }
     return this.#maintenanceLock.run(() =>
       compactLog(this, {
         swap: (fn) =>
