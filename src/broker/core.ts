@@ -164,7 +164,9 @@ export class BrokerCore {
     const producerIds = await ProducerIdAllocator.open(path.join(opts.dataDir, 'meta'));
     const core = new BrokerCore(opts, metadata, partitions, producerIds);
     for (const topic of metadata.listTopics()) {
-      await partitions.openTopic(topic.name, topic.partitions, logConfigFor(topic.configs, core.defaults));
+      await partitions.openTopic(topic.name, topic.partitions, logConfigFor(topic.configs, core.defaults), {
+        tolerateFailures: true,
+      });
     }
     const interval = opts.cleanupIntervalMs ?? 300_000;
     if (interval > 0) {
@@ -259,8 +261,10 @@ export class BrokerCore {
     const logs = this.partitions.partitionsOf(name) ?? [];
     await this.#snapshotProducers(name);
     for (let p = 0; p < logs.length; p++) this.#producerStates.delete(`${name}-${p}`);
-    await Promise.all(logs.map((l) => l.close()));
-    await this.partitions.openTopic(name, topic.partitions, logConfigFor(merged, this.defaults));
+    await Promise.all(logs.map((l) => l?.close()));
+    await this.partitions.openTopic(name, topic.partitions, logConfigFor(merged, this.defaults), {
+      tolerateFailures: true,
+    });
     return updated;
   }
 
@@ -281,12 +285,13 @@ export class BrokerCore {
         partition,
         leader: this.nodeId,
         replicas: [this.nodeId],
-        isr: [this.nodeId],
-        logStartOffset: log.logStartOffset,
-        logEndOffset: log.logEndOffset,
-        highWatermark: highWatermarkOf(log),
-        sizeBytes: log.sizeBytes,
-        segments: log.segments.length,
+        // An offline partition (its log cannot open) has no in-sync replica and reports no offsets.
+        isr: log ? [this.nodeId] : [],
+        logStartOffset: log?.logStartOffset ?? -1,
+        logEndOffset: log?.logEndOffset ?? -1,
+        highWatermark: log ? highWatermarkOf(log) : -1,
+        sizeBytes: log?.sizeBytes ?? 0,
+        segments: log?.segments.length ?? 0,
       })),
     };
   }

@@ -131,6 +131,14 @@ export class Metrics implements CoreObserver {
       },
     });
     new client.Gauge({
+      name: 'storage_offline_partitions',
+      help: 'Partitions whose log could not open; they answer KAFKA_STORAGE_ERROR until the broker restarts',
+      registers: [r],
+      collect() {
+        this.set(self.#core?.partitions.offlineCount ?? 0);
+      },
+    });
+    new client.Gauge({
       name: 'storage_damaged_partitions',
       help: 'Partitions with corrupt data found since they opened; reads of it answer CORRUPT_MESSAGE',
       registers: [r],

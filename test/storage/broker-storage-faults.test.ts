@@ -223,3 +223,47 @@ test('a data directory whose segment overflowed its int32 offsets (an older rele
     await broker.stop('SIGKILL');
   }
 });
+
+test('a partition whose log cannot open goes offline alone: the broker starts and serves the rest', async (t) => {
+  const dir = await tempDir(t);
+  let broker = await spawnBroker(dir);
+  try {
+    let client = await BrokerClient.connect(broker.grpcAddress, { retries: 0 });
+    await client.createTopic('broken', { partitions: 2, configs: { 'retention.ms': '-1' } });
+    await client.createTopic('fine', { partitions: 1, configs: { 'retention.ms': '-1' } });
+    await client.produce('broken', 'b0', { partition: 0 });
+    await client.produce('broken', 'b1', { partition: 1 });
+    await client.produce('fine', 'f0', { partition: 0 });
+    client.close();
+    assert.equal(await broker.stop('SIGTERM'), 0);
+    // A committed compaction swap whose manifest is unreadable: the log refuses to open rather than guess.
+    const stem = path.join(dir, 'broken-0', '00000000000000000000');
+    await writeFile(`${stem}.log.swap`, await readFile(`${stem}.log`));
+    await writeFile(`${stem}.swap-manifest`, '{"replaces":[0,');
+
+    broker = await spawnBroker(dir);
+    client = await BrokerClient.connect(broker.grpcAddress, { retries: 0 });
+    await assert.rejects(client.produce('broken', 'x', { partition: 0 }), { code: 'KAFKA_STORAGE_ERROR' });
+    await assert.rejects(client.consume('broken', 0, { partition: 0 }), { code: 'KAFKA_STORAGE_ERROR' });
+    assert.equal((await client.consume('broken', 0, { partition: 1 })).value?.toString(), 'b1');
+    assert.equal((await client.consume('fine', 0, { partition: 0 })).value?.toString(), 'f0');
+    await client.produce('fine', 'f1', { partition: 0 });
+    assert.deepEqual(await metric(broker, 'storage_offline_partitions'), [
+      'storage_offline_partitions{node="node-1"} 1',
+    ]);
+    // Deleting the topic removes the offline partition too, and the broker restarts healthy.
+    await client.deleteTopic('broken');
+    client.close();
+    assert.equal(await broker.stop('SIGTERM'), 0);
+    broker = await spawnBroker(dir);
+    client = await BrokerClient.connect(broker.grpcAddress, { retries: 0 });
+    assert.deepEqual(await valuesOf(client, 'fine'), ['f0', 'f1']);
+    assert.deepEqual(await metric(broker, 'storage_offline_partitions'), [
+      'storage_offline_partitions{node="node-1"} 0',
+    ]);
+    client.close();
+    assert.equal(await broker.stop('SIGTERM'), 0);
+  } finally {
+    await broker.stop('SIGKILL');
+  }
+});
