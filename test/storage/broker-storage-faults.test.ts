@@ -267,3 +267,43 @@ test('a partition whose log cannot open goes offline alone: the broker starts an
     await broker.stop('SIGKILL');
   }
 });
+
+test('one batch claiming 2^31-1 records no longer crash-loops the broker', async (t) => {
+  const dir = await tempDir(t);
+  let broker = await spawnBroker(dir);
+  try {
+    let client = await BrokerClient.connect(broker.grpcAddress, { retries: 0 });
+    await client.createTopic('t', { partitions: 1, configs: { 'retention.ms': '-1' } });
+    await client.produce('t', 'before', { partition: 0 });
+    // One record, a record count and lastOffsetDelta that claim 2^31-1 (the issue's request). Another
+    // engineer makes the broker refuse it; accepted or refused, nothing may break.
+    const b = makeBatch('huge', 1);
+    b.writeInt32BE(2 ** 31 - 2, F.lastOffsetDelta);
+    b.writeInt32BE(2 ** 31 - 1, F.recordsCount);
+    b.writeUInt32BE(computeBatchCrc(b, 0, b.length), F.crc);
+    const accepted = await client.produceRecordBatch('t', 0, b).then(
+      () => true,
+      (err: BrokerClientError) => {
+        assert.ok(['CORRUPT_MESSAGE', 'INVALID_RECORD'].includes(err.code), err.code);
+        return false;
+      },
+    );
+    const next = await client.produce('t', 'after', { partition: 0 });
+    assert.equal(next.offset, accepted ? 2 ** 31 : 1);
+    await client.produce('t', 'after2', { partition: 0 });
+    client.close();
+    assert.equal(await broker.stop('SIGTERM'), 0, 'a clean shutdown');
+    for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
+      broker = await spawnBroker(dir);
+      client = await BrokerClient.connect(broker.grpcAddress, { retries: 0 });
+      const r = await client.consume('t', next.offset, { partition: 0 });
+      assert.equal(r.value?.toString(), 'after');
+      await client.produce('t', signal, { partition: 0 });
+      client.close();
+      assert.equal(await broker.stop(signal), signal === 'SIGTERM' ? 0 : 'SIGKILL');
+    }
+    broker = await spawnBroker(dir);
+  } finally {
+    await broker.stop('SIGKILL');
+  }
+});
