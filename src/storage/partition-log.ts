@@ -810,6 +810,16 @@ export class PartitionLog {
       try {
         const bytes = await this.#readSegment(seg, at, limit, end);
         if (bytes.length > 0) return { bytes, nextOffset: lastOffsetOf(bytes, lastBatchStart(bytes)) + 1 };
+      } catch (err) {
+        // A disk that fails a read (EIO) is a storage error of this partition, for its client to see.
+        if (err instanceof BrokerError) throw err;
+        throw new BrokerError(
+          'KAFKA_STORAGE_ERROR',
+          `cannot read ${seg.paths.log}: ${(err as Error).message}`,
+          {
+            cause: err,
+          },
+        );
       } finally {
         seg.release();
       }
