@@ -170,7 +170,12 @@ export class PartitionLog {
     return this.segments[this.#segmentIndexFor(offset) + 1]?.baseOffset ?? this.#nextOffset;
   }
 
-  /** The damaged ranges of closed segments: offsets from `offset` to `endOffset` cannot be read. */
+  /**
+   * The damaged ranges of closed segments: offsets from `offset` to `endOffset` cannot be read.
+   * The hook for repair by replication (issue 10 finding 9, not built yet): a follower with a range here
+   * truncates to its `offset` (`truncateTo`) and fetches again from its leader; a leader hands its
+   * leadership to an in-sync replica first.
+   */
   damagedRanges(): { offset: number; endOffset: number; reason: string }[] {
     const out: { offset: number; endOffset: number; reason: string }[] = [];
     for (let i = 0; i < this.segments.length - 1; i++) {

@@ -10,8 +10,9 @@ import path from 'node:path';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { isBrokerError } from '../../src/errors.ts';
+import { startBroker } from '../../src/server.ts';
 import { type AppendResult, PartitionLog } from '../../src/storage/partition-log.ts';
-import { fillDisk, smallDisk } from '../helpers/small-disk.ts';
+import { fillDisk, freeBytes, smallDisk } from '../helpers/small-disk.ts';
 import { makeBatch, readAll, recordsOf } from './helpers.ts';
 
 interface Outcome {
@@ -158,4 +159,37 @@ test('a failed append is answered with an error that says nothing was stored', a
   const r = await log.append(makeBatch('back', 1));
   assert.equal(r.baseOffset, log.logEndOffset - 1);
   assert.equal(log.storageFailure, null);
+});
+
+test('deleting a topic works on a disk with no byte free, and frees its space', async (t) => {
+  const disk = await smallDisk(t, 8 * 1024 * 1024);
+  let broker = await startBroker({ dataDir: disk, autoCreateTopics: false, offsetsPartitions: 1 });
+  try {
+    await broker.core.createTopic({ name: 'big', partitions: 1 });
+    await broker.core.createTopic({ name: 'small', partitions: 1 });
+    for (let i = 0; i < 4; i++)
+      await broker.core.produce('big', 0, makeBatch(`big${i}`, 100, { valueBytes: 5000 }));
+    await broker.core.produce('small', 0, makeBatch('s', 1));
+    const filler = await fillDisk(disk);
+    assert.ok((await freeBytes(disk)) < 4096, 'the disk is full');
+    await assert.rejects(broker.core.produce('small', 0, makeBatch('s', 10, { valueBytes: 5000 })), {
+      code: 'KAFKA_STORAGE_ERROR',
+    });
+    await broker.core.deleteTopic('big');
+    assert.ok((await freeBytes(disk)) > 1024 * 1024, 'the deleted topic gave its space back');
+    await broker.core.produce('small', 0, makeBatch('t', 1));
+    await filler.release();
+    await broker.close();
+    broker = await startBroker({ dataDir: disk, autoCreateTopics: false, offsetsPartitions: 1 });
+    assert.deepEqual(
+      broker.core
+        .listTopics()
+        .map((x) => x.name)
+        .filter((n) => !n.startsWith('__')),
+      ['small'],
+    );
+    assert.equal(broker.core.partitions.get('small', 0).logEndOffset, 2);
+  } finally {
+    await broker.close();
+  }
 });
