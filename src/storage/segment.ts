@@ -426,6 +426,10 @@ export class Segment {
       if (problem !== null) return { reason: problem, indexToBlame: false };
       first = false;
       prevLast = lastOffsetOf(header, 0);
+      if (prevLast - this.baseOffset > segmentRelativeOffsetMax) {
+        // An older release's overflow, even behind a clean shutdown: the rebuild splits the segment.
+        return { reason: `batch at ${position} overflows the int32 relative offsets`, indexToBlame: true };
+      }
       position += batchSizeAt(header, 0);
     }
     return null;

@@ -174,6 +174,16 @@ test('a log written by an older release with overflowing segments opens, reads, 
         const bases = batches.map((b) => readInt64(b, F.baseOffset));
         const all = Buffer.concat(batches);
         await writeFile(path.join(dir, `${segmentName(0)}.log`), all);
+        if (cutShort === 2) {
+          // The old release could even close cleanly: no index entry for the overflowing batches, a
+          // time index of one entry, and a marker that matches the segment.
+          await writeFile(path.join(dir, `${segmentName(0)}.index`), Buffer.alloc(0));
+          const ti = Buffer.alloc(12);
+          ti.writeBigInt64BE(BigInt(readInt64(batches[0], F.maxTimestamp)), 0);
+          await writeFile(path.join(dir, `${segmentName(0)}.timeindex`), ti);
+          const marker = { version: 1, activeBaseOffset: 0, activeBytes: all.length, nextOffset: next };
+          await writeFile(path.join(dir, 'clean-shutdown'), JSON.stringify(marker));
+        }
         if (cutShort === 1) {
           // A split cut short after its copy was written but before it was renamed in.
           await writeFile(
