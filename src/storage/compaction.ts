@@ -29,7 +29,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { BrokerError } from '../errors.ts';
-import { cleanerKeysMax, scanChunkBytes } from '../limits.ts';
+import { cleanerKeysMax, scanChunkBytes, segmentRelativeOffsetMax } from '../limits.ts';
 import {
   ATTR,
   batchSizeAt,
@@ -57,7 +57,7 @@ export interface CompactionStats {
 const MANIFEST_SUFFIX = '.swap-manifest';
 
 /** The largest relative offset the `.index` and `.timeindex` entries can hold (int32). */
-const relativeOffsetMax = 0x7fffffff;
+const relativeOffsetMax = segmentRelativeOffsetMax;
 
 /**
  * Whether a thinned segment may join a group that starts at `groupBaseOffset` and holds `groupBytes`
