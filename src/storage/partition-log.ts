@@ -299,7 +299,10 @@ export class PartitionLog {
       await this.#splitOverflowed(i, result.validBytes, fileBytes, result.overflowOffset);
       return;
     }
-    if (result.validBytes < fileBytes || known !== undefined) {
+    // A file shorter than its index says loses something only if offsets before the next segment are
+    // missing; otherwise the index alone was wrong, and is rebuilt.
+    const lost = known !== undefined && result.nextOffset < nextBase;
+    if (result.validBytes < fileBytes || lost) {
       const reason = result.validBytes < fileBytes ? (result.stoppedBecause ?? 'unreadable bytes') : known!;
       seg.damage = { position: result.validBytes, offset: result.nextOffset, reason };
       seg.size = fileBytes;

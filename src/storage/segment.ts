@@ -375,7 +375,10 @@ export class Segment {
     if (!index && lastEntryPosition >= this.size && lastEntryPosition > 0 && nextSegmentBase !== undefined) {
       // Well-formed entries that point past the end: the segment was longer when its index was written.
       const whole = OffsetIndex.fromBuffer(this.baseOffset, offsetBuf, Number.POSITIVE_INFINITY);
-      if (whole) return `the file is ${this.size} bytes, but its index has an entry at ${lastEntryPosition}`;
+      const last = whole?.lastEntry();
+      if (last && last.offset < nextSegmentBase) {
+        return `the file is ${this.size} bytes, but its index has an entry at ${lastEntryPosition}`;
+      }
     }
     if (this.size === 0 && timeIndex && timeIndex.count > 0 && nextSegmentBase !== undefined) {
       return `the file is empty, but its time index has entries`;

@@ -188,6 +188,7 @@ test('an offset index shifted by a few bytes is noticed and rebuilt: every read 
         const log = await PartitionLog.open({ dir, config });
         const failed = await checkEveryRead(log, originals, maxBytes);
         assert.deepEqual([...failed], [], 'nothing is lost to a bad index');
+        assert.deepEqual(log.damagedRanges(), [], 'a bad index is not mistaken for damaged data');
         await log.close();
         await checkStillWorks(dir, originals, failed);
         await rm(dir, { recursive: true, force: true });
