@@ -88,6 +88,7 @@ export function headerProblem(
 }
 
 export interface SegmentCheckpoint {
+  lastBatch: { baseOffset: number; position: number } | null;
   size: number;
   nextOffset: number;
   maxTimestamp: number;
@@ -174,6 +175,7 @@ export class Segment {
   /** What `rollBackTo` needs to undo the batches noted after this moment. */
   checkpoint(): SegmentCheckpoint {
     return {
+      lastBatch: this.#lastBatch,
       size: this.size,
       nextOffset: this.nextOffset,
       maxTimestamp: this.maxTimestamp,
@@ -188,7 +190,7 @@ export class Segment {
    */
   rollBackTo(cp: SegmentCheckpoint): void {
     assert.ok(cp.size <= this.size, 'a segment only rolls back to an earlier checkpoint');
-    if (this.#lastBatch && this.#lastBatch.position >= cp.size) this.#lastBatch = null;
+    this.#lastBatch = cp.lastBatch;
     this.index.truncateToPosition(cp.size);
     this.timeIndex.truncateToOffset(cp.nextOffset);
     this.size = cp.size;

@@ -69,7 +69,7 @@ test('a full disk fails appends truthfully, keeps reads, and recovers when space
       fc.record({
         segmentBytes: fc.integer({ min: 4096, max: 256 * 1024 }),
         indexIntervalBytes: fc.integer({ min: 64, max: 8192 }),
-        fsync: fc.constantFrom('always' as const, 'never' as const),
+        fsync: fc.constantFrom('always' as const, 'interval' as const, 'never' as const),
         before: fc.array(fc.array(fc.integer({ min: 0, max: 3000 }), { minLength: 1, maxLength: 3 }), {
           maxLength: 20,
         }),
