@@ -489,7 +489,13 @@ export class PartitionLog {
     try {
       await this.#repairLocked();
     } catch (err) {
-      for (const p of round) p.reject(err);
+      // Nothing of this round reached the file.
+      const e = new BrokerError(
+        'KAFKA_STORAGE_ERROR',
+        `append to ${this.dir} failed, nothing of it was stored: ${(err as Error).message}`,
+        { cause: err },
+      );
+      for (const p of round) p.reject(e);
       return;
     }
     const results: (AppendResult | null)[] = [];
