@@ -80,6 +80,24 @@ export const segmentBytesMin = 1024;
  */
 export const segmentBytesMax = 2 ** 31 - 1;
 
+/**
+ * Largest offset relative to its segment's base that a segment may hold: the `.index` and `.timeindex`
+ * store relative offsets as int32, as Kafka's do (`LogSegment.canConvertToRelativeOffset`). Not
+ * configurable. When an append's last offset would pass it, the active segment rolls first and the
+ * batch starts a new segment at its own base offset; recovery splits a segment written by an older
+ * release that passed it (Kafka's `splitOverflowedSegment`).
+ * @default 2147483647
+ */
+export const segmentRelativeOffsetMax = 2 ** 31 - 1;
+
+/**
+ * Most corrupt places one partition log remembers, so that each is counted (and logged) once however
+ * often readers reach it. Past it, a place is still refused and logged, but counted again on every
+ * read that finds it. Not configurable.
+ * @default 1024
+ */
+export const corruptSitesMax = 1024;
+
 /** Default age at which the active segment rolls even if not full (Kafka `segment.ms`). @default 7 days */
 export const segmentMsDefault = 7 * 24 * 60 * 60 * 1000;
 

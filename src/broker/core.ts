@@ -35,6 +35,8 @@ export interface CoreObserver {
   produced(topic: string, records: number, bytes: number): void;
   consumed(topic: string, records: number, bytes: number): void;
   cleanerRun(kind: 'retention' | 'compaction'): void;
+  /** A partition's log found corrupt data (counted once per place). */
+  storageCorruption?(topic: string, partition: number): void;
 }
 
 const noObserver: CoreObserver = { produced() {}, consumed() {}, cleanerRun() {} };
@@ -159,11 +161,14 @@ export class BrokerCore {
     const clock = opts.clock ?? Date.now;
     const metadata = opts.metadata ?? (await LocalMetadataStore.open(path.join(opts.dataDir, 'meta'), clock));
     const partitions = new PartitionManager(opts.dataDir, opts.logger, clock);
+    partitions.onCorruption = (topic, partition) => opts.observer?.storageCorruption?.(topic, partition);
     await partitions.removeDeletedLeftovers();
     const producerIds = await ProducerIdAllocator.open(path.join(opts.dataDir, 'meta'));
     const core = new BrokerCore(opts, metadata, partitions, producerIds);
     for (const topic of metadata.listTopics()) {
-      await partitions.openTopic(topic.name, topic.partitions, logConfigFor(topic.configs, core.defaults));
+      await partitions.openTopic(topic.name, topic.partitions, logConfigFor(topic.configs, core.defaults), {
+        tolerateFailures: true,
+      });
     }
     const interval = opts.cleanupIntervalMs ?? 300_000;
     if (interval > 0) {
@@ -226,7 +231,23 @@ export class BrokerCore {
     validateTopicName(name);
     if (name === '__consumer_offsets')
       throw new BrokerError('POLICY_VIOLATION', `${name} is an internal topic and cannot be deleted`);
-    const topic = await this.metadata.deleteTopic(name);
+    let topic: TopicMetadata;
+    try {
+      topic = await this.metadata.deleteTopic(name);
+    } catch (err) {
+      // A full disk cannot take the metadata write that records the deletion, and deleting is how an
+      // operator frees space (issue 10 finding 8): remove the topic's data first, then record it. A
+      // crash in between leaves the topic with empty partitions, which a retried delete removes.
+      const known = this.metadata.getTopic(name);
+      if (!isBrokerError(err, 'KAFKA_STORAGE_ERROR') || !known) throw err;
+      this.logger.warn(
+        { topic: name, err: String(err) },
+        'cannot record a topic deletion; freeing its data first',
+      );
+      for (let p = 0; p < known.partitions; p++) this.#producerStates.delete(`${name}-${p}`);
+      await this.partitions.dropTopic(name, known.id);
+      topic = await this.metadata.deleteTopic(name);
+    }
     for (let p = 0; p < topic.partitions; p++) this.#producerStates.delete(`${name}-${p}`);
     await this.partitions.dropTopic(name, topic.id);
     this.#roundRobin.delete(name);
@@ -242,8 +263,10 @@ export class BrokerCore {
     const logs = this.partitions.partitionsOf(name) ?? [];
     await this.#snapshotProducers(name);
     for (let p = 0; p < logs.length; p++) this.#producerStates.delete(`${name}-${p}`);
-    await Promise.all(logs.map((l) => l.close()));
-    await this.partitions.openTopic(name, topic.partitions, logConfigFor(merged, this.defaults));
+    await Promise.all(logs.map((l) => l?.close()));
+    await this.partitions.openTopic(name, topic.partitions, logConfigFor(merged, this.defaults), {
+      tolerateFailures: true,
+    });
     return updated;
   }
 
@@ -264,12 +287,13 @@ export class BrokerCore {
         partition,
         leader: this.nodeId,
         replicas: [this.nodeId],
-        isr: [this.nodeId],
-        logStartOffset: log.logStartOffset,
-        logEndOffset: log.logEndOffset,
-        highWatermark: highWatermarkOf(log),
-        sizeBytes: log.sizeBytes,
-        segments: log.segments.length,
+        // An offline partition (its log cannot open) has no in-sync replica and reports no offsets.
+        isr: log ? [this.nodeId] : [],
+        logStartOffset: log?.logStartOffset ?? -1,
+        logEndOffset: log?.logEndOffset ?? -1,
+        highWatermark: log ? highWatermarkOf(log) : -1,
+        sizeBytes: log?.sizeBytes ?? 0,
+        segments: log?.segments.length ?? 0,
       })),
     };
   }
@@ -445,7 +469,16 @@ export class BrokerCore {
     }
     let offset = from;
     while (offset < log.logEndOffset) {
-      const { bytes, nextOffset } = await log.read(offset, 4 * 1024 * 1024);
+      let read: { bytes: Buffer; nextOffset: number };
+      try {
+        read = await log.read(offset, 4 * 1024 * 1024);
+      } catch (err) {
+        // Damaged data (issue 10 finding 9) cannot hold producer state worth having: go past it.
+        if (!isBrokerError(err, 'CORRUPT_MESSAGE')) throw err;
+        offset = log.offsetPastSegmentOf(offset);
+        continue;
+      }
+      const { bytes, nextOffset } = read;
       if (bytes.length === 0) break;
       forEachBatch(bytes, (pos) => {
         const h = readBatchHeader(bytes, pos);

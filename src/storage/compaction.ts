@@ -29,8 +29,15 @@ import type { FileHandle } from 'node:fs/promises';
 import { open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { BrokerError } from '../errors.ts';
-import { cleanerKeysMax, scanChunkBytes } from '../limits.ts';
-import { ATTR, batchSizeAt, LOG_OVERHEAD, readBatchHeader, thinBatch } from '../records/batch.ts';
+import { cleanerKeysMax, scanChunkBytes, segmentRelativeOffsetMax } from '../limits.ts';
+import {
+  ATTR,
+  batchSizeAt,
+  LOG_OVERHEAD,
+  readBatchHeader,
+  thinBatch,
+  verifyBatch,
+} from '../records/batch.ts';
 import { type RecordView, walkBatch } from '../records/record-walk.ts';
 import type { PartitionLog, StorageLogger } from './partition-log.ts';
 import { Segment, segmentName, segmentPaths, syncDir, writeFileSynced } from './segment.ts';
@@ -49,7 +56,7 @@ export interface CompactionStats {
 const MANIFEST_SUFFIX = '.swap-manifest';
 
 /** The largest relative offset the `.index` and `.timeindex` entries can hold (int32). */
-const relativeOffsetMax = 0x7fffffff;
+const relativeOffsetMax = segmentRelativeOffsetMax;
 
 /**
  * Whether a thinned segment may join a group that starts at `groupBaseOffset` and holds `groupBytes`
@@ -138,15 +145,24 @@ async function* batchesOf(seg: Segment): AsyncGenerator<Buffer> {
     const chunk = await seg.readAt(position, Math.min(scanChunkBytes, seg.size - position));
     let at = 0;
     while (at + LOG_OVERHEAD <= chunk.length && at + batchSizeAt(chunk, at) <= chunk.length) {
-      const size = batchSizeAt(chunk, at);
+      // Never rewrite a corrupt batch into a valid one (issue 10 finding 9): a bad one stops the pass.
+      const size = verifyBatch(chunk, at, chunk.length, false);
       yield chunk.subarray(at, at + size);
       at += size;
     }
     if (at === 0) {
       // A batch larger than the chunk: read it whole.
       const header = await seg.readAt(position, LOG_OVERHEAD);
-      const size = batchSizeAt(header, 0);
-      yield await seg.readAt(position, size);
+      const claimed = header.length === LOG_OVERHEAD ? batchSizeAt(header, 0) : 0;
+      if (claimed < LOG_OVERHEAD || claimed > seg.size - position) {
+        throw new BrokerError(
+          'CORRUPT_MESSAGE',
+          `${seg.paths.log}: batch at ${position} claims ${claimed} bytes`,
+        );
+      }
+      const whole = await seg.readAt(position, claimed);
+      const size = verifyBatch(whole, 0, whole.length, false);
+      yield whole;
       at = size;
     }
     position += at;
@@ -373,7 +389,7 @@ async function finishGroup(
   };
 
   await file.datasync();
-  merged.sealTimeIndex();
+  merged.seal();
   await writeFileSynced(`${stem}.index.cleaned`, merged.index.toBuffer());
   await writeFileSynced(`${stem}.timeindex.cleaned`, merged.timeIndex.toBuffer());
   if (olds.length > 1) {

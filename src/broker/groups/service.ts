@@ -6,7 +6,7 @@
  * group's coordinator in a cluster is that partition's leader.
  */
 import { randomUUID } from 'node:crypto';
-import { BrokerError } from '../../errors.ts';
+import { BrokerError, isBrokerError } from '../../errors.ts';
 import { encodeBatch, F, forEachBatch, readInt64 } from '../../records/batch.ts';
 import { recordKey, recordValue, walkBatch } from '../../records/record-walk.ts';
 import type { PartitionLog } from '../../storage/partition-log.ts';
@@ -108,10 +108,29 @@ export class GroupService {
     const now = this.clock();
     const groups = new Map<string, GroupSnapshot | null>();
     for (let p = 0; p < this.core.partitionCount(OFFSETS_TOPIC); p++) {
-      const log = this.core.partitions.get(OFFSETS_TOPIC, p);
+      let log: PartitionLog;
+      try {
+        log = this.core.partitions.get(OFFSETS_TOPIC, p);
+      } catch (err) {
+        // An offline partition (issue 10: one partition's fault never stops the broker): its groups
+        // start empty here.
+        this.core.logger.error(
+          { partition: p, err: String(err) },
+          'cannot load group state from an offline partition',
+        );
+        continue;
+      }
       let offset = log.logStartOffset;
       while (offset < log.logEndOffset) {
-        const { bytes, nextOffset } = await log.read(offset, 4 * 1024 * 1024);
+        let read: { bytes: Buffer; nextOffset: number };
+        try {
+          read = await log.read(offset, 4 * 1024 * 1024);
+        } catch (err) {
+          if (!isBrokerError(err, 'CORRUPT_MESSAGE')) throw err;
+          offset = log.offsetPastSegmentOf(offset); // damaged group records are skipped
+          continue;
+        }
+        const { bytes, nextOffset } = read;
         if (bytes.length === 0) break;
         const spans: [number, number][] = [];
         forEachBatch(bytes, (pos, size) => spans.push([pos, size]));
