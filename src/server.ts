@@ -142,6 +142,7 @@ export async function runBroker(config: BrokerConfig, givenLogger?: Logger): Pro
   const groups = new GroupService(core, {
     offsetsPartitions: config.offsetsPartitions,
     coordinator: { maxGroupSize: config.groupMaxSize },
+    onSkippedRecord: (kind) => metrics.offsetsRecordsSkipped.inc({ kind }),
   });
   try {
     await groups.load();

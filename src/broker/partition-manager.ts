@@ -6,11 +6,11 @@
 import assert from 'node:assert/strict';
 import { readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { BrokerError } from '../errors.ts';
+import { BrokerError, isBrokerError } from '../errors.ts';
 import { partitionOpensInFlightMax } from '../limits.ts';
 import type { LogConfig } from '../storage/log-config.ts';
 import { Semaphore } from '../storage/mutex.ts';
-import { PartitionLog, type StorageLogger } from '../storage/partition-log.ts';
+import { type CorruptionEvent, PartitionLog, type StorageLogger } from '../storage/partition-log.ts';
 
 export function partitionDirName(topic: string, partition: number): string {
   return `${topic}-${partition}`;
@@ -20,7 +20,16 @@ export class PartitionManager {
   readonly dataDir: string;
   readonly logger: StorageLogger;
   readonly clock: () => number;
-  #logs = new Map<string, PartitionLog[]>();
+  /** A hole where a partition could not be opened; its error is in #offline. */
+  #logs = new Map<string, (PartitionLog | undefined)[]>();
+  /**
+   * Partitions whose log could not be opened (`topic-partition` to why), as Kafka takes a failed log
+   * directory offline without stopping the broker (its LogDirFailureChannel): every request for one
+   * answers KAFKA_STORAGE_ERROR, and the other partitions go on.
+   */
+  #offline = new Map<string, BrokerError>();
+  /** Told of each corrupt place a log finds (the metrics hook). */
+  onCorruption: ((topic: string, partition: number, event: CorruptionEvent) => void) | undefined;
   /** Bounds the logs opening or closing at once across every topic (each holds descriptors meanwhile). */
   #opening = new Semaphore(partitionOpensInFlightMax);
 
@@ -30,31 +39,61 @@ export class PartitionManager {
     this.clock = clock;
   }
 
-  /** Opens (or creates) every partition of a topic. */
-  async openTopic(topic: string, partitions: number, config: LogConfig): Promise<PartitionLog[]> {
-    const logs: PartitionLog[] = new Array(partitions);
+  /**
+   * Opens (or creates) every partition of a topic. With `tolerateFailures` (at start-up, and when a
+   * topic's logs reopen with new settings), a partition whose log cannot open is taken offline rather
+   * than failing the whole topic, and with it the broker.
+   */
+  async openTopic(
+    topic: string,
+    partitions: number,
+    config: LogConfig,
+    opts: { tolerateFailures?: boolean } = {},
+  ): Promise<void> {
+    const logs: (PartitionLog | undefined)[] = new Array(partitions);
+    for (let p = 0; p < partitions; p++) this.#offline.delete(`${topic}-${p}`);
     const next = { i: 0 };
     const worker = async () => {
       while (next.i < partitions) {
         const p = next.i++;
-        logs[p] = await this.#opening.run(() =>
-          PartitionLog.open({
-            dir: path.join(this.dataDir, partitionDirName(topic, p)),
-            config,
-            clock: this.clock,
-            logger: this.logger,
-          }),
-        );
+        const dir = path.join(this.dataDir, partitionDirName(topic, p));
+        try {
+          logs[p] = await this.#opening.run(() =>
+            PartitionLog.open({
+              dir,
+              config,
+              clock: this.clock,
+              logger: this.logger,
+              onCorruption: (event) => this.onCorruption?.(topic, p, event),
+            }),
+          );
+        } catch (err) {
+          if (!opts.tolerateFailures) throw err;
+          const why = isBrokerError(err, 'KAFKA_STORAGE_ERROR')
+            ? err
+            : new BrokerError('KAFKA_STORAGE_ERROR', `partition ${topic}-${p} cannot open: ${String(err)}`, {
+                cause: err,
+              });
+          this.logger.error(
+            { topic, partition: p, dir, err: why.message },
+            'partition offline: its log cannot open',
+          );
+          this.#offline.set(`${topic}-${p}`, why);
+        }
       }
     };
     try {
       await Promise.all(Array.from({ length: Math.min(partitionOpensInFlightMax, partitions) }, worker));
     } catch (err) {
-      await this.closeLogs(logs.filter(Boolean)).catch(() => {});
+      await this.closeLogs(logs).catch(() => {});
       throw err;
     }
     this.#logs.set(topic, logs);
-    return logs;
+  }
+
+  /** Partitions taken offline because their log could not open. */
+  get offlineCount(): number {
+    return this.#offline.size;
   }
 
   /**
@@ -63,13 +102,13 @@ export class PartitionManager {
    * adopts old data; when opening fails (too many open files, a full disk), every directory this
    * made is removed before the error is thrown, so a failed creation leaves nothing behind.
    */
-  async createTopic(topic: string, partitions: number, config: LogConfig): Promise<PartitionLog[]> {
+  async createTopic(topic: string, partitions: number, config: LogConfig): Promise<void> {
     assert.ok(!this.#logs.has(topic), `partitions of ${topic} are open already`);
     for (let p = 0; p < partitions; p++) {
       await rm(path.join(this.dataDir, partitionDirName(topic, p)), { recursive: true, force: true });
     }
     try {
-      return await this.openTopic(topic, partitions, config);
+      await this.openTopic(topic, partitions, config);
     } catch (err) {
       for (let p = 0; p < partitions; p++) {
         await rm(path.join(this.dataDir, partitionDirName(topic, p)), { recursive: true, force: true });
@@ -107,8 +146,9 @@ export class PartitionManager {
    * clean-shutdown marker, each a descriptor for a moment, so closing thousands at once ran out of
    * descriptors at shutdown. Every log is closed; the first failure is thrown after.
    */
-  async closeLogs(logs: PartitionLog[]): Promise<void> {
-    const results = await Promise.allSettled(logs.map((l) => this.#opening.run(() => l.close())));
+  async closeLogs(logs: (PartitionLog | undefined)[]): Promise<void> {
+    const open = logs.filter((l) => l !== undefined);
+    const results = await Promise.allSettled(open.map((l) => this.#opening.run(() => l.close())));
     const failed = results.find((r) => r.status === 'rejected');
     if (failed) throw failed.reason;
   }
@@ -122,16 +162,28 @@ export class PartitionManager {
         `topic ${topic} has no partition ${partition} (it has ${logs.length})`,
       );
     }
-    return logs[partition];
+    const log = logs[partition];
+    if (!log) {
+      throw (
+        this.#offline.get(`${topic}-${partition}`) ??
+        new BrokerError('KAFKA_STORAGE_ERROR', `partition ${topic}-${partition} is offline`)
+      );
+    }
+    return log;
   }
 
-  partitionsOf(topic: string): PartitionLog[] | undefined {
+  /** A topic's logs by partition; undefined where a partition is offline. */
+  partitionsOf(topic: string): (PartitionLog | undefined)[] | undefined {
     return this.#logs.get(topic);
   }
 
+  /** Every open log (offline partitions are skipped). */
   *all(): Generator<{ topic: string; partition: number; log: PartitionLog }> {
     for (const [topic, logs] of this.#logs)
-      for (let p = 0; p < logs.length; p++) yield { topic, partition: p, log: logs[p] };
+      for (let p = 0; p < logs.length; p++) {
+        const log = logs[p];
+        if (log) yield { topic, partition: p, log };
+      }
   }
 
   get partitionCount(): number {
@@ -147,6 +199,7 @@ export class PartitionManager {
   async dropTopic(topic: string, id: string): Promise<void> {
     const logs = this.#logs.get(topic) ?? [];
     this.#logs.delete(topic);
+    for (let p = 0; p < logs.length; p++) this.#offline.delete(`${topic}-${p}`);
     await this.closeLogs(logs).catch(() => {});
     for (let p = 0; p < logs.length; p++) {
       const dir = path.join(this.dataDir, partitionDirName(topic, p));
@@ -172,6 +225,7 @@ export class PartitionManager {
   async closeAll(): Promise<void> {
     const all = [...this.#logs.values()].flat();
     this.#logs.clear();
+    this.#offline.clear();
     await this.closeLogs(all);
   }
 }

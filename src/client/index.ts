@@ -14,8 +14,9 @@
 import * as grpc from '@grpc/grpc-js';
 import { brokerClientConstructor } from '../grpc-proto.ts';
 import { batchBytesMax } from '../limits.ts';
-import { decodeBatchAsync, encodeBatchAsync, forEachBatch, type RecordHeader } from '../records/batch.ts';
+import { encodeBatchAsync, forEachBatch, type RecordHeader, readBatchHeader } from '../records/batch.ts';
 import { COMPRESSION, type CompressionName } from '../records/compression.ts';
+import { materialize, STOP, walkBatch } from '../records/record-walk.ts';
 import { Consumer, type ConsumerOptions } from './consumer.ts';
 import { abortError, BrokerClientError } from './errors.ts';
 import {
@@ -785,7 +786,11 @@ function normalizeTopic(t: Partial<TopicInfo>): TopicInfo {
   };
 }
 
-/** Decodes stored batches into messages at or after `from`, at most `max`; returns where to read next. */
+/**
+ * Decodes stored batches into messages at or after `from`, at most `max`; returns where to read next.
+ * Records are found by the bounded record walk the broker uses (src/records/record-walk.ts), which
+ * stops at the last one wanted, so a batch of many records costs only what is handed out.
+ */
 async function decodeRecords(
   topic: string,
   partition: number,
@@ -798,12 +803,18 @@ async function decodeRecords(
   const records: ConsumedMessage[] = [];
   let nextOffset = from;
   for (const [pos, size] of starts) {
-    const { header, records: batch } = await decodeBatchAsync(bytes.subarray(pos, pos + size));
+    const header = readBatchHeader(bytes, pos);
     const batchEnd = header.baseOffset + header.lastOffsetDelta + 1;
+    let full = false;
     if (!(header.attributes & 0x20)) {
-      for (const r of batch) {
-        if (r.offset < from) continue;
-        if (records.length >= max) return { records, nextOffset };
+      await walkBatch(bytes.subarray(pos, pos + size), (view, section) => {
+        const offset = header.baseOffset + view.offsetDelta;
+        if (offset < from) return undefined;
+        if (records.length >= max) {
+          full = true;
+          return STOP;
+        }
+        const r = materialize(header.baseOffset, view, section);
         records.push({
           topic,
           partition,
@@ -813,9 +824,11 @@ async function decodeRecords(
           value: r.value,
           headers: r.headers,
         });
-        nextOffset = r.offset + 1;
-      }
+        nextOffset = offset + 1;
+        return undefined;
+      });
     }
+    if (full) return { records, nextOffset };
     nextOffset = Math.max(nextOffset, batchEnd);
   }
   return { records, nextOffset };

@@ -16,6 +16,8 @@ export class Metrics implements CoreObserver {
   readonly compactionRuns: client.Counter;
   readonly retentionRuns: client.Counter;
   readonly metadataUpdates: client.Counter;
+  readonly offsetsRecordsSkipped: client.Counter<'kind'>;
+  readonly corruptBatches: client.Counter<'topic' | 'partition'>;
   readonly requestDuration: client.Histogram<'api' | 'method' | 'outcome'>;
   readonly kafkaTrailingBytesRequests: client.Counter<'api'>;
   readonly kafkaConnectionsClosed: client.Counter<'reason'>;
@@ -71,6 +73,18 @@ export class Metrics implements CoreObserver {
     this.metadataUpdates = new client.Counter({
       name: 'controller_metadata_updates_total',
       help: 'Metadata changes applied',
+      registers: [r],
+    });
+    this.offsetsRecordsSkipped = new client.Counter({
+      name: 'consumer_offsets_records_skipped_total',
+      help: 'Records (kind=record) or whole batches (kind=batch) of __consumer_offsets that the loader could not parse and skipped at start',
+      labelNames: ['kind'],
+      registers: [r],
+    });
+    this.corruptBatches = new client.Counter({
+      name: 'storage_corrupt_batches_total',
+      help: 'Corrupt places found in partition logs (a batch failing its CRC or framing, a damaged segment or index), each counted once',
+      labelNames: ['topic', 'partition'],
       registers: [r],
     });
     this.requestDuration = new client.Histogram({
@@ -137,6 +151,34 @@ export class Metrics implements CoreObserver {
       },
     });
     new client.Gauge({
+      name: 'storage_failed_partitions',
+      help: 'Partitions whose last write failed (a full or failing disk); they still serve reads and retry on the next append',
+      registers: [r],
+      collect() {
+        let n = 0;
+        for (const { log } of self.#core?.partitions.all() ?? []) if (log.storageFailure) n++;
+        this.set(n);
+      },
+    });
+    new client.Gauge({
+      name: 'storage_offline_partitions',
+      help: 'Partitions whose log could not open; they answer KAFKA_STORAGE_ERROR until the broker restarts',
+      registers: [r],
+      collect() {
+        this.set(self.#core?.partitions.offlineCount ?? 0);
+      },
+    });
+    new client.Gauge({
+      name: 'storage_damaged_partitions',
+      help: 'Partitions with corrupt data found since they opened; reads of it answer CORRUPT_MESSAGE',
+      registers: [r],
+      collect() {
+        let n = 0;
+        for (const { log } of self.#core?.partitions.all() ?? []) if (log.corruptions > 0) n++;
+        this.set(n);
+      },
+    });
+    new client.Gauge({
       name: 'controller_is_leader',
       help: '1 when this node is the controller leader',
       registers: [r],
@@ -187,6 +229,10 @@ export class Metrics implements CoreObserver {
   consumed(topic: string, records: number, bytes: number): void {
     this.messagesConsumed.inc({ topic }, records);
     this.bytesOut.inc({ topic }, bytes);
+  }
+
+  storageCorruption(topic: string, partition: number): void {
+    this.corruptBatches.inc({ topic, partition: String(partition) });
   }
 
   cleanerRun(kind: 'retention' | 'compaction'): void {

@@ -9,7 +9,8 @@
  *   npm run soak -- --minutes 5 --seed 7 --out /tmp/soak
  *
  * The phases: a warm-up of valid load alone (10%), hostile clients beside it (80%), a cool-down of
- * valid load alone (10%). One seed (printed) picks the order of the hostile clients. The run exits 1
+ * valid load alone (10%). The hostile clients take turns in rounds, each class once per round in an
+ * order that one seed (printed) shuffles. The run exits 1
  * when a verdict fails; the short version in `npm test` is test/soak/soak.test.ts.
  */
 import assert from 'node:assert/strict';
@@ -69,6 +70,15 @@ function prng(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+function shuffle<T>(items: readonly T[], random: () => number): T[] {
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [out[i], out[j]] = [out[j], out[i]];
+  }
+  return out;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -496,9 +506,12 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       }
     })();
     const names = Object.keys(hostiles);
+    let round: string[] = [];
     while (at() < o.seconds) {
       if (phaseAt(at()) === 'hostile') {
-        const name = names[Math.floor(ctx.random() * names.length)];
+        // A seeded shuffle of every class, over and over: each class runs once per round.
+        if (round.length === 0) round = shuffle(names, ctx.random);
+        const name = round.pop()!;
         hostileRuns[name] = (hostileRuns[name] ?? 0) + 1;
         try {
           await Promise.race([hostiles[name](ctx), sleep(20_000)]);
