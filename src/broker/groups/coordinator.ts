@@ -256,6 +256,10 @@ export class GroupCoordinator {
       }
       this.#checkJoinSize(group, req);
     } catch (err) {
+      // A refused join leaves no group it made: a client naming many groups would otherwise grow it.
+      const made = this.#groups.get(req.groupId);
+      const unused = made && made.generationId === 0 && made.members.size + made.pending.size === 0;
+      if (unused && made.offsets.size === 0) this.#groups.delete(req.groupId);
       respond(err as BrokerError);
       return;
     }
