@@ -75,6 +75,11 @@ export interface ProduceResult {
 
 export interface FetchOptions {
   maxBytes?: number;
+  /**
+   * Whether the first batch is returned whole when it alone is larger than `maxBytes` (Kafka's
+   * minOneMessage: true for the first partition of a fetch with data, false for the rest). @default true
+   */
+  minOneBatch?: boolean;
   /** Long poll: wait up to this long for data at `offset`. @default 0 */
   maxWaitMs?: number;
   signal?: AbortSignal;
@@ -567,7 +572,11 @@ export class BrokerCore {
       await log.waitForData(offset, opts.maxWaitMs, opts.signal, () => highWatermarkOf(log));
     }
     const hw = highWatermarkOf(log);
-    const { bytes, nextOffset } = await log.read(offset, maxBytes, { maxOffset: hw });
+    const read = await log.read(offset, maxBytes, { maxOffset: hw });
+    const { bytes, nextOffset } =
+      opts.minOneBatch === false && read.bytes.length > maxBytes
+        ? { bytes: Buffer.alloc(0), nextOffset: offset }
+        : read;
     if (bytes.length > 0) {
       let records = 0;
       forEachBatch(bytes, (pos) => {

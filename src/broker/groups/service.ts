@@ -252,8 +252,10 @@ export class GroupService {
       if (!t || !Number.isInteger(o.partition) || o.partition < 0 || o.partition >= t.partitions) {
         return new BrokerError('UNKNOWN_TOPIC_OR_PARTITION', `no partition ${o.topic}-${o.partition}`);
       }
-      if (!Number.isSafeInteger(o.offset) || o.offset < -1)
-        return new BrokerError('INVALID_REQUEST', `offset ${o.offset} is not valid`);
+      // Any int64 is stored as committed, negative ones too, as Kafka does: kafkajs commits -2
+      // ("earliest") after OFFSET_OUT_OF_RANGE and in resetOffsets, and loops if that is refused.
+      if (!Number.isSafeInteger(o.offset))
+        return new BrokerError('INVALID_REQUEST', `offset ${o.offset} is not a safe integer`);
       return null;
     });
     const ok = offsets.filter((_, i) => results[i] === null);

@@ -53,6 +53,8 @@ export function kafkaNodeId(nodeId: string): number {
 }
 
 const NONE = 0;
+const TRANSACTIONS_UNSUPPORTED =
+  'transactions are not supported by this broker; use an idempotent producer without a transactional id';
 const code = (err: unknown) => kafkaErrorCode(err);
 
 /** Kafka's ConfigSource values (DescribeConfigsResponse). */
@@ -183,7 +185,10 @@ export class BrokerKafkaHandler implements KafkaRequestHandler {
     const deadline = Date.now() + Math.max(0, req.maxWaitMs);
     const minBytes = Math.max(0, req.minBytes);
     const read = async () => {
-      let budget = req.maxBytes > 0 ? req.maxBytes : 0x7fffffff;
+      // Kafka's two limits (ReplicaManager.readFromLog): each partition reads at most
+      // min(partition_max_bytes, what is left of max_bytes); only the first partition with data may
+      // exceed that, by returning its one first batch whole, so that a consumer always progresses.
+      let budget = Math.max(0, req.maxBytes);
       let total = 0;
       const results = [];
       for (const { topic, p } of wanted) {
@@ -200,10 +205,11 @@ export class BrokerKafkaHandler implements KafkaRequestHandler {
           const log = core.partitions.get(topic, p.partition);
           const hw = highWatermarkOf(log);
           let bytes: Buffer = Buffer.alloc(0);
-          // Kafka returns at least one batch of the first partition with data, whatever the limits.
-          if (budget > 0 || total === 0) {
+          const limit = Math.max(0, Math.min(p.partitionMaxBytes, budget));
+          if (limit > 0 || total === 0) {
             const r = await core.fetch(topic, p.partition, p.fetchOffset, {
-              maxBytes: Math.min(p.partitionMaxBytes, total === 0 ? p.partitionMaxBytes : budget),
+              maxBytes: limit,
+              minOneBatch: total === 0,
             });
             bytes = r.bytes;
           }
@@ -386,8 +392,13 @@ export class BrokerKafkaHandler implements KafkaRequestHandler {
 
   #findCoordinator(ctx: RequestContext, req: FindCoordinatorRequest): Message {
     const { host, port } = this.#o.advertised();
-    // Key type 1 is a transactional id; transactions are not supported.
-    const err = req.keyType === 1 ? errorCode('COORDINATOR_NOT_AVAILABLE') : NONE;
+    // Key type 1 is a transactional id. Until transactions exist the answer is one that every client
+    // treats as fatal (kafkajs, @platformatic/kafka and librdkafka mark it non-retriable; Java throws
+    // TransactionalIdAuthorizationException), so a transactional producer fails at once with a message
+    // instead of retrying a COORDINATOR_NOT_AVAILABLE forever. docs/kafka.md says the same.
+    const refused = req.keyType === 1;
+    const err = refused ? errorCode('TRANSACTIONAL_ID_AUTHORIZATION_FAILED') : NONE;
+    const errorMessage = refused ? TRANSACTIONS_UNSUPPORTED : null;
     if (ctx.apiVersion >= 4) {
       return {
         throttleTimeMs: 0,
@@ -397,14 +408,14 @@ export class BrokerKafkaHandler implements KafkaRequestHandler {
           host: err ? '' : host,
           port: err ? -1 : port,
           errorCode: err,
-          errorMessage: null,
+          errorMessage,
         })),
       };
     }
     return {
       throttleTimeMs: 0,
       errorCode: err,
-      errorMessage: null,
+      errorMessage,
       nodeId: err ? -1 : this.#nodeId,
       host: err ? '' : host,
       port: err ? -1 : port,
@@ -716,18 +727,21 @@ export class BrokerKafkaHandler implements KafkaRequestHandler {
   }
 
   async #initProducerId(req: InitProducerIdRequest): Promise<Message> {
+    // A transactional id is refused as FindCoordinator refuses it (fatal in every client).
     if (req.transactionalId !== null) {
       return {
         throttleTimeMs: 0,
-        errorCode: errorCode('INVALID_REQUEST'),
+        errorCode: errorCode('TRANSACTIONAL_ID_AUTHORIZATION_FAILED'),
         producerId: -1,
         producerEpoch: -1,
       };
     }
     try {
-      const existing =
-        req.producerId >= 0 ? { producerId: req.producerId, producerEpoch: req.producerEpoch } : undefined;
-      const r = await this.#o.core.initProducerId(existing);
+      // Without a transactional id Kafka always hands out a fresh producer id, whatever id and epoch
+      // the request carries (TransactionCoordinator.handleInitProducerId): the KIP-360 epoch bump of an
+      // existing pair exists only for transactional ids, whose coordinator knows the current pair. An
+      // idempotent producer that lost its sequence state asks again and gets a new id.
+      const r = await this.#o.core.initProducerId();
       return { throttleTimeMs: 0, errorCode: NONE, producerId: r.producerId, producerEpoch: r.producerEpoch };
     } catch (err) {
       return { throttleTimeMs: 0, errorCode: code(err), producerId: -1, producerEpoch: -1 };
