@@ -299,3 +299,73 @@ test('a kafkajs transactional producer fails at once with a non-retriable error'
     return true;
   });
 });
+
+test('CreateTopics with a manual replica assignment: valid ones create the partitions, the rest are refused with a message', async (t) => {
+  const broker = await brokerProcess(t);
+  const k = await kafka(broker.kafkaPort!);
+  t.after(() => k.close());
+  const NODE = 1; // node-1
+  let n = 0;
+  let created = 0;
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(
+        fc.record({
+          partitionIndex: fc.integer({ min: -1, max: 4 }),
+          brokerIds: fc.oneof(
+            { arbitrary: fc.constant([NODE]), weight: 4 },
+            { arbitrary: fc.array(fc.constantFrom(0, NODE, 2), { maxLength: 3 }), weight: 1 },
+          ),
+        }),
+        { minLength: 1, maxLength: 5 },
+      ),
+      fc.constantFrom(-1, -1, -1, 1, 3),
+      fc.constantFrom(-1, -1, -1, 1),
+      fc.boolean(),
+      async (assignments, numPartitions, replicationFactor, consecutive) => {
+        // Half the cases get the indexes 0..n-1 (in a shuffled order) so that valid ones are common.
+        if (consecutive) {
+          for (const [i, a] of assignments.entries()) a.partitionIndex = assignments.length - 1 - i;
+        }
+        const name = `manual-${n++}`;
+        const r = await k.call('CreateTopics', 7, {
+          topics: [{ name, numPartitions, replicationFactor, assignments, configs: [] }],
+          timeoutMs: 5000,
+          validateOnly: false,
+        });
+        const indexes = assignments.map((a) => a.partitionIndex).sort((a, b) => a - b);
+        const valid =
+          numPartitions === -1 &&
+          replicationFactor === -1 &&
+          indexes.every((p, i) => p === i) &&
+          assignments.every((a) => a.brokerIds.length === 1 && a.brokerIds[0] === NODE);
+        const got = r.topics[0];
+        const md = await k.call('Metadata', 12, {
+          topics: [{ name, topicId: '00000000-0000-0000-0000-000000000000' }],
+          allowAutoTopicCreation: false,
+          includeTopicAuthorizedOperations: false,
+        });
+        if (valid) {
+          assert.equal(got.errorCode, 0, got.errorMessage);
+          created++;
+          assert.deepEqual([got.numPartitions, got.replicationFactor], [assignments.length, 1]);
+          assert.equal(md.topics[0].errorCode, 0);
+          assert.deepEqual(
+            md.topics[0].partitions.map((p: { partitionIndex: number; replicaNodes: number[] }) => [
+              p.partitionIndex,
+              p.replicaNodes,
+            ]),
+            assignments.map((_, i) => [i, [NODE]]),
+          );
+        } else {
+          const expected = numPartitions !== -1 || replicationFactor !== -1 ? 42 : 39;
+          assert.equal(got.errorCode, expected, JSON.stringify({ assignments, got }));
+          assert.ok(got.errorMessage && got.errorMessage.length > 10, 'the refusal says why');
+          assert.equal(md.topics[0].errorCode, 3, 'nothing was created');
+        }
+      },
+    ),
+    { numRuns: 80 },
+  );
+  assert.ok(created > 0, 'some generated assignments were valid');
+});

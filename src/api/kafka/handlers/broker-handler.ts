@@ -659,9 +659,17 @@ export class BrokerKafkaHandler implements KafkaRequestHandler {
         configs: null,
         topicConfigErrorCode: 0,
       };
+      let numPartitions = t.numPartitions;
+      let replicationFactor = t.replicationFactor;
+      if (t.assignments.length > 0) {
+        const checked = checkReplicaAssignment(t, this.#nodeId);
+        if ('errorCode' in checked) {
+          topics.push({ ...base, ...checked });
+          continue;
+        }
+        ({ numPartitions, replicationFactor } = checked);
+      }
       try {
-        if (t.assignments.length > 0)
-          throw new BrokerError('INVALID_REQUEST', 'manual replica assignments are not supported');
         if (req.validateOnly) {
           validateTopicName(t.name);
           validateTopicConfigs(configs);
@@ -671,15 +679,15 @@ export class BrokerKafkaHandler implements KafkaRequestHandler {
             ...base,
             errorCode: NONE,
             errorMessage: null,
-            numPartitions: t.numPartitions === -1 ? core.defaultPartitions : t.numPartitions,
+            numPartitions: numPartitions === -1 ? core.defaultPartitions : numPartitions,
             replicationFactor: 1,
           });
           continue;
         }
         const created = await core.createTopic({
           name: t.name,
-          partitions: t.numPartitions,
-          replicationFactor: t.replicationFactor,
+          partitions: numPartitions,
+          replicationFactor,
           configs,
         });
         topics.push({
@@ -811,4 +819,76 @@ export class BrokerKafkaHandler implements KafkaRequestHandler {
     });
     return { throttleTimeMs: 0, results };
   }
+}
+
+/**
+ * Checks a CreateTopics manual replica assignment by Kafka's rules (ReplicationControlManager
+ * .createTopic and validateManualPartitionAssignment): partitions and replication factor left at -1,
+ * each partition once, partitions 0..n-1, no empty or repeated replica lists, the same replica count
+ * everywhere, and only registered brokers, which on a single node means this node's id alone. A valid
+ * assignment gives the partition count and replication factor to create.
+ */
+export function checkReplicaAssignment(
+  t: {
+    numPartitions: number;
+    replicationFactor: number;
+    assignments: { partitionIndex: number; brokerIds: number[] }[];
+  },
+  nodeId: number,
+): { numPartitions: number; replicationFactor: number } | { errorCode: number; errorMessage: string } {
+  const fail = (name: 'INVALID_REQUEST' | 'INVALID_REPLICA_ASSIGNMENT', errorMessage: string) => ({
+    errorCode: errorCode(name),
+    errorMessage,
+  });
+  if (t.replicationFactor !== -1)
+    return fail(
+      'INVALID_REQUEST',
+      'A manual partition assignment was specified, but replication factor was not set to -1.',
+    );
+  if (t.numPartitions !== -1)
+    return fail(
+      'INVALID_REQUEST',
+      'A manual partition assignment was specified, but numPartitions was not set to -1.',
+    );
+  const seen = new Set<number>();
+  let replicas: number | null = null;
+  for (const a of t.assignments) {
+    if (seen.has(a.partitionIndex))
+      return fail(
+        'INVALID_REPLICA_ASSIGNMENT',
+        `Found multiple manual partition assignments for partition ${a.partitionIndex}`,
+      );
+    seen.add(a.partitionIndex);
+    if (a.brokerIds.length === 0)
+      return fail(
+        'INVALID_REPLICA_ASSIGNMENT',
+        'The manual partition assignment includes an empty replica list.',
+      );
+    const sorted = [...a.brokerIds].sort((x, y) => x - y);
+    for (let i = 0; i < sorted.length; i++) {
+      if (sorted[i] !== nodeId)
+        return fail(
+          'INVALID_REPLICA_ASSIGNMENT',
+          `The manual partition assignment includes broker ${sorted[i]}, but no such broker is registered (this single node is broker ${nodeId}).`,
+        );
+      if (i > 0 && sorted[i] === sorted[i - 1])
+        return fail(
+          'INVALID_REPLICA_ASSIGNMENT',
+          `The manual partition assignment includes the broker ${sorted[i]} more than once.`,
+        );
+    }
+    if (replicas !== null && sorted.length !== replicas)
+      return fail(
+        'INVALID_REPLICA_ASSIGNMENT',
+        `The manual partition assignment includes a partition with ${sorted.length} replica(s), but this is not consistent with previous partitions, which have ${replicas} replica(s).`,
+      );
+    replicas = sorted.length;
+  }
+  for (let i = 0; i < seen.size; i++)
+    if (!seen.has(i))
+      return fail(
+        'INVALID_REPLICA_ASSIGNMENT',
+        'partitions should be a consecutive 0-based integer sequence',
+      );
+  return { numPartitions: seen.size, replicationFactor: replicas ?? 1 };
 }
