@@ -448,6 +448,7 @@ export class BrokerKafkaHandler implements KafkaRequestHandler {
         // Version 0 has no rebalance timeout: the session timeout serves for both.
         rebalanceTimeoutMs: req.rebalanceTimeoutMs >= 0 ? req.rebalanceTimeoutMs : req.sessionTimeoutMs,
         requireKnownMemberId: ctx.apiVersion >= 4,
+        supportsSkipAssignment: ctx.apiVersion >= 9,
       });
       return {
         ...empty,
@@ -456,6 +457,7 @@ export class BrokerKafkaHandler implements KafkaRequestHandler {
         protocolType: r.protocolType,
         protocolName: r.protocolName,
         leader: r.leaderId,
+        skipAssignment: r.skipAssignment ?? false,
         memberId: r.memberId,
         members: r.members,
       };
