@@ -26,7 +26,13 @@ import { writeFileSynced } from '../storage/segment.ts';
 import { LocalMetadataStore, type MetadataStore, type TopicMetadata, validateTopicName } from './metadata.ts';
 import { PartitionManager } from './partition-manager.ts';
 import { type ProducerSnapshot, ProducerStateTable, type Validation } from './producer-state.ts';
-import { effectiveConfigs, logConfigFor, type TopicDefaults, validateTopicConfigs } from './topic-config.ts';
+import {
+  effectiveConfigs,
+  logConfigFor,
+  type TopicDefaults,
+  timestampBounds,
+  validateTopicConfigs,
+} from './topic-config.ts';
 
 /** Hooks the core calls so that metrics can count without the core knowing Prometheus. */
 export interface CoreObserver {
@@ -336,6 +342,7 @@ export class BrokerCore {
   ): Promise<{ baseOffset: number; lastOffset: number }> {
     const log = this.partitions.get(topic, partition);
     const batches = await this.#recompress(topic, input);
+    await this.#checkTimestamps(topic, batches);
     const header = batches.length >= F.records ? readBatchHeader(batches) : null;
     if (!header || header.producerId < 0 || header.magic !== 2) {
       const r = await log.append(batches);
@@ -399,6 +406,25 @@ export class BrokerCore {
       out.push(await rebuildBatch(header, records, codec));
     }
     return Buffer.concat(out);
+  }
+
+  /**
+   * Kafka's CreateTime bounds (LogValidator.validateTimestamp): with message.timestamp.before.max.ms
+   * or after.max.ms (or the older difference.max.ms standing for both) set on the topic, every record's
+   * timestamp must lie within [now - before, now + after]. Records are decoded only for such topics.
+   */
+  async #checkTimestamps(topic: string, batches: Buffer): Promise<void> {
+    const bounds = timestampBounds(this.metadata.getTopic(topic)?.configs ?? {});
+    if (!bounds) return;
+    const now = Date.now();
+    const [low, high] = [now - bounds.beforeMs, now + bounds.afterMs];
+    const spans: [number, number][] = [];
+    forEachBatch(batches, (pos, size) => spans.push([pos, size]));
+    for (const [pos, size] of spans) {
+      const { records } = await decodeBatchAsync(batches.subarray(pos, pos + size));
+      const bad = records.find((r) => r.timestamp !== -1 && (r.timestamp < low || r.timestamp > high));
+      if (bad) throw timestampError(bad.timestamp, bad.offset, low, high);
+    }
   }
 
   #producerState(topic: string, partition: number): Promise<ProducerStateTable> {
@@ -684,6 +710,13 @@ export class BrokerCore {
     await this.#snapshotProducers();
     await this.partitions.closeAll();
   }
+}
+
+function timestampError(timestamp: number, offset: number, low: number, high: number): BrokerError {
+  return new BrokerError(
+    'INVALID_TIMESTAMP',
+    `timestamp ${timestamp} of the record at offset delta ${offset} is out of range: it must be within [${low}, ${high}]`,
+  );
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {

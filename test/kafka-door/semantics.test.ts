@@ -350,3 +350,381 @@ test('CreateTopics with a manual replica assignment: valid ones create the parti
   );
   assert.ok(created > 0, 'some generated assignments were valid');
 });
+
+/** Kafka's topic configs (apache/kafka TopicConfig.java and LogConfig) with their defaults. */
+const KAFKA_TOPIC_DEFAULTS: Record<string, string> = {
+  'cleanup.policy': 'delete',
+  'compression.gzip.level': '-1',
+  'compression.lz4.level': '9',
+  'compression.type': 'producer',
+  'compression.zstd.level': '3',
+  'delete.retention.ms': '86400000',
+  'file.delete.delay.ms': '60000',
+  'flush.messages': '9223372036854775807',
+  'flush.ms': '9223372036854775807',
+  'follower.replication.throttled.replicas': '',
+  'index.interval.bytes': '4096',
+  'leader.replication.throttled.replicas': '',
+  'local.retention.bytes': '-2',
+  'local.retention.ms': '-2',
+  'max.compaction.lag.ms': '9223372036854775807',
+  'max.message.bytes': '1048588',
+  'message.downconversion.enable': 'true',
+  'message.format.version': '3.0-IV1',
+  'message.timestamp.after.max.ms': '9223372036854775807',
+  'message.timestamp.before.max.ms': '9223372036854775807',
+  'message.timestamp.difference.max.ms': '9223372036854775807',
+  'message.timestamp.type': 'CreateTime',
+  'min.cleanable.dirty.ratio': '0.5',
+  'min.compaction.lag.ms': '0',
+  'min.insync.replicas': '1',
+  preallocate: 'false',
+  'remote.log.copy.disable': 'false',
+  'remote.log.delete.on.disable': 'false',
+  'remote.storage.enable': 'false',
+  'retention.bytes': '-1',
+  'retention.ms': '604800000',
+  'segment.bytes': '1073741824',
+  'segment.index.bytes': '10485760',
+  'segment.jitter.ms': '0',
+  'segment.ms': '604800000',
+  'unclean.leader.election.enable': 'false',
+};
+
+/**
+ * Where the broker process's own settings (its seed config: storage.max_segment_bytes,
+ * retention.default_max_bytes) differ from Kafka's defaults, with the broker synonym they are under.
+ */
+const BROKER_SETTINGS: Record<string, [string, string]> = {
+  'segment.bytes': ['16777216', 'log.segment.bytes'],
+  'retention.bytes': ['1073741824', 'log.retention.bytes'],
+};
+
+type Config = {
+  name: string;
+  value: string | null;
+  configSource: number;
+  isDefault: boolean;
+  readOnly: boolean;
+  synonyms: { name: string; value: string; source: number }[];
+};
+
+test('DescribeConfigs: every Kafka topic config with its default, source and synonyms, for any key list and version', async (t) => {
+  const broker = await brokerProcess(t);
+  const k = await kafka(broker.kafkaPort!);
+  t.after(() => k.close());
+  const set = {
+    'retention.ms': '-1',
+    'segment.jitter.ms': '1000',
+    'message.timestamp.difference.max.ms': '3600000',
+  };
+  const created = await k.call('CreateTopics', 7, {
+    topics: [
+      {
+        name: 'described',
+        numPartitions: 1,
+        replicationFactor: -1,
+        assignments: [],
+        configs: Object.entries(set).map(([name, value]) => ({ name, value })),
+      },
+    ],
+    timeoutMs: 5000,
+    validateOnly: false,
+  });
+  assert.equal(created.topics[0].errorCode, 0, created.topics[0].errorMessage);
+  // CreateTopics v5+ returns the new topic's configs, as DescribeConfigs shows them.
+  const fromCreate = Object.fromEntries(
+    created.topics[0].configs.map((c: Config) => [c.name, [c.value, c.configSource]]),
+  );
+  assert.deepEqual(Object.keys(fromCreate).sort(), Object.keys(KAFKA_TOPIC_DEFAULTS).sort());
+  assert.deepEqual(fromCreate['retention.ms'], ['-1', 1]);
+  assert.deepEqual(fromCreate['segment.ms'], ['604800000', 5]);
+
+  const describe = async (version: number, keys: string[] | null, includeSynonyms: boolean) => {
+    const r = await k.call('DescribeConfigs', version, {
+      resources: [{ resourceType: 2, resourceName: 'described', configurationKeys: keys }],
+      includeSynonyms,
+      includeDocumentation: false,
+    });
+    assert.equal(r.results[0].errorCode, 0);
+    return r.results[0].configs as Config[];
+  };
+  await fc.assert(
+    fc.asyncProperty(
+      fc.integer({ min: 0, max: 4 }),
+      fc.oneof(
+        fc.constant(null),
+        fc.constant([] as string[]),
+        fc.subarray([...Object.keys(KAFKA_TOPIC_DEFAULTS), 'no.such.config', 'log.retention.hours']),
+      ),
+      fc.boolean(),
+      async (version, keys, includeSynonyms) => {
+        const configs = await describe(version, keys, includeSynonyms);
+        const expectedNames =
+          keys === null || keys.length === 0
+            ? Object.keys(KAFKA_TOPIC_DEFAULTS)
+            : keys.filter((key) => key in KAFKA_TOPIC_DEFAULTS);
+        assert.deepEqual(
+          configs.map((c) => c.name).sort(),
+          [...expectedNames].sort(),
+          'exactly the known names asked for',
+        );
+        for (const c of configs) {
+          const own = set[c.name as keyof typeof set];
+          const brokers = BROKER_SETTINGS[c.name];
+          assert.equal(
+            c.value,
+            own ?? brokers?.[0] ?? KAFKA_TOPIC_DEFAULTS[c.name],
+            `${c.name} has the topic's value, else the broker's setting, else Kafka's default`,
+          );
+          assert.equal(c.readOnly, false);
+          const source = own !== undefined ? 1 : brokers ? 4 : 5;
+          if (version === 0) {
+            assert.equal(c.isDefault, source === 5, `${c.name}: v0 IsDefault`);
+            continue;
+          }
+          assert.equal(c.configSource, source, `${c.name}: source`);
+          if (!includeSynonyms) {
+            assert.deepEqual(c.synonyms, []);
+            continue;
+          }
+          // The topic's own value, the broker's setting (STATIC_BROKER_CONFIG), then the broker
+          // configs' defaults (DEFAULT_CONFIG).
+          const expected = [
+            ...(own !== undefined ? [{ name: c.name, value: own, source: 1 }] : []),
+            ...(brokers ? [{ name: brokers[1], value: brokers[0], source: 4 }] : []),
+          ];
+          assert.deepEqual(c.synonyms.slice(0, expected.length), expected, `${c.name}: synonyms`);
+          for (const s of c.synonyms.slice(expected.length)) assert.equal(s.source, 5);
+        }
+      },
+    ),
+    { numRuns: 60 },
+  );
+  const byName = Object.fromEntries((await describe(4, null, true)).map((c) => [c.name, c]));
+  assert.deepEqual(byName['retention.ms'].synonyms, [
+    { name: 'retention.ms', value: '-1', source: 1 },
+    { name: 'log.retention.hours', value: '168', source: 5 },
+  ]);
+  assert.deepEqual(byName['max.message.bytes'].synonyms, [
+    { name: 'message.max.bytes', value: '1048588', source: 5 },
+  ]);
+  assert.deepEqual(byName['remote.storage.enable'].synonyms, []);
+  // Unknown topics and bad names answer per resource.
+  const missing = await k.call('DescribeConfigs', 4, {
+    resources: [
+      { resourceType: 2, resourceName: 'missing', configurationKeys: null },
+      { resourceType: 2, resourceName: 'bad name!', configurationKeys: null },
+      { resourceType: 16, resourceName: 'x', configurationKeys: null },
+    ],
+    includeSynonyms: false,
+    includeDocumentation: false,
+  });
+  assert.deepEqual(
+    missing.results.map((r: { errorCode: number }) => r.errorCode),
+    [3, 17, 42],
+  );
+});
+
+test("DescribeConfigs for the broker: Kafka broker config names, with this broker's settings and Kafka's defaults", async (t) => {
+  const broker = await brokerProcess(t);
+  const k = await kafka(broker.kafkaPort!);
+  t.after(() => k.close());
+  const r = await k.call('DescribeConfigs', 4, {
+    resources: [
+      { resourceType: 4, resourceName: '1', configurationKeys: null },
+      { resourceType: 4, resourceName: '1', configurationKeys: [] },
+      { resourceType: 4, resourceName: '', configurationKeys: null },
+      { resourceType: 4, resourceName: '7', configurationKeys: null },
+      { resourceType: 4, resourceName: '1', configurationKeys: ['log.retention.hours', 'nope'] },
+    ],
+    includeSynonyms: true,
+    includeDocumentation: true,
+  });
+  const [all, empty, cluster, other, picked] = r.results;
+  assert.equal(all.errorCode, 0);
+  assert.deepEqual(empty.configs, all.configs, 'an empty key list means all');
+  assert.deepEqual([cluster.errorCode, cluster.configs], [0, []], 'no cluster-wide dynamic defaults');
+  assert.equal(other.errorCode, 42);
+  assert.match(other.errorMessage, /expected 1/);
+  const byName = Object.fromEntries(all.configs.map((c: Config) => [c.name, c]));
+  // Every topic config's broker synonym is there, read-only.
+  for (const name of [
+    'log.retention.hours',
+    'log.segment.bytes',
+    'message.max.bytes',
+    'log.cleanup.policy',
+    'min.insync.replicas',
+    'log.message.timestamp.difference.max.ms',
+    'compression.type',
+  ]) {
+    assert.ok(byName[name], `${name} is described`);
+    assert.equal(byName[name].readOnly, true);
+  }
+  assert.deepEqual(
+    [byName['log.retention.hours'].value, byName['log.retention.hours'].configSource],
+    ['168', 5],
+  );
+  assert.deepEqual([byName['broker.id'].value, byName['broker.id'].configSource], ['1', 4]);
+  assert.equal(byName['advertised.listeners'].value, `PLAINTEXT://localhost:${broker.kafkaPort}`);
+  // This broker's own setting (group.min.session.timeout.ms is 1000, Kafka's is 6000) is static, then the default.
+  assert.deepEqual(byName['group.min.session.timeout.ms'].synonyms, [
+    { name: 'group.min.session.timeout.ms', value: '1000', source: 4 },
+    { name: 'group.min.session.timeout.ms', value: '6000', source: 5 },
+  ]);
+  assert.deepEqual(
+    picked.configs.map((c: Config) => c.name),
+    ['log.retention.hours'],
+  );
+});
+
+test('CreateTopics knows every Kafka topic config: honoured or stored ones are kept, unhonourable values refused by name', async (t) => {
+  const broker = await brokerProcess(t);
+  const k = await kafka(broker.kafkaPort!);
+  t.after(() => k.close());
+  // A valid non-default value for every config, and whether this broker accepts it.
+  const values: Record<string, [string, boolean]> = {
+    'cleanup.policy': ['compact,delete', true],
+    'compression.gzip.level': ['5', true],
+    'compression.lz4.level': ['12', true],
+    'compression.type': ['zstd', true],
+    'compression.zstd.level': ['-5', true],
+    'delete.retention.ms': ['1000', true],
+    'file.delete.delay.ms': ['0', true],
+    'flush.messages': ['1', true],
+    'flush.ms': ['1000', true],
+    'follower.replication.throttled.replicas': ['0:1', true],
+    'index.interval.bytes': ['8192', true],
+    'leader.replication.throttled.replicas': ['*', true],
+    'local.retention.bytes': ['1000', true],
+    'local.retention.ms': ['1000', true],
+    'max.compaction.lag.ms': ['60000', false],
+    'max.message.bytes': ['2000000', true],
+    'message.downconversion.enable': ['false', true],
+    'message.format.version': ['2.8', true],
+    'message.timestamp.after.max.ms': ['60000', true],
+    'message.timestamp.before.max.ms': ['60000', true],
+    'message.timestamp.difference.max.ms': ['60000', true],
+    'message.timestamp.type': ['LogAppendTime', false],
+    'min.cleanable.dirty.ratio': ['0.1', true],
+    'min.compaction.lag.ms': ['1000', false],
+    'min.insync.replicas': ['1', true],
+    preallocate: ['true', true],
+    'remote.log.copy.disable': ['true', true],
+    'remote.log.delete.on.disable': ['true', true],
+    'remote.storage.enable': ['true', false],
+    'retention.bytes': ['1000000', true],
+    'retention.ms': ['9223372036854775807', true],
+    'segment.bytes': ['1048576', true],
+    'segment.index.bytes': ['4096', true],
+    'segment.jitter.ms': ['10', true],
+    'segment.ms': ['3600000', true],
+    'unclean.leader.election.enable': ['true', true],
+  };
+  assert.deepEqual(Object.keys(values).sort(), Object.keys(KAFKA_TOPIC_DEFAULTS).sort());
+  let n = 0;
+  await fc.assert(
+    fc.asyncProperty(
+      fc.subarray(Object.keys(values), { minLength: 1 }),
+      fc.option(
+        fc.constantFrom(
+          'retention.ms=soon',
+          'no.such.config=1',
+          'min.cleanable.dirty.ratio=2',
+          'preallocate=yes',
+        ),
+      ),
+      async (keys, broken) => {
+        const configs = keys.map((name) => ({ name, value: values[name][0] }));
+        if (broken) {
+          const [name, value] = broken.split('=');
+          configs.push({ name, value });
+        }
+        const name = `cfg-${n++}`;
+        const r = await k.call('CreateTopics', 7, {
+          topics: [{ name, numPartitions: 1, replicationFactor: -1, assignments: [], configs }],
+          timeoutMs: 5000,
+          validateOnly: false,
+        });
+        const refused = keys.filter((key) => !values[key][1]);
+        const got = r.topics[0];
+        if (refused.length === 0 && !broken) {
+          assert.equal(got.errorCode, 0, got.errorMessage);
+          const d = await k.call('DescribeConfigs', 4, {
+            resources: [{ resourceType: 2, resourceName: name, configurationKeys: keys }],
+            includeSynonyms: false,
+            includeDocumentation: false,
+          });
+          assert.deepEqual(
+            Object.fromEntries(d.results[0].configs.map((c: Config) => [c.name, [c.value, c.configSource]])),
+            Object.fromEntries(keys.map((key) => [key, [values[key][0], 1]])),
+          );
+        } else {
+          assert.equal(got.errorCode, 40, `INVALID_CONFIG for ${JSON.stringify(configs)}`);
+          const named = [...refused, ...(broken ? [broken.split('=')[0]] : [])];
+          assert.ok(
+            named.some((key) => got.errorMessage.includes(key)),
+            `the message names the key: ${got.errorMessage}`,
+          );
+        }
+      },
+    ),
+    { numRuns: 60 },
+  );
+});
+
+test('message.timestamp.*.max.ms are honoured: a record outside the window is refused with INVALID_TIMESTAMP', async (t) => {
+  const broker = await brokerProcess(t);
+  const k = await kafka(broker.kafkaPort!);
+  t.after(() => k.close());
+  const hour = 3_600_000;
+  await k.call('CreateTopics', 7, {
+    topics: [
+      {
+        name: 'window-diff',
+        numPartitions: 1,
+        replicationFactor: -1,
+        assignments: [],
+        configs: [{ name: 'message.timestamp.difference.max.ms', value: String(hour) }],
+      },
+      {
+        name: 'window-after',
+        numPartitions: 1,
+        replicationFactor: -1,
+        assignments: [],
+        configs: [{ name: 'message.timestamp.after.max.ms', value: String(hour) }],
+      },
+    ],
+    timeoutMs: 5000,
+    validateOnly: false,
+  });
+  const produce = async (topic: string, timestamps: number[]) => {
+    const r = await k.call('Produce', 9, {
+      transactionalId: null,
+      acks: -1,
+      timeoutMs: 5000,
+      topicData: [
+        {
+          name: topic,
+          partitionData: [
+            {
+              index: 0,
+              records: encodeBatch({
+                records: timestamps.map((ts) => ({ value: Buffer.from('v'), timestamp: ts })),
+              }),
+            },
+          ],
+        },
+      ],
+    });
+    return r.responses[0].partitionResponses[0].errorCode as number;
+  };
+  const now = Date.now();
+  // Far outside the window on either side, with the bad record anywhere in the batch.
+  assert.equal(await produce('window-diff', [now, now - 10 * hour]), 32);
+  assert.equal(await produce('window-diff', [now + 10 * hour, now]), 32);
+  assert.equal(await produce('window-diff', [now, now + 1]), 0);
+  // after.max.ms alone bounds the future only.
+  assert.equal(await produce('window-after', [now - 1000 * hour]), 0);
+  assert.equal(await produce('window-after', [now, now + 10 * hour]), 32);
+});

@@ -8,7 +8,7 @@ import { type BrokerCore, highWatermarkOf } from '../../../broker/core.ts';
 import type { GroupService } from '../../../broker/groups/service.ts';
 import { OFFSETS_TOPIC } from '../../../broker/groups/service.ts';
 import { validateTopicName } from '../../../broker/metadata.ts';
-import { validateTopicConfigs } from '../../../broker/topic-config.ts';
+import { type TopicConfigs, validateTopicConfigs } from '../../../broker/topic-config.ts';
 import { BrokerError } from '../../../errors.ts';
 import type { CreateTopicsRequest } from '../apis/create-topics.ts';
 import type { DeleteTopicsRequest } from '../apis/delete-topics.ts';
@@ -30,6 +30,8 @@ import type { SyncGroupRequest } from '../apis/sync-group.ts';
 import type { Message } from '../codec.ts';
 import { errorCode, kafkaErrorCode } from '../error-codes.ts';
 import type { KafkaLogger, KafkaRequestHandler, RequestContext } from '../handler.ts';
+import { requestFrameBytesMax } from '../limits.ts';
+import { describeConfigs, topicConfigEntries } from './describe-configs.ts';
 
 export interface BrokerHandlerOptions {
   core: BrokerCore;
@@ -56,11 +58,6 @@ const NONE = 0;
 const TRANSACTIONS_UNSUPPORTED =
   'transactions are not supported by this broker; use an idempotent producer without a transactional id';
 const code = (err: unknown) => kafkaErrorCode(err);
-
-/** Kafka's ConfigSource values (DescribeConfigsResponse). */
-const SOURCE_TOPIC = 1;
-const SOURCE_STATIC_BROKER = 4;
-const SOURCE_DEFAULT = 5;
 
 export class BrokerKafkaHandler implements KafkaRequestHandler {
   readonly #o: BrokerHandlerOptions;
@@ -96,7 +93,7 @@ export class BrokerKafkaHandler implements KafkaRequestHandler {
       case 'OffsetFetch':
         return Promise.resolve(this.#offsetFetch(ctx, request as OffsetFetchRequest));
       case 'CreateTopics':
-        return this.#createTopics(request as CreateTopicsRequest);
+        return this.#createTopics(ctx, request as CreateTopicsRequest);
       case 'DeleteTopics':
         return this.#deleteTopics(request as DeleteTopicsRequest);
       case 'InitProducerId':
@@ -106,7 +103,7 @@ export class BrokerKafkaHandler implements KafkaRequestHandler {
       case 'DescribeGroups':
         return Promise.resolve(this.#describeGroups(request as DescribeGroupsRequest));
       case 'DescribeConfigs':
-        return Promise.resolve(this.#describeConfigs(request as DescribeConfigsRequest));
+        return Promise.resolve(this.#describeConfigs(ctx, request as DescribeConfigsRequest));
       default:
         return Promise.reject(new Error(`no handler for ${ctx.apiName}`));
     }
@@ -647,7 +644,7 @@ export class BrokerKafkaHandler implements KafkaRequestHandler {
 
   // ---------------------------------------------------------------- topics
 
-  async #createTopics(req: CreateTopicsRequest): Promise<Message> {
+  async #createTopics(ctx: RequestContext, req: CreateTopicsRequest): Promise<Message> {
     const core = this.#o.core;
     const topics = [];
     for (const t of req.topics) {
@@ -672,9 +669,20 @@ export class BrokerKafkaHandler implements KafkaRequestHandler {
         ({ numPartitions, replicationFactor } = checked);
       }
       try {
+        // From v5 the answer carries the new topic's configs (KIP-525), as DescribeConfigs shows them.
+        const configsOf = (set: TopicConfigs) =>
+          ctx.apiVersion >= 5
+            ? topicConfigEntries(set, core.defaults).map((c) => ({
+                name: c.name,
+                value: c.value,
+                readOnly: c.readOnly,
+                configSource: c.configSource,
+                isSensitive: c.isSensitive,
+              }))
+            : null;
         if (req.validateOnly) {
           validateTopicName(t.name);
-          validateTopicConfigs(configs);
+          const valid = validateTopicConfigs(configs);
           if (core.metadata.getTopic(t.name))
             throw new BrokerError('TOPIC_ALREADY_EXISTS', `topic ${t.name} already exists`);
           topics.push({
@@ -683,6 +691,7 @@ export class BrokerKafkaHandler implements KafkaRequestHandler {
             errorMessage: null,
             numPartitions: numPartitions === -1 ? core.defaultPartitions : numPartitions,
             replicationFactor: 1,
+            configs: configsOf(valid),
           });
           continue;
         }
@@ -699,6 +708,7 @@ export class BrokerKafkaHandler implements KafkaRequestHandler {
           errorMessage: null,
           numPartitions: created.partitions,
           replicationFactor: created.replicationFactor,
+          configs: configsOf(created.configs),
         });
       } catch (err) {
         topics.push({ ...base, errorCode: code(err), errorMessage: (err as Error).message });
@@ -758,68 +768,37 @@ export class BrokerKafkaHandler implements KafkaRequestHandler {
     }
   }
 
-  #describeConfigs(req: DescribeConfigsRequest): Message {
+  #describeConfigs(ctx: RequestContext, req: DescribeConfigsRequest): Message {
     const core = this.#o.core;
-    const results = req.resources.map((r) => {
-      const keys = r.configurationKeys;
-      const pick = <T extends { name: string }>(all: T[]) =>
-        keys === null ? all : all.filter((c) => keys.includes(c.name));
-      const entry = (name: string, value: string, isDefault: boolean, source: number, type: number) => ({
-        name,
-        value,
-        readOnly: source !== SOURCE_TOPIC && source !== SOURCE_DEFAULT,
-        isDefault,
-        configSource: source,
-        isSensitive: false,
-        synonyms: [],
-        configType: type,
-        documentation: null,
-      });
-      try {
-        if (r.resourceType === 2) {
-          const d = core.describeTopic(r.resourceName);
-          const types: Record<string, number> = { 'cleanup.policy': 7, 'compression.type': 2 };
-          const configs = Object.entries(d.configs).map(([name, v]) =>
-            entry(name, v.value, v.isDefault, v.isDefault ? SOURCE_DEFAULT : SOURCE_TOPIC, types[name] ?? 5),
-          );
-          return {
-            errorCode: NONE,
-            errorMessage: null,
-            resourceType: 2,
-            resourceName: r.resourceName,
-            configs: pick(configs),
-          };
-        }
-        if (r.resourceType === 4) {
-          const configs = Object.entries(this.#o.brokerConfigs).map(([name, value]) =>
-            entry(name, value, false, SOURCE_STATIC_BROKER, 2),
-          );
-          return {
-            errorCode: NONE,
-            errorMessage: null,
-            resourceType: 4,
-            resourceName: r.resourceName,
-            configs: pick(configs),
-          };
-        }
-        return {
-          errorCode: errorCode('INVALID_REQUEST'),
-          errorMessage: `resource type ${r.resourceType} is not supported`,
-          resourceType: r.resourceType,
-          resourceName: r.resourceName,
-          configs: [],
-        };
-      } catch (err) {
-        return {
-          errorCode: code(err),
-          errorMessage: (err as Error).message,
-          resourceType: r.resourceType,
-          resourceName: r.resourceName,
-          configs: [],
-        };
-      }
-    });
-    return { throttleTimeMs: 0, results };
+    return describeConfigs(
+      {
+        topicConfigs: (name) => {
+          validateTopicName(name);
+          return core.metadata.getTopic(name)?.configs ?? null;
+        },
+        defaults: core.defaults,
+        nodeId: this.#nodeId,
+        brokerSettings: () => this.#brokerSettings(),
+      },
+      req,
+      ctx.apiVersion,
+    );
+  }
+
+  /** This node's broker settings by Kafka's names (DescribeConfigs for the broker resource). */
+  #brokerSettings(): Record<string, string> {
+    const { host, port } = this.#o.advertised();
+    return {
+      'broker.id': String(this.#nodeId),
+      'node.id': String(this.#nodeId),
+      listeners: `PLAINTEXT://:${port}`,
+      'advertised.listeners': `PLAINTEXT://${host}:${port}`,
+      'default.replication.factor': '1',
+      'offsets.topic.replication.factor': '1',
+      'group.initial.rebalance.delay.ms': '0',
+      'socket.request.max.bytes': String(requestFrameBytesMax),
+      ...this.#o.brokerConfigs,
+    };
   }
 }
 
