@@ -494,8 +494,10 @@ export class BrokerCore {
   }
 
   /**
-   * A producer id and epoch for an idempotent producer. With an existing id and epoch (KIP-360), the
-   * same id with the next epoch, which fences older instances.
+   * A producer id and epoch for an idempotent producer. With an existing id and epoch, the same id with
+   * the next epoch, which fences older instances: the gRPC API's explicit bump, for ids this node
+   * handed out (others get UNKNOWN_PRODUCER_ID). The Kafka door never asks for a bump: without a
+   * transactional id Kafka always allocates a fresh id.
    */
   async initProducerId(existing?: {
     producerId: number;
@@ -508,6 +510,11 @@ export class BrokerCore {
       existing.producerEpoch >= 0 &&
       existing.producerEpoch < 32766
     ) {
+      if (!this.#producerIds.issued(existing.producerId))
+        throw new BrokerError(
+          'UNKNOWN_PRODUCER_ID',
+          `producer id ${existing.producerId} was never handed out by this broker`,
+        );
       return { producerId: existing.producerId, producerEpoch: existing.producerEpoch + 1 };
     }
     return { producerId: await this.#producerIds.next(), producerEpoch: 0 };
@@ -768,6 +775,11 @@ class ProducerIdAllocator {
       // First start: ids begin at 0.
     }
     return a;
+  }
+
+  /** Whether `id` may have been handed out (every id below the next one, across restarts). */
+  issued(id: number): boolean {
+    return Number.isSafeInteger(id) && id >= 0 && id < this.#next;
   }
 
   async next(): Promise<number> {
