@@ -5,10 +5,23 @@
  * `apt-get install` line. It exits 0 when everything is present, so a second run costs one `dpkg-query`.
  *
  * The packages: kafka-python and its codecs (independent RecordBatch fixtures, the partitioner, a Kafka
- * client in test/compat), grpcio with grpc_tools (a gRPC client that is not ours), and the librdkafka
- * clients of the compatibility tests: kcat and confluent-kafka.
+ * client in test/compat), grpcio with grpc_tools (a gRPC client that is not ours), the librdkafka
+ * clients of the compatibility tests (kcat and confluent-kafka, librdkafka 2.0.2), and the libraries
+ * that a current librdkafka links against.
+ *
+ * Then it builds `@confluentinc/kafka-javascript` (librdkafka 2.15 inside; issue 16, section 4). Its
+ * own install script would download prebuilt binaries or the sources of zlib, OpenSSL, zstd and curl,
+ * which this machine cannot reach, so package.json's `allowScripts` turns the script off and this step
+ * builds the addon once, against Debian's libraries (`CKJS_LINKING=dynamic`) and the headers of the
+ * Node that runs the tests (about 2-3 minutes on two cores; later runs find it built).
  */
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, realpathSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 export const testDebianPackages = [
   'python3-kafka',
@@ -19,6 +32,14 @@ export const testDebianPackages = [
   'python3-grpc-tools',
   'kcat',
   'python3-confluent-kafka',
+  // What @confluentinc/kafka-javascript's librdkafka builds against (CKJS_LINKING=dynamic).
+  'pkg-config',
+  'libssl-dev',
+  'zlib1g-dev',
+  'libzstd-dev',
+  'liblz4-dev',
+  'libsasl2-dev',
+  'libcurl4-openssl-dev',
 ] as const;
 
 /** The packages of `wanted` that dpkg does not report as installed. */
@@ -71,4 +92,100 @@ export function setUp(wanted: readonly string[] = testDebianPackages): number {
   return 0;
 }
 
-if (import.meta.main) process.exitCode = setUp();
+const ckjsDir = path.join(root, 'node_modules', '@confluentinc', 'kafka-javascript');
+export const ckjsAddon = path.join(ckjsDir, 'build', 'Release', 'confluent-kafka-javascript.node');
+
+/**
+ * A directory with the running Node's headers as node-gyp wants them (`include/node/common.gypi`):
+ * the `node` package's own platform package when it is still there, else that package fetched from
+ * the npm registry into node_modules/.cache (a later `npm install` prunes it as extraneous).
+ */
+function nodeHeadersDir(): string {
+  const require = createRequire(path.join(root, 'node_modules', 'node', 'package.json'));
+  const platformPackage = `node-${process.platform}-${process.arch}`;
+  try {
+    const dir = path.dirname(require.resolve(`${platformPackage}/package.json`));
+    if (existsSync(path.join(dir, 'include', 'node', 'common.gypi'))) return dir;
+  } catch {
+    // Pruned: fetch it below.
+  }
+  const cache = path.join(
+    root,
+    'node_modules',
+    '.cache',
+    'tsbroker',
+    `${platformPackage}-${process.version}`,
+  );
+  if (!existsSync(path.join(cache, 'package', 'include', 'node', 'common.gypi'))) {
+    mkdirSync(cache, { recursive: true });
+    const tarball = execFileSync(
+      npmCommand()[0],
+      [...npmCommand().slice(1), 'pack', `${platformPackage}@${process.version}`],
+      {
+        cwd: cache,
+        encoding: 'utf8',
+      },
+    )
+      .trim()
+      .split('\n')
+      .pop()!;
+    run('tar', ['xzf', path.join(cache, tarball), '-C', cache]);
+  }
+  return path.join(cache, 'package');
+}
+
+/** npm, run by the Node that runs the tests (so that node-gyp builds for this Node's ABI). */
+function npmCommand(): string[] {
+  const cli =
+    process.env.npm_execpath ?? realpathSync(execFileSync('which', ['npm'], { encoding: 'utf8' }).trim());
+  return [process.execPath, cli];
+}
+
+/** True when the built addon loads in this Node (a build for another Node's ABI does not). */
+function addonLoads(): boolean {
+  const r = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(ckjsAddon)})`], { stdio: 'ignore' });
+  return r.status === 0;
+}
+
+/** Builds the @confluentinc/kafka-javascript addon unless it is built; the exit code. */
+export function buildConfluentJavascript(): number {
+  if (existsSync(ckjsAddon) && addonLoads()) return 0;
+  if (!existsSync(path.join(ckjsDir, 'package.json'))) {
+    process.stderr.write(
+      'test set-up: @confluentinc/kafka-javascript is not installed: run npm install first\n',
+    );
+    return 1;
+  }
+  const nodeGyp = path.join(
+    path.dirname(npmCommand()[1]),
+    '..',
+    'node_modules',
+    'node-gyp',
+    'bin',
+    'node-gyp.js',
+  );
+  const version = (
+    JSON.parse(readFileSync(path.join(ckjsDir, 'package.json'), 'utf8')) as { version: string }
+  ).version;
+  process.stderr.write(
+    `test set-up: building @confluentinc/kafka-javascript ${version} against Debian's libraries (once, 2-3 minutes)\n`,
+  );
+  // npm's own config (here `nodedir=/usr`, the machine's Node 20) reaches node-gyp through the
+  // environment and wins over its flag, so the headers are named in both.
+  const nodedir = nodeHeadersDir();
+  const r = spawnSync(process.execPath, [nodeGyp, 'rebuild', `--nodedir=${nodedir}`], {
+    cwd: ckjsDir,
+    stdio: ['ignore', 'ignore', 'pipe'],
+    encoding: 'utf8',
+    env: { ...process.env, CKJS_LINKING: 'dynamic', npm_config_nodedir: nodedir },
+  });
+  if (r.status !== 0 || !existsSync(ckjsAddon)) {
+    process.stderr.write(
+      `${r.stderr.slice(-4000)}\ntest set-up: building @confluentinc/kafka-javascript failed\n`,
+    );
+    return 1;
+  }
+  return 0;
+}
+
+if (import.meta.main) process.exitCode = setUp() || buildConfluentJavascript();

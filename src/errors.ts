@@ -154,7 +154,7 @@ export const ERROR_CODES = {
   },
   INVALID_CONFIG: {
     retriable: false,
-    doc: 'A configuration value is outside what is allowed; the message names the key, the value and the bounds.',
+    doc: 'A configuration value is outside what is allowed, or cannot be used on this machine (a port in use, a data directory that is a file or read-only); the message names the key, the value and what is wrong.',
   },
 } as const;
 

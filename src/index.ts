@@ -3,6 +3,7 @@
  * The client lives at the `/client` entry point and imports nothing from here.
  */
 
+export { ConfigError } from './config/config-error.ts';
 export { type BrokerConfig, loadConfig } from './config/load.ts';
 export { BrokerError, ERROR_CODES, type ErrorCode } from './errors.ts';
 export { type RunningBroker, runBroker, type StartOptions, startBroker } from './server.ts';

@@ -4,7 +4,6 @@
  * take this same path.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { GrpcServer } from './api/grpc/server.ts';
@@ -13,10 +12,19 @@ import { KafkaServer } from './api/kafka/server.ts';
 import { BrokerCore } from './broker/core.ts';
 import { defaultCoordinatorConfig } from './broker/groups/coordinator.ts';
 import { GroupService } from './broker/groups/service.ts';
-import { type BrokerConfig, loadConfig } from './config/load.ts';
+import {
+  type BrokerConfig,
+  type ConfigField,
+  configUnusable,
+  FIELD_KEYS,
+  loadConfig,
+  originOf,
+  validateConfig,
+} from './config/load.ts';
 import { Metrics } from './http/metrics.ts';
 import { HttpServer } from './http/server.ts';
 import { createLogger, type Logger } from './logging.ts';
+import { listenFailure, prepareDataDir } from './start-up.ts';
 
 export interface RunningBroker {
   readonly config: BrokerConfig;
@@ -47,10 +55,15 @@ export interface StartOptions extends Partial<Omit<BrokerConfig, 'sources'>> {
 /**
  * Embedded defaults differ from the CLI's: every port is 0 (ephemeral), the data directory is a new
  * temporary one (removed on close), and logs are at `warn`, so that tests start brokers freely.
+ * It never exits the process: a bad option, a port in use or an unusable data directory rejects with a
+ * ConfigError (code INVALID_CONFIG) naming the key and the value.
  */
 export async function startBroker(options: StartOptions = {}): Promise<RunningBroker> {
   const { config: base } = loadConfig([], {});
   const ownsDataDir = options.dataDir === undefined;
+  const sources = { ...base.sources };
+  for (const field of Object.keys(options))
+    if (field in FIELD_KEYS) sources[FIELD_KEYS[field as ConfigField]] = 'option';
   const config: BrokerConfig = {
     ...base,
     grpcPort: 0,
@@ -62,9 +75,15 @@ export async function startBroker(options: StartOptions = {}): Promise<RunningBr
     logLevel: 'warn',
     ...options,
     dataDir: options.dataDir ?? mkdtempSync(path.join(tmpdir(), 'tsbroker-')),
-    sources: base.sources,
+    sources,
   };
-  const broker = await runBroker(config, options.logger);
+  let broker: RunningBroker;
+  try {
+    broker = await runBroker(config, options.logger);
+  } catch (err) {
+    if (ownsDataDir) rmSync(config.dataDir, { recursive: true, force: true });
+    throw err;
+  }
   if (!ownsDataDir) return broker;
   return {
     ...broker,
@@ -75,17 +94,23 @@ export async function startBroker(options: StartOptions = {}): Promise<RunningBr
   };
 }
 
-/** Starts a node from a complete config (the CLI's path). */
+/**
+ * Starts a node from a complete config (the CLI's path). Every failure that a setting can fix rejects
+ * with a ConfigError naming its key; what was started before it is closed first.
+ */
 export async function runBroker(config: BrokerConfig, givenLogger?: Logger): Promise<RunningBroker> {
+  validateConfig(config);
   const logger =
     givenLogger ?? createLogger({ nodeId: config.nodeId, level: config.logLevel, format: config.logFormat });
-  await mkdir(config.dataDir, { recursive: true });
+  await prepareDataDir(config);
   const metrics = new Metrics(config.nodeId);
   let state: 'starting' | 'ready' | 'stopping' = 'starting';
   const isLeader = () => state === 'ready';
 
   const http = new HttpServer({ metrics, readiness: () => (state === 'ready' ? 'LEADER' : 'NOT_READY') });
-  const metricsPort = await http.listen(config.bindAddr, config.metricsPort);
+  const metricsPort = await http.listen(config.bindAddr, config.metricsPort).catch((err: unknown) => {
+    throw listenFailure(config, 'network.metrics_port', config.metricsPort, err);
+  });
 
   let core: BrokerCore;
   try {
@@ -113,15 +138,18 @@ export async function runBroker(config: BrokerConfig, givenLogger?: Logger): Pro
     });
   } catch (err) {
     await http.close();
-    throw err;
+    throw dataDirFailure(config, err);
   }
-  const groups = new GroupService(core, { offsetsPartitions: config.offsetsPartitions });
+  const groups = new GroupService(core, {
+    offsetsPartitions: config.offsetsPartitions,
+    onSkippedRecord: (kind) => metrics.offsetsRecordsSkipped.inc({ kind }),
+  });
   try {
     await groups.load();
   } catch (err) {
     await core.close();
     await http.close();
-    throw err;
+    throw dataDirFailure(config, err);
   }
   metrics.attach(core, isLeader, () => 1);
   metrics.groupCollectors.push((members, lag) => {
@@ -160,7 +188,7 @@ export async function runBroker(config: BrokerConfig, givenLogger?: Logger): Pro
     await groups.close();
     await core.close();
     await http.close();
-    throw err;
+    throw listenFailure(config, 'network.grpc_port', config.grpcPort, err);
   }
   const kafkaHandler = new BrokerKafkaHandler({
     core,
@@ -189,6 +217,10 @@ export async function runBroker(config: BrokerConfig, givenLogger?: Logger): Pro
     host: config.bindAddr,
     port: config.kafkaPort,
     logger,
+    idleMs: config.kafkaConnectionsMaxIdleMs,
+    receiveMsMax: config.kafkaRequestReceiveTimeoutMs,
+    queuedRequestBytesMax: config.kafkaQueuedMaxRequestBytes,
+    observer: metrics.kafkaListener,
     // Times every Kafka request into the same histogram as the gRPC door's, labelled api="kafka". A
     // response carrying error codes is still "ok" here: only a failed handler (a closed connection) is not.
     handler: {
@@ -216,7 +248,7 @@ export async function runBroker(config: BrokerConfig, givenLogger?: Logger): Pro
     await groups.close();
     await core.close();
     await http.close();
-    throw err;
+    throw listenFailure(config, 'network.kafka_port', config.kafkaPort, err);
   }
   const advertised = { ...config, grpcPort, metricsPort, kafkaPort };
   state = 'ready';
@@ -264,6 +296,22 @@ export async function runBroker(config: BrokerConfig, givenLogger?: Logger): Pro
       return closing;
     },
   };
+}
+
+/**
+ * A system error while the core opens the data directory (a file it cannot read or write, a full
+ * disk) is a problem of node.data_dir: named so. The core's own typed errors pass as they are.
+ */
+function dataDirFailure(config: BrokerConfig, err: unknown): unknown {
+  const e = err as NodeJS.ErrnoException;
+  if (!(e instanceof Error) || typeof e.syscall !== 'string' || typeof e.code !== 'string') return err;
+  return configUnusable(
+    'node.data_dir',
+    config.dataDir,
+    `opening it failed: ${e.message}`,
+    originOf(config, 'node.data_dir'),
+    err,
+  );
 }
 
 /**

@@ -3,8 +3,17 @@ import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { loadConfig, parseDuration, readConfigFile } from '../src/config/load.ts';
-import { SCHEMA } from '../src/config/schema.ts';
+import fc from 'fast-check';
+import {
+  ConfigError,
+  editDistance,
+  FIELD_KEYS,
+  loadConfig,
+  parseDuration,
+  readConfigFile,
+  unknownEnvWarnings,
+} from '../src/config/load.ts';
+import { envName, SCHEMA } from '../src/config/schema.ts';
 import { tempDir } from './helpers/tmp.ts';
 
 const root = new URL('../', import.meta.url).pathname;
@@ -78,7 +87,10 @@ test('the config file refuses unknown keys and bad shapes', async (t) => {
   const dir = await tempDir(t);
   const file = path.join(dir, 'c.yaml');
   writeFileSync(file, 'storage:\n  max_segmnet_bytes: 10\n');
-  assert.throws(() => readConfigFile(file), { message: /unknown key storage\.max_segmnet_bytes/ });
+  assert.throws(() => readConfigFile(file), {
+    key: 'storage.max_segmnet_bytes',
+    message: /unknown key storage\.max_segmnet_bytes; did you mean storage\.max_segment_bytes\?/,
+  });
   writeFileSync(file, 'storage: 5\n');
   assert.throws(() => readConfigFile(file), { message: /section storage must be a mapping/ });
   writeFileSync(file, 'storage:\n  max_segment_bytes: [1, 2]\n');
@@ -135,4 +147,109 @@ test('the broker CLI exits 2 on a bad value, naming it, and prints --help', () =
   ]) {
     assert.ok(help.stdout.includes(flag), `--help mentions ${flag}`);
   }
+});
+
+test('every numeric key from the environment: negative, non-numeric and out-of-range values name key and value', () => {
+  const numeric = SCHEMA.filter((s) => s.kind.type === 'int' || s.kind.type === 'duration');
+  assert.ok(numeric.length >= 20);
+  for (const spec of numeric) {
+    const k = spec.kind as { min?: number; max?: number; minMs?: number; maxMs?: number };
+    const [min, max] = k.min !== undefined ? [k.min, k.max!] : [k.minMs!, k.maxMs!];
+    for (const value of [String(min - 1), 'abc', String(max + 1), '-']) {
+      const name = envName(spec.key);
+      assert.throws(
+        () => loadConfig([], { [name]: value }),
+        (err: unknown) => {
+          assert.ok(err instanceof ConfigError, String(err));
+          assert.equal(err.key, spec.key);
+          assert.equal(err.value, value);
+          assert.ok(
+            err.message.startsWith(
+              `${spec.key}=${JSON.stringify(value)} (from env ${name}) is invalid: must be`,
+            ),
+            err.message,
+          );
+          return true;
+        },
+        `${name}=${value}`,
+      );
+    }
+  }
+});
+
+test('a negative flag value is refused by its bounds, not called an ambiguous option', () => {
+  assert.throws(() => loadConfig(['--kafka-port', '-1'], {}), {
+    key: 'network.kafka_port',
+    message:
+      /network\.kafka_port="-1" \(from --kafka-port\) is invalid: must be an integer between 0 and 65535/,
+  });
+  assert.throws(() => loadConfig(['-grpc-port', '-5'], {}), { key: 'network.grpc_port', value: '-5' });
+  assert.throws(() => loadConfig(['--metrics-port'], {}), {
+    key: 'network.metrics_port',
+    message: /needs a value/,
+  });
+  assert.equal(loadConfig(['--id=-x'], {}).config.nodeId, '-x', 'an explicit = still passes a dash value');
+});
+
+test('FIELD_KEYS names every schema key, so that startBroker() options are validated by the schema', () => {
+  const named = new Set<string>(Object.values(FIELD_KEYS));
+  // storage.sync_writes is folded into the fsync field, which storage.fsync names.
+  for (const spec of SCHEMA) if (spec.key !== 'storage.sync_writes') assert.ok(named.has(spec.key), spec.key);
+});
+
+test('edit distance: zero to itself, symmetric, one per insertion and per swap of neighbours', () => {
+  fc.assert(
+    fc.property(
+      fc.string({ maxLength: 12 }),
+      fc.string({ maxLength: 12 }),
+      fc.nat(),
+      fc.string({ minLength: 1, maxLength: 1 }),
+      (a, b, i, c) => {
+        assert.equal(editDistance(a, a), 0);
+        assert.equal(editDistance(a, b), editDistance(b, a));
+        assert.ok(editDistance(a, b) <= Math.max(a.length, b.length));
+        const at = a.length === 0 ? 0 : i % (a.length + 1);
+        assert.equal(editDistance(a, a.slice(0, at) + c + a.slice(at)), 1);
+        if (a.length >= 2) {
+          const j = i % (a.length - 1);
+          if (a[j] !== a[j + 1]) {
+            const swapped = a.slice(0, j) + a[j + 1] + a[j] + a.slice(j + 2);
+            assert.equal(editDistance(a, swapped), 1);
+          }
+        }
+      },
+    ),
+  );
+});
+
+test('unknown BROKER_* variables are warned about; known ones, aliases and other prefixes are not', () => {
+  const known: Record<string, string> = { BROKER_CONFIG: 'c.yaml', BROKER_SERVER: 'x:1', PATH: '/bin' };
+  for (const spec of SCHEMA) for (const name of [envName(spec.key), ...(spec.env ?? [])]) known[name] = '1';
+  assert.deepEqual(unknownEnvWarnings(known), []);
+  // One typo in each variable a key reads: the warning names that variable and its key.
+  for (const spec of SCHEMA) {
+    const name = envName(spec.key);
+    const typo = `${name.slice(0, -2)}${name.at(-1)}${name.at(-2)}`;
+    if (typo === name) continue;
+    const [warning] = unknownEnvWarnings({ [typo]: '1' });
+    assert.equal(
+      warning,
+      `unknown environment variable ${typo} is ignored; did you mean ${name} (${spec.key})?`,
+      typo,
+    );
+  }
+  assert.match(unknownEnvWarnings({ BROKER_QQQQ: '1' })[0], /BROKER_QQQQ is ignored; see broker --help/);
+});
+
+test('two listeners on one port are refused, naming both keys; 0 may repeat', () => {
+  assert.throws(() => loadConfig(['--grpc-port', '9000', '--kafka-port', '9000'], {}), {
+    key: 'network.kafka_port',
+    message: /network\.kafka_port=9000 \(from --kafka-port\) is invalid: it is network\.grpc_port too/,
+  });
+  assert.throws(() => loadConfig([], { BROKER_METRICS_PORT: '9092' }), {
+    key: 'network.metrics_port',
+    message: /it is network\.kafka_port too/,
+  });
+  const { config } = loadConfig(['--grpc-port', '0', '--kafka-port', '0', '--metrics-port', '0'], {});
+  assert.equal(config.grpcPort + config.kafkaPort + config.metricsPort, 0);
 });

@@ -116,3 +116,99 @@ export function barChartSvg(chart: BarChart): string {
   out.push('</svg>');
   return `${out.join('\n')}\n`;
 }
+
+export interface LineSeries {
+  name: string;
+  /** [x, y] points in x order; x in the chart's unit (seconds for the soak). */
+  points: [number, number][];
+  /** Which value axis the series uses: the left one or the right one. @default 'left' */
+  axis?: 'left' | 'right';
+}
+
+export interface LineChart {
+  title: string;
+  xLabel: string;
+  yLabel: string;
+  /** Label of the right axis; only drawn when a series uses it. */
+  yRightLabel?: string;
+  series: LineSeries[];
+  /** Shaded spans of x, e.g. when hostile clients ran. */
+  bands?: { from: number; to: number; label: string }[];
+}
+
+/** A time series chart: one polyline per series, two independent value axes, shaded bands. */
+export function lineChartSvg(chart: LineChart): string {
+  const width = 960;
+  const height = 420;
+  const left = 80;
+  const right = 80;
+  const top = 50;
+  const bottom = 70;
+  const plotW = width - left - right;
+  const plotH = height - top - bottom;
+  const xs = chart.series.flatMap((s) => s.points.map((p) => p[0]));
+  const xMax = Math.max(1, ...xs);
+  const axisMax = (axis: 'left' | 'right') =>
+    niceCeil(
+      Math.max(
+        1,
+        ...chart.series.filter((s) => (s.axis ?? 'left') === axis).flatMap((s) => s.points.map((p) => p[1])),
+      ),
+    );
+  const maxL = axisMax('left');
+  const maxR = axisMax('right');
+  const x = (v: number) => left + (v / xMax) * plotW;
+  const y = (v: number, axis: 'left' | 'right') =>
+    top + plotH - (v / (axis === 'left' ? maxL : maxR)) * plotH;
+  const out: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="11">`,
+    `<rect x="0" y="0" width="${width}" height="${height}" fill="#ffffff"/>`,
+    `<text x="${width / 2}" y="24" text-anchor="middle" font-size="15" font-weight="bold">${escapeXml(chart.title)}</text>`,
+  ];
+  for (const b of chart.bands ?? []) {
+    out.push(
+      `<rect x="${x(b.from).toFixed(1)}" y="${top}" width="${Math.max(1, x(b.to) - x(b.from)).toFixed(1)}" height="${plotH}" fill="#f4e3e3"><title>${escapeXml(b.label)}</title></rect>`,
+    );
+  }
+  for (let i = 0; i <= 5; i++) {
+    const ty = (top + plotH - (plotH * i) / 5).toFixed(1);
+    out.push(`<line x1="${left}" y1="${ty}" x2="${width - right}" y2="${ty}" stroke="#dddddd"/>`);
+    out.push(
+      `<text x="${left - 6}" y="${ty}" text-anchor="end" dominant-baseline="middle">${(maxL * i) / 5}</text>`,
+    );
+    if (chart.series.some((s) => s.axis === 'right'))
+      out.push(
+        `<text x="${width - right + 6}" y="${ty}" dominant-baseline="middle">${(maxR * i) / 5}</text>`,
+      );
+    const tx = x((xMax * i) / 5).toFixed(1);
+    out.push(
+      `<text x="${tx}" y="${top + plotH + 16}" text-anchor="middle">${Math.round((xMax * i) / 5)}</text>`,
+    );
+  }
+  out.push(
+    `<text x="18" y="${top + plotH / 2}" text-anchor="middle" transform="rotate(-90 18 ${top + plotH / 2})">${escapeXml(chart.yLabel)}</text>`,
+  );
+  if (chart.yRightLabel && chart.series.some((s) => s.axis === 'right'))
+    out.push(
+      `<text x="${width - 18}" y="${top + plotH / 2}" text-anchor="middle" transform="rotate(90 ${width - 18} ${top + plotH / 2})">${escapeXml(chart.yRightLabel)}</text>`,
+    );
+  out.push(
+    `<text x="${left + plotW / 2}" y="${top + plotH + 34}" text-anchor="middle">${escapeXml(chart.xLabel)}</text>`,
+  );
+  chart.series.forEach((s, si) => {
+    const axis = s.axis ?? 'left';
+    const pts = s.points.map(([px, py]) => `${x(px).toFixed(1)},${y(py, axis).toFixed(1)}`).join(' ');
+    out.push(
+      `<polyline fill="none" stroke="${COLOURS[si % COLOURS.length]}" stroke-width="1.5" points="${pts}"/>`,
+    );
+    const lx = left + si * 220;
+    out.push(
+      `<rect x="${lx}" y="${height - 19}" width="10" height="10" fill="${COLOURS[si % COLOURS.length]}"/>`,
+    );
+    out.push(
+      `<text x="${lx + 14}" y="${height - 10}">${escapeXml(s.name)}${axis === 'right' ? ' (right axis)' : ''}</text>`,
+    );
+  });
+  out.push('</svg>');
+  return `${out.join('\n')}\n`;
+}

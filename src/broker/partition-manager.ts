@@ -5,9 +5,9 @@
  */
 import { readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { BrokerError } from '../errors.ts';
+import { BrokerError, isBrokerError } from '../errors.ts';
 import type { LogConfig } from '../storage/log-config.ts';
-import { PartitionLog, type StorageLogger } from '../storage/partition-log.ts';
+import { type CorruptionEvent, PartitionLog, type StorageLogger } from '../storage/partition-log.ts';
 
 /** How many logs open (and recover) at once at start-up. */
 const openConcurrency = 32;
@@ -20,7 +20,16 @@ export class PartitionManager {
   readonly dataDir: string;
   readonly logger: StorageLogger;
   readonly clock: () => number;
-  #logs = new Map<string, PartitionLog[]>();
+  /** A hole where a partition could not be opened; its error is in #offline. */
+  #logs = new Map<string, (PartitionLog | undefined)[]>();
+  /**
+   * Partitions whose log could not be opened (`topic-partition` to why), as Kafka takes a failed log
+   * directory offline without stopping the broker (its LogDirFailureChannel): every request for one
+   * answers KAFKA_STORAGE_ERROR, and the other partitions go on.
+   */
+  #offline = new Map<string, BrokerError>();
+  /** Told of each corrupt place a log finds (the metrics hook). */
+  onCorruption: ((topic: string, partition: number, event: CorruptionEvent) => void) | undefined;
 
   constructor(dataDir: string, logger: StorageLogger, clock: () => number = Date.now) {
     this.dataDir = dataDir;
@@ -28,29 +37,59 @@ export class PartitionManager {
     this.clock = clock;
   }
 
-  /** Opens (or creates) every partition of a topic. */
-  async openTopic(topic: string, partitions: number, config: LogConfig): Promise<PartitionLog[]> {
-    const logs: PartitionLog[] = new Array(partitions);
+  /**
+   * Opens (or creates) every partition of a topic. With `tolerateFailures` (at start-up, and when a
+   * topic's logs reopen with new settings), a partition whose log cannot open is taken offline rather
+   * than failing the whole topic, and with it the broker.
+   */
+  async openTopic(
+    topic: string,
+    partitions: number,
+    config: LogConfig,
+    opts: { tolerateFailures?: boolean } = {},
+  ): Promise<void> {
+    const logs: (PartitionLog | undefined)[] = new Array(partitions);
+    for (let p = 0; p < partitions; p++) this.#offline.delete(`${topic}-${p}`);
     const next = { i: 0 };
     const worker = async () => {
       while (next.i < partitions) {
         const p = next.i++;
-        logs[p] = await PartitionLog.open({
-          dir: path.join(this.dataDir, partitionDirName(topic, p)),
-          config,
-          clock: this.clock,
-          logger: this.logger,
-        });
+        const dir = path.join(this.dataDir, partitionDirName(topic, p));
+        try {
+          logs[p] = await PartitionLog.open({
+            dir,
+            config,
+            clock: this.clock,
+            logger: this.logger,
+            onCorruption: (event) => this.onCorruption?.(topic, p, event),
+          });
+        } catch (err) {
+          if (!opts.tolerateFailures) throw err;
+          const why = isBrokerError(err, 'KAFKA_STORAGE_ERROR')
+            ? err
+            : new BrokerError('KAFKA_STORAGE_ERROR', `partition ${topic}-${p} cannot open: ${String(err)}`, {
+                cause: err,
+              });
+          this.logger.error(
+            { topic, partition: p, dir, err: why.message },
+            'partition offline: its log cannot open',
+          );
+          this.#offline.set(`${topic}-${p}`, why);
+        }
       }
     };
     try {
       await Promise.all(Array.from({ length: Math.min(openConcurrency, partitions) }, worker));
     } catch (err) {
-      await Promise.all(logs.filter(Boolean).map((l) => l.close().catch(() => {})));
+      await Promise.all(logs.map((l) => l?.close().catch(() => {})));
       throw err;
     }
     this.#logs.set(topic, logs);
-    return logs;
+  }
+
+  /** Partitions taken offline because their log could not open. */
+  get offlineCount(): number {
+    return this.#offline.size;
   }
 
   get(topic: string, partition: number): PartitionLog {
@@ -62,16 +101,28 @@ export class PartitionManager {
         `topic ${topic} has no partition ${partition} (it has ${logs.length})`,
       );
     }
-    return logs[partition];
+    const log = logs[partition];
+    if (!log) {
+      throw (
+        this.#offline.get(`${topic}-${partition}`) ??
+        new BrokerError('KAFKA_STORAGE_ERROR', `partition ${topic}-${partition} is offline`)
+      );
+    }
+    return log;
   }
 
-  partitionsOf(topic: string): PartitionLog[] | undefined {
+  /** A topic's logs by partition; undefined where a partition is offline. */
+  partitionsOf(topic: string): (PartitionLog | undefined)[] | undefined {
     return this.#logs.get(topic);
   }
 
+  /** Every open log (offline partitions are skipped). */
   *all(): Generator<{ topic: string; partition: number; log: PartitionLog }> {
     for (const [topic, logs] of this.#logs)
-      for (let p = 0; p < logs.length; p++) yield { topic, partition: p, log: logs[p] };
+      for (let p = 0; p < logs.length; p++) {
+        const log = logs[p];
+        if (log) yield { topic, partition: p, log };
+      }
   }
 
   get partitionCount(): number {
@@ -87,7 +138,8 @@ export class PartitionManager {
   async dropTopic(topic: string, id: string): Promise<void> {
     const logs = this.#logs.get(topic) ?? [];
     this.#logs.delete(topic);
-    await Promise.all(logs.map((l) => l.close().catch(() => {})));
+    for (let p = 0; p < logs.length; p++) this.#offline.delete(`${topic}-${p}`);
+    await Promise.all(logs.map((l) => l?.close().catch(() => {})));
     for (let p = 0; p < logs.length; p++) {
       const dir = path.join(this.dataDir, partitionDirName(topic, p));
       const aside = `${dir}.${id}-delete`;
@@ -112,6 +164,7 @@ export class PartitionManager {
   async closeAll(): Promise<void> {
     const all = [...this.#logs.values()].flat();
     this.#logs.clear();
-    await Promise.all(all.map((l) => l.close()));
+    this.#offline.clear();
+    await Promise.all(all.map((l) => l?.close()));
   }
 }

@@ -1,11 +1,10 @@
 /**
  * `broker`: parse flags, build the config, start the node; on SIGTERM or SIGINT shut down cleanly and
- * exit 0. An invalid configuration exits with code 2 and a message naming the key, the value and what
- * is allowed.
+ * exit 0. Any failure to start exits with code 2: an invalid value, a port in use or an unusable data
+ * directory with a message naming the key, the value and what is wrong. Unknown BROKER_* environment
+ * variables are warned about on stderr, with the nearest known one.
  */
 import { HELP, loadConfig } from '../config/load.ts';
-import { isBrokerError } from '../errors.ts';
-import { runBroker } from '../server.ts';
 
 let loaded: ReturnType<typeof loadConfig>;
 try {
@@ -14,12 +13,15 @@ try {
   process.stderr.write(`broker: ${(err as Error).message}\n`);
   process.exit(2);
 }
+for (const warning of loaded.warnings) process.stderr.write(`broker: warning: ${warning}\n`);
 if (loaded.help) {
   process.stdout.write(`${HELP}\n`);
   process.exit(0);
 }
 
 try {
+  // Loaded only now, so that --help and a bad flag answer without loading gRPC, pino and the core.
+  const { runBroker } = await import('../server.ts');
   const broker = await runBroker(loaded.config);
   let signals = 0;
   const stop = (signal: string) => {
@@ -40,5 +42,5 @@ try {
   process.on('SIGINT', () => stop('SIGINT'));
 } catch (err) {
   process.stderr.write(`broker: cannot start: ${(err as Error).message}\n`);
-  process.exit(isBrokerError(err, 'INVALID_CONFIG') ? 2 : 1);
+  process.exit(2);
 }

@@ -13,8 +13,10 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { brokerClientConstructor } from '../grpc-proto.ts';
-import { decodeBatchAsync, encodeBatchAsync, forEachBatch, type RecordHeader } from '../records/batch.ts';
+import { batchBytesMax } from '../limits.ts';
+import { encodeBatchAsync, forEachBatch, type RecordHeader, readBatchHeader } from '../records/batch.ts';
 import { COMPRESSION, type CompressionName } from '../records/compression.ts';
+import { materialize, STOP, walkBatch } from '../records/record-walk.ts';
 import { Consumer, type ConsumerOptions } from './consumer.ts';
 import { abortError, BrokerClientError } from './errors.ts';
 import {
@@ -383,6 +385,7 @@ export class BrokerClient {
               timestamp: m.timestamp ?? now,
             })),
           });
+          checkBatchSize(batch);
           const res = await this.#call<{ partition?: number; baseOffset?: number; count?: number }>(
             'ProduceBatch',
             { topic, partition, recordBatch: batch, acks: opts.acks, timeoutMs: opts.timeoutMs ?? 0 },
@@ -405,6 +408,7 @@ export class BrokerClient {
     batch: Buffer,
     opts: Omit<ProduceOptions, 'partition' | 'compression'> & { retry?: boolean } = {},
   ): Promise<{ partition: number; baseOffset: number; count: number }> {
+    checkBatchSize(batch);
     const res = await this.#call<{ partition?: number; baseOffset?: number; count?: number }>(
       'ProduceBatch',
       { topic, partition, recordBatch: batch, acks: opts.acks, timeoutMs: opts.timeoutMs ?? 0 },
@@ -782,7 +786,11 @@ function normalizeTopic(t: Partial<TopicInfo>): TopicInfo {
   };
 }
 
-/** Decodes stored batches into messages at or after `from`, at most `max`; returns where to read next. */
+/**
+ * Decodes stored batches into messages at or after `from`, at most `max`; returns where to read next.
+ * Records are found by the bounded record walk the broker uses (src/records/record-walk.ts), which
+ * stops at the last one wanted, so a batch of many records costs only what is handed out.
+ */
 async function decodeRecords(
   topic: string,
   partition: number,
@@ -795,12 +803,18 @@ async function decodeRecords(
   const records: ConsumedMessage[] = [];
   let nextOffset = from;
   for (const [pos, size] of starts) {
-    const { header, records: batch } = await decodeBatchAsync(bytes.subarray(pos, pos + size));
+    const header = readBatchHeader(bytes, pos);
     const batchEnd = header.baseOffset + header.lastOffsetDelta + 1;
+    let full = false;
     if (!(header.attributes & 0x20)) {
-      for (const r of batch) {
-        if (r.offset < from) continue;
-        if (records.length >= max) return { records, nextOffset };
+      await walkBatch(bytes.subarray(pos, pos + size), (view, section) => {
+        const offset = header.baseOffset + view.offsetDelta;
+        if (offset < from) return undefined;
+        if (records.length >= max) {
+          full = true;
+          return STOP;
+        }
+        const r = materialize(header.baseOffset, view, section);
         records.push({
           topic,
           partition,
@@ -810,10 +824,28 @@ async function decodeRecords(
           value: r.value,
           headers: r.headers,
         });
-        nextOffset = r.offset + 1;
-      }
+        nextOffset = offset + 1;
+        return undefined;
+      });
     }
+    if (full) return { records, nextOffset };
     nextOffset = Math.max(nextOffset, batchEnd);
   }
   return { records, nextOffset };
+}
+
+/**
+ * A batch larger than any broker stores (`batchBytesMax`, the ceiling of max.message.bytes) is refused
+ * here, final, without sending it: the broker's gRPC door refuses such a message from its length
+ * prefix with a bare RESOURCE_EXHAUSTED, which a client would otherwise take for a retriable
+ * transport limit and send again.
+ */
+function checkBatchSize(batch: Buffer): void {
+  if (batch.length > batchBytesMax)
+    throw new BrokerClientError(
+      `batch of ${batch.length} bytes is larger than the largest batch a broker stores (${batchBytesMax} bytes)`,
+      'MESSAGE_TOO_LARGE',
+      grpc.status.RESOURCE_EXHAUSTED,
+      false,
+    );
 }

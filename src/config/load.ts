@@ -3,12 +3,16 @@
  * command-line flags, in that order of increasing precedence, and validates every value with a message
  * that names the key, the value and what is allowed.
  */
+import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import YAML from 'yaml';
 import { BrokerError } from '../errors.ts';
+import { ConfigError, configError, configUnusable } from './config-error.ts';
 import { envName, type KeySpec, SCHEMA } from './schema.ts';
+
+export { ConfigError, configError, configUnusable } from './config-error.ts';
 
 export type RawValues = Record<string, string | number | boolean>;
 
@@ -46,13 +50,75 @@ export interface BrokerConfig {
   compressionDefault: 'none' | 'gzip' | 'snappy' | 'lz4' | 'zstd';
   producerCompression: boolean;
   autoCreateTopics: boolean;
-  /** Where each value came from, for the start-up log line. */
-  sources: Record<string, 'default' | 'file' | 'env' | 'flag'>;
+  kafkaConnectionsMaxIdleMs: number;
+  kafkaRequestReceiveTimeoutMs: number;
+  kafkaQueuedMaxRequestBytes: number;
+  /** Where each value came from, for the start-up log line and for error messages. */
+  sources: Record<string, ConfigSource>;
 }
 
-export function configError(key: string, value: unknown, allowed: string, origin?: string): BrokerError {
-  const where = origin ? ` (from ${origin})` : '';
-  return new BrokerError('INVALID_CONFIG', `${key}=${JSON.stringify(value)}${where} is invalid: ${allowed}`);
+/** `option`: an option of `startBroker()`, for a broker embedded as a library. */
+export type ConfigSource = 'default' | 'file' | 'env' | 'flag' | 'option';
+
+/**
+ * The config key behind each field of BrokerConfig, so that a value set directly (an option of
+ * `startBroker()`) is validated by the same schema as one from a file, the environment or a flag, and
+ * so that an error at start-up (a port in use) names the key. `fsync` is derived from
+ * storage.sync_writes and storage.fsync and is named by the latter.
+ */
+export const FIELD_KEYS = {
+  nodeId: 'node.id',
+  dataDir: 'node.data_dir',
+  grpcPort: 'network.grpc_port',
+  kafkaPort: 'network.kafka_port',
+  raftPort: 'network.raft_port',
+  dataPort: 'network.data_port',
+  metricsPort: 'network.metrics_port',
+  bindAddr: 'network.bind_addr',
+  advertiseAddr: 'network.advertise_addr',
+  bootstrap: 'cluster.bootstrap',
+  joinAddr: 'cluster.join_addr',
+  controller: 'cluster.controller',
+  segmentBytes: 'storage.max_segment_bytes',
+  fsync: 'storage.fsync',
+  fsyncIntervalMs: 'storage.fsync_interval',
+  defaultPartitions: 'storage.default_partitions',
+  maxPartitions: 'storage.max_partitions',
+  maxMessageBytes: 'storage.max_message_bytes',
+  retentionMs: 'retention.default_max_age',
+  retentionBytes: 'retention.default_max_bytes',
+  cleanupIntervalMs: 'retention.cleanup_interval',
+  defaultReplicationFactor: 'replication.default_replication_factor',
+  replicationFetchBatchSize: 'replication.fetch_batch_size',
+  replicationFetchIntervalMs: 'replication.fetch_interval',
+  sessionTimeoutMs: 'consumer_groups.session_timeout',
+  heartbeatIntervalMs: 'consumer_groups.heartbeat_interval',
+  rebalanceTimeoutMs: 'consumer_groups.rebalance_timeout',
+  offsetsPartitions: 'consumer_groups.offsets_partitions',
+  logLevel: 'logging.level',
+  logFormat: 'logging.format',
+  compressionDefault: 'compression.default',
+  producerCompression: 'compression.producer_compression',
+  autoCreateTopics: 'kafka.auto_create_topics',
+  kafkaConnectionsMaxIdleMs: 'kafka.connections_max_idle',
+  kafkaRequestReceiveTimeoutMs: 'kafka.request_receive_timeout',
+  kafkaQueuedMaxRequestBytes: 'kafka.queued_max_request_bytes',
+} as const satisfies Record<Exclude<keyof BrokerConfig, 'sources'>, string>;
+
+export type ConfigField = keyof typeof FIELD_KEYS;
+
+/** Where the value of `key` came from, in words for an error message: `--grpc-port`, `env`. */
+export function originOf(config: Pick<BrokerConfig, 'sources'>, key: string): string {
+  const spec = SCHEMA.find((s) => s.key === key);
+  const source = config.sources[key] ?? 'default';
+  if (source === 'flag' && spec?.flag) return `--${spec.flag}`;
+  if (source === 'env') return `env ${[...(spec?.env ?? []), envName(key)].join(' or ')}`;
+  if (source === 'file') return 'the config file';
+  if (source === 'option') {
+    const field = Object.entries(FIELD_KEYS).find(([, k]) => k === key)?.[0];
+    return `startBroker option ${field ?? key}`;
+  }
+  return 'the default';
 }
 
 const DURATION = /^(-?\d+(?:\.\d+)?)(ms|s|m|h|d)?$/;
@@ -112,28 +178,45 @@ function coerce(spec: KeySpec, raw: string | number | boolean, origin: string): 
   }
 }
 
-/** Reads a YAML file into flat `section.key` values, refusing unknown keys and non-scalar values. */
-export function readConfigFile(file: string): RawValues {
+/** The schema key nearest to `key` in edits, when within a third of its length. */
+function nearestKey(key: string): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Math.max(1, Math.floor(key.length / 3)) + 1;
+  for (const spec of SCHEMA) {
+    const d = editDistance(key, spec.key);
+    if (d < bestDistance) [best, bestDistance] = [spec.key, d];
+  }
+  return best;
+}
+
+/**
+ * Reads a YAML file into flat `section.key` values, refusing unknown keys and non-scalar values.
+ * `origin` says where the file's name came from (`--config`, `env BROKER_CONFIG`), for the message.
+ */
+export function readConfigFile(file: string, origin?: string): RawValues {
   let doc: unknown;
   try {
     doc = YAML.parse(readFileSync(file, 'utf8'));
   } catch (err) {
-    throw new BrokerError('INVALID_CONFIG', `cannot read config file ${file}: ${(err as Error).message}`);
+    // `config` is the --config flag and BROKER_CONFIG: the key that names the file.
+    throw configUnusable('config', file, `it cannot be read: ${(err as Error).message}`, origin, err);
   }
   const out: RawValues = {};
   if (doc === null || doc === undefined) return out;
   if (typeof doc !== 'object' || Array.isArray(doc))
-    throw new BrokerError('INVALID_CONFIG', `${file}: the top level must be a mapping of sections`);
+    throw new ConfigError('config', file, `${file}: the top level must be a mapping of sections`);
   for (const [section, body] of Object.entries(doc as Record<string, unknown>)) {
     if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-      throw new BrokerError('INVALID_CONFIG', `${file}: section ${section} must be a mapping`);
+      throw new ConfigError(section, body, `${file}: section ${section} must be a mapping`);
     }
     for (const [name, value] of Object.entries(body as Record<string, unknown>)) {
       const key = `${section}.${name}`;
       if (!SCHEMA.some((s) => s.key === key)) {
-        throw new BrokerError(
-          'INVALID_CONFIG',
-          `${file}: unknown key ${key}; see config.yaml.example for the keys`,
+        const near = nearestKey(key);
+        throw new ConfigError(
+          key,
+          value,
+          `${file}: unknown key ${key}; ${near ? `did you mean ${near}?` : 'see config.yaml.example for the keys'}`,
         );
       }
       if (value === null) continue;
@@ -165,6 +248,99 @@ Every config key can also be set as BROKER_<SECTION>_<KEY>, e.g. BROKER_STORAGE_
 export interface LoadResult {
   config: BrokerConfig;
   help: boolean;
+  /** What the caller should tell the user but that does not stop the broker (unknown BROKER_* variables). */
+  warnings: string[];
+}
+
+/** Flags that take a value: every schema flag, and --config. */
+const VALUE_FLAGS = new Map<string, string>([
+  ['config', 'config'],
+  ...SCHEMA.filter((s) => s.flag).map((s) => [s.flag!, s.key] as [string, string]),
+]);
+
+/**
+ * Single-dash long flags become double-dash (`-id node-1`, as the seed documents), and a flag's value
+ * that starts with a dash and a digit is attached to it (`--kafka-port -1` becomes `--kafka-port=-1`),
+ * so that a negative number is refused by the key's own bounds instead of parseArgs calling it an
+ * ambiguous option. A value flag with no value is refused here, naming its key.
+ */
+function normalizeArgv(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = /^-[a-z][a-z-]+/.test(argv[i]) ? `-${argv[i]}` : argv[i];
+    const name = /^--([a-z][a-z-]*)$/.exec(arg)?.[1];
+    const key = name === undefined ? undefined : VALUE_FLAGS.get(name);
+    if (key === undefined) {
+      out.push(arg);
+      continue;
+    }
+    const next = argv[i + 1];
+    if (next !== undefined && /^-\.?\d/.test(next)) {
+      out.push(`${arg}=${next}`);
+      i++;
+    } else if (next === undefined || next.startsWith('-')) {
+      throw new ConfigError(
+        key,
+        '',
+        `${key}: the flag --${name} needs a value${next === undefined || next.startsWith('--') ? '' : `; to pass ${JSON.stringify(next)} as its value, write --${name}=${next}`}`,
+      );
+    } else out.push(arg);
+  }
+  return out;
+}
+
+/**
+ * Environment variables that start with BROKER_ and are not the broker's. `BROKER_SERVER` is
+ * broker-admin's (the server to talk to), so a shell that sets it for the admin CLI is not warned.
+ */
+const OTHER_ENV = new Map([
+  ['BROKER_CONFIG', '--config'],
+  ['BROKER_SERVER', 'broker-admin --server'],
+]);
+
+/** Restricted Damerau-Levenshtein distance: edits, with a swap of two neighbours counted as one. */
+export function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) =>
+    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
+  for (let i = 1; i <= a.length; i++)
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  return d[a.length][b.length];
+}
+
+/**
+ * One warning per `BROKER_*` environment variable that no key reads (a typo would otherwise be
+ * ignored silently, while a typo in the file is refused), naming the nearest known variable when it
+ * is within a third of the length of the name after BROKER_ in edits, or ends with the name (a
+ * section left out).
+ */
+export function unknownEnvWarnings(env: NodeJS.ProcessEnv): string[] {
+  const known = new Map<string, string>(OTHER_ENV);
+  for (const spec of SCHEMA)
+    for (const name of [envName(spec.key), ...(spec.env ?? [])]) known.set(name, spec.key);
+  const warnings: string[] = [];
+  for (const name of Object.keys(env).sort()) {
+    if (!name.startsWith('BROKER_') || known.has(name)) continue;
+    const suffix = name.slice('BROKER_'.length);
+    let nearest = '';
+    let best = Number.POSITIVE_INFINITY;
+    for (const candidate of known.keys()) {
+      // BROKER_MAX_SEGMENT_BYTES for BROKER_STORAGE_MAX_SEGMENT_BYTES: the section left out.
+      const d = candidate.endsWith(`_${suffix}`) ? 0 : editDistance(name, candidate);
+      if (d < best) [nearest, best] = [candidate, d];
+    }
+    const hint =
+      best <= Math.max(1, Math.floor(suffix.length / 3))
+        ? `did you mean ${nearest} (${known.get(nearest)})?`
+        : 'see broker --help for the BROKER_* variables';
+    warnings.push(`unknown environment variable ${name} is ignored; ${hint}`);
+  }
+  return warnings;
 }
 
 /**
@@ -172,7 +348,7 @@ export interface LoadResult {
  * are accepted too. Throws BrokerError INVALID_CONFIG for any bad value.
  */
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): LoadResult {
-  const normalized = argv.map((a) => (/^-[a-z][a-z-]+/.test(a) ? `-${a}` : a));
+  const normalized = normalizeArgv(argv);
   const options: Record<string, { type: 'string' | 'boolean' }> = {
     config: { type: 'string' },
     help: { type: 'boolean' },
@@ -188,10 +364,12 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
   const values: RawValues = {};
   const sources: BrokerConfig['sources'] = {};
   const configFile = (flags.config as string | undefined) ?? env.BROKER_CONFIG;
-  const fileValues = configFile ? readConfigFile(configFile) : {};
+  const fileValues = configFile
+    ? readConfigFile(configFile, flags.config !== undefined ? '--config' : 'env BROKER_CONFIG')
+    : {};
   for (const spec of SCHEMA) {
     let raw: string | number | boolean = spec.default;
-    let origin: 'default' | 'file' | 'env' | 'flag' = 'default';
+    let origin: ConfigSource = 'default';
     let originName = 'default';
     if (spec.key in fileValues) {
       raw = fileValues[spec.key];
@@ -215,9 +393,6 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
   }
   const v = values as Record<string, never>;
   const nodeId = v['node.id'] as string;
-  if (!/^[A-Za-z0-9._-]{1,64}$/.test(nodeId)) {
-    throw configError('node.id', nodeId, '1 to 64 characters from letters, digits, ".", "_" and "-"');
-  }
   const syncWrites = v['storage.sync_writes'] as boolean;
   const fsync = ((v['storage.fsync'] as string) ||
     (syncWrites ? 'always' : 'interval')) as BrokerConfig['fsync'];
@@ -267,8 +442,77 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     compressionDefault: v['compression.default'],
     producerCompression: v['compression.producer_compression'],
     autoCreateTopics: v['kafka.auto_create_topics'],
+    kafkaConnectionsMaxIdleMs: v['kafka.connections_max_idle'],
+    kafkaRequestReceiveTimeoutMs: v['kafka.request_receive_timeout'],
+    kafkaQueuedMaxRequestBytes: v['kafka.queued_max_request_bytes'],
     sources,
   };
+  validateConfig(config);
+  return { config, help: Boolean(flags.help), warnings: unknownEnvWarnings(env) };
+}
+
+/**
+ * Checks every field of a complete config against its key's bounds, and the relations between keys.
+ * loadConfig() calls it on what it built; runBroker() calls it again, because `startBroker()` options
+ * are set directly, past the schema's parsing. Throws ConfigError naming the key, the value, where it
+ * came from and what is allowed.
+ */
+export function validateConfig(config: BrokerConfig): void {
+  for (const [field, key] of Object.entries(FIELD_KEYS) as [ConfigField, string][]) {
+    const spec = SCHEMA.find((s) => s.key === key);
+    assert.ok(spec, `FIELD_KEYS names ${key}, which is in the schema`);
+    const value: unknown = config[field];
+    const bad = (allowed: string) => configError(key, value, allowed, originOf(config, key));
+    const k = spec.kind;
+    switch (k.type) {
+      case 'string':
+        if (typeof value !== 'string') throw bad('must be a string');
+        break;
+      case 'bool':
+        if (typeof value !== 'boolean') throw bad('must be true or false');
+        break;
+      case 'int':
+        if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < k.min || value > k.max)
+          throw bad(`must be an integer between ${k.min} and ${k.max}`);
+        break;
+      case 'duration':
+        if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < k.minMs || value > k.maxMs)
+          throw bad(`must be a whole number of milliseconds between ${k.minMs} and ${k.maxMs}`);
+        break;
+      case 'enum':
+        if (typeof value !== 'string' || value === '' || !k.values.includes(value))
+          throw bad(`must be one of ${k.values.filter((x) => x !== '').join(', ')}`);
+        break;
+    }
+  }
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(config.nodeId)) {
+    throw configError(
+      'node.id',
+      config.nodeId,
+      '1 to 64 characters from letters, digits, ".", "_" and "-"',
+      originOf(config, 'node.id'),
+    );
+  }
+  if (config.dataDir === '')
+    throw configError(
+      'node.data_dir',
+      config.dataDir,
+      'must name a directory',
+      originOf(config, 'node.data_dir'),
+    );
+  // Two listeners of this node on one port: the second would fail with EADDRINUSE, which reads as if
+  // another process held it. 0 (an ephemeral port each) may repeat.
+  const ports: ConfigField[] = ['grpcPort', 'kafkaPort', 'raftPort', 'dataPort', 'metricsPort'];
+  for (const [i, field] of ports.entries()) {
+    const other = ports.slice(0, i).find((f) => config[f] !== 0 && config[f] === config[field]);
+    if (other !== undefined)
+      throw configError(
+        FIELD_KEYS[field],
+        config[field],
+        `it is ${FIELD_KEYS[other]} too; each listener needs its own port`,
+        originOf(config, FIELD_KEYS[field]),
+      );
+  }
   if (config.heartbeatIntervalMs >= config.sessionTimeoutMs) {
     throw configError(
       'consumer_groups.heartbeat_interval',
@@ -276,5 +520,4 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
       `must be shorter than consumer_groups.session_timeout (${config.sessionTimeoutMs}ms)`,
     );
   }
-  return { config, help: Boolean(flags.help) };
 }

@@ -3,6 +3,12 @@
  * one table. Precedence: flags over environment over file over defaults (DESIGN.md). Keys follow the
  * seed's config.yaml sections; config.yaml.example documents each of them.
  */
+import {
+  connectionsMaxIdleMs,
+  queuedRequestBytesMax,
+  queuedRequestBytesMin,
+  requestReceiveMsMax,
+} from '../api/kafka/limits.ts';
 
 export type Kind =
   | { type: 'string' }
@@ -255,6 +261,24 @@ export const SCHEMA: readonly KeySpec[] = [
     kind: { type: 'bool' },
     default: true,
     doc: 'Create unknown topics named by Kafka Metadata or Produce requests.',
+  },
+  {
+    key: 'kafka.connections_max_idle',
+    kind: { type: 'duration', minMs: 1000, maxMs: 7 * 24 * 3_600_000 },
+    default: `${connectionsMaxIdleMs}ms`,
+    doc: "Close a Kafka connection with no request in progress and no traffic for this long (Kafka's connections.max.idle.ms).",
+  },
+  {
+    key: 'kafka.request_receive_timeout',
+    kind: { type: 'duration', minMs: 1000, maxMs: 3_600_000 },
+    default: `${requestReceiveMsMax}ms`,
+    doc: 'Close a Kafka connection whose request frame has not arrived whole this long after its first byte.',
+  },
+  {
+    key: 'kafka.queued_max_request_bytes',
+    kind: { type: 'int', min: queuedRequestBytesMin, max: 2 ** 40 },
+    default: queuedRequestBytesMax,
+    doc: "Request bytes held across all Kafka connections before they stop reading (Kafka's queued.max.request.bytes).",
   },
 ];
 

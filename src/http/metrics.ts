@@ -4,6 +4,7 @@
  * scrape time, so they cost nothing between scrapes.
  */
 import client from 'prom-client';
+import type { ConnectionCloseReason, KafkaListenerObserver } from '../api/kafka/handler.ts';
 import type { BrokerCore, CoreObserver } from '../broker/core.ts';
 
 export class Metrics implements CoreObserver {
@@ -15,7 +16,13 @@ export class Metrics implements CoreObserver {
   readonly compactionRuns: client.Counter;
   readonly retentionRuns: client.Counter;
   readonly metadataUpdates: client.Counter;
+  readonly offsetsRecordsSkipped: client.Counter<'kind'>;
+  readonly corruptBatches: client.Counter<'topic' | 'partition'>;
   readonly requestDuration: client.Histogram<'api' | 'method' | 'outcome'>;
+  readonly kafkaTrailingBytesRequests: client.Counter<'api'>;
+  readonly kafkaConnectionsClosed: client.Counter<'reason'>;
+  /** What the Kafka listener reports, counted here. */
+  readonly kafkaListener: KafkaListenerObserver;
   #core: BrokerCore | null = null;
   #isLeader: () => boolean = () => false;
   #clusterSize: () => number = () => 1;
@@ -68,6 +75,18 @@ export class Metrics implements CoreObserver {
       help: 'Metadata changes applied',
       registers: [r],
     });
+    this.offsetsRecordsSkipped = new client.Counter({
+      name: 'consumer_offsets_records_skipped_total',
+      help: 'Records (kind=record) or whole batches (kind=batch) of __consumer_offsets that the loader could not parse and skipped at start',
+      labelNames: ['kind'],
+      registers: [r],
+    });
+    this.corruptBatches = new client.Counter({
+      name: 'storage_corrupt_batches_total',
+      help: 'Corrupt places found in partition logs (a batch failing its CRC or framing, a damaged segment or index), each counted once',
+      labelNames: ['topic', 'partition'],
+      registers: [r],
+    });
     this.requestDuration = new client.Histogram({
       name: 'broker_request_duration_seconds',
       help: 'Time to serve a request, by front door and method',
@@ -75,6 +94,24 @@ export class Metrics implements CoreObserver {
       buckets: [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers: [r],
     });
+    this.kafkaTrailingBytesRequests = new client.Counter({
+      name: 'broker_kafka_trailing_bytes_requests_total',
+      help: 'Kafka requests that carried bytes after their body, which were ignored (librdkafka issue #5049)',
+      labelNames: ['api'],
+      registers: [r],
+    });
+    this.kafkaConnectionsClosed = new client.Counter({
+      name: 'broker_kafka_connections_closed_total',
+      help: 'Kafka connections the listener closed on its own: idle, slow_request (a frame late) or evicted (at the connection limit)',
+      labelNames: ['reason'],
+      registers: [r],
+    });
+    const trailing = this.kafkaTrailingBytesRequests;
+    const closed = this.kafkaConnectionsClosed;
+    this.kafkaListener = {
+      trailingBytes: (apiName) => trailing.inc({ api: apiName }),
+      connectionClosed: (reason: ConnectionCloseReason) => closed.inc({ reason }),
+    };
     const self = this;
     new client.Gauge({
       name: 'broker_active_partitions',
@@ -110,6 +147,34 @@ export class Metrics implements CoreObserver {
       collect() {
         let n = 0;
         for (const { log } of self.#core?.partitions.all() ?? []) n += log.sizeBytes;
+        this.set(n);
+      },
+    });
+    new client.Gauge({
+      name: 'storage_failed_partitions',
+      help: 'Partitions whose last write failed (a full or failing disk); they still serve reads and retry on the next append',
+      registers: [r],
+      collect() {
+        let n = 0;
+        for (const { log } of self.#core?.partitions.all() ?? []) if (log.storageFailure) n++;
+        this.set(n);
+      },
+    });
+    new client.Gauge({
+      name: 'storage_offline_partitions',
+      help: 'Partitions whose log could not open; they answer KAFKA_STORAGE_ERROR until the broker restarts',
+      registers: [r],
+      collect() {
+        this.set(self.#core?.partitions.offlineCount ?? 0);
+      },
+    });
+    new client.Gauge({
+      name: 'storage_damaged_partitions',
+      help: 'Partitions with corrupt data found since they opened; reads of it answer CORRUPT_MESSAGE',
+      registers: [r],
+      collect() {
+        let n = 0;
+        for (const { log } of self.#core?.partitions.all() ?? []) if (log.corruptions > 0) n++;
         this.set(n);
       },
     });
@@ -164,6 +229,10 @@ export class Metrics implements CoreObserver {
   consumed(topic: string, records: number, bytes: number): void {
     this.messagesConsumed.inc({ topic }, records);
     this.bytesOut.inc({ topic }, bytes);
+  }
+
+  storageCorruption(topic: string, partition: number): void {
+    this.corruptBatches.inc({ topic, partition: String(partition) });
   }
 
   cleanerRun(kind: 'retention' | 'compaction'): void {

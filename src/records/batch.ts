@@ -370,6 +370,66 @@ export async function rebuildBatch(
   return out;
 }
 
+/**
+ * The batch `batch` (whole, verified) with its records section `records` (decompressed) compressed
+ * under `compression` instead: header fields, records and offsets stay as they were, only the codec bits,
+ * the length and the CRC change. The records are not decoded, since their bytes do not depend on the
+ * codec. For recompression to a topic's compression.type.
+ */
+export async function recompressBatch(
+  batch: Buffer,
+  records: Buffer,
+  compression: CompressionCode,
+): Promise<Buffer> {
+  const section = await compress(compression, records);
+  const size = BATCH_HEADER_BYTES + section.length;
+  if (size > batchBytesMax) {
+    throw new BrokerError(
+      'MESSAGE_TOO_LARGE',
+      `recompressed batch of ${size} bytes exceeds ${batchBytesMax}`,
+    );
+  }
+  const out = Buffer.allocUnsafe(size);
+  batch.copy(out, 0, 0, F.records);
+  out.writeInt32BE(size - LOG_OVERHEAD, F.batchLength);
+  out.writeInt16BE((batch.readInt16BE(F.attributes) & ~ATTR.compressionMask) | compression, F.attributes);
+  section.copy(out, F.records);
+  out.writeUInt32BE(computeBatchCrc(out, 0, size), F.crc);
+  return out;
+}
+
+/**
+ * The batch `batch` (whole, verified) keeping only the `count` records whose bytes in its decompressed
+ * records section `records` lie in `spans` (pairs of start and end, in order), compressed again
+ * with the batch's own codec. A record's bytes hold only deltas from the batch's base offset and base
+ * timestamp, which do not change, so kept records are copied as they are, never decoded. Base offset,
+ * lastOffsetDelta, timestamps (maxTimestamp too, so time lookups and retention see the same log),
+ * flags and producer fields stay; the count, length and CRC change. For compaction.
+ */
+export async function thinBatch(
+  batch: Buffer,
+  records: Buffer,
+  spans: number[],
+  count: number,
+): Promise<Buffer> {
+  assert.equal(spans.length % 2, 0, 'spans come in start/end pairs');
+  let total = 0;
+  for (let i = 0; i < spans.length; i += 2) total += spans[i + 1] - spans[i];
+  const kept = Buffer.allocUnsafe(total);
+  let at = 0;
+  for (let i = 0; i < spans.length; i += 2) at += records.copy(kept, at, spans[i], spans[i + 1]);
+  const codec = (batch.readInt16BE(F.attributes) & ATTR.compressionMask) as CompressionCode;
+  const section = await compress(codec, kept);
+  const size = BATCH_HEADER_BYTES + section.length;
+  const out = Buffer.allocUnsafe(size);
+  batch.copy(out, 0, 0, F.records);
+  out.writeInt32BE(size - LOG_OVERHEAD, F.batchLength);
+  out.writeInt32BE(count, F.recordsCount);
+  section.copy(out, F.records);
+  out.writeUInt32BE(computeBatchCrc(out, 0, size), F.crc);
+  return out;
+}
+
 function readNullable(c: Cursor, what: string): Buffer | null {
   const len = readVarint(c);
   if (len === -1) return null;
@@ -381,7 +441,12 @@ function readNullable(c: Cursor, what: string): Buffer | null {
   return out;
 }
 
-/** Decodes an uncompressed records section. Keys, values and header values are views into `section`. */
+/**
+ * Decodes an uncompressed records section into objects. Keys, values and header values are views into
+ * `section`. The broker and the client walk records with the bounded record walk
+ * (src/records/record-walk.ts) instead; this separate decoder stays as the reference the tests compare
+ * that walk against, and for tools that want every record of one small batch.
+ */
 export function decodeRecords(header: BatchHeader, section: Buffer): DecodedRecord[] {
   // Each record takes at least 7 bytes, so a count beyond that is a lie that must not size an allocation.
   if (header.recordsCount > section.length / 7 + 1) {

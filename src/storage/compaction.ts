@@ -29,16 +29,16 @@ import type { FileHandle } from 'node:fs/promises';
 import { open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { BrokerError } from '../errors.ts';
-import { cleanerKeysMax, scanChunkBytes } from '../limits.ts';
+import { cleanerKeysMax, scanChunkBytes, segmentRelativeOffsetMax } from '../limits.ts';
 import {
   ATTR,
   batchSizeAt,
-  decodeBatchAsync,
   LOG_OVERHEAD,
   readBatchHeader,
-  rebuildBatch,
+  thinBatch,
+  verifyBatch,
 } from '../records/batch.ts';
-import type { CompressionCode } from '../records/compression.ts';
+import { type RecordView, walkBatch } from '../records/record-walk.ts';
 import type { PartitionLog, StorageLogger } from './partition-log.ts';
 import { Segment, segmentName, segmentPaths, syncDir, writeFileSynced } from './segment.ts';
 
@@ -56,7 +56,7 @@ export interface CompactionStats {
 const MANIFEST_SUFFIX = '.swap-manifest';
 
 /** The largest relative offset the `.index` and `.timeindex` entries can hold (int32). */
-const relativeOffsetMax = 0x7fffffff;
+const relativeOffsetMax = segmentRelativeOffsetMax;
 
 /**
  * Whether a thinned segment may join a group that starts at `groupBaseOffset` and holds `groupBytes`
@@ -145,22 +145,33 @@ async function* batchesOf(seg: Segment): AsyncGenerator<Buffer> {
     const chunk = await seg.readAt(position, Math.min(scanChunkBytes, seg.size - position));
     let at = 0;
     while (at + LOG_OVERHEAD <= chunk.length && at + batchSizeAt(chunk, at) <= chunk.length) {
-      const size = batchSizeAt(chunk, at);
+      // Never rewrite a corrupt batch into a valid one (issue 10 finding 9): a bad one stops the pass.
+      const size = verifyBatch(chunk, at, chunk.length, false);
       yield chunk.subarray(at, at + size);
       at += size;
     }
     if (at === 0) {
       // A batch larger than the chunk: read it whole.
       const header = await seg.readAt(position, LOG_OVERHEAD);
-      const size = batchSizeAt(header, 0);
-      yield await seg.readAt(position, size);
+      const claimed = header.length === LOG_OVERHEAD ? batchSizeAt(header, 0) : 0;
+      if (claimed < LOG_OVERHEAD || claimed > seg.size - position) {
+        throw new BrokerError(
+          'CORRUPT_MESSAGE',
+          `${seg.paths.log}: batch at ${position} claims ${claimed} bytes`,
+        );
+      }
+      const whole = await seg.readAt(position, claimed);
+      const size = verifyBatch(whole, 0, whole.length, false);
+      yield whole;
       at = size;
     }
     position += at;
   }
 }
 
-const keyOf = (key: Buffer) => key.toString('latin1');
+/** A record's key as a map key: latin1 maps each byte to one char, so distinct keys stay distinct. */
+const keyString = (r: RecordView, records: Buffer) =>
+  records.toString('latin1', r.keyStart, r.keyStart + r.keyLength);
 
 export interface CompactionHooks {
   /** Runs `fn` under the log's write lock: the in-memory segment list changes only in there. */
@@ -209,10 +220,13 @@ export async function compactLog(log: PartitionLog, hooks: CompactionHooks): Pro
     seg.acquire();
     try {
       for await (const batch of batchesOf(seg)) {
-        const { header, records } = await decodeBatchAsync(batch);
+        const header = readBatchHeader(batch);
         if (header.producerId >= 0) producerLast.set(header.producerId, header.baseOffset);
         if (header.attributes & ATTR.control) continue;
-        for (const r of records) if (r.key !== null) newest.set(keyOf(r.key), r.offset);
+        await walkBatch(batch, (r, records) => {
+          if (r.keyLength >= 0) newest.set(keyString(r, records), header.baseOffset + r.offsetDelta);
+          return undefined;
+        });
       }
     } finally {
       seg.release();
@@ -277,24 +291,33 @@ async function thinSegment(
       const header = readBatchHeader(batch);
       let keep: Buffer | null = batch;
       if (!(header.attributes & ATTR.control)) {
-        const { records } = await decodeBatchAsync(batch);
-        const kept = records.filter((r) => {
-          if (r.key === null) return true;
-          if (newest.get(keyOf(r.key)) !== r.offset) return false;
-          return !(dropTombstones && r.value === null);
+        // The kept records' byte spans (adjacent ones merged), in order; records are walked in place,
+        // never decoded, and copied as they are.
+        const spans: number[] = [];
+        let kept = 0;
+        let total = 0;
+        let section: Buffer = batch;
+        await walkBatch(batch, (r, records) => {
+          section = records;
+          total++;
+          if (r.keyLength >= 0) {
+            if (newest.get(keyString(r, records)) !== header.baseOffset + r.offsetDelta) return undefined;
+            if (dropTombstones && r.valueLength < 0) return undefined;
+          }
+          kept++;
+          const last = spans.length - 1;
+          if (last > 0 && spans[last] === r.start) spans[last] = r.end;
+          else spans.push(r.start, r.end);
+          return undefined;
         });
-        removed += records.length - kept.length;
-        if (kept.length === records.length) {
+        removed += total - kept;
+        if (kept === total) {
           keep = batch;
         } else if (
-          kept.length > 0 ||
+          kept > 0 ||
           (header.producerId >= 0 && producerLast.get(header.producerId) === header.baseOffset)
         ) {
-          keep = await rebuildBatch(
-            header,
-            kept,
-            (header.attributes & ATTR.compressionMask) as CompressionCode,
-          );
+          keep = await thinBatch(batch, section, spans, kept);
         } else {
           keep = null;
         }
@@ -366,7 +389,7 @@ async function finishGroup(
   };
 
   await file.datasync();
-  merged.sealTimeIndex();
+  merged.seal();
   await writeFileSynced(`${stem}.index.cleaned`, merged.index.toBuffer());
   await writeFileSynced(`${stem}.timeindex.cleaned`, merged.timeIndex.toBuffer());
   if (olds.length > 1) {

@@ -65,6 +65,28 @@ export class OffsetIndex {
     return found < 0 ? 0 : this.#pos[found];
   }
 
+  /** The last entry, or null when there is none. */
+  lastEntry(): { offset: number; position: number } | null {
+    if (this.#count === 0) return null;
+    return { offset: this.baseOffset + this.#rel[this.#count - 1], position: this.#pos[this.#count - 1] };
+  }
+
+  /** The last entry at or below `offset`, or null when there is none (the walk starts at 0). */
+  lookupEntry(offset: number): { offset: number; position: number } | null {
+    const rel = offset - this.baseOffset;
+    let lo = 0;
+    let hi = this.#count - 1;
+    let found = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.#rel[mid] <= rel) {
+        found = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    return found < 0 ? null : { offset: this.baseOffset + this.#rel[found], position: this.#pos[found] };
+  }
+
   /** Position of the last entry, or 0. */
   lastPosition(): number {
     return this.#count === 0 ? 0 : this.#pos[this.#count - 1];

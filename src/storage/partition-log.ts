@@ -17,24 +17,39 @@
  * - a closed segment whose index files are missing or damaged is rescanned the same way.
  */
 import assert from 'node:assert/strict';
-import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { BrokerError, isBrokerError } from '../errors.ts';
-import { appendsPerWriteMax, bytesPerWriteMax, readBytesMax } from '../limits.ts';
+import {
+  appendsPerWriteMax,
+  bytesPerWriteMax,
+  corruptSitesMax,
+  readBytesMax,
+  scanChunkBytes,
+  segmentRelativeOffsetMax,
+} from '../limits.ts';
 import {
   BATCH_HEADER_BYTES,
   batchSizeAt,
-  decodeBatchAsync,
   F,
   lastOffsetOf,
   readInt64,
   verifyBatch,
   writeInt64,
 } from '../records/batch.ts';
+import { STOP, walkBatch } from '../records/record-walk.ts';
 import { type CompactionStats, compactLog, recoverCompactionLeftovers } from './compaction.ts';
 import { type LogConfig, resolveLogConfig } from './log-config.ts';
 import { Mutex } from './mutex.ts';
-import { Segment, segmentName, syncDir, writeFileSynced } from './segment.ts';
+import {
+  headerProblem,
+  Segment,
+  type SegmentCheckpoint,
+  segmentName,
+  segmentPaths,
+  syncDir,
+  writeFileSynced,
+} from './segment.ts';
 
 export interface StorageLogger {
   info(obj: object, msg: string): void;
@@ -50,6 +65,14 @@ export interface LogOptions {
   /** Milliseconds since the epoch; injected so tests can move time. @default Date.now */
   clock?: () => number;
   logger?: StorageLogger;
+  /** Called once for each corrupt place found in the log (at open or by a read): the metrics hook. */
+  onCorruption?: (event: CorruptionEvent) => void;
+}
+
+export interface CorruptionEvent {
+  segment: string;
+  position: number;
+  reason: string;
 }
 
 export interface AppendOptions {
@@ -60,6 +83,12 @@ export interface AppendOptions {
    * or after the log end offset. @default true
    */
   assignOffsets?: boolean;
+  /**
+   * The caller has verified every batch's framing and CRC-32C on these very bytes (the core's record
+   * validation does, src/records/validate.ts), so the log checks only that the batches tile the bytes
+   * and their sizes, and does not compute each CRC a second time. @default false
+   */
+  verified?: boolean;
 }
 
 export interface AppendResult {
@@ -100,6 +129,16 @@ interface CleanShutdownMarker {
 }
 
 const MARKER = 'clean-shutdown';
+/** The copy of a segment's overflowing tail while recovery splits it (removed at open if left). */
+const SPLIT_SUFFIX = '.split';
+
+/** The size of a batch the caller verified, checked only so far as the writes below rely on it. */
+function verifiedBatchSize(bytes: Buffer, pos: number): number {
+  assert.ok(pos + BATCH_HEADER_BYTES <= bytes.length, 'a verified batch has a whole header');
+  const size = batchSizeAt(bytes, pos);
+  assert.ok(size >= BATCH_HEADER_BYTES && pos + size <= bytes.length, 'a verified batch fits its bytes');
+  return size;
+}
 
 export class PartitionLog {
   readonly dir: string;
@@ -118,16 +157,46 @@ export class PartitionLog {
   /** Set by close(): new appends are refused while queued ones are still written. */
   #closing = false;
   #failure: BrokerError | null = null;
+  /** Bytes a failed round left past `size` in this segment's file, not cut yet. */
+  #pendingCut: { segment: Segment; size: number } | null = null;
   #markerPresent = false;
   #fsyncTimer: NodeJS.Timeout | null = null;
   #unsynced = false;
   #waiters = new Set<() => void>();
+  #onCorruption: ((event: CorruptionEvent) => void) | undefined;
+  /** Corrupt places already reported (`segment base:position`), so each is counted once. */
+  #corruptSites = new Set<string>();
+  /** Index rebuilds that reads started, one per segment at a time. */
+  #indexRebuilds = new Map<Segment, Promise<void>>();
+  /** Corrupt places found since open (data that cannot be served, or an index that had to be rebuilt). */
+  corruptions = 0;
 
   private constructor(opts: LogOptions, config: LogConfig) {
     this.dir = opts.dir;
     this.config = config;
     this.clock = opts.clock ?? Date.now;
     this.logger = opts.logger ?? silentLogger;
+    this.#onCorruption = opts.onCorruption;
+  }
+
+  /** The base offset of the segment after the one holding `offset`, or the log end offset. */
+  offsetPastSegmentOf(offset: number): number {
+    return this.segments[this.#segmentIndexFor(offset) + 1]?.baseOffset ?? this.#nextOffset;
+  }
+
+  /**
+   * The damaged ranges of closed segments: offsets from `offset` to `endOffset` cannot be read.
+   * The hook for repair by replication (issue 10 finding 9, not built yet): a follower with a range here
+   * truncates to its `offset` (`truncateTo`) and fetches again from its leader; a leader hands its
+   * leadership to an in-sync replica first.
+   */
+  damagedRanges(): { offset: number; endOffset: number; reason: string }[] {
+    const out: { offset: number; endOffset: number; reason: string }[] = [];
+    for (let i = 0; i < this.segments.length - 1; i++) {
+      const d = this.segments[i].damage;
+      if (d) out.push({ offset: d.offset, endOffset: this.segments[i + 1].baseOffset, reason: d.reason });
+    }
+    return out;
   }
 
   static async open(opts: LogOptions): Promise<PartitionLog> {
@@ -173,7 +242,8 @@ export class PartitionLog {
     const names = await readdir(this.dir);
     for (const name of names) {
       // A segment removal interrupted by a crash: finish it.
-      if (name.endsWith('.deleted')) await rm(path.join(this.dir, name), { force: true });
+      if (name.endsWith('.deleted') || name.endsWith(SPLIT_SUFFIX))
+        await rm(path.join(this.dir, name), { force: true });
     }
     const bases = names
       .filter((n) => /^\d{20}\.log$/.test(n))
@@ -189,27 +259,32 @@ export class PartitionLog {
       return;
     }
     for (const base of bases) this.segments.push(await Segment.openExisting(this.dir, base));
-    const activeIndex = this.segments.length - 1;
+    const lastSegment = this.segments[this.segments.length - 1];
     const clean =
       marker !== null &&
-      marker.activeBaseOffset === this.segments[activeIndex].baseOffset &&
-      marker.activeBytes === this.segments[activeIndex].size;
+      marker.activeBaseOffset === lastSegment.baseOffset &&
+      marker.activeBytes === lastSegment.size;
+    // The list can grow while it is walked: recovery splits a segment whose offsets overflow.
     for (let i = 0; i < this.segments.length; i++) {
       const seg = this.segments[i];
-      const nextBase = this.segments[i + 1]?.baseOffset;
-      const isActive = i === activeIndex;
-      if ((!isActive || clean) && (await seg.loadIndexes(nextBase))) {
-        if (isActive) {
-          assert.ok(marker);
-          seg.nextOffset = marker.nextOffset;
+      const isActive = i === this.segments.length - 1;
+      if (!isActive || clean) {
+        const loaded = await seg.loadIndexes(this.segments[i + 1]?.baseOffset);
+        if (loaded === true) {
+          if (isActive) {
+            assert.ok(marker);
+            seg.nextOffset = marker.nextOffset;
+          }
+          continue;
         }
-        continue;
+        if (!isActive) {
+          if (loaded === false)
+            this.logger.warn({ segment: seg.paths.log }, 'index missing or damaged; rebuilding it');
+          await this.#recoverClosedSegment(i, loaded === false ? undefined : loaded);
+          continue;
+        }
       }
-      if (!isActive) this.logger.warn({ segment: seg.paths.log }, 'index missing or damaged; rebuilding it');
-      await this.#recoverSegment(seg);
-      if (!isActive && nextBase !== undefined && seg.nextOffset > nextBase) {
-        throw new BrokerError('KAFKA_STORAGE_ERROR', `segment ${seg.paths.log} overlaps the next segment`);
-      }
+      await this.#recoverSegment(i);
     }
     const active = this.activeSegment;
     this.#nextOffset = Math.max(active.nextOffset, active.baseOffset);
@@ -222,10 +297,57 @@ export class PartitionLog {
     }
   }
 
-  async #recoverSegment(seg: Segment): Promise<void> {
+  /**
+   * Rebuilds a closed segment's indexes from its bytes. A closed segment was fdatasync'd whole before
+   * the next one began, so bytes that do not scan (or a file shorter than its index says: `known`) are
+   * damage, not a torn write: they are never cut (the data past them may yet be repaired), the
+   * segment is marked damaged from there, reads that reach it answer CORRUPT_MESSAGE, and the damage is
+   * reported. A segment whose offsets overflow (an older release's) is split instead.
+   */
+  async #recoverClosedSegment(i: number, known?: string): Promise<void> {
+    const seg = this.segments[i];
+    const nextBase = this.segments[i + 1].baseOffset;
+    const result = await seg.rebuild(this.config.indexIntervalBytes, nextBase);
+    const { size: fileBytes } = await seg.file.stat();
+    if (result.overflowOffset !== undefined) {
+      await this.#splitOverflowed(i, result.validBytes, fileBytes, result.overflowOffset);
+      return;
+    }
+    // A file shorter than its index says loses something only if offsets before the next segment are
+    // missing; otherwise the index alone was wrong, and is rebuilt.
+    const lost = known !== undefined && result.nextOffset < nextBase;
+    if (result.validBytes < fileBytes || lost) {
+      const reason = result.validBytes < fileBytes ? (result.stoppedBecause ?? 'unreadable bytes') : known!;
+      seg.damage = { position: result.validBytes, offset: result.nextOffset, reason };
+      seg.size = fileBytes;
+      this.#reportCorruption(seg, result.validBytes, reason);
+    }
+  }
+
+  /**
+   * Records a corrupt place in the log, once per place: logged, counted in `corruptions`, and passed to
+   * the `onCorruption` hook (a metric). The replica can be repaired from its leader by truncating to
+   * the damaged offset and fetching again (docs/storage.md, "Corruption"); that is replication's job.
+   */
+  #reportCorruption(seg: Segment, position: number, reason: string): void {
+    const site = `${seg.baseOffset}:${position}`;
+    if (this.#corruptSites.has(site)) return;
+    if (this.#corruptSites.size < corruptSitesMax) this.#corruptSites.add(site);
+    this.corruptions++;
+    this.logger.error(
+      { segment: seg.paths.log, position, reason },
+      'corrupt data in the log; it is not served',
+    );
+    this.#onCorruption?.({ segment: seg.paths.log, position, reason });
+  }
+
+  async #recoverSegment(i: number): Promise<void> {
+    const seg = this.segments[i];
     const result = await seg.rebuild(this.config.indexIntervalBytes);
     const { size: fileBytes } = await seg.file.stat();
-    if (result.validBytes < fileBytes) {
+    if (result.overflowOffset !== undefined) {
+      await this.#splitOverflowed(i, result.validBytes, fileBytes, result.overflowOffset);
+    } else if (result.validBytes < fileBytes) {
       this.logger.warn(
         { segment: seg.paths.log, validBytes: result.validBytes, fileBytes, reason: result.stoppedBecause },
         'truncating a torn or corrupt tail',
@@ -234,6 +356,52 @@ export class PartitionLog {
       await seg.file.datasync();
     }
     assert.equal(seg.size, result.validBytes);
+  }
+
+  /**
+   * Moves the bytes of segment `i` from `from` on into a new segment at `baseOffset`, where a batch sits
+   * whose offsets do not fit segment `i`'s int32 relative offsets: a log written by a release that did
+   * not roll before they overflowed (issue 10). As Kafka's `splitOverflowedSegment`, but the copy is
+   * one file: it is written beside the log as `<base>.log.split`, fdatasync'd and renamed in before the
+   * old segment is cut, so a crash at any point leaves either the old segment whole (the split runs
+   * again) or the new one in place (the cut runs again). The new segment is recovered next, and is split
+   * again if it overflows too.
+   */
+  async #splitOverflowed(i: number, from: number, fileBytes: number, baseOffset: number): Promise<void> {
+    const seg = this.segments[i];
+    const next = this.segments[i + 1];
+    this.logger.warn(
+      { segment: seg.paths.log, position: from, splitAt: baseOffset },
+      'segment holds offsets past its int32 relative range; splitting it',
+    );
+    if (next !== undefined && next.baseOffset < baseOffset) {
+      throw new BrokerError('KAFKA_STORAGE_ERROR', `segment ${seg.paths.log} overlaps the next segment`);
+    }
+    if (next === undefined || next.baseOffset > baseOffset) {
+      const target = segmentPaths(this.dir, baseOffset);
+      const tmp = `${target.log}${SPLIT_SUFFIX}`;
+      const out = await open(tmp, 'w');
+      try {
+        for (let at = from; at < fileBytes; ) {
+          const chunk = await seg.readAt(at, Math.min(scanChunkBytes, fileBytes - at));
+          if (chunk.length === 0) break;
+          await out.write(chunk, 0, chunk.length, at - from);
+          at += chunk.length;
+        }
+        await out.datasync();
+      } finally {
+        await out.close();
+      }
+      await rm(target.index, { force: true });
+      await rm(target.timeindex, { force: true });
+      await rename(tmp, target.log);
+      await syncDir(this.dir);
+      this.segments.splice(i + 1, 0, await Segment.openExisting(this.dir, baseOffset));
+    }
+    // Otherwise an earlier split was cut short after its copy was renamed in: only the cut is left.
+    await seg.file.truncate(from);
+    await seg.file.datasync();
+    await seg.writeIndexes();
   }
 
   async #readMarker(): Promise<CleanShutdownMarker | null> {
@@ -255,9 +423,17 @@ export class PartitionLog {
 
   // ---------------------------------------------------------------- append
 
+  /**
+   * Refuses work on a closed log. A log whose disk failed still serves reads and takes appends: each
+   * write round first tries to make it writable again (#repairLocked), so it recovers once space returns.
+   */
   #checkOpen(): void {
-    if (this.#failure) throw this.#failure;
     if (this.#closed || this.#closing) throw new BrokerError('LOG_CLOSED', `log ${this.dir} is closed`);
+  }
+
+  /** The storage error of the last failed write, while the log has not written successfully since. */
+  get storageFailure(): BrokerError | null {
+    return this.#failure;
   }
 
   /**
@@ -269,7 +445,7 @@ export class PartitionLog {
   append(bytes: Buffer, opts: AppendOptions = {}): Promise<AppendResult> {
     try {
       this.#checkOpen();
-      const batches = this.#validate(bytes, opts.assignOffsets !== false);
+      const batches = this.#validate(bytes, opts.assignOffsets !== false, opts.verified === true);
       return new Promise((resolve, reject) => {
         this.#queue.push({ bytes, batches, opts, resolve, reject });
         if (!this.#writing) {
@@ -282,12 +458,12 @@ export class PartitionLog {
     }
   }
 
-  #validate(bytes: Buffer, strict: boolean): { pos: number; size: number }[] {
+  #validate(bytes: Buffer, strict: boolean, verified: boolean): { pos: number; size: number }[] {
     if (bytes.length === 0) throw new BrokerError('CORRUPT_MESSAGE', 'no record batch in the appended bytes');
     const batches: { pos: number; size: number }[] = [];
     let pos = 0;
     while (pos < bytes.length) {
-      const size = verifyBatch(bytes, pos, bytes.length, strict);
+      const size = verified ? verifiedBatchSize(bytes, pos) : verifyBatch(bytes, pos, bytes.length, strict);
       if (size > this.config.maxMessageBytes) {
         throw new BrokerError(
           'MESSAGE_TOO_LARGE',
@@ -319,15 +495,33 @@ export class PartitionLog {
   }
 
   async #writeRound(round: PendingAppend[]): Promise<void> {
-    if (this.#failure || this.#closed) {
-      const err = this.#failure ?? new BrokerError('LOG_CLOSED', `log ${this.dir} is closed`);
+    if (this.#closed) {
+      const err = new BrokerError('LOG_CLOSED', `log ${this.dir} is closed`);
       for (const p of round) p.reject(err);
+      return;
+    }
+    try {
+      await this.#repairLocked();
+    } catch (err) {
+      // Nothing of this round reached the file.
+      const e = new BrokerError(
+        'KAFKA_STORAGE_ERROR',
+        `append to ${this.dir} failed, nothing of it was stored: ${(err as Error).message}`,
+        { cause: err },
+      );
+      for (const p of round) p.reject(e);
       return;
     }
     const results: (AppendResult | null)[] = [];
     let buffers: Buffer[] = [];
     let notes: [number, number, number, number, number][] = [];
     let position = this.activeSegment.size;
+    // What a failure rolls the active segment back to: its state when the round began, or when this
+    // round last rolled it (everything before a roll is fdatasync'd by the roll, so it is stored).
+    let start = this.activeSegment;
+    let checkpoint = start.checkpoint();
+    // The append being placed, whose result is not in `results` yet: a failure must judge it too.
+    let current: AppendResult | undefined;
     try {
       await this.#dropMarker();
       for (const p of round) {
@@ -345,36 +539,50 @@ export class PartitionLog {
             continue;
           }
         }
+        const unsafe = this.#offsetsUnsafe(p);
+        if (unsafe) {
+          p.reject(unsafe);
+          results.push(null);
+          continue;
+        }
         let result: AppendResult | null = null;
+        current = undefined;
         for (const { pos, size } of p.batches) {
           const maxTimestamp = readInt64(p.bytes, pos + F.maxTimestamp);
-          if (this.#shouldRoll(position, size, maxTimestamp)) {
+          const base =
+            p.opts.assignOffsets === false ? readInt64(p.bytes, pos + F.baseOffset) : this.#nextOffset;
+          const last = base + p.bytes.readInt32BE(pos + F.lastOffsetDelta);
+          if (this.#shouldRoll(position, size, maxTimestamp, last)) {
             await this.#writeOut(buffers, notes);
             buffers = [];
             notes = [];
-            await this.#rollLocked();
+            // The new segment starts at the batch itself: a follower's batch may start past the log end.
+            await this.#rollLocked(base);
             position = 0;
+            start = this.activeSegment;
+            checkpoint = start.checkpoint();
           }
-          let base: number;
-          if (p.opts.assignOffsets === false) {
-            base = readInt64(p.bytes, pos + F.baseOffset);
-          } else {
-            base = this.#nextOffset;
-            writeInt64(p.bytes, pos + F.baseOffset, base);
-          }
+          // A batch's last offset is at most int32 past its base, so it always fits a segment that
+          // starts at it; the roll above guarantees that for the active segment.
+          assert.ok(last - this.activeSegment.baseOffset <= segmentRelativeOffsetMax);
+          if (p.opts.assignOffsets !== false) writeInt64(p.bytes, pos + F.baseOffset, base);
           if (p.opts.leaderEpoch !== undefined)
             p.bytes.writeInt32BE(p.opts.leaderEpoch, pos + F.partitionLeaderEpoch);
-          const last = lastOffsetOf(p.bytes, pos);
+          assert.equal(lastOffsetOf(p.bytes, pos), last);
           this.#nextOffset = last + 1;
           buffers.push(p.bytes.subarray(pos, pos + size));
           notes.push([position, size, base, last, maxTimestamp]);
           position += size;
-          if (result === null) result = { baseOffset: base, lastOffset: last, batchCount: 0, maxTimestamp };
+          if (result === null) {
+            result = { baseOffset: base, lastOffset: last, batchCount: 0, maxTimestamp };
+            current = result;
+          }
           result.lastOffset = last;
           result.batchCount++;
           if (maxTimestamp > result.maxTimestamp) result.maxTimestamp = maxTimestamp;
         }
         results.push(result);
+        current = undefined;
       }
       await this.#writeOut(buffers, notes);
       if (this.config.fsync === 'always') {
@@ -384,8 +592,8 @@ export class PartitionLog {
         this.#unsynced = true;
       }
     } catch (err) {
-      this.#fail(err);
-      for (let i = 0; i < round.length; i++) if (results[i] !== null) round[i].reject(this.#failure);
+      if (current) results.push(current);
+      await this.#failRound(err, round, results, start, checkpoint);
       return;
     }
     round.forEach((p, i) => {
@@ -396,10 +604,34 @@ export class PartitionLog {
   }
 
   /**
-   * Whether a batch must start a new segment: when it would not fit, or (as Kafka measures segment.ms)
-   * when its timestamp is segment.ms past the first batch of the active segment.
+   * Refuses a follower's append whose batches do not follow each other, and an append whose offsets would pass what a JavaScript number holds exactly (2^53 - 1), well
+   * below Kafka's int64 but far beyond any real log: a batch that no segment could ever hold.
    */
-  #shouldRoll(position: number, size: number, batchTimestamp: number): boolean {
+  #offsetsUnsafe(p: PendingAppend): BrokerError | null {
+    let last = this.#nextOffset - 1;
+    for (const { pos } of p.batches) {
+      const base = p.opts.assignOffsets === false ? readInt64(p.bytes, pos + F.baseOffset) : last + 1;
+      if (base <= last) {
+        return new BrokerError('INVALID_RECORD', `batch offset ${base} does not follow offset ${last}`);
+      }
+      last = base + p.bytes.readInt32BE(pos + F.lastOffsetDelta);
+    }
+    if (Number.isSafeInteger(last)) return null;
+    return new BrokerError(
+      'INVALID_RECORD',
+      `the appended batches would end at offset ${last}, past the largest offset this log stores (${Number.MAX_SAFE_INTEGER})`,
+    );
+  }
+
+  /**
+   * Whether a batch must start a new segment: when its last offset would not fit the int32 relative
+   * offsets of the active segment's indexes (Kafka's `LogSegment.shouldRoll` with
+   * `canConvertToRelativeOffset`), even if the segment is empty; when it would not fit in segment.bytes;
+   * or (as Kafka measures segment.ms) when its timestamp is segment.ms past the first batch of the
+   * active segment.
+   */
+  #shouldRoll(position: number, size: number, batchTimestamp: number, lastOffset: number): boolean {
+    if (lastOffset - this.activeSegment.baseOffset > segmentRelativeOffsetMax) return true;
     if (position === 0) return false;
     if (position + size > this.config.segmentBytes) return true;
     const first = this.activeSegment.firstBatchTimestamp;
@@ -423,7 +655,7 @@ export class PartitionLog {
       active.noteBatch(pos, size, base, last, ts, this.config.indexIntervalBytes);
   }
 
-  #fail(err: unknown): void {
+  #fail(err: unknown): BrokerError {
     const failure =
       err instanceof BrokerError
         ? err
@@ -432,11 +664,91 @@ export class PartitionLog {
           });
     this.logger.error(
       { dir: this.dir, err: failure.message },
-      'log failed; it refuses writes until reopened',
+      'log write failed; reads go on, and the next append retries the disk',
     );
     this.#failure = failure;
-    // What was written past the last noted batch is not acknowledged; reopen's recovery trims it.
-    this.#nextOffset = this.activeSegment.nextOffset;
+    return failure;
+  }
+
+  /**
+   * A write round failed (a full disk, an I/O error). The client must hear the truth (issue 10 finding
+   * 8): the bytes this round put in the active segment since `checkpoint` are forgotten in memory and
+   * cut from the file, so an append answered with an error is not stored and never reappears after a
+   * restart. Appends wholly before the checkpoint were stored (fdatasync'd by a roll) and succeed. When
+   * the cut itself fails the outcome is unknown, the error says so, and the cut is retried before
+   * anything else is written (#repairLocked).
+   */
+  async #failRound(
+    err: unknown,
+    round: PendingAppend[],
+    results: (AppendResult | null | undefined)[],
+    start: Segment,
+    checkpoint: SegmentCheckpoint,
+  ): Promise<void> {
+    const failure = this.#fail(err);
+    const active = this.activeSegment;
+    // A roll that failed half way leaves `start` active; one that finished moved `start` with it.
+    assert.equal(active, start);
+    active.rollBackTo(checkpoint);
+    this.#nextOffset = Math.max(active.nextOffset, active.baseOffset);
+    if (this.#flushedOffset > this.#nextOffset) this.#flushedOffset = this.#nextOffset;
+    let cut = true;
+    try {
+      await active.file.truncate(checkpoint.size);
+      await active.file.datasync();
+    } catch {
+      cut = false;
+      this.#pendingCut = { segment: active, size: checkpoint.size };
+    }
+    const kept = this.#nextOffset;
+    for (let i = 0; i < round.length; i++) {
+      const r = results[i];
+      if (r === null) continue; // refused on its own already
+      if (r !== undefined && r.lastOffset < kept) {
+        round[i].resolve(r);
+        continue;
+      }
+      const stored = r !== undefined && r.baseOffset < kept;
+      let outcome: string;
+      if (stored) outcome = `offsets ${r.baseOffset} to ${kept - 1} were stored and the rest were not`;
+      else if (cut) outcome = 'nothing of it was stored';
+      else outcome = 'it may or may not be stored (the log could not remove it)';
+      round[i].reject(
+        new BrokerError(
+          'KAFKA_STORAGE_ERROR',
+          `append to ${this.dir} failed, ${outcome}: ${failure.message}`,
+          {
+            cause: failure,
+          },
+        ),
+      );
+    }
+    this.#wakeReaders();
+  }
+
+  /**
+   * Under the write lock: makes a log whose last write failed writable again, if the disk now lets it:
+   * finishes cutting what a failed round left in the file, then fdatasyncs. Throws a storage error when
+   * the disk still fails.
+   */
+  async #repairLocked(): Promise<void> {
+    if (!this.#failure) return;
+    try {
+      const cut = this.#pendingCut;
+      if (cut) {
+        await cut.segment.file.truncate(cut.size);
+        this.#pendingCut = null;
+      }
+      await this.activeSegment.file.datasync();
+    } catch (err) {
+      throw new BrokerError(
+        'KAFKA_STORAGE_ERROR',
+        `log ${this.dir} is still failing: ${(err as Error).message} (first failure: ${this.#failure.message})`,
+        { cause: err },
+      );
+    }
+    this.logger.info({ dir: this.dir }, 'log writable again after a storage failure');
+    this.#failure = null;
   }
 
   // ---------------------------------------------------------------- roll
@@ -446,19 +758,28 @@ export class PartitionLog {
     this.#checkOpen();
     return this.#writeLock.run(async () => {
       if (this.activeSegment.isEmpty) return;
+      await this.#repairLocked();
       await this.#dropMarker();
       await this.#rollLocked();
     });
   }
 
-  async #rollLocked(): Promise<void> {
+  async #rollLocked(baseOffset = this.#nextOffset): Promise<void> {
+    assert.ok(baseOffset >= this.#nextOffset && baseOffset > this.activeSegment.baseOffset);
     const old = this.activeSegment;
     // The closed segment is made durable whatever the fsync policy, so that recovery only ever needs to
     // scan the active segment.
     await old.file.datasync();
     await old.writeIndexes();
-    const next = await Segment.create(this.dir, this.#nextOffset);
-    await syncDir(this.dir);
+    const next = await Segment.create(this.dir, baseOffset);
+    try {
+      await syncDir(this.dir);
+    } catch (err) {
+      // Leave no file behind that a retried roll would collide with.
+      await next.file.close().catch(() => {});
+      await rm(next.paths.log, { force: true }).catch(() => {});
+      throw err;
+    }
     this.segments.push(next);
     if (this.#flushedOffset < old.nextOffset) this.#flushedOffset = old.nextOffset;
   }
@@ -482,6 +803,8 @@ export class PartitionLog {
       await this.activeSegment.file.datasync();
       if (upTo > this.#flushedOffset) this.#flushedOffset = upTo;
     } catch (err) {
+      // Acknowledged bytes may be lost in a machine crash now; they are still served, and the next round
+      // retries the fdatasync before writing more.
       if (!this.#closed) this.#fail(err);
     }
   }
@@ -515,6 +838,16 @@ export class PartitionLog {
       try {
         const bytes = await this.#readSegment(seg, at, limit, end);
         if (bytes.length > 0) return { bytes, nextOffset: lastOffsetOf(bytes, lastBatchStart(bytes)) + 1 };
+      } catch (err) {
+        // A disk that fails a read (EIO) is a storage error of this partition, for its client to see.
+        if (err instanceof BrokerError) throw err;
+        throw new BrokerError(
+          'KAFKA_STORAGE_ERROR',
+          `cannot read ${seg.paths.log}: ${(err as Error).message}`,
+          {
+            cause: err,
+          },
+        );
       } finally {
         seg.release();
       }
@@ -537,44 +870,82 @@ export class PartitionLog {
     return lo;
   }
 
-  async #readSegment(seg: Segment, offset: number, limit: number, endOffset: number): Promise<Buffer> {
+  /**
+   * Reads whole batches of one segment from the one holding `offset`. Every batch header walked is
+   * checked (frame within the segment, magic 2, offsets that follow each other and stay below the next
+   * segment's base) and every batch served passes its CRC-32C, so that damage answers CORRUPT_MESSAGE
+   * rather than a silent skip or a stall (issue 10 finding 9). When the first header a walk finds at an
+   * index entry is wrong, the closed segment's index is rebuilt from its bytes and the read retried once.
+   */
+  async #readSegment(
+    seg: Segment,
+    offset: number,
+    limit: number,
+    endOffset: number,
+    retried = false,
+  ): Promise<Buffer> {
     const segEnd = seg.size;
+    const closed = seg !== this.activeSegment;
+    const segmentEndOffset = closed
+      ? (this.#nextBaseOf(seg) ?? Number.POSITIVE_INFINITY)
+      : Number.POSITIVE_INFINITY;
     // Walk batch headers from the index entry to the first batch whose last offset reaches `offset`.
-    let position = seg.index.lookup(offset);
+    const entry = seg.index.lookupEntry(offset);
+    let position = entry?.position ?? 0;
+    let prevLast = (entry?.offset ?? seg.baseOffset) - 1;
     let chunk: Buffer = Buffer.alloc(0);
     let chunkStart = position;
     const chunkBytes = Math.max(limit, this.config.indexIntervalBytes) + BATCH_HEADER_BYTES;
     for (;;) {
+      if (seg.damage && position >= seg.damage.position)
+        throw this.#corrupt(seg, seg.damage.position, seg.damage.reason);
       if (position >= segEnd) return Buffer.alloc(0);
       if (position + BATCH_HEADER_BYTES > chunkStart + chunk.length) {
         chunkStart = position;
         chunk = await seg.readAt(position, Math.min(segEnd - position, chunkBytes));
-        if (chunk.length < BATCH_HEADER_BYTES) {
-          throw new BrokerError(
-            'KAFKA_STORAGE_ERROR',
-            `truncated batch header at ${seg.paths.log}:${position}`,
-          );
-        }
       }
       const at = position - chunkStart;
-      if (lastOffsetOf(chunk, at) >= offset) break;
+      let problem = headerProblem(chunk, at, position, segEnd, prevLast, segmentEndOffset);
+      if (problem === null && entry !== null && position === entry.position) {
+        const base = readInt64(chunk, at + F.baseOffset);
+        if (base !== entry.offset) problem = `index entry for offset ${entry.offset} points at batch ${base}`;
+      }
+      if (problem !== null) {
+        if (closed && !retried && entry !== null && position === entry.position) {
+          // The index, not the data, may be wrong: rebuild it from the segment and try again.
+          await this.#rebuildClosedIndex(seg, problem);
+          return this.#readSegment(seg, offset, limit, endOffset, true);
+        }
+        throw this.#corrupt(seg, position, problem);
+      }
+      prevLast = lastOffsetOf(chunk, at);
+      if (prevLast >= offset) break;
       position += batchSizeAt(chunk, at);
     }
     const startPosition = position;
     // Make sure the chunk covers `limit` bytes from the first batch, then take whole batches that fit
-    // (the first one always) and end before `endOffset`.
+    // (the first one always) and end before `endOffset`; a bad header ends the read (the next read,
+    // which starts there, reports it).
     const want = Math.min(segEnd - startPosition, limit + BATCH_HEADER_BYTES);
     if (startPosition + want > chunkStart + chunk.length) {
       chunkStart = startPosition;
       chunk = await seg.readAt(startPosition, want);
     }
     let endPosition = startPosition;
+    let last = prevLast;
     while (endPosition < segEnd) {
+      if (seg.damage && endPosition >= seg.damage.position) break;
       const at = endPosition - chunkStart;
       if (at + BATCH_HEADER_BYTES > chunk.length) break;
+      if (
+        endPosition > startPosition &&
+        headerProblem(chunk, at, endPosition, segEnd, last, segmentEndOffset)
+      )
+        break;
       const size = batchSizeAt(chunk, at);
       if (endPosition > startPosition && endPosition + size - startPosition > limit) break;
       if (lastOffsetOf(chunk, at) >= endOffset) break;
+      last = lastOffsetOf(chunk, at);
       endPosition += size;
     }
     if (endPosition === startPosition) return Buffer.alloc(0);
@@ -582,7 +953,52 @@ export class PartitionLog {
       endPosition <= chunkStart + chunk.length
         ? chunk.subarray(startPosition - chunkStart, endPosition - chunkStart)
         : await seg.readAt(startPosition, endPosition - startPosition);
+    if (out.length < endPosition - startPosition) {
+      throw this.#corrupt(seg, startPosition + out.length, 'the segment file is shorter than its batches');
+    }
     return this.#verified(seg, out, startPosition);
+  }
+
+  #nextBaseOf(seg: Segment): number | undefined {
+    const i = this.#segmentIndexFor(seg.baseOffset);
+    return this.segments[i] === seg ? this.segments[i + 1]?.baseOffset : undefined;
+  }
+
+  /** The error a reader gets for damage at `position` of `seg`, which is reported once. */
+  #corrupt(seg: Segment, position: number, reason: string): BrokerError {
+    this.#reportCorruption(seg, position, reason);
+    return new BrokerError(
+      'CORRUPT_MESSAGE',
+      `corrupt data in ${seg.paths.log} at byte ${position}: ${reason}`,
+    );
+  }
+
+  /**
+   * Rebuilds a closed segment's in-memory indexes from its bytes after a read found an index entry
+   * that does not point at its batch; bytes that do not scan mark the segment damaged (never cut).
+   */
+  async #rebuildClosedIndex(seg: Segment, why: string): Promise<void> {
+    let pending = this.#indexRebuilds.get(seg);
+    if (!pending) {
+      pending = (async () => {
+        this.#reportCorruption(seg, -1, `index: ${why}`);
+        // Scanned into a scratch segment over the same file, then swapped in whole: readers meanwhile
+        // keep the old index rather than a half-built one.
+        const scratch = new Segment(this.dir, seg.baseOffset, seg.file, 0);
+        const nextBase = this.#nextBaseOf(seg);
+        const result = await scratch.rebuild(this.config.indexIntervalBytes, nextBase);
+        seg.index = scratch.index;
+        seg.timeIndex = scratch.timeIndex;
+        if (result.validBytes < seg.size) {
+          const reason = result.stoppedBecause ?? 'unreadable bytes';
+          seg.damage = { position: result.validBytes, offset: result.nextOffset, reason };
+          this.#reportCorruption(seg, result.validBytes, reason);
+        }
+        this.logger.warn({ segment: seg.paths.log, why }, 'rebuilt a damaged index from the segment');
+      })().finally(() => this.#indexRebuilds.delete(seg));
+      this.#indexRebuilds.set(seg, pending);
+    }
+    await pending;
   }
 
   /** Returns the batches of `bytes` up to the first that fails verification; never serves a bad batch. */
@@ -592,15 +1008,7 @@ export class PartitionLog {
       try {
         at += verifyBatch(bytes, at, bytes.length, false);
       } catch (err) {
-        this.logger.error(
-          { segment: seg.paths.log, position: filePosition + at, err: (err as Error).message },
-          'corrupt batch in the log; it is not served',
-        );
-        if (at === 0) {
-          throw new BrokerError('KAFKA_STORAGE_ERROR', `corrupt batch at ${seg.paths.log}:${filePosition}`, {
-            cause: err,
-          });
-        }
+        if (at === 0) throw this.#corrupt(seg, filePosition, (err as Error).message);
         break;
       }
     }
@@ -664,9 +1072,8 @@ export class PartitionLog {
             if (bytes.length === 0) break;
             const size = batchSizeAt(bytes, 0);
             if (readInt64(bytes, F.maxTimestamp) >= timestamp) {
-              const { records } = await decodeBatchAsync(bytes.subarray(0, size));
-              const hit = records.find((r) => r.timestamp >= timestamp && r.offset >= offset);
-              if (hit) return { offset: hit.offset, timestamp: hit.timestamp };
+              const hit = await this.#firstAtOrAfter(seg, bytes.subarray(0, size), timestamp, offset);
+              if (hit) return hit;
             }
             offset = lastOffsetOf(bytes, 0) + 1;
           }
@@ -677,6 +1084,37 @@ export class PartitionLog {
       if (nextBase === undefined) return null;
       from = nextBase;
     }
+  }
+
+  /**
+   * The first record of `batch` at or after `offset` whose timestamp reaches `timestamp`, found by the
+   * bounded record walk: no record object is made and the walk stops at the hit. A stored batch the walk
+   * cannot finish (written before records were validated, or past the record bounds) answers with its
+   * first offset at or after `offset`: a consumer that starts there reads a little more, never less.
+   */
+  async #firstAtOrAfter(
+    seg: Segment,
+    batch: Buffer,
+    timestamp: number,
+    offset: number,
+  ): Promise<{ offset: number; timestamp: number } | null> {
+    const base = readInt64(batch, F.baseOffset);
+    let hit: { offset: number; timestamp: number } | null = null;
+    try {
+      await walkBatch(batch, (r) => {
+        if (r.timestamp < timestamp || base + r.offsetDelta < offset) return undefined;
+        hit = { offset: base + r.offsetDelta, timestamp: r.timestamp };
+        return STOP;
+      });
+    } catch (err) {
+      if (!isBrokerError(err)) throw err;
+      this.logger.warn(
+        { segment: seg.paths.log, baseOffset: base, err: err.message },
+        'time lookup cannot walk the records of a batch; answering with its first offset',
+      );
+      return { offset: Math.max(base, offset), timestamp: readInt64(batch, F.maxTimestamp) };
+    }
+    return hit;
   }
 
   #readOne(seg: Segment, offset: number): Promise<{ bytes: Buffer }> {
@@ -696,6 +1134,7 @@ export class PartitionLog {
     return this.#maintenanceLock.run(() =>
       this.#writeLock.run(async () => {
         if (offset >= this.#nextOffset) return;
+        await this.#repairLocked();
         await this.#dropMarker();
         if (offset <= this.logStartOffset) {
           await this.#replaceAllWithEmptyAt(offset);
@@ -728,6 +1167,9 @@ export class PartitionLog {
       this.#writeLock.run(async () => {
         await this.#dropMarker();
         await this.#replaceAllWithEmptyAt(offset);
+        // Every old file is gone, and with it whatever a failed write left.
+        this.#pendingCut = null;
+        this.#failure = null;
       }),
     );
   }
@@ -812,6 +1254,16 @@ export class PartitionLog {
    */
   compact(): Promise<CompactionStats> {
     this.#checkOpen();
+    const damaged = this.damagedRanges();
+    if (damaged.length > 0) {
+      // Compaction would rewrite the segments around the damage and lose the record of it.
+      return Promise.reject(
+        new BrokerError(
+          'KAFKA_STORAGE_ERROR',
+          `log ${this.dir} is not compacted while offsets ${damaged[0].offset} to ${damaged[0].endOffset - 1} are damaged`,
+        ),
+      );
+    }
     return this.#maintenanceLock.run(() =>
       compactLog(this, {
         swap: (fn) =>
@@ -841,17 +1293,28 @@ export class PartitionLog {
         this.#closed = true;
         this.#wakeReaders();
         const active = this.activeSegment;
+        await this.#repairLocked().catch(() => {});
         if (!this.#failure) {
-          await active.file.datasync();
-          await active.writeIndexes();
-          const marker: CleanShutdownMarker = {
-            version: 1,
-            activeBaseOffset: active.baseOffset,
-            activeBytes: active.size,
-            nextOffset: this.#nextOffset,
-          };
-          await writeFileSynced(path.join(this.dir, MARKER), Buffer.from(JSON.stringify(marker)));
-          await syncDir(this.dir);
+          try {
+            await active.file.datasync();
+            await active.writeIndexes();
+            const marker: CleanShutdownMarker = {
+              version: 1,
+              activeBaseOffset: active.baseOffset,
+              activeBytes: active.size,
+              nextOffset: this.#nextOffset,
+            };
+            await writeFileSynced(path.join(this.dir, MARKER), Buffer.from(JSON.stringify(marker)));
+            await syncDir(this.dir);
+          } catch (err) {
+            // A full disk at shutdown: without a whole marker the next open scans the active segment,
+            // which is all a clean close would have saved it.
+            this.logger.warn(
+              { dir: this.dir, err: (err as Error).message },
+              'cannot leave a clean-shutdown marker; the next open recovers the active segment',
+            );
+            await rm(path.join(this.dir, MARKER), { force: true }).catch(() => {});
+          }
         }
         for (const seg of this.segments) await seg.retire();
       }),

@@ -38,6 +38,15 @@ function primitive(t: PrimitiveType): fc.Arbitrary<Value> {
   }
 }
 
+/** An int64 that a number cannot hold exactly: |v| >= 2^53, as a bigint. */
+export function beyondSafeInt64(): fc.Arbitrary<bigint> {
+  return fc.oneof(
+    fc.bigInt({ min: 2n ** 53n, max: 2n ** 63n - 1n }),
+    fc.bigInt({ min: -(2n ** 63n), max: -(2n ** 53n) }),
+    fc.constantFrom(2n ** 62n, 2n ** 63n - 1n, -(2n ** 63n), 2n ** 53n),
+  );
+}
+
 function fieldArb(f: PlanField): fc.Arbitrary<Value> {
   let arb: fc.Arbitrary<Value>;
   switch (f.kind) {
@@ -51,7 +60,10 @@ function fieldArb(f: PlanField): fc.Arbitrary<Value> {
       arb = structArb(f.struct as Plan);
       break;
     default:
-      arb = primitive(f.kind);
+      arb =
+        f.kind === 'int64' && f.beyondSafe === 'bigint'
+          ? fc.oneof(primitive('int64'), beyondSafeInt64())
+          : primitive(f.kind);
   }
   return f.nullable ? fc.option(arb, { nil: null, freq: 4 }) : arb;
 }

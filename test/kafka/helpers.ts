@@ -34,7 +34,9 @@ export async function until(cond: () => boolean, what: string, turnsMax = 100_00
 
 export class RawClient {
   readonly socket: Socket;
-  private buf = Buffer.alloc(0);
+  /** Received bytes not yet split into frames, joined only once a whole frame is there. */
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
   private readonly frames: Buffer[] = [];
   private waiters: (() => void)[] = [];
   closed = false;
@@ -43,11 +45,17 @@ export class RawClient {
   private constructor(socket: Socket) {
     this.socket = socket;
     socket.on('data', (c: Buffer) => {
-      this.buf = Buffer.concat([this.buf, c]);
-      while (this.buf.length >= 4 && this.buf.length >= 4 + this.buf.readInt32BE(0)) {
-        const n = this.buf.readInt32BE(0);
-        this.frames.push(this.buf.subarray(4, 4 + n));
-        this.buf = this.buf.subarray(4 + n);
+      this.pending.push(c);
+      this.pendingBytes += c.length;
+      while (this.pendingBytes >= 4) {
+        if (this.pending[0].length < 4) this.pending = [Buffer.concat(this.pending)];
+        const n = this.pending[0].readInt32BE(0);
+        if (this.pendingBytes < 4 + n) break;
+        const all = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending);
+        this.frames.push(all.subarray(4, 4 + n));
+        const rest = all.subarray(4 + n);
+        this.pending = rest.length > 0 ? [rest] : [];
+        this.pendingBytes = rest.length;
       }
       this.wake();
     });

@@ -243,7 +243,8 @@ for (const [name, dir, args, check] of cases) {
       assert.deepEqual(prefix, { apiKey: api.key, apiVersion: v, correlationId: 99 });
       assert.equal(readRequestHeaderRest(r, prefix, 1).clientId, 'kafkajs');
       const bodyStart = r.pos;
-      const decoded = decodeRequestBody(api, v, r);
+      const { body: decoded, trailingBytes } = decodeRequestBody(api, v, r);
+      assert.equal(trailingBytes, 0, `${name} v${v}: the schema accounts for every byte kafkajs wrote`);
       check(decoded, v);
       const w = new Writer();
       encodeMessage(w, api.request.plan(v), decoded);

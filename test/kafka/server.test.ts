@@ -200,4 +200,16 @@ test('option bounds are validated with specific messages', () => {
     () => new KafkaServer({ port: 70000, handler, logger }),
     /port must be an integer between 0 and 65535/,
   );
+  assert.throws(
+    () => new KafkaServer({ port: 0, handler, logger, inFlightMax: 3, fetchInFlightMax: 4 }),
+    /fetchInFlightMax must be an integer between 1 and 3, got 4/,
+  );
+  assert.throws(
+    () => new KafkaServer({ port: 0, handler, logger, idleMs: 2 ** 31 }),
+    /idleMs must be an integer between 1 and 2147483647/,
+  );
+  assert.throws(
+    () => new KafkaServer({ port: 0, handler, logger, queuedRequestBytesMax: 0 }),
+    /queuedRequestBytesMax must be an integer between 1 and/,
+  );
 });

@@ -22,9 +22,8 @@ import {
 } from '../../grpc-proto.ts';
 import type { DecodedRecord, RecordInput } from '../../records/batch.ts';
 import { toGrpcError } from './errors.ts';
-
-/** Largest gRPC message accepted: a batch of max.message.bytes plus framing. */
-export const grpcMessageBytesMax = 80 * 1024 * 1024;
+import { grpcRequestBytesMax, grpcResponseBytesMax } from './limits.ts';
+import { RefusedRequest, withRequestBounds } from './request-bounds.ts';
 
 export interface GrpcServerOptions {
   core: BrokerCore;
@@ -127,11 +126,11 @@ export class GrpcServer {
   constructor(opts: GrpcServerOptions) {
     this.#opts = opts;
     this.server = new grpc.Server({
-      'grpc.max_receive_message_length': grpcMessageBytesMax,
-      'grpc.max_send_message_length': grpcMessageBytesMax,
+      'grpc.max_receive_message_length': grpcRequestBytesMax,
+      'grpc.max_send_message_length': grpcResponseBytesMax,
     });
     this.server.addService(
-      brokerServiceDefinition(),
+      withRequestBounds(brokerServiceDefinition()),
       this.#handlers() as unknown as grpc.UntypedServiceImplementation,
     );
     this.server.addService(healthServiceDefinition(), this.#healthHandlers());
@@ -214,6 +213,12 @@ export class GrpcServer {
       const started = process.hrtime.bigint();
       const done = (ok: boolean) =>
         this.#opts.observeRequest?.(method, Number(process.hrtime.bigint() - started) / 1e9, ok);
+      // Over a bound of request-bounds.ts: refused before it was decoded.
+      if (call.request instanceof RefusedRequest) {
+        cb(toGrpcError(call.request.error));
+        done(false);
+        return;
+      }
       if (!this.#opts.isReady()) {
         cb(toGrpcError(new BrokerError('BROKER_NOT_AVAILABLE', 'the broker is not ready')));
         done(false);
@@ -595,6 +600,8 @@ export class GrpcServer {
     this.#streams.set(stream, ac);
     call.on('cancelled', () => ac.abort());
     try {
+      if ((call.request as unknown) instanceof RefusedRequest)
+        throw (call.request as unknown as RefusedRequest).error;
       if (!this.#opts.isReady()) throw new BrokerError('BROKER_NOT_AVAILABLE', 'the broker is not ready');
       const req = call.request;
       const topic = requireString(req.topic, 'topic');
@@ -647,7 +654,10 @@ export class GrpcServer {
         if (e.code === 'BROKER_NOT_AVAILABLE' || e.code === 'LOG_CLOSED') {
           if (!call.writableEnded) call.end();
         } else {
-          call.destroy(
+          // grpc-js sends a server stream's status from its 'error' event; destroy() would tear the
+          // stream down without one, and the client would wait for a status that never comes.
+          call.emit(
+            'error',
             Object.assign(
               new Error(e.message),
               toGrpcError(err, (t) => core.metadata.getTopic(t) !== undefined, call.request.topic),

@@ -10,7 +10,7 @@
  */
 import assert from 'node:assert/strict';
 import { BrokerError } from '../../errors.ts';
-import { requestElementsMax } from './limits.ts';
+import { requestElementsMax, taggedFieldsMax } from './limits.ts';
 import { Reader } from './protocol/reader.ts';
 import { Writer } from './protocol/writer.ts';
 import { type Plan, type PlanField, type PrimitiveType, primitiveMinBytes } from './schema.ts';
@@ -26,8 +26,10 @@ interface DecodeBudget {
 
 /**
  * Decodes one message body. Throws INVALID_REQUEST on anything malformed: a truncated field, a
- * length that claims more than the frame holds, a null where none is allowed, or more array elements
- * in total than `requestElementsMax`.
+ * length that claims more than the frame holds, a null where none is allowed, more array elements in
+ * total than `requestElementsMax`, or more than `taggedFieldsMax` tagged fields in one struct. Each
+ * count is checked before anything is allocated for it. An int64 beyond the safe-integer range is
+ * valid input, decoded as its field's `beyondSafe` says (schema.ts), never an error.
  */
 export function decodeMessage(r: Reader, plan: Plan, elementsMax = requestElementsMax): Message {
   return decodeStruct(r, plan, { elementsLeft: elementsMax });
@@ -46,8 +48,8 @@ function decodeStruct(r: Reader, plan: Plan, budget: DecodeBudget): Message {
 
 function decodeTaggedFields(r: Reader, plan: Plan, o: Message, budget: DecodeBudget): void {
   const count = r.uvarint();
-  // Each tagged field takes at least two bytes (its tag and its size).
-  if (count * 2 > r.remaining())
+  // Each tagged field takes at least two bytes (its tag and its size); Kafka also caps the count.
+  if (count > taggedFieldsMax || count * 2 > r.remaining())
     throw new BrokerError('INVALID_REQUEST', `tagged field count ${count} too large`);
   for (let i = 0; i < count; i++) {
     const tag = r.uvarint();
@@ -76,7 +78,7 @@ function decodeField(r: Reader, f: PlanField, flexible: boolean, budget: DecodeB
       if (n === null) return null;
       spend(budget, n);
       const a = new Array(n);
-      for (let i = 0; i < n; i++) a[i] = decodePrimitive(r, elem, false, flexible);
+      for (let i = 0; i < n; i++) a[i] = decodePrimitive(r, elem, false, flexible, f.beyondSafe);
       return a;
     }
     case 'structArray': {
@@ -91,7 +93,7 @@ function decodeField(r: Reader, f: PlanField, flexible: boolean, budget: DecodeB
     case 'struct':
       return decodeStruct(r, f.struct as Plan, budget);
     default:
-      return decodePrimitive(r, f.kind, f.nullable, flexible);
+      return decodePrimitive(r, f.kind, f.nullable, flexible, f.beyondSafe);
   }
 }
 
@@ -102,7 +104,13 @@ function spend(budget: DecodeBudget, n: number): void {
   }
 }
 
-function decodePrimitive(r: Reader, t: PrimitiveType, nullable: boolean, flexible: boolean): unknown {
+function decodePrimitive(
+  r: Reader,
+  t: PrimitiveType,
+  nullable: boolean,
+  flexible: boolean,
+  beyondSafe: 'saturate' | 'bigint',
+): unknown {
   switch (t) {
     case 'int8':
       return r.int8();
@@ -116,8 +124,11 @@ function decodePrimitive(r: Reader, t: PrimitiveType, nullable: boolean, flexibl
       return r.int32();
     case 'uint32':
       return r.uint32();
-    case 'int64':
-      return r.int64();
+    case 'int64': {
+      const v = r.int64Wide();
+      if (typeof v === 'number' || beyondSafe === 'bigint') return v;
+      return v > 0n ? Number.MAX_SAFE_INTEGER : -Number.MAX_SAFE_INTEGER;
+    }
     case 'float64':
       return r.float64();
     case 'uuid':
@@ -254,7 +265,9 @@ function encodePrimitive(
       w.uint32(checkInt(v, 0, 4294967295, path));
       return;
     case 'int64':
-      w.int64(checkInt(v, Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, path));
+      // A bigint is an exact value a request carried (a `beyondSafe: 'bigint'` field) echoed back.
+      if (typeof v === 'bigint') w.int64Big(v);
+      else w.int64(checkInt(v, Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, path));
       return;
     case 'float64':
       assert.equal(typeof v, 'number', `${path} must be a number`);

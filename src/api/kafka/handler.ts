@@ -50,3 +50,23 @@ export interface KafkaLogger {
   warn(obj: object, msg: string): void;
   error(obj: object, msg: string): void;
 }
+
+/** Why the listener closed a connection on its own initiative (the reasons a metric counts). */
+export type ConnectionCloseReason =
+  /** No request, response or byte for `connections.max.idle.ms` (Kafka's idle expiry). */
+  | 'idle'
+  /** A request frame began but did not arrive whole within the partial-request bound. */
+  | 'slow_request'
+  /** Closed, idle the longest, to make room for a new connection at the connection limit. */
+  | 'evicted';
+
+/**
+ * What the listener reports for metrics (src/http/metrics.ts). Every method is called synchronously
+ * on the listener's path and must not throw.
+ */
+export interface KafkaListenerObserver {
+  /** A request carried bytes after its body; they were ignored (librdkafka issue #5049). */
+  trailingBytes(apiName: ApiName, apiVersion: number, bytes: number): void;
+  /** The listener closed a connection for `reason`. */
+  connectionClosed(reason: ConnectionCloseReason): void;
+}

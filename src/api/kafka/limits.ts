@@ -28,25 +28,110 @@ export const requestFrameBytesMin = 64;
  */
 export const inFlightRequestsMax = 100;
 
-/** Open Kafka connections per listener; further connections are closed on accept with a log line. @default 10000 */
+/**
+ * Open Kafka connections per listener. At the bound a new connection closes the one that has been
+ * idle longest (no request in progress), so that idle or stalled connections cannot lock out new
+ * clients and health checks (issue 10); only when every connection has a request in progress is the
+ * new one closed on accept, with a log line.
+ * @default 10000
+ */
 export const connectionsMax = 10_000;
 
 /**
- * Array elements one request may hold in total, across all its arrays. Each element becomes a JS
- * value or object many times its wire size, so a frame full of one-byte elements could otherwise turn
- * 100 MiB of input into gigabytes of heap. A million covers any real Produce, Fetch or Metadata
- * request (Kafka itself caps a cluster well below a million partitions per request).
- * @default 1048576
+ * Array elements one request may hold in total, across all its arrays, checked against each count
+ * before the array is allocated. Each element becomes a JS value or object many times its wire size,
+ * so a frame full of one-byte elements could otherwise turn 100 MiB of input into gigabytes of heap.
+ * Kafka 4.4 refuses any one array over 1,000,000 elements; a total of that many is the same bound or a
+ * tighter one, and still covers any real Produce, Fetch or Metadata request. A request over it is
+ * malformed: the connection is closed with a log line.
+ * @default 1000000
  */
-export const requestElementsMax = 1024 * 1024;
+export const requestElementsMax = 1_000_000;
 
 /**
- * Bytes of responses queued on one socket (written but not yet flushed) above which the connection
- * stops reading new requests until 'drain'. Fetch responses may be large; this bounds what a slow
- * reader can make us hold in addition to the in-flight bound.
+ * Tagged fields one struct's tag section may declare (KIP-482), checked before any is read. Kafka 4.4
+ * refuses more than 10,000; unknown tags are skipped, but each still costs a loop turn, so the count
+ * is bounded rather than left to the frame size. A request over it is malformed: the connection is
+ * closed with a log line.
+ * @default 10000
+ */
+export const taggedFieldsMax = 10_000;
+
+/**
+ * Bytes of responses one connection may hold (encoded and not yet taken by the kernel: in the
+ * socket's write buffer or waiting behind an earlier response) before it stops reading and
+ * dispatching requests; writing stops at the same mark, and both resume as the client reads.
+ * Together with `fetchInFlightMax` this bounds what a client that pipelines Fetch requests and never
+ * reads can make us hold: this many bytes plus the responses of the requests already dispatched
+ * (issue 10, where 100 pipelined fetches held 1.7 GB).
  * @default 67108864
  */
 export const socketQueuedBytesMax = 64 * 1024 * 1024;
+
+/**
+ * Fetch requests of one connection handled at a time; a later Fetch waits, unread, until the earlier
+ * one is answered. A fetch response is the one response whose size scales with the data, so this is
+ * what keeps the responses of dispatched requests small. No client is slowed: the Java client,
+ * librdkafka, kafkajs and kafka-python each keep at most one Fetch in flight per broker, and
+ * responses leave in request order anyway.
+ * @default 1
+ */
+export const fetchInFlightMax = 1;
+
+/**
+ * Bytes of request frames held across all connections of a listener: frames being received
+ * (reserved at their full size when their size field arrives, so a frame that is half-sent holds its
+ * place) and frames being handled, until their response is built. Kafka's `queued.max.request.bytes`.
+ * When the total is at the bound, a connection whose next frame has not been reserved stops reading
+ * until memory is released; as in Kafka's non-strict memory pool, a frame is admitted whenever the
+ * total is below the bound, so the total stays under this plus one frame (plus the small-request
+ * reserve below). With the default, ten half-sent 100 MiB frames hold at most three of them
+ * (300 MiB), and `requestReceiveMsMax` closes them.
+ * @default 268435456
+ * config: `kafka.queued_max_request_bytes`
+ */
+export const queuedRequestBytesMax = 256 * 1024 * 1024;
+
+/**
+ * Request frames of at most this many bytes may use `queuedRequestReserveBytes` beyond
+ * `queuedRequestBytesMax`, so that ApiVersions, Metadata, heartbeats, commits and health checks go on
+ * while large frames (produce, mostly) wait for memory. Real requests of that kind are far below it.
+ * @default 65536
+ */
+export const smallRequestBytesMax = 64 * 1024;
+
+/**
+ * Request bytes that small frames (`smallRequestBytesMax`) may hold beyond `queuedRequestBytesMax`.
+ * When this too is used up, small frames wait like large ones.
+ * @default 16777216
+ */
+export const queuedRequestReserveBytes = 16 * 1024 * 1024;
+
+/**
+ * Smallest `kafka.queued_max_request_bytes`. Any value admits a frame of any size (see above), but
+ * below a megabyte a few ordinary Produce requests would stall every other connection.
+ */
+export const queuedRequestBytesMin = 1024 * 1024;
+
+/**
+ * A connection with no request in progress and no bytes moving in either direction for this long is
+ * closed (Kafka's `connections.max.idle.ms`, whose default this is). Without it, idle connections
+ * fill `connectionsMax` and lock out new clients (issue 10). Clients reconnect on demand.
+ * @default 600000
+ * config: `kafka.connections_max_idle`
+ */
+export const connectionsMaxIdleMs = 10 * 60 * 1000;
+
+/**
+ * Longest a request frame may take to arrive whole, from its first byte, counted only while we are
+ * reading (not while the connection waits on one of our bounds). A client gives up on a request long
+ * before this (librdkafka's `socket.timeout.ms` is 60 s, the Java client's `request.timeout.ms` 30 s),
+ * so a frame still incomplete after it is a slow-send attack holding memory and a connection slot;
+ * the connection is closed with a log line.
+ * @default 60000
+ * config: `kafka.request_receive_timeout`
+ */
+export const requestReceiveMsMax = 60 * 1000;
 
 export function checkKafkaLimits(): void {
   assert.ok(requestFrameBytesMin <= requestFrameBytesMax);
@@ -58,7 +143,14 @@ export function checkKafkaLimits(): void {
   assert.ok(inFlightRequestsMax >= 1);
   assert.ok(connectionsMax >= 1);
   assert.ok(requestElementsMax >= 1);
+  assert.ok(taggedFieldsMax >= 1);
   assert.ok(socketQueuedBytesMax >= 1);
+  assert.ok(fetchInFlightMax >= 1 && fetchInFlightMax <= inFlightRequestsMax);
+  assert.ok(queuedRequestBytesMin <= queuedRequestBytesMax);
+  assert.ok(queuedRequestBytesMax <= Number.MAX_SAFE_INTEGER);
+  assert.ok(smallRequestBytesMax <= queuedRequestReserveBytes, 'the reserve must hold a small request');
+  assert.ok(smallRequestBytesMax <= requestFrameBytesMax);
+  assert.ok(connectionsMaxIdleMs > 0 && requestReceiveMsMax > 0);
 }
 
 checkKafkaLimits();

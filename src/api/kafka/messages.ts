@@ -4,7 +4,6 @@
  * side; tests and the fuzzer use both.
  */
 import assert from 'node:assert/strict';
-import { BrokerError } from '../../errors.ts';
 import { type ApiEntry, requestHeaderVersion, responseHeaderVersion } from './apis/index.ts';
 import { decodeMessage, encodeMessage, type Message } from './codec.ts';
 import { type RequestHeader, readResponseHeader, writeRequestHeader, writeResponseHeader } from './header.ts';
@@ -50,14 +49,17 @@ export function decodeResponsePayload(
   return { correlationId, body };
 }
 
-/** Decodes a request body for a known API and version; trailing bytes are refused. */
-export function decodeRequestBody(api: ApiEntry, version: number, r: Reader): Message {
+/**
+ * Decodes a request body for a known API and version. Bytes left after the body are not an error:
+ * Kafka's broker reads the fields its schema names and ignores the rest, and clients rely on it
+ * (librdkafka 2.1 and later send Metadata v12 with 3 trailing bytes, librdkafka issue #5049). The
+ * count is returned so that the listener can log and count it.
+ */
+export function decodeRequestBody(
+  api: ApiEntry,
+  version: number,
+  r: Reader,
+): { body: Message; trailingBytes: number } {
   const body = decodeMessage(r, api.request.plan(version));
-  if (r.remaining() !== 0) {
-    throw new BrokerError(
-      'INVALID_REQUEST',
-      `${r.remaining()} trailing bytes after ${api.name} v${version} request`,
-    );
-  }
-  return body;
+  return { body, trailingBytes: r.remaining() };
 }

@@ -50,6 +50,19 @@ export interface FieldOptions {
   tagged?: Versions;
   /** Default when absent from a version (Kafka's `default`); otherwise 0, '', false, [] or null. */
   default?: number | string | boolean | null;
+  /**
+   * For an int64 field: what a decoded value beyond JavaScript's safe-integer range (|v| >= 2^53)
+   * becomes. Kafka accepts any int64, so such a value never fails the request (issue 10).
+   * - `'saturate'` (the default): the nearest safe integer, `Number.MAX_SAFE_INTEGER` or its
+   *   negative. For offsets, timestamps and sizes this gives the answer the exact value would: no
+   *   log holds an offset or timestamp that large (records/batch.ts keeps them as numbers), so the
+   *   saturated value is out of range, newer than every record or longer than any retention, as the
+   *   real one is.
+   * - `'bigint'`: the exact value as a bigint, for a field whose value must not change (a committed
+   *   offset is stored as sent, or refused; a producer id is an identity). The decoded type becomes
+   *   `number | bigint`, so the compiler makes each handler decide.
+   */
+  beyondSafe?: 'saturate' | 'bigint';
 }
 
 export interface FieldSpec extends FieldOptions {
@@ -125,6 +138,8 @@ type PrimitiveValue<T> = T extends 'bool'
       ? Buffer
       : number;
 
+type Int64Value<F> = F extends { beyondSafe: 'bigint' } ? number | bigint : number;
+
 type OrNull<F, V> = F extends { nullable: string } ? V | null : F extends { default: null } ? V | null : V;
 
 type FieldValue<F> = F extends { type: '[]struct'; fields: infer S extends readonly FieldSpec[] }
@@ -133,15 +148,18 @@ type FieldValue<F> = F extends { type: '[]struct'; fields: infer S extends reado
     ? StructValue<S>
     : F extends { type: `[]${infer P}` }
       ? OrNull<F, PrimitiveValue<P>[]>
-      : F extends { type: infer P }
-        ? OrNull<F, PrimitiveValue<P>>
-        : never;
+      : F extends { type: 'int64' }
+        ? OrNull<F, Int64Value<F>>
+        : F extends { type: infer P }
+          ? OrNull<F, PrimitiveValue<P>>
+          : never;
 
 export type StructValue<S extends readonly FieldSpec[]> = { [F in S[number] as F['name']]: FieldValue<F> };
 
 /**
  * The object a decoder returns for a message schema: one property per field of any version. Records
- * and bytes are `Buffer`s, int64 values are numbers (safe integers), UUIDs are 8-4-4-4-12 strings.
+ * and bytes are `Buffer`s, int64 values are numbers (safe integers; `number | bigint` for a field
+ * declared `beyondSafe: 'bigint'`), UUIDs are 8-4-4-4-12 strings.
  */
 export type MessageValue<M extends MessageSpec> = StructValue<M['fields']>;
 
@@ -181,6 +199,8 @@ export interface PlanField {
   makeDefault: () => unknown;
   /** Fewest bytes the field can take on the wire in this version (0 for tagged fields). */
   minBytes: number;
+  /** For 'int64' (and '[]int64'): what a value beyond the safe-integer range decodes to. */
+  beyondSafe: 'saturate' | 'bigint';
 }
 
 export interface Plan {
@@ -251,6 +271,11 @@ function compileField(f: FieldSpec, version: number, flexible: boolean): PlanFie
     !tagged || (f.tag !== undefined && flexible),
     `${f.name}: tagged fields need a tag and a flexible version`,
   );
+  assert.ok(
+    f.beyondSafe === undefined || f.type === 'int64' || f.type === '[]int64',
+    `${f.name}: beyondSafe applies to int64 fields only`,
+  );
+  const beyondSafe = f.beyondSafe ?? 'saturate';
   let pf: PlanField;
   if (f.type === 'struct' || f.type === '[]struct') {
     assert.ok(f.fields, `${f.name}: a struct needs fields`);
@@ -263,6 +288,7 @@ function compileField(f: FieldSpec, version: number, flexible: boolean): PlanFie
         nullable: false,
         makeDefault: () => defaultStruct(plan),
         minBytes: plan.minBytes,
+        beyondSafe,
       };
     } else {
       pf = {
@@ -272,6 +298,7 @@ function compileField(f: FieldSpec, version: number, flexible: boolean): PlanFie
         nullable,
         makeDefault: f.default === null ? () => null : () => [],
         minBytes: flexible ? 1 : 4,
+        beyondSafe,
       };
     }
   } else if (f.type.startsWith('[]')) {
@@ -282,6 +309,7 @@ function compileField(f: FieldSpec, version: number, flexible: boolean): PlanFie
       nullable,
       makeDefault: f.default === null ? () => null : () => [],
       minBytes: flexible ? 1 : 4,
+      beyondSafe,
     };
   } else {
     const t = f.type as PrimitiveType;
@@ -291,6 +319,7 @@ function compileField(f: FieldSpec, version: number, flexible: boolean): PlanFie
       nullable,
       makeDefault: primitiveDefault(f, t),
       minBytes: primitiveMinBytes(t, flexible),
+      beyondSafe,
     };
   }
   if (tagged) {

@@ -1,17 +1,30 @@
 /**
  * The Kafka protocol listener: a TCP server that hands each connection to a `KafkaConnection`
- * (connection.ts) and bounds how many there are. It knows nothing of what requests mean; that is the
- * injected handler's work (handler.ts).
+ * (connection.ts), bounds how many there are and the request bytes they hold together. It knows
+ * nothing of what requests mean; that is the injected handler's work (handler.ts).
+ *
+ * At the connection limit a new connection closes the one idle longest (no request being handled),
+ * so that idle or stalled connections, which `connections.max.idle.ms` would close only minutes
+ * later, cannot lock out new clients and health checks (issue 10). Only when every connection is
+ * handling a request is the new one refused.
  */
 import { createServer, type Server, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { KafkaConnection, requestFrameBytesMinimum } from './connection.ts';
-import type { KafkaLogger, KafkaRequestHandler } from './handler.ts';
+import type { KafkaListenerObserver, KafkaLogger, KafkaRequestHandler } from './handler.ts';
 import {
   connectionsMax as connectionsMaxDefault,
+  connectionsMaxIdleMs,
+  fetchInFlightMax,
   inFlightRequestsMax,
+  queuedRequestBytesMax,
+  queuedRequestReserveBytes,
   requestFrameBytesMax,
+  requestReceiveMsMax,
+  smallRequestBytesMax,
   socketQueuedBytesMax,
 } from './limits.ts';
+import { RequestMemory } from './request-memory.ts';
 
 export interface KafkaServerOptions {
   /** Address to listen on. @default '0.0.0.0' */
@@ -24,10 +37,22 @@ export interface KafkaServerOptions {
   frameBytesMax?: number;
   /** Unanswered requests per connection before it stops reading. @default inFlightRequestsMax (100) */
   inFlightMax?: number;
-  /** Response bytes queued per socket before it stops reading. @default socketQueuedBytesMax (64 MiB) */
+  /** Response bytes one connection holds before it stops writing, reading and handling. @default socketQueuedBytesMax (64 MiB) */
   queuedBytesMax?: number;
-  /** Open connections; more are closed on accept. @default connectionsMax (10000) */
+  /** Open connections; a new one beyond closes the idlest. @default connectionsMax (10000) */
   connectionsMax?: number;
+  /** Fetch requests handled at once per connection. @default fetchInFlightMax (1) */
+  fetchInFlightMax?: number;
+  /** Request bytes held across all connections. @default queuedRequestBytesMax (256 MiB) */
+  queuedRequestBytesMax?: number;
+  /** Idle time after which a connection is closed. @default connectionsMaxIdleMs (10 min) */
+  idleMs?: number;
+  /** Longest a request frame may take to arrive. @default requestReceiveMsMax (60 s) */
+  receiveMsMax?: number;
+  /** Receives counts for metrics. */
+  observer?: KafkaListenerObserver;
+  /** Monotonic milliseconds, to rank connections by idleness. @default performance.now */
+  now?: () => number;
 }
 
 function checkRange(name: string, value: number, min: number, max: number): number {
@@ -46,6 +71,12 @@ export class KafkaServer {
   private readonly inFlightMax: number;
   private readonly queuedBytesMax: number;
   private readonly connectionsMax: number;
+  private readonly fetchInFlightMax: number;
+  private readonly idleMs: number;
+  private readonly receiveMsMax: number;
+  /** Request bytes held across this listener's connections. */
+  readonly requestMemory: RequestMemory;
+  private readonly now: () => number;
 
   constructor(opts: KafkaServerOptions) {
     this.opts = opts;
@@ -69,6 +100,26 @@ export class KafkaServer {
       1,
       1_000_000,
     );
+    this.fetchInFlightMax = checkRange(
+      'fetchInFlightMax',
+      opts.fetchInFlightMax ?? fetchInFlightMax,
+      1,
+      this.inFlightMax,
+    );
+    this.requestMemory = new RequestMemory({
+      bytesMax: checkRange(
+        'queuedRequestBytesMax',
+        opts.queuedRequestBytesMax ?? queuedRequestBytesMax,
+        1,
+        Number.MAX_SAFE_INTEGER,
+      ),
+      reserveBytes: queuedRequestReserveBytes,
+      smallBytesMax: smallRequestBytesMax,
+    });
+    // Node's timers take at most 2^31 - 1 ms.
+    this.idleMs = checkRange('idleMs', opts.idleMs ?? connectionsMaxIdleMs, 1, 2 ** 31 - 1);
+    this.receiveMsMax = checkRange('receiveMsMax', opts.receiveMsMax ?? requestReceiveMsMax, 1, 2 ** 31 - 1);
+    this.now = opts.now ?? (() => performance.now());
     this.server = createServer((socket) => this.accept(socket));
   }
 
@@ -106,10 +157,10 @@ export class KafkaServer {
 
   private accept(socket: Socket): void {
     const id = this.nextConnectionId++;
-    if (this.connections.size >= this.connectionsMax) {
+    if (this.connections.size >= this.connectionsMax && !this.evictIdlest(id)) {
       this.opts.logger.warn(
         { conn: id, remote: socket.remoteAddress, max: this.connectionsMax },
-        'kafka connection limit reached; closing new connection',
+        'kafka connection limit reached and every connection is busy; closing new connection',
       );
       socket.destroy();
       return;
@@ -121,13 +172,39 @@ export class KafkaServer {
       localAddress: socket.localAddress ?? '',
       localPort: socket.localPort ?? 0,
     };
-    const conn = new KafkaConnection(socket, info, this.opts.handler, this.opts.logger, {
-      frameBytesMax: this.frameBytesMax,
-      inFlightMax: this.inFlightMax,
-      queuedBytesMax: this.queuedBytesMax,
-    });
+    const conn = new KafkaConnection(
+      socket,
+      info,
+      this.opts.handler,
+      this.opts.logger,
+      {
+        frameBytesMax: this.frameBytesMax,
+        inFlightMax: this.inFlightMax,
+        queuedBytesMax: this.queuedBytesMax,
+        fetchInFlightMax: this.fetchInFlightMax,
+        idleMs: this.idleMs,
+        receiveMsMax: this.receiveMsMax,
+      },
+      { memory: this.requestMemory, observer: this.opts.observer, now: this.now },
+    );
     this.connections.add(conn);
     socket.on('close', () => this.connections.delete(conn));
     this.opts.logger.debug({ conn: id, remote: info.remoteAddress }, 'kafka connection accepted');
+  }
+
+  /**
+   * Closes the connection that has gone longest without activity among those not handling a
+   * request, to make room for connection `forId`; false when every connection is busy. A linear scan,
+   * run only at the limit: cheaper than keeping 10,000 connections ordered on every read.
+   */
+  private evictIdlest(forId: number): boolean {
+    let idlest: KafkaConnection | null = null;
+    for (const c of this.connections) {
+      if (!c.busy && (idlest === null || c.lastActive < idlest.lastActive)) idlest = c;
+    }
+    if (idlest === null) return false;
+    idlest.close('evicted', { forConn: forId, idleMs: Math.round(this.now() - idlest.lastActive) });
+    this.connections.delete(idlest);
+    return true;
   }
 }

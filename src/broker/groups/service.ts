@@ -6,8 +6,9 @@
  * group's coordinator in a cluster is that partition's leader.
  */
 import { randomUUID } from 'node:crypto';
-import { BrokerError } from '../../errors.ts';
-import { decodeBatch, encodeBatch, forEachBatch } from '../../records/batch.ts';
+import { BrokerError, isBrokerError } from '../../errors.ts';
+import { encodeBatch, F, forEachBatch, readInt64 } from '../../records/batch.ts';
+import { recordKey, recordValue, walkBatch } from '../../records/record-walk.ts';
 import type { PartitionLog } from '../../storage/partition-log.ts';
 import type { BrokerCore } from '../core.ts';
 import {
@@ -53,6 +54,11 @@ export interface GroupServiceOptions {
   offsetsPartitions?: number;
   coordinator?: Partial<CoordinatorConfig>;
   clock?: () => number;
+  /**
+   * Called for each offsets-topic record (or batch) that `load()` skipped because it cannot be parsed,
+   * so that metrics can count them. @default none
+   */
+  onSkippedRecord?: (what: 'record' | 'batch') => void;
 }
 
 export interface OffsetCommit {
@@ -73,9 +79,11 @@ export class GroupService {
   #topicReady: Promise<void> | null = null;
   #writes: Promise<unknown> = Promise.resolve();
   #closed = false;
+  #onSkipped: (what: 'record' | 'batch') => void;
 
   constructor(core: BrokerCore, opts: GroupServiceOptions = {}) {
     this.core = core;
+    this.#onSkipped = opts.onSkippedRecord ?? (() => {});
     this.clock = opts.clock ?? Date.now;
     this.offsetsPartitions = opts.offsetsPartitions ?? 50;
     this.coordinator = new GroupCoordinator(
@@ -88,38 +96,104 @@ export class GroupService {
     );
   }
 
-  /** Replays `__consumer_offsets`, if it exists, into the coordinator. */
+  /**
+   * Replays `__consumer_offsets`, if it exists, into the coordinator. A record that cannot be parsed
+   * (or a batch whose records cannot be walked) is skipped with a logged error and counted through
+   * `onSkippedRecord`; it never stops the start (issue 10 finding 2). Records are walked in place,
+   * one batch at a time, under the record walk's bounds.
+   */
   async load(): Promise<void> {
     if (!this.core.metadata.getTopic(OFFSETS_TOPIC)) return;
     this.#topicReady = Promise.resolve();
     const now = this.clock();
     const groups = new Map<string, GroupSnapshot | null>();
     for (let p = 0; p < this.core.partitionCount(OFFSETS_TOPIC); p++) {
-      const log = this.core.partitions.get(OFFSETS_TOPIC, p);
+      let log: PartitionLog;
+      try {
+        log = this.core.partitions.get(OFFSETS_TOPIC, p);
+      } catch (err) {
+        // An offline partition (issue 10: one partition's fault never stops the broker): its groups
+        // start empty here.
+        this.core.logger.error(
+          { partition: p, err: String(err) },
+          'cannot load group state from an offline partition',
+        );
+        continue;
+      }
       let offset = log.logStartOffset;
       while (offset < log.logEndOffset) {
-        const { bytes, nextOffset } = await log.read(offset, 4 * 1024 * 1024);
+        let read: { bytes: Buffer; nextOffset: number };
+        try {
+          read = await log.read(offset, 4 * 1024 * 1024);
+        } catch (err) {
+          if (!isBrokerError(err, 'CORRUPT_MESSAGE')) throw err;
+          offset = log.offsetPastSegmentOf(offset); // damaged group records are skipped
+          continue;
+        }
+        const { bytes, nextOffset } = read;
         if (bytes.length === 0) break;
-        forEachBatch(bytes, (pos, size) => {
-          for (const r of decodeBatch(bytes.subarray(pos, pos + size)).records) {
-            if (!r.key) continue;
-            const key = JSON.parse(r.key.toString('utf8')) as OffsetsKey;
-            if (key.type === 'offset') {
-              const value = r.value ? (JSON.parse(r.value.toString('utf8')) as CommittedOffset) : null;
-              this.coordinator.applyCommit(key.group, key.topic, key.partition, value);
-            } else if (key.type === 'group') {
-              groups.set(
-                key.group,
-                r.value ? fromStored(JSON.parse(r.value.toString('utf8')) as StoredGroup) : null,
-              );
-            }
+        const spans: [number, number][] = [];
+        forEachBatch(bytes, (pos, size) => spans.push([pos, size]));
+        for (const [pos, size] of spans) {
+          const baseOffset = readInt64(bytes, pos + F.baseOffset);
+          try {
+            await walkBatch(bytes.subarray(pos, pos + size), (r, records) => {
+              const at = baseOffset + r.offsetDelta;
+              try {
+                this.#replay(recordKey(r, records), recordValue(r, records), groups);
+              } catch (err) {
+                this.#skipped(p, at, err, 'record');
+              }
+              return undefined;
+            });
+          } catch (err) {
+            this.#skipped(p, baseOffset, err, 'batch');
           }
-        });
+        }
         offset = nextOffset;
       }
     }
-    for (const [, snapshot] of groups) if (snapshot) this.coordinator.restore(snapshot, now);
+    for (const [group, snapshot] of groups) {
+      if (!snapshot) continue;
+      try {
+        this.coordinator.restore(snapshot, now);
+      } catch (err) {
+        this.#skipped(partitionForGroup(group, this.core.partitionCount(OFFSETS_TOPIC)), -1, err, 'record');
+      }
+    }
     this.#reschedule();
+  }
+
+  /** Applies one offsets-topic record; throws when it cannot be parsed. */
+  #replay(
+    keyBytes: Buffer | null,
+    valueBytes: Buffer | null,
+    groups: Map<string, GroupSnapshot | null>,
+  ): void {
+    if (keyBytes === null) throw new Error('record has no key');
+    const key = JSON.parse(keyBytes.toString('utf8')) as OffsetsKey;
+    if (typeof key !== 'object' || key === null || typeof key.group !== 'string') {
+      throw new Error('key is not an object with a group');
+    }
+    const value: unknown = valueBytes === null ? null : JSON.parse(valueBytes.toString('utf8'));
+    if (key.type === 'offset') {
+      if (typeof key.topic !== 'string' || !Number.isInteger(key.partition) || key.partition < 0) {
+        throw new Error('offset key has no topic or partition');
+      }
+      this.coordinator.applyCommit(key.group, key.topic, key.partition, checkCommitted(value));
+    } else if (key.type === 'group') {
+      groups.set(key.group, value === null ? null : fromStored(checkStoredGroup(value)));
+    } else {
+      throw new Error(`unknown key type ${String((key as { type?: unknown }).type)}`);
+    }
+  }
+
+  #skipped(partition: number, offset: number, err: unknown, what: 'record' | 'batch'): void {
+    this.core.logger.error(
+      { topic: OFFSETS_TOPIC, partition, offset, err: String(err) },
+      `cannot parse a ${what} of the offsets topic; skipped`,
+    );
+    this.#onSkipped(what);
   }
 
   #ensureTopic(): Promise<void> {
@@ -356,6 +430,42 @@ function toStored(s: GroupSnapshot): StoredGroup {
       assignment: m.assignment.toString('base64'),
     })),
   };
+}
+
+function checkCommitted(value: unknown): CommittedOffset | null {
+  if (value === null) return null;
+  const v = value as CommittedOffset;
+  if (
+    typeof v !== 'object' ||
+    !Number.isSafeInteger(v.offset) ||
+    typeof v.metadata !== 'string' ||
+    typeof v.commitTimestampMs !== 'number' ||
+    !Number.isInteger(v.leaderEpoch)
+  ) {
+    throw new Error('committed offset value has the wrong shape');
+  }
+  return v;
+}
+
+function checkStoredGroup(value: unknown): StoredGroup {
+  const g = value as StoredGroup;
+  if (
+    typeof g !== 'object' ||
+    typeof g.groupId !== 'string' ||
+    !Number.isInteger(g.generationId) ||
+    !Array.isArray(g.members) ||
+    !g.members.every(
+      (m) =>
+        typeof m === 'object' &&
+        m !== null &&
+        typeof m.memberId === 'string' &&
+        typeof m.metadata === 'string' &&
+        typeof m.assignment === 'string',
+    )
+  ) {
+    throw new Error('group value has the wrong shape');
+  }
+  return g;
 }
 
 function fromStored(s: StoredGroup): GroupSnapshot {

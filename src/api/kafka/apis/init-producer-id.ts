@@ -24,7 +24,8 @@ export const initProducerIdRequest = message({
   fields: [
     field('transactionalId', 'string', '0+', { nullable: '0+', default: null }),
     field('transactionTimeoutMs', 'int32', '0+'),
-    field('producerId', 'int64', '3+', { default: -1 }),
+    // An identity: exact beyond 2^53, so that it is never mistaken for another producer's id.
+    field('producerId', 'int64', '3+', { default: -1, beyondSafe: 'bigint' }),
     field('producerEpoch', 'int16', '3+', { default: -1 }),
   ],
 });

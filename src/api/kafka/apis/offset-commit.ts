@@ -34,7 +34,8 @@ export const offsetCommitRequest = message({
       field('name', 'string', '0+'),
       structs('partitions', '0+', [
         field('partitionIndex', 'int32', '0+'),
-        field('committedOffset', 'int64', '0+'),
+        // Exact beyond 2^53: a commit is stored as sent or refused, never altered (issue 10).
+        field('committedOffset', 'int64', '0+', { beyondSafe: 'bigint' }),
         field('committedLeaderEpoch', 'int32', '6+', { default: -1 }),
         field('commitTimestamp', 'int64', '1', { default: -1 }),
         field('committedMetadata', 'string', '0+', { nullable: '0+' }),

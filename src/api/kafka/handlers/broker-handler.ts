@@ -536,7 +536,10 @@ export class BrokerKafkaHandler implements KafkaRequestHandler {
       t.partitions.map((p) => ({
         topic: t.name,
         partition: p.partitionIndex,
-        offset: p.committedOffset,
+        // An offset beyond 2^53 arrives exact, as a bigint. No log can reach it; as a number it is not
+        // a safe integer, which the group service refuses for that partition alone (INVALID_REQUEST)
+        // rather than storing a rounded value.
+        offset: typeof p.committedOffset === 'bigint' ? Number(p.committedOffset) : p.committedOffset,
         metadata: p.committedMetadata ?? '',
         leaderEpoch: p.committedLeaderEpoch,
       })),

@@ -87,23 +87,38 @@ export class Reader {
 
   /**
    * INT64 as a JS number, as the rest of the broker holds offsets and timestamps (records/batch.ts).
-   * Values outside the safe-integer range would silently round, so they are refused instead: no
-   * client we target sends such values in the APIs we implement (offsets, timestamps, producer ids
-   * and the -1/-2 sentinels are all small).
+   * Values outside the safe-integer range would silently round, so they are refused here; the codec
+   * reads schema fields with `int64Wide()` instead, which never refuses a valid int64.
    */
   int64(): number {
+    const v = this.int64Wide();
+    if (typeof v === 'bigint') {
+      throw new BrokerError(
+        'INVALID_REQUEST',
+        `int64 at offset ${this.pos - 8} is outside the safe-integer range`,
+      );
+    }
+    return v;
+  }
+
+  /**
+   * INT64 exactly: a number when it is a safe integer (|v| < 2^53, every real offset, timestamp and
+   * producer id), otherwise a bigint. Kafka accepts any int64, so a value beyond 2^53 is valid input
+   * and must not fail the request (issue 10); what it means is the field's business (schema.ts
+   * `beyondSafe`).
+   */
+  int64Wide(): number | bigint {
     this.need(8, 'int64');
     const hi = this.buf.readInt32BE(this.pos);
     const lo = this.buf.readUInt32BE(this.pos + 4);
     const v = hi * twoPow32 + lo;
-    if (!Number.isSafeInteger(v)) {
-      throw new BrokerError(
-        'INVALID_REQUEST',
-        `int64 at offset ${this.pos} is outside the safe-integer range`,
-      );
+    if (Number.isSafeInteger(v)) {
+      this.pos += 8;
+      return v;
     }
+    const big = this.buf.readBigInt64BE(this.pos);
     this.pos += 8;
-    return v;
+    return big;
   }
 
   float64(): number {

@@ -98,6 +98,14 @@ export class Writer {
     return this;
   }
 
+  /** INT64 from a bigint (a value beyond the safe-integer range that a request carried). */
+  int64Big(v: bigint): this {
+    assert.ok(v >= -(2n ** 63n) && v < 2n ** 63n, `int64 out of range: ${v}`);
+    this.ensure(8);
+    this.pos = this.cur.writeBigInt64BE(v, this.pos);
+    return this;
+  }
+
   float64(v: number): this {
     this.ensure(8);
     this.pos = this.cur.writeDoubleBE(v, this.pos);
