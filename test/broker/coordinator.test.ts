@@ -385,6 +385,16 @@ test('static members (KIP-345): restarts keep the generation and assignments; ch
             assert.equal((stale.value as BrokerError).code, 'FENCED_INSTANCE_ID');
             const staleJoin = join(instance, oldId, topics, step.tail).value as BrokerError;
             assert.equal(staleJoin.code, 'FENCED_INSTANCE_ID');
+            assert.throws(() => c.heartbeat('g', oldId, gen, now, instance), { code: 'FENCED_INSTANCE_ID' });
+            assert.throws(() => c.validateCommit('g', oldId, gen, instance), { code: 'FENCED_INSTANCE_ID' });
+            const [left] = c.leave('g', [{ memberId: oldId, groupInstanceId: instance }], now);
+            assert.equal(
+              left?.code,
+              'FENCED_INSTANCE_ID',
+              'an old incarnation cannot remove its replacement',
+            );
+            assert.equal(c.snapshot('g')!.members.length, size);
+            c.validateCommit('g', r.memberId, gen, instance);
           } else {
             // A changed subscription rebalances: the others learn it through their heartbeats.
             assert.equal(c.snapshot('g')!.state, size === 1 ? 'CompletingRebalance' : 'PreparingRebalance');

@@ -608,8 +608,15 @@ export class GroupCoordinator {
   // ---------------------------------------------------------------- heartbeat and leave
 
   /** Keeps a member's session alive; throws REBALANCE_IN_PROGRESS when it must rejoin. */
-  heartbeat(groupId: string, memberId: string, generationId: number, now: number): void {
+  heartbeat(
+    groupId: string,
+    memberId: string,
+    generationId: number,
+    now: number,
+    groupInstanceId?: string | null,
+  ): void {
     const group = this.#group(groupId, false);
+    this.#checkInstance(group, memberId, groupInstanceId);
     const member = group?.members.get(memberId);
     if (!group || !member)
       throw new BrokerError('UNKNOWN_MEMBER_ID', `group ${groupId} has no member ${memberId}`);
@@ -632,11 +639,16 @@ export class GroupCoordinator {
   ): (BrokerError | null)[] {
     const group = this.#group(groupId, false);
     const results = members.map((req) => {
-      const m =
-        group?.members.get(req.memberId) ??
-        (req.groupInstanceId
-          ? [...(group?.members.values() ?? [])].find((x) => x.groupInstanceId === req.groupInstanceId)
-          : undefined);
+      // A static member leaves by its instance id; a member id given with it must be the current one
+      // (an old incarnation is fenced rather than allowed to remove its replacement), as in Kafka.
+      const m = req.groupInstanceId
+        ? [...(group?.members.values() ?? [])].find((x) => x.groupInstanceId === req.groupInstanceId)
+        : group?.members.get(req.memberId);
+      if (m && req.groupInstanceId && req.memberId !== '' && m.memberId !== req.memberId)
+        return new BrokerError(
+          'FENCED_INSTANCE_ID',
+          `instance ${req.groupInstanceId} of group ${groupId} is now member ${m.memberId}`,
+        );
       if (!group || !m)
         return new BrokerError('UNKNOWN_MEMBER_ID', `group ${groupId} has no member ${req.memberId}`);
       this.#removeMember(group, m, null);
@@ -698,8 +710,14 @@ export class GroupCoordinator {
    * client outside group management (generation -1, no member id) commits only while the group has no
    * members. During CompletingRebalance commits wait for the new assignment (REBALANCE_IN_PROGRESS).
    */
-  validateCommit(groupId: string, memberId: string, generationId: number): void {
+  validateCommit(
+    groupId: string,
+    memberId: string,
+    generationId: number,
+    groupInstanceId?: string | null,
+  ): void {
     const group = this.#group(groupId, true)!;
+    this.#checkInstance(group, memberId, groupInstanceId);
     if (generationId < 0 && memberId === '') {
       if (group.members.size > 0)
         throw new BrokerError('UNKNOWN_MEMBER_ID', `group ${groupId} has members; commit as one of them`);

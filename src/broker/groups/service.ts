@@ -287,10 +287,10 @@ export class GroupService {
     });
   }
 
-  heartbeat(groupId: string, memberId: string, generationId: number): void {
+  heartbeat(groupId: string, memberId: string, generationId: number, groupInstanceId?: string | null): void {
     this.#checkOpen();
     try {
-      this.coordinator.heartbeat(groupId, memberId, generationId, this.clock());
+      this.coordinator.heartbeat(groupId, memberId, generationId, this.clock(), groupInstanceId);
     } finally {
       this.#reschedule();
     }
@@ -317,9 +317,10 @@ export class GroupService {
     memberId: string,
     generationId: number,
     offsets: OffsetCommit[],
+    groupInstanceId?: string | null,
   ): Promise<(BrokerError | null)[]> {
     this.#checkOpen();
-    this.coordinator.validateCommit(groupId, memberId, generationId);
+    this.coordinator.validateCommit(groupId, memberId, generationId, groupInstanceId);
     const now = this.clock();
     const results: (BrokerError | null)[] = offsets.map((o) => {
       const t = this.core.metadata.getTopic(o.topic);

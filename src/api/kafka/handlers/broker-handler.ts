@@ -505,7 +505,7 @@ export class BrokerKafkaHandler implements KafkaRequestHandler {
 
   #heartbeat(req: HeartbeatRequest): Message {
     try {
-      this.#o.groups.heartbeat(req.groupId, req.memberId, req.generationId);
+      this.#o.groups.heartbeat(req.groupId, req.memberId, req.generationId, req.groupInstanceId);
       return { throttleTimeMs: 0, errorCode: NONE };
     } catch (err) {
       return { throttleTimeMs: 0, errorCode: code(err) };
@@ -546,7 +546,13 @@ export class BrokerKafkaHandler implements KafkaRequestHandler {
     );
     let errors: number[];
     try {
-      const results = await this.#o.groups.commit(req.groupId, req.memberId, req.generationId, flat);
+      const results = await this.#o.groups.commit(
+        req.groupId,
+        req.memberId,
+        req.generationId,
+        flat,
+        req.groupInstanceId,
+      );
       errors = results.map((e) => (e ? code(e) : NONE));
     } catch (err) {
       errors = flat.map(() => code(err));
