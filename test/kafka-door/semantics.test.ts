@@ -501,6 +501,30 @@ test('DescribeConfigs: every Kafka topic config with its default, source and syn
     ),
     { numRuns: 60 },
   );
+  const documented = await k.call('DescribeConfigs', 4, {
+    resources: [
+      {
+        resourceType: 2,
+        resourceName: 'described',
+        configurationKeys: ['retention.ms', 'preallocate', 'remote.storage.enable'],
+      },
+    ],
+    includeSynonyms: false,
+    includeDocumentation: true,
+  });
+  assert.deepEqual(
+    documented.results[0].configs.map((c: { name: string; documentation: string }) => [
+      c.name,
+      /honoured/.test(c.documentation),
+      /no effect/.test(c.documentation),
+      /only its default/.test(c.documentation),
+    ]),
+    [
+      ['preallocate', false, true, false],
+      ['remote.storage.enable', false, false, true],
+      ['retention.ms', true, false, false],
+    ],
+  );
   const byName = Object.fromEntries((await describe(4, null, true)).map((c) => [c.name, c]));
   assert.deepEqual(byName['retention.ms'].synonyms, [
     { name: 'retention.ms', value: '-1', source: 1 },

@@ -18,6 +18,7 @@ import {
   type ConfigType,
   TOPIC_CONFIG_KEYS,
   TOPIC_CONFIGS,
+  type TopicConfigDef,
   type TopicConfigs,
   type TopicDefaults,
 } from '../../../broker/topic-config.ts';
@@ -113,8 +114,24 @@ export function topicConfigEntries(configs: TopicConfigs, defaults: TopicDefault
     const synonyms = brokerSynonymsOf(key, broker[key]);
     if (own !== undefined) synonyms.unshift({ name: key, value: own, source: CONFIG_SOURCE.TOPIC_CONFIG });
     // Topic configs are not read-only in Kafka (AlterConfigs may change them); here the gRPC door can.
-    return entry(key, own ?? broker[key], TOPIC_CONFIGS[key].type, synonyms, false);
+    return {
+      ...entry(key, own ?? broker[key], TOPIC_CONFIGS[key].type, synonyms, false),
+      documentation: supportNote(key),
+    };
   });
+}
+
+/** What this broker does with a topic config: the documentation DescribeConfigs v3+ returns. */
+function supportNote(key: (typeof TOPIC_CONFIG_KEYS)[number]): string {
+  const d: TopicConfigDef = TOPIC_CONFIGS[key];
+  switch (d.support) {
+    case 'honoured':
+      return `Kafka's ${key}, honoured by this broker.`;
+    case 'stored':
+      return `Kafka's ${key}, accepted and stored; it has no effect on this broker.`;
+    default:
+      return `Kafka's ${key}; only its default (${d.kafkaDefault}) is accepted: ${d.refusal}.`;
+  }
 }
 
 interface BrokerConfigDef {
@@ -222,6 +239,7 @@ export function describeConfigs(
       (keys === null || keys.length === 0 ? all : all.filter((c) => keys.includes(c.name))).map((c) => ({
         ...c,
         synonyms: version >= 1 && req.includeSynonyms ? c.synonyms : [],
+        documentation: version >= 3 && req.includeDocumentation ? c.documentation : null,
       }));
     try {
       if (r.resourceType === RESOURCE_TOPIC) {
