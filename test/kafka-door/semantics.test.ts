@@ -590,6 +590,15 @@ test("DescribeConfigs for the broker: Kafka broker config names, with this broke
     ['168', 5],
   );
   assert.deepEqual([byName['broker.id'].value, byName['broker.id'].configSource], ['1', 4]);
+  // The seed config's segment size is this broker's static setting, above Kafka's default.
+  assert.deepEqual(byName['log.segment.bytes'].synonyms, [
+    { name: 'log.segment.bytes', value: '16777216', source: 4 },
+    { name: 'log.segment.bytes', value: '1073741824', source: 5 },
+  ]);
+  assert.deepEqual(
+    [byName['log.segment.bytes'].value, byName['log.segment.bytes'].configSource],
+    ['16777216', 4],
+  );
   assert.equal(byName['advertised.listeners'].value, `PLAINTEXT://localhost:${broker.kafkaPort}`);
   // This broker's own setting (group.min.session.timeout.ms is 1000, Kafka's is 6000) is static, then the default.
   assert.deepEqual(byName['group.min.session.timeout.ms'].synonyms, [

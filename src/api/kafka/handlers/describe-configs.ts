@@ -177,18 +177,11 @@ export function brokerConfigEntries(
     const d = TOPIC_CONFIGS[key];
     const group: readonly BrokerSynonym[] = d.synonyms;
     const ours = broker[key];
+    // Each broker name's synonyms are its whole group (Kafka's brokerConfigSynonyms); as in Kafka,
+    // each name shows its own value: this broker's under the first name, defaults under the others.
+    const synonyms = brokerSynonymsOf(key, ours);
     for (const s of group) {
-      // Each broker name's synonyms are its whole group (Kafka's brokerConfigSynonyms), with this
-      // broker's value under the first name of the group when it is not Kafka's default.
-      const differs = ours !== d.kafkaDefault;
-      const synonyms: ConfigEntry['synonyms'] = [];
-      if (differs)
-        synonyms.push({ name: group[0].name, value: ours, source: CONFIG_SOURCE.STATIC_BROKER_CONFIG });
-      for (const g of group)
-        if (g.kafkaDefault !== null)
-          synonyms.push({ name: g.name, value: g.kafkaDefault, source: CONFIG_SOURCE.DEFAULT_CONFIG });
-      // As in Kafka, each name shows its own value: the broker's under the first, defaults elsewhere.
-      const value = differs && s === group[0] ? ours : s.kafkaDefault;
+      const value = ours !== d.kafkaDefault && s === group[0] ? ours : s.kafkaDefault;
       out.set(s.name, entry(s.name, value, d.type, synonyms, true));
     }
   }
