@@ -259,6 +259,31 @@ test('a transactional id is refused with a fatal error by FindCoordinator (all v
     });
     assert.deepEqual([r.errorCode, r.producerId], [FATAL, -1], `InitProducerId v${version}`);
   }
+  // A transactional Produce (a client that skipped the steps above) gets the same answer, stores nothing.
+  await k.call('CreateTopics', 7, {
+    topics: [{ name: 'tx', numPartitions: 1, replicationFactor: -1, assignments: [], configs: [] }],
+    timeoutMs: 5000,
+    validateOnly: false,
+  });
+  const p = await k.call('Produce', 9, {
+    transactionalId: 'tx-1',
+    acks: -1,
+    timeoutMs: 5000,
+    topicData: [
+      {
+        name: 'tx',
+        partitionData: [{ index: 0, records: encodeBatch({ records: [{ value: Buffer.from('x') }] }) }],
+      },
+    ],
+  });
+  assert.equal(p.responses[0].partitionResponses[0].errorCode, FATAL);
+  assert.match(p.responses[0].partitionResponses[0].errorMessage, /transactions are not supported/);
+  const offsets = await k.call('ListOffsets', 7, {
+    replicaId: -1,
+    isolationLevel: 0,
+    topics: [{ name: 'tx', partitions: [{ partitionIndex: 0, currentLeaderEpoch: -1, timestamp: -1 }] }],
+  });
+  assert.equal(offsets.topics[0].partitions[0].offset, 0, 'nothing was stored');
 });
 
 test('a kafkajs transactional producer fails at once with a non-retriable error', async (t) => {

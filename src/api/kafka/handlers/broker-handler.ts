@@ -135,11 +135,12 @@ export class BrokerKafkaHandler implements KafkaRequestHandler {
           t.partitionData.map(async (p) => {
             const base = { index: p.index, baseOffset: -1, logAppendTimeMs: -1, logStartOffset: -1 };
             if (!known) return { ...base, errorCode: errorCode('UNKNOWN_TOPIC_OR_PARTITION') };
+            // As FindCoordinator and InitProducerId answer a transactional id (see there).
             if (req.transactionalId !== null)
               return {
                 ...base,
-                errorCode: errorCode('INVALID_REQUEST'),
-                errorMessage: 'transactions are not supported',
+                errorCode: errorCode('TRANSACTIONAL_ID_AUTHORIZATION_FAILED'),
+                errorMessage: TRANSACTIONS_UNSUPPORTED,
               };
             if (!p.records || p.records.length === 0)
               return { ...base, errorCode: errorCode('CORRUPT_MESSAGE'), errorMessage: 'no records' };
