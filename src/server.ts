@@ -10,6 +10,7 @@ import { GrpcServer } from './api/grpc/server.ts';
 import { BrokerKafkaHandler } from './api/kafka/handlers/broker-handler.ts';
 import { KafkaServer } from './api/kafka/server.ts';
 import { BrokerCore } from './broker/core.ts';
+import { defaultCoordinatorConfig } from './broker/groups/coordinator.ts';
 import { GroupService } from './broker/groups/service.ts';
 import {
   type BrokerConfig,
@@ -206,8 +207,11 @@ export async function runBroker(config: BrokerConfig, givenLogger?: Logger): Pro
       'log.retention.bytes': String(config.retentionBytes),
       'message.max.bytes': String(config.maxMessageBytes),
       'offsets.topic.num.partitions': String(config.offsetsPartitions),
+      'group.min.session.timeout.ms': String(defaultCoordinatorConfig.minSessionTimeoutMs),
+      'group.max.session.timeout.ms': String(defaultCoordinatorConfig.maxSessionTimeoutMs),
       'group.max.size': String(config.groupMaxSize),
-      'group.min.session.timeout.ms': '1000',
+      'log.dirs': config.dataDir,
+      'log.retention.check.interval.ms': String(config.cleanupIntervalMs),
     },
   });
   const kafka = new KafkaServer({

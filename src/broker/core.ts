@@ -35,7 +35,13 @@ import {
 } from './metadata.ts';
 import { PartitionManager } from './partition-manager.ts';
 import { type ProducerSnapshot, ProducerStateTable, type Validation } from './producer-state.ts';
-import { effectiveConfigs, logConfigFor, type TopicDefaults, validateTopicConfigs } from './topic-config.ts';
+import {
+  effectiveConfigs,
+  logConfigFor,
+  type TopicDefaults,
+  timestampBounds,
+  validateTopicConfigs,
+} from './topic-config.ts';
 import { TopicIntents } from './topic-intents.ts';
 
 /** Hooks the core calls so that metrics can count without the core knowing Prometheus. */
@@ -93,6 +99,11 @@ export interface ProduceResult {
 
 export interface FetchOptions {
   maxBytes?: number;
+  /**
+   * Whether the first batch is returned whole when it alone is larger than `maxBytes` (Kafka's
+   * minOneMessage: true for the first partition of a fetch with data, false for the rest). @default true
+   */
+  minOneBatch?: boolean;
   /** Long poll: wait up to this long for data at `offset`. @default 0 */
   maxWaitMs?: number;
   signal?: AbortSignal;
@@ -496,6 +507,7 @@ export class BrokerCore {
   ): Promise<{ baseOffset: number; lastOffset: number }> {
     const log = this.partitions.get(topic, partition);
     const batches = validate ? await this.#validate(log, topic, input) : input;
+    await this.#checkTimestamps(topic, batches);
     const header = batches.length >= F.records ? readBatchHeader(batches) : null;
     if (!header || header.producerId < 0 || header.magic !== 2) {
       const r = await log.append(batches, { verified: validate });
@@ -562,6 +574,31 @@ export class BrokerCore {
       pos += v.size;
     }
     return out === null ? input : out.length === 1 ? out[0] : Buffer.concat(out);
+  }
+
+  /**
+   * Kafka's CreateTime bounds (LogValidator.validateTimestamp): with message.timestamp.before.max.ms
+   * or after.max.ms (or the older difference.max.ms standing for both) set on the topic, every record's
+   * timestamp must lie within [now - before, now + after]. Records are decoded only for such topics.
+   */
+  async #checkTimestamps(topic: string, batches: Buffer): Promise<void> {
+    const bounds = timestampBounds(this.metadata.getTopic(topic)?.configs ?? {});
+    if (!bounds) return;
+    const now = Date.now();
+    const [low, high] = [now - bounds.beforeMs, now + bounds.afterMs];
+    const spans: [number, number][] = [];
+    forEachBatch(batches, (pos, size) => spans.push([pos, size]));
+    for (const [pos, size] of spans) {
+      let bad: { timestamp: number; offsetDelta: number } | null = null;
+      // The one bounded record walk, as validation uses; records are read in place, not copied.
+      await walkBatch(batches.subarray(pos, pos + size), (r) => {
+        if (r.timestamp === -1 || (r.timestamp >= low && r.timestamp <= high)) return undefined;
+        bad = { timestamp: r.timestamp, offsetDelta: r.offsetDelta };
+        return STOP;
+      });
+      const found = bad as { timestamp: number; offsetDelta: number } | null;
+      if (found) throw timestampError(found.timestamp, found.offsetDelta, low, high);
+    }
   }
 
   #producerState(topic: string, partition: number): Promise<ProducerStateTable> {
@@ -639,8 +676,10 @@ export class BrokerCore {
   }
 
   /**
-   * A producer id and epoch for an idempotent producer. With an existing id and epoch (KIP-360), the
-   * same id with the next epoch, which fences older instances.
+   * A producer id and epoch for an idempotent producer. With an existing id and epoch, the same id with
+   * the next epoch, which fences older instances: the gRPC API's explicit bump, for ids this node
+   * handed out (others get UNKNOWN_PRODUCER_ID). The Kafka door never asks for a bump: without a
+   * transactional id Kafka always allocates a fresh id.
    */
   async initProducerId(existing?: {
     producerId: number;
@@ -653,6 +692,11 @@ export class BrokerCore {
       existing.producerEpoch >= 0 &&
       existing.producerEpoch < 32766
     ) {
+      if (!this.#producerIds.issued(existing.producerId))
+        throw new BrokerError(
+          'UNKNOWN_PRODUCER_ID',
+          `producer id ${existing.producerId} was never handed out by this broker`,
+        );
       return { producerId: existing.producerId, producerEpoch: existing.producerEpoch + 1 };
     }
     return { producerId: await this.#producerIds.next(), producerEpoch: 0 };
@@ -746,7 +790,11 @@ export class BrokerCore {
       await log.waitForData(offset, opts.maxWaitMs, opts.signal, () => highWatermarkOf(log));
     }
     const hw = highWatermarkOf(log);
-    const { bytes, nextOffset } = await log.read(offset, maxBytes, { maxOffset: hw });
+    const read = await log.read(offset, maxBytes, { maxOffset: hw });
+    const { bytes, nextOffset } =
+      opts.minOneBatch === false && read.bytes.length > maxBytes
+        ? { bytes: Buffer.alloc(0), nextOffset: offset }
+        : read;
     if (bytes.length > 0) {
       let records = 0;
       forEachBatch(bytes, (pos) => {
@@ -884,6 +932,13 @@ export class BrokerCore {
   }
 }
 
+function timestampError(timestamp: number, offset: number, low: number, high: number): BrokerError {
+  return new BrokerError(
+    'INVALID_TIMESTAMP',
+    `timestamp ${timestamp} of the record at offset delta ${offset} is out of range: it must be within [${low}, ${high}]`,
+  );
+}
+
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   if (!(ms > 0) || !Number.isFinite(ms)) return p;
   return new Promise((resolve, reject) => {
@@ -933,6 +988,11 @@ class ProducerIdAllocator {
       // First start: ids begin at 0.
     }
     return a;
+  }
+
+  /** Whether `id` may have been handed out (every id below the next one, across restarts). */
+  issued(id: number): boolean {
+    return Number.isSafeInteger(id) && id >= 0 && id < this.#next;
   }
 
   async next(): Promise<number> {

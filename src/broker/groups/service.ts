@@ -317,10 +317,10 @@ export class GroupService {
     });
   }
 
-  heartbeat(groupId: string, memberId: string, generationId: number): void {
+  heartbeat(groupId: string, memberId: string, generationId: number, groupInstanceId?: string | null): void {
     this.#checkOpen();
     try {
-      this.coordinator.heartbeat(groupId, memberId, generationId, this.clock());
+      this.coordinator.heartbeat(groupId, memberId, generationId, this.clock(), groupInstanceId);
     } finally {
       this.#reschedule();
     }
@@ -347,17 +347,20 @@ export class GroupService {
     memberId: string,
     generationId: number,
     offsets: OffsetCommit[],
+    groupInstanceId?: string | null,
   ): Promise<(BrokerError | null)[]> {
     this.#checkOpen();
-    this.coordinator.validateCommit(groupId, memberId, generationId);
+    this.coordinator.validateCommit(groupId, memberId, generationId, groupInstanceId);
     const now = this.clock();
     const results: (BrokerError | null)[] = offsets.map((o) => {
       const t = this.core.metadata.getTopic(o.topic);
       if (!t || !Number.isInteger(o.partition) || o.partition < 0 || o.partition >= t.partitions) {
         return new BrokerError('UNKNOWN_TOPIC_OR_PARTITION', `no partition ${o.topic}-${o.partition}`);
       }
-      if (!Number.isSafeInteger(o.offset) || o.offset < -1)
-        return new BrokerError('INVALID_REQUEST', `offset ${o.offset} is not valid`);
+      // Any int64 is stored as committed, negative ones too, as Kafka does: kafkajs commits -2
+      // ("earliest") after OFFSET_OUT_OF_RANGE and in resetOffsets, and loops if that is refused.
+      if (!Number.isSafeInteger(o.offset))
+        return new BrokerError('INVALID_REQUEST', `offset ${o.offset} is not a safe integer`);
       return null;
     });
     const ok = offsets.filter((_, i) => results[i] === null);

@@ -8,7 +8,7 @@ import { type BrokerCore, highWatermarkOf } from '../../../broker/core.ts';
 import type { GroupService } from '../../../broker/groups/service.ts';
 import { OFFSETS_TOPIC } from '../../../broker/groups/service.ts';
 import { isInternalTopic, validateTopicName } from '../../../broker/metadata.ts';
-import { validateTopicConfigs } from '../../../broker/topic-config.ts';
+import { type TopicConfigs, validateTopicConfigs } from '../../../broker/topic-config.ts';
 import { BrokerError } from '../../../errors.ts';
 import type { CreateTopicsRequest } from '../apis/create-topics.ts';
 import type { DeleteTopicsRequest } from '../apis/delete-topics.ts';
@@ -30,6 +30,8 @@ import type { SyncGroupRequest } from '../apis/sync-group.ts';
 import type { Message } from '../codec.ts';
 import { errorCode, kafkaErrorCode } from '../error-codes.ts';
 import type { KafkaLogger, KafkaRequestHandler, RequestContext } from '../handler.ts';
+import { requestFrameBytesMax } from '../limits.ts';
+import { describeConfigs, topicConfigEntries } from './describe-configs.ts';
 
 export interface BrokerHandlerOptions {
   core: BrokerCore;
@@ -53,12 +55,9 @@ export function kafkaNodeId(nodeId: string): number {
 }
 
 const NONE = 0;
+const TRANSACTIONS_UNSUPPORTED =
+  'transactions are not supported by this broker; use an idempotent producer without a transactional id';
 const code = (err: unknown) => kafkaErrorCode(err);
-
-/** Kafka's ConfigSource values (DescribeConfigsResponse). */
-const SOURCE_TOPIC = 1;
-const SOURCE_STATIC_BROKER = 4;
-const SOURCE_DEFAULT = 5;
 
 export class BrokerKafkaHandler implements KafkaRequestHandler {
   readonly #o: BrokerHandlerOptions;
@@ -94,7 +93,7 @@ export class BrokerKafkaHandler implements KafkaRequestHandler {
       case 'OffsetFetch':
         return Promise.resolve(this.#offsetFetch(ctx, request as OffsetFetchRequest));
       case 'CreateTopics':
-        return this.#createTopics(request as CreateTopicsRequest);
+        return this.#createTopics(ctx, request as CreateTopicsRequest);
       case 'DeleteTopics':
         return this.#deleteTopics(request as DeleteTopicsRequest);
       case 'InitProducerId':
@@ -104,7 +103,7 @@ export class BrokerKafkaHandler implements KafkaRequestHandler {
       case 'DescribeGroups':
         return Promise.resolve(this.#describeGroups(request as DescribeGroupsRequest));
       case 'DescribeConfigs':
-        return Promise.resolve(this.#describeConfigs(request as DescribeConfigsRequest));
+        return Promise.resolve(this.#describeConfigs(ctx, request as DescribeConfigsRequest));
       default:
         return Promise.reject(new Error(`no handler for ${ctx.apiName}`));
     }
@@ -178,11 +177,12 @@ export class BrokerKafkaHandler implements KafkaRequestHandler {
           t.partitionData.map(async (p) => {
             const base = { index: p.index, baseOffset: -1, logAppendTimeMs: -1, logStartOffset: -1 };
             if (missing) return { ...base, errorCode: code(missing), errorMessage: missing.message };
+            // As FindCoordinator and InitProducerId answer a transactional id (see there).
             if (req.transactionalId !== null)
               return {
                 ...base,
-                errorCode: errorCode('INVALID_REQUEST'),
-                errorMessage: 'transactions are not supported',
+                errorCode: errorCode('TRANSACTIONAL_ID_AUTHORIZATION_FAILED'),
+                errorMessage: TRANSACTIONS_UNSUPPORTED,
               };
             if (!p.records || p.records.length === 0)
               return { ...base, errorCode: errorCode('CORRUPT_MESSAGE'), errorMessage: 'no records' };
@@ -225,7 +225,10 @@ export class BrokerKafkaHandler implements KafkaRequestHandler {
     const deadline = Date.now() + Math.max(0, req.maxWaitMs);
     const minBytes = Math.max(0, req.minBytes);
     const read = async () => {
-      let budget = req.maxBytes > 0 ? req.maxBytes : 0x7fffffff;
+      // Kafka's two limits (ReplicaManager.readFromLog): each partition reads at most
+      // min(partition_max_bytes, what is left of max_bytes); only the first partition with data may
+      // exceed that, by returning its one first batch whole, so that a consumer always progresses.
+      let budget = Math.max(0, req.maxBytes);
       let total = 0;
       const results = [];
       for (const { topic, p } of wanted) {
@@ -242,10 +245,11 @@ export class BrokerKafkaHandler implements KafkaRequestHandler {
           const log = core.partitions.get(topic, p.partition);
           const hw = highWatermarkOf(log);
           let bytes: Buffer = Buffer.alloc(0);
-          // Kafka returns at least one batch of the first partition with data, whatever the limits.
-          if (budget > 0 || total === 0) {
+          const limit = Math.max(0, Math.min(p.partitionMaxBytes, budget));
+          if (limit > 0 || total === 0) {
             const r = await core.fetch(topic, p.partition, p.fetchOffset, {
-              maxBytes: Math.min(p.partitionMaxBytes, total === 0 ? p.partitionMaxBytes : budget),
+              maxBytes: limit,
+              minOneBatch: total === 0,
             });
             bytes = r.bytes;
           }
@@ -434,8 +438,13 @@ export class BrokerKafkaHandler implements KafkaRequestHandler {
 
   #findCoordinator(ctx: RequestContext, req: FindCoordinatorRequest): Message {
     const { host, port } = this.#o.advertised();
-    // Key type 1 is a transactional id; transactions are not supported.
-    const err = req.keyType === 1 ? errorCode('COORDINATOR_NOT_AVAILABLE') : NONE;
+    // Key type 1 is a transactional id. Until transactions exist the answer is one that every client
+    // treats as fatal (kafkajs, @platformatic/kafka and librdkafka mark it non-retriable; Java throws
+    // TransactionalIdAuthorizationException), so a transactional producer fails at once with a message
+    // instead of retrying a COORDINATOR_NOT_AVAILABLE forever. docs/kafka.md says the same.
+    const refused = req.keyType === 1;
+    const err = refused ? errorCode('TRANSACTIONAL_ID_AUTHORIZATION_FAILED') : NONE;
+    const errorMessage = refused ? TRANSACTIONS_UNSUPPORTED : null;
     if (ctx.apiVersion >= 4) {
       return {
         throttleTimeMs: 0,
@@ -445,14 +454,14 @@ export class BrokerKafkaHandler implements KafkaRequestHandler {
           host: err ? '' : host,
           port: err ? -1 : port,
           errorCode: err,
-          errorMessage: null,
+          errorMessage,
         })),
       };
     }
     return {
       throttleTimeMs: 0,
       errorCode: err,
-      errorMessage: null,
+      errorMessage,
       nodeId: err ? -1 : this.#nodeId,
       host: err ? '' : host,
       port: err ? -1 : port,
@@ -485,6 +494,7 @@ export class BrokerKafkaHandler implements KafkaRequestHandler {
         // Version 0 has no rebalance timeout: the session timeout serves for both.
         rebalanceTimeoutMs: req.rebalanceTimeoutMs >= 0 ? req.rebalanceTimeoutMs : req.sessionTimeoutMs,
         requireKnownMemberId: ctx.apiVersion >= 4,
+        supportsSkipAssignment: ctx.apiVersion >= 9,
       });
       return {
         ...empty,
@@ -493,6 +503,7 @@ export class BrokerKafkaHandler implements KafkaRequestHandler {
         protocolType: r.protocolType,
         protocolName: r.protocolName,
         leader: r.leaderId,
+        skipAssignment: r.skipAssignment ?? false,
         memberId: r.memberId,
         members: r.members,
       };
@@ -543,7 +554,7 @@ export class BrokerKafkaHandler implements KafkaRequestHandler {
 
   #heartbeat(req: HeartbeatRequest): Message {
     try {
-      this.#o.groups.heartbeat(req.groupId, req.memberId, req.generationId);
+      this.#o.groups.heartbeat(req.groupId, req.memberId, req.generationId, req.groupInstanceId);
       return { throttleTimeMs: 0, errorCode: NONE };
     } catch (err) {
       return { throttleTimeMs: 0, errorCode: code(err) };
@@ -584,7 +595,13 @@ export class BrokerKafkaHandler implements KafkaRequestHandler {
     );
     let errors: number[];
     try {
-      const results = await this.#o.groups.commit(req.groupId, req.memberId, req.generationId, flat);
+      const results = await this.#o.groups.commit(
+        req.groupId,
+        req.memberId,
+        req.generationId,
+        flat,
+        req.groupInstanceId,
+      );
       errors = results.map((e) => (e ? code(e) : NONE));
     } catch (err) {
       errors = flat.map(() => code(err));
@@ -685,7 +702,7 @@ export class BrokerKafkaHandler implements KafkaRequestHandler {
 
   // ---------------------------------------------------------------- topics
 
-  async #createTopics(req: CreateTopicsRequest): Promise<Message> {
+  async #createTopics(ctx: RequestContext, req: CreateTopicsRequest): Promise<Message> {
     const core = this.#o.core;
     const topics = [];
     for (const t of req.topics) {
@@ -699,29 +716,49 @@ export class BrokerKafkaHandler implements KafkaRequestHandler {
         configs: null,
         topicConfigErrorCode: 0,
       };
+      let numPartitions = t.numPartitions;
+      let replicationFactor = t.replicationFactor;
+      if (t.assignments.length > 0) {
+        const checked = checkReplicaAssignment(t, this.#nodeId);
+        if ('errorCode' in checked) {
+          topics.push({ ...base, ...checked });
+          continue;
+        }
+        ({ numPartitions, replicationFactor } = checked);
+      }
       try {
-        if (t.assignments.length > 0)
-          throw new BrokerError('INVALID_REQUEST', 'manual replica assignments are not supported');
+        // From v5 the answer carries the new topic's configs (KIP-525), as DescribeConfigs shows them.
+        const configsOf = (set: TopicConfigs) =>
+          ctx.apiVersion >= 5
+            ? topicConfigEntries(set, core.defaults).map((c) => ({
+                name: c.name,
+                value: c.value,
+                readOnly: c.readOnly,
+                configSource: c.configSource,
+                isSensitive: c.isSensitive,
+              }))
+            : null;
         if (req.validateOnly) {
           validateTopicName(t.name);
           if (isInternalTopic(t.name))
             throw new BrokerError('INVALID_TOPIC_EXCEPTION', `${t.name} is an internal topic`);
-          validateTopicConfigs(configs);
+          const valid = validateTopicConfigs(configs);
           if (core.metadata.getTopic(t.name))
             throw new BrokerError('TOPIC_ALREADY_EXISTS', `topic ${t.name} already exists`);
           topics.push({
             ...base,
             errorCode: NONE,
             errorMessage: null,
-            numPartitions: t.numPartitions === -1 ? core.defaultPartitions : t.numPartitions,
+            numPartitions: numPartitions === -1 ? core.defaultPartitions : numPartitions,
             replicationFactor: 1,
+            configs: configsOf(valid),
           });
           continue;
         }
         const created = await core.createTopic({
           name: t.name,
-          partitions: t.numPartitions,
-          replicationFactor: t.replicationFactor,
+          partitions: numPartitions,
+          replicationFactor,
           configs,
         });
         topics.push({
@@ -731,6 +768,7 @@ export class BrokerKafkaHandler implements KafkaRequestHandler {
           errorMessage: null,
           numPartitions: created.partitions,
           replicationFactor: created.replicationFactor,
+          configs: configsOf(created.configs),
         });
       } catch (err) {
         topics.push({ ...base, errorCode: code(err), errorMessage: (err as Error).message });
@@ -769,89 +807,129 @@ export class BrokerKafkaHandler implements KafkaRequestHandler {
   }
 
   async #initProducerId(req: InitProducerIdRequest): Promise<Message> {
+    // A transactional id is refused as FindCoordinator refuses it (fatal in every client).
     if (req.transactionalId !== null) {
       return {
         throttleTimeMs: 0,
-        errorCode: errorCode('INVALID_REQUEST'),
+        errorCode: errorCode('TRANSACTIONAL_ID_AUTHORIZATION_FAILED'),
         producerId: -1,
         producerEpoch: -1,
       };
     }
     try {
-      // A producer id beyond 2^53 (a bigint) is none we handed out: such a producer gets a new id, as
-      // Kafka gives any producer without a transactional id.
-      const existing =
-        typeof req.producerId === 'number' && req.producerId >= 0
-          ? { producerId: req.producerId, producerEpoch: req.producerEpoch }
-          : undefined;
-      const r = await this.#o.core.initProducerId(existing);
+      // Without a transactional id Kafka always hands out a fresh producer id, whatever id and epoch
+      // the request carries (TransactionCoordinator.handleInitProducerId): the KIP-360 epoch bump of an
+      // existing pair exists only for transactional ids, whose coordinator knows the current pair. An
+      // idempotent producer that lost its sequence state asks again and gets a new id.
+      const r = await this.#o.core.initProducerId();
       return { throttleTimeMs: 0, errorCode: NONE, producerId: r.producerId, producerEpoch: r.producerEpoch };
     } catch (err) {
       return { throttleTimeMs: 0, errorCode: code(err), producerId: -1, producerEpoch: -1 };
     }
   }
 
-  #describeConfigs(req: DescribeConfigsRequest): Message {
+  #describeConfigs(ctx: RequestContext, req: DescribeConfigsRequest): Message {
     const core = this.#o.core;
-    const results = req.resources.map((r) => {
-      const keys = r.configurationKeys;
-      const pick = <T extends { name: string }>(all: T[]) =>
-        keys === null ? all : all.filter((c) => keys.includes(c.name));
-      const entry = (name: string, value: string, isDefault: boolean, source: number, type: number) => ({
-        name,
-        value,
-        readOnly: source !== SOURCE_TOPIC && source !== SOURCE_DEFAULT,
-        isDefault,
-        configSource: source,
-        isSensitive: false,
-        synonyms: [],
-        configType: type,
-        documentation: null,
-      });
-      try {
-        if (r.resourceType === 2) {
-          const d = core.describeTopic(r.resourceName);
-          const types: Record<string, number> = { 'cleanup.policy': 7, 'compression.type': 2 };
-          const configs = Object.entries(d.configs).map(([name, v]) =>
-            entry(name, v.value, v.isDefault, v.isDefault ? SOURCE_DEFAULT : SOURCE_TOPIC, types[name] ?? 5),
-          );
-          return {
-            errorCode: NONE,
-            errorMessage: null,
-            resourceType: 2,
-            resourceName: r.resourceName,
-            configs: pick(configs),
-          };
-        }
-        if (r.resourceType === 4) {
-          const configs = Object.entries(this.#o.brokerConfigs).map(([name, value]) =>
-            entry(name, value, false, SOURCE_STATIC_BROKER, 2),
-          );
-          return {
-            errorCode: NONE,
-            errorMessage: null,
-            resourceType: 4,
-            resourceName: r.resourceName,
-            configs: pick(configs),
-          };
-        }
-        return {
-          errorCode: errorCode('INVALID_REQUEST'),
-          errorMessage: `resource type ${r.resourceType} is not supported`,
-          resourceType: r.resourceType,
-          resourceName: r.resourceName,
-          configs: [],
-        };
-      } catch (err) {
-        return {
-          errorCode: code(err),
-          errorMessage: (err as Error).message,
-          resourceType: r.resourceType,
-          resourceName: r.resourceName,
-          configs: [],
-        };
-      }
-    });
-    return { throttleTimeMs: 0, results };
+    return describeConfigs(
+      {
+        topicConfigs: (name) => {
+          validateTopicName(name);
+          return core.metadata.getTopic(name)?.configs ?? null;
+        },
+        defaults: core.defaults,
+        nodeId: this.#nodeId,
+        brokerSettings: () => this.#brokerSettings(),
+      },
+      req,
+      ctx.apiVersion,
+    );
   }
+
+  /** This node's broker settings by Kafka's names (DescribeConfigs for the broker resource). */
+  #brokerSettings(): Record<string, string> {
+    const { host, port } = this.#o.advertised();
+    return {
+      'broker.id': String(this.#nodeId),
+      'node.id': String(this.#nodeId),
+      listeners: `PLAINTEXT://:${port}`,
+      'advertised.listeners': `PLAINTEXT://${host}:${port}`,
+      'default.replication.factor': '1',
+      'offsets.topic.replication.factor': '1',
+      'group.initial.rebalance.delay.ms': '0',
+      'socket.request.max.bytes': String(requestFrameBytesMax),
+      ...this.#o.brokerConfigs,
+    };
+  }
+}
+
+/**
+ * Checks a CreateTopics manual replica assignment by Kafka's rules (ReplicationControlManager
+ * .createTopic and validateManualPartitionAssignment): partitions and replication factor left at -1,
+ * each partition once, partitions 0..n-1, no empty or repeated replica lists, the same replica count
+ * everywhere, and only registered brokers, which on a single node means this node's id alone. A valid
+ * assignment gives the partition count and replication factor to create.
+ */
+export function checkReplicaAssignment(
+  t: {
+    numPartitions: number;
+    replicationFactor: number;
+    assignments: { partitionIndex: number; brokerIds: number[] }[];
+  },
+  nodeId: number,
+): { numPartitions: number; replicationFactor: number } | { errorCode: number; errorMessage: string } {
+  const fail = (name: 'INVALID_REQUEST' | 'INVALID_REPLICA_ASSIGNMENT', errorMessage: string) => ({
+    errorCode: errorCode(name),
+    errorMessage,
+  });
+  if (t.replicationFactor !== -1)
+    return fail(
+      'INVALID_REQUEST',
+      'A manual partition assignment was specified, but replication factor was not set to -1.',
+    );
+  if (t.numPartitions !== -1)
+    return fail(
+      'INVALID_REQUEST',
+      'A manual partition assignment was specified, but numPartitions was not set to -1.',
+    );
+  const seen = new Set<number>();
+  let replicas: number | null = null;
+  for (const a of t.assignments) {
+    if (seen.has(a.partitionIndex))
+      return fail(
+        'INVALID_REPLICA_ASSIGNMENT',
+        `Found multiple manual partition assignments for partition ${a.partitionIndex}`,
+      );
+    seen.add(a.partitionIndex);
+    if (a.brokerIds.length === 0)
+      return fail(
+        'INVALID_REPLICA_ASSIGNMENT',
+        'The manual partition assignment includes an empty replica list.',
+      );
+    const sorted = [...a.brokerIds].sort((x, y) => x - y);
+    for (let i = 0; i < sorted.length; i++) {
+      if (sorted[i] !== nodeId)
+        return fail(
+          'INVALID_REPLICA_ASSIGNMENT',
+          `The manual partition assignment includes broker ${sorted[i]}, but no such broker is registered (this single node is broker ${nodeId}).`,
+        );
+      if (i > 0 && sorted[i] === sorted[i - 1])
+        return fail(
+          'INVALID_REPLICA_ASSIGNMENT',
+          `The manual partition assignment includes the broker ${sorted[i]} more than once.`,
+        );
+    }
+    if (replicas !== null && sorted.length !== replicas)
+      return fail(
+        'INVALID_REPLICA_ASSIGNMENT',
+        `The manual partition assignment includes a partition with ${sorted.length} replica(s), but this is not consistent with previous partitions, which have ${replicas} replica(s).`,
+      );
+    replicas = sorted.length;
+  }
+  for (let i = 0; i < seen.size; i++)
+    if (!seen.has(i))
+      return fail(
+        'INVALID_REPLICA_ASSIGNMENT',
+        'partitions should be a consecutive 0-based integer sequence',
+      );
+  return { numPartitions: seen.size, replicationFactor: replicas ?? 1 };
 }
