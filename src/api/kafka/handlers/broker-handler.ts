@@ -4,7 +4,7 @@
  * whatever one door creates the other sees (DESIGN.md decision 2). Errors reach clients as Kafka
  * error codes inside responses; only bugs reject.
  */
-import { type BrokerCore, highWatermarkOf } from '../../../broker/core.ts';
+import type { BrokerCore } from '../../../broker/core.ts';
 import type { GroupService } from '../../../broker/groups/service.ts';
 import { OFFSETS_TOPIC } from '../../../broker/groups/service.ts';
 import { isInternalTopic, validateTopicName } from '../../../broker/metadata.ts';
@@ -242,8 +242,8 @@ export class BrokerKafkaHandler implements KafkaRequestHandler {
           records: Buffer.alloc(0),
         };
         try {
-          const log = core.partitions.get(topic, p.partition);
-          const hw = highWatermarkOf(log);
+          const view = core.partition(topic, p.partition);
+          const hw = view.highWatermark;
           let bytes: Buffer = Buffer.alloc(0);
           const limit = Math.max(0, Math.min(p.partitionMaxBytes, budget));
           if (limit > 0 || total === 0) {
@@ -262,7 +262,7 @@ export class BrokerKafkaHandler implements KafkaRequestHandler {
               errorCode: NONE,
               highWatermark: hw,
               lastStableOffset: hw,
-              logStartOffset: log.logStartOffset,
+              logStartOffset: view.logStartOffset,
               records: bytes,
             },
           });
@@ -270,9 +270,9 @@ export class BrokerKafkaHandler implements KafkaRequestHandler {
           let hw = -1;
           let start = -1;
           try {
-            const log = core.partitions.get(topic, p.partition);
-            hw = highWatermarkOf(log);
-            start = log.logStartOffset;
+            const view = core.partition(topic, p.partition);
+            hw = view.highWatermark;
+            start = view.logStartOffset;
           } catch {
             // Unknown topic or partition: no offsets to report.
           }
@@ -298,9 +298,8 @@ export class BrokerKafkaHandler implements KafkaRequestHandler {
       const ac = new AbortController();
       const waits = wanted.flatMap(({ topic, p }) => {
         try {
-          const log = core.partitions.get(topic, p.partition);
           return [
-            log.waitForData(p.fetchOffset, deadline - Date.now(), ac.signal, () => highWatermarkOf(log)),
+            core.partition(topic, p.partition).waitForData(p.fetchOffset, deadline - Date.now(), ac.signal),
           ];
         } catch {
           return [];
@@ -336,20 +335,20 @@ export class BrokerKafkaHandler implements KafkaRequestHandler {
           t.partitions.map(async (p) => {
             const base = { partitionIndex: p.partitionIndex, timestamp: -1, offset: -1, leaderEpoch: -1 };
             try {
-              const log = core.partitions.get(t.name, p.partitionIndex);
-              const hw = highWatermarkOf(log);
+              const view = core.partition(t.name, p.partitionIndex);
+              const hw = view.highWatermark;
               if (p.timestamp === -1) return { ...base, errorCode: NONE, offset: hw, leaderEpoch: 0 };
               if (p.timestamp === -2)
-                return { ...base, errorCode: NONE, offset: log.logStartOffset, leaderEpoch: 0 };
+                return { ...base, errorCode: NONE, offset: view.logStartOffset, leaderEpoch: 0 };
               let target = p.timestamp;
               if (target === -3) {
                 // MAX_TIMESTAMP (ListOffsets v7): the record with the largest timestamp.
-                target = Math.max(-1, ...log.segments.map((s) => s.maxTimestamp));
+                target = view.maxTimestamp;
                 if (target < 0) return { ...base, errorCode: NONE };
               } else if (target < 0) {
                 return { ...base, errorCode: errorCode('INVALID_REQUEST') };
               }
-              const found = await log.offsetForTimestamp(target);
+              const found = await view.offsetForTimestamp(target);
               if (!found || found.offset >= hw) return { ...base, errorCode: NONE };
               return {
                 ...base,
