@@ -398,8 +398,9 @@ export class BrokerCore {
       replicationFactor: topic.replicationFactor,
       configs: effectiveConfigs(topic.configs, this.defaults),
       internal: isInternalTopic(name),
-      // An offline partition (its log cannot open) has no in-sync replica and reports no offsets.
-      partitions: logs.map((log, partition) =>
+      // An offline partition (its log cannot open) has no in-sync replica and reports no offsets. Its
+      // place in `logs` is a hole, which map() would skip: Array.from visits it.
+      partitions: Array.from(logs, (log, partition) =>
         log
           ? new LocalPartitionView(name, partition, log, this.nodeId).describe()
           : offlinePartitionDescription(partition, this.nodeId),

@@ -4,6 +4,8 @@
  * do not exist or are offline.
  */
 import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { test } from 'node:test';
 import { encodeBatch } from '../../src/records/batch.ts';
 import { startBroker } from '../../src/server.ts';
@@ -60,4 +62,26 @@ test('a single node leads every partition in epoch 0, and the view follows its l
 
   assert.throws(() => core.partition('view', 2), { code: 'UNKNOWN_TOPIC_OR_PARTITION' });
   assert.throws(() => core.partition('nothing', 0), { code: 'UNKNOWN_TOPIC_OR_PARTITION' });
+});
+
+test('the view of a partition whose log cannot open throws KAFKA_STORAGE_ERROR; the rest serve', async (t) => {
+  const dataDir = await tempDir(t);
+  let broker = await startBroker({ dataDir });
+  await broker.core.createTopic({ name: 'broken', partitions: 2, configs: { 'retention.ms': '-1' } });
+  await broker.core.produce('broken', 0, batch(['x'], 1_000));
+  await broker.close();
+  // A committed compaction swap whose manifest is unreadable: the log refuses to open rather than guess.
+  const stem = path.join(dataDir, 'broken-0', '00000000000000000000');
+  await writeFile(`${stem}.log.swap`, await readFile(`${stem}.log`));
+  await writeFile(`${stem}.swap-manifest`, '{"replaces":[0,');
+
+  broker = await startBroker({ dataDir });
+  t.after(() => broker.close());
+  assert.throws(() => broker.core.partition('broken', 0), { code: 'KAFKA_STORAGE_ERROR' });
+  assert.equal(broker.core.partition('broken', 1).isLeader, true);
+  const [offline] = broker.core.describeTopic('broken').partitions;
+  assert.deepEqual(
+    [offline.isr, offline.logStartOffset, offline.highWatermark, offline.segments],
+    [[], -1, -1, 0],
+  );
 });
