@@ -1,7 +1,8 @@
 /**
  * The layering of issue 11 ("First, make room"), checked on the source so that it cannot regress:
  * both front doors and the group service see a partition only through the core's narrow view
- * (src/broker/partition-view.ts), never the log, its segments or the partition manager's lookup.
+ * (src/broker/partition-view.ts), and the metrics only through the core's totals, never the log, its
+ * segments or the partition manager's lookups.
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -28,23 +29,24 @@ function offending(dirs: string[], pattern: RegExp): string[] {
   return found;
 }
 
-const aboveTheCore = ['src/api', 'src/broker/groups'];
-const theLog = /PartitionLog|partitions\.get|highWatermarkOf/;
+const aboveTheCore = ['src/api', 'src/broker/groups', 'src/http'];
+const theLog = /PartitionLog|partitions\.(get|all|partitionsOf)\b|highWatermarkOf/;
 /** What only the log has: its segments, flushed offset, config and damage bookkeeping. */
-const logInternals = /\.segments\b|flushedOffset|offsetPastSegmentOf|\.config\.fsync|maxMessageBytes/;
+const logInternals = /\.segments[.[]|flushedOffset|offsetPastSegmentOf|\.config\.fsync|maxMessageBytes/;
 
-test('the doors and the group service never name PartitionLog, partitions.get or highWatermarkOf', () => {
+test('the doors, the group service and the metrics never name PartitionLog, partitions.get or highWatermarkOf', () => {
   const files = aboveTheCore.flatMap(sourceFiles);
   assert.ok(
     files.includes(path.join('src/api/grpc', 'server.ts')) &&
       files.includes(path.join('src/broker/groups', 'service.ts')) &&
+      files.includes(path.join('src/http', 'metrics.ts')) &&
       files.some((f) => f.startsWith(path.join('src/api/kafka', 'handlers'))),
     `the scan found the files it guards: ${files.join(', ')}`,
   );
   assert.deepEqual(offending(aboveTheCore, theLog), []);
 });
 
-test('the doors and the group service import nothing from storage/ and use no log internals', () => {
+test('the doors, the group service and the metrics import nothing from storage/ and use no log internals', () => {
   assert.deepEqual(offending(aboveTheCore, /from '[./]*storage\//), []);
   assert.deepEqual(offending(aboveTheCore, logInternals), []);
 });
@@ -55,6 +57,7 @@ test('the scan would catch a door that reached into the log', () => {
     'const log = core.partitions.get(topic, p.partition);',
     "import { type BrokerCore, highWatermarkOf } from '../../../broker/core.ts';",
     "import type { PartitionLog } from '../../storage/partition-log.ts';",
+    'for (const { log } of self.#core?.partitions.all() ?? []) n += log.sizeBytes;',
   ])
     assert.match(line, theLog);
   for (const line of [

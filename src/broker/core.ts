@@ -134,6 +134,21 @@ export interface TopicDescription {
   internal: boolean;
 }
 
+export interface StorageStats {
+  /** Partitions this node holds, offline ones included. */
+  partitions: number;
+  /** Partitions whose log could not open. */
+  offline: number;
+  /** Segments of the open logs. */
+  segments: number;
+  /** Bytes of the open logs' segments. */
+  sizeBytes: number;
+  /** Open logs whose last write failed (a full or failing disk). */
+  failed: number;
+  /** Open logs with corrupt data found since they opened. */
+  damaged: number;
+}
+
 export class BrokerCore {
   readonly nodeId: string;
   readonly metadata: MetadataStore;
@@ -415,6 +430,25 @@ export class BrokerCore {
    */
   partition(topic: string, index: number): PartitionView {
     return new LocalPartitionView(topic, index, this.partitions.get(topic, index), this.nodeId);
+  }
+
+  /** Totals over the partitions this node stores, for the storage gauges (src/http/metrics.ts). */
+  storageStats(): StorageStats {
+    const stats = {
+      partitions: this.partitions.partitionCount,
+      offline: this.partitions.offlineCount,
+      segments: 0,
+      sizeBytes: 0,
+      failed: 0,
+      damaged: 0,
+    };
+    for (const { log } of this.partitions.all()) {
+      stats.segments += log.segments.length;
+      stats.sizeBytes += log.sizeBytes;
+      if (log.storageFailure) stats.failed++;
+      if (log.corruptions > 0) stats.damaged++;
+    }
+    return stats;
   }
 
   #topic(name: string): TopicMetadata {
