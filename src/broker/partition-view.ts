@@ -33,13 +33,13 @@ export interface PartitionView {
   /** The leader epoch of this replica's term; 0 on a single node, whose leadership never moves. */
   readonly leaderEpoch: number;
   /**
-   * The offset a consumer may read up to: on a single node, what is on disk under `fsync: always`,
-   * else what is written (DESIGN.md decision 7).
+   * The offset a consumer may read up to, and ListOffsets' latest: on a single node, what is on disk
+   * under `fsync: always`, else what is written (DESIGN.md decision 7).
    */
   readonly highWatermark: number;
-  /** The first offset still stored. */
+  /** The first offset still stored, and ListOffsets' earliest. */
   readonly logStartOffset: number;
-  /** One past the last offset written. */
+  /** One past the last offset written (a follower reads up to it). */
   readonly logEndOffset: number;
   /** Without transactions every offset below the high watermark is stable. */
   readonly lastStableOffset: number;
