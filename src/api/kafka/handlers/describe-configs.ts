@@ -12,6 +12,7 @@
  * asks for cluster-wide dynamic defaults, of which this broker has none.
  */
 
+import { validateTopicName } from '../../../broker/metadata.ts';
 import {
   type BrokerSynonym,
   brokerTopicDefaults,
@@ -25,6 +26,9 @@ import {
 import type { DescribeConfigsRequest } from '../apis/describe-configs.ts';
 import type { Message } from '../codec.ts';
 import { errorCode, kafkaErrorCode } from '../error-codes.ts';
+import type { RequestContext } from '../handler.ts';
+import { requestFrameBytesMax } from '../limits.ts';
+import type { HandlerDeps } from './shared.ts';
 
 /** Kafka's DescribeConfigsResponse ConfigSource values. */
 export const CONFIG_SOURCE = {
@@ -267,4 +271,42 @@ export function describeConfigs(
     }
   });
   return { throttleTimeMs: 0, results };
+}
+
+/** The DescribeConfigs handler: the pure answer above, for this broker's topics and settings. */
+export function handleDescribeConfigs(
+  deps: HandlerDeps,
+  ctx: RequestContext,
+  req: DescribeConfigsRequest,
+): Message {
+  const core = deps.core;
+  return describeConfigs(
+    {
+      topicConfigs: (name) => {
+        validateTopicName(name);
+        return core.metadata.getTopic(name)?.configs ?? null;
+      },
+      defaults: core.defaults,
+      nodeId: deps.kafkaNodeId,
+      brokerSettings: () => brokerSettings(deps),
+    },
+    req,
+    ctx.apiVersion,
+  );
+}
+
+/** This node's broker settings by Kafka's names (DescribeConfigs for the broker resource). */
+function brokerSettings(deps: HandlerDeps): Record<string, string> {
+  const { host, port } = deps.advertised();
+  return {
+    'broker.id': String(deps.kafkaNodeId),
+    'node.id': String(deps.kafkaNodeId),
+    listeners: `PLAINTEXT://:${port}`,
+    'advertised.listeners': `PLAINTEXT://${host}:${port}`,
+    'default.replication.factor': '1',
+    'offsets.topic.replication.factor': '1',
+    'group.initial.rebalance.delay.ms': '0',
+    'socket.request.max.bytes': String(requestFrameBytesMax),
+    ...deps.brokerConfigs,
+  };
 }
