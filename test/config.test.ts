@@ -36,11 +36,12 @@ test('precedence: flags over environment over file over defaults', async (t) => 
   const file = path.join(dir, 'c.yaml');
   writeFileSync(
     file,
-    'node:\n  id: from-file\nnetwork:\n  grpc_port: 1111\n  metrics_port: 2222\nstorage:\n  sync_writes: false\n',
+    'node:\n  id: from-file-3\nnetwork:\n  grpc_port: 1111\n  metrics_port: 2222\nstorage:\n  sync_writes: false\n',
   );
   const env = { BROKER_GRPC_PORT: '3333', BROKER_NETWORK_METRICS_PORT: '4444' };
   const { config } = loadConfig(['--config', file, '--metrics-port', '5555'], env);
-  assert.equal(config.nodeId, 'from-file');
+  assert.equal(config.nodeId, 'from-file-3');
+  assert.equal(config.numericNodeId, 3, 'the number the name ends with');
   assert.equal(config.grpcPort, 3333);
   assert.equal(config.metricsPort, 5555);
   assert.equal(config.fsync, 'interval', 'sync_writes: false means the interval policy');
@@ -188,7 +189,7 @@ test('a negative flag value is refused by its bounds, not called an ambiguous op
     key: 'network.metrics_port',
     message: /needs a value/,
   });
-  assert.equal(loadConfig(['--id=-x'], {}).config.nodeId, '-x', 'an explicit = still passes a dash value');
+  assert.equal(loadConfig(['--id=-x1'], {}).config.nodeId, '-x1', 'an explicit = still passes a dash value');
 });
 
 test('FIELD_KEYS names every schema key, so that startBroker() options are validated by the schema', () => {

@@ -30,8 +30,10 @@ export interface GrpcServerOptions {
   groups: GroupService;
   /** Defaults for members that do not say. */
   groupDefaults: { sessionTimeoutMs: number; rebalanceTimeoutMs: number; heartbeatIntervalMs: number };
-  /** What GetServers reports for this node. */
-  self: () => { id: string; address: string; kafkaPort: number };
+  /** What GetServers reports for this node: its name, numeric id, gRPC address and Kafka port. */
+  self: () => { id: string; nodeId: number; address: string; kafkaPort: number };
+  /** The cluster id (meta/meta.properties), which GetServers reports. */
+  clusterId: string;
   isControllerLeader: () => boolean;
   isReady: () => boolean;
   /** Observes each call's duration for the request latency histogram. */
@@ -583,6 +585,7 @@ export class GrpcServer {
       ),
       GetServers: this.#unary('GetServers', () => ({
         servers: [{ ...this.#opts.self(), isLeader: this.#opts.isControllerLeader() }],
+        clusterId: this.#opts.clusterId,
       })),
     };
   }

@@ -37,21 +37,14 @@ export interface BrokerHandlerOptions {
   core: BrokerCore;
   groups: GroupService;
   logger: KafkaLogger;
-  /** This node's string id (node.id); Kafka needs an int32, derived by `kafkaNodeId`. */
-  nodeId: string;
+  /** This node's int32 id: the number node.id ends with (`numericNodeId` in src/config/node-id.ts). */
+  nodeId: number;
   /** Host and port that Kafka clients are told to connect to. */
   advertised: () => { host: string; port: number };
   autoCreateTopics: boolean;
   clusterId: string;
   /** Broker-level settings DescribeConfigs reports for the broker resource. */
   brokerConfigs: Record<string, string>;
-}
-
-/** Kafka node ids are int32: the trailing number of the node id ("node-3" -> 3), else 1. */
-export function kafkaNodeId(nodeId: string): number {
-  const m = /(\d+)$/.exec(nodeId);
-  const n = m ? Number(m[1]) : 1;
-  return Number.isSafeInteger(n) && n <= 0x7fffffff ? n : 1;
 }
 
 const NONE = 0;
@@ -65,7 +58,7 @@ export class BrokerKafkaHandler implements KafkaRequestHandler {
 
   constructor(opts: BrokerHandlerOptions) {
     this.#o = opts;
-    this.#nodeId = kafkaNodeId(opts.nodeId);
+    this.#nodeId = opts.nodeId;
   }
 
   handle(ctx: RequestContext, request: Message): Promise<Message | null> {
