@@ -8,7 +8,6 @@
 import { lstat, mkdir, open, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { type BrokerConfig, ConfigError, configUnusable, originOf } from './config/load.ts';
-import type { Logger } from './logging.ts';
 import {
   formatMetaProperties,
   generateClusterId,
@@ -138,7 +137,7 @@ export interface ClaimOptions {
  */
 export async function claimDataDir(
   config: BrokerConfig,
-  logger: Pick<Logger, 'info'>,
+  logger: { info(obj: object, msg: string): void },
   options: ClaimOptions = {},
 ): Promise<MetaProperties> {
   const dir = config.dataDir;
