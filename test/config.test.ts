@@ -12,6 +12,7 @@ import {
   parseDuration,
   readConfigFile,
   unknownEnvWarnings,
+  validateConfig,
 } from '../src/config/load.ts';
 import { envName, SCHEMA } from '../src/config/schema.ts';
 import { tempDir } from './helpers/tmp.ts';
@@ -21,6 +22,7 @@ const root = new URL('../', import.meta.url).pathname;
 test('defaults match the seed: node-1, ports 8080/9092/9080/9180/9090, fsync always, data under ./data/<id>', () => {
   const { config } = loadConfig([], {});
   assert.equal(config.nodeId, 'node-1');
+  assert.equal(config.numericNodeId, 1);
   assert.deepEqual(
     [config.grpcPort, config.kafkaPort, config.raftPort, config.dataPort, config.metricsPort],
     [8080, 9092, 9080, 9180, 9090],
@@ -253,4 +255,26 @@ test('two listeners on one port are refused, naming both keys; 0 may repeat', ()
   });
   const { config } = loadConfig(['--grpc-port', '0', '--kafka-port', '0', '--metrics-port', '0'], {});
   assert.equal(config.grpcPort + config.kafkaPort + config.metricsPort, 0);
+});
+
+test('node.id carries its trailing number from every source, and one without is refused naming where it came from', () => {
+  assert.equal(loadConfig([], { BROKER_NODE_ID: 'broker-9' }).config.numericNodeId, 9);
+  assert.equal(loadConfig(['--id', '12'], { BROKER_NODE_ID: 'broker-9' }).config.numericNodeId, 12);
+  assert.throws(() => loadConfig(['--id', 'broker'], {}), {
+    name: 'ConfigError',
+    key: 'node.id',
+    value: 'broker',
+    message:
+      /^node\.id="broker" \(from --id\) is invalid: it must end in a decimal number from 1 to 2147483647/,
+  });
+  assert.throws(() => loadConfig([], { BROKER_NODE_ID: 'node-0' }), {
+    key: 'node.id',
+    message: /node\.id="node-0" \(from env BROKER_NODE_ID.*\) is invalid: its number 0 is out of range/,
+  });
+  // A config copied with another name but the old number is a caller's bug: an assertion, not a setting.
+  const { config } = loadConfig(['--id', 'node-2'], {});
+  assert.throws(() => validateConfig({ ...config, nodeId: 'node-5' }), {
+    name: 'AssertionError',
+    message: /numericNodeId 2 is not the number node\.id node-5 ends with/,
+  });
 });

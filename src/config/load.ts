@@ -498,7 +498,13 @@ export function validateConfig(config: BrokerConfig): void {
     }
   }
   const number = numericNodeId(config.nodeId, originOf(config, 'node.id'));
-  assert.equal(config.numericNodeId, number, 'numericNodeId is the number that node.id ends with');
+  // A derived field left stale (a config copied with another nodeId) is the caller's bug, not a setting.
+  assert.equal(
+    config.numericNodeId,
+    number,
+    `numericNodeId ${config.numericNodeId} is not the number node.id ${config.nodeId} ends with; ` +
+      'build the config with loadConfig() or startBroker()',
+  );
   if (config.dataDir === '')
     throw configError(
       'node.data_dir',
