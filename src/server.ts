@@ -29,6 +29,8 @@ import { claimDataDir, listenFailure, prepareDataDir } from './start-up.ts';
 
 export interface RunningBroker {
   readonly config: BrokerConfig;
+  /** The cluster id from `<data-dir>/meta/meta.properties`, as Kafka Metadata and GetServers report it. */
+  readonly clusterId: string;
   readonly grpcPort: number;
   readonly kafkaPort: number;
   readonly metricsPort: number;
@@ -282,6 +284,7 @@ export async function runBroker(config: BrokerConfig, givenLogger?: Logger): Pro
   let closing: Promise<void> | null = null;
   return {
     config: advertised,
+    clusterId,
     grpcPort,
     kafkaPort,
     metricsPort,

@@ -122,10 +122,12 @@ export interface ClaimOptions {
  * decision 4) and returns what it records. Run after prepareDataDir and before anything else opens
  * the directory.
  *
- * - No file, no `meta/topics.json`: the node's first start. A cluster id is generated (or the one of
- *   `options.clusterId` taken) and the file written.
- * - No file but `meta/topics.json`: a directory of a release before node identities. It is migrated
- *   once: a cluster id is generated and the file written, with an info line saying so.
+ * - No file and no `meta/` directory: the node's first start. A cluster id is generated (or the one
+ *   of `options.clusterId` taken) and the file written.
+ * - No file but a `meta/` directory (with `topics.json` once a topic was made): a directory of a
+ *   release before node identities, since this one writes the file before anything else goes into
+ *   `meta/`. It is migrated once: a cluster id is generated and the file written, with an info line
+ *   saying so.
  * - A file: it is read and checked. Another node's id is refused with a ConfigError naming node.id
  *   (with both ids), another cluster's with one naming node.data_dir. A file that cannot be read or
  *   parsed is refused too, and left as it is: it is the record of whose directory this is, so the
@@ -181,8 +183,8 @@ export async function claimDataDir(
     }
     return parsed;
   }
-  const migrating = await stat(path.join(dir, 'meta', 'topics.json')).then(
-    () => true,
+  const migrating = await stat(path.join(dir, 'meta')).then(
+    (st) => st.isDirectory(),
     () => false,
   );
   const props: MetaProperties = {

@@ -288,6 +288,7 @@ test('embedded startBroker(): its temporary data directory gets a meta.propertie
   assert.notEqual(pa.clusterId, pb.clusterId, 'each embedded broker is a cluster of its own');
   const md = await metadata(a.kafkaPort);
   assert.deepEqual([md.brokerIds, md.clusterId], [[5], pa.clusterId]);
+  assert.equal(a.clusterId, pa.clusterId, 'RunningBroker.clusterId');
 
   // A given data directory of another node is refused with a ConfigError, as the CLI exits 2.
   const err = await startBroker({ nodeId: 'node-6', dataDir: a.dataDir }).then(
