@@ -29,8 +29,10 @@ export interface GrpcServerOptions {
   groups: GroupService;
   /** Defaults for members that do not say. */
   groupDefaults: { sessionTimeoutMs: number; rebalanceTimeoutMs: number; heartbeatIntervalMs: number };
-  /** What GetServers reports for this node. */
-  self: () => { id: string; address: string; kafkaPort: number };
+  /** What GetServers reports for this node: its name, numeric id, gRPC address and Kafka port. */
+  self: () => { id: string; nodeId: number; address: string; kafkaPort: number };
+  /** The cluster id (meta/meta.properties), which GetServers reports. */
+  clusterId: string;
   isControllerLeader: () => boolean;
   isReady: () => boolean;
   /** Observes each call's duration for the request latency histogram. */
@@ -183,6 +185,7 @@ export class GrpcServer {
       ...groupRpcs(opts),
       GetServers: () => ({
         servers: [{ ...opts.self(), isLeader: opts.isControllerLeader() }],
+        clusterId: opts.clusterId,
       }),
     };
     const handlers: Record<string, unknown> = {};

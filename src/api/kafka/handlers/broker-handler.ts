@@ -41,17 +41,17 @@ import { handleMetadata } from './metadata.ts';
 import { handleOffsetCommit } from './offset-commit.ts';
 import { handleOffsetFetch } from './offset-fetch.ts';
 import { handleProduce } from './produce.ts';
-import { type BrokerHandlerOptions, type HandlerDeps, kafkaNodeId } from './shared.ts';
+import type { BrokerHandlerOptions, HandlerDeps } from './shared.ts';
 import { handleSyncGroup } from './sync-group.ts';
 
 export { checkReplicaAssignment } from './create-topics.ts';
-export { type BrokerHandlerOptions, kafkaNodeId } from './shared.ts';
+export type { BrokerHandlerOptions } from './shared.ts';
 
 export class BrokerKafkaHandler implements KafkaRequestHandler {
   readonly #deps: HandlerDeps;
 
   constructor(opts: BrokerHandlerOptions) {
-    this.#deps = { ...opts, kafkaNodeId: kafkaNodeId(opts.nodeId) };
+    this.#deps = { ...opts, kafkaNodeId: opts.nodeId };
   }
 
   handle(ctx: RequestContext, request: Message): Promise<Message | null> {

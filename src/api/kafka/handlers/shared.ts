@@ -15,8 +15,8 @@ export interface BrokerHandlerOptions {
   core: BrokerCore;
   groups: GroupService;
   logger: KafkaLogger;
-  /** This node's string id (node.id); Kafka needs an int32, derived by `kafkaNodeId`. */
-  nodeId: string;
+  /** This node's int32 id: the number node.id ends with (`numericNodeId` in src/config/node-id.ts). */
+  nodeId: number;
   /** Host and port that Kafka clients are told to connect to. */
   advertised: () => { host: string; port: number };
   autoCreateTopics: boolean;
@@ -25,16 +25,9 @@ export interface BrokerHandlerOptions {
   brokerConfigs: Record<string, string>;
 }
 
-/** Kafka node ids are int32: the trailing number of the node id ("node-3" -> 3), else 1. */
-export function kafkaNodeId(nodeId: string): number {
-  const m = /(\d+)$/.exec(nodeId);
-  const n = m ? Number(m[1]) : 1;
-  return Number.isSafeInteger(n) && n <= 0x7fffffff ? n : 1;
-}
-
 /** What a handler works with: the broker's options and this node's int32 Kafka id. */
 export interface HandlerDeps extends BrokerHandlerOptions {
-  /** `kafkaNodeId(nodeId)`, worked out once. */
+  /** The same as `nodeId`: the name the handlers use for the id Kafka clients see. */
   readonly kafkaNodeId: number;
 }
 
