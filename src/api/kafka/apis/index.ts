@@ -14,6 +14,7 @@ import { type CompiledMessage, compileMessage, type MessageSpec } from '../schem
 import { apiVersionsRequest, apiVersionsResponse } from './api-versions.ts';
 import { createTopicsRequest, createTopicsResponse } from './create-topics.ts';
 import { deleteTopicsRequest, deleteTopicsResponse } from './delete-topics.ts';
+import { describeClusterRequest, describeClusterResponse } from './describe-cluster.ts';
 import { describeConfigsRequest, describeConfigsResponse } from './describe-configs.ts';
 import { describeGroupsRequest, describeGroupsResponse } from './describe-groups.ts';
 import { fetchRequest, fetchResponse } from './fetch.ts';
@@ -50,6 +51,7 @@ export const API_KEYS = {
   DeleteTopics: 20,
   InitProducerId: 22,
   DescribeConfigs: 32,
+  DescribeCluster: 60,
 } as const;
 
 export type ApiName = keyof typeof API_KEYS;
@@ -84,6 +86,7 @@ const table: [ApiName, number, number, MessageSpec, MessageSpec][] = [
   ['DeleteTopics', 0, 6, deleteTopicsRequest, deleteTopicsResponse],
   ['InitProducerId', 0, 5, initProducerIdRequest, initProducerIdResponse],
   ['DescribeConfigs', 0, 4, describeConfigsRequest, describeConfigsResponse],
+  ['DescribeCluster', 0, 1, describeClusterRequest, describeClusterResponse],
 ];
 
 /** Every API we serve, by key. */

@@ -8,6 +8,7 @@
  */
 import type { CreateTopicsRequest } from '../apis/create-topics.ts';
 import type { DeleteTopicsRequest } from '../apis/delete-topics.ts';
+import type { DescribeClusterRequest } from '../apis/describe-cluster.ts';
 import type { DescribeConfigsRequest } from '../apis/describe-configs.ts';
 import type { DescribeGroupsRequest } from '../apis/describe-groups.ts';
 import type { FetchRequest } from '../apis/fetch.ts';
@@ -27,6 +28,7 @@ import type { Message } from '../codec.ts';
 import type { KafkaRequestHandler, RequestContext } from '../handler.ts';
 import { handleCreateTopics } from './create-topics.ts';
 import { handleDeleteTopics } from './delete-topics.ts';
+import { handleDescribeCluster } from './describe-cluster.ts';
 import { handleDescribeConfigs } from './describe-configs.ts';
 import { handleDescribeGroups } from './describe-groups.ts';
 import { handleFetch } from './fetch.ts';
@@ -91,6 +93,8 @@ export class BrokerKafkaHandler implements KafkaRequestHandler {
         return Promise.resolve(handleDescribeGroups(deps, request as DescribeGroupsRequest));
       case 'DescribeConfigs':
         return Promise.resolve(handleDescribeConfigs(deps, ctx, request as DescribeConfigsRequest));
+      case 'DescribeCluster':
+        return Promise.resolve(handleDescribeCluster(deps, ctx, request as DescribeClusterRequest));
       default:
         return Promise.reject(new Error(`no handler for ${ctx.apiName}`));
     }

@@ -1,0 +1,51 @@
+/**
+ * DescribeCluster (API key 60): the grammar is in ../apis/describe-cluster.ts. This node is the
+ * cluster: one broker at its advertised address, and the controller (it runs both roles). The Kafka
+ * listener is a broker endpoint, so a request for the controllers' endpoints (endpoint type 2,
+ * KIP-919) gets MISMATCHED_ENDPOINT_TYPE, and any type other than 1 or 2 UNSUPPORTED_ENDPOINT_TYPE,
+ * as Kafka's broker answers them. Authorized operations are not computed (no ACLs): Kafka's
+ * "not requested" value, -2^31, stands.
+ */
+import type { DescribeClusterRequest } from '../apis/describe-cluster.ts';
+import type { Message } from '../codec.ts';
+import { errorCode } from '../error-codes.ts';
+import type { RequestContext } from '../handler.ts';
+import { type HandlerDeps, NONE } from './shared.ts';
+
+const ENDPOINT_BROKERS = 1;
+const ENDPOINT_CONTROLLERS = 2;
+const OPERATIONS_NOT_REQUESTED = -2147483648;
+
+export function handleDescribeCluster(
+  deps: HandlerDeps,
+  ctx: RequestContext,
+  req: DescribeClusterRequest,
+): Message {
+  const endpointType = ctx.apiVersion >= 1 ? req.endpointType : ENDPOINT_BROKERS;
+  const base = {
+    throttleTimeMs: 0,
+    endpointType,
+    clusterId: deps.clusterId,
+    clusterAuthorizedOperations: OPERATIONS_NOT_REQUESTED,
+  };
+  if (endpointType !== ENDPOINT_BROKERS) {
+    const mismatched = endpointType === ENDPOINT_CONTROLLERS;
+    return {
+      ...base,
+      errorCode: errorCode(mismatched ? 'MISMATCHED_ENDPOINT_TYPE' : 'UNSUPPORTED_ENDPOINT_TYPE'),
+      errorMessage: mismatched
+        ? 'The request was sent to an endpoint of type BROKER, but we wanted an endpoint of type CONTROLLER'
+        : `endpoint type ${endpointType} is not supported`,
+      controllerId: -1,
+      brokers: [],
+    };
+  }
+  const { host, port } = deps.advertised();
+  return {
+    ...base,
+    errorCode: NONE,
+    errorMessage: null,
+    controllerId: deps.kafkaNodeId,
+    brokers: [{ brokerId: deps.kafkaNodeId, host, port, rack: null }],
+  };
+}
