@@ -42,6 +42,7 @@ import {
 } from './partition-view.ts';
 import { type ProducerSnapshot, ProducerStateTable, type Validation } from './producer-state.ts';
 import {
+  checkTopicConfigName,
   effectiveConfigs,
   logConfigFor,
   type TopicDefaults,
@@ -380,13 +381,28 @@ export class BrokerCore {
     });
   }
 
-  async alterTopicConfigs(name: string, configs: Record<string, string>): Promise<TopicMetadata> {
+  /**
+   * Changes a topic's own configs: `configs` are set over the current ones (or, with `replace`, become
+   * the whole set, as Kafka's legacy AlterConfigs does), then the keys in `remove` go back to the
+   * broker's default (IncrementalAlterConfigs' DELETE). The result is validated as a whole, as at
+   * creation; with `validateOnly` nothing is written and the topic as it would be is returned.
+   */
+  async alterTopicConfigs(
+    name: string,
+    configs: Record<string, string>,
+    opts: { remove?: readonly string[]; replace?: boolean; validateOnly?: boolean } = {},
+  ): Promise<TopicMetadata> {
     this.#checkOpen();
     this.#topic(name);
+    // Removals name known keys only, as settings do (an unknown name is INVALID_CONFIG).
+    for (const key of opts.remove ?? []) checkTopicConfigName(key);
     // In turn with creations and deletions of the name: it closes and reopens the topic's logs.
     return this.#oneChangeAtATime(name, async () => {
       const topic = this.#topic(name);
-      const merged = validateTopicConfigs({ ...topic.configs, ...configs });
+      const next: Record<string, string> = { ...(opts.replace ? {} : topic.configs), ...configs };
+      for (const key of opts.remove ?? []) delete next[key];
+      const merged = validateTopicConfigs(next);
+      if (opts.validateOnly) return { ...topic, configs: merged };
       const updated = await this.metadata.alterTopicConfigs(name, merged);
       // Logs read their settings at open; reopen this topic's logs with the new ones.
       const logs = this.partitions.partitionsOf(name) ?? [];

@@ -260,16 +260,22 @@ function meansDefault(d: TopicConfigDef, value: string): boolean {
   return v === d.kafkaDefault;
 }
 
+/** Refuses a name that is not a topic config, with INVALID_CONFIG listing the known ones. */
+export function checkTopicConfigName(key: string): TopicConfigKey {
+  if (!isTopicConfigKey(key)) {
+    throw new BrokerError(
+      'INVALID_CONFIG',
+      `unknown topic config ${JSON.stringify(key)}; known: ${TOPIC_CONFIG_KEYS.join(', ')}`,
+    );
+  }
+  return key;
+}
+
 /** Checks every key and value (see the module comment for which are refused and why). */
 export function validateTopicConfigs(configs: Record<string, string>): TopicConfigs {
   const out: TopicConfigs = {};
-  for (const [key, value] of Object.entries(configs)) {
-    if (!isTopicConfigKey(key)) {
-      throw new BrokerError(
-        'INVALID_CONFIG',
-        `unknown topic config ${JSON.stringify(key)}; known: ${TOPIC_CONFIG_KEYS.join(', ')}`,
-      );
-    }
+  for (const [name, value] of Object.entries(configs)) {
+    const key = checkTopicConfigName(name);
     if (typeof value !== 'string') throw invalid(key, String(value), 'must be a string');
     const d: TopicConfigDef = TOPIC_CONFIGS[key];
     const problem = d.check(value);

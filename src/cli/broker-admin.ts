@@ -8,6 +8,7 @@
  *     list-topics
  *     describe-topic <name>
  *     delete-topic <name>
+ *     alter-configs <topic> [--set key=value ...] [--delete key ...]
  *     list-groups
  *     describe-group <group>
  *     dlq-list <dlq-topic> [--partition N] [--limit N]
@@ -30,6 +31,8 @@ Commands:
   list-topics
   describe-topic <name>
   delete-topic <name>
+  alter-configs <topic> [--set key=value]... [--delete key]...
+                                      sets topic configs and returns others to the broker default
   list-groups
   describe-group <group>              members, assignments, committed offsets and lag
   dlq-list <dlq-topic> [--partition N] [--limit N]
@@ -162,6 +165,8 @@ async function main(argv: string[]): Promise<number> {
       'from-beginning': { type: 'boolean', default: false },
       'replication-factor': { type: 'string' },
       config: { type: 'string', multiple: true },
+      set: { type: 'string', multiple: true },
+      delete: { type: 'string', multiple: true },
       help: { type: 'boolean', default: false },
     },
   });
@@ -182,12 +187,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     switch (command) {
       case 'create-topic': {
-        const configs: Record<string, string> = {};
-        for (const kv of values.config ?? []) {
-          const eq = kv.indexOf('=');
-          if (eq <= 0) throw new UsageError(`--config takes key=value, got ${JSON.stringify(kv)}`);
-          configs[kv.slice(0, eq)] = kv.slice(eq + 1);
-        }
+        const configs = keyValues(values.config, '--config');
         const t = await client.createTopic(needName(), {
           partitions: values.partitions ? Number(values.partitions) : undefined,
           replicationFactor: values['replication-factor'] ? Number(values['replication-factor']) : undefined,
@@ -217,6 +217,16 @@ async function main(argv: string[]): Promise<number> {
       case 'delete-topic': {
         await client.deleteTopic(needName());
         out(`Deleted topic ${name}.`, { deleted: name });
+        return 0;
+      }
+      case 'alter-configs': {
+        const topic = needName();
+        const set = keyValues(values.set, '--set');
+        const deleteKeys = values.delete ?? [];
+        if (Object.keys(set).length === 0 && deleteKeys.length === 0)
+          throw new UsageError('alter-configs needs --set key=value or --delete key');
+        const t = await client.alterTopicConfigs(topic, set, { deleteKeys });
+        out(describeText(t), t);
         return 0;
       }
       case 'list-groups': {
@@ -328,6 +338,17 @@ async function main(argv: string[]): Promise<number> {
 }
 
 class UsageError extends Error {}
+
+/** `key=value` flags as a record; `flag` names them in the usage error. */
+function keyValues(pairs: string[] | undefined, flag: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const kv of pairs ?? []) {
+    const eq = kv.indexOf('=');
+    if (eq <= 0) throw new UsageError(`${flag} takes key=value, got ${JSON.stringify(kv)}`);
+    out[kv.slice(0, eq)] = kv.slice(eq + 1);
+  }
+  return out;
+}
 
 function int(v: string, flag: string): number {
   const n = Number(v);

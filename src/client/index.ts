@@ -442,12 +442,19 @@ export class BrokerClient {
     return new Consumer(this, opts);
   }
 
+  /** Sets `configs` on a topic and returns the keys in `opts.deleteKeys` to the broker's default. */
   async alterTopicConfigs(
     name: string,
     configs: Record<string, string>,
-    opts: CallOptions = {},
+    opts: CallOptions & { deleteKeys?: string[] } = {},
   ): Promise<TopicInfo> {
-    const res = await this.#call<{ topic: TopicInfo }>('AlterTopicConfigs', { name, configs }, opts, false);
+    const deleteKeys = opts.deleteKeys ?? [];
+    const res = await this.#call<{ topic: TopicInfo }>(
+      'AlterTopicConfigs',
+      { name, configs, deleteKeys },
+      opts,
+      false,
+    );
     return normalizeTopic(res.topic);
   }
 

@@ -3,19 +3,49 @@
  * answers and each of its errors, and that what it changes is seen through the other APIs.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import path from 'node:path';
 import { after, before, test } from 'node:test';
+import { promisify } from 'node:util';
 import type { BrokerProcess } from '../helpers/broker-process.ts';
 import { spawnBroker } from '../helpers/broker-process.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import type { KafkaCaller } from '../kafka/helpers.ts';
 import { kafka } from './raw.ts';
 
+const adminCli = path.join(new URL('../../', import.meta.url).pathname, 'src/cli/broker-admin.ts');
+
+/** `broker-admin --json` against the broker's gRPC port: exit code, stdout and stderr. */
+async function brokerAdmin(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const r = await promisify(execFile)(process.execPath, [
+      adminCli,
+      '--server',
+      broker.grpcAddress,
+      '--json',
+      ...args,
+    ]);
+    return { code: 0, ...r };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
 let broker: BrokerProcess;
 let k: KafkaCaller;
+/** This node's Kafka id, from Metadata. */
+let nodeId: number;
 
 before(async () => {
   broker = await spawnBroker(await tempDir());
   k = await kafka(broker.kafkaPort!);
+  const meta = await k.call('Metadata', 12, {
+    topics: [],
+    allowAutoTopicCreation: false,
+    includeTopicAuthorizedOperations: false,
+  });
+  nodeId = meta.brokers[0].nodeId;
 });
 
 after(async () => {
@@ -53,4 +83,150 @@ test('DescribeCluster names this node as the one broker and the controller, with
     endpointType: 7,
   });
   assert.equal(unknown.errorCode, 115, 'UNSUPPORTED_ENDPOINT_TYPE');
+});
+
+/** A topic's own configs as DescribeConfigs reports them (source TOPIC_CONFIG). */
+async function ownConfigs(topic: string): Promise<Record<string, string>> {
+  const r = await k.call('DescribeConfigs', 4, {
+    resources: [{ resourceType: 2, resourceName: topic, configurationKeys: null }],
+    includeSynonyms: false,
+    includeDocumentation: false,
+  });
+  assert.equal(r.results[0].errorCode, 0);
+  return Object.fromEntries(
+    r.results[0].configs
+      .filter((c: { configSource: number }) => c.configSource === 1)
+      .map((c: { name: string; value: string }) => [c.name, c.value]),
+  );
+}
+
+async function createTopic(name: string, partitions = 1, configs: Record<string, string> = {}) {
+  const r = await k.call('CreateTopics', 7, {
+    topics: [
+      {
+        name,
+        numPartitions: partitions,
+        replicationFactor: -1,
+        assignments: [],
+        configs: Object.entries(configs).map(([n, value]) => ({ name: n, value })),
+      },
+    ],
+    timeoutMs: 5000,
+    validateOnly: false,
+  });
+  assert.equal(r.topics[0].errorCode, 0, r.topics[0].errorMessage);
+}
+
+test('AlterConfigs replaces a topic’s own configs; validate-only, bad values, unknown topics and broker keys are refused per resource', async () => {
+  await createTopic('alter-legacy', 1, { 'retention.ms': '1000000', 'segment.jitter.ms': '5' });
+  const alter = (resources: unknown[], validateOnly = false, v = 2) =>
+    k.call('AlterConfigs', v, { resources, validateOnly });
+  const topic = (configs: Record<string, string | null>) => ({
+    resourceType: 2,
+    resourceName: 'alter-legacy',
+    configs: Object.entries(configs).map(([name, value]) => ({ name, value })),
+  });
+
+  const dry = await alter([topic({ 'cleanup.policy': 'compact' })], true);
+  assert.equal(dry.responses[0].errorCode, 0);
+  assert.deepEqual(await ownConfigs('alter-legacy'), { 'retention.ms': '1000000', 'segment.jitter.ms': '5' });
+
+  for (const v of [0, 1, 2]) {
+    const r = await alter(
+      [topic({ 'cleanup.policy': 'compact', 'max.message.bytes': String(2000 + v) })],
+      false,
+      v,
+    );
+    assert.equal(r.responses[0].errorCode, 0, r.responses[0].errorMessage);
+    assert.deepEqual(await ownConfigs('alter-legacy'), {
+      'cleanup.policy': 'compact',
+      'max.message.bytes': String(2000 + v),
+    });
+  }
+
+  const r = await alter([
+    topic({ 'retention.ms': 'soon' }),
+    { resourceType: 2, resourceName: 'no-such-topic', configs: [] },
+    { resourceType: 4, resourceName: String(nodeId), configs: [{ name: 'log.retention.ms', value: '1' }] },
+    { resourceType: 4, resourceName: '999', configs: [] },
+    { resourceType: 16, resourceName: 'x', configs: [] },
+  ]);
+  const codes = r.responses.map((x: { errorCode: number }) => x.errorCode);
+  assert.deepEqual(codes, [40, 3, 40, 42, 42]);
+  assert.match(r.responses[0].errorMessage, /retention\.ms/);
+  assert.match(r.responses[2].errorMessage, /log\.retention\.ms/);
+  // A refused resource changed nothing.
+  assert.equal((await ownConfigs('alter-legacy'))['max.message.bytes'], '2002');
+
+  const twice = await alter([topic({}), topic({})]);
+  assert.deepEqual(
+    twice.responses.map((x: { errorCode: number }) => x.errorCode),
+    [42, 42],
+  );
+});
+
+test('IncrementalAlterConfigs sets, deletes, appends to and subtracts from a topic’s configs', async () => {
+  await createTopic('alter-incremental', 1, { 'retention.ms': '1000000' });
+  const alter = (configs: { name: string; configOperation: number; value: string | null }[], v = 1) =>
+    k.call('IncrementalAlterConfigs', v, {
+      resources: [{ resourceType: 2, resourceName: 'alter-incremental', configs }],
+      validateOnly: false,
+    });
+  let r = await alter(
+    [
+      { name: 'segment.bytes', configOperation: 0, value: '1048576' },
+      { name: 'cleanup.policy', configOperation: 2, value: 'compact' },
+    ],
+    0,
+  );
+  assert.equal(r.responses[0].errorCode, 0, r.responses[0].errorMessage);
+  assert.deepEqual(await ownConfigs('alter-incremental'), {
+    'retention.ms': '1000000',
+    'segment.bytes': '1048576',
+    'cleanup.policy': 'delete,compact',
+  });
+  r = await alter([
+    { name: 'retention.ms', configOperation: 1, value: null },
+    { name: 'cleanup.policy', configOperation: 3, value: 'delete' },
+  ]);
+  assert.equal(r.responses[0].errorCode, 0, r.responses[0].errorMessage);
+  assert.deepEqual(await ownConfigs('alter-incremental'), {
+    'segment.bytes': '1048576',
+    'cleanup.policy': 'compact',
+  });
+  for (const bad of [
+    [{ name: 'segment.bytes', configOperation: 2, value: '1' }],
+    [{ name: 'no.such.config', configOperation: 1, value: null }],
+    [{ name: 'segment.bytes', configOperation: 9, value: '1' }],
+    [{ name: 'message.timestamp.type', configOperation: 0, value: 'LogAppendTime' }],
+  ]) {
+    r = await alter(bad);
+    assert.equal(r.responses[0].errorCode, 40, JSON.stringify(bad));
+  }
+  r = await alter([
+    { name: 'segment.bytes', configOperation: 0, value: '2097152' },
+    { name: 'segment.bytes', configOperation: 1, value: null },
+  ]);
+  assert.equal(r.responses[0].errorCode, 42);
+  assert.equal((await ownConfigs('alter-incremental'))['segment.bytes'], '1048576');
+});
+
+test('broker-admin alter-configs sets and deletes topic configs through gRPC, seen by Kafka DescribeConfigs', async () => {
+  await createTopic('alter-cli', 1, { 'retention.ms': '1000000', 'segment.jitter.ms': '5' });
+  const r = await brokerAdmin(
+    'alter-configs',
+    'alter-cli',
+    '--set',
+    'max.message.bytes=4096',
+    '--delete',
+    'retention.ms',
+  );
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(JSON.parse(r.stdout).name, 'alter-cli');
+  assert.deepEqual(await ownConfigs('alter-cli'), { 'max.message.bytes': '4096', 'segment.jitter.ms': '5' });
+  const bad = await brokerAdmin('alter-configs', 'alter-cli', '--delete', 'no.such.config');
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /no\.such\.config.*INVALID_CONFIG/);
+  const usage = await brokerAdmin('alter-configs', 'alter-cli');
+  assert.equal(usage.code, 2);
 });

@@ -32,9 +32,13 @@ export function topicRpcs(opts: GrpcServerOptions): UnaryRpcs {
       const d = core.describeTopic(name);
       return { topic: topicInfo(core.metadata.getTopic(name)!, d) };
     },
-    AlterTopicConfigs: async (req: { name?: string; configs?: Record<string, string> }) => {
+    AlterTopicConfigs: async (req: {
+      name?: string;
+      configs?: Record<string, string>;
+      deleteKeys?: string[];
+    }) => {
       const name = requireString(req.name, 'name');
-      const t = await core.alterTopicConfigs(name, req.configs ?? {});
+      const t = await core.alterTopicConfigs(name, req.configs ?? {}, { remove: req.deleteKeys ?? [] });
       return { topic: topicInfo(t, core.describeTopic(name)) };
     },
   };

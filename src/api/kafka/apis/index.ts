@@ -11,6 +11,7 @@
  */
 import assert from 'node:assert/strict';
 import { type CompiledMessage, compileMessage, type MessageSpec } from '../schema.ts';
+import { alterConfigsRequest, alterConfigsResponse } from './alter-configs.ts';
 import { apiVersionsRequest, apiVersionsResponse } from './api-versions.ts';
 import { createTopicsRequest, createTopicsResponse } from './create-topics.ts';
 import { deleteTopicsRequest, deleteTopicsResponse } from './delete-topics.ts';
@@ -20,6 +21,10 @@ import { describeGroupsRequest, describeGroupsResponse } from './describe-groups
 import { fetchRequest, fetchResponse } from './fetch.ts';
 import { findCoordinatorRequest, findCoordinatorResponse } from './find-coordinator.ts';
 import { heartbeatRequest, heartbeatResponse } from './heartbeat.ts';
+import {
+  incrementalAlterConfigsRequest,
+  incrementalAlterConfigsResponse,
+} from './incremental-alter-configs.ts';
 import { initProducerIdRequest, initProducerIdResponse } from './init-producer-id.ts';
 import { joinGroupRequest, joinGroupResponse } from './join-group.ts';
 import { leaveGroupRequest, leaveGroupResponse } from './leave-group.ts';
@@ -51,6 +56,8 @@ export const API_KEYS = {
   DeleteTopics: 20,
   InitProducerId: 22,
   DescribeConfigs: 32,
+  AlterConfigs: 33,
+  IncrementalAlterConfigs: 44,
   DescribeCluster: 60,
 } as const;
 
@@ -86,6 +93,8 @@ const table: [ApiName, number, number, MessageSpec, MessageSpec][] = [
   ['DeleteTopics', 0, 6, deleteTopicsRequest, deleteTopicsResponse],
   ['InitProducerId', 0, 5, initProducerIdRequest, initProducerIdResponse],
   ['DescribeConfigs', 0, 4, describeConfigsRequest, describeConfigsResponse],
+  ['AlterConfigs', 0, 2, alterConfigsRequest, alterConfigsResponse],
+  ['IncrementalAlterConfigs', 0, 1, incrementalAlterConfigsRequest, incrementalAlterConfigsResponse],
   ['DescribeCluster', 0, 1, describeClusterRequest, describeClusterResponse],
 ];
 

@@ -6,6 +6,7 @@
  * creates the other sees (DESIGN.md decision 2). Errors reach clients as Kafka error codes inside
  * responses; only bugs reject.
  */
+import type { AlterConfigsRequest } from '../apis/alter-configs.ts';
 import type { CreateTopicsRequest } from '../apis/create-topics.ts';
 import type { DeleteTopicsRequest } from '../apis/delete-topics.ts';
 import type { DescribeClusterRequest } from '../apis/describe-cluster.ts';
@@ -14,6 +15,7 @@ import type { DescribeGroupsRequest } from '../apis/describe-groups.ts';
 import type { FetchRequest } from '../apis/fetch.ts';
 import type { FindCoordinatorRequest } from '../apis/find-coordinator.ts';
 import type { HeartbeatRequest } from '../apis/heartbeat.ts';
+import type { IncrementalAlterConfigsRequest } from '../apis/incremental-alter-configs.ts';
 import type { InitProducerIdRequest } from '../apis/init-producer-id.ts';
 import type { JoinGroupRequest } from '../apis/join-group.ts';
 import type { LeaveGroupRequest } from '../apis/leave-group.ts';
@@ -26,6 +28,7 @@ import type { ProduceRequest } from '../apis/produce.ts';
 import type { SyncGroupRequest } from '../apis/sync-group.ts';
 import type { Message } from '../codec.ts';
 import type { KafkaRequestHandler, RequestContext } from '../handler.ts';
+import { handleAlterConfigs } from './alter-configs.ts';
 import { handleCreateTopics } from './create-topics.ts';
 import { handleDeleteTopics } from './delete-topics.ts';
 import { handleDescribeCluster } from './describe-cluster.ts';
@@ -34,6 +37,7 @@ import { handleDescribeGroups } from './describe-groups.ts';
 import { handleFetch } from './fetch.ts';
 import { handleFindCoordinator } from './find-coordinator.ts';
 import { handleHeartbeat } from './heartbeat.ts';
+import { handleIncrementalAlterConfigs } from './incremental-alter-configs.ts';
 import { handleInitProducerId } from './init-producer-id.ts';
 import { handleJoinGroup } from './join-group.ts';
 import { handleLeaveGroup } from './leave-group.ts';
@@ -95,6 +99,10 @@ export class BrokerKafkaHandler implements KafkaRequestHandler {
         return Promise.resolve(handleDescribeConfigs(deps, ctx, request as DescribeConfigsRequest));
       case 'DescribeCluster':
         return Promise.resolve(handleDescribeCluster(deps, ctx, request as DescribeClusterRequest));
+      case 'AlterConfigs':
+        return handleAlterConfigs(deps, request as AlterConfigsRequest);
+      case 'IncrementalAlterConfigs':
+        return handleIncrementalAlterConfigs(deps, request as IncrementalAlterConfigsRequest);
       default:
         return Promise.reject(new Error(`no handler for ${ctx.apiName}`));
     }

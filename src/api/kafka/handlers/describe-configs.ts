@@ -117,7 +117,7 @@ export function topicConfigEntries(configs: TopicConfigs, defaults: TopicDefault
     const own = configs[key];
     const synonyms = brokerSynonymsOf(key, broker[key]);
     if (own !== undefined) synonyms.unshift({ name: key, value: own, source: CONFIG_SOURCE.TOPIC_CONFIG });
-    // Topic configs are not read-only in Kafka (AlterConfigs may change them); here the gRPC door can.
+    // Topic configs are not read-only: AlterConfigs and IncrementalAlterConfigs (and gRPC) change them.
     return {
       ...entry(key, own ?? broker[key], TOPIC_CONFIGS[key].type, synonyms, false),
       documentation: supportNote(key),
