@@ -448,6 +448,28 @@ export class BrokerCore {
     return new LocalPartitionView(topic, index, this.partitions.get(topic, index), this.nodeId);
   }
 
+  /**
+   * Deletes a partition's records below `offset` (Kafka's DeleteRecords) by moving its log start
+   * offset there durably; -1 means the high watermark. An offset below 0 (other than -1) or past the
+   * high watermark is OFFSET_OUT_OF_RANGE, as Kafka's `Partition.deleteRecordsOnLeader` answers; an
+   * internal topic's records are not the client's to delete (INVALID_TOPIC_EXCEPTION). Resolves with
+   * the low watermark: the log start offset afterwards.
+   */
+  async deleteRecords(topic: string, partition: number, offset: number): Promise<number> {
+    this.#checkOpen();
+    if (isInternalTopic(topic))
+      throw new BrokerError('INVALID_TOPIC_EXCEPTION', `cannot delete records of internal topic ${topic}`);
+    const view = this.partition(topic, partition);
+    const hw = view.highWatermark;
+    const target = offset === -1 ? hw : offset;
+    if (!Number.isSafeInteger(target) || target < 0 || target > hw)
+      throw new BrokerError(
+        'OFFSET_OUT_OF_RANGE',
+        `cannot delete records of ${topic}-${partition} before offset ${offset}: it must be between 0 and the high watermark ${hw} (or -1 for the high watermark)`,
+      );
+    return this.#track(view.deleteRecordsBefore(target));
+  }
+
   /** Totals over the partitions this node stores, for the storage gauges (src/http/metrics.ts). */
   storageStats(): StorageStats {
     const stats = {

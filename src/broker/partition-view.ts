@@ -56,6 +56,11 @@ export interface PartitionView {
   read(offset: number, maxBytes: number, opts?: { maxOffset?: number }): Promise<ReadResult>;
   /** Appends batches as they are (the core has validated them; `verified` says so to the log). */
   append(batches: Buffer, opts?: { verified?: boolean }): Promise<AppendResult>;
+  /**
+   * Moves the log start offset forward to `offset`, durably (DeleteRecords); the caller has checked it
+   * against the high watermark. Resolves with the new log start offset (the low watermark).
+   */
+  deleteRecordsBefore(offset: number): Promise<number>;
   /** The first record at or after `timestamp` (ListOffsets by time), or null when every one is older. */
   offsetForTimestamp(timestamp: number): Promise<{ offset: number; timestamp: number } | null>;
   /** Resolves once the high watermark passes `offset`, after `timeoutMs`, or on abort (the long poll). */
@@ -122,6 +127,10 @@ export class LocalPartitionView implements PartitionView {
 
   append(batches: Buffer, opts: { verified?: boolean } = {}): Promise<AppendResult> {
     return this.#log.append(batches, opts);
+  }
+
+  deleteRecordsBefore(offset: number): Promise<number> {
+    return this.#log.deleteRecordsBefore(offset);
   }
 
   offsetForTimestamp(timestamp: number): Promise<{ offset: number; timestamp: number } | null> {

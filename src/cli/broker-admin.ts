@@ -8,7 +8,11 @@
  *     list-topics
  *     describe-topic <name>
  *     delete-topic <name>
- *     alter-configs <topic> [--set key=value ...] [--delete key ...]
+ *     delete-records <topic> --partition N --offset N
+ *     delete-records <topic> --partition N --offset N
+                                      deletes the partition's records below the offset (-1: all up
+                                      to the high watermark) and prints its new log start offset
+  alter-configs <topic> [--set key=value ...] [--delete key ...]
  *     list-groups
  *     describe-group <group>
  *     dlq-list <dlq-topic> [--partition N] [--limit N]
@@ -165,6 +169,7 @@ async function main(argv: string[]): Promise<number> {
       'from-beginning': { type: 'boolean', default: false },
       'replication-factor': { type: 'string' },
       config: { type: 'string', multiple: true },
+      offset: { type: 'string' },
       set: { type: 'string', multiple: true },
       delete: { type: 'string', multiple: true },
       help: { type: 'boolean', default: false },
@@ -217,6 +222,20 @@ async function main(argv: string[]): Promise<number> {
       case 'delete-topic': {
         await client.deleteTopic(needName());
         out(`Deleted topic ${name}.`, { deleted: name });
+        return 0;
+      }
+      case 'delete-records': {
+        const topic = needName();
+        if (values.partition === undefined || values.offset === undefined)
+          throw new UsageError('delete-records needs --partition N and --offset N');
+        const partition = int(values.partition, '--partition');
+        const offset = values.offset === '-1' ? -1 : int(values.offset, '--offset');
+        const lowWatermark = await client.deleteRecords(topic, partition, offset);
+        out(`Partition ${topic}-${partition} now starts at offset ${lowWatermark}.`, {
+          topic,
+          partition,
+          lowWatermark,
+        });
         return 0;
       }
       case 'alter-configs': {

@@ -284,6 +284,25 @@ export class BrokerClient {
     this.#partitionCounts.delete(name);
   }
 
+  /**
+   * Deletes a partition's records below `offset` (-1: the high watermark) by moving its log start
+   * offset there; resolves with the new log start offset.
+   */
+  async deleteRecords(
+    topic: string,
+    partition: number,
+    offset: number,
+    opts: CallOptions = {},
+  ): Promise<number> {
+    const res = await this.#call<{ lowWatermark?: number }>(
+      'DeleteRecords',
+      { topic, partition, offset },
+      opts,
+      false,
+    );
+    return res.lowWatermark ?? 0;
+  }
+
   async listTopics(opts: CallOptions = {}): Promise<TopicInfo[]> {
     const res = await this.#call<{ topics?: TopicInfo[] }>('ListTopics', {}, opts);
     return (res.topics ?? []).map(normalizeTopic);

@@ -44,6 +44,7 @@ import { Mutex } from './mutex.ts';
 import {
   headerProblem,
   isTemporaryFile,
+  replaceFileDurably,
   Segment,
   type SegmentCheckpoint,
   segmentName,
@@ -51,6 +52,12 @@ import {
   syncDir,
   writeFileSynced,
 } from './segment.ts';
+
+/**
+ * The log start offset that DeleteRecords set, when it lies past the first segment's base (Kafka's
+ * log-start-offset-checkpoint, kept here per partition): one decimal number, replaced durably.
+ */
+const LOG_START_FILE = 'log-start-offset';
 
 export interface StorageLogger {
   info(obj: object, msg: string): void;
@@ -150,6 +157,8 @@ export class PartitionLog {
   segments: Segment[] = [];
   #nextOffset = 0;
   #flushedOffset = 0;
+  /** The log start offset DeleteRecords set (0 when none): offsets below it are gone to readers. */
+  #deletedBefore = 0;
   #queue: PendingAppend[] = [];
   #writing = false;
   #writeLock = new Mutex();
@@ -211,9 +220,12 @@ export class PartitionLog {
     return log;
   }
 
-  /** The first offset still stored. */
+  /**
+   * The first offset still stored: the first segment's base, or past it where DeleteRecords moved it
+   * (the batch holding it may then start earlier, as in Kafka, but is never read from below it).
+   */
   get logStartOffset(): number {
-    return this.segments[0].baseOffset;
+    return Math.max(this.segments[0].baseOffset, Math.min(this.#deletedBefore, this.#nextOffset));
   }
 
   /** One past the last offset written (readable). */
@@ -291,6 +303,9 @@ export class PartitionLog {
     const active = this.activeSegment;
     this.#nextOffset = Math.max(active.nextOffset, active.baseOffset);
     this.#flushedOffset = this.#nextOffset;
+    this.#deletedBefore = await this.#readLogStart();
+    // A crash between recording a new log start and removing the segments below it: remove them now.
+    await this.#removeSegmentsBelow(this.logStartOffset);
     if (!clean) {
       this.logger.info(
         { dir: this.dir, logEndOffset: this.#nextOffset, segments: this.segments.length },
@@ -1177,6 +1192,10 @@ export class PartitionLog {
   }
 
   async #replaceAllWithEmptyAt(offset: number): Promise<void> {
+    if (this.#deletedBefore > 0) {
+      await rm(path.join(this.dir, LOG_START_FILE), { force: true });
+      this.#deletedBefore = 0;
+    }
     const old = this.segments;
     for (const seg of old) await seg.retire();
     for (const seg of old) await seg.removeFiles();
@@ -1194,6 +1213,75 @@ export class PartitionLog {
       position += batchSizeAt(header, 0);
     }
     return seg.size;
+  }
+
+  // ---------------------------------------------------------------- DeleteRecords
+
+  /**
+   * Moves the log start offset forward to `offset` (Kafka's DeleteRecords): the new start is written
+   * durably before anything is removed or answered, then the whole segments below it are deleted; the
+   * segment holding it stays and is read from `offset` on. An offset at or below the current start
+   * changes nothing. The caller checks that `offset` is not past the high watermark. Returns the new
+   * log start offset.
+   */
+  deleteRecordsBefore(offset: number): Promise<number> {
+    this.#checkOpen();
+    assert.ok(Number.isSafeInteger(offset) && offset <= this.#nextOffset, 'delete within the log');
+    return this.#maintenanceLock.run(async () => {
+      if (offset <= this.logStartOffset) return this.logStartOffset;
+      await replaceFileDurably(path.join(this.dir, LOG_START_FILE), Buffer.from(`${offset}\n`));
+      this.#deletedBefore = offset;
+      await this.#removeSegmentsBelow(offset);
+      this.logger.info({ dir: this.dir, logStartOffset: offset }, 'deleted records before an offset');
+      return this.logStartOffset;
+    });
+  }
+
+  async #readLogStart(): Promise<number> {
+    let text: string;
+    try {
+      text = await readFile(path.join(this.dir, LOG_START_FILE), 'utf8');
+    } catch {
+      return 0;
+    }
+    const n = Number(text.trim());
+    if (Number.isSafeInteger(n) && n >= 0) return n;
+    this.logger.warn(
+      { dir: this.dir, content: text.slice(0, 40) },
+      'ignoring an unreadable log start offset',
+    );
+    return 0;
+  }
+
+  /** Removes the closed segments whose every offset lies below `offset`, as retention removes them. */
+  async #removeSegmentsBelow(offset: number): Promise<void> {
+    let doomed = 0;
+    while (doomed < this.segments.length - 1 && this.segments[doomed + 1].baseOffset <= offset) doomed++;
+    if (doomed === 0) return;
+    const gone = await this.#writeLock.run(async () => {
+      await this.#dropMarker();
+      return this.segments.splice(0, doomed);
+    });
+    await this.#removeSegmentFiles(gone);
+  }
+
+  /** Renames, syncs, then removes retired segments' files, so that a crash leaves only `.deleted` files. */
+  async #removeSegmentFiles(gone: Segment[]): Promise<number> {
+    let bytes = 0;
+    for (const seg of gone) {
+      bytes += seg.size;
+      // Renamed first so that a crash mid-way leaves files that open() recognises and removes.
+      for (const file of [seg.paths.log, seg.paths.index, seg.paths.timeindex]) {
+        await rename(file, `${file}.deleted`).catch(() => {});
+      }
+    }
+    await syncDir(this.dir);
+    for (const seg of gone) {
+      await seg.retire();
+      for (const file of [seg.paths.log, seg.paths.index, seg.paths.timeindex])
+        await rm(`${file}.deleted`, { force: true });
+    }
+    return bytes;
   }
 
   // ---------------------------------------------------------------- retention and compaction
@@ -1227,20 +1315,7 @@ export class PartitionLog {
         await this.#dropMarker();
         return this.segments.splice(0, doomed);
       });
-      let bytes = 0;
-      for (const seg of gone) {
-        bytes += seg.size;
-        // Renamed first so that a crash mid-way leaves files that open() recognises and removes.
-        for (const file of [seg.paths.log, seg.paths.index, seg.paths.timeindex]) {
-          await rename(file, `${file}.deleted`).catch(() => {});
-        }
-      }
-      await syncDir(this.dir);
-      for (const seg of gone) {
-        await seg.retire();
-        for (const file of [seg.paths.log, seg.paths.index, seg.paths.timeindex])
-          await rm(`${file}.deleted`, { force: true });
-      }
+      const bytes = await this.#removeSegmentFiles(gone);
       this.logger.info(
         { dir: this.dir, segments: gone.length, bytes, logStartOffset: this.logStartOffset },
         'retention deleted segments',

@@ -4,14 +4,16 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
+import { encodeBatch } from '../../src/records/batch.ts';
 import type { BrokerProcess } from '../helpers/broker-process.ts';
 import { spawnBroker } from '../helpers/broker-process.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import type { KafkaCaller } from '../kafka/helpers.ts';
-import { kafka } from './raw.ts';
+import { fetchOnePartition, kafka } from './raw.ts';
 
 const adminCli = path.join(new URL('../../', import.meta.url).pathname, 'src/cli/broker-admin.ts');
 
@@ -32,13 +34,15 @@ async function brokerAdmin(...args: string[]): Promise<{ code: number; stdout: s
   }
 }
 
+let dataDir: string;
 let broker: BrokerProcess;
 let k: KafkaCaller;
 /** This node's Kafka id, from Metadata. */
 let nodeId: number;
 
 before(async () => {
-  broker = await spawnBroker(await tempDir());
+  dataDir = await tempDir();
+  broker = await spawnBroker(dataDir);
   k = await kafka(broker.kafkaPort!);
   const meta = await k.call('Metadata', 12, {
     topics: [],
@@ -229,4 +233,112 @@ test('broker-admin alter-configs sets and deletes topic configs through gRPC, se
   assert.match(bad.stderr, /no\.such\.config.*INVALID_CONFIG/);
   const usage = await brokerAdmin('alter-configs', 'alter-cli');
   assert.equal(usage.code, 2);
+});
+
+/** Appends `batches` batches of two records each to one partition. */
+async function produce(topic: string, partition: number, batches: number): Promise<void> {
+  for (let b = 0; b < batches; b++) {
+    const records = encodeBatch({
+      records: [{ value: Buffer.alloc(300, b) }, { value: Buffer.from(`batch ${b}`) }],
+    });
+    const r = await k.call('Produce', 9, {
+      transactionalId: null,
+      acks: -1,
+      timeoutMs: 5000,
+      topicData: [{ name: topic, partitionData: [{ index: partition, records }] }],
+    });
+    assert.equal(r.responses[0].partitionResponses[0].errorCode, 0);
+  }
+}
+
+async function earliest(topic: string, partition: number): Promise<number> {
+  const r = await k.call('ListOffsets', 8, {
+    replicaId: -1,
+    isolationLevel: 0,
+    topics: [
+      { name: topic, partitions: [{ partitionIndex: partition, currentLeaderEpoch: -1, timestamp: -2 }] },
+    ],
+  });
+  assert.equal(r.topics[0].partitions[0].errorCode, 0);
+  return r.topics[0].partitions[0].offset;
+}
+
+async function fetchFrom(topic: string, partition: number, offset: number) {
+  const r = await k.call('Fetch', 12, fetchOnePartition(topic, partition, offset));
+  return r.responses[0].partitions[0];
+}
+
+const segmentFiles = (topic: string, partition: number) =>
+  readdirSync(path.join(dataDir, `${topic}-${partition}`)).filter((f) => f.endsWith('.log')).length;
+
+test('DeleteRecords moves the log start offset durably, removes whole segments below it and refuses offsets past the high watermark', async () => {
+  // Small segments, so that 10 batches span several and whole ones go.
+  await createTopic('trimmed', 2, { 'segment.bytes': '1024' });
+  await produce('trimmed', 0, 10);
+  await produce('trimmed', 1, 2);
+  const segmentsBefore = segmentFiles('trimmed', 0);
+  assert.ok(segmentsBefore >= 3, `several segments (${segmentsBefore})`);
+  const del = (partitions: { partitionIndex: number; offset: number }[], name = 'trimmed', v = 2) =>
+    k.call('DeleteRecords', v, { topics: [{ name, partitions }], timeoutMs: 5000 });
+
+  let r = await del([
+    { partitionIndex: 0, offset: 7 },
+    { partitionIndex: 1, offset: 5 },
+    { partitionIndex: 9, offset: 0 },
+  ]);
+  assert.deepEqual(
+    r.topics[0].partitions.map((p: { partitionIndex: number; lowWatermark: number; errorCode: number }) => [
+      p.partitionIndex,
+      p.lowWatermark,
+      p.errorCode,
+    ]),
+    [
+      [0, 7, 0],
+      [1, -1, 1], // OFFSET_OUT_OF_RANGE: partition 1's high watermark is 4
+      [9, -1, 3],
+    ],
+  );
+  assert.equal(await earliest('trimmed', 0), 7);
+  assert.equal(await earliest('trimmed', 1), 0, 'a refused partition keeps its records');
+  assert.ok(segmentFiles('trimmed', 0) < segmentsBefore, 'whole segments below the new start are removed');
+  assert.equal((await fetchFrom('trimmed', 0, 5)).errorCode, 1, 'records below the start are gone');
+  const from7 = await fetchFrom('trimmed', 0, 7);
+  assert.equal(from7.errorCode, 0);
+  assert.equal(from7.logStartOffset, 7);
+  assert.ok(from7.records.length > 0);
+
+  // An offset below the start changes nothing; -1 is the high watermark; older versions answer alike.
+  r = await del([{ partitionIndex: 0, offset: 3 }], 'trimmed', 0);
+  assert.equal(r.topics[0].partitions[0].lowWatermark, 7);
+  r = await del([{ partitionIndex: 1, offset: -1 }], 'trimmed', 1);
+  assert.deepEqual([r.topics[0].partitions[0].lowWatermark, r.topics[0].partitions[0].errorCode], [4, 0]);
+  assert.equal(await earliest('trimmed', 1), 4);
+  r = await del([{ partitionIndex: 0, offset: 0 }], 'no-such-topic');
+  assert.equal(r.topics[0].partitions[0].errorCode, 3);
+  r = await del([{ partitionIndex: 0, offset: 0 }], '__consumer_offsets');
+  assert.equal(r.topics[0].partitions[0].errorCode, 17);
+
+  // Produce continues from the log end, and the new start survives SIGKILL.
+  await produce('trimmed', 0, 1);
+  k.close();
+  assert.equal(await broker.stop('SIGKILL'), 'SIGKILL');
+  broker = await spawnBroker(dataDir);
+  k = await kafka(broker.kafkaPort!);
+  assert.equal(await earliest('trimmed', 0), 7);
+  assert.equal(await earliest('trimmed', 1), 4);
+  assert.equal((await fetchFrom('trimmed', 0, 6)).errorCode, 1);
+});
+
+test('broker-admin delete-records deletes through gRPC; Kafka ListOffsets sees the new start', async () => {
+  await createTopic('trimmed-cli', 1);
+  await produce('trimmed-cli', 0, 3);
+  const r = await brokerAdmin('delete-records', 'trimmed-cli', '--partition', '0', '--offset', '4');
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout), { topic: 'trimmed-cli', partition: 0, lowWatermark: 4 });
+  assert.equal(await earliest('trimmed-cli', 0), 4);
+  const past = await brokerAdmin('delete-records', 'trimmed-cli', '--partition', '0', '--offset', '99');
+  assert.equal(past.code, 1);
+  assert.match(past.stderr, /OFFSET_OUT_OF_RANGE/);
+  const all = await brokerAdmin('delete-records', 'trimmed-cli', '--partition', '0', '--offset=-1');
+  assert.equal(JSON.parse(all.stdout).lowWatermark, 6);
 });

@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import { encodeBatch } from '../../src/records/batch.ts';
 import { startBroker } from '../../src/server.ts';
 import { kafkaCaller } from '../kafka/helpers.ts';
+import { fetchOnePartition } from './raw.ts';
 
 const kafka = kafkaCaller;
 
@@ -105,32 +106,8 @@ test('Kafka requests at the edges, answered by the core', async (t) => {
   );
 
   // Fetch long poll: nothing at offset 3 until a produce arrives; min_bytes 1 answers with it.
-  const fetchBody = (offset: number) => ({
-    replicaId: -1,
-    maxWaitMs: 10_000,
-    minBytes: 1,
-    maxBytes: 1 << 20,
-    isolationLevel: 0,
-    sessionId: 0,
-    sessionEpoch: -1,
-    topics: [
-      {
-        topic: 'edge',
-        partitions: [
-          {
-            partition: 0,
-            currentLeaderEpoch: -1,
-            fetchOffset: offset,
-            lastFetchedEpoch: -1,
-            logStartOffset: -1,
-            partitionMaxBytes: 1 << 20,
-          },
-        ],
-      },
-    ],
-    forgottenTopicsData: [],
-    rackId: '',
-  });
+  const fetchBody = (offset: number) =>
+    fetchOnePartition('edge', 0, offset, { maxWaitMs: 10_000, minBytes: 1 });
   const polling = k.call('Fetch', 12, fetchBody(3));
   setTimeout(() => void broker.core.produce('edge', 0, batch(['late'])), 100);
   const fetched = await polling;

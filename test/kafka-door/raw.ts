@@ -14,3 +14,37 @@ export async function brokerProcess(t: { after(fn: () => unknown): void }): Prom
   assert.ok(broker.kafkaPort, 'the broker reports its Kafka port');
   return broker;
 }
+
+/** A Fetch v12 body for one partition from `offset`, reading up to 1 MiB. */
+export function fetchOnePartition(
+  topic: string,
+  partition: number,
+  offset: number,
+  wait: { maxWaitMs: number; minBytes: number } = { maxWaitMs: 0, minBytes: 0 },
+) {
+  return {
+    replicaId: -1,
+    ...wait,
+    maxBytes: 1 << 20,
+    isolationLevel: 0,
+    sessionId: 0,
+    sessionEpoch: -1,
+    topics: [
+      {
+        topic,
+        partitions: [
+          {
+            partition,
+            currentLeaderEpoch: -1,
+            fetchOffset: offset,
+            lastFetchedEpoch: -1,
+            logStartOffset: -1,
+            partitionMaxBytes: 1 << 20,
+          },
+        ],
+      },
+    ],
+    forgottenTopicsData: [],
+    rackId: '',
+  };
+}

@@ -1,6 +1,6 @@
 /**
- * The gRPC door's topic RPCs (broker.proto): CreateTopic, DeleteTopic, ListTopics, DescribeTopic and
- * AlterTopicConfigs, each one call of the core.
+ * The gRPC door's topic RPCs (broker.proto): CreateTopic, DeleteTopic, ListTopics, DescribeTopic,
+ * AlterTopicConfigs and DeleteRecords, each one call of the core.
  */
 import { int, requireString, topicInfo, type UnaryRpcs } from './rpc.ts';
 import type { GrpcServerOptions } from './server.ts';
@@ -40,6 +40,14 @@ export function topicRpcs(opts: GrpcServerOptions): UnaryRpcs {
       const name = requireString(req.name, 'name');
       const t = await core.alterTopicConfigs(name, req.configs ?? {}, { remove: req.deleteKeys ?? [] });
       return { topic: topicInfo(t, core.describeTopic(name)) };
+    },
+    DeleteRecords: async (req: { topic?: string; partition?: number; offset?: number }) => {
+      const lowWatermark = await core.deleteRecords(
+        requireString(req.topic, 'topic'),
+        int(req.partition, 'partition', 0, 2 ** 31 - 1, 0),
+        int(req.offset, 'offset', -1, Number.MAX_SAFE_INTEGER, 0),
+      );
+      return { lowWatermark };
     },
   };
 }

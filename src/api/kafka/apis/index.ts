@@ -14,6 +14,7 @@ import { type CompiledMessage, compileMessage, type MessageSpec } from '../schem
 import { alterConfigsRequest, alterConfigsResponse } from './alter-configs.ts';
 import { apiVersionsRequest, apiVersionsResponse } from './api-versions.ts';
 import { createTopicsRequest, createTopicsResponse } from './create-topics.ts';
+import { deleteRecordsRequest, deleteRecordsResponse } from './delete-records.ts';
 import { deleteTopicsRequest, deleteTopicsResponse } from './delete-topics.ts';
 import { describeClusterRequest, describeClusterResponse } from './describe-cluster.ts';
 import { describeConfigsRequest, describeConfigsResponse } from './describe-configs.ts';
@@ -54,6 +55,7 @@ export const API_KEYS = {
   ApiVersions: 18,
   CreateTopics: 19,
   DeleteTopics: 20,
+  DeleteRecords: 21,
   InitProducerId: 22,
   DescribeConfigs: 32,
   AlterConfigs: 33,
@@ -95,6 +97,7 @@ const table: [ApiName, number, number, MessageSpec, MessageSpec][] = [
   ['DescribeConfigs', 0, 4, describeConfigsRequest, describeConfigsResponse],
   ['AlterConfigs', 0, 2, alterConfigsRequest, alterConfigsResponse],
   ['IncrementalAlterConfigs', 0, 1, incrementalAlterConfigsRequest, incrementalAlterConfigsResponse],
+  ['DeleteRecords', 0, 2, deleteRecordsRequest, deleteRecordsResponse],
   ['DescribeCluster', 0, 1, describeClusterRequest, describeClusterResponse],
 ];
 

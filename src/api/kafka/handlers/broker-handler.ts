@@ -8,6 +8,7 @@
  */
 import type { AlterConfigsRequest } from '../apis/alter-configs.ts';
 import type { CreateTopicsRequest } from '../apis/create-topics.ts';
+import type { DeleteRecordsRequest } from '../apis/delete-records.ts';
 import type { DeleteTopicsRequest } from '../apis/delete-topics.ts';
 import type { DescribeClusterRequest } from '../apis/describe-cluster.ts';
 import type { DescribeConfigsRequest } from '../apis/describe-configs.ts';
@@ -30,6 +31,7 @@ import type { Message } from '../codec.ts';
 import type { KafkaRequestHandler, RequestContext } from '../handler.ts';
 import { handleAlterConfigs } from './alter-configs.ts';
 import { handleCreateTopics } from './create-topics.ts';
+import { handleDeleteRecords } from './delete-records.ts';
 import { handleDeleteTopics } from './delete-topics.ts';
 import { handleDescribeCluster } from './describe-cluster.ts';
 import { handleDescribeConfigs } from './describe-configs.ts';
@@ -103,6 +105,8 @@ export class BrokerKafkaHandler implements KafkaRequestHandler {
         return handleAlterConfigs(deps, request as AlterConfigsRequest);
       case 'IncrementalAlterConfigs':
         return handleIncrementalAlterConfigs(deps, request as IncrementalAlterConfigsRequest);
+      case 'DeleteRecords':
+        return handleDeleteRecords(deps, request as DeleteRecordsRequest);
       default:
         return Promise.reject(new Error(`no handler for ${ctx.apiName}`));
     }
