@@ -15,6 +15,7 @@
   alter-configs <topic> [--set key=value ...] [--delete key ...]
  *     list-groups
  *     describe-group <group>
+ *     delete-group <group>
  *     dlq-list <dlq-topic> [--partition N] [--limit N]
  *     dlq-replay <dlq-topic> [--to-topic T] [--from-beginning]
  */
@@ -39,6 +40,7 @@ Commands:
                                       sets topic configs and returns others to the broker default
   list-groups
   describe-group <group>              members, assignments, committed offsets and lag
+  delete-group <group>                deletes an empty group and its committed offsets
   dlq-list <dlq-topic> [--partition N] [--limit N]
                                       dead letters with their headers (default limit 100)
   dlq-replay <dlq-topic> [--to-topic T] [--from-beginning]
@@ -265,6 +267,12 @@ async function main(argv: string[]): Promise<number> {
         if (!name) throw new UsageError('describe-group needs a group id');
         const g = await client.describeGroup(name);
         out(describeGroupText(g), g);
+        return 0;
+      }
+      case 'delete-group': {
+        if (!name) throw new UsageError('delete-group needs a group id');
+        await client.deleteGroup(name);
+        out(`Deleted group ${name}.`, { deleted: name });
         return 0;
       }
       case 'dlq-list': {

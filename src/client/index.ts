@@ -627,6 +627,11 @@ export class BrokerClient {
     }));
   }
 
+  /** Deletes an empty group and its committed offsets (NON_EMPTY_GROUP while it has members). */
+  async deleteGroup(groupId: string, opts: CallOptions = {}): Promise<void> {
+    await this.#call('DeleteGroup', { groupId }, opts, false);
+  }
+
   async describeGroup(groupId: string, opts: CallOptions = {}): Promise<GroupDescription> {
     const r = await this.#call<Partial<GroupDescription>>('DescribeGroup', { groupId }, opts);
     return {

@@ -342,3 +342,102 @@ test('broker-admin delete-records deletes through gRPC; Kafka ListOffsets sees t
   const all = await brokerAdmin('delete-records', 'trimmed-cli', '--partition', '0', '--offset=-1');
   assert.equal(JSON.parse(all.stdout).lowWatermark, 6);
 });
+
+/** Commits `offset` for each partition of `topic` as a simple consumer (no member, generation -1). */
+async function commit(group: string, topic: string, partitions: number[], offset: number): Promise<void> {
+  const r = await k.call('OffsetCommit', 8, {
+    groupId: group,
+    generationId: -1,
+    memberId: '',
+    groupInstanceId: null,
+    topics: [
+      {
+        name: topic,
+        partitions: partitions.map((p) => ({
+          partitionIndex: p,
+          committedOffset: offset,
+          committedLeaderEpoch: -1,
+          committedMetadata: null,
+        })),
+      },
+    ],
+  });
+  for (const p of r.topics[0].partitions) assert.equal(p.errorCode, 0);
+}
+
+/** The group's committed offsets of `topic`'s partitions (-1 where none). */
+async function committed(group: string, topic: string, partitions: number[]): Promise<number[]> {
+  const r = await k.call('OffsetFetch', 7, {
+    groupId: group,
+    topics: [{ name: topic, partitionIndexes: partitions }],
+    requireStable: false,
+  });
+  return r.topics[0].partitions.map((p: { committedOffset: number }) => p.committedOffset);
+}
+
+/** Kafka's consumer protocol subscription (version 0): the topics, no user data. */
+function subscription(topics: string[]): Buffer {
+  const parts = [Buffer.from([0, 0]), Buffer.alloc(4)];
+  parts[1].writeInt32BE(topics.length);
+  for (const t of topics) {
+    const len = Buffer.alloc(2);
+    len.writeInt16BE(Buffer.byteLength(t));
+    parts.push(len, Buffer.from(t));
+  }
+  parts.push(Buffer.from([0xff, 0xff, 0xff, 0xff]));
+  return Buffer.concat(parts);
+}
+
+/** Joins `group` as a static member subscribed to `topics` (no MEMBER_ID_REQUIRED round). */
+async function joinStatic(group: string, topics: string[]): Promise<void> {
+  const r = await k.call('JoinGroup', 9, {
+    groupId: group,
+    sessionTimeoutMs: 30_000,
+    rebalanceTimeoutMs: 30_000,
+    memberId: '',
+    groupInstanceId: `${group}-instance`,
+    protocolType: 'consumer',
+    protocols: [{ name: 'range', metadata: subscription(topics) }],
+    reason: null,
+  });
+  assert.equal(r.errorCode, 0);
+}
+
+test('DeleteGroups deletes only empty groups and tombstones their offsets, which stay gone after a restart', async () => {
+  await createTopic('grouped', 2);
+  await commit('idle-group', 'grouped', [0, 1], 5);
+  await commit('kept-group', 'grouped', [0], 3);
+  await joinStatic('busy-group', ['grouped']);
+  const del = (names: string[], v = 2) => k.call('DeleteGroups', v, { groupsNames: names });
+  const r = await del(['idle-group', 'busy-group', 'no-such-group', '']);
+  assert.deepEqual(
+    r.results.map((x: { groupId: string; errorCode: number }) => [x.groupId, x.errorCode]),
+    [
+      ['idle-group', 0],
+      ['busy-group', 68], // NON_EMPTY_GROUP
+      ['no-such-group', 69], // GROUP_ID_NOT_FOUND
+      ['', 24], // INVALID_GROUP_ID
+    ],
+  );
+  assert.deepEqual(await committed('idle-group', 'grouped', [0, 1]), [-1, -1]);
+  assert.equal((await del(['idle-group'], 0)).results[0].errorCode, 69, 'deleted once');
+  k.close();
+  assert.equal(await broker.stop('SIGKILL'), 'SIGKILL');
+  broker = await spawnBroker(dataDir);
+  k = await kafka(broker.kafkaPort!);
+  assert.deepEqual(await committed('idle-group', 'grouped', [0, 1]), [-1, -1], 'tombstones were durable');
+  assert.deepEqual(await committed('kept-group', 'grouped', [0]), [3], 'other groups keep their offsets');
+  assert.equal((await del(['idle-group'])).results[0].errorCode, 69, 'the group did not come back');
+});
+
+test('broker-admin delete-group deletes an empty group through gRPC and refuses a missing one', async () => {
+  await createTopic('grouped-cli', 1);
+  await commit('cli-group', 'grouped-cli', [0], 2);
+  const r = await brokerAdmin('delete-group', 'cli-group');
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout), { deleted: 'cli-group' });
+  assert.deepEqual(await committed('cli-group', 'grouped-cli', [0]), [-1]);
+  const again = await brokerAdmin('delete-group', 'cli-group');
+  assert.equal(again.code, 1);
+  assert.match(again.stderr, /GROUP_ID_NOT_FOUND/);
+});

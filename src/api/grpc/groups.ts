@@ -124,6 +124,10 @@ export function groupRpcs(opts: GrpcServerOptions): UnaryRpcs {
           members: g.members.length,
         })),
     }),
+    DeleteGroup: async (req: { groupId?: string }) => {
+      await opts.groups.deleteGroup(requireString(req.groupId, 'group_id'));
+      return {};
+    },
     DescribeGroup: (req: { groupId?: string }) => {
       const groupId = requireString(req.groupId, 'group_id');
       const g = opts.groups.coordinator.snapshot(groupId);

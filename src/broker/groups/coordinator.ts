@@ -833,7 +833,9 @@ export class GroupCoordinator {
 
   /** Records a commit once it is stored (or replays one while loading). */
   applyCommit(groupId: string, topic: string, partition: number, value: CommittedOffset | null): void {
-    const group = this.#group(groupId, true)!;
+    // A tombstone of a group not known (a deleted group's offsets, replayed) must not create it.
+    const group = this.#group(groupId, value !== null);
+    if (!group) return;
     if (value === null) group.offsets.delete(offsetKey(topic, partition));
     else group.offsets.set(offsetKey(topic, partition), value);
   }
@@ -917,6 +919,15 @@ export class GroupCoordinator {
   }
 
   /** Removes an empty group and its offsets (DeleteGroups). */
+  /**
+   * Forgets a group that holds nothing: no member and no committed offset (a deleted group whose
+   * records were replayed at start, its offsets' tombstones after the commits they cancel).
+   */
+  forgetIfEmpty(groupId: string): void {
+    const g = this.#groups.get(groupId);
+    if (g && g.members.size === 0 && g.offsets.size === 0) this.#groups.delete(groupId);
+  }
+
   deleteGroup(groupId: string): void {
     const g = this.#groups.get(groupId);
     if (!g) throw new BrokerError('GROUP_ID_NOT_FOUND', `no group ${groupId}`);

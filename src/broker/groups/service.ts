@@ -169,7 +169,11 @@ export class GroupService {
       }
     }
     for (const [group, snapshot] of groups) {
-      if (!snapshot) continue;
+      if (!snapshot) {
+        // The group's last metadata record is a tombstone (DeleteGroups): gone unless offsets remain.
+        this.coordinator.forgetIfEmpty(group);
+        continue;
+      }
       try {
         this.coordinator.restore(snapshot, now);
       } catch (err) {
@@ -432,9 +436,17 @@ export class GroupService {
     return out.sort((a, b) => (a.topic === b.topic ? a.partition - b.partition : a.topic < b.topic ? -1 : 1));
   }
 
+  /**
+   * Deletes an empty group (Kafka's DeleteGroups): GROUP_ID_NOT_FOUND when there is none,
+   * NON_EMPTY_GROUP while it has members. Its metadata and every offset it committed are tombstoned
+   * in `__consumer_offsets` (acks=all) before this resolves, so a restart does not bring them back.
+   */
   async deleteGroup(groupId: string): Promise<void> {
-    this.coordinator.deleteGroup(groupId);
+    this.#checkOpen();
+    if (groupId === '') throw new BrokerError('INVALID_GROUP_ID', 'the group id is empty');
+    // Read before the coordinator forgets the group: these are the offsets to tombstone.
     const offsets = this.coordinator.committed(groupId);
+    this.coordinator.deleteGroup(groupId);
     await this.#append(groupId, [
       { key: { type: 'group', group: groupId }, value: null },
       ...offsets.map((o) => ({

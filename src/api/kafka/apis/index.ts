@@ -14,6 +14,7 @@ import { type CompiledMessage, compileMessage, type MessageSpec } from '../schem
 import { alterConfigsRequest, alterConfigsResponse } from './alter-configs.ts';
 import { apiVersionsRequest, apiVersionsResponse } from './api-versions.ts';
 import { createTopicsRequest, createTopicsResponse } from './create-topics.ts';
+import { deleteGroupsRequest, deleteGroupsResponse } from './delete-groups.ts';
 import { deleteRecordsRequest, deleteRecordsResponse } from './delete-records.ts';
 import { deleteTopicsRequest, deleteTopicsResponse } from './delete-topics.ts';
 import { describeClusterRequest, describeClusterResponse } from './describe-cluster.ts';
@@ -59,6 +60,7 @@ export const API_KEYS = {
   InitProducerId: 22,
   DescribeConfigs: 32,
   AlterConfigs: 33,
+  DeleteGroups: 42,
   IncrementalAlterConfigs: 44,
   DescribeCluster: 60,
 } as const;
@@ -98,6 +100,7 @@ const table: [ApiName, number, number, MessageSpec, MessageSpec][] = [
   ['AlterConfigs', 0, 2, alterConfigsRequest, alterConfigsResponse],
   ['IncrementalAlterConfigs', 0, 1, incrementalAlterConfigsRequest, incrementalAlterConfigsResponse],
   ['DeleteRecords', 0, 2, deleteRecordsRequest, deleteRecordsResponse],
+  ['DeleteGroups', 0, 2, deleteGroupsRequest, deleteGroupsResponse],
   ['DescribeCluster', 0, 1, describeClusterRequest, describeClusterResponse],
 ];
 

@@ -8,6 +8,7 @@
  */
 import type { AlterConfigsRequest } from '../apis/alter-configs.ts';
 import type { CreateTopicsRequest } from '../apis/create-topics.ts';
+import type { DeleteGroupsRequest } from '../apis/delete-groups.ts';
 import type { DeleteRecordsRequest } from '../apis/delete-records.ts';
 import type { DeleteTopicsRequest } from '../apis/delete-topics.ts';
 import type { DescribeClusterRequest } from '../apis/describe-cluster.ts';
@@ -31,6 +32,7 @@ import type { Message } from '../codec.ts';
 import type { KafkaRequestHandler, RequestContext } from '../handler.ts';
 import { handleAlterConfigs } from './alter-configs.ts';
 import { handleCreateTopics } from './create-topics.ts';
+import { handleDeleteGroups } from './delete-groups.ts';
 import { handleDeleteRecords } from './delete-records.ts';
 import { handleDeleteTopics } from './delete-topics.ts';
 import { handleDescribeCluster } from './describe-cluster.ts';
@@ -107,6 +109,8 @@ export class BrokerKafkaHandler implements KafkaRequestHandler {
         return handleIncrementalAlterConfigs(deps, request as IncrementalAlterConfigsRequest);
       case 'DeleteRecords':
         return handleDeleteRecords(deps, request as DeleteRecordsRequest);
+      case 'DeleteGroups':
+        return handleDeleteGroups(deps, request as DeleteGroupsRequest);
       default:
         return Promise.reject(new Error(`no handler for ${ctx.apiName}`));
     }
