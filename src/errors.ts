@@ -132,6 +132,10 @@ export const ERROR_CODES = {
     retriable: false,
     doc: 'No such consumer group.',
   },
+  GROUP_SUBSCRIBED_TO_TOPIC: {
+    retriable: false,
+    doc: "A member of the group subscribes to the topic, so the group's offsets for it cannot be deleted.",
+  },
   COORDINATOR_LOAD_IN_PROGRESS: {
     retriable: true,
     doc: 'The group coordinator is still loading group state from __consumer_offsets.',

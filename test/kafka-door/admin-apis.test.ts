@@ -441,3 +441,51 @@ test('broker-admin delete-group deletes an empty group through gRPC and refuses 
   assert.equal(again.code, 1);
   assert.match(again.stderr, /GROUP_ID_NOT_FOUND/);
 });
+
+test('OffsetDelete removes a group’s offsets except for topics a member subscribes to', async () => {
+  await createTopic('od-sub', 2);
+  await createTopic('od-free', 2);
+  await commit('od-group', 'od-sub', [0, 1], 5);
+  await commit('od-group', 'od-free', [0, 1], 5);
+  await joinStatic('od-group', ['od-sub']);
+  const r = await k.call('OffsetDelete', 0, {
+    groupId: 'od-group',
+    topics: [
+      { name: 'od-sub', partitions: [{ partitionIndex: 0 }] },
+      { name: 'od-free', partitions: [{ partitionIndex: 0 }, { partitionIndex: 5 }] },
+      { name: 'od-missing', partitions: [{ partitionIndex: 0 }] },
+    ],
+  });
+  assert.equal(r.errorCode, 0);
+  assert.deepEqual(
+    r.topics.map((t: { name: string; partitions: { partitionIndex: number; errorCode: number }[] }) => [
+      t.name,
+      t.partitions.map((p) => [p.partitionIndex, p.errorCode]),
+    ]),
+    [
+      ['od-sub', [[0, 86]]], // GROUP_SUBSCRIBED_TO_TOPIC
+      [
+        'od-free',
+        [
+          [0, 0],
+          [5, 3],
+        ],
+      ],
+      ['od-missing', [[0, 3]]],
+    ],
+  );
+  assert.deepEqual(await committed('od-group', 'od-free', [0, 1]), [-1, 5]);
+  assert.deepEqual(await committed('od-group', 'od-sub', [0, 1]), [5, 5]);
+
+  // A group without members loses any offset asked for.
+  await commit('od-empty', 'od-sub', [0, 1], 7);
+  const empty = await k.call('OffsetDelete', 0, {
+    groupId: 'od-empty',
+    topics: [{ name: 'od-sub', partitions: [{ partitionIndex: 1 }] }],
+  });
+  assert.equal(empty.topics[0].partitions[0].errorCode, 0);
+  assert.deepEqual(await committed('od-empty', 'od-sub', [0, 1]), [7, -1]);
+
+  const missing = await k.call('OffsetDelete', 0, { groupId: 'od-no-such-group', topics: [] });
+  assert.equal(missing.errorCode, 69, 'GROUP_ID_NOT_FOUND');
+});

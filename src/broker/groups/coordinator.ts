@@ -920,6 +920,37 @@ export class GroupCoordinator {
 
   /** Removes an empty group and its offsets (DeleteGroups). */
   /**
+   * Whether a member of the group subscribes to `topic`, so that its offsets for the topic must stay
+   * (Kafka's OffsetDelete, GroupCoordinator.handleDeleteOffsets): false for a group without members;
+   * for a consumer (or broker-assigned) group, whether some member's subscription names the topic, a
+   * subscription that cannot be read counting as one that does. GROUP_ID_NOT_FOUND when there is no
+   * group, NON_EMPTY_GROUP for a group with members of another protocol, whose topics are unknown.
+   */
+  subscribesTo(groupId: string, topic: string): boolean {
+    const g = this.#group(groupId, false);
+    if (!g) throw new BrokerError('GROUP_ID_NOT_FOUND', `no group ${groupId}`);
+    if (g.members.size === 0) return false;
+    const topics =
+      g.protocolType === 'consumer'
+        ? consumerSubscriptionTopics
+        : g.protocolType === SERVER_ASSIGNED
+          ? decodeSubscription
+          : null;
+    if (!topics)
+      throw new BrokerError(
+        'NON_EMPTY_GROUP',
+        `group ${groupId} has ${g.members.size} members of protocol type ${g.protocolType}, whose subscriptions are unknown`,
+      );
+    for (const m of g.members.values()) {
+      const metadata =
+        m.protocols.find((p) => p.name === g.protocolName)?.metadata ?? m.protocols[0]?.metadata;
+      const subscribed = metadata ? topics(metadata) : null;
+      if (subscribed === null || subscribed.includes(topic)) return true;
+    }
+    return false;
+  }
+
+  /**
    * Forgets a group that holds nothing: no member and no committed offset (a deleted group whose
    * records were replayed at start, its offsets' tombstones after the commits they cancel).
    */

@@ -456,6 +456,48 @@ export class GroupService {
     ]);
   }
 
+  /**
+   * Deletes a group's committed offsets of some partitions (Kafka's OffsetDelete): each partition
+   * answers null, UNKNOWN_TOPIC_OR_PARTITION for one that does not exist, or GROUP_SUBSCRIBED_TO_TOPIC
+   * while a member subscribes to its topic; the group as a whole may be GROUP_ID_NOT_FOUND or
+   * NON_EMPTY_GROUP (thrown). The offsets go as tombstones in `__consumer_offsets` before this resolves.
+   */
+  async deleteOffsets(
+    groupId: string,
+    partitions: { topic: string; partition: number }[],
+  ): Promise<(BrokerError | null)[]> {
+    this.#checkOpen();
+    if (groupId === '') throw new BrokerError('INVALID_GROUP_ID', 'the group id is empty');
+    if (!this.coordinator.snapshot(groupId))
+      throw new BrokerError('GROUP_ID_NOT_FOUND', `no group ${groupId}`);
+    const results = partitions.map(({ topic, partition }) => {
+      const t = this.core.metadata.getTopic(topic);
+      if (!t || !Number.isInteger(partition) || partition < 0 || partition >= t.partitions)
+        return new BrokerError('UNKNOWN_TOPIC_OR_PARTITION', `no partition ${topic}-${partition}`);
+      if (this.coordinator.subscribesTo(groupId, topic))
+        return new BrokerError(
+          'GROUP_SUBSCRIBED_TO_TOPIC',
+          `a member of group ${groupId} subscribes to ${topic}`,
+        );
+      return null;
+    });
+    // Only offsets the group holds need a tombstone.
+    const doomed = partitions.filter(
+      (p, i) => results[i] === null && this.coordinator.fetchOffset(groupId, p.topic, p.partition) !== null,
+    );
+    if (doomed.length > 0) {
+      await this.#append(
+        groupId,
+        doomed.map((p) => ({
+          key: { type: 'offset' as const, group: groupId, topic: p.topic, partition: p.partition },
+          value: null,
+        })),
+      );
+      for (const p of doomed) this.coordinator.applyCommit(groupId, p.topic, p.partition, null);
+    }
+    return results;
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
     if (this.#timer) clearTimeout(this.#timer);

@@ -34,6 +34,7 @@ import { listGroupsRequest, listGroupsResponse } from './list-groups.ts';
 import { listOffsetsRequest, listOffsetsResponse } from './list-offsets.ts';
 import { metadataRequest, metadataResponse } from './metadata.ts';
 import { offsetCommitRequest, offsetCommitResponse } from './offset-commit.ts';
+import { offsetDeleteRequest, offsetDeleteResponse } from './offset-delete.ts';
 import { offsetFetchRequest, offsetFetchResponse } from './offset-fetch.ts';
 import { produceRequest, produceResponse } from './produce.ts';
 import { syncGroupRequest, syncGroupResponse } from './sync-group.ts';
@@ -61,6 +62,7 @@ export const API_KEYS = {
   DescribeConfigs: 32,
   AlterConfigs: 33,
   DeleteGroups: 42,
+  OffsetDelete: 47,
   IncrementalAlterConfigs: 44,
   DescribeCluster: 60,
 } as const;
@@ -101,6 +103,7 @@ const table: [ApiName, number, number, MessageSpec, MessageSpec][] = [
   ['IncrementalAlterConfigs', 0, 1, incrementalAlterConfigsRequest, incrementalAlterConfigsResponse],
   ['DeleteRecords', 0, 2, deleteRecordsRequest, deleteRecordsResponse],
   ['DeleteGroups', 0, 2, deleteGroupsRequest, deleteGroupsResponse],
+  ['OffsetDelete', 0, 0, offsetDeleteRequest, offsetDeleteResponse],
   ['DescribeCluster', 0, 1, describeClusterRequest, describeClusterResponse],
 ];
 

@@ -25,6 +25,7 @@ import type { ListGroupsRequest } from '../apis/list-groups.ts';
 import type { ListOffsetsRequest } from '../apis/list-offsets.ts';
 import type { MetadataRequest } from '../apis/metadata.ts';
 import type { OffsetCommitRequest } from '../apis/offset-commit.ts';
+import type { OffsetDeleteRequest } from '../apis/offset-delete.ts';
 import type { OffsetFetchRequest } from '../apis/offset-fetch.ts';
 import type { ProduceRequest } from '../apis/produce.ts';
 import type { SyncGroupRequest } from '../apis/sync-group.ts';
@@ -49,6 +50,7 @@ import { handleListGroups } from './list-groups.ts';
 import { handleListOffsets } from './list-offsets.ts';
 import { handleMetadata } from './metadata.ts';
 import { handleOffsetCommit } from './offset-commit.ts';
+import { handleOffsetDelete } from './offset-delete.ts';
 import { handleOffsetFetch } from './offset-fetch.ts';
 import { handleProduce } from './produce.ts';
 import type { BrokerHandlerOptions, HandlerDeps } from './shared.ts';
@@ -111,6 +113,8 @@ export class BrokerKafkaHandler implements KafkaRequestHandler {
         return handleDeleteRecords(deps, request as DeleteRecordsRequest);
       case 'DeleteGroups':
         return handleDeleteGroups(deps, request as DeleteGroupsRequest);
+      case 'OffsetDelete':
+        return handleOffsetDelete(deps, request as OffsetDeleteRequest);
       default:
         return Promise.reject(new Error(`no handler for ${ctx.apiName}`));
     }
