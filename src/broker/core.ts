@@ -416,6 +416,73 @@ export class BrokerCore {
     });
   }
 
+  /**
+   * Raises a topic's partition count to `count` (Kafka's CreatePartitions) on this node: the new
+   * partitions are opened first, then registered, so no client sees a partition that is not open.
+   * A count not above the current one is INVALID_PARTITIONS with Kafka's message, as is one past the
+   * per-topic limit; the node's partition limit counts as at creation (POLICY_VIOLATION). Internal
+   * topics keep their count: the group service places groups by it. With `validateOnly` nothing
+   * changes and the topic as it would be is returned.
+   */
+  async createPartitions(
+    name: string,
+    count: number,
+    opts: { validateOnly?: boolean } = {},
+  ): Promise<TopicMetadata> {
+    this.#checkOpen();
+    this.#topic(name);
+    if (isInternalTopic(name))
+      throw new BrokerError('POLICY_VIOLATION', `${name} is an internal topic; its partition count is fixed`);
+    return this.#oneChangeAtATime(name, async () => {
+      const topic = this.#topic(name);
+      const current = topic.partitions;
+      if (!Number.isInteger(count) || count <= current)
+        throw new BrokerError(
+          'INVALID_PARTITIONS',
+          count === current
+            ? `Topic already has ${current} partitions.`
+            : `Topic currently has ${current} partitions, which is higher than the requested ${count}.`,
+        );
+      if (count > this.#partitionsPerTopicMax)
+        throw new BrokerError(
+          'INVALID_PARTITIONS',
+          `partitions must be between 1 and ${this.#partitionsPerTopicMax}, got ${count}`,
+        );
+      const more = count - current;
+      const held = this.partitions.partitionCount + this.#partitionsReserved;
+      if (held + more > this.#partitionsMax)
+        throw new BrokerError(
+          'POLICY_VIOLATION',
+          `this node holds ${held} partitions; ${more} more would pass its limit of ${this.#partitionsMax} (storage.max_partitions, which counts creations under way)`,
+        );
+      if (opts.validateOnly) return { ...topic, partitions: count };
+      this.#partitionsReserved += more;
+      try {
+        await this.partitions.addPartitions(name, current, count, logConfigFor(topic.configs, this.defaults));
+        let updated: TopicMetadata;
+        try {
+          updated = await this.metadata.setPartitionCount(name, count);
+        } catch (err) {
+          await this.partitions.removePartitionsFrom(name, current);
+          throw err;
+        }
+        this.logger.info({ topic: name, from: current, to: count }, 'added partitions');
+        return updated;
+      } catch (err) {
+        if (err instanceof BrokerError) throw err;
+        throw new BrokerError(
+          'KAFKA_STORAGE_ERROR',
+          `cannot add partitions to ${name}: ${(err as Error).message}`,
+          {
+            cause: err,
+          },
+        );
+      } finally {
+        this.#partitionsReserved -= more;
+      }
+    });
+  }
+
   listTopics(): TopicMetadata[] {
     return this.metadata.listTopics();
   }

@@ -2,6 +2,7 @@
  * Topic metadata behind an interface (issue 3): the single-node broker keeps it in a JSON file under
  * `<data>/meta/`; the Raft-backed controller will implement the same interface for a cluster.
  */
+import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
@@ -25,6 +26,8 @@ export interface MetadataStore {
   createTopic(spec: Omit<TopicMetadata, 'id' | 'createdMs'>): Promise<TopicMetadata>;
   deleteTopic(name: string): Promise<TopicMetadata>;
   alterTopicConfigs(name: string, configs: TopicConfigs): Promise<TopicMetadata>;
+  /** Raises a topic's partition count (CreatePartitions); the caller has opened the new partitions. */
+  setPartitionCount(name: string, partitions: number): Promise<TopicMetadata>;
   /** Subscribe to changes; returns an unsubscribe function. */
   onChange(
     fn: (event: { type: 'created' | 'deleted' | 'altered'; topic: TopicMetadata }) => void,
@@ -147,6 +150,17 @@ export class LocalMetadataStore implements MetadataStore {
     const topic = this.#topics.get(name);
     if (!topic) throw new BrokerError('UNKNOWN_TOPIC_OR_PARTITION', `topic ${name} does not exist`);
     const next = { ...topic, configs: { ...configs } };
+    this.#topics.set(name, next);
+    await this.#persist(() => this.#topics.set(name, topic));
+    this.#emit('altered', next);
+    return next;
+  }
+
+  async setPartitionCount(name: string, partitions: number): Promise<TopicMetadata> {
+    const topic = this.#topics.get(name);
+    if (!topic) throw new BrokerError('UNKNOWN_TOPIC_OR_PARTITION', `topic ${name} does not exist`);
+    assert.ok(partitions > topic.partitions, 'a partition count only grows');
+    const next = { ...topic, partitions };
     this.#topics.set(name, next);
     await this.#persist(() => this.#topics.set(name, topic));
     this.#emit('altered', next);

@@ -58,15 +58,7 @@ export class PartitionManager {
         const p = next.i++;
         const dir = path.join(this.dataDir, partitionDirName(topic, p));
         try {
-          logs[p] = await this.#opening.run(() =>
-            PartitionLog.open({
-              dir,
-              config,
-              clock: this.clock,
-              logger: this.logger,
-              onCorruption: (event) => this.onCorruption?.(topic, p, event),
-            }),
-          );
+          logs[p] = await this.#openLog(topic, p, dir, config);
         } catch (err) {
           if (!opts.tolerateFailures) throw err;
           const why = isBrokerError(err, 'KAFKA_STORAGE_ERROR')
@@ -89,6 +81,19 @@ export class PartitionManager {
       throw err;
     }
     this.#logs.set(topic, logs);
+  }
+
+  /** Opens one partition's log, within the bound on opens at once. */
+  #openLog(topic: string, partition: number, dir: string, config: LogConfig): Promise<PartitionLog> {
+    return this.#opening.run(() =>
+      PartitionLog.open({
+        dir,
+        config,
+        clock: this.clock,
+        logger: this.logger,
+        onCorruption: (event) => this.onCorruption?.(topic, partition, event),
+      }),
+    );
   }
 
   /** Partitions taken offline because their log could not open. */
@@ -115,6 +120,40 @@ export class PartitionManager {
       }
       throw err;
     }
+  }
+
+  /**
+   * Opens new partitions `from` to `to - 1` of an open topic (CreatePartitions), after removing any
+   * directory of those names that a crash left (a growth whose registration never happened), so a new
+   * partition never adopts old data. When one cannot open, the ones this opened are closed and removed.
+   */
+  async addPartitions(topic: string, from: number, to: number, config: LogConfig): Promise<void> {
+    const logs = this.#logs.get(topic);
+    assert.ok(logs && logs.length === from && to > from, `${topic} has ${from} partitions open`);
+    const added: PartitionLog[] = [];
+    try {
+      for (let p = from; p < to; p++) {
+        const dir = path.join(this.dataDir, partitionDirName(topic, p));
+        await rm(dir, { recursive: true, force: true });
+        added.push(await this.#openLog(topic, p, dir, config));
+      }
+    } catch (err) {
+      await this.closeLogs(added).catch(() => {});
+      for (let p = from; p < to; p++)
+        await rm(path.join(this.dataDir, partitionDirName(topic, p)), { recursive: true, force: true });
+      throw err;
+    }
+    logs.push(...added);
+  }
+
+  /** Closes and removes partitions `from` onward of an open topic: a growth whose registration failed. */
+  async removePartitionsFrom(topic: string, from: number): Promise<void> {
+    const logs = this.#logs.get(topic);
+    assert.ok(logs && logs.length >= from, `${topic} has ${from} partitions open`);
+    const gone = logs.splice(from);
+    await this.closeLogs(gone);
+    for (let p = from; p < from + gone.length; p++)
+      await rm(path.join(this.dataDir, partitionDirName(topic, p)), { recursive: true, force: true });
   }
 
   /**

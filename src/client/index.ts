@@ -284,6 +284,13 @@ export class BrokerClient {
     this.#partitionCounts.delete(name);
   }
 
+  /** Raises a topic's partition count to `count`. */
+  async createPartitions(name: string, count: number, opts: CallOptions = {}): Promise<TopicInfo> {
+    const res = await this.#call<{ topic: TopicInfo }>('CreatePartitions', { name, count }, opts, false);
+    this.#partitionCounts.delete(name);
+    return normalizeTopic(res.topic);
+  }
+
   /**
    * Deletes a partition's records below `offset` (-1: the high watermark) by moving its log start
    * offset there; resolves with the new log start offset.

@@ -489,3 +489,68 @@ test('OffsetDelete removes a group’s offsets except for topics a member subscr
   const missing = await k.call('OffsetDelete', 0, { groupId: 'od-no-such-group', topics: [] });
   assert.equal(missing.errorCode, 69, 'GROUP_ID_NOT_FOUND');
 });
+
+test('CreatePartitions grows a topic on this node, refuses counts not larger and assignments naming other brokers', async () => {
+  await createTopic('growing', 2);
+  await produce('growing', 1, 1);
+  const grow = (topics: unknown[], validateOnly = false, v = 3) =>
+    k.call('CreatePartitions', v, { topics, timeoutMs: 5000, validateOnly });
+  const partitionsOf = async (topic: string) => {
+    const m = await k.call('Metadata', 12, {
+      topics: [{ topicId: '00000000-0000-0000-0000-000000000000', name: topic }],
+      allowAutoTopicCreation: false,
+      includeTopicAuthorizedOperations: false,
+    });
+    return m.topics[0].partitions.length;
+  };
+
+  assert.equal(
+    (await grow([{ name: 'growing', count: 4, assignments: null }], true)).results[0].errorCode,
+    0,
+  );
+  assert.equal(await partitionsOf('growing'), 2, 'validate-only changes nothing');
+  const r = await grow([
+    { name: 'growing', count: 4, assignments: [{ brokerIds: [nodeId] }, { brokerIds: [nodeId] }] },
+    { name: 'no-such-topic', count: 4, assignments: null },
+  ]);
+  assert.deepEqual(
+    r.results.map((x: { name: string; errorCode: number }) => [x.name, x.errorCode]),
+    [
+      ['growing', 0],
+      ['no-such-topic', 3],
+    ],
+  );
+  assert.equal(await partitionsOf('growing'), 4);
+  await produce('growing', 3, 2);
+  assert.equal(await earliest('growing', 3), 0);
+
+  await commit('growing-group', 'growing', [0], 1); // so that __consumer_offsets exists
+  for (const [topic, code, pattern] of [
+    [{ name: 'growing', count: 4, assignments: null }, 37, /already has 4/],
+    [{ name: 'growing', count: 3, assignments: null }, 37, /higher than the requested 3/],
+    [{ name: 'growing', count: 6, assignments: [{ brokerIds: [nodeId] }] }, 39, /2 additional/],
+    [{ name: 'growing', count: 5, assignments: [{ brokerIds: [nodeId + 1] }] }, 39, /broker/],
+    [{ name: '__consumer_offsets', count: 99, assignments: null }, 44, /internal/],
+  ] as const) {
+    const x = (await grow([topic], false, 0)).results[0];
+    assert.equal(x.errorCode, code, JSON.stringify(topic));
+    if (topic.name !== '__consumer_offsets' || x.errorMessage !== null)
+      assert.match(x.errorMessage ?? '', pattern);
+  }
+  const twice = await grow([
+    { name: 'growing', count: 8, assignments: null },
+    { name: 'growing', count: 9, assignments: null },
+  ]);
+  assert.deepEqual(
+    twice.results.map((x: { errorCode: number }) => x.errorCode),
+    [42, 42],
+  );
+
+  // The new partitions survive a restart, with their records.
+  k.close();
+  assert.equal(await broker.stop('SIGKILL'), 'SIGKILL');
+  broker = await spawnBroker(dataDir);
+  k = await kafka(broker.kafkaPort!);
+  assert.equal(await partitionsOf('growing'), 4);
+  assert.ok((await fetchFrom('growing', 3, 0)).records.length > 0);
+});

@@ -1,6 +1,6 @@
 /**
  * The gRPC door's topic RPCs (broker.proto): CreateTopic, DeleteTopic, ListTopics, DescribeTopic,
- * AlterTopicConfigs and DeleteRecords, each one call of the core.
+ * AlterTopicConfigs, CreatePartitions and DeleteRecords, each one call of the core.
  */
 import { int, requireString, topicInfo, type UnaryRpcs } from './rpc.ts';
 import type { GrpcServerOptions } from './server.ts';
@@ -39,6 +39,11 @@ export function topicRpcs(opts: GrpcServerOptions): UnaryRpcs {
     }) => {
       const name = requireString(req.name, 'name');
       const t = await core.alterTopicConfigs(name, req.configs ?? {}, { remove: req.deleteKeys ?? [] });
+      return { topic: topicInfo(t, core.describeTopic(name)) };
+    },
+    CreatePartitions: async (req: { name?: string; count?: number }) => {
+      const name = requireString(req.name, 'name');
+      const t = await core.createPartitions(name, int(req.count, 'count', 1, 2 ** 31 - 1, 0));
       return { topic: topicInfo(t, core.describeTopic(name)) };
     },
     DeleteRecords: async (req: { topic?: string; partition?: number; offset?: number }) => {

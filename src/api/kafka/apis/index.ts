@@ -13,6 +13,7 @@ import assert from 'node:assert/strict';
 import { type CompiledMessage, compileMessage, type MessageSpec } from '../schema.ts';
 import { alterConfigsRequest, alterConfigsResponse } from './alter-configs.ts';
 import { apiVersionsRequest, apiVersionsResponse } from './api-versions.ts';
+import { createPartitionsRequest, createPartitionsResponse } from './create-partitions.ts';
 import { createTopicsRequest, createTopicsResponse } from './create-topics.ts';
 import { deleteGroupsRequest, deleteGroupsResponse } from './delete-groups.ts';
 import { deleteRecordsRequest, deleteRecordsResponse } from './delete-records.ts';
@@ -61,6 +62,7 @@ export const API_KEYS = {
   InitProducerId: 22,
   DescribeConfigs: 32,
   AlterConfigs: 33,
+  CreatePartitions: 37,
   DeleteGroups: 42,
   OffsetDelete: 47,
   IncrementalAlterConfigs: 44,
@@ -104,6 +106,7 @@ const table: [ApiName, number, number, MessageSpec, MessageSpec][] = [
   ['DeleteRecords', 0, 2, deleteRecordsRequest, deleteRecordsResponse],
   ['DeleteGroups', 0, 2, deleteGroupsRequest, deleteGroupsResponse],
   ['OffsetDelete', 0, 0, offsetDeleteRequest, offsetDeleteResponse],
+  ['CreatePartitions', 0, 3, createPartitionsRequest, createPartitionsResponse],
   ['DescribeCluster', 0, 1, describeClusterRequest, describeClusterResponse],
 ];
 

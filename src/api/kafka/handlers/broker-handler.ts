@@ -7,6 +7,7 @@
  * responses; only bugs reject.
  */
 import type { AlterConfigsRequest } from '../apis/alter-configs.ts';
+import type { CreatePartitionsRequest } from '../apis/create-partitions.ts';
 import type { CreateTopicsRequest } from '../apis/create-topics.ts';
 import type { DeleteGroupsRequest } from '../apis/delete-groups.ts';
 import type { DeleteRecordsRequest } from '../apis/delete-records.ts';
@@ -32,6 +33,7 @@ import type { SyncGroupRequest } from '../apis/sync-group.ts';
 import type { Message } from '../codec.ts';
 import type { KafkaRequestHandler, RequestContext } from '../handler.ts';
 import { handleAlterConfigs } from './alter-configs.ts';
+import { handleCreatePartitions } from './create-partitions.ts';
 import { handleCreateTopics } from './create-topics.ts';
 import { handleDeleteGroups } from './delete-groups.ts';
 import { handleDeleteRecords } from './delete-records.ts';
@@ -115,6 +117,8 @@ export class BrokerKafkaHandler implements KafkaRequestHandler {
         return handleDeleteGroups(deps, request as DeleteGroupsRequest);
       case 'OffsetDelete':
         return handleOffsetDelete(deps, request as OffsetDeleteRequest);
+      case 'CreatePartitions':
+        return handleCreatePartitions(deps, request as CreatePartitionsRequest);
       default:
         return Promise.reject(new Error(`no handler for ${ctx.apiName}`));
     }
