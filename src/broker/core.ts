@@ -809,6 +809,16 @@ export class BrokerCore {
     }
   }
 
+  /** The idempotent producers a partition remembers (DescribeProducers), from its producer state. */
+  async describeProducers(
+    topic: string,
+    partition: number,
+  ): Promise<ReturnType<ProducerStateTable['active']>> {
+    this.#checkOpen();
+    this.partition(topic, partition); // UNKNOWN_TOPIC_OR_PARTITION, or KAFKA_STORAGE_ERROR when offline
+    return (await this.#producerState(topic, partition)).active();
+  }
+
   /**
    * A producer id and epoch for an idempotent producer. With an existing id and epoch, the same id with
    * the next epoch, which fences older instances: the gRPC API's explicit bump, for ids this node

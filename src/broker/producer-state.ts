@@ -201,6 +201,23 @@ export class ProducerStateTable {
     return this.#producers.size;
   }
 
+  /**
+   * Every producer this partition remembers (Kafka's DescribeProducers): its epoch, the last sequence
+   * of its last stored batch (-1 when none is stored yet) and when its last batch came (the append's
+   * clock, or the batch's max timestamp when it was replayed from the log).
+   */
+  active(): { producerId: number; producerEpoch: number; lastSequence: number; lastTimestampMs: number }[] {
+    return [...this.#producers.entries()].map(([producerId, e]) => {
+      const stored = e.batches.filter((b) => b.firstOffset >= 0);
+      return {
+        producerId,
+        producerEpoch: e.epoch,
+        lastSequence: stored.length > 0 ? stored[stored.length - 1].lastSeq : -1,
+        lastTimestampMs: e.lastUpdateMs,
+      };
+    });
+  }
+
   snapshot(offset: number): ProducerSnapshot {
     return {
       offset,

@@ -554,3 +554,100 @@ test('CreatePartitions grows a topic on this node, refuses counts not larger and
   assert.equal(await partitionsOf('growing'), 4);
   assert.ok((await fetchFrom('growing', 3, 0)).records.length > 0);
 });
+
+test('DescribeLogDirs reports the data directory with each partition’s size and no lag', async () => {
+  await createTopic('sized', 2);
+  await produce('sized', 0, 3);
+  for (const v of [0, 4]) {
+    const r = await k.call('DescribeLogDirs', v, {
+      topics: [
+        { topic: 'sized', partitions: [0, 1, 7] },
+        { topic: 'no-such-topic', partitions: [0] },
+      ],
+    });
+    assert.equal(r.results.length, 1);
+    const dir = r.results[0];
+    assert.equal(dir.errorCode, 0);
+    assert.equal(dir.logDir, path.resolve(dataDir));
+    assert.deepEqual(
+      dir.topics.map((t: { name: string; partitions: { partitionIndex: number; offsetLag: number }[] }) => [
+        t.name,
+        t.partitions.map((p) => [p.partitionIndex, p.offsetLag]),
+      ]),
+      [
+        [
+          'sized',
+          [
+            [0, 0],
+            [1, 0],
+          ],
+        ],
+      ],
+    );
+    const [p0, p1] = dir.topics[0].partitions;
+    assert.ok(p0.partitionSize > p1.partitionSize, 'the partition with records is larger');
+    if (v >= 4) assert.ok(dir.totalBytes >= dir.usableBytes && dir.usableBytes > 0);
+  }
+  const all = await k.call('DescribeLogDirs', 4, { topics: null });
+  const names = all.results[0].topics.map((t: { name: string }) => t.name);
+  const meta = await k.call('Metadata', 12, {
+    topics: null,
+    allowAutoTopicCreation: false,
+    includeTopicAuthorizedOperations: false,
+  });
+  assert.deepEqual(
+    [...names].sort(),
+    meta.topics.map((t: { name: string }) => t.name).sort(),
+    'a null topic list describes every topic',
+  );
+  assert.ok(names.includes('sized'));
+});
+
+test('DescribeProducers lists a partition’s idempotent producers with epoch and last sequence', async () => {
+  await createTopic('produced', 1);
+  const { producerId, producerEpoch } = await k.call('InitProducerId', 4, {
+    transactionalId: null,
+    transactionTimeoutMs: 60_000,
+    producerId: -1,
+    producerEpoch: -1,
+  });
+  for (const [baseSequence, count] of [
+    [0, 3],
+    [3, 2],
+  ]) {
+    const records = encodeBatch({
+      producerId,
+      producerEpoch,
+      baseSequence,
+      records: Array.from({ length: count }, (_, i) => ({ value: Buffer.from(`r${baseSequence + i}`) })),
+    });
+    const r = await k.call('Produce', 9, {
+      transactionalId: null,
+      acks: -1,
+      timeoutMs: 5000,
+      topicData: [{ name: 'produced', partitionData: [{ index: 0, records }] }],
+    });
+    assert.equal(r.responses[0].partitionResponses[0].errorCode, 0);
+  }
+  const r = await k.call('DescribeProducers', 0, {
+    topics: [
+      { name: 'produced', partitionIndexes: [0, 4] },
+      { name: 'sized', partitionIndexes: [0] },
+    ],
+  });
+  const [produced, sized] = r.topics;
+  assert.equal(produced.partitions[0].errorCode, 0);
+  assert.deepEqual(
+    produced.partitions[0].activeProducers.map(
+      (p: {
+        producerId: number;
+        producerEpoch: number;
+        lastSequence: number;
+        currentTxnStartOffset: number;
+      }) => [p.producerId, p.producerEpoch, p.lastSequence, p.currentTxnStartOffset],
+    ),
+    [[producerId, producerEpoch, 4, -1]],
+  );
+  assert.equal(produced.partitions[1].errorCode, 3);
+  assert.deepEqual(sized.partitions[0].activeProducers, [], 'no idempotent producer wrote there');
+});

@@ -21,6 +21,8 @@ import { deleteTopicsRequest, deleteTopicsResponse } from './delete-topics.ts';
 import { describeClusterRequest, describeClusterResponse } from './describe-cluster.ts';
 import { describeConfigsRequest, describeConfigsResponse } from './describe-configs.ts';
 import { describeGroupsRequest, describeGroupsResponse } from './describe-groups.ts';
+import { describeLogDirsRequest, describeLogDirsResponse } from './describe-log-dirs.ts';
+import { describeProducersRequest, describeProducersResponse } from './describe-producers.ts';
 import { fetchRequest, fetchResponse } from './fetch.ts';
 import { findCoordinatorRequest, findCoordinatorResponse } from './find-coordinator.ts';
 import { heartbeatRequest, heartbeatResponse } from './heartbeat.ts';
@@ -62,11 +64,13 @@ export const API_KEYS = {
   InitProducerId: 22,
   DescribeConfigs: 32,
   AlterConfigs: 33,
+  DescribeLogDirs: 35,
   CreatePartitions: 37,
   DeleteGroups: 42,
-  OffsetDelete: 47,
   IncrementalAlterConfigs: 44,
+  OffsetDelete: 47,
   DescribeCluster: 60,
+  DescribeProducers: 61,
 } as const;
 
 export type ApiName = keyof typeof API_KEYS;
@@ -108,6 +112,8 @@ const table: [ApiName, number, number, MessageSpec, MessageSpec][] = [
   ['OffsetDelete', 0, 0, offsetDeleteRequest, offsetDeleteResponse],
   ['CreatePartitions', 0, 3, createPartitionsRequest, createPartitionsResponse],
   ['DescribeCluster', 0, 1, describeClusterRequest, describeClusterResponse],
+  ['DescribeLogDirs', 0, 4, describeLogDirsRequest, describeLogDirsResponse],
+  ['DescribeProducers', 0, 0, describeProducersRequest, describeProducersResponse],
 ];
 
 /** Every API we serve, by key. */

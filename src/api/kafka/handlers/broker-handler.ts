@@ -15,6 +15,8 @@ import type { DeleteTopicsRequest } from '../apis/delete-topics.ts';
 import type { DescribeClusterRequest } from '../apis/describe-cluster.ts';
 import type { DescribeConfigsRequest } from '../apis/describe-configs.ts';
 import type { DescribeGroupsRequest } from '../apis/describe-groups.ts';
+import type { DescribeLogDirsRequest } from '../apis/describe-log-dirs.ts';
+import type { DescribeProducersRequest } from '../apis/describe-producers.ts';
 import type { FetchRequest } from '../apis/fetch.ts';
 import type { FindCoordinatorRequest } from '../apis/find-coordinator.ts';
 import type { HeartbeatRequest } from '../apis/heartbeat.ts';
@@ -41,6 +43,8 @@ import { handleDeleteTopics } from './delete-topics.ts';
 import { handleDescribeCluster } from './describe-cluster.ts';
 import { handleDescribeConfigs } from './describe-configs.ts';
 import { handleDescribeGroups } from './describe-groups.ts';
+import { handleDescribeLogDirs } from './describe-log-dirs.ts';
+import { handleDescribeProducers } from './describe-producers.ts';
 import { handleFetch } from './fetch.ts';
 import { handleFindCoordinator } from './find-coordinator.ts';
 import { handleHeartbeat } from './heartbeat.ts';
@@ -119,6 +123,10 @@ export class BrokerKafkaHandler implements KafkaRequestHandler {
         return handleOffsetDelete(deps, request as OffsetDeleteRequest);
       case 'CreatePartitions':
         return handleCreatePartitions(deps, request as CreatePartitionsRequest);
+      case 'DescribeLogDirs':
+        return handleDescribeLogDirs(deps, request as DescribeLogDirsRequest);
+      case 'DescribeProducers':
+        return handleDescribeProducers(deps, request as DescribeProducersRequest);
       default:
         return Promise.reject(new Error(`no handler for ${ctx.apiName}`));
     }
