@@ -639,6 +639,28 @@ export class BrokerClient {
     await this.#call('DeleteGroup', { groupId }, opts, false);
   }
 
+  /**
+   * Deletes a group's committed offsets of `partitions`; each result's `error` is empty when deleted,
+   * else the broker error name (GROUP_SUBSCRIBED_TO_TOPIC while a member subscribes to the topic).
+   */
+  async deleteOffsets(
+    groupId: string,
+    partitions: { topic: string; partitions: number[] }[],
+    opts: CallOptions = {},
+  ): Promise<{ topic: string; partition: number; error: string }[]> {
+    const res = await this.#call<{ results?: { topic?: string; partition?: number; error?: string }[] }>(
+      'DeleteOffsets',
+      { groupId, partitions },
+      opts,
+      false,
+    );
+    return (res.results ?? []).map((r) => ({
+      topic: r.topic ?? '',
+      partition: r.partition ?? 0,
+      error: r.error ?? '',
+    }));
+  }
+
   async describeGroup(groupId: string, opts: CallOptions = {}): Promise<GroupDescription> {
     const r = await this.#call<Partial<GroupDescription>>('DescribeGroup', { groupId }, opts);
     return {

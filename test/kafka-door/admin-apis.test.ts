@@ -8,6 +8,7 @@ import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
+import { BrokerClient } from '../../src/client/index.ts';
 import { encodeBatch } from '../../src/records/batch.ts';
 import type { BrokerProcess } from '../helpers/broker-process.ts';
 import { spawnBroker } from '../helpers/broker-process.ts';
@@ -650,4 +651,27 @@ test('DescribeProducers lists a partition’s idempotent producers with epoch an
   );
   assert.equal(produced.partitions[1].errorCode, 3);
   assert.deepEqual(sized.partitions[0].activeProducers, [], 'no idempotent producer wrote there');
+});
+
+test('gRPC CreatePartitions and DeleteOffsets act on what the Kafka door sees', async (t) => {
+  const client = await BrokerClient.connect(broker.grpcAddress);
+  t.after(() => client.close());
+  await createTopic('grpc-admin', 1);
+  const grown = await client.createPartitions('grpc-admin', 3);
+  assert.equal(grown.partitions, 3);
+  assert.equal(await earliest('grpc-admin', 2), 0, 'the Kafka door serves the new partition');
+  await assert.rejects(client.createPartitions('grpc-admin', 3), { code: 'INVALID_PARTITIONS' });
+
+  await commit('grpc-od', 'grpc-admin', [0, 1], 9);
+  await joinStatic('grpc-od', ['od-sub-grpc']);
+  let results = await client.deleteOffsets('grpc-od', [{ topic: 'grpc-admin', partitions: [0, 7] }]);
+  assert.deepEqual(results, [
+    { topic: 'grpc-admin', partition: 0, error: '' },
+    { topic: 'grpc-admin', partition: 7, error: 'UNKNOWN_TOPIC_OR_PARTITION' },
+  ]);
+  assert.deepEqual(await committed('grpc-od', 'grpc-admin', [0, 1]), [-1, 9]);
+  await joinStatic('grpc-od-subscribed', ['grpc-admin']);
+  results = await client.deleteOffsets('grpc-od-subscribed', [{ topic: 'grpc-admin', partitions: [0] }]);
+  assert.deepEqual(results, [{ topic: 'grpc-admin', partition: 0, error: 'GROUP_SUBSCRIBED_TO_TOPIC' }]);
+  await assert.rejects(client.deleteOffsets('grpc-no-such-group', []), { code: 'GROUP_ID_NOT_FOUND' });
 });

@@ -128,6 +128,17 @@ export function groupRpcs(opts: GrpcServerOptions): UnaryRpcs {
       await opts.groups.deleteGroup(requireString(req.groupId, 'group_id'));
       return {};
     },
+    DeleteOffsets: async (req: {
+      groupId?: string;
+      partitions?: { topic?: string; partitions?: number[] }[];
+    }) => {
+      const groupId = requireString(req.groupId, 'group_id');
+      const wanted = (req.partitions ?? []).flatMap((t) =>
+        (t.partitions ?? []).map((partition) => ({ topic: t.topic ?? '', partition })),
+      );
+      const errors = await opts.groups.deleteOffsets(groupId, wanted);
+      return { results: wanted.map((w, i) => ({ ...w, error: errors[i]?.code ?? '' })) };
+    },
     DescribeGroup: (req: { groupId?: string }) => {
       const groupId = requireString(req.groupId, 'group_id');
       const g = opts.groups.coordinator.snapshot(groupId);
