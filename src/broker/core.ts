@@ -519,7 +519,8 @@ export class BrokerCore {
    * Deletes a partition's records below `offset` (Kafka's DeleteRecords) by moving its log start
    * offset there durably; -1 means the high watermark. An offset below 0 (other than -1) or past the
    * high watermark is OFFSET_OUT_OF_RANGE, as Kafka's `Partition.deleteRecordsOnLeader` answers; an
-   * internal topic's records are not the client's to delete (INVALID_TOPIC_EXCEPTION). Resolves with
+   * internal topic's records are not the client's to delete (INVALID_TOPIC_EXCEPTION), nor a
+   * compact-only topic's (POLICY_VIOLATION). Resolves with
    * the low watermark: the log start offset afterwards.
    */
   async deleteRecords(topic: string, partition: number, offset: number): Promise<number> {
@@ -527,6 +528,12 @@ export class BrokerCore {
     if (isInternalTopic(topic))
       throw new BrokerError('INVALID_TOPIC_EXCEPTION', `cannot delete records of internal topic ${topic}`);
     const view = this.partition(topic, partition);
+    // As Kafka's Partition.deleteRecordsOnLeader: a compacted-only log keeps every key's latest record.
+    if (!logConfigFor(this.#topic(topic).configs, this.defaults).cleanupPolicy.delete)
+      throw new BrokerError(
+        'POLICY_VIOLATION',
+        `Records of partition ${topic}-${partition} can not be deleted due to the configured policy (cleanup.policy without delete)`,
+      );
     const hw = view.highWatermark;
     const target = offset === -1 ? hw : offset;
     if (!Number.isSafeInteger(target) || target < 0 || target > hw)

@@ -318,6 +318,9 @@ test('DeleteRecords moves the log start offset durably, removes whole segments b
   assert.equal(r.topics[0].partitions[0].errorCode, 3);
   r = await del([{ partitionIndex: 0, offset: 0 }], '__consumer_offsets');
   assert.equal(r.topics[0].partitions[0].errorCode, 17);
+  await createTopic('trimmed-compacted', 1, { 'cleanup.policy': 'compact' });
+  r = await del([{ partitionIndex: 0, offset: 0 }], 'trimmed-compacted');
+  assert.equal(r.topics[0].partitions[0].errorCode, 44, 'POLICY_VIOLATION for a compact-only topic');
 
   // Produce continues from the log end, and the new start survives SIGKILL.
   await produce('trimmed', 0, 1);
