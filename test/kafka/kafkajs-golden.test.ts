@@ -218,6 +218,33 @@ const cases: [ApiName, string, Args, Check][] = [
     () => ({ resources: [{ type: 2, name: 't', configNames: ['retention.ms'] }], includeSynonyms: false }),
     (r) => assert.deepEqual(get(r, 'resources', 0, 'configurationKeys'), ['retention.ms']),
   ],
+  [
+    'AlterConfigs',
+    'alterConfigs',
+    () => ({ resources: [{ type: 2, name: 't', configEntries: [{ name: 'retention.ms', value: '1000' }] }] }),
+    (r) => assert.deepEqual(get(r, 'resources', 0, 'configs'), [{ name: 'retention.ms', value: '1000' }]),
+  ],
+  [
+    'CreatePartitions',
+    'createPartitions',
+    () => ({ topicPartitions: [{ topic: 't', count: 4, assignments: [[1], [1]] }], timeout: 5000 }),
+    (r) => {
+      assert.equal(get(r, 'topics', 0, 'count'), 4);
+      assert.deepEqual(get(r, 'topics', 0, 'assignments'), [{ brokerIds: [1] }, { brokerIds: [1] }]);
+    },
+  ],
+  [
+    'DeleteRecords',
+    'deleteRecords',
+    () => ({ topics: [{ topic: 't', partitions: [{ partition: 3, offset: '17' }] }], timeout: 5000 }),
+    (r) => assert.deepEqual(get(r, 'topics', 0, 'partitions', 0), { partitionIndex: 3, offset: 17 }),
+  ],
+  [
+    'DeleteGroups',
+    'deleteGroups',
+    () => ['g1', 'g2'] as never,
+    (r) => assert.deepEqual(r.groupsNames, ['g1', 'g2']),
+  ],
 ];
 
 function sharedVersions(name: ApiName, dir: string): number[] {
