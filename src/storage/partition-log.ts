@@ -304,6 +304,12 @@ export class PartitionLog {
     this.#nextOffset = Math.max(active.nextOffset, active.baseOffset);
     this.#flushedOffset = this.#nextOffset;
     this.#deletedBefore = await this.#readLogStart();
+    if (this.#deletedBefore > this.#nextOffset) {
+      // The log lost its unsynced tail (fsync other than always) after DeleteRecords moved its start:
+      // the start becomes the log end, recorded so that later appends stay readable after a restart.
+      this.#deletedBefore = this.#nextOffset;
+      await replaceFileDurably(path.join(this.dir, LOG_START_FILE), Buffer.from(`${this.#nextOffset}\n`));
+    }
     // A crash between recording a new log start and removing the segments below it: remove them now.
     await this.#removeSegmentsBelow(this.logStartOffset);
     if (!clean) {

@@ -4,7 +4,8 @@
  * and restarted lower (a follower's truncation).
  */
 import assert from 'node:assert/strict';
-import { readdir } from 'node:fs/promises';
+import { readdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { test } from 'node:test';
 import { PartitionLog } from '../../src/storage/partition-log.ts';
 import { tempDir } from '../helpers/tmp.ts';
@@ -37,5 +38,23 @@ test('deleteRecordsBefore moves the log start inside a segment, removes the segm
   await log.close();
   log = await PartitionLog.open({ dir });
   assert.equal(log.logStartOffset, 3);
+  await log.close();
+});
+
+test('a log start past a log end that lost its tail becomes the log end, and later appends stay readable', async (t) => {
+  const dir = await tempDir(t);
+  let log = await PartitionLog.open({ dir });
+  await log.append(makeBatch('a', 4));
+  assert.equal(await log.deleteRecordsBefore(4), 4);
+  await log.close();
+  // What a crash under fsync "never" can leave: the start recorded past the log end that survived.
+  await writeFile(path.join(dir, 'log-start-offset'), '9\n');
+  log = await PartitionLog.open({ dir });
+  assert.equal(log.logStartOffset, 4);
+  await log.append(makeBatch('b', 10));
+  await log.close();
+  log = await PartitionLog.open({ dir });
+  assert.equal(log.logStartOffset, 4, 'the clamped start was recorded');
+  assert.ok((await log.read(4, 1 << 20)).bytes.length > 0);
   await log.close();
 });
