@@ -33,6 +33,7 @@ import { BrokerError } from '../errors.ts';
 import { MetadataDelta } from '../metadata/delta.ts';
 import type { MetadataImage, PartitionRegistration, Provenance } from '../metadata/image.ts';
 import {
+  batchBytesMax,
   producerIdBlockSizeDefault,
   recordsPerBatchMax,
   replicasPerPartitionMax,
@@ -45,6 +46,7 @@ import {
   type MetadataRecord,
   NO_LEADER,
   type PartitionChangeRecord,
+  recordBytes,
   topicNameProblem,
 } from '../metadata/records.ts';
 import { placeReplicas, validateAssignment } from './placement.ts';
@@ -179,6 +181,8 @@ interface Session {
 class Changes {
   readonly records: MetadataRecord[] = [];
   readonly delta: MetadataDelta;
+  /** The encoded size of the records so far, one newline each included. */
+  bytes = 0;
 
   constructor(image: MetadataImage) {
     this.delta = new MetadataDelta(image);
@@ -187,6 +191,7 @@ class Changes {
   add(record: MetadataRecord): void {
     this.delta.replay(record);
     this.records.push(record);
+    this.bytes += recordBytes(record) + 1;
   }
 
   isActive(id: number): boolean {
@@ -523,10 +528,12 @@ export class Controller {
           throw new BrokerError('INVALID_REQUEST', `topic ${req.name} appears more than once in the request`);
         }
         const records = this.#topicRecords(c, req, placed);
-        if (c.records.length + records.length > recordsPerBatchMax) {
+        // A creation is atomic, so its records must fit one batch (one Raft entry).
+        const bytes = records.reduce((n, r) => n + recordBytes(r) + 1, 0);
+        if (c.records.length + records.length > recordsPerBatchMax || c.bytes + bytes > batchBytesMax) {
           throw new BrokerError(
             'POLICY_VIOLATION',
-            `creating ${req.name} would make this operation more than ${recordsPerBatchMax} metadata records (recordsPerBatchMax); create fewer topics or partitions at once`,
+            `creating ${req.name} would make this operation more than ${recordsPerBatchMax} metadata records or ${batchBytesMax} bytes (recordsPerBatchMax, batchBytesMax); create fewer topics or partitions at once`,
           );
         }
         for (const r of records) c.add(r);

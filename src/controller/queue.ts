@@ -19,11 +19,15 @@
  */
 import assert from 'node:assert/strict';
 import { BrokerError } from '../errors.ts';
-import { recordsPerBatchMax } from '../metadata/limits.ts';
 import type { MetadataRecord } from '../metadata/records.ts';
 import type { Controller, OperationResult } from './controller.ts';
 
-/** Commits one operation's records as one entry; resolves with the entry's offset (and epoch). */
+/**
+ * Commits one operation's records; resolves with the offset (and epoch) of the last entry. Records
+ * over one entry's bounds are split with `splitIntoBatches` (records.ts) by the committer; only
+ * fencing and elections of very large clusters need that, since the controller bounds every creation
+ * to one batch.
+ */
 export type Commit = (records: readonly MetadataRecord[]) => Promise<{ offset: number; epoch?: number }>;
 
 export class ControllerQueue {
@@ -73,7 +77,6 @@ export class ControllerQueue {
       const controller = this.#controller;
       const { records, answer } = op(controller);
       if (records.length === 0) return answer;
-      assert.ok(records.length <= recordsPerBatchMax, `an operation made ${records.length} records`);
       let position: { offset: number; epoch?: number };
       try {
         position = await this.#commit(records);

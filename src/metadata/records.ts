@@ -193,6 +193,35 @@ export function decodeRecord(line: string): MetadataRecord {
   return validateRecord(parsed);
 }
 
+/** The encoded size of one record in bytes, without its newline. */
+export function recordBytes(record: MetadataRecord): number {
+  return Buffer.byteLength(encodeRecord(record));
+}
+
+/**
+ * Splits an operation's records into batches that each fit one Raft entry (recordsPerBatchMax,
+ * batchBytesMax), in order. Operations whose records must apply together (a topic creation) are
+ * bounded by the controller to one batch; the records of fencing and elections may span several, as
+ * Kafka's non-atomic controller results do: each record keeps the image valid on its own.
+ */
+export function splitIntoBatches(records: readonly MetadataRecord[]): MetadataRecord[][] {
+  const out: MetadataRecord[][] = [];
+  let cur: MetadataRecord[] = [];
+  let bytes = 0;
+  for (const r of records) {
+    const n = recordBytes(r) + 1;
+    if (cur.length > 0 && (cur.length === recordsPerBatchMax || bytes + n > batchBytesMax)) {
+      out.push(cur);
+      cur = [];
+      bytes = 0;
+    }
+    cur.push(r);
+    bytes += n;
+  }
+  if (cur.length > 0) out.push(cur);
+  return out;
+}
+
 /** The records of one operation as one Raft entry's bytes. */
 export function encodeBatch(records: readonly MetadataRecord[]): Uint8Array {
   assert.ok(records.length > 0, 'an empty batch is never committed');

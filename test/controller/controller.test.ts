@@ -288,6 +288,22 @@ test('createTopics: validation, defaults, placement limits and per-topic errors'
   checkImage(h.image);
 });
 
+test('a creation too large for one batch of records is refused, and the others in the request still made', () => {
+  const h = new Harness();
+  h.join(1);
+  const [big, small] = h.run((c) =>
+    c.createTopics([
+      { name: 'big', partitions: 6000 },
+      { name: 'small', partitions: 2 },
+    ]),
+  );
+  assert.ok(code('POLICY_VIOLATION')(big.error));
+  assert.match(big.error!.message, /recordsPerBatchMax/);
+  assert.equal(small.error, undefined);
+  assert.equal(h.image.topic('big'), undefined);
+  assert.equal(h.image.topic('small')?.partitions.length, 2);
+});
+
 test('a replication factor above the unfenced brokers is refused, counting only unfenced ones', () => {
   const h = new Harness({ sessionTimeoutMs: 9000 });
   for (const id of [1, 2, 3]) h.join(id);

@@ -6,13 +6,14 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { isBrokerError } from '../../src/errors.ts';
-import { recordBytesMax } from '../../src/metadata/limits.ts';
+import { batchBytesMax, recordBytesMax, recordsPerBatchMax } from '../../src/metadata/limits.ts';
 import {
   decodeBatch,
   decodeRecord,
   encodeBatch,
   encodeRecord,
   type MetadataRecord,
+  splitIntoBatches,
 } from '../../src/metadata/records.ts';
 
 const topicId = '6f1c1f36-6b2a-4a57-9f57-1c2d3e4f5a6b';
@@ -143,4 +144,23 @@ test('a one-character change of a valid line is refused with a typed error or de
     }),
     { numRuns: 500 },
   );
+});
+
+test('splitIntoBatches keeps order and every batch within the count and byte bounds', () => {
+  const many: MetadataRecord[] = Array.from({ length: recordsPerBatchMax * 2 + 7 }, (_, i) => ({
+    type: 'Config',
+    resourceType: 'broker',
+    resourceName: '',
+    key: `k${i}`,
+    value: 'x'.repeat(i % 3 === 0 ? 300 : 10),
+  }));
+  const batches = splitIntoBatches(many);
+  assert.ok(batches.length >= 3);
+  assert.deepEqual(batches.flat(), many);
+  for (const b of batches) {
+    assert.ok(b.length <= recordsPerBatchMax);
+    assert.ok(encodeBatch(b).length <= batchBytesMax);
+    assert.deepEqual(decodeBatch(encodeBatch(b)), b);
+  }
+  assert.deepEqual(splitIntoBatches([]), []);
 });
