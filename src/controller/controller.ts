@@ -361,10 +361,14 @@ export class Controller {
     const session = this.#touch(req.brokerId, nowMs, req.metadataOffset);
     const isCaughtUp = session.registeredOffset >= 0 && req.metadataOffset >= session.registeredOffset;
     const c = new Changes(this.#image);
-    const answer = (fenced: boolean, shuttingDown: boolean, stop: boolean) => ({
-      records: c.records,
-      answer: { isCaughtUp, isFenced: fenced, inControlledShutdown: shuttingDown, shouldShutDown: stop },
-    });
+    const answer = (fenced: boolean, shuttingDown: boolean, stop: boolean) => {
+      // A broker told to stop has no live session any more: its next start may register at once.
+      if (stop) session.deadlineMs = nowMs;
+      return {
+        records: c.records,
+        answer: { isCaughtUp, isFenced: fenced, inControlledShutdown: shuttingDown, shouldShutDown: stop },
+      };
+    };
     if (b.fenced) {
       if (req.wantShutDown) return answer(true, false, true);
       if (!isCaughtUp) return answer(true, false, false);
@@ -477,7 +481,7 @@ export class Controller {
   #removeFromPartitions(c: Changes, brokerId: number): void {
     const acceptable = (id: number) => id !== brokerId && c.isActive(id);
     for (const t of this.#image.topicsById.values()) {
-      const unclean = this.#uncleanAllowed(t.name);
+      const unclean = uncleanAllowed(c, t.name);
       for (let i = 0; i < t.partitions.length; i++) {
         const p = c.partition(t.id, i);
         if (!p.isr.includes(brokerId) && p.leader !== brokerId) continue;
@@ -496,7 +500,7 @@ export class Controller {
   #electLeaderless(c: Changes): void {
     const acceptable = (id: number) => c.isActive(id);
     for (const t of this.#image.topicsById.values()) {
-      const unclean = this.#uncleanAllowed(t.name);
+      const unclean = uncleanAllowed(c, t.name);
       for (let i = 0; i < t.partitions.length; i++) {
         const p = c.partition(t.id, i);
         if (p.leader !== NO_LEADER) continue;
@@ -504,14 +508,6 @@ export class Controller {
         if (change) c.add({ type: 'PartitionChange', topicId: t.id, partition: i, ...change });
       }
     }
-  }
-
-  /** The topic's setting, else the cluster default (broker resource ""), else false, as in Kafka. */
-  #uncleanAllowed(topicName: string): boolean {
-    const v =
-      this.#image.config('topic', topicName).get(UNCLEAN_LEADER_ELECTION_KEY) ??
-      this.#image.config('broker', '').get(UNCLEAN_LEADER_ELECTION_KEY);
-    return v === 'true';
   }
 
   // ---- topics ----
@@ -685,6 +681,14 @@ export class Controller {
         return { resourceType, resourceName, error: err };
       }
     });
+    // Allowing unclean election takes effect at once for partitions that are offline now.
+    if (
+      c.records.some(
+        (r) => r.type === 'Config' && r.key === UNCLEAN_LEADER_ELECTION_KEY && r.value === 'true',
+      )
+    ) {
+      this.#electLeaderless(c);
+    }
     return { records: c.records, answer };
   }
 
@@ -794,6 +798,14 @@ export function electionChange(
   if (leader !== p.leader) out.leader = leader;
   if (!sameList(isr, p.isr)) out.isr = [...isr];
   return out.leader === undefined && out.isr === undefined ? null : out;
+}
+
+/** The topic's setting, else the cluster default (broker resource ""), else false, as in Kafka. */
+function uncleanAllowed(c: Changes, topicName: string): boolean {
+  const v =
+    c.delta.config('topic', topicName).get(UNCLEAN_LEADER_ELECTION_KEY) ??
+    c.delta.config('broker', '').get(UNCLEAN_LEADER_ELECTION_KEY);
+  return v === 'true';
 }
 
 function sameList(a: readonly number[], b: readonly number[]): boolean {

@@ -14,8 +14,8 @@
  * and since rf never exceeds the broker count, the rf consecutive slots of a partition are distinct
  * brokers. Leaders are chosen apart: within each run of n partitions (n brokers), a bipartite matching
  * gives every partition a distinct leader from its own replicas (it exists by Hall's theorem: any k of
- * those replica runs cover at least k brokers), so leader counts also differ by at most one. The
- * leader goes first in the replica list, where Kafka expects the preferred leader. Pure and
+ * those replica runs cover at least k brokers), so leader counts also differ by at most one. Each
+ * list is rotated to start at its leader, where Kafka expects the preferred leader. Pure and
  * deterministic: the same brokers and start give the same placement.
  */
 import assert from 'node:assert/strict';
@@ -82,14 +82,17 @@ export function placeReplicas(
     for (let j = 0; j < replicationFactor; j++) set.push(order[(base + p * replicationFactor + j) % n]);
     sets.push(set);
   }
-  // Distinct leaders within each run of n partitions.
+  // Distinct leaders within each run of n partitions. Partition p first tries the member at p mod rf
+  // of its run, which already gives distinct leaders when rf = n; the matching settles the rest. The
+  // list is then rotated to start at the leader, keeping the stripe's cyclic order, so the next
+  // replica in line (the one a failover prefers) is spread as evenly as the leaders are.
   for (let from = 0; from < partitions; from += n) {
     const run = sets.slice(from, from + n);
-    const leaders = distinctRepresentatives(run);
+    const preferences = run.map((set, i) => set.map((_, j) => set[(j + from + i) % set.length]));
+    const leaders = distinctRepresentatives(preferences);
     run.forEach((set, i) => {
-      const leader = leaders[i];
-      set.splice(set.indexOf(leader), 1);
-      set.unshift(leader);
+      const at = set.indexOf(leaders[i]);
+      set.push(...set.splice(0, at));
     });
   }
   for (const set of sets) assert.equal(new Set(set).size, set.length, `placement ${set} repeats a broker`);

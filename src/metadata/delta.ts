@@ -54,6 +54,8 @@ export interface LocalChanges {
   readonly deletes: LocalDelete[];
 }
 
+const noConfigs: ConfigMap = new Map();
+
 interface TopicDraft {
   id: string;
   name: string;
@@ -98,6 +100,10 @@ export class MetadataDelta {
 
   topicByName(name: string): { id: string; name: string } | undefined {
     return (this.#topicsByName ?? this.base.topicsByName).get(name);
+  }
+
+  config(resourceType: ConfigResourceType, name: string): ConfigMap {
+    return (this.#configs ?? this.base.configs)[resourceType].get(name) ?? noConfigs;
   }
 
   // ---- replay ----
