@@ -556,8 +556,11 @@ export class Controller {
     if (problem !== null) throw new BrokerError('INVALID_TOPIC_EXCEPTION', problem);
     if (c.delta.topicByName(req.name))
       throw new BrokerError('TOPIC_ALREADY_EXISTS', `topic ${req.name} already exists`);
-    const configs = checkConfigChanges(req.configs ?? {});
-    this.#validateConfigs('topic', configs as Record<string, string>);
+    const configs: Record<string, string> = {};
+    for (const [key, value] of Object.entries(checkConfigChanges(req.configs ?? {}))) {
+      if (value !== null) configs[key] = value;
+    }
+    this.#validateConfigs('topic', configs);
     const brokers = [...c.delta.base.brokers.values()].filter((b) => c.isActive(b.id));
     let assignment: number[][];
     if (req.assignments !== undefined) {

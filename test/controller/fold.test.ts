@@ -3,7 +3,8 @@
  * - folding every committed batch through its own delta gives the same image as replaying all the
  *   records on the empty image in one delta, and as decoding them from their bytes first;
  * - each image survives a snapshot round trip and keeps every invariant;
- * - epochs never go backwards;
+ * - epochs never go backwards; leaders are active brokers, and a partition has no leader only when no
+ *   broker that may lead it (an ISR member, or any replica under unclean election) is active;
  * - a node that applies only `localChanges` (lead/follow adds, deletes remove) holds exactly the
  *   replicas the image assigns it.
  */
@@ -14,7 +15,7 @@ import type { Controller, OperationResult } from '../../src/controller/controlle
 import { isBrokerError } from '../../src/errors.ts';
 import { applyRecords, MetadataDelta } from '../../src/metadata/delta.ts';
 import { checkImage, MetadataImage } from '../../src/metadata/image.ts';
-import { decodeBatch, encodeBatch, type MetadataRecord } from '../../src/metadata/records.ts';
+import { decodeBatch, encodeBatch, type MetadataRecord, NO_LEADER } from '../../src/metadata/records.ts';
 import { decodeSnapshot, encodeSnapshot } from '../../src/metadata/snapshot.ts';
 import { Harness, listenersOf } from '../helpers/metadata.ts';
 
@@ -67,11 +68,13 @@ const ops: fc.Arbitrary<Op> = fc.oneof(
             ),
       ),
   },
-  fc.integer({ min: 1, max: 6000 }).map(
-    (ms): Op =>
+  // Time passes; the controller's timer may or may not have ticked since (registrations can see a
+  // lapsed session that no tick has fenced yet).
+  fc.record({ ms: fc.integer({ min: 1, max: 6000 }), tick: fc.boolean() }).map(
+    ({ ms, tick }): Op =>
       (h) => {
         h.nowMs += ms;
-        return h.controller.tick(h.nowMs);
+        return tick ? h.controller.tick(h.nowMs) : null;
       },
   ),
   {
@@ -112,6 +115,18 @@ const ops: fc.Arbitrary<Op> = fc.oneof(
     (id): Op =>
       (h) =>
         h.controller.allocateProducerIds(id, epochOf(h, id)),
+  ),
+  brokerId.map(
+    (id): Op =>
+      (h) =>
+        h.controller.unregisterBroker(id),
+  ),
+  fc.constantFrom('true', 'false', null).map(
+    (value): Op =>
+      (h) =>
+        h.controller.alterConfigs([
+          { resourceType: 'broker', resourceName: '', changes: { 'unclean.leader.election.enable': value } },
+        ]),
   ),
   // The leader of a partition shrinks or grows its ISR to a subset of the replicas that includes itself.
   {
@@ -192,6 +207,23 @@ test('folding generated operations: per-batch deltas, one delta and decoded byte
                 assert.ok(p.partitionEpoch > o.partitionEpoch, 'a changed partition has a new epoch');
               if (p.leader !== o.leader)
                 assert.ok(p.leaderEpoch > o.leaderEpoch, 'a new leader has a new epoch');
+            }
+          });
+        }
+        // Leaders are active brokers; a partition is leaderless only when no broker that may lead it is.
+        for (const t of image.topicsById.values()) {
+          const unclean =
+            (image.config('topic', t.name).get('unclean.leader.election.enable') ??
+              image.config('broker', '').get('unclean.leader.election.enable')) === 'true';
+          t.partitions.forEach((p, i) => {
+            if (p.leader !== NO_LEADER)
+              assert.ok(image.isActive(p.leader), `${t.name}-${i} led by inactive ${p.leader}`);
+            else {
+              const eligible = unclean ? p.replicas : p.isr;
+              assert.ok(
+                !eligible.some((id) => image.isActive(id)),
+                `${t.name}-${i} is leaderless with a live candidate`,
+              );
             }
           });
         }
