@@ -288,6 +288,22 @@ test('createTopics: validation, defaults, placement limits and per-topic errors'
   checkImage(h.image);
 });
 
+test('successive topics continue the placement rotation, so small topics spread their leaders', () => {
+  const h = new Harness();
+  for (const id of [1, 2, 3]) h.join(id);
+  for (let i = 0; i < 9; i++)
+    h.run((c) => c.createTopics([{ name: `t${i}`, partitions: 1, replicationFactor: 2 }]));
+  const leaders = new Map<number, number>();
+  const replicas = new Map<number, number>();
+  for (const t of h.image.topicsById.values()) {
+    const p = t.partitions[0];
+    leaders.set(p.leader, (leaders.get(p.leader) ?? 0) + 1);
+    for (const r of p.replicas) replicas.set(r, (replicas.get(r) ?? 0) + 1);
+  }
+  assert.deepEqual([...leaders.values()], [3, 3, 3]);
+  assert.deepEqual([...replicas.values()], [6, 6, 6]);
+});
+
 test('a creation too large for one batch of records is refused, and the others in the request still made', () => {
   const h = new Harness();
   h.join(1);
