@@ -311,6 +311,22 @@ function brokerIds(o: Obj, key: string, what: string, minLength: number): number
   return v as number[];
 }
 
+/** The ISR within the replicas (when given) and the leader in the ISR (when given) or none. */
+function checkMembers(
+  isr: readonly number[],
+  replicas: readonly number[] | undefined,
+  leader: number | undefined,
+  what: string,
+): void {
+  if (replicas) {
+    for (const id of isr)
+      if (!replicas.includes(id)) throw corrupt(`${what}: ISR member ${id} is not a replica`);
+  }
+  if (leader !== undefined && leader !== NO_LEADER && !isr.includes(leader)) {
+    throw corrupt(`${what}: leader ${leader} is not in the ISR`);
+  }
+}
+
 /** Topic ids are UUIDs as Node's randomUUID writes them (Kafka's are base64; ours stay readable). */
 const uuidRe = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -437,16 +453,18 @@ export function validateRecord(raw: unknown): MetadataRecord {
         ['v', 'type', 'topicId', 'partition', 'replicas', 'isr', 'leader', 'leaderEpoch', 'partitionEpoch'],
         what,
       );
-      return {
+      const r: PartitionRecord = {
         type,
         topicId: topicId(o, what),
         partition: int(o, 'partition', what, 0, brokerIdMax),
         replicas: brokerIds(o, 'replicas', what, 1),
-        isr: brokerIds(o, 'isr', what, 0),
+        isr: brokerIds(o, 'isr', what, 1),
         leader: int(o, 'leader', what, NO_LEADER, brokerIdMax),
         leaderEpoch: int(o, 'leaderEpoch', what, 0, epochMax),
         partitionEpoch: int(o, 'partitionEpoch', what, 0, epochMax),
       };
+      checkMembers(r.isr, r.replicas, r.leader, what);
+      return r;
     }
     case 'PartitionChange': {
       onlyKeys(o, ['v', 'type', 'topicId', 'partition', 'isr', 'leader', 'replicas'], what);
@@ -455,9 +473,11 @@ export function validateRecord(raw: unknown): MetadataRecord {
         topicId: topicId(o, what),
         partition: int(o, 'partition', what, 0, brokerIdMax),
       };
-      if (Object.hasOwn(o, 'isr')) r.isr = brokerIds(o, 'isr', what, 0);
+      if (Object.hasOwn(o, 'isr')) r.isr = brokerIds(o, 'isr', what, 1);
       if (Object.hasOwn(o, 'leader')) r.leader = int(o, 'leader', what, NO_LEADER, brokerIdMax);
       if (Object.hasOwn(o, 'replicas')) r.replicas = brokerIds(o, 'replicas', what, 1);
+      // What the record alone can be checked for; the rest needs the partition (delta.ts asserts it).
+      if (r.isr) checkMembers(r.isr, r.replicas, r.leader, what);
       return r;
     }
     case 'RemoveTopic':

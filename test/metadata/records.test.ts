@@ -90,6 +90,22 @@ test('decoding refuses malformed records with CORRUPT_MESSAGE naming the problem
       `{"v":1,"type":"Partition","topicId":"${topicId}","partition":0,"replicas":[],"isr":[],"leader":1,"leaderEpoch":0,"partitionEpoch":0}`,
       /replicas must be a list of 1/,
     ],
+    [
+      `{"v":1,"type":"Partition","topicId":"${topicId}","partition":0,"replicas":[1,2],"isr":[1,3],"leader":1,"leaderEpoch":0,"partitionEpoch":0}`,
+      /ISR member 3 is not a replica/,
+    ],
+    [
+      `{"v":1,"type":"Partition","topicId":"${topicId}","partition":0,"replicas":[1,2],"isr":[2],"leader":1,"leaderEpoch":0,"partitionEpoch":0}`,
+      /leader 1 is not in the ISR/,
+    ],
+    [
+      `{"v":1,"type":"PartitionChange","topicId":"${topicId}","partition":0,"isr":[]}`,
+      /isr must be a list of 1/,
+    ],
+    [
+      `{"v":1,"type":"PartitionChange","topicId":"${topicId}","partition":0,"isr":[2],"leader":3}`,
+      /leader 3 is not in the ISR/,
+    ],
     [`{"v":1,"type":"BrokerRegistrationChange","brokerId":1,"brokerEpoch":1}`, /changes nothing/],
     [
       `{"v":1,"type":"Config","resourceType":"group","resourceName":"g","key":"k","value":"v"}`,
