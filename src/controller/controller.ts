@@ -209,6 +209,8 @@ class Changes {
 export class Controller {
   #image: MetadataImage;
   readonly #sessions = new Map<number, Session>();
+  /** Sessions of new incarnations whose registration is not committed yet. */
+  readonly #pendingSessions = new Map<number, { incarnationId: string; deadlineMs: number }>();
   readonly #newTopicId: () => string;
   readonly #sessionTimeoutMs: number;
   readonly #validateConfigs: NonNullable<ControllerOptions['validateConfigs']>;
@@ -251,9 +253,19 @@ export class Controller {
     this.#image = delta.apply(provenance);
     for (const r of records) {
       const s = 'brokerId' in r ? this.#sessions.get(r.brokerId) : undefined;
-      if (r.type === 'RegisterBroker' && s) {
-        s.registeredOffset = provenance.offset;
-        if (!r.inControlledShutdown) s.controlledShutdownOffset = -1;
+      if (r.type === 'RegisterBroker') {
+        const pending = this.#pendingSessions.get(r.brokerId);
+        if (pending?.incarnationId === r.incarnationId || !s) {
+          this.#pendingSessions.delete(r.brokerId);
+          this.#sessions.set(r.brokerId, {
+            deadlineMs: pending?.incarnationId === r.incarnationId ? pending.deadlineMs : 0,
+            metadataOffset: -1,
+            registeredOffset: provenance.offset,
+            controlledShutdownOffset: -1,
+          });
+        } else {
+          s.registeredOffset = provenance.offset;
+        }
       } else if (r.type === 'BrokerRegistrationChange' && s && r.inControlledShutdown !== undefined) {
         s.controlledShutdownOffset = r.inControlledShutdown ? provenance.offset : -1;
       } else if (r.type === 'UnregisterBroker') {
@@ -327,11 +339,11 @@ export class Controller {
       fenced: true,
       inControlledShutdown: false,
     });
-    this.#sessions.set(req.brokerId, {
+    // The new incarnation's session starts when its registration commits (replay), so a failed commit
+    // leaves the old incarnation's session as it was.
+    this.#pendingSessions.set(req.brokerId, {
+      incarnationId: req.incarnationId,
       deadlineMs: nowMs + this.#sessionTimeoutMs,
-      metadataOffset: -1,
-      registeredOffset: -1,
-      controlledShutdownOffset: -1,
     });
     return { records: c.records, answer: { brokerEpoch } };
   }

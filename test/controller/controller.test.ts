@@ -68,6 +68,26 @@ test('registration of the same incarnation is idempotent; another live incarnati
   );
 });
 
+test('a new incarnation whose registration never commits leaves the old one’s session as it was', () => {
+  const h = new Harness({ sessionTimeoutMs: 9000 });
+  const epoch = h.join(1);
+  h.nowMs += 9000;
+  // The op runs, but its records are never committed (the commit failed): nothing is replayed.
+  const { records } = h.controller.registerBroker(
+    { brokerId: 1, incarnationId: 'lost', listeners: listenersOf(1), controllerEligible: true },
+    h.nowMs,
+  );
+  assert.ok(records.length > 0);
+  assert.equal(h.image.brokers.get(1)?.epoch, epoch);
+  const answer = h.heartbeat(1);
+  assert.deepEqual(answer, {
+    isCaughtUp: true,
+    isFenced: false,
+    inControlledShutdown: false,
+    shouldShutDown: false,
+  });
+});
+
 test('a broker is unfenced only once it has applied its own registration', () => {
   const h = new Harness();
   h.run((c) =>
