@@ -16,6 +16,10 @@ export const ERROR_CODES = {
     retriable: false,
     doc: 'A batch is well framed but breaks a rule of the log (e.g. a null key in a compacted topic, offsets that go backwards).',
   },
+  INVALID_TIMESTAMP: {
+    retriable: false,
+    doc: "A record's timestamp is further from the broker clock than the topic's message.timestamp.before.max.ms or after.max.ms allow.",
+  },
   MESSAGE_TOO_LARGE: {
     retriable: false,
     doc: 'A batch is larger than max.message.bytes, or larger than a segment may hold.',

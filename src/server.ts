@@ -10,6 +10,7 @@ import { GrpcServer } from './api/grpc/server.ts';
 import { BrokerKafkaHandler } from './api/kafka/handlers/broker-handler.ts';
 import { KafkaServer } from './api/kafka/server.ts';
 import { BrokerCore } from './broker/core.ts';
+import { defaultCoordinatorConfig } from './broker/groups/coordinator.ts';
 import { GroupService } from './broker/groups/service.ts';
 import {
   type BrokerConfig,
@@ -17,16 +18,19 @@ import {
   configUnusable,
   FIELD_KEYS,
   loadConfig,
+  numericNodeId,
   originOf,
   validateConfig,
 } from './config/load.ts';
 import { Metrics } from './http/metrics.ts';
 import { HttpServer } from './http/server.ts';
 import { createLogger, type Logger } from './logging.ts';
-import { listenFailure, prepareDataDir } from './start-up.ts';
+import { claimDataDir, listenFailure, prepareDataDir } from './start-up.ts';
 
 export interface RunningBroker {
   readonly config: BrokerConfig;
+  /** The cluster id from `<data-dir>/meta/meta.properties`, as Kafka Metadata and GetServers report it. */
+  readonly clusterId: string;
   readonly grpcPort: number;
   readonly kafkaPort: number;
   readonly metricsPort: number;
@@ -46,7 +50,7 @@ export interface RunningBroker {
   close(): Promise<void>;
 }
 
-export interface StartOptions extends Partial<Omit<BrokerConfig, 'sources'>> {
+export interface StartOptions extends Partial<Omit<BrokerConfig, 'sources' | 'numericNodeId'>> {
   /** A ready-made logger; otherwise one is made from logLevel and logFormat. */
   logger?: Logger;
 }
@@ -73,6 +77,9 @@ export async function startBroker(options: StartOptions = {}): Promise<RunningBr
     bindAddr: '127.0.0.1',
     logLevel: 'warn',
     ...options,
+    // Derived from the name, as loadConfig derives it; String() lets a name that is no string reach
+    // validateConfig, which says so.
+    numericNodeId: numericNodeId(String(options.nodeId ?? base.nodeId), originOf({ sources }, 'node.id')),
     dataDir: options.dataDir ?? mkdtempSync(path.join(tmpdir(), 'tsbroker-')),
     sources,
   };
@@ -102,6 +109,8 @@ export async function runBroker(config: BrokerConfig, givenLogger?: Logger): Pro
   const logger =
     givenLogger ?? createLogger({ nodeId: config.nodeId, level: config.logLevel, format: config.logFormat });
   await prepareDataDir(config);
+  // Before anything opens the directory: it must be this node's (DESIGN.md decision 4).
+  const { clusterId } = await claimDataDir(config, logger);
   const metrics = new Metrics(config.nodeId);
   let state: 'starting' | 'ready' | 'stopping' = 'starting';
   const isLeader = () => state === 'ready';
@@ -173,9 +182,11 @@ export async function runBroker(config: BrokerConfig, givenLogger?: Logger): Pro
     },
     self: () => ({
       id: config.nodeId,
+      nodeId: config.numericNodeId,
       address: `${config.advertiseAddr}:${grpcPort}`,
       kafkaPort,
     }),
+    clusterId,
     isControllerLeader: isLeader,
     isReady: () => state === 'ready',
     observeRequest: (method, seconds, ok) =>
@@ -194,10 +205,10 @@ export async function runBroker(config: BrokerConfig, givenLogger?: Logger): Pro
     core,
     groups,
     logger,
-    nodeId: config.nodeId,
+    nodeId: config.numericNodeId,
     advertised: () => ({ host: config.advertiseAddr, port: kafkaPort }),
     autoCreateTopics: config.autoCreateTopics,
-    clusterId: `tsbroker-${config.nodeId}`,
+    clusterId,
     brokerConfigs: {
       'num.partitions': String(config.defaultPartitions),
       'auto.create.topics.enable': String(config.autoCreateTopics),
@@ -206,8 +217,11 @@ export async function runBroker(config: BrokerConfig, givenLogger?: Logger): Pro
       'log.retention.bytes': String(config.retentionBytes),
       'message.max.bytes': String(config.maxMessageBytes),
       'offsets.topic.num.partitions': String(config.offsetsPartitions),
+      'group.min.session.timeout.ms': String(defaultCoordinatorConfig.minSessionTimeoutMs),
+      'group.max.session.timeout.ms': String(defaultCoordinatorConfig.maxSessionTimeoutMs),
       'group.max.size': String(config.groupMaxSize),
-      'group.min.session.timeout.ms': '1000',
+      'log.dirs': config.dataDir,
+      'log.retention.check.interval.ms': String(config.cleanupIntervalMs),
     },
   });
   const kafka = new KafkaServer({
@@ -252,6 +266,8 @@ export async function runBroker(config: BrokerConfig, givenLogger?: Logger): Pro
   grpc.notifyHealth();
   logger.info(
     {
+      clusterId,
+      nodeId: config.numericNodeId,
       grpcPort,
       kafkaPort,
       metricsPort,
@@ -268,6 +284,7 @@ export async function runBroker(config: BrokerConfig, givenLogger?: Logger): Pro
   let closing: Promise<void> | null = null;
   return {
     config: advertised,
+    clusterId,
     grpcPort,
     kafkaPort,
     metricsPort,

@@ -7,7 +7,16 @@
  */
 import { lstat, mkdir, open, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { type BrokerConfig, type ConfigError, configUnusable, originOf } from './config/load.ts';
+import { type BrokerConfig, ConfigError, configUnusable, originOf } from './config/load.ts';
+import {
+  formatMetaProperties,
+  generateClusterId,
+  META_PROPERTIES,
+  type MetaProperties,
+  metaPropertiesBytesMax,
+  parseMetaProperties,
+} from './meta-properties.ts';
+import { replaceFileDurably, syncDir } from './storage/segment.ts';
 
 /** What a system error code means, in words, for the error message. */
 const ERRNO_WORDS: Record<string, string> = {
@@ -93,6 +102,144 @@ export async function prepareDataDir(config: BrokerConfig): Promise<void> {
     throw fail(`it is not writable: ${words(err)}`, err);
   }
   await rm(probe, { force: true });
+}
+
+export interface ClaimOptions {
+  /**
+   * The cluster this node is to be part of. A node that joins an existing cluster passes the
+   * cluster's id, so that a fresh directory records it and a used one must match it. Without it, a
+   * fresh directory gets a new id (this node bootstraps a cluster) and a used one keeps its own.
+   */
+  clusterId?: string;
+  /** When the file is written, for its comment line. @default new Date() */
+  now?: () => Date;
+  /** Randomness for a new cluster id. @default crypto.randomBytes */
+  random?: (size: number) => Buffer;
+}
+
+/**
+ * Makes `<data-dir>/meta/meta.properties` say that the data directory belongs to this node (DESIGN.md
+ * decision 4) and returns what it records. Run after prepareDataDir and before anything else opens
+ * the directory.
+ *
+ * - No file and no `meta/` directory: the node's first start. A cluster id is generated (or the one
+ *   of `options.clusterId` taken) and the file written.
+ * - No file but a `meta/` directory (with `topics.json` once a topic was made): a directory of a
+ *   release before node identities, since this one writes the file before anything else goes into
+ *   `meta/`. It is migrated once: a cluster id is generated and the file written, with an info line
+ *   saying so.
+ * - A file: it is read and checked. Another node's id is refused with a ConfigError naming node.id
+ *   (with both ids), another cluster's with one naming node.data_dir. A file that cannot be read or
+ *   parsed is refused too, and left as it is: it is the record of whose directory this is, so the
+ *   broker never writes over it.
+ *
+ * The file is written to a temporary file of its own, fsynced, renamed into place, and the directory
+ * fsynced (`replaceFileDurably`), so a crash leaves either no file or the whole of it; a leftover
+ * temporary file is removed when the metadata store next opens `meta/`.
+ */
+export async function claimDataDir(
+  config: BrokerConfig,
+  logger: { info(obj: object, msg: string): void },
+  options: ClaimOptions = {},
+): Promise<MetaProperties> {
+  const dir = config.dataDir;
+  const file = path.join(dir, META_PROPERTIES);
+  const unusable = (problem: string, cause?: unknown): ConfigError =>
+    configUnusable('node.data_dir', dir, problem, originOf(config, 'node.data_dir'), cause);
+  const existing = await readMetaProperties(file).catch((err: unknown) => {
+    throw unusable(
+      `${file} cannot be read: ${words(err)}; it records which node and cluster the directory belongs to, ` +
+        'so the broker will not start without it and never writes over it',
+      err,
+    );
+  });
+  if (existing !== null) {
+    const parsed =
+      'text' in existing
+        ? parseMetaProperties(existing.text)
+        : { problem: `it holds ${existing.size} bytes, more than the ${metaPropertiesBytesMax} it may` };
+    if ('problem' in parsed) {
+      throw unusable(
+        `${file} is malformed: ${parsed.problem}. It records which node and cluster the directory ` +
+          'belongs to, so the broker leaves it as it is: restore it, or remove it to have a new ' +
+          'cluster id written (for a node that runs alone)',
+      );
+    }
+    if (parsed.nodeId !== config.numericNodeId) {
+      throw new ConfigError(
+        'node.id',
+        config.nodeId,
+        `node.id=${JSON.stringify(config.nodeId)} (from ${originOf(config, 'node.id')}) cannot use ` +
+          `node.data_dir=${JSON.stringify(dir)} (from ${originOf(config, 'node.data_dir')}): data directory ` +
+          `${dir} belongs to node ${parsed.nodeId} of cluster ${parsed.clusterId}; this node is ` +
+          `${config.numericNodeId}. Start node ${parsed.nodeId} on it, or give this node its own data directory`,
+      );
+    }
+    if (options.clusterId !== undefined && parsed.clusterId !== options.clusterId) {
+      throw unusable(
+        `data directory ${dir} belongs to node ${parsed.nodeId} of cluster ${parsed.clusterId}; ` +
+          `this node is joining cluster ${options.clusterId}`,
+      );
+    }
+    return parsed;
+  }
+  const migrating = await stat(path.join(dir, 'meta')).then(
+    (st) => st.isDirectory(),
+    () => false,
+  );
+  const props: MetaProperties = {
+    clusterId: options.clusterId ?? generateClusterId(options.random),
+    nodeId: config.numericNodeId,
+  };
+  const text = formatMetaProperties(props, config.nodeId, (options.now ?? (() => new Date()))());
+  try {
+    const metaDir = path.dirname(file);
+    const created = await mkdir(metaDir).then(
+      () => true,
+      (err: NodeJS.ErrnoException) => {
+        if (err.code === 'EEXIST') return false;
+        throw err;
+      },
+    );
+    if (created) await syncDir(dir);
+    await replaceFileDurably(file, Buffer.from(text));
+  } catch (err) {
+    throw unusable(`${file} cannot be written: ${words(err)}`, err);
+  }
+  if (migrating)
+    logger.info(
+      { clusterId: props.clusterId, nodeId: props.nodeId, file },
+      'data directory of an earlier release: generated a cluster id and wrote meta/meta.properties',
+    );
+  else
+    logger.info(
+      { clusterId: props.clusterId, nodeId: props.nodeId, file },
+      options.clusterId === undefined
+        ? 'first start: new cluster id, wrote meta/meta.properties'
+        : 'first start: wrote meta/meta.properties for the cluster joined',
+    );
+  return props;
+}
+
+/**
+ * The file's text, or null when there is none. A file larger than metaPropertiesBytesMax is not one
+ * this broker wrote: its size is returned instead of its bytes.
+ */
+async function readMetaProperties(file: string): Promise<{ text: string } | { size: number } | null> {
+  let fh: Awaited<ReturnType<typeof open>>;
+  try {
+    fh = await open(file, 'r');
+  } catch (err) {
+    if (errnoOf(err) === 'ENOENT') return null;
+    throw err;
+  }
+  try {
+    const { size } = await fh.stat();
+    if (size > metaPropertiesBytesMax) return { size };
+    return { text: (await fh.readFile()).toString('utf8') };
+  } finally {
+    await fh.close();
+  }
 }
 
 /**

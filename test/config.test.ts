@@ -12,6 +12,7 @@ import {
   parseDuration,
   readConfigFile,
   unknownEnvWarnings,
+  validateConfig,
 } from '../src/config/load.ts';
 import { envName, SCHEMA } from '../src/config/schema.ts';
 import { tempDir } from './helpers/tmp.ts';
@@ -21,6 +22,7 @@ const root = new URL('../', import.meta.url).pathname;
 test('defaults match the seed: node-1, ports 8080/9092/9080/9180/9090, fsync always, data under ./data/<id>', () => {
   const { config } = loadConfig([], {});
   assert.equal(config.nodeId, 'node-1');
+  assert.equal(config.numericNodeId, 1);
   assert.deepEqual(
     [config.grpcPort, config.kafkaPort, config.raftPort, config.dataPort, config.metricsPort],
     [8080, 9092, 9080, 9180, 9090],
@@ -36,11 +38,12 @@ test('precedence: flags over environment over file over defaults', async (t) => 
   const file = path.join(dir, 'c.yaml');
   writeFileSync(
     file,
-    'node:\n  id: from-file\nnetwork:\n  grpc_port: 1111\n  metrics_port: 2222\nstorage:\n  sync_writes: false\n',
+    'node:\n  id: from-file-3\nnetwork:\n  grpc_port: 1111\n  metrics_port: 2222\nstorage:\n  sync_writes: false\n',
   );
   const env = { BROKER_GRPC_PORT: '3333', BROKER_NETWORK_METRICS_PORT: '4444' };
   const { config } = loadConfig(['--config', file, '--metrics-port', '5555'], env);
-  assert.equal(config.nodeId, 'from-file');
+  assert.equal(config.nodeId, 'from-file-3');
+  assert.equal(config.numericNodeId, 3, 'the number the name ends with');
   assert.equal(config.grpcPort, 3333);
   assert.equal(config.metricsPort, 5555);
   assert.equal(config.fsync, 'interval', 'sync_writes: false means the interval policy');
@@ -188,7 +191,7 @@ test('a negative flag value is refused by its bounds, not called an ambiguous op
     key: 'network.metrics_port',
     message: /needs a value/,
   });
-  assert.equal(loadConfig(['--id=-x'], {}).config.nodeId, '-x', 'an explicit = still passes a dash value');
+  assert.equal(loadConfig(['--id=-x1'], {}).config.nodeId, '-x1', 'an explicit = still passes a dash value');
 });
 
 test('FIELD_KEYS names every schema key, so that startBroker() options are validated by the schema', () => {
@@ -252,4 +255,26 @@ test('two listeners on one port are refused, naming both keys; 0 may repeat', ()
   });
   const { config } = loadConfig(['--grpc-port', '0', '--kafka-port', '0', '--metrics-port', '0'], {});
   assert.equal(config.grpcPort + config.kafkaPort + config.metricsPort, 0);
+});
+
+test('node.id carries its trailing number from every source, and one without is refused naming where it came from', () => {
+  assert.equal(loadConfig([], { BROKER_NODE_ID: 'broker-9' }).config.numericNodeId, 9);
+  assert.equal(loadConfig(['--id', '12'], { BROKER_NODE_ID: 'broker-9' }).config.numericNodeId, 12);
+  assert.throws(() => loadConfig(['--id', 'broker'], {}), {
+    name: 'ConfigError',
+    key: 'node.id',
+    value: 'broker',
+    message:
+      /^node\.id="broker" \(from --id\) is invalid: it must end in a decimal number from 1 to 2147483647/,
+  });
+  assert.throws(() => loadConfig([], { BROKER_NODE_ID: 'node-0' }), {
+    key: 'node.id',
+    message: /node\.id="node-0" \(from env BROKER_NODE_ID.*\) is invalid: its number 0 is out of range/,
+  });
+  // A config copied with another name but the old number is a caller's bug: an assertion, not a setting.
+  const { config } = loadConfig(['--id', 'node-2'], {});
+  assert.throws(() => validateConfig({ ...config, nodeId: 'node-5' }), {
+    name: 'AssertionError',
+    message: /numericNodeId 2 is not the number node\.id node-5 ends with/,
+  });
 });

@@ -126,11 +126,18 @@ test('a data directory that is a file, under a file, a dangling link, or holding
   const dangling = path.join(dir, 'dangling');
   symlinkSync(path.join(dir, 'nowhere'), dangling);
   await dataDirFails(dangling, /is a symbolic link to a path that does not exist/);
-  // Writable, but what the core keeps in it cannot be opened: still named as node.data_dir.
+  // Writable, but the meta directory, where meta.properties says whose directory it is, is a file.
   const blocked = path.join(dir, 'blocked');
   mkdirSync(blocked);
   writeFileSync(path.join(blocked, 'meta'), 'a file where the meta directory belongs');
-  await dataDirFails(blocked, /opening it failed: EEXIST/);
+  await dataDirFails(
+    blocked,
+    /meta\/meta\.properties cannot be read: a part of the path is a file, not a directory \(ENOTDIR\)/,
+  );
+  // Writable, but what the core keeps in it cannot be opened: still named as node.data_dir.
+  const unopenable = path.join(dir, 'unopenable');
+  mkdirSync(path.join(unopenable, 'meta', 'topics.json'), { recursive: true });
+  await dataDirFails(unopenable, /opening it failed: EISDIR/);
 });
 
 test('a data directory on a read-only file system, existing or to be created', async (t) => {

@@ -24,7 +24,7 @@ import { partitionForKey } from '../records/partitioner.ts';
 import { materialize, STOP, walkBatch } from '../records/record-walk.ts';
 import { validateClientBatch } from '../records/validate.ts';
 import { Semaphore } from '../storage/mutex.ts';
-import type { PartitionLog, StorageLogger } from '../storage/partition-log.ts';
+import type { StorageLogger } from '../storage/partition-log.ts';
 import { replaceFileDurably } from '../storage/segment.ts';
 import {
   isInternalTopic,
@@ -34,8 +34,20 @@ import {
   validateTopicName,
 } from './metadata.ts';
 import { PartitionManager } from './partition-manager.ts';
+import {
+  LocalPartitionView,
+  offlinePartitionDescription,
+  type PartitionDescription,
+  type PartitionView,
+} from './partition-view.ts';
 import { type ProducerSnapshot, ProducerStateTable, type Validation } from './producer-state.ts';
-import { effectiveConfigs, logConfigFor, type TopicDefaults, validateTopicConfigs } from './topic-config.ts';
+import {
+  effectiveConfigs,
+  logConfigFor,
+  type TopicDefaults,
+  timestampBounds,
+  validateTopicConfigs,
+} from './topic-config.ts';
 import { TopicIntents } from './topic-intents.ts';
 
 /** Hooks the core calls so that metrics can count without the core knowing Prometheus. */
@@ -93,6 +105,11 @@ export interface ProduceResult {
 
 export interface FetchOptions {
   maxBytes?: number;
+  /**
+   * Whether the first batch is returned whole when it alone is larger than `maxBytes` (Kafka's
+   * minOneMessage: true for the first partition of a fetch with data, false for the rest). @default true
+   */
+  minOneBatch?: boolean;
   /** Long poll: wait up to this long for data at `offset`. @default 0 */
   maxWaitMs?: number;
   signal?: AbortSignal;
@@ -106,17 +123,7 @@ export interface FetchResult {
   logStartOffset: number;
 }
 
-export interface PartitionDescription {
-  partition: number;
-  leader: string;
-  replicas: string[];
-  isr: string[];
-  logStartOffset: number;
-  logEndOffset: number;
-  highWatermark: number;
-  sizeBytes: number;
-  segments: number;
-}
+export type { PartitionDescription, PartitionView } from './partition-view.ts';
 
 export interface TopicDescription {
   name: string;
@@ -127,9 +134,19 @@ export interface TopicDescription {
   internal: boolean;
 }
 
-/** The offset a consumer may read up to: only what is on disk under fsync=always, else what is written. */
-export function highWatermarkOf(log: PartitionLog): number {
-  return log.config.fsync === 'always' ? log.flushedOffset : log.logEndOffset;
+export interface StorageStats {
+  /** Partitions this node holds, offline ones included. */
+  partitions: number;
+  /** Partitions whose log could not open. */
+  offline: number;
+  /** Segments of the open logs. */
+  segments: number;
+  /** Bytes of the open logs' segments. */
+  sizeBytes: number;
+  /** Open logs whose last write failed (a full or failing disk). */
+  failed: number;
+  /** Open logs with corrupt data found since they opened. */
+  damaged: number;
 }
 
 export class BrokerCore {
@@ -396,19 +413,42 @@ export class BrokerCore {
       replicationFactor: topic.replicationFactor,
       configs: effectiveConfigs(topic.configs, this.defaults),
       internal: isInternalTopic(name),
-      partitions: logs.map((log, partition) => ({
-        partition,
-        leader: this.nodeId,
-        replicas: [this.nodeId],
-        // An offline partition (its log cannot open) has no in-sync replica and reports no offsets.
-        isr: log ? [this.nodeId] : [],
-        logStartOffset: log?.logStartOffset ?? -1,
-        logEndOffset: log?.logEndOffset ?? -1,
-        highWatermark: log ? highWatermarkOf(log) : -1,
-        sizeBytes: log?.sizeBytes ?? 0,
-        segments: log?.segments.length ?? 0,
-      })),
+      // An offline partition (its log cannot open) has no in-sync replica and reports no offsets. Its
+      // place in `logs` is a hole, which map() would skip: Array.from visits it.
+      partitions: Array.from(logs, (log, partition) =>
+        log
+          ? new LocalPartitionView(name, partition, log, this.nodeId).describe()
+          : offlinePartitionDescription(partition, this.nodeId),
+      ),
     };
+  }
+
+  /**
+   * The one view of a partition that the doors and the group service get (partition-view.ts): throws
+   * UNKNOWN_TOPIC_OR_PARTITION for a partition that does not exist and KAFKA_STORAGE_ERROR for one
+   * that is offline.
+   */
+  partition(topic: string, index: number): PartitionView {
+    return new LocalPartitionView(topic, index, this.partitions.get(topic, index), this.nodeId);
+  }
+
+  /** Totals over the partitions this node stores, for the storage gauges (src/http/metrics.ts). */
+  storageStats(): StorageStats {
+    const stats = {
+      partitions: this.partitions.partitionCount,
+      offline: this.partitions.offlineCount,
+      segments: 0,
+      sizeBytes: 0,
+      failed: 0,
+      damaged: 0,
+    };
+    for (const { log } of this.partitions.all()) {
+      stats.segments += log.segments.length;
+      stats.sizeBytes += log.sizeBytes;
+      if (log.storageFailure) stats.failed++;
+      if (log.corruptions > 0) stats.damaged++;
+    }
+    return stats;
   }
 
   #topic(name: string): TopicMetadata {
@@ -456,7 +496,7 @@ export class BrokerCore {
     const acks = opts.acks ?? -1;
     if (acks !== 0 && acks !== 1 && acks !== -1)
       throw new BrokerError('INVALID_REQUIRED_ACKS', `acks must be 0, 1 or -1, got ${acks}`);
-    const log = this.partitions.get(topic, partition);
+    const view = this.partition(topic, partition);
     const work = this.#track(this.#append(topic, partition, batches, validate));
     if (acks === 0) {
       work.catch((err) => this.logger.warn({ topic, partition, err: String(err) }, 'acks=0 produce failed'));
@@ -465,7 +505,7 @@ export class BrokerCore {
         baseOffset: -1,
         lastOffset: -1,
         logAppendTimeMs: -1,
-        logStartOffset: log.logStartOffset,
+        logStartOffset: view.logStartOffset,
       };
     }
     const r = await withTimeout(work, opts.timeoutMs ?? 30_000, `produce to ${topic}-${partition}`);
@@ -474,7 +514,7 @@ export class BrokerCore {
       baseOffset: r.baseOffset,
       lastOffset: r.lastOffset,
       logAppendTimeMs: -1,
-      logStartOffset: log.logStartOffset,
+      logStartOffset: view.logStartOffset,
     };
   }
 
@@ -494,11 +534,12 @@ export class BrokerCore {
     input: Buffer,
     validate: boolean,
   ): Promise<{ baseOffset: number; lastOffset: number }> {
-    const log = this.partitions.get(topic, partition);
-    const batches = validate ? await this.#validate(log, topic, input) : input;
+    const view = this.partition(topic, partition);
+    const batches = validate ? await this.#validate(view, topic, input) : input;
+    await this.#checkTimestamps(topic, batches);
     const header = batches.length >= F.records ? readBatchHeader(batches) : null;
     if (!header || header.producerId < 0 || header.magic !== 2) {
-      const r = await log.append(batches, { verified: validate });
+      const r = await view.append(batches, { verified: validate });
       this.#observer.produced(topic, r.lastOffset - r.baseOffset + 1, batches.length);
       return r;
     }
@@ -523,7 +564,7 @@ export class BrokerCore {
     }
     let r: { baseOffset: number; lastOffset: number };
     try {
-      r = await log.append(batches, { verified: validate });
+      r = await view.append(batches, { verified: validate });
     } catch (err) {
       state.abort(v, err);
       throw err;
@@ -539,7 +580,7 @@ export class BrokerCore {
    * (unless it is 'producer'). Batches are taken one at a time, so at most one batch's decompressed
    * records are held at once, whatever the request holds.
    */
-  async #validate(log: PartitionLog, topic: string, input: Buffer): Promise<Buffer> {
+  async #validate(view: PartitionView, topic: string, input: Buffer): Promise<Buffer> {
     const type = this.metadata.getTopic(topic)?.configs['compression.type'] ?? this.defaults.compressionType;
     const codec: CompressionCode | null =
       type === 'producer'
@@ -548,7 +589,7 @@ export class BrokerCore {
           ? COMPRESSION.none
           : (COMPRESSION[type as keyof typeof COMPRESSION] ?? COMPRESSION.none);
     if (input.length === 0) throw new BrokerError('CORRUPT_MESSAGE', 'no record batch in the appended bytes');
-    const maxBatchBytes = log.config.maxMessageBytes;
+    const maxBatchBytes = view.maxBatchBytes;
     let out: Buffer[] | null = null;
     let pos = 0;
     while (pos < input.length) {
@@ -562,6 +603,31 @@ export class BrokerCore {
       pos += v.size;
     }
     return out === null ? input : out.length === 1 ? out[0] : Buffer.concat(out);
+  }
+
+  /**
+   * Kafka's CreateTime bounds (LogValidator.validateTimestamp): with message.timestamp.before.max.ms
+   * or after.max.ms (or the older difference.max.ms standing for both) set on the topic, every record's
+   * timestamp must lie within [now - before, now + after]. Records are decoded only for such topics.
+   */
+  async #checkTimestamps(topic: string, batches: Buffer): Promise<void> {
+    const bounds = timestampBounds(this.metadata.getTopic(topic)?.configs ?? {});
+    if (!bounds) return;
+    const now = Date.now();
+    const [low, high] = [now - bounds.beforeMs, now + bounds.afterMs];
+    const spans: [number, number][] = [];
+    forEachBatch(batches, (pos, size) => spans.push([pos, size]));
+    for (const [pos, size] of spans) {
+      let bad: { timestamp: number; offsetDelta: number } | null = null;
+      // The one bounded record walk, as validation uses; records are read in place, not copied.
+      await walkBatch(batches.subarray(pos, pos + size), (r) => {
+        if (r.timestamp === -1 || (r.timestamp >= low && r.timestamp <= high)) return undefined;
+        bad = { timestamp: r.timestamp, offsetDelta: r.offsetDelta };
+        return STOP;
+      });
+      const found = bad as { timestamp: number; offsetDelta: number } | null;
+      if (found) throw timestampError(found.timestamp, found.offsetDelta, low, high);
+    }
   }
 
   #producerState(topic: string, partition: number): Promise<ProducerStateTable> {
@@ -639,8 +705,10 @@ export class BrokerCore {
   }
 
   /**
-   * A producer id and epoch for an idempotent producer. With an existing id and epoch (KIP-360), the
-   * same id with the next epoch, which fences older instances.
+   * A producer id and epoch for an idempotent producer. With an existing id and epoch, the same id with
+   * the next epoch, which fences older instances: the gRPC API's explicit bump, for ids this node
+   * handed out (others get UNKNOWN_PRODUCER_ID). The Kafka door never asks for a bump: without a
+   * transactional id Kafka always allocates a fresh id.
    */
   async initProducerId(existing?: {
     producerId: number;
@@ -653,6 +721,11 @@ export class BrokerCore {
       existing.producerEpoch >= 0 &&
       existing.producerEpoch < 32766
     ) {
+      if (!this.#producerIds.issued(existing.producerId))
+        throw new BrokerError(
+          'UNKNOWN_PRODUCER_ID',
+          `producer id ${existing.producerId} was never handed out by this broker`,
+        );
       return { producerId: existing.producerId, producerEpoch: existing.producerEpoch + 1 };
     }
     return { producerId: await this.#producerIds.next(), producerEpoch: 0 };
@@ -735,18 +808,22 @@ export class BrokerCore {
     opts: FetchOptions = {},
   ): Promise<FetchResult> {
     this.#checkOpen();
-    const log = this.partitions.get(topic, partition);
+    const view = this.partition(topic, partition);
     const maxBytes = opts.maxBytes ?? 1024 * 1024;
     if (
       opts.maxWaitMs &&
-      offset >= highWatermarkOf(log) &&
-      offset >= log.logStartOffset &&
-      offset <= log.logEndOffset
+      offset >= view.highWatermark &&
+      offset >= view.logStartOffset &&
+      offset <= view.logEndOffset
     ) {
-      await log.waitForData(offset, opts.maxWaitMs, opts.signal, () => highWatermarkOf(log));
+      await view.waitForData(offset, opts.maxWaitMs, opts.signal);
     }
-    const hw = highWatermarkOf(log);
-    const { bytes, nextOffset } = await log.read(offset, maxBytes, { maxOffset: hw });
+    const hw = view.highWatermark;
+    const read = await view.read(offset, maxBytes, { maxOffset: hw });
+    const { bytes, nextOffset } =
+      opts.minOneBatch === false && read.bytes.length > maxBytes
+        ? { bytes: Buffer.alloc(0), nextOffset: offset }
+        : read;
     if (bytes.length > 0) {
       let records = 0;
       forEachBatch(bytes, (pos) => {
@@ -754,7 +831,7 @@ export class BrokerCore {
       });
       this.#observer.consumed(topic, records, bytes.length);
     }
-    return { bytes, nextOffset, highWatermark: hw, logStartOffset: log.logStartOffset };
+    return { bytes, nextOffset, highWatermark: hw, logStartOffset: view.logStartOffset };
   }
 
   /**
@@ -884,6 +961,13 @@ export class BrokerCore {
   }
 }
 
+function timestampError(timestamp: number, offset: number, low: number, high: number): BrokerError {
+  return new BrokerError(
+    'INVALID_TIMESTAMP',
+    `timestamp ${timestamp} of the record at offset delta ${offset} is out of range: it must be within [${low}, ${high}]`,
+  );
+}
+
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   if (!(ms > 0) || !Number.isFinite(ms)) return p;
   return new Promise((resolve, reject) => {
@@ -933,6 +1017,11 @@ class ProducerIdAllocator {
       // First start: ids begin at 0.
     }
     return a;
+  }
+
+  /** Whether `id` may have been handed out (every id below the next one, across restarts). */
+  issued(id: number): boolean {
+    return Number.isSafeInteger(id) && id >= 0 && id < this.#next;
   }
 
   async next(): Promise<number> {

@@ -124,7 +124,10 @@ export interface GroupDescription {
 }
 
 export interface ServerInfo {
+  /** node.id as the node was configured: `node-1`, `broker-3` or `7`. */
   id: string;
+  /** The numeric node id, the number `id` ends with: the broker id that Kafka clients see. */
+  nodeId: number;
   address: string;
   isLeader: boolean;
   kafkaPort: number;
@@ -294,13 +297,24 @@ export class BrokerClient {
   }
 
   async getServers(opts: CallOptions = {}): Promise<ServerInfo[]> {
-    const res = await this.#call<{ servers?: Partial<ServerInfo>[] }>('GetServers', {}, opts);
-    return (res.servers ?? []).map((s) => ({
+    return (await this.describeCluster(opts)).servers;
+  }
+
+  /** The cluster's id (the same as Kafka Metadata's cluster_id) and the servers the node knows. */
+  async describeCluster(opts: CallOptions = {}): Promise<{ clusterId: string; servers: ServerInfo[] }> {
+    const res = await this.#call<{ servers?: Partial<ServerInfo>[]; clusterId?: string }>(
+      'GetServers',
+      {},
+      opts,
+    );
+    const servers = (res.servers ?? []).map((s) => ({
       id: s.id ?? '',
+      nodeId: s.nodeId ?? 0,
       address: s.address ?? '',
       isLeader: s.isLeader ?? false,
       kafkaPort: s.kafkaPort ?? 0,
     }));
+    return { clusterId: res.clusterId ?? '', servers };
   }
 
   // ---------------------------------------------------------------- produce

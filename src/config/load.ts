@@ -10,14 +10,22 @@ import { parseArgs } from 'node:util';
 import YAML from 'yaml';
 import { BrokerError } from '../errors.ts';
 import { ConfigError, configError, configUnusable } from './config-error.ts';
+import { numericNodeId } from './node-id.ts';
 import { envName, type KeySpec, SCHEMA } from './schema.ts';
 
 export { ConfigError, configError, configUnusable } from './config-error.ts';
+export { numericNodeId } from './node-id.ts';
 
 export type RawValues = Record<string, string | number | boolean>;
 
 export interface BrokerConfig {
+  /** The node's name, as `node.id` gives it (`node-1`, `broker-3`, `7`). */
   nodeId: string;
+  /**
+   * The node's int32 id, the number its name ends with (`numericNodeId`): what Kafka clients see as
+   * the broker id and what Raft and the metadata log call the node. Derived from nodeId, never set.
+   */
+  numericNodeId: number;
   dataDir: string;
   grpcPort: number;
   kafkaPort: number;
@@ -105,7 +113,7 @@ export const FIELD_KEYS = {
   kafkaConnectionsMaxIdleMs: 'kafka.connections_max_idle',
   kafkaRequestReceiveTimeoutMs: 'kafka.request_receive_timeout',
   kafkaQueuedMaxRequestBytes: 'kafka.queued_max_request_bytes',
-} as const satisfies Record<Exclude<keyof BrokerConfig, 'sources'>, string>;
+} as const satisfies Record<Exclude<keyof BrokerConfig, 'sources' | 'numericNodeId'>, string>;
 
 export type ConfigField = keyof typeof FIELD_KEYS;
 
@@ -412,6 +420,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
   }
   const config: BrokerConfig = {
     nodeId,
+    numericNodeId: numericNodeId(nodeId, originOf({ sources }, 'node.id')),
     dataDir: path.resolve((v['node.data_dir'] as string) || path.join('data', nodeId)),
     grpcPort: v['network.grpc_port'],
     kafkaPort: v['network.kafka_port'],
@@ -488,14 +497,14 @@ export function validateConfig(config: BrokerConfig): void {
         break;
     }
   }
-  if (!/^[A-Za-z0-9._-]{1,64}$/.test(config.nodeId)) {
-    throw configError(
-      'node.id',
-      config.nodeId,
-      '1 to 64 characters from letters, digits, ".", "_" and "-"',
-      originOf(config, 'node.id'),
-    );
-  }
+  const number = numericNodeId(config.nodeId, originOf(config, 'node.id'));
+  // A derived field left stale (a config copied with another nodeId) is the caller's bug, not a setting.
+  assert.equal(
+    config.numericNodeId,
+    number,
+    `numericNodeId ${config.numericNodeId} is not the number node.id ${config.nodeId} ends with; ` +
+      'build the config with loadConfig() or startBroker()',
+  );
   if (config.dataDir === '')
     throw configError(
       'node.data_dir',

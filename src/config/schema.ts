@@ -37,7 +37,7 @@ export const SCHEMA: readonly KeySpec[] = [
     key: 'node.id',
     kind: { type: 'string' },
     default: 'node-1',
-    doc: 'Unique node identifier.',
+    doc: 'Unique node name ending in its numeric id, 1 to 2147483647: node-1, broker-3 or 7.',
     env: ['BROKER_NODE_ID'],
     flag: 'id',
   },

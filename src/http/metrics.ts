@@ -118,7 +118,7 @@ export class Metrics implements CoreObserver {
       help: 'Partitions stored on this node',
       registers: [r],
       collect() {
-        this.set(self.#core?.partitions.partitionCount ?? 0);
+        this.set(self.#core?.storageStats().partitions ?? 0);
       },
     });
     new client.Gauge({
@@ -135,9 +135,7 @@ export class Metrics implements CoreObserver {
       help: 'Log segments on this node',
       registers: [r],
       collect() {
-        let n = 0;
-        for (const { log } of self.#core?.partitions.all() ?? []) n += log.segments.length;
-        this.set(n);
+        this.set(self.#core?.storageStats().segments ?? 0);
       },
     });
     new client.Gauge({
@@ -145,9 +143,7 @@ export class Metrics implements CoreObserver {
       help: 'Bytes of log segments on this node',
       registers: [r],
       collect() {
-        let n = 0;
-        for (const { log } of self.#core?.partitions.all() ?? []) n += log.sizeBytes;
-        this.set(n);
+        this.set(self.#core?.storageStats().sizeBytes ?? 0);
       },
     });
     new client.Gauge({
@@ -155,9 +151,7 @@ export class Metrics implements CoreObserver {
       help: 'Partitions whose last write failed (a full or failing disk); they still serve reads and retry on the next append',
       registers: [r],
       collect() {
-        let n = 0;
-        for (const { log } of self.#core?.partitions.all() ?? []) if (log.storageFailure) n++;
-        this.set(n);
+        this.set(self.#core?.storageStats().failed ?? 0);
       },
     });
     new client.Gauge({
@@ -165,7 +159,7 @@ export class Metrics implements CoreObserver {
       help: 'Partitions whose log could not open; they answer KAFKA_STORAGE_ERROR until the broker restarts',
       registers: [r],
       collect() {
-        this.set(self.#core?.partitions.offlineCount ?? 0);
+        this.set(self.#core?.storageStats().offline ?? 0);
       },
     });
     new client.Gauge({
@@ -173,9 +167,7 @@ export class Metrics implements CoreObserver {
       help: 'Partitions with corrupt data found since they opened; reads of it answer CORRUPT_MESSAGE',
       registers: [r],
       collect() {
-        let n = 0;
-        for (const { log } of self.#core?.partitions.all() ?? []) if (log.corruptions > 0) n++;
-        this.set(n);
+        this.set(self.#core?.storageStats().damaged ?? 0);
       },
     });
     new client.Gauge({

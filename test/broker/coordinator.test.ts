@@ -236,3 +236,198 @@ test('range and round-robin assign every partition exactly once, deterministical
   }
   assert.deepEqual(rangeAssign(members, parts).get('a'), [{ topic: 'orders', partitions: [0, 1, 2] }]);
 });
+
+/** A ConsumerProtocolSubscription v1: version, topics, user data, then owned partitions (any bytes). */
+function consumerSubscription(topics: string[], tail: Buffer = Buffer.alloc(0)): Buffer {
+  const parts: Buffer[] = [Buffer.from([0, 1]), Buffer.alloc(4)];
+  parts[1].writeInt32BE(topics.length);
+  for (const t of topics) {
+    const len = Buffer.alloc(2);
+    len.writeInt16BE(Buffer.byteLength(t));
+    parts.push(len, Buffer.from(t));
+  }
+  parts.push(Buffer.from([0xff, 0xff, 0xff, 0xff]), tail);
+  return Buffer.concat(parts);
+}
+
+test('static members (KIP-345): restarts keep the generation and assignments; changes and mid-assignment rejoins rebalance', async () => {
+  const fc = (await import('fast-check')).default;
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 1, max: 4 }),
+      fc.array(
+        fc.record({
+          who: fc.nat(),
+          kind: fc.constantFrom('restart', 'restart', 'restart', 'resubscribe'),
+          skip: fc.boolean(),
+          tail: fc.uint8Array({ maxLength: 6 }),
+        }),
+        { minLength: 1, maxLength: 12 },
+      ),
+      (size, steps) => {
+        const { c } = make();
+        let now = 0;
+        const join = (
+          instance: string,
+          memberId: string,
+          topics: string[],
+          tail: Uint8Array,
+          skip = false,
+        ) => {
+          const b = box<JoinResponse>();
+          c.join(
+            joinReq(memberId, {
+              groupInstanceId: instance,
+              protocolType: 'consumer',
+              protocols: [{ name: 'range', metadata: consumerSubscription(topics, Buffer.from(tail)) }],
+              requireKnownMemberId: true,
+              supportsSkipAssignment: skip,
+            }),
+            now,
+            b.fn,
+          );
+          return b;
+        };
+        const ids = new Map<string, string>();
+        const assigned = new Map<string, string>();
+        // Every member joins (static members need no MEMBER_ID_REQUIRED round); those answered for an
+        // earlier generation rejoin, as their heartbeats would tell them to, until all are in one.
+        const boxes = Array.from({ length: size }, (_, i) => join(`i${i}`, '', ['orders'], new Uint8Array()));
+        for (let round = 0; c.snapshot('g')!.state === 'PreparingRebalance'; round++) {
+          assert.ok(round < size, 'the join phase ends');
+          for (const [i, b] of boxes.entries()) {
+            const answered = b.value as JoinResponse | undefined;
+            if (answered) boxes[i] = join(`i${i}`, answered.memberId, ['orders'], new Uint8Array());
+          }
+        }
+        for (const [i, b] of boxes.entries()) {
+          const r = b.value as JoinResponse;
+          assert.equal(typeof r.memberId, 'string', `member ${i} joined`);
+          ids.set(`i${i}`, r.memberId);
+        }
+        const leader = (boxes[0].value as JoinResponse).leaderId;
+        const gen = (boxes[0].value as JoinResponse).generationId;
+        // The leader assigns one label per member; followers sync and get theirs.
+        const syncs = [...ids.entries()].map(([instance, memberId]) => {
+          const s = box<{ assignment: Buffer }>();
+          c.sync(
+            {
+              groupId: 'g',
+              memberId,
+              generationId: gen,
+              groupInstanceId: instance,
+              assignments:
+                memberId === leader
+                  ? [...ids.entries()].map(([inst, id]) => ({ memberId: id, assignment: Buffer.from(inst) }))
+                  : [],
+            },
+            now,
+            s.fn,
+          );
+          return [instance, s] as const;
+        });
+        for (const [instance, s] of syncs) {
+          assert.equal((s.value as { assignment: Buffer }).assignment.toString(), instance);
+          assigned.set(instance, instance);
+        }
+        assert.equal(c.snapshot('g')!.state, 'Stable');
+        for (const step of steps) {
+          now += 10;
+          const instance = `i${step.who % size}`;
+          const oldId = ids.get(instance)!;
+          const topics = step.kind === 'resubscribe' ? ['orders', 'users'] : ['orders'];
+          const r = join(instance, '', topics, step.tail, step.skip).value as JoinResponse | undefined;
+          const changed = step.kind === 'resubscribe';
+          if (!changed) {
+            // No rebalance: the same generation at once, a new member id, the old one fenced.
+            assert.ok(r && !(r instanceof Error), 'answered at once');
+            assert.equal(r.generationId, gen);
+            assert.notEqual(r.memberId, oldId);
+            ids.set(instance, r.memberId);
+            const snap = c.snapshot('g')!;
+            assert.equal(snap.state, 'Stable');
+            assert.equal(snap.generationId, gen);
+            assert.equal(snap.members.length, size);
+            const isLeader = snap.leaderId === r.memberId;
+            if (isLeader && step.skip) {
+              assert.equal(r.skipAssignment, true);
+              assert.equal(r.members.length, size);
+            } else {
+              assert.notEqual(r.leaderId, r.memberId, 'an old client is not made to assign');
+              assert.equal(r.members.length, 0);
+            }
+            for (const id of ids.values()) c.heartbeat('g', id, gen, now);
+            const s = box<{ assignment: Buffer }>();
+            c.sync(
+              {
+                groupId: 'g',
+                memberId: r.memberId,
+                generationId: gen,
+                groupInstanceId: instance,
+                assignments: [],
+              },
+              now,
+              s.fn,
+            );
+            assert.equal((s.value as { assignment: Buffer }).assignment.toString(), assigned.get(instance));
+            const stale = box<{ assignment: Buffer }>();
+            c.sync(
+              {
+                groupId: 'g',
+                memberId: oldId,
+                generationId: gen,
+                groupInstanceId: instance,
+                assignments: [],
+              },
+              now,
+              stale.fn,
+            );
+            assert.equal((stale.value as BrokerError).code, 'FENCED_INSTANCE_ID');
+            const staleJoin = join(instance, oldId, topics, step.tail).value as BrokerError;
+            assert.equal(staleJoin.code, 'FENCED_INSTANCE_ID');
+            assert.throws(() => c.heartbeat('g', oldId, gen, now, instance), { code: 'FENCED_INSTANCE_ID' });
+            assert.throws(() => c.validateCommit('g', oldId, gen, instance), { code: 'FENCED_INSTANCE_ID' });
+            const [left] = c.leave('g', [{ memberId: oldId, groupInstanceId: instance }], now);
+            assert.equal(
+              left?.code,
+              'FENCED_INSTANCE_ID',
+              'an old incarnation cannot remove its replacement',
+            );
+            assert.equal(c.snapshot('g')!.members.length, size);
+            c.validateCommit('g', r.memberId, gen, instance);
+          } else {
+            // A changed subscription rebalances: the others learn it through their heartbeats.
+            assert.equal(c.snapshot('g')!.state, size === 1 ? 'CompletingRebalance' : 'PreparingRebalance');
+            if (size > 1) {
+              const other = [...ids.entries()].find(([i]) => i !== instance)!;
+              assert.throws(() => c.heartbeat('g', other[1], gen, now), { code: 'REBALANCE_IN_PROGRESS' });
+            }
+            return;
+          }
+        }
+      },
+    ),
+    { numRuns: 300 },
+  );
+});
+
+test('a static member rejoining while the leader assigns forces a new round, so the leader sees its new id', () => {
+  const { c } = make();
+  const kafka = (instance: string) =>
+    joinReq('', {
+      groupInstanceId: instance,
+      protocolType: 'consumer',
+      protocols: [{ name: 'range', metadata: consumerSubscription(['orders']) }],
+      requireKnownMemberId: true,
+    });
+  const a = box<JoinResponse>();
+  c.join(kafka('a'), 0, a.fn);
+  const first = a.value as JoinResponse;
+  assert.equal(c.snapshot('g')!.state, 'CompletingRebalance');
+  const again = box<JoinResponse>();
+  c.join(kafka('a'), 1, again.fn);
+  const second = again.value as JoinResponse;
+  assert.equal(second.generationId, first.generationId + 1, 'a new generation');
+  assert.notEqual(second.memberId, first.memberId);
+  assert.equal(second.leaderId, second.memberId);
+});

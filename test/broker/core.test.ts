@@ -181,3 +181,17 @@ test('compression.default is the codec of batches the broker encodes itself', as
   const { bytes } = await broker.core.fetch('enc', 0, 0);
   assert.equal(bytes.readInt16BE(F.attributes) & 7, COMPRESSION.lz4);
 });
+
+test('an explicit epoch bump (the gRPC API) is for producer ids this broker handed out only', async (t) => {
+  const broker = await startBroker();
+  t.after(() => broker.close());
+  const a = await broker.core.initProducerId();
+  const bumped = await broker.core.initProducerId(a);
+  assert.deepEqual(bumped, { producerId: a.producerId, producerEpoch: a.producerEpoch + 1 });
+  await assert.rejects(broker.core.initProducerId({ producerId: a.producerId + 5000, producerEpoch: 0 }), {
+    code: 'UNKNOWN_PRODUCER_ID',
+  });
+  // Without an existing pair every call allocates a new id.
+  const b = await broker.core.initProducerId();
+  assert.notEqual(b.producerId, a.producerId);
+});

@@ -1,14 +1,4 @@
-/**
- * What a broker process holds, read from outside: its open descriptors (/proc/PID/fd), the partition
- * directories in its data directory, and a raw Kafka caller over one real socket. The checks that end
- * the attack tests (issues 10 and 16): the node is healthy and restartable, and holds no more than the
- * topics it registered.
- */
-import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
-import type { ApiName } from '../../src/api/kafka/apis/index.ts';
-import type { Message } from '../../src/api/kafka/codec.ts';
-import { decodeResponse, RawClient, requestFrame } from '../kafka/helpers.ts';
 
 /** Open file descriptors of a process. */
 export function fdCount(pid: number): number {
@@ -35,29 +25,4 @@ export function expectedDirs(topics: { name: string; partitions: number }[]): st
   return topics.flatMap((t) => Array.from({ length: t.partitions }, (_, p) => `${t.name}-${p}`)).sort();
 }
 
-export interface KafkaCaller {
-  // biome-ignore lint/suspicious/noExplicitAny: decoded responses are checked field by field by callers
-  call(name: ApiName, version: number, body: Message): Promise<Record<string, any>>;
-  close(): void;
-}
-
-/** One Kafka connection whose calls wait for their answers. */
-export async function kafkaCaller(port: number): Promise<KafkaCaller> {
-  const c = await RawClient.open(port);
-  let correlation = 0;
-  let chain: Promise<unknown> = Promise.resolve();
-  const call = (name: ApiName, version: number, body: Message) => {
-    const run = chain.then(async () => {
-      c.write(requestFrame(name, version, ++correlation, body));
-      const payload = await c.next();
-      assert.ok(payload, `${name} v${version}: connection closed`);
-      const r = decodeResponse(name, version, payload);
-      assert.equal(r.correlationId, correlation);
-      // biome-ignore lint/suspicious/noExplicitAny: see KafkaCaller
-      return r.body as Record<string, any>;
-    });
-    chain = run.catch(() => {});
-    return run;
-  };
-  return { call, close: () => c.close() };
-}
+export { type KafkaCaller, kafkaCaller } from '../kafka/helpers.ts';

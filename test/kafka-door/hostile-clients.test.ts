@@ -13,12 +13,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import type { ApiName } from '../../src/api/kafka/apis/index.ts';
-import type { Message } from '../../src/api/kafka/codec.ts';
 import { computeBatchCrc, encodeBatch } from '../../src/records/batch.ts';
 import { type BrokerProcess, spawnBroker } from '../helpers/broker-process.ts';
 import { tempDir } from '../helpers/tmp.ts';
-import { decodeResponse, RawClient, requestFrame } from '../kafka/helpers.ts';
+import { decodeResponse, kafkaCaller, RawClient, requestFrame } from '../kafka/helpers.ts';
 
 let broker: BrokerProcess;
 let port: number;
@@ -37,18 +35,8 @@ after(async () => {
 });
 
 async function client() {
-  const c = await RawClient.open(port);
-  let correlation = 0;
-  const call = async (name: ApiName, version: number, body: Message) => {
-    c.write(requestFrame(name, version, ++correlation, body));
-    const payload = await c.next();
-    assert.ok(payload, `${name} v${version}: connection closed`);
-    const r = decodeResponse(name, version, payload);
-    assert.equal(r.correlationId, correlation);
-    // biome-ignore lint/suspicious/noExplicitAny: decoded responses are checked field by field below
-    return r.body as Record<string, any>;
-  };
-  return { c, call };
+  const k = await kafkaCaller(port);
+  return { c: k.raw, call: k.call };
 }
 
 async function metric(name: string, labels: string): Promise<number> {

@@ -7,27 +7,12 @@ import assert from 'node:assert/strict';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
-import type { ApiName } from '../../src/api/kafka/apis/index.ts';
-import type { Message } from '../../src/api/kafka/codec.ts';
 import { encodeBatch, forEachBatch } from '../../src/records/batch.ts';
 import { startBroker } from '../../src/server.ts';
 import { tempDir } from '../helpers/tmp.ts';
-import { decodeResponse, RawClient, requestFrame } from '../kafka/helpers.ts';
+import { kafkaCaller } from '../kafka/helpers.ts';
 
-async function kafka(port: number) {
-  const c = await RawClient.open(port);
-  let correlation = 0;
-  const call = async (name: ApiName, version: number, body: Message) => {
-    c.write(requestFrame(name, version, ++correlation, body));
-    const payload = await c.next();
-    assert.ok(payload, `${name} v${version}: connection closed`);
-    const r = decodeResponse(name, version, payload);
-    assert.equal(r.correlationId, correlation);
-    // biome-ignore lint/suspicious/noExplicitAny: decoded responses are checked field by field below
-    return r.body as Record<string, any>;
-  };
-  return { call, close: () => c.close() };
-}
+const kafka = kafkaCaller;
 
 const fetchBody = (offsets: number[], maxWaitMs: number) => ({
   replicaId: -1,

@@ -118,3 +118,33 @@ export function decodeResponse(name: ApiName, version: number, payload: Buffer) 
   if (!api) throw new Error(`no API ${name}`);
   return decodeResponsePayload(api, version, payload);
 }
+
+export interface KafkaCaller {
+  // biome-ignore lint/suspicious/noExplicitAny: decoded responses are checked field by field by callers
+  call(name: ApiName, version: number, body: Message): Promise<Record<string, any>>;
+  close(): void;
+  /** The connection itself, for tests that also send raw frames on it. */
+  raw: RawClient;
+}
+
+/** One Kafka connection whose calls run one at a time, each answering the decoded response body. */
+export async function kafkaCaller(port: number): Promise<KafkaCaller> {
+  const c = await RawClient.open(port);
+  let correlation = 0;
+  let chain: Promise<unknown> = Promise.resolve();
+  const call = (name: ApiName, version: number, body: Message) => {
+    const run = chain.then(async () => {
+      c.write(requestFrame(name, version, ++correlation, body));
+      const payload = await c.next();
+      if (!payload) throw new Error(`${name} v${version}: connection closed`);
+      const r = decodeResponse(name, version, payload);
+      if (r.correlationId !== correlation)
+        throw new Error(`${name} v${version}: correlation id ${r.correlationId}, expected ${correlation}`);
+      // biome-ignore lint/suspicious/noExplicitAny: see KafkaCaller
+      return r.body as Record<string, any>;
+    });
+    chain = run.catch(() => {});
+    return run;
+  };
+  return { call, close: () => c.close(), raw: c };
+}

@@ -5,6 +5,7 @@ import { BrokerError, type ErrorCode } from '../../errors.ts';
 const STATUS: Record<ErrorCode, grpc.status> = {
   CORRUPT_MESSAGE: grpc.status.INVALID_ARGUMENT,
   INVALID_RECORD: grpc.status.INVALID_ARGUMENT,
+  INVALID_TIMESTAMP: grpc.status.INVALID_ARGUMENT,
   MESSAGE_TOO_LARGE: grpc.status.RESOURCE_EXHAUSTED,
   UNSUPPORTED_FOR_MESSAGE_FORMAT: grpc.status.INVALID_ARGUMENT,
   UNSUPPORTED_COMPRESSION_TYPE: grpc.status.INVALID_ARGUMENT,

@@ -37,6 +37,11 @@ export interface JoinRequest {
   rebalanceTimeoutMs: number;
   /** JoinGroup v4+: a new member first gets MEMBER_ID_REQUIRED with its id, then joins with it. */
   requireKnownMemberId: boolean;
+  /**
+   * JoinGroup v9+ (KIP-814): a static leader that rejoins a stable group may be told to skip the
+   * assignment; older versions are told another member leads instead. @default false
+   */
+  supportsSkipAssignment?: boolean;
 }
 
 export interface JoinResponse {
@@ -49,6 +54,8 @@ export interface JoinResponse {
   members: { memberId: string; groupInstanceId: string | null; metadata: Buffer }[];
   /** For server-assigned groups: this member's assignment. */
   assignment?: Buffer;
+  /** The leader must not assign: the group keeps its assignment (KIP-814, JoinGroup v9+). */
+  skipAssignment?: boolean;
 }
 
 export interface SyncRequest {
@@ -264,15 +271,23 @@ export class GroupCoordinator {
       return;
     }
 
-    // A static member (group.instance.id) that rejoins replaces its earlier incarnation.
-    if (req.groupInstanceId && req.memberId === '') {
-      const previous = [...group.members.values()].find((m) => m.groupInstanceId === req.groupInstanceId);
-      if (previous)
-        this.#removeMember(
-          group,
-          previous,
-          new BrokerError('FENCED_INSTANCE_ID', 'replaced by a new member with the same instance id'),
+    // Static members (KIP-345): the instance id, not the member id, is the member's identity.
+    if (req.groupInstanceId) {
+      const known = [...group.members.values()].find((m) => m.groupInstanceId === req.groupInstanceId);
+      if (known && req.memberId === '') {
+        // A restarted static member takes over its earlier incarnation's place and assignment.
+        this.#replaceStaticMember(group, known, req, now, respond);
+        return;
+      }
+      if (known && known.memberId !== req.memberId) {
+        respond(
+          new BrokerError(
+            'FENCED_INSTANCE_ID',
+            `instance ${req.groupInstanceId} of group ${group.id} is now member ${known.memberId}`,
+          ),
         );
+        return;
+      }
     }
 
     if (req.memberId === '') {
@@ -286,7 +301,9 @@ export class GroupCoordinator {
         return;
       }
       const memberId = this.#deps.newMemberId(req.clientId);
-      if (req.requireKnownMemberId) {
+      // A new static member joins at once: its instance id already names it (Kafka skips
+      // MEMBER_ID_REQUIRED for static members).
+      if (req.requireKnownMemberId && !req.groupInstanceId) {
         group.pending.set(memberId, now + req.sessionTimeoutMs);
         const err = new BrokerError('MEMBER_ID_REQUIRED', 'join again with the member id given');
         respond(Object.assign(err, { memberId }));
@@ -400,6 +417,71 @@ export class GroupCoordinator {
       return;
     }
     this.#prepareRebalance(group, now);
+    this.#maybeCompleteJoin(group, now);
+  }
+
+  /**
+   * A static member rejoining with an empty member id (a restart): it gets a new member id in place of
+   * the old one, keeps its assignment, and the group does not rebalance unless the group is mid-way
+   * through assigning, or the member's protocols changed what the group would choose or what the
+   * member subscribes to (Kafka's updateStaticMemberThenRebalanceOrCompleteJoin, with the brief's rule
+   * that a changed subscription also rebalances). The old incarnation's waiting calls are fenced.
+   */
+  #replaceStaticMember(
+    group: Group,
+    old: Member,
+    req: JoinRequest,
+    now: number,
+    respond: (r: JoinResponse | BrokerError) => void,
+  ): void {
+    const oldId = old.memberId;
+    const newId = this.#deps.newMemberId(req.clientId);
+    const fenced = new BrokerError(
+      'FENCED_INSTANCE_ID',
+      `instance ${req.groupInstanceId} rejoined as ${newId}`,
+    );
+    const [waitingJoin, waitingSync] = [old.awaitingJoin, old.awaitingSync];
+    old.awaitingJoin = null;
+    old.awaitingSync = null;
+    waitingJoin?.(fenced);
+    waitingSync?.(fenced);
+    // Same place in the member order (the leader choice and assignors see the same order).
+    group.members = new Map([...group.members].map(([id, m]) => (id === oldId ? [newId, m] : [id, m])));
+    const oldProtocols = old.protocols;
+    old.memberId = newId;
+    old.clientId = req.clientId;
+    old.clientHost = req.clientHost;
+    old.protocols = req.protocols;
+    old.sessionTimeoutMs = req.sessionTimeoutMs;
+    old.rebalanceTimeoutMs = req.rebalanceTimeoutMs;
+    old.expiresAtMs = now + req.sessionTimeoutMs;
+    old.awaitingJoin = respond;
+    if (group.leaderId === oldId) group.leaderId = newId;
+    if (group.state === 'Stable') {
+      const chosen = this.#chooseProtocol([...group.members.values()]);
+      const unchanged =
+        chosen === group.protocolName &&
+        sameSubscription(
+          group.protocolType,
+          protocolMetadata(oldProtocols, chosen),
+          protocolMetadata(req.protocols, chosen),
+        );
+      if (unchanged) {
+        old.awaitingJoin = null;
+        const isLeader = group.leaderId === newId;
+        const r = this.#joinResponse(group, old);
+        if (!isLeader) respond(r);
+        else if (req.supportsSkipAssignment) respond({ ...r, skipAssignment: true });
+        // Before JoinGroup v9 the returning leader is named by its old id, so that it does not assign.
+        else respond({ ...r, leaderId: oldId, members: [] });
+        this.#changed(group);
+        return;
+      }
+      this.#prepareRebalance(group, now);
+    } else if (group.state === 'CompletingRebalance') {
+      // The leader may be assigning to the old member id: a new round lets it see the new one.
+      this.#prepareRebalance(group, now);
+    }
     this.#maybeCompleteJoin(group, now);
   }
 
@@ -527,6 +609,7 @@ export class GroupCoordinator {
     let member: Member;
     try {
       group = this.#group(req.groupId, false);
+      this.#checkInstance(group, req.memberId, req.groupInstanceId);
       member = this.#checkMember(group, req.memberId, req.generationId);
     } catch (err) {
       respond(err as BrokerError);
@@ -594,6 +677,17 @@ export class GroupCoordinator {
     return true;
   }
 
+  /** A static member's old incarnation, replaced by a restart, is fenced (KIP-345). */
+  #checkInstance(group: Group | undefined, memberId: string, groupInstanceId?: string | null): void {
+    if (!group || !groupInstanceId) return;
+    const known = [...group.members.values()].find((m) => m.groupInstanceId === groupInstanceId);
+    if (known && known.memberId !== memberId)
+      throw new BrokerError(
+        'FENCED_INSTANCE_ID',
+        `instance ${groupInstanceId} of group ${group.id} is now member ${known.memberId}`,
+      );
+  }
+
   #checkMember(group: Group | undefined, memberId: string, generationId: number): Member {
     const member = group?.members.get(memberId);
     if (!group || !member)
@@ -610,8 +704,15 @@ export class GroupCoordinator {
   // ---------------------------------------------------------------- heartbeat and leave
 
   /** Keeps a member's session alive; throws REBALANCE_IN_PROGRESS when it must rejoin. */
-  heartbeat(groupId: string, memberId: string, generationId: number, now: number): void {
+  heartbeat(
+    groupId: string,
+    memberId: string,
+    generationId: number,
+    now: number,
+    groupInstanceId?: string | null,
+  ): void {
     const group = this.#group(groupId, false);
+    this.#checkInstance(group, memberId, groupInstanceId);
     const member = group?.members.get(memberId);
     if (!group || !member)
       throw new BrokerError('UNKNOWN_MEMBER_ID', `group ${groupId} has no member ${memberId}`);
@@ -634,11 +735,16 @@ export class GroupCoordinator {
   ): (BrokerError | null)[] {
     const group = this.#group(groupId, false);
     const results = members.map((req) => {
-      const m =
-        group?.members.get(req.memberId) ??
-        (req.groupInstanceId
-          ? [...(group?.members.values() ?? [])].find((x) => x.groupInstanceId === req.groupInstanceId)
-          : undefined);
+      // A static member leaves by its instance id; a member id given with it must be the current one
+      // (an old incarnation is fenced rather than allowed to remove its replacement), as in Kafka.
+      const m = req.groupInstanceId
+        ? [...(group?.members.values() ?? [])].find((x) => x.groupInstanceId === req.groupInstanceId)
+        : group?.members.get(req.memberId);
+      if (m && req.groupInstanceId && req.memberId !== '' && m.memberId !== req.memberId)
+        return new BrokerError(
+          'FENCED_INSTANCE_ID',
+          `instance ${req.groupInstanceId} of group ${groupId} is now member ${m.memberId}`,
+        );
       if (!group || !m)
         return new BrokerError('UNKNOWN_MEMBER_ID', `group ${groupId} has no member ${req.memberId}`);
       this.#removeMember(group, m, null);
@@ -700,8 +806,14 @@ export class GroupCoordinator {
    * client outside group management (generation -1, no member id) commits only while the group has no
    * members. During CompletingRebalance commits wait for the new assignment (REBALANCE_IN_PROGRESS).
    */
-  validateCommit(groupId: string, memberId: string, generationId: number): void {
+  validateCommit(
+    groupId: string,
+    memberId: string,
+    generationId: number,
+    groupInstanceId?: string | null,
+  ): void {
     const group = this.#group(groupId, true)!;
+    this.#checkInstance(group, memberId, groupInstanceId);
     if (generationId < 0 && memberId === '') {
       if (group.members.size > 0)
         throw new BrokerError('UNKNOWN_MEMBER_ID', `group ${groupId} has members; commit as one of them`);
@@ -817,6 +929,56 @@ export class GroupCoordinator {
   #changed(group: Group): void {
     const s = this.snapshot(group.id);
     if (s) this.#deps.onGroupChange?.(s);
+  }
+}
+
+function protocolMetadata(protocols: Protocol[], name: string): Buffer | null {
+  return protocols.find((p) => p.name === name)?.metadata ?? null;
+}
+
+/**
+ * Whether two subscriptions ask for the same thing: for Kafka consumers (protocol type `consumer`) the
+ * same topics, whatever else the metadata carries (owned partitions, generation, rack change as a
+ * member restarts without changing what it wants); for the broker-assigned gRPC consumer the same
+ * topics too; for other protocols the same bytes.
+ */
+function sameSubscription(protocolType: string | null, a: Buffer | null, b: Buffer | null): boolean {
+  if (a === null || b === null) return a === b;
+  const topics =
+    protocolType === 'consumer'
+      ? consumerSubscriptionTopics
+      : protocolType === SERVER_ASSIGNED
+        ? decodeSubscription
+        : null;
+  if (topics) {
+    const x = topics(a);
+    const y = topics(b);
+    if (x !== null && y !== null) {
+      const [sx, sy] = [[...new Set(x)].sort(), [...new Set(y)].sort()];
+      return sx.length === sy.length && sx.every((t, i) => t === sy[i]);
+    }
+  }
+  return a.equals(b);
+}
+
+/** The topics of a ConsumerProtocolSubscription (every version: int16 version, [string topic], ...). */
+export function consumerSubscriptionTopics(b: Buffer): string[] | null {
+  try {
+    let at = 2;
+    const n = b.readInt32BE(at);
+    at += 4;
+    if (n < 0 || n > b.length) return null;
+    const topics: string[] = [];
+    for (let i = 0; i < n; i++) {
+      const len = b.readInt16BE(at);
+      at += 2;
+      if (len < 0 || at + len > b.length) return null;
+      topics.push(b.toString('utf8', at, at + len));
+      at += len;
+    }
+    return topics;
+  } catch {
+    return null;
   }
 }
 

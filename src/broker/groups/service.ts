@@ -10,8 +10,7 @@ import { BrokerError, isBrokerError } from '../../errors.ts';
 import { offsetsRecordBytesMax } from '../../limits.ts';
 import { encodeBatch, F, forEachBatch, readInt64 } from '../../records/batch.ts';
 import { recordKey, recordValue, walkBatch } from '../../records/record-walk.ts';
-import type { PartitionLog } from '../../storage/partition-log.ts';
-import type { BrokerCore } from '../core.ts';
+import type { BrokerCore, PartitionView } from '../core.ts';
 import {
   assignedPartitions,
   type CommittedOffset,
@@ -124,9 +123,9 @@ export class GroupService {
     const now = this.clock();
     const groups = new Map<string, GroupSnapshot | null>();
     for (let p = 0; p < this.core.partitionCount(OFFSETS_TOPIC); p++) {
-      let log: PartitionLog;
+      let view: PartitionView;
       try {
-        log = this.core.partitions.get(OFFSETS_TOPIC, p);
+        view = this.core.partition(OFFSETS_TOPIC, p);
       } catch (err) {
         // An offline partition (issue 10: one partition's fault never stops the broker): its groups
         // start empty here.
@@ -136,14 +135,14 @@ export class GroupService {
         );
         continue;
       }
-      let offset = log.logStartOffset;
-      while (offset < log.logEndOffset) {
+      let offset = view.logStartOffset;
+      while (offset < view.logEndOffset) {
         let read: { bytes: Buffer; nextOffset: number };
         try {
-          read = await log.read(offset, 4 * 1024 * 1024);
+          read = await view.read(offset, 4 * 1024 * 1024);
         } catch (err) {
           if (!isBrokerError(err, 'CORRUPT_MESSAGE')) throw err;
-          offset = log.offsetPastSegmentOf(offset); // damaged group records are skipped
+          offset = view.offsetPastDamage(offset); // damaged group records are skipped
           continue;
         }
         const { bytes, nextOffset } = read;
@@ -317,10 +316,10 @@ export class GroupService {
     });
   }
 
-  heartbeat(groupId: string, memberId: string, generationId: number): void {
+  heartbeat(groupId: string, memberId: string, generationId: number, groupInstanceId?: string | null): void {
     this.#checkOpen();
     try {
-      this.coordinator.heartbeat(groupId, memberId, generationId, this.clock());
+      this.coordinator.heartbeat(groupId, memberId, generationId, this.clock(), groupInstanceId);
     } finally {
       this.#reschedule();
     }
@@ -347,17 +346,20 @@ export class GroupService {
     memberId: string,
     generationId: number,
     offsets: OffsetCommit[],
+    groupInstanceId?: string | null,
   ): Promise<(BrokerError | null)[]> {
     this.#checkOpen();
-    this.coordinator.validateCommit(groupId, memberId, generationId);
+    this.coordinator.validateCommit(groupId, memberId, generationId, groupInstanceId);
     const now = this.clock();
     const results: (BrokerError | null)[] = offsets.map((o) => {
       const t = this.core.metadata.getTopic(o.topic);
       if (!t || !Number.isInteger(o.partition) || o.partition < 0 || o.partition >= t.partitions) {
         return new BrokerError('UNKNOWN_TOPIC_OR_PARTITION', `no partition ${o.topic}-${o.partition}`);
       }
-      if (!Number.isSafeInteger(o.offset) || o.offset < -1)
-        return new BrokerError('INVALID_REQUEST', `offset ${o.offset} is not valid`);
+      // Any int64 is stored as committed, negative ones too, as Kafka does: kafkajs commits -2
+      // ("earliest") after OFFSET_OUT_OF_RANGE and in resetOffsets, and loops if that is refused.
+      if (!Number.isSafeInteger(o.offset))
+        return new BrokerError('INVALID_REQUEST', `offset ${o.offset} is not a safe integer`);
       return null;
     });
     const ok = offsets.filter((_, i) => results[i] === null);
@@ -418,14 +420,14 @@ export class GroupService {
     }
     const out = [];
     for (const r of rows.values()) {
-      let log: PartitionLog;
+      let view: PartitionView;
       try {
-        log = this.core.partitions.get(r.topic, r.partition);
+        view = this.core.partition(r.topic, r.partition);
       } catch {
         continue; // the topic was deleted, or the partition never existed
       }
-      const from = r.committed >= 0 ? r.committed : log.logStartOffset;
-      out.push({ ...r, logEndOffset: log.logEndOffset, lag: Math.max(0, log.logEndOffset - from) });
+      const from = r.committed >= 0 ? r.committed : view.logStartOffset;
+      out.push({ ...r, logEndOffset: view.logEndOffset, lag: Math.max(0, view.logEndOffset - from) });
     }
     return out.sort((a, b) => (a.topic === b.topic ? a.partition - b.partition : a.topic < b.topic ? -1 : 1));
   }

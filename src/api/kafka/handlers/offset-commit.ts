@@ -1,0 +1,44 @@
+/**
+ * OffsetCommit (API key 8): the request and response grammar is in ../apis/offset-commit.ts. Stores a
+ * group's offsets through the group service, each partition with its own error.
+ */
+import type { OffsetCommitRequest } from '../apis/offset-commit.ts';
+import type { Message } from '../codec.ts';
+import { kafkaErrorCode } from '../error-codes.ts';
+import { type HandlerDeps, NONE } from './shared.ts';
+
+export async function handleOffsetCommit(deps: HandlerDeps, req: OffsetCommitRequest): Promise<Message> {
+  const flat = req.topics.flatMap((t) =>
+    t.partitions.map((p) => ({
+      topic: t.name,
+      partition: p.partitionIndex,
+      // An offset beyond 2^53 arrives exact, as a bigint. No log can reach it; as a number it is not
+      // a safe integer, which the group service refuses for that partition alone (INVALID_REQUEST)
+      // rather than storing a rounded value.
+      offset: typeof p.committedOffset === 'bigint' ? Number(p.committedOffset) : p.committedOffset,
+      metadata: p.committedMetadata ?? '',
+      leaderEpoch: p.committedLeaderEpoch,
+    })),
+  );
+  let errors: number[];
+  try {
+    const results = await deps.groups.commit(
+      req.groupId,
+      req.memberId,
+      req.generationId,
+      flat,
+      req.groupInstanceId,
+    );
+    errors = results.map((e) => (e ? kafkaErrorCode(e) : NONE));
+  } catch (err) {
+    errors = flat.map(() => kafkaErrorCode(err));
+  }
+  let i = 0;
+  return {
+    throttleTimeMs: 0,
+    topics: req.topics.map((t) => ({
+      name: t.name,
+      partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: errors[i++] })),
+    })),
+  };
+}

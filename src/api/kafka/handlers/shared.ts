@@ -1,0 +1,99 @@
+/**
+ * What every Kafka API handler in this folder shares (one file per API, as Redpanda's
+ * kafka/server/handlers/*.cc): the broker they answer for, this node's Kafka id, the error-free code,
+ * the transactions message, and the auto-creation of topics a client names. Handlers reach
+ * partitions only through the core's partition view (src/broker/partition-view.ts), never the log.
+ */
+import type { BrokerCore } from '../../../broker/core.ts';
+import type { GroupService } from '../../../broker/groups/service.ts';
+import { OFFSETS_TOPIC } from '../../../broker/groups/service.ts';
+import { isInternalTopic } from '../../../broker/metadata.ts';
+import { BrokerError } from '../../../errors.ts';
+import type { KafkaLogger } from '../handler.ts';
+
+export interface BrokerHandlerOptions {
+  core: BrokerCore;
+  groups: GroupService;
+  logger: KafkaLogger;
+  /** This node's int32 id: the number node.id ends with (`numericNodeId` in src/config/node-id.ts). */
+  nodeId: number;
+  /** Host and port that Kafka clients are told to connect to. */
+  advertised: () => { host: string; port: number };
+  autoCreateTopics: boolean;
+  clusterId: string;
+  /** Broker-level settings DescribeConfigs reports for the broker resource. */
+  brokerConfigs: Record<string, string>;
+}
+
+/** What a handler works with: the broker's options and this node's int32 Kafka id. */
+export interface HandlerDeps extends BrokerHandlerOptions {
+  /** The same as `nodeId`: the name the handlers use for the id Kafka clients see. */
+  readonly kafkaNodeId: number;
+}
+
+/** Kafka's error code for success. */
+export const NONE = 0;
+/** What Produce and FindCoordinator tell a transactional producer (InitProducerId answers the code alone). */
+export const TRANSACTIONS_UNSUPPORTED =
+  'transactions are not supported by this broker; use an idempotent producer without a transactional id';
+
+/**
+ * Makes sure a topic that a client names exists, creating it when auto-creation is on. Returns null
+ * when it exists (or now does), else the error to answer for it: UNKNOWN_TOPIC_OR_PARTITION with
+ * auto-creation off, the creation's error otherwise (an invalid name, the node's partition limit).
+ * `__consumer_offsets` is created by the group service with its own settings, and only through
+ * Metadata; Produce never creates an internal topic (clients may not write one).
+ */
+async function autoCreate(
+  deps: HandlerDeps,
+  topic: string,
+  api: 'Produce' | 'Metadata',
+): Promise<BrokerError | null> {
+  const core = deps.core;
+  if (core.metadata.getTopic(topic)) return null;
+  if (!deps.autoCreateTopics)
+    return new BrokerError('UNKNOWN_TOPIC_OR_PARTITION', `topic ${topic} does not exist`);
+  try {
+    if (isInternalTopic(topic)) {
+      if (topic !== OFFSETS_TOPIC || api === 'Produce')
+        throw new BrokerError('INVALID_TOPIC_EXCEPTION', `${topic} is an internal topic`);
+      await deps.groups.ensureOffsetsTopic();
+    } else {
+      await core.createTopic({ name: topic });
+    }
+    deps.logger.info({ topic }, 'auto-created topic for a Kafka client');
+    return null;
+  } catch (err) {
+    if (err instanceof BrokerError && err.code === 'TOPIC_ALREADY_EXISTS') return null;
+    return err instanceof BrokerError
+      ? err
+      : new BrokerError('UNKNOWN_SERVER_ERROR', String(err), { cause: err });
+  }
+}
+
+/**
+ * Auto-creates every topic named, at once (the partition limit and the partition manager bound the
+ * work), and logs one line for those it could not create, however many they are.
+ */
+export async function autoCreateAll(
+  deps: HandlerDeps,
+  topics: string[],
+  api: 'Produce' | 'Metadata',
+): Promise<Map<string, BrokerError>> {
+  const refused = new Map<string, BrokerError>();
+  const unique = [...new Set(topics)].filter((t) => !deps.core.metadata.getTopic(t));
+  await Promise.all(
+    unique.map(async (t) => {
+      const err = await autoCreate(deps, t, api);
+      if (err) refused.set(t, err);
+    }),
+  );
+  if (refused.size > 0 && deps.autoCreateTopics) {
+    const [topic, err] = refused.entries().next().value!;
+    deps.logger.warn(
+      { api, refused: refused.size, topic, code: err.code, err: err.message },
+      'topics a client named were not created',
+    );
+  }
+  return refused;
+}

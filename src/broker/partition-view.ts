@@ -1,0 +1,167 @@
+/**
+ * The one narrow view of a partition that everything above `broker/` sees (DESIGN.md layers, STYLE.md
+ * "The doors see a partition through one narrow view"), after Redpanda's `kafka/server/partition_proxy.h`:
+ * whether this replica leads, its leader epoch, the high watermark, log start and end, the last stable
+ * offset, its size, read, append, and the time query. Neither door nor the group service touches a
+ * `PartitionLog`, its segments or its config; in a cluster this is the one place that will know the
+ * replica's role and epoch, so that every read and write passes it (issue 11, "First, make room").
+ *
+ * The doors still produce and fetch through `BrokerCore.produce` and `BrokerCore.fetch`, which hold the
+ * Kafka semantics above the log (validation, idempotence, timestamps, the consumer's long poll, the
+ * metrics) and reach the log through this view; what the doors read from a partition directly
+ * (offsets, the time query, waiting for data) comes from here.
+ */
+import type { AppendResult, PartitionLog, ReadResult } from '../storage/partition-log.ts';
+
+export interface PartitionDescription {
+  partition: number;
+  leader: string;
+  replicas: string[];
+  isr: string[];
+  logStartOffset: number;
+  logEndOffset: number;
+  highWatermark: number;
+  sizeBytes: number;
+  segments: number;
+}
+
+export interface PartitionView {
+  readonly topic: string;
+  readonly partition: number;
+  /** Whether this replica leads the partition: always, on a single node. */
+  readonly isLeader: boolean;
+  /** The leader epoch of this replica's term; 0 on a single node, whose leadership never moves. */
+  readonly leaderEpoch: number;
+  /**
+   * The offset a consumer may read up to, and ListOffsets' latest: on a single node, what is on disk
+   * under `fsync: always`, else what is written (DESIGN.md decision 7).
+   */
+  readonly highWatermark: number;
+  /** The first offset still stored, and ListOffsets' earliest. */
+  readonly logStartOffset: number;
+  /** One past the last offset written (a follower reads up to it). */
+  readonly logEndOffset: number;
+  /** Without transactions every offset below the high watermark is stable. */
+  readonly lastStableOffset: number;
+  readonly sizeBytes: number;
+  /** The largest batch the partition takes (its topic's max.message.bytes). */
+  readonly maxBatchBytes: number;
+  /** The largest record timestamp stored (ListOffsets' MAX_TIMESTAMP), or -1 when there is none. */
+  readonly maxTimestamp: number;
+  /**
+   * Whole batches from the one holding `offset`, up to `maxBytes` but at least one, and none whose last
+   * offset reaches `maxOffset`. Without `maxOffset` the read goes to the log end, as a follower's or the
+   * broker's own loaders' do; a consumer's read stops at the high watermark.
+   */
+  read(offset: number, maxBytes: number, opts?: { maxOffset?: number }): Promise<ReadResult>;
+  /** Appends batches as they are (the core has validated them; `verified` says so to the log). */
+  append(batches: Buffer, opts?: { verified?: boolean }): Promise<AppendResult>;
+  /** The first record at or after `timestamp` (ListOffsets by time), or null when every one is older. */
+  offsetForTimestamp(timestamp: number): Promise<{ offset: number; timestamp: number } | null>;
+  /** Resolves once the high watermark passes `offset`, after `timeoutMs`, or on abort (the long poll). */
+  waitForData(offset: number, timeoutMs: number, signal?: AbortSignal): Promise<void>;
+  /**
+   * Where a reader that must step over damaged data at `offset` (a read that failed CORRUPT_MESSAGE)
+   * goes on: the first offset past the stretch holding it.
+   */
+  offsetPastDamage(offset: number): number;
+  /** What admin tools show of this replica. */
+  describe(): PartitionDescription;
+}
+
+/** The view of a partition this node stores alone: it leads it, in epoch 0, with itself as the ISR. */
+export class LocalPartitionView implements PartitionView {
+  readonly topic: string;
+  readonly partition: number;
+  readonly isLeader = true;
+  readonly leaderEpoch = 0;
+  readonly #log: PartitionLog;
+  readonly #nodeId: string;
+
+  constructor(topic: string, partition: number, log: PartitionLog, nodeId: string) {
+    this.topic = topic;
+    this.partition = partition;
+    this.#log = log;
+    this.#nodeId = nodeId;
+  }
+
+  get highWatermark(): number {
+    const log = this.#log;
+    return log.config.fsync === 'always' ? log.flushedOffset : log.logEndOffset;
+  }
+
+  get logStartOffset(): number {
+    return this.#log.logStartOffset;
+  }
+
+  get logEndOffset(): number {
+    return this.#log.logEndOffset;
+  }
+
+  get lastStableOffset(): number {
+    return this.highWatermark;
+  }
+
+  get sizeBytes(): number {
+    return this.#log.sizeBytes;
+  }
+
+  get maxBatchBytes(): number {
+    return this.#log.config.maxMessageBytes;
+  }
+
+  get maxTimestamp(): number {
+    let max = -1;
+    for (const s of this.#log.segments) max = Math.max(max, s.maxTimestamp);
+    return max;
+  }
+
+  read(offset: number, maxBytes: number, opts: { maxOffset?: number } = {}): Promise<ReadResult> {
+    return this.#log.read(offset, maxBytes, opts);
+  }
+
+  append(batches: Buffer, opts: { verified?: boolean } = {}): Promise<AppendResult> {
+    return this.#log.append(batches, opts);
+  }
+
+  offsetForTimestamp(timestamp: number): Promise<{ offset: number; timestamp: number } | null> {
+    return this.#log.offsetForTimestamp(timestamp);
+  }
+
+  waitForData(offset: number, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    return this.#log.waitForData(offset, timeoutMs, signal, () => this.highWatermark);
+  }
+
+  offsetPastDamage(offset: number): number {
+    return this.#log.offsetPastSegmentOf(offset);
+  }
+
+  describe(): PartitionDescription {
+    return {
+      partition: this.partition,
+      leader: this.#nodeId,
+      replicas: [this.#nodeId],
+      isr: [this.#nodeId],
+      logStartOffset: this.logStartOffset,
+      logEndOffset: this.logEndOffset,
+      highWatermark: this.highWatermark,
+      sizeBytes: this.sizeBytes,
+      segments: this.#log.segments.length,
+    };
+  }
+}
+
+/** What admin tools show of a partition whose log cannot open: no in-sync replica, no offsets. */
+export function offlinePartitionDescription(partition: number, nodeId: string): PartitionDescription {
+  return {
+    partition,
+    leader: nodeId,
+    replicas: [nodeId],
+    isr: [],
+    logStartOffset: -1,
+    logEndOffset: -1,
+    highWatermark: -1,
+    sizeBytes: 0,
+    segments: 0,
+  };
+}
