@@ -42,6 +42,15 @@ export interface TcpTransportStats {
   badFrames: number;
 }
 
+export interface TcpTransportOptions {
+  /** Largest inbound frame body. @default messageBytesMax */
+  frameBytesMax?: number;
+  /** Messages queued per peer beyond what its socket holds. @default peerQueueMessagesMax */
+  peerQueueMessagesMax?: number;
+  /** Bytes queued per peer beyond what its socket holds. @default peerQueueBytesMax */
+  peerQueueBytesMax?: number;
+}
+
 export class TcpTransport implements RaftTransport {
   private server: net.Server | null = null;
   private readonly peers = new Map<NodeId, Peer>();
@@ -50,10 +59,20 @@ export class TcpTransport implements RaftTransport {
   private deliver: ((m: Message) => void) | null = null;
   readonly stats: TcpTransportStats = { dropped: 0, badFrames: 0 };
   private readonly frameBytesMax: number;
+  private readonly queueMessagesMax: number;
+  private readonly queueBytesMax: number;
 
-  /** `frameBytesMax` bounds an inbound frame. @default messageBytesMax */
-  constructor(opts: { frameBytesMax?: number } = {}) {
+  constructor(opts: TcpTransportOptions = {}) {
     this.frameBytesMax = opts.frameBytesMax ?? messageBytesMax;
+    this.queueMessagesMax = opts.peerQueueMessagesMax ?? peerQueueMessagesMax;
+    this.queueBytesMax = opts.peerQueueBytesMax ?? peerQueueBytesMax;
+    for (const [name, v] of [
+      ['frameBytesMax', this.frameBytesMax],
+      ['peerQueueMessagesMax', this.queueMessagesMax],
+      ['peerQueueBytesMax', this.queueBytesMax],
+    ] as const) {
+      if (!Number.isInteger(v) || v < 1) throw new RangeError(`${name} must be a positive integer, got ${v}`);
+    }
   }
 
   attach(deliver: (m: Message) => void): void {
@@ -79,8 +98,15 @@ export class TcpTransport implements RaftTransport {
     const p = this.peers.get(id);
     if (p && p.address.host === address.host && p.address.port === address.port) return;
     if (p) {
+      // Forget the old connection at once, so that the next send connects to the new address rather
+      // than writing into a socket that is still closing.
       p.address = { host: address.host, port: address.port };
-      p.socket?.destroy();
+      const old = p.socket;
+      p.socket = null;
+      p.connecting = false;
+      p.writable = false;
+      old?.destroy();
+      if (p.queue.length > 0 && !p.timer) this.connect(p);
     } else {
       this.peers.set(id, new Peer(id, { host: address.host, port: address.port }));
     }
@@ -99,10 +125,17 @@ export class TcpTransport implements RaftTransport {
     s?.destroy();
   }
 
-  /** Messages queued for `id` and not yet handed to its socket (for tests and metrics). */
-  queuedTo(id: NodeId): { messages: number; bytes: number } {
+  /**
+   * What waits for peer `id` (for tests and metrics): messages and bytes in the queue, not yet handed
+   * to the socket, and the bytes the socket holds unsent.
+   */
+  queuedTo(id: NodeId): { messages: number; bytes: number; socketBytes: number } {
     const p = this.peers.get(id);
-    return { messages: p?.queue.length ?? 0, bytes: p?.queuedBytes ?? 0 };
+    return {
+      messages: p?.queue.length ?? 0,
+      bytes: p?.queuedBytes ?? 0,
+      socketBytes: p?.socket?.writableLength ?? 0,
+    };
   }
 
   send(m: Message): void {
@@ -119,7 +152,7 @@ export class TcpTransport implements RaftTransport {
     encodeMessage(m, w);
     setLen(w.length - 4);
     const frame = w.finish();
-    if (p.queue.length >= peerQueueMessagesMax || p.queuedBytes + frame.length > peerQueueBytesMax) {
+    if (p.queue.length >= this.queueMessagesMax || p.queuedBytes + frame.length > this.queueBytesMax) {
       this.stats.dropped++;
       return;
     }
@@ -190,7 +223,10 @@ export class TcpTransport implements RaftTransport {
     s.setNoDelay(true);
     const frames = new FrameReader(this.frameBytesMax);
     s.on('data', (chunk: Buffer) => {
-      frames.push(chunk);
+      // As a plain Uint8Array view: the decoder's slice() of entry data must copy, and Buffer's
+      // slice() does not (it is subarray), which would pin the socket's chunk for as long as the
+      // entry lives in the log.
+      frames.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length));
       for (;;) {
         let m: Message;
         try {
