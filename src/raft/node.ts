@@ -156,13 +156,24 @@ export class ProposalRefusedError extends Error {
 /**
  * The node no longer steps: it was closed (RAFT_NODE_CLOSED), or its loop stopped on an error
  * (RAFT_NODE_FAILED, the error as `cause`). Retriable on another node, never on this one.
+ *
+ * `maybeCommitted` is true for a proposal that was already in the log when the node stopped: it may
+ * still commit through the other nodes, so its outcome is unknown (a client must not assume it did not
+ * happen). False for one that never reached the core, and for reads. The simulator found this:
+ * treating every such rejection as "did not happen" broke linearizability under failed fsyncs.
  */
 export class RaftNodeStoppedError extends Error {
   readonly code: 'RAFT_NODE_CLOSED' | 'RAFT_NODE_FAILED';
   readonly retriable = true;
-  constructor(code: 'RAFT_NODE_CLOSED' | 'RAFT_NODE_FAILED', cause?: unknown) {
-    super(code === 'RAFT_NODE_CLOSED' ? 'raft node closed' : `raft node failed: ${String(cause)}`, { cause });
+  readonly maybeCommitted: boolean;
+  constructor(code: 'RAFT_NODE_CLOSED' | 'RAFT_NODE_FAILED', cause?: unknown, maybeCommitted = false) {
+    super(
+      `${code === 'RAFT_NODE_CLOSED' ? 'raft node closed' : `raft node failed: ${String(cause)}`}` +
+        `${maybeCommitted ? ' (the proposal was in the log and may still commit)' : ''}`,
+      { cause },
+    );
     this.code = code;
+    this.maybeCommitted = maybeCommitted;
   }
 }
 
@@ -389,7 +400,7 @@ export class RaftNode {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.ticker.stop();
-    this.rejectPending(this.stoppedError());
+    this.rejectPending();
     await this.transport.close();
     if (this.busy) await new Promise<void>((r) => this.idleWaiters.push(r));
     await this.store.close();
@@ -548,17 +559,19 @@ export class RaftNode {
     this.state = 'failed';
     this.failure = err;
     this.ticker.stop();
-    this.rejectPending(this.stoppedError());
+    this.rejectPending();
     this.onFatal?.(err);
   }
 
-  private stoppedError(): RaftNodeStoppedError {
+  private stoppedError(maybeCommitted = false): RaftNodeStoppedError {
     return this.state === 'failed'
-      ? new RaftNodeStoppedError('RAFT_NODE_FAILED', this.failure)
-      : new RaftNodeStoppedError('RAFT_NODE_CLOSED');
+      ? new RaftNodeStoppedError('RAFT_NODE_FAILED', this.failure, maybeCommitted)
+      : new RaftNodeStoppedError('RAFT_NODE_CLOSED', undefined, maybeCommitted);
   }
 
-  private rejectPending(err: Error): void {
+  private rejectPending(): void {
+    const err = this.stoppedError();
+    const inLog = this.stoppedError(true);
     const proposals = this.proposals;
     const calls = this.calls;
     const waiters = [...this.waiters.values()];
@@ -571,7 +584,7 @@ export class RaftNode {
     this.inbox = [];
     for (const p of proposals) p.reply(err);
     for (const c of calls) c.reject(err);
-    for (const w of waiters) w.reply(err);
+    for (const w of waiters) w.reply(inLog);
     for (const r of reads) r(err);
   }
 }

@@ -179,9 +179,13 @@ test('driver: a failed fsync stops the node, reports once, and refuses work with
     assert.ok(err instanceof RaftNodeStoppedError);
     assert.equal(err.code, 'RAFT_NODE_FAILED');
     assert.equal(err.cause, eio);
+    assert.equal(err.maybeCommitted, true, 'it was in the log: other nodes may still commit it');
     return true;
   });
-  await assert.rejects(node.propose(enc.encode('later')), { code: 'RAFT_NODE_FAILED' });
+  await assert.rejects(node.propose(enc.encode('later')), {
+    code: 'RAFT_NODE_FAILED',
+    maybeCommitted: false,
+  });
   await assert.rejects(node.readBarrier(), { code: 'RAFT_NODE_FAILED' });
   assert.equal(node.metrics().state, 'failed');
   assert.equal(node.failure, eio);
@@ -223,8 +227,8 @@ test('driver: close refuses pending work and waits for the fsync in flight befor
   const closing = node.close().then(() => {
     closed = true;
   });
-  await assert.rejects(queued, { code: 'RAFT_NODE_CLOSED' });
-  await assert.rejects(inFlight, { code: 'RAFT_NODE_CLOSED' });
+  await assert.rejects(queued, { code: 'RAFT_NODE_CLOSED', maybeCommitted: false });
+  await assert.rejects(inFlight, { code: 'RAFT_NODE_CLOSED', maybeCommitted: true });
   await new Promise((r) => setImmediate(r));
   assert.equal(closed, false, 'close waits for the store operation in flight');
   assert.equal(store.closed, false);

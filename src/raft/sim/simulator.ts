@@ -39,7 +39,7 @@ import {
 } from '../codec.ts';
 import type { RaftStore, RaftTransport, Ticker } from '../io.ts';
 import { encodeKvCommand, KvStore } from '../kv.ts';
-import { RaftNode, type StateMachine } from '../node.ts';
+import { RaftNode, RaftNodeStoppedError, type StateMachine } from '../node.ts';
 import { Prng } from '../prng.ts';
 import type { Raft } from '../raft.ts';
 import {
@@ -106,6 +106,12 @@ export interface SimParams {
    * chance per term; a leader that commits old-term entries by counting gets one at each of them.
    */
   readonly commitCutP: number;
+  /**
+   * Chance that an fsync fails (EIO). The driver must stop without acknowledging what the write held
+   * and refuse further work; the simulated supervisor then restarts the process on its disk, which
+   * keeps an unknown prefix of the failed write, as after a crash (issue 11).
+   */
+  readonly fsyncErrorP: number;
 }
 
 export function deriveParams(seed: number): SimParams {
@@ -148,6 +154,8 @@ export function deriveParams(seed: number): SimParams {
     // Drawn last so that the parameters above keep the values they had for each seed.
     electCutP: r.pick([0, 0.5, 0.8]),
     commitCutP: r.pick([0, 0.5, 0.9]),
+    // Drawn after the figure-8 knobs, for the same reason.
+    fsyncErrorP: r.pick([0, 0, 0.005, 0.03]),
   };
 }
 
@@ -160,6 +168,9 @@ export interface SimResult {
 }
 
 class SimFailure extends Error {}
+
+/** A disk error the simulator injected, as opposed to an error of the code under test. */
+class InjectedDiskError extends Error {}
 
 interface OpRecord {
   readonly id: string;
@@ -267,6 +278,7 @@ export class Simulation {
     tornTails: 0,
     snapshotsSent: 0,
     snapshotsInstalled: 0,
+    fsyncErrors: 0,
     compactions: 0,
     confChanges: 0,
     transfers: 0,
@@ -366,7 +378,7 @@ export class Simulation {
       `ticks=${Math.round(this.now / unitsPerTick)} checkQuorum=${p.checkQuorum} drop=${p.dropP} dup=${p.dupP} delay<=${p.delayMaxUnits} ` +
       `compactEvery=${p.compactEvery} | messages=${s.messages} dropped=${s.dropped} elections=${s.elections} ` +
       `crashes=${s.crashes} torn=${s.tornTails} partitions=${s.partitions} conf=${s.confChanges} ` +
-      `transfers=${s.transfers} compactions=${s.compactions} snapshotsInstalled=${s.snapshotsInstalled} ` +
+      `transfers=${s.transfers} compactions=${s.compactions} snapshotsInstalled=${s.snapshotsInstalled} fsyncErrors=${s.fsyncErrors} ` +
       `| ops ok=${count('ok')} failed=${count('failed')} unknown=${count('unknown')} applied=${this.maxApplied} ` +
       `| ${result}`
     );
@@ -415,6 +427,16 @@ export class Simulation {
       ticker: this.ticker(n, gen),
       store: this.store(n, gen, init),
       onFatal: (err) => {
+        if (err instanceof InjectedDiskError && n.gen === gen) {
+          // The process reports and exits (as kv-node's CLI does); its supervisor restarts it.
+          this.log(`n${n.id} STOPPED on a failed fsync`);
+          this.crash(n);
+          const down = n.gen;
+          this.at(this.faultRng.range(1, 2 * this.p.electionTicks * unitsPerTick), () => {
+            if (n.gen === down && !n.up) this.start(n);
+          });
+          return;
+        }
         this.fatal ??= err;
       },
       probe: {
@@ -485,8 +507,15 @@ export class Simulation {
             rd.hardState,
           ),
         );
+        const fails = this.chanceOfFault(this.p.fsyncErrorP);
         this.at(this.diskRng.range(1, this.fsyncMaxUnits), () => {
           if (n.gen !== gen) return;
+          if (fails) {
+            // What the failed write left is unknown: `crash`, called from onFatal, keeps a prefix.
+            this.stats.fsyncErrors++;
+            done(new InjectedDiskError(`n${n.id}: EIO on fdatasync`));
+            return;
+          }
           n.walDurable.push(...n.walUnsynced);
           n.walUnsynced = [];
           done(null);
@@ -846,6 +875,9 @@ export class Simulation {
       return;
     }
     const refused = (err: Error) => {
+      // The node stopped with the proposal in its log: it may still commit, so the outcome stays
+      // unknown (the client's timeout marks it so), not failed.
+      if (err instanceof RaftNodeStoppedError && err.maybeCommitted) return;
       const leader = (err as { leader?: NodeId }).leader;
       if (leader) redirect(leader);
       this.failOp(op);
@@ -926,6 +958,7 @@ export class Simulation {
           leader.node!.submit(
             encodeKvCommand({ t: 'put', k: op.key, v: op.value!, id: op.id }),
             (err, applied) => {
+              if (err instanceof RaftNodeStoppedError && err.maybeCommitted) return;
               if (err) this.failOp(op);
               else if (op.status === 'pending') {
                 this.complete(op, op.value);
