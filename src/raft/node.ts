@@ -23,7 +23,7 @@ import {
   type RaftTransport,
   type Ticker,
 } from './io.ts';
-import { electionTicksDefault, heartbeatTicksDefault, tickMsDefault } from './limits.ts';
+import { electionTicksDefault, heartbeatTicksDefault, proposalBytesMax, tickMsDefault } from './limits.ts';
 import { Prng, type Random } from './prng.ts';
 import { type ProposeRefusal, Raft, type RaftConfig, type Status } from './raft.ts';
 import { FileRaftStore } from './storage.ts';
@@ -150,6 +150,17 @@ export class ProposalRefusedError extends Error {
     Error.stackTraceLimit = limit;
     this.reason = reason;
     this.leader = leader;
+  }
+}
+
+/** A proposal over `proposalBytesMax`: refused before it reaches the log, on any node. */
+export class ProposalTooLargeError extends Error {
+  readonly code = 'PROPOSAL_TOO_LARGE';
+  readonly retriable = false;
+  readonly bytes: number;
+  constructor(bytes: number) {
+    super(`proposal of ${bytes} bytes is over proposalBytesMax (${proposalBytesMax})`);
+    this.bytes = bytes;
   }
 }
 
@@ -329,6 +340,10 @@ export class RaftNode {
   submit(data: Uint8Array, reply: Reply<unknown>): void {
     if (this.state !== 'running') {
       reply(this.stoppedError());
+      return;
+    }
+    if (data.length > proposalBytesMax) {
+      reply(new ProposalTooLargeError(data.length));
       return;
     }
     this.proposals.push({ data, reply });

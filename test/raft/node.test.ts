@@ -12,7 +12,13 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import type { Done, RaftStore, RaftTransport, Ticker } from '../../src/raft/io.ts';
 import { KvStore } from '../../src/raft/kv.ts';
-import { RaftNode, RaftNodeStoppedError, type StateMachine } from '../../src/raft/node.ts';
+import { proposalBytesMax } from '../../src/raft/limits.ts';
+import {
+  ProposalTooLargeError,
+  RaftNode,
+  RaftNodeStoppedError,
+  type StateMachine,
+} from '../../src/raft/node.ts';
 import { Prng } from '../../src/raft/prng.ts';
 import {
   bootstrapSnapshot,
@@ -141,6 +147,24 @@ test('driver: reports the leader it learns of, and role, term, commit and applie
   assert.equal(m.appliedIndex, m.commitIndex);
   assert.ok(m.commitIndex >= 2, 'the no-op and the command');
   assert.deepEqual(leaders, [[1, term]], 'no change reported while the leadership holds');
+  await node.close();
+});
+
+test('driver: a proposal over proposalBytesMax is refused before it reaches the log', async () => {
+  const { node, store, elect } = singleVoter();
+  elect();
+  const last = node.metrics().lastIndex;
+  await assert.rejects(node.propose(new Uint8Array(proposalBytesMax + 1)), (err: unknown) => {
+    assert.ok(err instanceof ProposalTooLargeError);
+    assert.equal(err.bytes, proposalBytesMax + 1);
+    return true;
+  });
+  assert.equal(node.metrics().lastIndex, last);
+  assert.equal(store.pending.length, 0);
+  const ok = node.propose(new Uint8Array(proposalBytesMax));
+  store.flush();
+  await ok;
+  assert.equal(node.metrics().lastIndex, last + 1);
   await node.close();
 });
 
