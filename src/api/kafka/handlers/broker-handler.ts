@@ -60,7 +60,7 @@ export class BrokerKafkaHandler implements KafkaRequestHandler {
       case 'Produce':
         return handleProduce(deps, request as ProduceRequest);
       case 'Fetch':
-        return handleFetch(deps, request as FetchRequest);
+        return handleFetch(deps, ctx, request as FetchRequest);
       case 'ListOffsets':
         return handleListOffsets(deps, request as ListOffsetsRequest);
       case 'Metadata':

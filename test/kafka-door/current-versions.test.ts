@@ -1,0 +1,179 @@
+/**
+ * The versions Kafka 4 advertises, on the real broker process over raw frames (issue 16 section 3): Fetch by
+ * topic id (13-17), including an id no topic has and the id of a topic deleted and created again; Produce,
+ * ListOffsets and Metadata at their new maxima.
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { test } from 'node:test';
+import { API_KEYS, APIS } from '../../src/api/kafka/apis/index.ts';
+import { KAFKA_ERRORS } from '../../src/api/kafka/error-codes.ts';
+import { decodeBatch, encodeBatch, forEachBatch } from '../../src/records/batch.ts';
+import type { KafkaCaller } from '../kafka/helpers.ts';
+import { brokerProcess, kafka } from './raw.ts';
+
+const maxVersion = (name: keyof typeof API_KEYS) => APIS.get(API_KEYS[name])!.maxVersion;
+
+async function createTopic(k: KafkaCaller, name: string, partitions = 1): Promise<void> {
+  const r = await k.call('CreateTopics', 7, {
+    topics: [{ name, numPartitions: partitions, replicationFactor: -1, assignments: [], configs: [] }],
+    timeoutMs: 5000,
+    validateOnly: false,
+  });
+  assert.equal(r.topics[0].errorCode, 0, `create ${name}`);
+}
+
+async function topicId(k: KafkaCaller, name: string): Promise<string> {
+  const r = await k.call('Metadata', 12, {
+    topics: [{ topicId: '00000000-0000-0000-0000-000000000000', name }],
+    allowAutoTopicCreation: false,
+    includeTopicAuthorizedOperations: false,
+  });
+  assert.equal(r.topics[0].errorCode, 0);
+  return r.topics[0].topicId;
+}
+
+async function produce(k: KafkaCaller, version: number, topic: string, values: string[]) {
+  const records = encodeBatch({ records: values.map((v) => ({ value: Buffer.from(v) })) });
+  const r = await k.call('Produce', version, {
+    transactionalId: null,
+    acks: -1,
+    timeoutMs: 5000,
+    topicData: [{ name: topic, partitionData: [{ index: 0, records }] }],
+  });
+  return r.responses[0].partitionResponses[0];
+}
+
+/** A Fetch from offset 0 of the partitions named, each topic by id (`topicId`) or, before v13, by name. */
+function fetchFromStart(
+  k: KafkaCaller,
+  version: number,
+  topics: (({ topicId: string } | { topic: string }) & { partitions: number[] })[],
+  forgotten: { topicId: string; partitions: number[] }[] = [],
+) {
+  return k.call('Fetch', version, {
+    replicaId: -1,
+    replicaState: { replicaId: -1, replicaEpoch: -1 },
+    maxWaitMs: 0,
+    minBytes: 0,
+    maxBytes: 1 << 20,
+    isolationLevel: 0,
+    sessionId: 0,
+    sessionEpoch: -1,
+    topics: topics.map((t) => ({
+      ...t,
+      partitions: t.partitions.map((partition) => ({
+        partition,
+        currentLeaderEpoch: -1,
+        fetchOffset: 0,
+        lastFetchedEpoch: -1,
+        logStartOffset: -1,
+        partitionMaxBytes: 1 << 20,
+      })),
+    })),
+    forgottenTopicsData: forgotten,
+    rackId: '',
+  });
+}
+
+/** The values of the records in a partition's fetched bytes. */
+function values(records: Buffer | null): string[] {
+  const out: string[] = [];
+  if (records)
+    forEachBatch(records, (pos) => {
+      for (const r of decodeBatch(records, pos).records) out.push(r.value ? r.value.toString() : '');
+    });
+  return out;
+}
+
+test('Fetch 13-17 reads by topic id, answers with the id, and refuses an unknown id with UNKNOWN_TOPIC_ID', async (t) => {
+  assert.equal(maxVersion('Fetch'), 17);
+  const broker = await brokerProcess(t);
+  const k = await kafka(broker.kafkaPort!);
+  t.after(() => k.close());
+  await createTopic(k, 'by-id', 2);
+  await createTopic(k, 'other');
+  const id = await topicId(k, 'by-id');
+  const otherId = await topicId(k, 'other');
+  assert.notEqual(id, otherId);
+  assert.equal((await produce(k, 9, 'by-id', ['a', 'b'])).errorCode, 0);
+  assert.equal((await produce(k, 9, 'other', ['x'])).errorCode, 0);
+  const unknown = randomUUID();
+  for (let v = 13; v <= 17; v++) {
+    const r = await fetchFromStart(
+      k,
+      v,
+      [
+        { topicId: id, partitions: [0, 1] },
+        { topicId: unknown, partitions: [0] },
+        { topicId: otherId, partitions: [0] },
+      ],
+      // Forgotten topics mean nothing to a sessionless full fetch; they must not change its answer.
+      [{ topicId: otherId, partitions: [0] }],
+    );
+    assert.equal(r.errorCode, 0, `v${v}`);
+    assert.deepEqual(
+      r.responses.map((x: { topicId: string }) => x.topicId),
+      [id, unknown, otherId],
+      `v${v}: one response per topic, named by id`,
+    );
+    const [mine, missing, other] = r.responses;
+    assert.deepEqual(
+      mine.partitions.map((p: { partitionIndex: number; errorCode: number }) => [
+        p.partitionIndex,
+        p.errorCode,
+      ]),
+      [
+        [0, 0],
+        [1, 0],
+      ],
+    );
+    assert.deepEqual(values(mine.partitions[0].records), ['a', 'b'], `v${v}`);
+    assert.equal(mine.partitions[0].highWatermark, 2);
+    assert.deepEqual(values(mine.partitions[1].records), []);
+    assert.equal(missing.partitions[0].errorCode, KAFKA_ERRORS.UNKNOWN_TOPIC_ID.code, `v${v}`);
+    assert.equal(missing.partitions[0].highWatermark, -1);
+    assert.deepEqual(values(other.partitions[0].records), ['x']);
+  }
+  // A partition that the topic does not have is still UNKNOWN_TOPIC_OR_PARTITION.
+  const r = await fetchFromStart(k, 17, [{ topicId: id, partitions: [5] }]);
+  assert.equal(r.responses[0].partitions[0].errorCode, KAFKA_ERRORS.UNKNOWN_TOPIC_OR_PARTITION.code);
+  // Version 12 still names topics by name.
+  const old = await fetchFromStart(k, 12, [{ topic: 'by-id', partitions: [0] }]);
+  assert.equal(old.responses[0].topic, 'by-id');
+  assert.deepEqual(values(old.responses[0].partitions[0].records), ['a', 'b']);
+});
+
+test('Fetch by topic id: a topic deleted and created again under its name has a new id; the old one is unknown', async (t) => {
+  const broker = await brokerProcess(t);
+  const k = await kafka(broker.kafkaPort!);
+  t.after(() => k.close());
+  await createTopic(k, 'reborn');
+  const oldId = await topicId(k, 'reborn');
+  assert.equal((await produce(k, 9, 'reborn', ['before'])).errorCode, 0);
+  const d = await k.call('DeleteTopics', 6, {
+    topics: [{ name: 'reborn', topicId: oldId }],
+    timeoutMs: 5000,
+  });
+  assert.equal(d.responses[0].errorCode, 0);
+  // Deleted: the id is unknown.
+  let r = await fetchFromStart(k, 17, [{ topicId: oldId, partitions: [0] }]);
+  assert.equal(r.responses[0].partitions[0].errorCode, KAFKA_ERRORS.UNKNOWN_TOPIC_ID.code);
+  await createTopic(k, 'reborn');
+  const newId = await topicId(k, 'reborn');
+  assert.notEqual(newId, oldId);
+  assert.equal((await produce(k, 9, 'reborn', ['after'])).errorCode, 0);
+  r = await fetchFromStart(k, 17, [
+    { topicId: oldId, partitions: [0] },
+    { topicId: newId, partitions: [0] },
+  ]);
+  assert.equal(r.responses[0].topicId, oldId);
+  assert.equal(
+    r.responses[0].partitions[0].errorCode,
+    KAFKA_ERRORS.UNKNOWN_TOPIC_ID.code,
+    'the old id is gone',
+  );
+  assert.equal(r.responses[1].topicId, newId);
+  assert.equal(r.responses[1].partitions[0].errorCode, 0);
+  assert.deepEqual(values(r.responses[1].partitions[0].records), ['after'], 'only the new topic’s records');
+});
