@@ -177,3 +177,35 @@ test('Fetch by topic id: a topic deleted and created again under its name has a 
   assert.equal(r.responses[1].partitions[0].errorCode, 0);
   assert.deepEqual(values(r.responses[1].partitions[0].records), ['after'], 'only the new topic’s records');
 });
+
+test('Produce 10-12 appends and answers base offsets, with no CurrentLeader for a partition this node leads', async (t) => {
+  assert.equal(maxVersion('Produce'), 12);
+  const broker = await brokerProcess(t);
+  const k = await kafka(broker.kafkaPort!);
+  t.after(() => k.close());
+  await createTopic(k, 'produced');
+  let next = 0;
+  for (let v = 10; v <= 12; v++) {
+    const p = await produce(k, v, 'produced', [`v${v}a`, `v${v}b`]);
+    assert.equal(p.errorCode, 0, `v${v}`);
+    assert.equal(p.baseOffset, next, `v${v}`);
+    assert.equal(p.logStartOffset, 0);
+    assert.deepEqual(p.currentLeader, { leaderId: -1, leaderEpoch: -1 });
+    next += 2;
+  }
+  const id = await topicId(k, 'produced');
+  const r = await fetchFromStart(k, 17, [{ topicId: id, partitions: [0] }]);
+  assert.deepEqual(values(r.responses[0].partitions[0].records), [
+    'v10a',
+    'v10b',
+    'v11a',
+    'v11b',
+    'v12a',
+    'v12b',
+  ]);
+  // Auto-creation (on by default) works at the new versions too; an internal topic is still refused.
+  const created = await produce(k, 12, 'made-by-produce', ['x']);
+  assert.deepEqual([created.errorCode, created.baseOffset], [0, 0]);
+  const internal = await produce(k, 12, '__consumer_offsets', ['x']);
+  assert.equal(internal.errorCode, KAFKA_ERRORS.INVALID_TOPIC_EXCEPTION.code);
+});

@@ -66,7 +66,7 @@ export interface ApiEntry {
 }
 
 const table: [ApiName, number, number, MessageSpec, MessageSpec][] = [
-  ['Produce', 0, 9, produceRequest, produceResponse],
+  ['Produce', 0, 12, produceRequest, produceResponse],
   ['Fetch', 4, 17, fetchRequest, fetchResponse],
   ['ListOffsets', 1, 8, listOffsetsRequest, listOffsetsResponse],
   ['Metadata', 0, 12, metadataRequest, metadataResponse],
