@@ -209,3 +209,58 @@ test('Produce 10-12 appends and answers base offsets, with no CurrentLeader for 
   const internal = await produce(k, 12, '__consumer_offsets', ['x']);
   assert.equal(internal.errorCode, KAFKA_ERRORS.INVALID_TOPIC_EXCEPTION.code);
 });
+
+test('ListOffsets 8-10: latest, earliest, max timestamp, by time, earliest local (-4) and last tiered (-5, none)', async (t) => {
+  assert.equal(maxVersion('ListOffsets'), 10);
+  const broker = await brokerProcess(t);
+  const k = await kafka(broker.kafkaPort!);
+  t.after(() => k.close());
+  await createTopic(k, 'offsets');
+  // Three records at known times, the largest in the middle.
+  const base = Date.now() - 60_000;
+  const records = encodeBatch({
+    records: [
+      { value: Buffer.from('a'), timestamp: base },
+      { value: Buffer.from('b'), timestamp: base + 2000 },
+      { value: Buffer.from('c'), timestamp: base + 1000 },
+    ],
+  });
+  const p = await k.call('Produce', 12, {
+    transactionalId: null,
+    acks: -1,
+    timeoutMs: 5000,
+    topicData: [{ name: 'offsets', partitionData: [{ index: 0, records }] }],
+  });
+  assert.equal(p.responses[0].partitionResponses[0].errorCode, 0);
+  const query = [-1, -2, -3, base + 500, base + 5000, -4, -5];
+  for (let v = 8; v <= 10; v++) {
+    const r = await k.call('ListOffsets', v, {
+      replicaId: -1,
+      isolationLevel: 0,
+      topics: [
+        {
+          name: 'offsets',
+          partitions: query
+            .filter((ts) => ts !== -5 || v >= 9)
+            .map((timestamp) => ({ partitionIndex: 0, currentLeaderEpoch: -1, timestamp })),
+        },
+      ],
+      timeoutMs: 1000,
+    });
+    const got = r.topics[0].partitions.map((x: { errorCode: number; offset: number; timestamp: number }) => [
+      x.errorCode,
+      x.offset,
+      x.timestamp,
+    ]);
+    const want = [
+      [0, 3, -1], // latest: the high watermark
+      [0, 0, -1], // earliest
+      [0, 1, base + 2000], // the record with the largest timestamp
+      [0, 1, base + 2000], // the first record at or after the time
+      [0, -1, -1], // after every record: none
+      [0, 0, -1], // earliest local: the earliest, with no tiered storage
+      [0, -1, -1], // last tiered: none
+    ].slice(0, v >= 9 ? 7 : 6);
+    assert.deepEqual(got, want, `v${v}`);
+  }
+});
