@@ -33,8 +33,11 @@ async function topicId(k: KafkaCaller, name: string): Promise<string> {
   return r.topics[0].topicId;
 }
 
-async function produce(k: KafkaCaller, version: number, topic: string, values: string[]) {
-  const records = encodeBatch({ records: values.map((v) => ({ value: Buffer.from(v) })) });
+/** Produces one batch to partition 0: of these values, or these encoded records. */
+async function produce(k: KafkaCaller, version: number, topic: string, values: string[] | Buffer) {
+  const records = Buffer.isBuffer(values)
+    ? values
+    : encodeBatch({ records: values.map((v) => ({ value: Buffer.from(v) })) });
   const r = await k.call('Produce', version, {
     transactionalId: null,
     acks: -1,
@@ -225,13 +228,7 @@ test('ListOffsets 8-10: latest, earliest, max timestamp, by time, earliest local
       { value: Buffer.from('c'), timestamp: base + 1000 },
     ],
   });
-  const p = await k.call('Produce', 12, {
-    transactionalId: null,
-    acks: -1,
-    timeoutMs: 5000,
-    topicData: [{ name: 'offsets', partitionData: [{ index: 0, records }] }],
-  });
-  assert.equal(p.responses[0].partitionResponses[0].errorCode, 0);
+  assert.equal((await produce(k, 12, 'offsets', records)).errorCode, 0);
   const query = [-1, -2, -3, base + 500, base + 5000, -4, -5];
   for (let v = 8; v <= 10; v++) {
     const r = await k.call('ListOffsets', v, {
