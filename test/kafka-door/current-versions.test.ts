@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import { API_KEYS, APIS } from '../../src/api/kafka/apis/index.ts';
 import { KAFKA_ERRORS } from '../../src/api/kafka/error-codes.ts';
 import { decodeBatch, encodeBatch, forEachBatch } from '../../src/records/batch.ts';
-import type { KafkaCaller } from '../kafka/helpers.ts';
+import { type KafkaCaller, requestFrame } from '../kafka/helpers.ts';
 import { brokerProcess, kafka } from './raw.ts';
 
 const maxVersion = (name: keyof typeof API_KEYS) => APIS.get(API_KEYS[name])!.maxVersion;
@@ -260,4 +260,49 @@ test('ListOffsets 8-10: latest, earliest, max timestamp, by time, earliest local
     ].slice(0, v >= 9 ? 7 : 6);
     assert.deepEqual(got, want, `v${v}`);
   }
+});
+
+test('Metadata 13 answers as 12 did, plus a top-level error code of 0 at the end of the body', async (t) => {
+  assert.equal(maxVersion('Metadata'), 13);
+  const broker = await brokerProcess(t);
+  const k = await kafka(broker.kafkaPort!);
+  t.after(() => k.close());
+  await createTopic(k, 'described', 3);
+  const id = await topicId(k, 'described');
+  const zero = '00000000-0000-0000-0000-000000000000';
+  const unknown = randomUUID();
+  const body = {
+    topics: [
+      { topicId: zero, name: 'described' },
+      { topicId: id, name: null },
+      { topicId: unknown, name: null },
+    ],
+    allowAutoTopicCreation: false,
+    includeTopicAuthorizedOperations: false,
+  };
+  const r = await k.call('Metadata', 13, body);
+  assert.equal(r.errorCode, 0);
+  assert.equal(r.brokers.length, 1);
+  assert.deepEqual(
+    r.topics.map((x: { errorCode: number; name: string | null; topicId: string; partitions: unknown[] }) => [
+      x.errorCode,
+      x.name,
+      x.topicId,
+      x.partitions.length,
+    ]),
+    [
+      [0, 'described', id, 3],
+      [0, 'described', id, 3],
+      [KAFKA_ERRORS.UNKNOWN_TOPIC_ID.code, null, unknown, 0],
+    ],
+  );
+  // On the wire, v13 is v12's body with the int16 error code before the final (empty) tag section.
+  const raw = async (v: number) => {
+    k.raw.write(requestFrame('Metadata', v, 1000 + v, body));
+    return (await k.raw.next())!;
+  };
+  const [v12, v13] = [await raw(12), await raw(13)];
+  assert.equal(v13.length, v12.length + 2);
+  assert.deepEqual([...v13.subarray(v13.length - 3)], [0, 0, 0]);
+  assert.deepEqual(v13.subarray(0, v13.length - 3).subarray(4), v12.subarray(0, v12.length - 1).subarray(4));
 });

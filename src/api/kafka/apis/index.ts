@@ -69,7 +69,7 @@ const table: [ApiName, number, number, MessageSpec, MessageSpec][] = [
   ['Produce', 0, 12, produceRequest, produceResponse],
   ['Fetch', 4, 17, fetchRequest, fetchResponse],
   ['ListOffsets', 1, 10, listOffsetsRequest, listOffsetsResponse],
-  ['Metadata', 0, 12, metadataRequest, metadataResponse],
+  ['Metadata', 0, 13, metadataRequest, metadataResponse],
   ['OffsetCommit', 0, 8, offsetCommitRequest, offsetCommitResponse],
   ['OffsetFetch', 0, 8, offsetFetchRequest, offsetFetchResponse],
   ['FindCoordinator', 0, 4, findCoordinatorRequest, findCoordinatorResponse],
