@@ -306,3 +306,76 @@ test('Metadata 13 answers as 12 did, plus a top-level error code of 0 at the end
   assert.deepEqual([...v13.subarray(v13.length - 3)], [0, 0, 0]);
   assert.deepEqual(v13.subarray(0, v13.length - 3).subarray(4), v12.subarray(0, v12.length - 1).subarray(4));
 });
+
+test('OffsetCommit 9 refuses a generation in a group that does not exist with GROUP_ID_NOT_FOUND; OffsetFetch 9 reads commits', async (t) => {
+  assert.equal(maxVersion('OffsetCommit'), 9);
+  assert.equal(maxVersion('OffsetFetch'), 9);
+  const broker = await brokerProcess(t);
+  const k = await kafka(broker.kafkaPort!);
+  t.after(() => k.close());
+  await createTopic(k, 'committed', 2);
+  const commit = async (version: number, groupId: string, generationId: number, memberId: string) => {
+    const r = await k.call('OffsetCommit', version, {
+      groupId,
+      generationId,
+      memberId,
+      groupInstanceId: null,
+      topics: [
+        {
+          name: 'committed',
+          partitions: [0, 1].map((p) => ({
+            partitionIndex: p,
+            committedOffset: 10 + p,
+            committedLeaderEpoch: -1,
+            committedMetadata: `v${version}`,
+          })),
+        },
+      ],
+    });
+    return r.topics[0].partitions.map((p: { errorCode: number }) => p.errorCode);
+  };
+  const notFound = KAFKA_ERRORS.GROUP_ID_NOT_FOUND.code;
+  assert.deepEqual(await commit(9, 'nobody', 3, 'member-1'), [notFound, notFound]);
+  // Before 9 the answer is as it was (the member is unknown).
+  const unknownMember = KAFKA_ERRORS.UNKNOWN_MEMBER_ID.code;
+  assert.deepEqual(await commit(8, 'nobody-8', 3, 'member-1'), [unknownMember, unknownMember]);
+  // Without a generation (an admin tool), a commit creates the group at 9 as before.
+  assert.deepEqual(await commit(9, 'tool', -1, ''), [0, 0]);
+  // Now that the group exists, a stale generation is a member error, not GROUP_ID_NOT_FOUND.
+  assert.deepEqual(await commit(9, 'tool', 3, 'member-1'), [unknownMember, unknownMember]);
+  // OffsetFetch 9: the member id and epoch (KIP-848) do not matter to a classic group.
+  for (const [memberId, memberEpoch] of [
+    [null, -1],
+    ['member-1', 7],
+  ] as const) {
+    const f = await k.call('OffsetFetch', 9, {
+      groups: [
+        { groupId: 'tool', memberId, memberEpoch, topics: [{ name: 'committed', partitionIndexes: [0, 1] }] },
+        { groupId: 'nobody', memberId, memberEpoch, topics: null },
+      ],
+      requireStable: false,
+    });
+    assert.deepEqual(
+      f.groups.map((g: { groupId: string; errorCode: number }) => [g.groupId, g.errorCode]),
+      [
+        ['tool', 0],
+        ['nobody', 0],
+      ],
+    );
+    assert.deepEqual(
+      f.groups[0].topics[0].partitions.map((p: { committedOffset: number; metadata: string }) => [
+        p.committedOffset,
+        p.metadata,
+      ]),
+      [
+        [10, 'v9'],
+        [11, 'v9'],
+      ],
+    );
+    assert.deepEqual(
+      f.groups[1].topics,
+      [],
+      'nothing was committed for the group GROUP_ID_NOT_FOUND refused',
+    );
+  }
+});

@@ -857,6 +857,11 @@ export class GroupCoordinator {
     return [...this.#groups.keys()].sort();
   }
 
+  /** Whether the coordinator holds the group (one that was joined or committed to, and not deleted since). */
+  has(groupId: string): boolean {
+    return this.#groups.has(groupId);
+  }
+
   snapshot(groupId: string): GroupSnapshot | null {
     const g = this.#groups.get(groupId);
     if (!g) return null;

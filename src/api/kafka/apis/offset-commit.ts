@@ -1,12 +1,17 @@
 /**
- * OffsetCommit (API key 8), versions 0-8. From apache/kafka OffsetCommitRequest.json and
+ * OffsetCommit (API key 8), versions 0-9. From apache/kafka OffsetCommitRequest.json and
  * OffsetCommitResponse.json.
  *
  * 1 adds the generation, member id and a per-partition commit timestamp; 2 replaces that timestamp
  * with a request-wide retention time, which 5 removes again (retention became broker config); 6 adds
- * the committed leader epoch; 7 static membership; 8 is the first flexible version.
+ * the committed leader epoch; 7 static membership; 8 is the first flexible version; 9 is the same
+ * message, the first usable with the consumer group protocol (KIP-848), where the generation field
+ * (Kafka's GenerationIdOrMemberEpoch, `generationId` here) carries the member epoch, and a commit with
+ * a generation to a group that does not exist is answered GROUP_ID_NOT_FOUND rather than
+ * ILLEGAL_GENERATION. Kafka 4 serves 2-9 (KIP-896); we keep 0 and 1, which librdkafka needs advertised
+ * to enable consumer groups and kafka-python 2.0.2 sends.
  *
- * OffsetCommit Request (Version: 8) => group_id generation_id member_id group_instance_id [topics]
+ * OffsetCommit Request (Version: 9) => group_id generation_id member_id group_instance_id [topics]
  *                                      TAGGED_FIELDS
  *   topics => name [partitions] TAGGED_FIELDS
  *     partitions => partition_index committed_offset committed_leader_epoch committed_metadata
@@ -14,7 +19,7 @@
  *   (version 1: commit_timestamp INT64 after committed_offset; versions 2-4: retention_time_ms INT64
  *    after group_instance_id's position)
  *
- * OffsetCommit Response (Version: 8) => throttle_time_ms [topics] TAGGED_FIELDS
+ * OffsetCommit Response (Version: 9) => throttle_time_ms [topics] TAGGED_FIELDS
  *   topics => name [partitions => partition_index error_code TAGGED_FIELDS] TAGGED_FIELDS
  */
 import { field, type MessageValue, message, structs } from '../schema.ts';
@@ -22,7 +27,7 @@ import { field, type MessageValue, message, structs } from '../schema.ts';
 export const offsetCommitRequest = message({
   name: 'OffsetCommitRequest',
   apiKey: 8,
-  validVersions: '0-8',
+  validVersions: '0-9',
   flexibleVersions: '8+',
   fields: [
     field('groupId', 'string', '0+'),
@@ -47,7 +52,7 @@ export const offsetCommitRequest = message({
 export const offsetCommitResponse = message({
   name: 'OffsetCommitResponse',
   apiKey: 8,
-  validVersions: '0-8',
+  validVersions: '0-9',
   flexibleVersions: '8+',
   fields: [
     field('throttleTimeMs', 'int32', '3+'),

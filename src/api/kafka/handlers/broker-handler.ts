@@ -76,7 +76,7 @@ export class BrokerKafkaHandler implements KafkaRequestHandler {
       case 'LeaveGroup':
         return Promise.resolve(handleLeaveGroup(deps, ctx, request as LeaveGroupRequest));
       case 'OffsetCommit':
-        return handleOffsetCommit(deps, request as OffsetCommitRequest);
+        return handleOffsetCommit(deps, ctx, request as OffsetCommitRequest);
       case 'OffsetFetch':
         return Promise.resolve(handleOffsetFetch(deps, ctx, request as OffsetFetchRequest));
       case 'CreateTopics':

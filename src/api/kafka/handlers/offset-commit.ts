@@ -1,13 +1,24 @@
 /**
  * OffsetCommit (API key 8): the request and response grammar is in ../apis/offset-commit.ts. Stores a
- * group's offsets through the group service, each partition with its own error.
+ * group's offsets through the group service, each partition with its own error. From version 9 a commit
+ * with a generation (0 or more) to a group that does not exist is answered GROUP_ID_NOT_FOUND, as Kafka's
+ * OffsetMetadataManager.validateOffsetCommit does; a commit without one (-1: an admin client or a consumer
+ * outside group management) still creates the group, at every version.
  */
 import type { OffsetCommitRequest } from '../apis/offset-commit.ts';
 import type { Message } from '../codec.ts';
-import { kafkaErrorCode } from '../error-codes.ts';
+import { errorCode, kafkaErrorCode } from '../error-codes.ts';
+import type { RequestContext } from '../handler.ts';
 import { type HandlerDeps, NONE } from './shared.ts';
 
-export async function handleOffsetCommit(deps: HandlerDeps, req: OffsetCommitRequest): Promise<Message> {
+/** The first OffsetCommit version that answers GROUP_ID_NOT_FOUND for a group that does not exist. */
+const groupIdNotFoundVersion = 9;
+
+export async function handleOffsetCommit(
+  deps: HandlerDeps,
+  ctx: RequestContext,
+  req: OffsetCommitRequest,
+): Promise<Message> {
   const flat = req.topics.flatMap((t) =>
     t.partitions.map((p) => ({
       topic: t.name,
@@ -20,18 +31,26 @@ export async function handleOffsetCommit(deps: HandlerDeps, req: OffsetCommitReq
       leaderEpoch: p.committedLeaderEpoch,
     })),
   );
+  const missingGroup =
+    ctx.apiVersion >= groupIdNotFoundVersion &&
+    req.generationId >= 0 &&
+    !deps.groups.coordinator.has(req.groupId);
   let errors: number[];
-  try {
-    const results = await deps.groups.commit(
-      req.groupId,
-      req.memberId,
-      req.generationId,
-      flat,
-      req.groupInstanceId,
-    );
-    errors = results.map((e) => (e ? kafkaErrorCode(e) : NONE));
-  } catch (err) {
-    errors = flat.map(() => kafkaErrorCode(err));
+  if (missingGroup) {
+    errors = flat.map(() => errorCode('GROUP_ID_NOT_FOUND'));
+  } else {
+    try {
+      const results = await deps.groups.commit(
+        req.groupId,
+        req.memberId,
+        req.generationId,
+        flat,
+        req.groupInstanceId,
+      );
+      errors = results.map((e) => (e ? kafkaErrorCode(e) : NONE));
+    } catch (err) {
+      errors = flat.map(() => kafkaErrorCode(err));
+    }
   }
   let i = 0;
   return {

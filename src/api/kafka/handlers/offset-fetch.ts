@@ -1,6 +1,7 @@
 /**
  * OffsetFetch (API key 9): the request and response grammar is in ../apis/offset-fetch.ts. A group's
- * committed offsets (v8+: of several groups at once).
+ * committed offsets (v8+: of several groups at once). v9's MemberId and MemberEpoch are ignored, as Kafka's
+ * ClassicGroup.validateOffsetFetch ignores them: every group here is a classic group.
  */
 import type { OffsetFetchRequest } from '../apis/offset-fetch.ts';
 import type { Message } from '../codec.ts';
