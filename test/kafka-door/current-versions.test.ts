@@ -47,6 +47,32 @@ async function produce(k: KafkaCaller, version: number, topic: string, values: s
   return r.responses[0].partitionResponses[0];
 }
 
+/** Commits offset 10 + p for each partition p of a topic; answers each partition's error code. */
+async function commitOffsets(
+  k: KafkaCaller,
+  version: number,
+  group: { groupId: string; generationId: number; memberId: string },
+  topic: string,
+  partitions: number[],
+): Promise<number[]> {
+  const r = await k.call('OffsetCommit', version, {
+    ...group,
+    groupInstanceId: null,
+    topics: [
+      {
+        name: topic,
+        partitions: partitions.map((p) => ({
+          partitionIndex: p,
+          committedOffset: 10 + p,
+          committedLeaderEpoch: -1,
+          committedMetadata: `v${version}`,
+        })),
+      },
+    ],
+  });
+  return r.topics[0].partitions.map((p: { errorCode: number }) => p.errorCode);
+}
+
 /** A Fetch from offset 0 of the partitions named, each topic by id (`topicId`) or, before v13, by name. */
 function fetchFromStart(
   k: KafkaCaller,
@@ -314,26 +340,8 @@ test('OffsetCommit 9 refuses a generation in a group that does not exist with GR
   const k = await kafka(broker.kafkaPort!);
   t.after(() => k.close());
   await createTopic(k, 'committed', 2);
-  const commit = async (version: number, groupId: string, generationId: number, memberId: string) => {
-    const r = await k.call('OffsetCommit', version, {
-      groupId,
-      generationId,
-      memberId,
-      groupInstanceId: null,
-      topics: [
-        {
-          name: 'committed',
-          partitions: [0, 1].map((p) => ({
-            partitionIndex: p,
-            committedOffset: 10 + p,
-            committedLeaderEpoch: -1,
-            committedMetadata: `v${version}`,
-          })),
-        },
-      ],
-    });
-    return r.topics[0].partitions.map((p: { errorCode: number }) => p.errorCode);
-  };
+  const commit = (version: number, groupId: string, generationId: number, memberId: string) =>
+    commitOffsets(k, version, { groupId, generationId, memberId }, 'committed', [0, 1]);
   const notFound = KAFKA_ERRORS.GROUP_ID_NOT_FOUND.code;
   assert.deepEqual(await commit(9, 'nobody', 3, 'member-1'), [notFound, notFound]);
   // Before 9 the answer is as it was (the member is unknown).
@@ -378,4 +386,70 @@ test('OffsetCommit 9 refuses a generation in a group that does not exist with GR
       'nothing was committed for the group GROUP_ID_NOT_FOUND refused',
     );
   }
+});
+
+test('FindCoordinator 6, ListGroups 5 and DescribeGroups 6: share keys refused, groups typed classic, unknown groups not found', async (t) => {
+  assert.equal(maxVersion('FindCoordinator'), 6);
+  assert.equal(maxVersion('ListGroups'), 5);
+  assert.equal(maxVersion('DescribeGroups'), 6);
+  const broker = await brokerProcess(t);
+  const k = await kafka(broker.kafkaPort!);
+  t.after(() => k.close());
+  await createTopic(k, 'grouped');
+  // A group made by a commit without a generation (as an admin tool makes one).
+  assert.deepEqual(
+    await commitOffsets(k, 9, { groupId: 'listed', generationId: -1, memberId: '' }, 'grouped', [0]),
+    [0],
+  );
+
+  for (const v of [4, 5, 6]) {
+    const f = await k.call('FindCoordinator', v, { keyType: 0, coordinatorKeys: ['listed'] });
+    assert.deepEqual(
+      f.coordinators.map((x: { key: string; nodeId: number; port: number; errorCode: number }) => [
+        x.key,
+        x.port,
+        x.errorCode,
+      ]),
+      [['listed', broker.kafkaPort, 0]],
+      `v${v}`,
+    );
+  }
+  // A share group's key (KIP-932): there is no share coordinator, so INVALID_REQUEST, as Kafka answers.
+  const share = await k.call('FindCoordinator', 6, { keyType: 2, coordinatorKeys: ['g:topic:0'] });
+  assert.equal(share.coordinators[0].errorCode, KAFKA_ERRORS.INVALID_REQUEST.code);
+  assert.equal(share.coordinators[0].nodeId, -1);
+  assert.match(share.coordinators[0].errorMessage, /share groups/);
+
+  const list = async (typesFilter: string[]) =>
+    (await k.call('ListGroups', 5, { statesFilter: [], typesFilter })).groups.map(
+      (g: { groupId: string; groupState: string; groupType: string }) => [
+        g.groupId,
+        g.groupState,
+        g.groupType,
+      ],
+    );
+  assert.deepEqual(await list([]), [['listed', 'Empty', 'classic']]);
+  assert.deepEqual(await list(['Classic']), [['listed', 'Empty', 'classic']]);
+  assert.deepEqual(await list(['consumer', 'share']), []);
+
+  const describe = async (v: number) =>
+    (await k.call('DescribeGroups', v, { groups: ['listed', 'absent'], includeAuthorizedOperations: false }))
+      .groups as { groupId: string; errorCode: number; errorMessage: string | null; groupState: string }[];
+  const d6 = await describe(6);
+  assert.deepEqual(
+    d6.map((g) => [g.groupId, g.errorCode, g.errorMessage, g.groupState]),
+    [
+      ['listed', 0, null, 'Empty'],
+      ['absent', KAFKA_ERRORS.GROUP_ID_NOT_FOUND.code, 'Group absent not found.', 'Dead'],
+    ],
+  );
+  // Before 6 an unknown group is Dead without an error, as Kafka answers.
+  const d5 = await describe(5);
+  assert.deepEqual(
+    d5.map((g) => [g.groupId, g.errorCode, g.groupState]),
+    [
+      ['listed', 0, 'Empty'],
+      ['absent', 0, 'Dead'],
+    ],
+  );
 });

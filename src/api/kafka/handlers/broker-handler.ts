@@ -88,7 +88,7 @@ export class BrokerKafkaHandler implements KafkaRequestHandler {
       case 'ListGroups':
         return Promise.resolve(handleListGroups(deps, request as ListGroupsRequest));
       case 'DescribeGroups':
-        return Promise.resolve(handleDescribeGroups(deps, request as DescribeGroupsRequest));
+        return Promise.resolve(handleDescribeGroups(deps, ctx, request as DescribeGroupsRequest));
       case 'DescribeConfigs':
         return Promise.resolve(handleDescribeConfigs(deps, ctx, request as DescribeConfigsRequest));
       default:
