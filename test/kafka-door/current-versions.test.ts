@@ -52,7 +52,7 @@ async function commitOffsets(
   k: KafkaCaller,
   version: number,
   group: { groupId: string; generationId: number; memberId: string },
-  topic: string,
+  topic: string | { topicId: string },
   partitions: number[],
 ): Promise<number[]> {
   const r = await k.call('OffsetCommit', version, {
@@ -60,7 +60,7 @@ async function commitOffsets(
     groupInstanceId: null,
     topics: [
       {
-        name: topic,
+        ...(typeof topic === 'string' ? { name: topic } : topic),
         partitions: partitions.map((p) => ({
           partitionIndex: p,
           committedOffset: 10 + p,
@@ -334,8 +334,6 @@ test('Metadata 13 answers as 12 did, plus a top-level error code of 0 at the end
 });
 
 test('OffsetCommit 9 refuses a generation in a group that does not exist with GROUP_ID_NOT_FOUND; OffsetFetch 9 reads commits', async (t) => {
-  assert.equal(maxVersion('OffsetCommit'), 9);
-  assert.equal(maxVersion('OffsetFetch'), 9);
   const broker = await brokerProcess(t);
   const k = await kafka(broker.kafkaPort!);
   t.after(() => k.close());
@@ -451,5 +449,107 @@ test('FindCoordinator 6, ListGroups 5 and DescribeGroups 6: share keys refused, 
       ['listed', 0, 'Empty'],
       ['absent', 0, 'Dead'],
     ],
+  );
+});
+
+test('OffsetCommit and OffsetFetch 10 name topics by id: unknown ids refused with UNKNOWN_TOPIC_ID, commits kept by topic', async (t) => {
+  assert.equal(maxVersion('OffsetCommit'), 10);
+  assert.equal(maxVersion('OffsetFetch'), 10);
+  const broker = await brokerProcess(t);
+  const k = await kafka(broker.kafkaPort!);
+  t.after(() => k.close());
+  await createTopic(k, 'by-id-commits', 2);
+  await createTopic(k, 'gone');
+  const id = await topicId(k, 'by-id-commits');
+  const goneId = await topicId(k, 'gone');
+  const tool = { groupId: 'id-tool', generationId: -1, memberId: '' };
+  // Commit to 'gone' by name, then delete it: its id no longer names a topic.
+  assert.deepEqual(await commitOffsets(k, 9, tool, 'gone', [0]), [0]);
+  const d = await k.call('DeleteTopics', 6, { topics: [{ name: null, topicId: goneId }], timeoutMs: 5000 });
+  assert.equal(d.responses[0].errorCode, 0);
+  const unknown = KAFKA_ERRORS.UNKNOWN_TOPIC_ID.code;
+  const c = await k.call('OffsetCommit', 10, {
+    ...tool,
+    groupInstanceId: null,
+    topics: [
+      {
+        topicId: id,
+        partitions: [0, 1].map((p) => ({
+          partitionIndex: p,
+          committedOffset: 20 + p,
+          committedLeaderEpoch: -1,
+          committedMetadata: 'v10',
+        })),
+      },
+      {
+        topicId: goneId,
+        partitions: [
+          { partitionIndex: 0, committedOffset: 5, committedLeaderEpoch: -1, committedMetadata: '' },
+        ],
+      },
+    ],
+  });
+  assert.deepEqual(
+    c.topics.map((x: { topicId: string; partitions: { errorCode: number }[] }) => [
+      x.topicId,
+      x.partitions.map((p) => p.errorCode),
+    ]),
+    [
+      [id, [0, 0]],
+      [goneId, [unknown]],
+    ],
+  );
+  // Read back by name at v9: the v10 commit is stored under the topic it resolved to.
+  const f9 = await k.call('OffsetFetch', 9, {
+    groups: [
+      {
+        groupId: 'id-tool',
+        memberId: null,
+        memberEpoch: -1,
+        topics: [{ name: 'by-id-commits', partitionIndexes: [0, 1] }],
+      },
+    ],
+    requireStable: false,
+  });
+  assert.deepEqual(
+    f9.groups[0].topics[0].partitions.map((p: { committedOffset: number }) => p.committedOffset),
+    [20, 21],
+  );
+  // By id at v10: the known id answers its offsets, the deleted topic's id UNKNOWN_TOPIC_ID.
+  const f10 = await k.call('OffsetFetch', 10, {
+    groups: [
+      {
+        groupId: 'id-tool',
+        memberId: null,
+        memberEpoch: -1,
+        topics: [
+          { topicId: id, partitionIndexes: [0, 1] },
+          { topicId: goneId, partitionIndexes: [0] },
+        ],
+      },
+    ],
+    requireStable: false,
+  });
+  const answer = (
+    topics: { topicId: string; partitions: { committedOffset: number; errorCode: number }[] }[],
+  ) => topics.map((x) => [x.topicId, x.partitions.map((p) => [p.committedOffset, p.errorCode])]);
+  assert.deepEqual(answer(f10.groups[0].topics), [
+    [
+      id,
+      [
+        [20, 0],
+        [21, 0],
+      ],
+    ],
+    [goneId, [[-1, unknown]]],
+  ]);
+  // All of the group's topics: only those that exist, by id (the deleted topic's offsets have no id).
+  const all = await k.call('OffsetFetch', 10, {
+    groups: [{ groupId: 'id-tool', memberId: null, memberEpoch: -1, topics: null }],
+    requireStable: false,
+  });
+  assert.deepEqual(
+    all.groups[0].topics.map((x: { topicId: string }) => x.topicId),
+    [id],
   );
 });

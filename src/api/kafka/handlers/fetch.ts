@@ -17,6 +17,7 @@ import type { Message } from '../codec.ts';
 import { errorCode, kafkaErrorCode } from '../error-codes.ts';
 import type { RequestContext } from '../handler.ts';
 import { type HandlerDeps, NONE } from './shared.ts';
+import { topicIds } from './topic-ids.ts';
 
 /** The first Fetch version that names topics by id rather than by name (KIP-516). */
 const topicIdsVersion = 13;
@@ -38,10 +39,10 @@ export async function handleFetch(
     };
   }
   // Each requested topic with its name: the one it has now for a topic id, or null for an unknown id.
-  const namesById = byId ? new Map(core.listTopics().map((t) => [t.id, t.name])) : null;
+  const ids = byId ? topicIds(deps) : null;
   const requested = req.topics.map((t) => ({
     topicId: t.topicId,
-    topic: namesById ? (namesById.get(t.topicId) ?? null) : t.topic,
+    topic: ids ? ids.nameOf(t.topicId) : t.topic,
   }));
   const wanted = req.topics.flatMap((t, i) => t.partitions.map((p) => ({ at: i, ...requested[i], p })));
   // Whether a topic asked for by id still has that id (it may have been deleted, or deleted and created again).
