@@ -553,3 +553,40 @@ test('OffsetCommit and OffsetFetch 10 name topics by id: unknown ids refused wit
     [id],
   );
 });
+
+test('ApiVersions 4 advertises every API at its Kafka 4 maximum, keeping the older versions our clients send', async (t) => {
+  const broker = await brokerProcess(t);
+  const k = await kafka(broker.kafkaPort!);
+  t.after(() => k.close());
+  const r = await k.call('ApiVersions', 4, { clientSoftwareName: 'probe', clientSoftwareVersion: '1' });
+  assert.equal(r.errorCode, 0);
+  const ranges = Object.fromEntries(
+    r.apiKeys.map((a: { apiKey: number; minVersion: number; maxVersion: number }) => [
+      a.apiKey,
+      `${a.minVersion}-${a.maxVersion}`,
+    ]),
+  );
+  // Kafka 4's maxima; the minima below Kafka 4's (KIP-896 removed 0-2 of Produce, 0-1 of OffsetCommit, ...)
+  // stay for librdkafka, which enables groups and compression only when version 0 is advertised, and for
+  // kafka-python 2.0.2 and librdkafka 2.0.2, which send old versions.
+  assert.deepEqual(ranges, {
+    0: '0-12', // Produce
+    1: '4-17', // Fetch
+    2: '1-10', // ListOffsets
+    3: '0-13', // Metadata
+    8: '0-10', // OffsetCommit
+    9: '0-10', // OffsetFetch
+    10: '0-6', // FindCoordinator
+    11: '0-9', // JoinGroup
+    12: '0-4', // Heartbeat
+    13: '0-5', // LeaveGroup
+    14: '0-5', // SyncGroup
+    15: '0-6', // DescribeGroups
+    16: '0-5', // ListGroups
+    18: '0-4', // ApiVersions
+    19: '0-7', // CreateTopics
+    20: '0-6', // DeleteTopics
+    22: '0-5', // InitProducerId
+    32: '0-4', // DescribeConfigs
+  });
+});

@@ -79,7 +79,7 @@ const table: [ApiName, number, number, MessageSpec, MessageSpec][] = [
   ['SyncGroup', 0, 5, syncGroupRequest, syncGroupResponse],
   ['DescribeGroups', 0, 6, describeGroupsRequest, describeGroupsResponse],
   ['ListGroups', 0, 5, listGroupsRequest, listGroupsResponse],
-  ['ApiVersions', 0, 3, apiVersionsRequest, apiVersionsResponse],
+  ['ApiVersions', 0, 4, apiVersionsRequest, apiVersionsResponse],
   ['CreateTopics', 0, 7, createTopicsRequest, createTopicsResponse],
   ['DeleteTopics', 0, 6, deleteTopicsRequest, deleteTopicsResponse],
   ['InitProducerId', 0, 5, initProducerIdRequest, initProducerIdResponse],
