@@ -857,7 +857,7 @@ export class GroupCoordinator {
     return [...this.#groups.keys()].sort();
   }
 
-  /** Whether the coordinator holds the group (one that was joined or committed to, and not deleted since). */
+  /** Whether the coordinator holds the group (made by a join or commit, even a refused one). */
   has(groupId: string): boolean {
     return this.#groups.has(groupId);
   }

@@ -4,7 +4,7 @@
  * answer, header versions, the fuzz and round-trip tests) reads this table, so a version is added or
  * removed here and nowhere else.
  *
- * The ranges are issue 5's. Two of its traps are settled here: Produce starts at 0 and the group APIs
+ * Minima: issue 5's; maxima: Kafka 4's. Two traps are settled here: Produce starts at 0 and the group APIs
  * (FindCoordinator, JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch) start at
  * 0, because librdkafka enables compression and consumer groups only when those version-0 ranges are
  * advertised (its feature map in rdkafka_feature.c checks for them).

@@ -45,7 +45,7 @@ export async function handleFetch(
     topic: ids ? ids.nameOf(t.topicId) : t.topic,
   }));
   const wanted = req.topics.flatMap((t, i) => t.partitions.map((p) => ({ at: i, ...requested[i], p })));
-  // Whether a topic asked for by id still has that id (it may have been deleted, or deleted and created again).
+  // Whether a topic asked for by id still has that id (it may have been deleted, or deleted and made again).
   const known = (topic: string | null, topicId: string): topic is string =>
     topic !== null && (!byId || core.metadata.getTopic(topic)?.id === topicId);
   const deadline = Date.now() + Math.max(0, req.maxWaitMs);

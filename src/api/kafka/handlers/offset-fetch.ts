@@ -3,7 +3,7 @@
  * committed offsets (v8+: of several groups at once). v9's MemberId and MemberEpoch are ignored, as Kafka's
  * ClassicGroup.validateOffsetFetch ignores them: every group here is a classic group. From version 10 topics
  * are named by id: an id no topic has gets UNKNOWN_TOPIC_ID for each partition asked, and a request for all
- * of a group's topics lists those that exist now, by their ids (a deleted topic's offsets have no id to go by).
+ * of a group's topics lists those that exist now, by id (a deleted topic's offsets have no id to go by).
  */
 import type { OffsetFetchRequest } from '../apis/offset-fetch.ts';
 import type { Message } from '../codec.ts';
