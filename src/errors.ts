@@ -160,6 +160,38 @@ export const ERROR_CODES = {
     retriable: false,
     doc: 'A configuration value is outside what is allowed, or cannot be used on this machine (a port in use, a data directory that is a file or read-only); the message names the key, the value and what is wrong.',
   },
+  DUPLICATE_BROKER_REGISTRATION: {
+    retriable: false,
+    doc: 'Another live broker is registered with this broker id under a different incarnation; stop one of them, or wait for its session to lapse.',
+  },
+  BROKER_ID_NOT_REGISTERED: {
+    retriable: false,
+    doc: 'The controller has no registration for this broker id; the broker must register before it heartbeats or asks for anything.',
+  },
+  STALE_BROKER_EPOCH: {
+    retriable: false,
+    doc: "The broker epoch in the request is not the broker's current one: a newer incarnation registered, or the broker must register again.",
+  },
+  INVALID_REPLICA_ASSIGNMENT: {
+    retriable: false,
+    doc: 'A manual replica assignment names an unknown or fenced broker, repeats a broker, or gives partitions different replica counts.',
+  },
+  INVALID_UPDATE_VERSION: {
+    retriable: false,
+    doc: "A partition change was based on an older partition epoch than the controller's: the leader must refresh its metadata first.",
+  },
+  FENCED_LEADER_EPOCH: {
+    retriable: true,
+    doc: "The leader epoch in the request is older than the partition's current one: a new leader was elected.",
+  },
+  INELIGIBLE_REPLICA: {
+    retriable: false,
+    doc: 'A replica proposed for the ISR is fenced, shutting down or not a replica of the partition.',
+  },
+  NOT_CONTROLLER: {
+    retriable: true,
+    doc: 'This node is not the active controller, or lost that role before the operation committed; retry against the new one.',
+  },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

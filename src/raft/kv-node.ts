@@ -13,7 +13,7 @@ import http from 'node:http';
 import { createInterface } from 'node:readline';
 import { KvStore } from './kv.ts';
 import { NotLeaderError, ProposalRefusedError, RaftNode } from './node.ts';
-import type { Entry } from './types.ts';
+import { type Entry, EntryType } from './types.ts';
 
 function arg(name: string): string | undefined {
   const k = process.argv.indexOf(name);
@@ -24,17 +24,26 @@ const id = Number(arg('--id'));
 const dir = arg('--dir')!;
 const voters = arg('--voters')?.split(',').map(Number);
 const kv = new KvStore();
-const { node, port: raftPort } = await RaftNode.start({
+const { node, port: raftPort } = await RaftNode.open({
   id,
   dir,
   bootstrapVoters: voters,
   tickMs: Number(arg('--tick-ms') ?? 50),
   snapshotEntries: Number(arg('--snapshot-entries') ?? 10_000),
   retainEntries: Number(arg('--retain') ?? 1000),
+  // The library reports; this CLI decides. A node whose disk failed must not go on (exit code 70,
+  // EX_SOFTWARE), and its supervisor or the test restarts it on its directory.
+  onFatal: (err) => {
+    console.error('raft node failed', err);
+    process.exit(70);
+  },
   stateMachine: {
     apply: (e: Entry) => {
-      // Entries without a command (membership changes) are not handed to us; step over them.
-      while (kv.applied < e.index - 1) kv.skip(kv.applied + 1);
+      // Membership changes carry no command: step over them.
+      if (e.type === EntryType.conf) {
+        kv.skip(e.index);
+        return null;
+      }
       return kv.apply(e.index, e.data)?.result ?? null;
     },
     snapshot: () => kv.snapshot(),
@@ -120,7 +129,7 @@ rl.on('line', (line) => {
   };
   if (m.cmd === 'peers') {
     for (const [pid, p] of Object.entries(m.peers!))
-      if (Number(pid) !== id) node.setPeer(Number(pid), '127.0.0.1', p);
+      if (Number(pid) !== id) node.setPeer(Number(pid), { host: '127.0.0.1', port: p });
   } else if (m.cmd === 'bench') {
     bench(m.count!, m.bytes!, m.window!).catch((err) =>
       console.log(JSON.stringify({ event: 'bench-error', error: String(err) })),

@@ -1,7 +1,9 @@
 /**
- * Durable storage for one Raft node: a WAL (see codec.ts for the format) and a snapshot file, in one
- * directory. A Ready is acknowledged only after `persist()` has written and fdatasync'ed it
- * (DESIGN.md decision 6); recovery cuts off a torn tail.
+ * Durable storage for one Raft node, the production `RaftStore` (io.ts): a WAL (see codec.ts for the
+ * format) and a snapshot file, in one directory. A Ready is acknowledged only after `persist()` has
+ * written and fdatasync'ed it (DESIGN.md decision 11); recovery cuts off a torn tail. The driver calls
+ * one operation at a time; the promise-returning methods do the work, and the `RaftStore` methods wrap
+ * them into completion callbacks.
  *
  *   <dir>/wal        append-only frames: entries, hard states, markers
  *   <dir>/snapshot   the latest snapshot, replaced atomically (temporary file, fsync, rename, dir fsync)
@@ -18,28 +20,31 @@ import {
   recoverInitialState,
   walNeedsRewrite,
 } from './codec.ts';
-import type { Entry, HardState, InitialState, Ready, Snapshot } from './types.ts';
+import type { Done, DurableLog, RaftStore } from './io.ts';
+import type { InitialState, Ready, Snapshot } from './types.ts';
 
-export class RaftStorage {
+export class FileRaftStore implements RaftStore {
   private wal: FileHandle | null = null;
   readonly dir: string;
   /** Bytes cut off the WAL's tail at open (a torn write from a crash). */
   tornBytes = 0;
+  initial!: InitialState;
 
   private constructor(dir: string) {
     this.dir = dir;
   }
 
   /** Opens (creating if needed) and recovers. `fresh` is the snapshot to start from when nothing is stored. */
-  static async open(dir: string, fresh: Snapshot): Promise<{ storage: RaftStorage; init: InitialState }> {
+  static async open(dir: string, fresh: Snapshot): Promise<FileRaftStore> {
     await mkdir(dir, { recursive: true });
-    const s = new RaftStorage(dir);
+    const s = new FileRaftStore(dir);
     const snapPath = join(dir, 'snapshot');
     const snapshot = (await exists(snapPath)) ? decodeSnapshotFile(await readFile(snapPath)) : fresh;
     const walPath = join(dir, 'wal');
     const walBytes = (await exists(walPath)) ? await readFile(walPath) : new Uint8Array(0);
     const wal = decodeWal(walBytes);
     const init = recoverInitialState(snapshot, wal);
+    s.initial = init;
     s.wal = await open(walPath, 'a+');
     s.tornBytes = wal.tornBytes;
     if (walNeedsRewrite(snapshot, wal)) {
@@ -50,11 +55,19 @@ export class RaftStorage {
       await s.wal.truncate(wal.validBytes);
       await s.wal.datasync();
     }
-    return { storage: s, init };
+    return s;
+  }
+
+  persist(rd: Ready, done: Done): void {
+    this.persistReady(rd).then(() => done(null), done);
+  }
+
+  compact(snapshot: Snapshot, durable: DurableLog, done: Done): void {
+    this.compactTo(snapshot, durable).then(() => done(null), done);
   }
 
   /** Makes a Ready durable: the snapshot first (if any), then entries and hard state, one fdatasync. */
-  async persist(rd: Ready): Promise<void> {
+  async persistReady(rd: Ready): Promise<void> {
     assert.ok(this.wal, 'storage is closed');
     if (rd.snapshot) await this.writeSnapshot(rd.snapshot);
     if (!rd.snapshot && rd.entries.length === 0 && !rd.hardState) return;
@@ -68,10 +81,7 @@ export class RaftStorage {
   }
 
   /** After the core compacted: save its snapshot, then rewrite the WAL to start at the compaction point. */
-  async compact(
-    snapshot: Snapshot,
-    durable: { base: { index: number; term: number }; entries: Entry[]; hardState: HardState },
-  ): Promise<void> {
+  async compactTo(snapshot: Snapshot, durable: DurableLog): Promise<void> {
     await this.writeSnapshot(snapshot);
     await this.rewriteWal(encodeWalRecords(durable.base, durable.entries, durable.hardState));
   }

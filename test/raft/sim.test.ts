@@ -34,3 +34,15 @@ test('simulator: a seed replays with the same output', () => {
   assert.deepEqual(a.trace, b.trace);
   assert.ok(a.trace.length > 10, 'the verbose trace records the run');
 });
+
+test('simulator: failed fsyncs reach the driver and stop nodes in some seeds (the fault is live)', () => {
+  // If the fault stopped firing (a draw order change, a store that ignores it), the sweep would pass
+  // without testing the driver's fatal path; seeds 1..60 hold several with fsyncErrorP > 0.
+  let errors = 0;
+  for (let s = 1; s <= 60; s++) {
+    const r = runSeed(s);
+    assert.ok(r.ok, `seed ${s}: ${r.failure}`);
+    errors += Number(/fsyncErrors=(\d+)/.exec(r.summary)?.[1] ?? Number.NaN);
+  }
+  assert.ok(errors > 0, `no failed fsync in seeds 1..60 (${errors})`);
+});

@@ -859,6 +859,11 @@ export class GroupCoordinator {
     return [...this.#groups.keys()].sort();
   }
 
+  /** Whether the coordinator holds the group (made by a join or commit, even a refused one). */
+  has(groupId: string): boolean {
+    return this.#groups.has(groupId);
+  }
+
   snapshot(groupId: string): GroupSnapshot | null {
     const g = this.#groups.get(groupId);
     if (!g) return null;

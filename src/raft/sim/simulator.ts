@@ -14,9 +14,13 @@
  * anywhere); state machine safety (every node applies the same command at an index, and snapshots at an
  * index have the same state); and, at the end, linearizability of the clients' history.
  *
- * Each node is run as the real driver runs the core: inputs are stepped, the Ready's WAL bytes are
- * written (through the real codec), and its acknowledgements go out, and its entries are applied, only
- * when the simulated fsync completes. Inputs that arrive meanwhile queue up and are stepped together.
+ * Each node is the real driver (`RaftNode`, node.ts, the class production runs) given simulated I/O
+ * (io.ts): a transport whose messages cross the real codec and then the seeded network; a ticker driven
+ * by simulated time; and a store that writes the real WAL and snapshot bytes (codec.ts) to a simulated
+ * disk, completes each fsync after a seeded delay, and on a crash keeps a random prefix of what was not
+ * yet synced. So the loop under test (stepping, batching inputs during an fsync, acknowledging only
+ * after it, applying, compacting, failing on an error) is production's own. The checkers hook in
+ * through the driver's probe (after each step, before each apply) and through the state machine.
  */
 import assert from 'node:assert/strict';
 import { crc32c } from '../../records/crc32c.ts';
@@ -33,13 +37,16 @@ import {
   recoverInitialState,
   walNeedsRewrite,
 } from '../codec.ts';
+import type { RaftStore, RaftTransport, Ticker } from '../io.ts';
 import { encodeKvCommand, KvStore } from '../kv.ts';
+import { RaftNode, RaftNodeStoppedError, type StateMachine } from '../node.ts';
 import { Prng } from '../prng.ts';
-import { Raft } from '../raft.ts';
+import type { Raft } from '../raft.ts';
 import {
   bootstrapSnapshot,
   ConfChangeType,
   type ConfState,
+  type Entry,
   EntryType,
   emptySnapshot,
   type Message,
@@ -99,6 +106,12 @@ export interface SimParams {
    * chance per term; a leader that commits old-term entries by counting gets one at each of them.
    */
   readonly commitCutP: number;
+  /**
+   * Chance that an fsync fails (EIO). The driver must stop without acknowledging what the write held
+   * and refuse further work; the simulated supervisor then restarts the process on its disk, which
+   * keeps an unknown prefix of the failed write, as after a crash (issue 11).
+   */
+  readonly fsyncErrorP: number;
 }
 
 export function deriveParams(seed: number): SimParams {
@@ -141,6 +154,8 @@ export function deriveParams(seed: number): SimParams {
     // Drawn last so that the parameters above keep the values they had for each seed.
     electCutP: r.pick([0, 0.5, 0.8]),
     commitCutP: r.pick([0, 0.5, 0.9]),
+    // Drawn after the figure-8 knobs, for the same reason.
+    fsyncErrorP: r.pick([0, 0, 0.005, 0.03]),
   };
 }
 
@@ -154,6 +169,9 @@ export interface SimResult {
 
 class SimFailure extends Error {}
 
+/** A disk error the simulator injected, as opposed to an error of the code under test. */
+class InjectedDiskError extends Error {}
+
 interface OpRecord {
   readonly id: string;
   readonly client: number;
@@ -165,27 +183,27 @@ interface OpRecord {
   status: 'pending' | 'ok' | 'failed' | 'unknown';
 }
 
-type Input =
-  | { readonly kind: 'msg'; readonly m: Message }
-  | { readonly kind: 'tick' }
-  | { readonly kind: 'call'; readonly fn: (raft: Raft) => void };
+/** What the simulator's state machine hands back for an applied entry: its index and the kv result. */
+interface SimApplied {
+  readonly index: number;
+  readonly result: string | null;
+}
 
 class SimNode {
   readonly id: NodeId;
   readonly bootConf: ConfState;
   readonly rng: Prng;
-  raft: Raft | null = null;
+  /** The running incarnation: the real driver over this node's simulated I/O; null while down. */
+  node: RaftNode | null = null;
+  /** Where the network hands this incarnation its messages (set by the transport's `attach`). */
+  deliver: ((m: Message) => void) | null = null;
   kv = new KvStore();
+  // The simulated disk, which outlives crashes.
   walDurable: Uint8Array[] = [];
   walUnsynced: Uint8Array[] = [];
   snapshotFile: Uint8Array | null = null;
-  busy = false;
-  inbox: Input[] = [];
   /** Bumped on crash so that events scheduled for the old incarnation are ignored. */
   gen = 0;
-  waiters = new Map<number, { term: number; op: OpRecord }>();
-  readWaiters = new Map<number, OpRecord>();
-  readsToServe: { index: number; context: number }[] = [];
   leaderOfTerm = 0;
   /**
    * As leader of `leaderOfTerm`, its last commit index while none of its term is committed, to notice
@@ -202,7 +220,16 @@ class SimNode {
   }
 
   get up(): boolean {
-    return this.raft !== null;
+    return this.node !== null;
+  }
+
+  get raft(): Raft | null {
+    return this.node?.raft ?? null;
+  }
+
+  /** An fsync is in flight. */
+  get busy(): boolean {
+    return this.node?.persisting ?? false;
   }
 }
 
@@ -229,6 +256,8 @@ export class Simulation {
   private phase: 'safety' | 'liveness' = 'safety';
   private readonly trace: string[] = [];
   private readonly verbose: boolean;
+  /** The first error a node's loop stopped on (a checker's failure raised inside the driver, or a bug). */
+  private fatal: Error | null = null;
 
   // Checker state.
   private readonly leaders = new Map<number, NodeId>();
@@ -239,7 +268,6 @@ export class Simulation {
   private readonly history: OpRecord[] = [];
   private readonly clientBusy: boolean[] = [];
   private readonly clientLeaderGuess: NodeId[] = [];
-  private nextContext = 1;
   private opSeq = 0;
 
   private readonly stats = {
@@ -250,6 +278,7 @@ export class Simulation {
     tornTails: 0,
     snapshotsSent: 0,
     snapshotsInstalled: 0,
+    fsyncErrors: 0,
     compactions: 0,
     confChanges: 0,
     transfers: 0,
@@ -333,6 +362,7 @@ export class Simulation {
       this.events.pop();
       this.now = e.at;
       e.run();
+      if (this.fatal) throw this.fatal;
       if (stop?.()) return;
     }
     this.now = Math.max(this.now, t);
@@ -348,7 +378,7 @@ export class Simulation {
       `ticks=${Math.round(this.now / unitsPerTick)} checkQuorum=${p.checkQuorum} drop=${p.dropP} dup=${p.dupP} delay<=${p.delayMaxUnits} ` +
       `compactEvery=${p.compactEvery} | messages=${s.messages} dropped=${s.dropped} elections=${s.elections} ` +
       `crashes=${s.crashes} torn=${s.tornTails} partitions=${s.partitions} conf=${s.confChanges} ` +
-      `transfers=${s.transfers} compactions=${s.compactions} snapshotsInstalled=${s.snapshotsInstalled} ` +
+      `transfers=${s.transfers} compactions=${s.compactions} snapshotsInstalled=${s.snapshotsInstalled} fsyncErrors=${s.fsyncErrors} ` +
       `| ops ok=${count('ok')} failed=${count('failed')} unknown=${count('unknown')} applied=${this.maxApplied} ` +
       `| ${result}`
     );
@@ -374,36 +404,179 @@ export class Simulation {
     n.walDurable = [
       walNeedsRewrite(snapshot, wal) ? encodeRecoveredWal(init) : walBytes.subarray(0, wal.validBytes),
     ];
-    n.raft = new Raft(
-      {
-        id: n.id,
+    n.kv = new KvStore();
+    n.leaderOfTerm = 0;
+    n.voteCast = { term: 0, vote: NONE };
+    const gen = n.gen;
+    n.node = new RaftNode({
+      id: n.id,
+      random: n.rng,
+      raft: {
         electionTicks: this.p.electionTicks,
         heartbeatTicks: this.p.heartbeatTicks,
-        random: n.rng,
         checkQuorum: this.p.checkQuorum,
         preVote: this.p.preVote,
         entriesPerMessageMax: this.p.entriesPerMessageMax,
         inflightMessagesMax: this.p.inflightMessagesMax,
         learnerLagEntriesMax: this.p.learnerLagEntriesMax,
       },
-      init,
-    );
-    n.kv = new KvStore();
-    n.kv.restore(snapshot.data, snapshot.index);
-    n.busy = false;
-    n.inbox = [];
-    n.leaderOfTerm = 0;
-    n.voteCast = { term: 0, vote: NONE };
-    const gen = n.gen;
-    const tick = () => {
-      if (n.gen !== gen) return;
-      this.input(n, { kind: 'tick' });
-      this.at(unitsPerTick, tick);
-    };
-    this.at(1 + this.rng.int(unitsPerTick), tick);
+      snapshotEntries: this.p.compactEvery,
+      retainEntries: this.p.retainEntries,
+      stateMachine: this.stateMachine(n),
+      transport: this.transport(n),
+      ticker: this.ticker(n, gen),
+      store: this.store(n, gen, init),
+      onFatal: (err) => {
+        if (err instanceof InjectedDiskError && n.gen === gen) {
+          // The process reports and exits (as kv-node's CLI does); its supervisor restarts it.
+          this.log(`n${n.id} STOPPED on a failed fsync`);
+          this.crash(n);
+          const down = n.gen;
+          this.at(this.faultRng.range(1, 2 * this.p.electionTicks * unitsPerTick), () => {
+            if (n.gen === down && !n.up) this.start(n);
+          });
+          return;
+        }
+        this.fatal ??= err;
+      },
+      probe: {
+        stepped: () => this.observe(n),
+        applying: (rd) => this.applying(n, rd),
+      },
+    });
     this.log(
-      `n${n.id} started term=${init.hardState.term} commit=${init.hardState.commit} last=${n.raft.log.lastIndex()}`,
+      `n${n.id} started term=${init.hardState.term} commit=${init.hardState.commit} last=${n.raft!.log.lastIndex()}`,
     );
+  }
+
+  // ---------------------------------------------------------------- the driver's simulated I/O
+
+  private transport(n: SimNode): RaftTransport {
+    return {
+      attach: (deliver) => {
+        n.deliver = deliver;
+      },
+      send: (m) => this.send(m),
+      // Addresses mean nothing here: the simulated network routes by node id.
+      setPeer: () => {},
+      removePeer: () => {},
+      close: async () => {},
+    };
+  }
+
+  /** Ticks every `unitsPerTick` from a random phase, until the incarnation crashes or stops. */
+  private ticker(n: SimNode, gen: number): Ticker {
+    let stopped = false;
+    return {
+      start: (onTick) => {
+        const tick = () => {
+          if (n.gen !== gen || stopped) return;
+          onTick();
+          this.at(unitsPerTick, tick);
+        };
+        this.at(1 + this.rng.int(unitsPerTick), tick);
+      },
+      stop: () => {
+        stopped = true;
+      },
+      // Inputs reach a node one simulated event at a time, so the loop runs at once (as before it was
+      // the real driver's, the simulator stepped each input as it arrived).
+      defer: (run) => run(),
+    };
+  }
+
+  /**
+   * The simulated disk: the real WAL and snapshot encodings, an fsync that completes after a seeded
+   * delay, and a crash (see `crash`) that keeps only a random prefix of the bytes not yet synced.
+   */
+  private store(n: SimNode, gen: number, initial: RaftStore['initial']): RaftStore {
+    return {
+      initial,
+      persist: (rd, done) => {
+        const hs = rd.hardState;
+        if (hs && hs.vote !== NONE && (hs.term !== n.voteCast.term || hs.vote !== n.voteCast.vote)) {
+          n.voteCast = { term: hs.term, vote: hs.vote };
+          if (this.phase === 'safety' && this.faultRng.chance(this.p.voteCrashP)) this.crashRestart(n, 0, 2);
+        }
+        // The real store writes the snapshot file (temporary name, fsync, rename) before the WAL marker.
+        if (rd.snapshot) n.snapshotFile = encodeSnapshotFile(rd.snapshot);
+        n.walUnsynced.push(
+          encodeWalRecords(
+            rd.snapshot && { index: rd.snapshot.index, term: rd.snapshot.term },
+            rd.entries,
+            rd.hardState,
+          ),
+        );
+        const fails = this.chanceOfFault(this.p.fsyncErrorP);
+        this.at(this.diskRng.range(1, this.fsyncMaxUnits), () => {
+          if (n.gen !== gen) return;
+          if (fails) {
+            // What the failed write left is unknown: `crash`, called from onFatal, keeps a prefix.
+            this.stats.fsyncErrors++;
+            done(new InjectedDiskError(`n${n.id}: EIO on fdatasync`));
+            return;
+          }
+          n.walDurable.push(...n.walUnsynced);
+          n.walUnsynced = [];
+          done(null);
+        });
+      },
+      compact: (snap, durable, done) => {
+        // Snapshot file first (atomic), then the WAL rewritten to start at the compaction point (atomic).
+        n.snapshotFile = encodeSnapshotFile(snap);
+        n.walDurable = [encodeWalRecords(durable.base, durable.entries, durable.hardState)];
+        this.stats.compactions++;
+        done(null);
+      },
+      close: async () => {},
+    };
+  }
+
+  /** The replicated kv store, with the state machine safety checks at each apply, snapshot and restore. */
+  private stateMachine(n: SimNode): StateMachine {
+    let booted = false;
+    return {
+      apply: (e: Entry): SimApplied => {
+        const id = `${e.term}:${crc32c(e.data)}:${e.data.length}`;
+        const prev = this.applied.get(e.index);
+        if (prev === undefined) {
+          this.applied.set(e.index, id);
+          this.maxApplied = Math.max(this.maxApplied, e.index);
+        } else if (prev !== id) {
+          this.fail(
+            `state machine safety: n${n.id} applied ${id} at ${e.index}, another node applied ${prev}`,
+          );
+        }
+        if (e.type === EntryType.conf) {
+          n.kv.skip(e.index);
+          return { index: e.index, result: null };
+        }
+        return { index: e.index, result: n.kv.apply(e.index, e.data)?.result ?? null };
+      },
+      snapshot: () => {
+        assert.equal(n.kv.applied, n.raft!.log.applied);
+        const digest = n.kv.digest();
+        const want = this.snapshotDigests.get(n.kv.applied);
+        if (want !== undefined && want !== digest) {
+          this.fail(`state machine safety: n${n.id} state at ${n.kv.applied} differs from another node's`);
+        }
+        this.snapshotDigests.set(n.kv.applied, digest);
+        return n.kv.snapshot();
+      },
+      restore: (data, index) => {
+        n.kv.restore(data, index);
+        if (!booted) {
+          booted = true;
+          return;
+        }
+        this.stats.snapshotsInstalled++;
+        const want = this.snapshotDigests.get(index);
+        if (want !== undefined && want !== n.kv.digest()) {
+          this.fail(`state machine safety: n${n.id} restored a snapshot at ${index} that differs`);
+        }
+        this.log(`n${n.id} installed snapshot at ${index}`);
+      },
+    };
   }
 
   /**
@@ -422,102 +595,27 @@ export class Simulation {
     });
   }
 
+  /**
+   * The process dies: its driver is dropped mid-whatever (its pending fsync never completes, its ticks
+   * stop, messages to it are lost), and the page cache with it.
+   */
   private crash(n: SimNode): void {
     assert.ok(n.up);
     this.stats.crashes++;
     n.gen++;
-    n.raft = null;
-    n.waiters.clear();
-    n.readWaiters.clear();
-    n.readsToServe = [];
+    n.node = null;
+    n.deliver = null;
     // The page cache is lost: keep a random prefix of the unsynced bytes, possibly cutting a frame.
     const unsynced = concat(n.walUnsynced);
     const keep = unsynced.length === 0 ? 0 : this.diskRng.int(unsynced.length + 1);
     if (keep > 0) n.walDurable.push(unsynced.subarray(0, keep));
     n.walUnsynced = [];
-    n.busy = false;
-    n.inbox = [];
     this.log(`n${n.id} CRASH (kept ${keep}/${unsynced.length} unsynced WAL bytes)`);
   }
 
-  private input(n: SimNode, i: Input): void {
-    if (!n.up) return;
-    n.inbox.push(i);
-    this.pump(n);
-  }
-
-  /** Steps queued inputs and handles Readies until the node waits on an fsync or has nothing to do. */
-  private pump(n: SimNode): void {
-    while (n.up && !n.busy) {
-      const raft = n.raft!;
-      if (n.inbox.length > 0) {
-        const inputs = n.inbox;
-        n.inbox = [];
-        for (const i of inputs) {
-          if (i.kind === 'msg') raft.step(i.m);
-          else if (i.kind === 'tick') raft.tick();
-          else i.fn(raft);
-        }
-        this.observe(n);
-        continue;
-      }
-      // A leader's own fsync can complete a quorum too (advance()), which moves its commit index.
-      this.observe(n);
-      if (!raft.hasReady()) return;
-      this.handleReady(n, raft.ready());
-    }
-  }
-
-  private handleReady(n: SimNode, rd: Ready): void {
+  /** Before a persisted Ready is applied. */
+  private applying(n: SimNode, rd: Ready): void {
     const raft = n.raft!;
-    for (const m of rd.messages) this.send(m);
-    const hs = rd.hardState;
-    if (hs && hs.vote !== NONE && (hs.term !== n.voteCast.term || hs.vote !== n.voteCast.vote)) {
-      n.voteCast = { term: hs.term, vote: hs.vote };
-      if (this.phase === 'safety' && this.faultRng.chance(this.p.voteCrashP)) this.crashRestart(n, 0, 2);
-    }
-    if (rd.snapshot) {
-      // The real driver writes the snapshot file (temporary name, fsync, rename) before the WAL marker.
-      n.snapshotFile = encodeSnapshotFile(rd.snapshot);
-    }
-    const persist = rd.snapshot !== null || rd.entries.length > 0 || rd.hardState !== null;
-    if (!persist) {
-      this.finishReady(n, rd);
-      return;
-    }
-    n.walUnsynced.push(
-      encodeWalRecords(
-        rd.snapshot && { index: rd.snapshot.index, term: rd.snapshot.term },
-        rd.entries,
-        rd.hardState,
-      ),
-    );
-    n.busy = true;
-    const gen = n.gen;
-    this.at(this.diskRng.range(1, this.fsyncMaxUnits), () => {
-      if (n.gen !== gen) return;
-      assert.equal(n.raft, raft);
-      n.walDurable.push(...n.walUnsynced);
-      n.walUnsynced = [];
-      this.finishReady(n, rd);
-      n.busy = false;
-      this.maybeCompact(n);
-      this.pump(n);
-    });
-  }
-
-  private finishReady(n: SimNode, rd: Ready): void {
-    const raft = n.raft!;
-    for (const m of rd.messagesAfterPersist) this.send(m);
-    if (rd.snapshot) {
-      this.stats.snapshotsInstalled++;
-      n.kv.restore(rd.snapshot.data, rd.snapshot.index);
-      const want = this.snapshotDigests.get(rd.snapshot.index);
-      if (want !== undefined && want !== n.kv.digest()) {
-        this.fail(`state machine safety: n${n.id} restored a snapshot at ${rd.snapshot.index} that differs`);
-      }
-      this.log(`n${n.id} installed snapshot at ${rd.snapshot.index}`);
-    }
     // A leader killed right after it acknowledged writes is when a commit that was not really safe
     // (figure 8) is exposed: the next leader must still hold what this one applied.
     if (
@@ -528,55 +626,6 @@ export class Simulation {
     ) {
       this.crashRestart(n, 0, 2 * this.p.electionTicks);
     }
-    for (const e of rd.committedEntries) {
-      const id = `${e.term}:${crc32c(e.data)}:${e.data.length}`;
-      const prev = this.applied.get(e.index);
-      if (prev === undefined) {
-        this.applied.set(e.index, id);
-        this.maxApplied = Math.max(this.maxApplied, e.index);
-      } else if (prev !== id) {
-        this.fail(`state machine safety: n${n.id} applied ${id} at ${e.index}, another node applied ${prev}`);
-      }
-      let result: string | null = null;
-      if (e.type === EntryType.conf) n.kv.skip(e.index);
-      else result = n.kv.apply(e.index, e.data)?.result ?? null;
-      const w = n.waiters.get(e.index);
-      if (w) {
-        n.waiters.delete(e.index);
-        if (w.op.status === 'pending') {
-          if (w.term === e.term) this.complete(w.op, w.op.kind === 'put' ? w.op.value : result);
-          else this.failOp(w.op); // Our entry was overwritten at this index, so it will never commit.
-        }
-      }
-    }
-    for (const r of rd.readStates) n.readsToServe.push(r);
-    n.readsToServe = n.readsToServe.filter((r) => {
-      if (r.index > n.kv.applied) return true;
-      const op = n.readWaiters.get(r.context);
-      n.readWaiters.delete(r.context);
-      if (op && op.status === 'pending') this.complete(op, n.kv.get(op.key));
-      return false;
-    });
-    raft.advance();
-  }
-
-  private maybeCompact(n: SimNode): void {
-    const raft = n.raft!;
-    if (raft.log.applied - raft.latestSnapshot().index < this.p.compactEvery) return;
-    if (raft.hasReady()) return;
-    assert.equal(n.kv.applied, raft.log.applied);
-    const digest = n.kv.digest();
-    const want = this.snapshotDigests.get(n.kv.applied);
-    if (want !== undefined && want !== digest) {
-      this.fail(`state machine safety: n${n.id} state at ${n.kv.applied} differs from another node's`);
-    }
-    this.snapshotDigests.set(n.kv.applied, digest);
-    const snap = raft.compact(n.kv.snapshot(), this.p.retainEntries);
-    // Snapshot file first (atomic), then the WAL rewritten to start at the compaction point (atomic).
-    n.snapshotFile = encodeSnapshotFile(snap);
-    const d = raft.durableLog();
-    n.walDurable = [encodeWalRecords(d.base, d.entries, d.hardState)];
-    this.stats.compactions++;
   }
 
   /** Checks that depend on a node's role, after each batch of inputs. */
@@ -673,7 +722,8 @@ export class Simulation {
           this.stats.dropped++;
           return;
         }
-        this.input(to, { kind: 'msg', m: decodeMessage(new ByteReader(bytes)) });
+        // `deliver` belongs to the incarnation that is up now; none while the node is down.
+        to.deliver?.(decodeMessage(new ByteReader(bytes)));
       });
     }
   }
@@ -728,7 +778,7 @@ export class Simulation {
       const to = r.pick(conf.voters);
       this.stats.transfers++;
       this.log(`TRANSFER leadership n${leader.id} -> n${to}`);
-      this.input(leader, { kind: 'call', fn: (raft) => raft.transferLeadership(to) });
+      leader.node!.transferLeadership(to);
     } else if (choice < 90 && leader) {
       this.membershipChange(leader);
       if (r.chance(this.p.confBurstP)) this.membershipChange(leader);
@@ -743,15 +793,9 @@ export class Simulation {
     const r = this.faultRng;
     const conf = leader.raft!.confState();
     const run = (type: ConfChangeType, node: NodeId, what: string) => {
-      this.input(leader, {
-        kind: 'call',
-        fn: (raft) => {
-          const res = raft.proposeConfChange({ type, node });
-          if (res.ok) this.stats.confChanges++;
-          this.log(
-            `CONF ${what} n${node} via n${leader.id}: ${res.ok ? `proposed at ${res.index}` : res.reason}`,
-          );
-        },
+      leader.node!.submitConfChange({ type, node }, (err) => {
+        if (!err) this.stats.confChanges++;
+        this.log(`CONF ${what} n${node} via n${leader.id}: ${err ? refusalReason(err) : 'applied'}`);
       });
     };
     if (conf.learners.length > 0 && r.chance(0.6)) {
@@ -830,30 +874,30 @@ export class Simulation {
       this.failOp(op);
       return;
     }
-    this.input(n, {
-      kind: 'call',
-      fn: (raft) => {
-        if (op.status !== 'pending') return;
-        if (op.kind === 'read') {
-          const ctx = this.nextContext++;
-          if (raft.readIndex(ctx)) n.readWaiters.set(ctx, op);
-          else {
-            redirect(raft.leader);
-            this.failOp(op);
-          }
-          return;
-        }
-        const cmd =
-          op.kind === 'put'
-            ? encodeKvCommand({ t: 'put', k: op.key, v: op.value!, id: op.id })
-            : encodeKvCommand({ t: 'get', k: op.key, id: op.id });
-        const res = raft.propose(cmd);
-        if (res.ok) n.waiters.set(res.index, { term: res.term, op });
-        else {
-          redirect(res.leader);
-          this.failOp(op);
-        }
-      },
+    const refused = (err: Error) => {
+      // The node stopped with the proposal in its log: it may still commit, so the outcome stays
+      // unknown (the client's timeout marks it so), not failed.
+      if (err instanceof RaftNodeStoppedError && err.maybeCommitted) return;
+      const leader = (err as { leader?: NodeId }).leader;
+      if (leader) redirect(leader);
+      this.failOp(op);
+    };
+    if (op.kind === 'read') {
+      n.node!.submitRead((err) => {
+        if (err) refused(err);
+        else if (op.status === 'pending') this.complete(op, n.kv.get(op.key));
+      });
+      return;
+    }
+    const cmd =
+      op.kind === 'put'
+        ? encodeKvCommand({ t: 'put', k: op.key, v: op.value!, id: op.id })
+        : encodeKvCommand({ t: 'get', k: op.key, id: op.id });
+    n.node!.submit(cmd, (err, applied) => {
+      // A lost proposal (another entry committed at its index) is refused too: it will never commit.
+      if (err) refused(err);
+      else if (op.status === 'pending')
+        this.complete(op, op.kind === 'put' ? op.value : (applied as SimApplied).result);
     });
   }
 
@@ -911,23 +955,17 @@ export class Simulation {
           };
           this.history.push(op);
           attempt = op;
-          const n = leader;
-          this.input(n, {
-            kind: 'call',
-            fn: (raft) => {
-              const res = raft.propose(encodeKvCommand({ t: 'put', k: op.key, v: op.value!, id: op.id }));
-              if (!res.ok) {
-                this.failOp(op);
-                return;
+          leader.node!.submit(
+            encodeKvCommand({ t: 'put', k: op.key, v: op.value!, id: op.id }),
+            (err, applied) => {
+              if (err instanceof RaftNodeStoppedError && err.maybeCommitted) return;
+              if (err) this.failOp(op);
+              else if (op.status === 'pending') {
+                this.complete(op, op.value);
+                done = { index: (applied as SimApplied).index, op };
               }
-              n.waiters.set(res.index, { term: res.term, op });
-              const check = () => {
-                if (op.status === 'ok') done = { index: res.index, op };
-                else if (op.status === 'pending') this.at(1, check);
-              };
-              this.at(1, check);
             },
-          });
+          );
           const a = op;
           this.at(5 * this.p.electionTicks * unitsPerTick, () => {
             if (a.status === 'pending') a.status = 'unknown';
@@ -1035,6 +1073,10 @@ export class Simulation {
       this.fail(`linearizability: history of key ${res.key} is not linearizable:\n${lines}`);
     }
   }
+}
+
+function refusalReason(err: Error): string {
+  return (err as { reason?: string }).reason ?? err.message;
 }
 
 function concat(chunks: readonly Uint8Array[]): Uint8Array {

@@ -1,16 +1,18 @@
 /**
- * FindCoordinator (API key 10), versions 0-4. From apache/kafka FindCoordinatorRequest.json and
+ * FindCoordinator (API key 10), versions 0-6. From apache/kafka FindCoordinatorRequest.json and
  * FindCoordinatorResponse.json.
  *
  * 1 adds the key type (0 group, 1 transaction) and, in the response, throttle time and an error
  * message; 3 is the first flexible version; 4 batches several keys into one request (KIP-699), which
- * moves the answer into the Coordinators array. Version 0 is advertised because librdkafka turns
- * consumer groups on only when the group APIs' version 0 is there (issue 5, "Two traps").
+ * moves the answer into the Coordinators array; 5 lets the broker answer TRANSACTION_ABORTABLE
+ * (KIP-890); 6 adds key type 2, a share group's share-partition key (KIP-932). Kafka 4 serves 0-6;
+ * version 0 is advertised because librdkafka turns consumer groups on only when the group APIs'
+ * version 0 is there (issue 5, "Two traps").
  *
- * FindCoordinator Request (Version: 4) => key_type [coordinator_keys] TAGGED_FIELDS
+ * FindCoordinator Request (Version: 6) => key_type [coordinator_keys] TAGGED_FIELDS
  *   key_type => INT8   coordinator_keys => COMPACT_STRING     (versions 0-3: key => STRING first)
  *
- * FindCoordinator Response (Version: 4) => throttle_time_ms [coordinators] TAGGED_FIELDS
+ * FindCoordinator Response (Version: 6) => throttle_time_ms [coordinators] TAGGED_FIELDS
  *   coordinators => key node_id host port error_code error_message TAGGED_FIELDS
  *   (versions 0-3: throttle_time_ms error_code error_message node_id host port)
  */
@@ -19,7 +21,7 @@ import { field, type MessageValue, message, structs } from '../schema.ts';
 export const findCoordinatorRequest = message({
   name: 'FindCoordinatorRequest',
   apiKey: 10,
-  validVersions: '0-4',
+  validVersions: '0-6',
   flexibleVersions: '3+',
   fields: [
     field('key', 'string', '0-3'),
@@ -31,7 +33,7 @@ export const findCoordinatorRequest = message({
 export const findCoordinatorResponse = message({
   name: 'FindCoordinatorResponse',
   apiKey: 10,
-  validVersions: '0-4',
+  validVersions: '0-6',
   flexibleVersions: '3+',
   fields: [
     field('throttleTimeMs', 'int32', '1+'),

@@ -4,7 +4,7 @@
  * answer, header versions, the fuzz and round-trip tests) reads this table, so a version is added or
  * removed here and nowhere else.
  *
- * The ranges are issue 5's. Two of its traps are settled here: Produce starts at 0 and the group APIs
+ * Minima: issue 5's; maxima: Kafka 4's. Two traps are settled here: Produce starts at 0 and the group APIs
  * (FindCoordinator, JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch) start at
  * 0, because librdkafka enables compression and consumer groups only when those version-0 ranges are
  * advertised (its feature map in rdkafka_feature.c checks for them).
@@ -87,20 +87,20 @@ export interface ApiEntry {
 }
 
 const table: [ApiName, number, number, MessageSpec, MessageSpec][] = [
-  ['Produce', 0, 9, produceRequest, produceResponse],
-  ['Fetch', 4, 12, fetchRequest, fetchResponse],
-  ['ListOffsets', 1, 8, listOffsetsRequest, listOffsetsResponse],
-  ['Metadata', 0, 12, metadataRequest, metadataResponse],
-  ['OffsetCommit', 0, 8, offsetCommitRequest, offsetCommitResponse],
-  ['OffsetFetch', 0, 8, offsetFetchRequest, offsetFetchResponse],
-  ['FindCoordinator', 0, 4, findCoordinatorRequest, findCoordinatorResponse],
+  ['Produce', 0, 12, produceRequest, produceResponse],
+  ['Fetch', 4, 17, fetchRequest, fetchResponse],
+  ['ListOffsets', 1, 10, listOffsetsRequest, listOffsetsResponse],
+  ['Metadata', 0, 13, metadataRequest, metadataResponse],
+  ['OffsetCommit', 0, 10, offsetCommitRequest, offsetCommitResponse],
+  ['OffsetFetch', 0, 10, offsetFetchRequest, offsetFetchResponse],
+  ['FindCoordinator', 0, 6, findCoordinatorRequest, findCoordinatorResponse],
   ['JoinGroup', 0, 9, joinGroupRequest, joinGroupResponse],
   ['Heartbeat', 0, 4, heartbeatRequest, heartbeatResponse],
   ['LeaveGroup', 0, 5, leaveGroupRequest, leaveGroupResponse],
   ['SyncGroup', 0, 5, syncGroupRequest, syncGroupResponse],
-  ['DescribeGroups', 0, 5, describeGroupsRequest, describeGroupsResponse],
-  ['ListGroups', 0, 4, listGroupsRequest, listGroupsResponse],
-  ['ApiVersions', 0, 3, apiVersionsRequest, apiVersionsResponse],
+  ['DescribeGroups', 0, 6, describeGroupsRequest, describeGroupsResponse],
+  ['ListGroups', 0, 5, listGroupsRequest, listGroupsResponse],
+  ['ApiVersions', 0, 4, apiVersionsRequest, apiVersionsResponse],
   ['CreateTopics', 0, 7, createTopicsRequest, createTopicsResponse],
   ['DeleteTopics', 0, 6, deleteTopicsRequest, deleteTopicsResponse],
   ['InitProducerId', 0, 5, initProducerIdRequest, initProducerIdResponse],

@@ -1,15 +1,17 @@
 /**
- * Metadata (API key 3), versions 0-12. From apache/kafka MetadataRequest.json and MetadataResponse.json.
+ * Metadata (API key 3), versions 0-13. From apache/kafka MetadataRequest.json and MetadataResponse.json.
  *
  * Request: in version 0 an empty topic array means "all topics"; from 1 on, null means all topics and
  * an empty array means none. 4 adds AllowAutoTopicCreation; 8 adds the authorized-operations flags; 9
  * is the first flexible version; 10 adds topic ids (the name becomes nullable); 11 drops the cluster
- * flag; 12 lets a client ask by topic id alone. We advertise up to 12 because @platformatic/kafka
+ * flag; 12 lets a client ask by topic id alone; 13 is the same request (KIP-1102). Kafka 4 serves 0-13.
+ * We advertise at least 12 because @platformatic/kafka
  * negotiates the highest version and only maps topic ids back to names correctly from 10 on: with 9,
  * a consumer of two topics fetched one topic's partitions under both names (test/compat).
  * Response: 1 adds racks, the controller id and IsInternal; 2 the cluster id; 3 throttle time; 5
  * offline replicas; 7 the partition leader epoch; 8 authorized operations; 10 the topic id; 11 drops
- * cluster authorized operations; 12 makes the topic name nullable.
+ * cluster authorized operations; 12 makes the topic name nullable; 13 adds a top-level error code, with
+ * which a broker can tell a client to bootstrap again (REBOOTSTRAP_REQUIRED, KIP-1102).
  *
  * Metadata Request (Version: 9) => [topics] allow_auto_topic_creation include_cluster_authorized_operations
  *                                  include_topic_authorized_operations TAGGED_FIELDS
@@ -28,14 +30,15 @@
  *   topics => error_code name is_internal [partitions] topic_authorized_operations TAGGED_FIELDS
  *     partitions => error_code partition_index leader_id leader_epoch [replica_nodes] [isr_nodes]
  *                   [offline_replicas] TAGGED_FIELDS                (node lists: COMPACT_ARRAY of INT32)
- *   cluster_authorized_operations => INT32
+ *   cluster_authorized_operations => INT32 (versions 8-10)
+ *   error_code => INT16 (versions 13+)
  */
 import { field, type MessageValue, message, structs } from '../schema.ts';
 
 export const metadataRequest = message({
   name: 'MetadataRequest',
   apiKey: 3,
-  validVersions: '0-12',
+  validVersions: '0-13',
   flexibleVersions: '9+',
   fields: [
     structs(
@@ -53,7 +56,7 @@ export const metadataRequest = message({
 export const metadataResponse = message({
   name: 'MetadataResponse',
   apiKey: 3,
-  validVersions: '0-12',
+  validVersions: '0-13',
   flexibleVersions: '9+',
   fields: [
     field('throttleTimeMs', 'int32', '3+'),
@@ -82,6 +85,7 @@ export const metadataResponse = message({
       field('topicAuthorizedOperations', 'int32', '8+', { default: -2147483648 }),
     ]),
     field('clusterAuthorizedOperations', 'int32', '8-10', { default: -2147483648 }),
+    field('errorCode', 'int16', '13+'),
   ],
 });
 

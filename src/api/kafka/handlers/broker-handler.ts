@@ -78,7 +78,7 @@ export class BrokerKafkaHandler implements KafkaRequestHandler {
       case 'Produce':
         return handleProduce(deps, request as ProduceRequest);
       case 'Fetch':
-        return handleFetch(deps, request as FetchRequest);
+        return handleFetch(deps, ctx, request as FetchRequest);
       case 'ListOffsets':
         return handleListOffsets(deps, request as ListOffsetsRequest);
       case 'Metadata':
@@ -94,7 +94,7 @@ export class BrokerKafkaHandler implements KafkaRequestHandler {
       case 'LeaveGroup':
         return Promise.resolve(handleLeaveGroup(deps, ctx, request as LeaveGroupRequest));
       case 'OffsetCommit':
-        return handleOffsetCommit(deps, request as OffsetCommitRequest);
+        return handleOffsetCommit(deps, ctx, request as OffsetCommitRequest);
       case 'OffsetFetch':
         return Promise.resolve(handleOffsetFetch(deps, ctx, request as OffsetFetchRequest));
       case 'CreateTopics':
@@ -106,7 +106,7 @@ export class BrokerKafkaHandler implements KafkaRequestHandler {
       case 'ListGroups':
         return Promise.resolve(handleListGroups(deps, request as ListGroupsRequest));
       case 'DescribeGroups':
-        return Promise.resolve(handleDescribeGroups(deps, request as DescribeGroupsRequest));
+        return Promise.resolve(handleDescribeGroups(deps, ctx, request as DescribeGroupsRequest));
       case 'DescribeConfigs':
         return Promise.resolve(handleDescribeConfigs(deps, ctx, request as DescribeConfigsRequest));
       case 'DescribeCluster':

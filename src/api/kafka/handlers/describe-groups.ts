@@ -1,12 +1,23 @@
 /**
  * DescribeGroups (API key 15): the request and response grammar is in ../apis/describe-groups.ts. Each
- * group's state and members; an unknown group is Dead, as Kafka answers.
+ * group's state and members; an unknown group is Dead, as Kafka answers, and from version 6 also
+ * GROUP_ID_NOT_FOUND with a message (KIP-1043).
  */
 import type { DescribeGroupsRequest } from '../apis/describe-groups.ts';
 import type { Message } from '../codec.ts';
+import { errorCode } from '../error-codes.ts';
+import type { RequestContext } from '../handler.ts';
 import { type HandlerDeps, NONE } from './shared.ts';
 
-export function handleDescribeGroups(deps: HandlerDeps, req: DescribeGroupsRequest): Message {
+/** The first DescribeGroups version that answers GROUP_ID_NOT_FOUND for a group that does not exist. */
+const groupIdNotFoundVersion = 6;
+
+export function handleDescribeGroups(
+  deps: HandlerDeps,
+  ctx: RequestContext,
+  req: DescribeGroupsRequest,
+): Message {
+  const notFound = ctx.apiVersion >= groupIdNotFoundVersion;
   const coordinator = deps.groups.coordinator;
   return {
     throttleTimeMs: 0,
@@ -14,7 +25,8 @@ export function handleDescribeGroups(deps: HandlerDeps, req: DescribeGroupsReque
       const g = coordinator.snapshot(groupId);
       if (!g)
         return {
-          errorCode: NONE,
+          errorCode: notFound ? errorCode('GROUP_ID_NOT_FOUND') : NONE,
+          errorMessage: notFound ? `Group ${groupId} not found.` : null,
           groupId,
           groupState: 'Dead',
           protocolType: '',

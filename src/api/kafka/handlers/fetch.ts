@@ -2,14 +2,33 @@
  * Fetch (API key 1): the request and response grammar is in ../apis/fetch.ts. Reads each partition up to
  * its high watermark within Kafka's two byte limits, and long-polls the partition views until min_bytes or
  * max_wait_ms.
+ *
+ * From version 13 topics are named by topic id (KIP-516): an id is resolved to the topic that has it now,
+ * and an id no topic has (never created, or deleted, even when a topic of the same name was created again
+ * with a new id) answers UNKNOWN_TOPIC_ID for each of its partitions, as Kafka's FetchSession does. The
+ * check is repeated at every read of a long poll, so a topic deleted and recreated during the wait is not
+ * read under its old id. The forgotten topics (by name, or by id from 13) concern fetch sessions only; every
+ * fetch here is a full, sessionless one (session id 0), which lists all it wants, so there is nothing to
+ * forget. NodeEndpoints (16+) stay empty: they accompany a CurrentLeader for NOT_LEADER_OR_FOLLOWER, and this
+ * node leads every partition it serves.
  */
 import type { FetchRequest } from '../apis/fetch.ts';
 import type { Message } from '../codec.ts';
 import { errorCode, kafkaErrorCode } from '../error-codes.ts';
+import type { RequestContext } from '../handler.ts';
 import { type HandlerDeps, NONE } from './shared.ts';
+import { topicIds } from './topic-ids.ts';
 
-export async function handleFetch(deps: HandlerDeps, req: FetchRequest): Promise<Message> {
+/** The first Fetch version that names topics by id rather than by name (KIP-516). */
+const topicIdsVersion = 13;
+
+export async function handleFetch(
+  deps: HandlerDeps,
+  ctx: RequestContext,
+  req: FetchRequest,
+): Promise<Message> {
   const core = deps.core;
+  const byId = ctx.apiVersion >= topicIdsVersion;
   if (req.sessionId !== 0) {
     // We never hand out fetch sessions (a full fetch every time), so no session id can be known.
     return {
@@ -19,7 +38,16 @@ export async function handleFetch(deps: HandlerDeps, req: FetchRequest): Promise
       throttleTimeMs: 0,
     };
   }
-  const wanted = req.topics.flatMap((t) => t.partitions.map((p) => ({ topic: t.topic, p })));
+  // Each requested topic with its name: the one it has now for a topic id, or null for an unknown id.
+  const ids = byId ? topicIds(deps) : null;
+  const requested = req.topics.map((t) => ({
+    topicId: t.topicId,
+    topic: ids ? ids.nameOf(t.topicId) : t.topic,
+  }));
+  const wanted = req.topics.flatMap((t, i) => t.partitions.map((p) => ({ at: i, ...requested[i], p })));
+  // Whether a topic asked for by id still has that id (it may have been deleted, or deleted and made again).
+  const known = (topic: string | null, topicId: string): topic is string =>
+    topic !== null && (!byId || core.metadata.getTopic(topic)?.id === topicId);
   const deadline = Date.now() + Math.max(0, req.maxWaitMs);
   const minBytes = Math.max(0, req.minBytes);
   const read = async () => {
@@ -29,7 +57,7 @@ export async function handleFetch(deps: HandlerDeps, req: FetchRequest): Promise
     let budget = Math.max(0, req.maxBytes);
     let total = 0;
     const results = [];
-    for (const { topic, p } of wanted) {
+    for (const { at, topic, topicId, p } of wanted) {
       const base = {
         partitionIndex: p.partition,
         highWatermark: -1,
@@ -39,6 +67,10 @@ export async function handleFetch(deps: HandlerDeps, req: FetchRequest): Promise
         preferredReadReplica: -1,
         records: Buffer.alloc(0),
       };
+      if (!known(topic, topicId)) {
+        results.push({ at, result: { ...base, errorCode: errorCode('UNKNOWN_TOPIC_ID') } });
+        continue;
+      }
       try {
         const view = core.partition(topic, p.partition);
         const hw = view.highWatermark;
@@ -54,7 +86,7 @@ export async function handleFetch(deps: HandlerDeps, req: FetchRequest): Promise
         total += bytes.length;
         budget -= bytes.length;
         results.push({
-          topic,
+          at,
           result: {
             ...base,
             errorCode: NONE,
@@ -75,7 +107,7 @@ export async function handleFetch(deps: HandlerDeps, req: FetchRequest): Promise
           // Unknown topic or partition: no offsets to report.
         }
         results.push({
-          topic,
+          at,
           result: {
             ...base,
             errorCode: kafkaErrorCode(err),
@@ -94,7 +126,8 @@ export async function handleFetch(deps: HandlerDeps, req: FetchRequest): Promise
   const anyError = () => results.some((r) => (r.result as { errorCode: number }).errorCode !== NONE);
   while (total < minBytes && Date.now() < deadline && !anyError()) {
     const ac = new AbortController();
-    const waits = wanted.flatMap(({ topic, p }) => {
+    const waits = wanted.flatMap(({ topic, topicId, p }) => {
+      if (!known(topic, topicId)) return [];
       try {
         return [
           core.partition(topic, p.partition).waitForData(p.fetchOffset, deadline - Date.now(), ac.signal),
@@ -110,15 +143,21 @@ export async function handleFetch(deps: HandlerDeps, req: FetchRequest): Promise
     if (total === 0 && Date.now() < deadline) continue;
     break;
   }
-  const byTopic = new Map<string, Message[]>();
-  for (const { topic, result } of results) {
-    if (!byTopic.has(topic)) byTopic.set(topic, []);
-    byTopic.get(topic)!.push(result);
+  // One response topic per requested topic, in the request's order, named as the request named it.
+  const byTopic = new Map<number, Message[]>();
+  for (const { at, result } of results) {
+    if (!byTopic.has(at)) byTopic.set(at, []);
+    byTopic.get(at)!.push(result);
   }
   return {
     throttleTimeMs: 0,
     errorCode: NONE,
     sessionId: 0,
-    responses: [...byTopic.entries()].map(([topic, partitions]) => ({ topic, partitions })),
+    responses: [...byTopic.entries()].map(([at, partitions]) => ({
+      topic: req.topics[at].topic,
+      topicId: req.topics[at].topicId,
+      partitions,
+    })),
+    nodeEndpoints: [],
   };
 }

@@ -1,6 +1,9 @@
 /**
  * ListOffsets (API key 2): the request and response grammar is in ../apis/list-offsets.ts. Latest (-1),
- * earliest (-2), the largest timestamp (-3) or the first offset at a time, from the partition view.
+ * earliest (-2), the largest timestamp (-3) or the first offset at a time, from the partition view. With no
+ * tiered storage, the earliest local offset (-4, v8) is the earliest offset and the last tiered offset (-5,
+ * v9) is none: offset -1 and leader epoch -1, as Kafka's UnifiedLog.fetchOffsetByTimestamp answers when
+ * remote storage is off. Nothing here reads remote storage, so v10's TimeoutMs has nothing to bound.
  */
 import type { ListOffsetsRequest } from '../apis/list-offsets.ts';
 import type { Message } from '../codec.ts';
@@ -20,7 +23,8 @@ export async function handleListOffsets(deps: HandlerDeps, req: ListOffsetsReque
             const hw = view.highWatermark;
             if (p.timestamp === -1)
               return { ...base, errorCode: NONE, offset: hw, leaderEpoch: view.leaderEpoch };
-            if (p.timestamp === -2)
+            if (p.timestamp === -5) return { ...base, errorCode: NONE };
+            if (p.timestamp === -2 || p.timestamp === -4)
               return { ...base, errorCode: NONE, offset: view.logStartOffset, leaderEpoch: view.leaderEpoch };
             let target = p.timestamp;
             if (target === -3) {

@@ -80,5 +80,7 @@ export async function handleMetadata(
     clusterId: deps.clusterId,
     controllerId: deps.kafkaNodeId,
     topics,
+    // v13 (KIP-1102): no reason to send the client back to its bootstrap servers.
+    errorCode: NONE,
   };
 }

@@ -1,7 +1,9 @@
 /**
  * Produce (API key 0): the request and response grammar is in ../apis/produce.ts. Appends each partition's
  * batches through the core (which validates them and reaches the log through the partition view), auto-
- * creating topics a client names when that is on; with acks=0 the answer is no response at all.
+ * creating topics a client names when that is on; with acks=0 the answer is no response at all. The
+ * CurrentLeader and NodeEndpoints of versions 10+ (KIP-951) keep their defaults: they answer
+ * NOT_LEADER_OR_FOLLOWER, and this node leads every partition it serves.
  */
 import type { ProduceRequest } from '../apis/produce.ts';
 import type { Message } from '../codec.ts';

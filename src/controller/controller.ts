@@ -1,0 +1,886 @@
+/**
+ * The controller's operations (issue 11), run on the active controller only: each turns a request and
+ * the current metadata image into the records to commit and the answer to give once they are
+ * committed. Pure: time comes in as `nowMs`, topic ids from an injected source; nothing here does I/O.
+ * The queue (queue.ts) runs one operation at a time and applies its records after commit, through
+ * `replay`.
+ *
+ * Follows Kafka's `metadata/src/main/java/org/apache/kafka/controller/`: `ClusterControlManager`
+ * (registration, incarnations, broker epochs), `BrokerHeartbeatManager` (sessions, and the
+ * fenced / unfenced / controlled-shutdown / shutdown-now states of `calculateNextBrokerState`),
+ * `ReplicationControlManager` (topics, fencing's leader and ISR updates, AlterPartition's checks),
+ * `PartitionChangeBuilder` (leader election: the first replica in the ISR that may lead; unclean only
+ * when the topic allows it), `ProducerIdControlManager` (blocks never reused) and
+ * `ConfigurationControlManager` (incremental configs).
+ *
+ * State that is not in the image is soft and local, as in Kafka: each broker's session deadline, the
+ * metadata offset it last reported, and the offsets at which its registration and its controlled
+ * shutdown committed. A controller that takes over starts every registered broker with a fresh session
+ * (as Kafka's `BrokerHeartbeatManager` does on activation) and treats their registrations as committed
+ * at the image's offset.
+ *
+ * Choices a reader may look for:
+ * - Broker epochs are the image's offset + 1 at registration (Kafka uses the offset of the
+ *   RegisterBroker record itself, which its controller knows before committing; ours does not). Every
+ *   registration sees an image at least as new as the last one's commit, so epochs only grow.
+ * - The ISR never becomes empty (no eligible leader replicas): when its last member is fenced it stays
+ *   in the ISR and the partition has no leader; it leads again when it is unfenced.
+ * - The leader epoch is bumped on leader changes only, not on ISR shrinks (Kafka from metadata version
+ *   3.6, KAFKA-15021); the partition epoch on every change.
+ */
+import assert from 'node:assert/strict';
+import { BrokerError } from '../errors.ts';
+import { MetadataDelta } from '../metadata/delta.ts';
+import type { MetadataImage, PartitionRegistration, Provenance } from '../metadata/image.ts';
+import {
+  batchBytesMax,
+  producerIdBlockSizeDefault,
+  recordsPerBatchMax,
+  replicasPerPartitionMax,
+  stringLengthMax,
+} from '../metadata/limits.ts';
+import {
+  type ConfigResourceType,
+  LISTENER_NAMES,
+  type Listener,
+  type MetadataRecord,
+  NO_LEADER,
+  type PartitionChangeRecord,
+  recordBytes,
+  topicNameProblem,
+} from '../metadata/records.ts';
+import { placeReplicas, validateAssignment } from './placement.ts';
+
+/** The topic config that allows electing a leader outside the ISR (data loss for availability). */
+export const UNCLEAN_LEADER_ELECTION_KEY = 'unclean.leader.election.enable';
+
+export interface ControllerOptions {
+  /** Where topic ids come from (randomUUID in production; a counter in tests). */
+  newTopicId: () => string;
+  /** How long a broker stays unfenced without a heartbeat (`cluster.session_timeout`). @default 9000 */
+  sessionTimeoutMs?: number;
+  /**
+   * Checks a resource's configs after a change, throwing INVALID_CONFIG. The broker layer passes its
+   * topic-config validation; the default checks only UNCLEAN_LEADER_ELECTION_KEY.
+   */
+  validateConfigs?: (resourceType: ConfigResourceType, configs: Readonly<Record<string, string>>) => void;
+  /** Partitions of a topic created without a count. @default 1 */
+  defaultPartitions?: number;
+  /** Replication factor of a topic created without one. @default 1 */
+  defaultReplicationFactor?: number;
+  /** Most partitions of one topic. @default 10000 */
+  partitionsPerTopicMax?: number;
+  /** Producer ids per block. @default 1000 */
+  producerIdBlockSize?: number;
+}
+
+/** What every operation returns: the records to commit and the answer once they are committed. */
+export interface OperationResult<T> {
+  records: MetadataRecord[];
+  answer: T;
+}
+
+export interface RegisterBrokerRequest {
+  brokerId: number;
+  incarnationId: string;
+  listeners: Listener[];
+  rack?: string | null;
+  controllerEligible: boolean;
+}
+
+export interface HeartbeatRequest {
+  brokerId: number;
+  brokerEpoch: number;
+  /** The offset of the last metadata record the broker has applied. */
+  metadataOffset: number;
+  wantShutDown: boolean;
+}
+
+export interface HeartbeatAnswer {
+  /** The broker has applied its own registration. */
+  isCaughtUp: boolean;
+  isFenced: boolean;
+  inControlledShutdown: boolean;
+  /** The broker may stop now: it leads nothing and the other brokers have seen that. */
+  shouldShutDown: boolean;
+}
+
+export interface CreateTopicRequest {
+  name: string;
+  /** -1 or absent: the default. */
+  partitions?: number;
+  /** -1 or absent: the default. */
+  replicationFactor?: number;
+  /** A replica list per partition, instead of partitions and replicationFactor. */
+  assignments?: number[][];
+  configs?: Record<string, string>;
+}
+
+export interface CreateTopicResult {
+  name: string;
+  topicId?: string;
+  partitions?: number;
+  replicationFactor?: number;
+  error?: BrokerError;
+}
+
+export interface DeleteTopicResult {
+  name: string;
+  topicId?: string;
+  error?: BrokerError;
+}
+
+export interface AlterConfigsRequest {
+  resourceType: ConfigResourceType;
+  /** A topic name; for brokers a broker id, or "" for the cluster-wide default. */
+  resourceName: string;
+  /** Keys to set, or to delete with null (Kafka's IncrementalAlterConfigs SET and DELETE). */
+  changes: Record<string, string | null>;
+}
+
+export interface AlterConfigsResult {
+  resourceType: ConfigResourceType;
+  resourceName: string;
+  error?: BrokerError;
+}
+
+export interface ProducerIdBlock {
+  firstProducerId: number;
+  size: number;
+}
+
+export interface AlterPartitionRequest {
+  /** The leader asking. */
+  brokerId: number;
+  brokerEpoch: number;
+  topicId: string;
+  partition: number;
+  leaderEpoch: number;
+  partitionEpoch: number;
+  newIsr: number[];
+}
+
+export interface PartitionState {
+  leader: number;
+  leaderEpoch: number;
+  isr: readonly number[];
+  partitionEpoch: number;
+}
+
+interface Session {
+  deadlineMs: number;
+  /** The metadata offset the broker last reported. */
+  metadataOffset: number;
+  /** The offset at which its current registration committed; -1 while it has not. */
+  registeredOffset: number;
+  /** The offset at which its controlled shutdown committed; -1 when none. */
+  controlledShutdownOffset: number;
+}
+
+/** Records built against a working copy of the image, so each step sees the steps before it. */
+class Changes {
+  readonly records: MetadataRecord[] = [];
+  readonly delta: MetadataDelta;
+  /** The encoded size of the records so far, one newline each included. */
+  bytes = 0;
+
+  constructor(image: MetadataImage) {
+    this.delta = new MetadataDelta(image);
+  }
+
+  add(record: MetadataRecord): void {
+    this.delta.replay(record);
+    this.records.push(record);
+    this.bytes += recordBytes(record) + 1;
+  }
+
+  isActive(id: number): boolean {
+    const b = this.delta.broker(id);
+    return b !== undefined && !b.fenced && !b.inControlledShutdown;
+  }
+
+  partition(topicId: string, i: number): PartitionRegistration {
+    const p = this.delta.topicById(topicId)?.partitions[i];
+    assert.ok(p, `partition ${topicId}/${i} exists`);
+    return p;
+  }
+}
+
+export class Controller {
+  #image: MetadataImage;
+  readonly #sessions = new Map<number, Session>();
+  /** Sessions of new incarnations whose registration is not committed yet. */
+  readonly #pendingSessions = new Map<number, { incarnationId: string; deadlineMs: number }>();
+  readonly #newTopicId: () => string;
+  readonly #sessionTimeoutMs: number;
+  readonly #validateConfigs: NonNullable<ControllerOptions['validateConfigs']>;
+  readonly #defaultPartitions: number;
+  readonly #defaultReplicationFactor: number;
+  readonly #partitionsPerTopicMax: number;
+  readonly #producerIdBlockSize: number;
+
+  /** A controller taking over with `image` at `nowMs`: every registered broker gets a fresh session. */
+  constructor(image: MetadataImage, options: ControllerOptions, nowMs: number) {
+    this.#image = image;
+    this.#newTopicId = options.newTopicId;
+    this.#sessionTimeoutMs = options.sessionTimeoutMs ?? 9000;
+    this.#validateConfigs = options.validateConfigs ?? defaultValidateConfigs;
+    this.#defaultPartitions = options.defaultPartitions ?? 1;
+    this.#defaultReplicationFactor = options.defaultReplicationFactor ?? 1;
+    this.#partitionsPerTopicMax = options.partitionsPerTopicMax ?? 10_000;
+    this.#producerIdBlockSize = options.producerIdBlockSize ?? producerIdBlockSizeDefault;
+    assert.ok(this.#sessionTimeoutMs > 0, 'sessionTimeoutMs must be positive');
+    assert.ok(this.#producerIdBlockSize > 0, 'producerIdBlockSize must be positive');
+    for (const b of image.brokers.values()) {
+      const off = image.provenance.offset;
+      this.#sessions.set(b.id, {
+        deadlineMs: nowMs + this.#sessionTimeoutMs,
+        metadataOffset: -1,
+        registeredOffset: off,
+        controlledShutdownOffset: b.inControlledShutdown ? off : -1,
+      });
+    }
+  }
+
+  get image(): MetadataImage {
+    return this.#image;
+  }
+
+  /** Applies committed records (an operation's, in order) at `provenance`. */
+  replay(records: readonly MetadataRecord[], provenance: Provenance): void {
+    const delta = new MetadataDelta(this.#image);
+    for (const r of records) delta.replay(r);
+    this.#image = delta.apply(provenance);
+    for (const r of records) {
+      const s = 'brokerId' in r ? this.#sessions.get(r.brokerId) : undefined;
+      if (r.type === 'RegisterBroker') {
+        const pending = this.#pendingSessions.get(r.brokerId);
+        if (pending?.incarnationId === r.incarnationId || !s) {
+          this.#pendingSessions.delete(r.brokerId);
+          this.#sessions.set(r.brokerId, {
+            deadlineMs: pending?.incarnationId === r.incarnationId ? pending.deadlineMs : 0,
+            metadataOffset: -1,
+            registeredOffset: provenance.offset,
+            controlledShutdownOffset: -1,
+          });
+        } else {
+          s.registeredOffset = provenance.offset;
+        }
+      } else if (r.type === 'BrokerRegistrationChange' && s && r.inControlledShutdown !== undefined) {
+        s.controlledShutdownOffset = r.inControlledShutdown ? provenance.offset : -1;
+      } else if (r.type === 'UnregisterBroker') {
+        this.#sessions.delete(r.brokerId);
+      }
+    }
+  }
+
+  // ---- brokers ----
+
+  /**
+   * Registers a broker: the same incarnation again is idempotent (its epoch and state are kept, its
+   * listeners amended); a new incarnation while the old one's session lives is DUPLICATE_BROKER_
+   * REGISTRATION; after the session lapsed, it gets a new epoch, starts fenced, and the old
+   * incarnation's leaderships are moved away (Kafka's unclean shutdown handling).
+   */
+  registerBroker(req: RegisterBrokerRequest, nowMs: number): OperationResult<{ brokerEpoch: number }> {
+    checkBrokerId(req.brokerId);
+    if (
+      typeof req.incarnationId !== 'string' ||
+      req.incarnationId.length === 0 ||
+      req.incarnationId.length > 64
+    ) {
+      throw new BrokerError('INVALID_REQUEST', 'incarnationId must be a string of 1 to 64 characters');
+    }
+    const listeners = checkListeners(req.listeners);
+    const rack = req.rack ?? null;
+    if (rack !== null && (typeof rack !== 'string' || rack.length === 0 || rack.length > stringLengthMax)) {
+      throw new BrokerError('INVALID_REQUEST', `rack must be null or 1 to ${stringLengthMax} characters`);
+    }
+    const existing = this.#image.brokers.get(req.brokerId);
+    const session = this.#sessions.get(req.brokerId);
+    const c = new Changes(this.#image);
+    if (existing && existing.incarnationId === req.incarnationId) {
+      const same =
+        existing.rack === rack &&
+        existing.controllerEligible === req.controllerEligible &&
+        JSON.stringify(existing.listeners) === JSON.stringify(listeners);
+      if (!same) {
+        c.add({
+          type: 'RegisterBroker',
+          brokerId: req.brokerId,
+          incarnationId: req.incarnationId,
+          brokerEpoch: existing.epoch,
+          listeners,
+          rack,
+          controllerEligible: req.controllerEligible,
+          fenced: existing.fenced,
+          inControlledShutdown: existing.inControlledShutdown,
+        });
+      }
+      this.#touch(req.brokerId, nowMs, session?.metadataOffset ?? -1);
+      return { records: c.records, answer: { brokerEpoch: existing.epoch } };
+    }
+    if (existing && session && session.deadlineMs > nowMs) {
+      throw new BrokerError(
+        'DUPLICATE_BROKER_REGISTRATION',
+        `broker ${req.brokerId} is registered by another live process (incarnation ${existing.incarnationId}, session valid for ${session.deadlineMs - nowMs} ms more); node ids must be unique`,
+      );
+    }
+    const brokerEpoch = Math.max(this.#image.provenance.offset + 1, (existing?.epoch ?? -1) + 1);
+    if (existing) this.#removeFromPartitions(c, req.brokerId);
+    c.add({
+      type: 'RegisterBroker',
+      brokerId: req.brokerId,
+      incarnationId: req.incarnationId,
+      brokerEpoch,
+      listeners,
+      rack,
+      controllerEligible: req.controllerEligible,
+      fenced: true,
+      inControlledShutdown: false,
+    });
+    // The new incarnation's session starts when its registration commits (replay), so a failed commit
+    // leaves the old incarnation's session as it was.
+    this.#pendingSessions.set(req.brokerId, {
+      incarnationId: req.incarnationId,
+      deadlineMs: nowMs + this.#sessionTimeoutMs,
+    });
+    return { records: c.records, answer: { brokerEpoch } };
+  }
+
+  /** Removes a broker (Kafka's UnregisterBroker): its leaderships move first. */
+  unregisterBroker(brokerId: number): OperationResult<void> {
+    const b = this.#image.brokers.get(brokerId);
+    if (!b) throw new BrokerError('BROKER_ID_NOT_REGISTERED', `broker ${brokerId} is not registered`);
+    const c = new Changes(this.#image);
+    if (!b.fenced) c.add({ type: 'BrokerRegistrationChange', brokerId, brokerEpoch: b.epoch, fenced: true });
+    this.#removeFromPartitions(c, brokerId);
+    c.add({ type: 'UnregisterBroker', brokerId, brokerEpoch: b.epoch });
+    return { records: c.records, answer: undefined };
+  }
+
+  /**
+   * A broker's heartbeat: renews its session and moves it through Kafka's states. A fenced broker is
+   * unfenced once it has applied its own registration; one that wants to shut down enters controlled
+   * shutdown (its leaderships move away) and is told to stop once it leads nothing and every other
+   * active broker has applied that.
+   */
+  heartbeat(req: HeartbeatRequest, nowMs: number): OperationResult<HeartbeatAnswer> {
+    const b = this.#checkBrokerEpoch(req.brokerId, req.brokerEpoch);
+    if (!Number.isSafeInteger(req.metadataOffset) || req.metadataOffset < -1) {
+      throw new BrokerError('INVALID_REQUEST', `metadataOffset ${req.metadataOffset} is not an offset`);
+    }
+    const session = this.#touch(req.brokerId, nowMs, req.metadataOffset);
+    const isCaughtUp = session.registeredOffset >= 0 && req.metadataOffset >= session.registeredOffset;
+    const c = new Changes(this.#image);
+    const answer = (fenced: boolean, shuttingDown: boolean, stop: boolean) => {
+      // A broker told to stop has no live session any more: its next start may register at once.
+      if (stop) session.deadlineMs = nowMs;
+      return {
+        records: c.records,
+        answer: { isCaughtUp, isFenced: fenced, inControlledShutdown: shuttingDown, shouldShutDown: stop },
+      };
+    };
+    if (b.fenced) {
+      if (req.wantShutDown) return answer(true, false, true);
+      if (!isCaughtUp) return answer(true, false, false);
+      c.add({ type: 'BrokerRegistrationChange', brokerId: b.id, brokerEpoch: b.epoch, fenced: false });
+      this.#electLeaderless(c);
+      return answer(false, false, false);
+    }
+    if (!b.inControlledShutdown) {
+      if (!req.wantShutDown) return answer(false, false, false);
+      if (!this.#leadsAny(c, b.id)) {
+        this.#fence(c, b.id);
+        return answer(true, false, true);
+      }
+      c.add({
+        type: 'BrokerRegistrationChange',
+        brokerId: b.id,
+        brokerEpoch: b.epoch,
+        inControlledShutdown: true,
+      });
+      this.#removeFromPartitions(c, b.id);
+      return answer(false, true, false);
+    }
+    // In controlled shutdown: stop once it leads nothing and the others have seen its leaders move.
+    if (this.#leadsAny(c, b.id)) {
+      this.#removeFromPartitions(c, b.id);
+      return answer(false, true, false);
+    }
+    const offset = session.controlledShutdownOffset;
+    const othersCaughtUp =
+      offset >= 0 &&
+      [...this.#image.brokers.values()].every(
+        (o) => o.id === b.id || o.fenced || (this.#sessions.get(o.id)?.metadataOffset ?? -1) >= offset,
+      );
+    if (!othersCaughtUp) return answer(false, true, false);
+    this.#fence(c, b.id);
+    return answer(true, false, true);
+  }
+
+  /**
+   * Fences every unfenced broker whose session lapsed by `nowMs`, one after another, moving its
+   * leaderships to the first active ISR member (Kafka's `maybeFenceOneStaleBroker`, all at once).
+   */
+  tick(nowMs: number): OperationResult<{ fenced: number[] }> {
+    const c = new Changes(this.#image);
+    const fenced: number[] = [];
+    for (const b of [...this.#image.brokers.values()].sort((x, y) => x.id - y.id)) {
+      const s = this.#sessions.get(b.id);
+      assert.ok(s, `registered broker ${b.id} has a session`);
+      if (b.fenced || s.deadlineMs > nowMs) continue;
+      this.#fence(c, b.id);
+      fenced.push(b.id);
+    }
+    return { records: c.records, answer: { fenced } };
+  }
+
+  /** When the next session lapses, for the wirer's timer; null when no unfenced broker is registered. */
+  nextDeadlineMs(): number | null {
+    let next: number | null = null;
+    for (const b of this.#image.brokers.values()) {
+      const d = this.#sessions.get(b.id)?.deadlineMs;
+      if (!b.fenced && d !== undefined && (next === null || d < next)) next = d;
+    }
+    return next;
+  }
+
+  #touch(brokerId: number, nowMs: number, metadataOffset: number): Session {
+    let s = this.#sessions.get(brokerId);
+    if (!s) {
+      s = { deadlineMs: 0, metadataOffset: -1, registeredOffset: -1, controlledShutdownOffset: -1 };
+      this.#sessions.set(brokerId, s);
+    }
+    s.deadlineMs = Math.max(s.deadlineMs, nowMs + this.#sessionTimeoutMs);
+    s.metadataOffset = Math.max(s.metadataOffset, metadataOffset);
+    return s;
+  }
+
+  #checkBrokerEpoch(brokerId: number, brokerEpoch: number) {
+    const b = this.#image.brokers.get(brokerId);
+    if (!b) throw new BrokerError('BROKER_ID_NOT_REGISTERED', `broker ${brokerId} is not registered`);
+    if (b.epoch !== brokerEpoch) {
+      throw new BrokerError(
+        'STALE_BROKER_EPOCH',
+        `broker ${brokerId} sent epoch ${brokerEpoch}; its current epoch is ${b.epoch}`,
+      );
+    }
+    return b;
+  }
+
+  #fence(c: Changes, brokerId: number): void {
+    const b = c.delta.broker(brokerId);
+    assert.ok(b && !b.fenced, `broker ${brokerId} is registered and unfenced`);
+    c.add({
+      type: 'BrokerRegistrationChange',
+      brokerId,
+      brokerEpoch: b.epoch,
+      fenced: true,
+      inControlledShutdown: false,
+    });
+    this.#removeFromPartitions(c, brokerId);
+  }
+
+  #leadsAny(c: Changes, brokerId: number): boolean {
+    for (const t of this.#image.topicsById.values()) {
+      for (let i = 0; i < t.partitions.length; i++) if (c.partition(t.id, i).leader === brokerId) return true;
+    }
+    return false;
+  }
+
+  /** Takes `brokerId` out of every ISR (unless it is the last member) and elects new leaders. */
+  #removeFromPartitions(c: Changes, brokerId: number): void {
+    const acceptable = (id: number) => id !== brokerId && c.isActive(id);
+    for (const t of this.#image.topicsById.values()) {
+      const unclean = uncleanAllowed(c, t.name);
+      for (let i = 0; i < t.partitions.length; i++) {
+        const p = c.partition(t.id, i);
+        if (!p.isr.includes(brokerId) && p.leader !== brokerId) continue;
+        const change = electionChange(
+          p,
+          p.isr.filter((id) => id !== brokerId),
+          acceptable,
+          unclean,
+        );
+        if (change) c.add({ type: 'PartitionChange', topicId: t.id, partition: i, ...change });
+      }
+    }
+  }
+
+  /** Elects leaders for partitions without one, now that a broker may lead (handleBrokerUnfenced). */
+  #electLeaderless(c: Changes): void {
+    const acceptable = (id: number) => c.isActive(id);
+    for (const t of this.#image.topicsById.values()) {
+      const unclean = uncleanAllowed(c, t.name);
+      for (let i = 0; i < t.partitions.length; i++) {
+        const p = c.partition(t.id, i);
+        if (p.leader !== NO_LEADER) continue;
+        const change = electionChange(p, p.isr, acceptable, unclean);
+        if (change) c.add({ type: 'PartitionChange', topicId: t.id, partition: i, ...change });
+      }
+    }
+  }
+
+  // ---- topics ----
+
+  /** Creates topics; each gets its own result, so one bad topic does not fail the others. */
+  createTopics(requests: readonly CreateTopicRequest[]): OperationResult<CreateTopicResult[]> {
+    const c = new Changes(this.#image);
+    const counts = new Map<string, number>();
+    for (const r of requests) counts.set(r.name, (counts.get(r.name) ?? 0) + 1);
+    let placed = this.#image.partitionCount;
+    const answer = requests.map((req): CreateTopicResult => {
+      try {
+        if ((counts.get(req.name) ?? 0) > 1) {
+          throw new BrokerError('INVALID_REQUEST', `topic ${req.name} appears more than once in the request`);
+        }
+        const records = this.#topicRecords(c, req, placed);
+        // A creation is atomic, so its records must fit one batch (one Raft entry).
+        const bytes = records.reduce((n, r) => n + recordBytes(r) + 1, 0);
+        if (c.records.length + records.length > recordsPerBatchMax || c.bytes + bytes > batchBytesMax) {
+          throw new BrokerError(
+            'POLICY_VIOLATION',
+            `creating ${req.name} would make this operation more than ${recordsPerBatchMax} metadata records or ${batchBytesMax} bytes (recordsPerBatchMax, batchBytesMax); create fewer topics or partitions at once`,
+          );
+        }
+        for (const r of records) c.add(r);
+        const partitions = records.filter((r) => r.type === 'Partition');
+        placed += partitions.length;
+        const first = partitions[0];
+        assert.ok(first?.type === 'Partition' && records[0].type === 'Topic');
+        return {
+          name: req.name,
+          topicId: records[0].topicId,
+          partitions: partitions.length,
+          replicationFactor: first.replicas.length,
+        };
+      } catch (err) {
+        if (!(err instanceof BrokerError)) throw err;
+        return { name: req.name, error: err };
+      }
+    });
+    return { records: c.records, answer };
+  }
+
+  #topicRecords(c: Changes, req: CreateTopicRequest, start: number): MetadataRecord[] {
+    const problem = typeof req.name === 'string' ? topicNameProblem(req.name) : 'topic name must be a string';
+    if (problem !== null) throw new BrokerError('INVALID_TOPIC_EXCEPTION', problem);
+    if (c.delta.topicByName(req.name))
+      throw new BrokerError('TOPIC_ALREADY_EXISTS', `topic ${req.name} already exists`);
+    const configs: Record<string, string> = {};
+    for (const [key, value] of Object.entries(checkConfigChanges(req.configs ?? {}))) {
+      if (value !== null) configs[key] = value;
+    }
+    this.#validateConfigs('topic', configs);
+    const brokers = [...c.delta.base.brokers.values()].filter((b) => c.isActive(b.id));
+    let assignment: number[][];
+    if (req.assignments !== undefined) {
+      if ((req.partitions ?? -1) !== -1 || (req.replicationFactor ?? -1) !== -1) {
+        throw new BrokerError(
+          'INVALID_REQUEST',
+          'give either assignments or partitions and a replication factor, not both',
+        );
+      }
+      if (req.assignments.length > this.#partitionsPerTopicMax) {
+        throw new BrokerError(
+          'INVALID_PARTITIONS',
+          `at most ${this.#partitionsPerTopicMax} partitions per topic`,
+        );
+      }
+      validateAssignment(
+        req.assignments,
+        (id) => c.delta.broker(id) !== undefined,
+        (id) => c.isActive(id),
+        replicasPerPartitionMax,
+      );
+      assignment = req.assignments.map((r) => [...r]);
+    } else {
+      const partitions =
+        req.partitions === undefined || req.partitions === -1 ? this.#defaultPartitions : req.partitions;
+      if (!Number.isSafeInteger(partitions) || partitions < 1 || partitions > this.#partitionsPerTopicMax) {
+        throw new BrokerError(
+          'INVALID_PARTITIONS',
+          `partitions must be between 1 and ${this.#partitionsPerTopicMax}, got ${partitions}`,
+        );
+      }
+      const rf =
+        req.replicationFactor === undefined || req.replicationFactor === -1
+          ? this.#defaultReplicationFactor
+          : req.replicationFactor;
+      if (rf > replicasPerPartitionMax) {
+        throw new BrokerError(
+          'INVALID_REPLICATION_FACTOR',
+          `replication factor ${rf} is above the most, ${replicasPerPartitionMax}`,
+        );
+      }
+      assignment = placeReplicas(brokers, partitions, rf, start);
+    }
+    const topicId = this.#newTopicId();
+    assert.ok(!c.delta.topicById(topicId), `topic id ${topicId} is new`);
+    const records: MetadataRecord[] = [{ type: 'Topic', name: req.name, topicId }];
+    assignment.forEach((replicas, partition) => {
+      const isr = replicas.filter((id) => c.isActive(id));
+      assert.ok(isr.length > 0, 'placement chose an active broker');
+      records.push({
+        type: 'Partition',
+        topicId,
+        partition,
+        replicas,
+        isr,
+        leader: isr[0],
+        leaderEpoch: 0,
+        partitionEpoch: 0,
+      });
+    });
+    for (const [key, value] of Object.entries(configs).sort(([a], [b]) => (a < b ? -1 : 1))) {
+      if (value !== null)
+        records.push({ type: 'Config', resourceType: 'topic', resourceName: req.name, key, value });
+    }
+    return records;
+  }
+
+  deleteTopics(names: readonly string[]): OperationResult<DeleteTopicResult[]> {
+    const c = new Changes(this.#image);
+    const deleted = new Map<string, string>();
+    const answer = names.map((name): DeleteTopicResult => {
+      const done = deleted.get(name);
+      if (done) return { name, topicId: done };
+      const t = this.#image.topicsByName.get(name);
+      if (!t)
+        return { name, error: new BrokerError('UNKNOWN_TOPIC_OR_PARTITION', `topic ${name} does not exist`) };
+      c.add({ type: 'RemoveTopic', topicId: t.id });
+      deleted.set(name, t.id);
+      return { name, topicId: t.id };
+    });
+    return { records: c.records, answer };
+  }
+
+  /** Incremental config changes, validated on the resulting set of each resource. */
+  alterConfigs(requests: readonly AlterConfigsRequest[]): OperationResult<AlterConfigsResult[]> {
+    const c = new Changes(this.#image);
+    const answer = requests.map((req): AlterConfigsResult => {
+      const { resourceType, resourceName } = req;
+      try {
+        if (resourceType === 'topic') {
+          if (!c.delta.topicByName(resourceName)) {
+            throw new BrokerError('UNKNOWN_TOPIC_OR_PARTITION', `topic ${resourceName} does not exist`);
+          }
+        } else if (resourceType === 'broker') {
+          if (resourceName !== '' && !/^(0|[1-9][0-9]{0,9})$/.test(resourceName)) {
+            throw new BrokerError(
+              'INVALID_REQUEST',
+              `broker resource ${JSON.stringify(resourceName)} is not a broker id or ""`,
+            );
+          }
+        } else {
+          throw new BrokerError(
+            'INVALID_REQUEST',
+            `unknown config resource type ${JSON.stringify(resourceType)}`,
+          );
+        }
+        const changes = checkConfigChanges(req.changes);
+        const current = new Map(this.#image.config(resourceType, resourceName));
+        const records: MetadataRecord[] = [];
+        for (const [key, value] of Object.entries(changes).sort(([a], [b]) => (a < b ? -1 : 1))) {
+          if ((current.get(key) ?? null) === value) continue;
+          if (value === null) current.delete(key);
+          else current.set(key, value);
+          records.push({ type: 'Config', resourceType, resourceName, key, value });
+        }
+        this.#validateConfigs(resourceType, Object.fromEntries(current));
+        for (const r of records) c.add(r);
+        return { resourceType, resourceName };
+      } catch (err) {
+        if (!(err instanceof BrokerError)) throw err;
+        return { resourceType, resourceName, error: err };
+      }
+    });
+    // Allowing unclean election takes effect at once for partitions that are offline now.
+    if (
+      c.records.some(
+        (r) => r.type === 'Config' && r.key === UNCLEAN_LEADER_ELECTION_KEY && r.value === 'true',
+      )
+    ) {
+      this.#electLeaderless(c);
+    }
+    return { records: c.records, answer };
+  }
+
+  // ---- producer ids ----
+
+  /** The next block of producer ids for a broker; blocks follow one another and are never reused. */
+  allocateProducerIds(brokerId: number, brokerEpoch: number): OperationResult<ProducerIdBlock> {
+    this.#checkBrokerEpoch(brokerId, brokerEpoch);
+    const first = this.#image.producerIds.nextProducerId;
+    const next = first + this.#producerIdBlockSize;
+    if (!Number.isSafeInteger(next)) {
+      throw new BrokerError('UNKNOWN_SERVER_ERROR', 'producer ids are exhausted');
+    }
+    return {
+      records: [{ type: 'ProducerIds', brokerId, brokerEpoch, nextProducerId: next }],
+      answer: { firstProducerId: first, size: this.#producerIdBlockSize },
+    };
+  }
+
+  // ---- partitions ----
+
+  /**
+   * A leader's ISR change (Kafka's AlterPartition), guarded by the leader epoch (FENCED_LEADER_EPOCH)
+   * and the partition epoch (INVALID_UPDATE_VERSION), so a change computed on stale state is refused.
+   */
+  alterPartition(req: AlterPartitionRequest): OperationResult<PartitionState> {
+    this.#checkBrokerEpoch(req.brokerId, req.brokerEpoch);
+    const t = this.#image.topicsById.get(req.topicId);
+    const p = t?.partitions[req.partition];
+    if (!t || !p) {
+      throw new BrokerError(
+        'UNKNOWN_TOPIC_OR_PARTITION',
+        `no partition ${req.partition} of topic id ${req.topicId}`,
+      );
+    }
+    const where = `${t.name}-${req.partition}`;
+    if (req.leaderEpoch !== p.leaderEpoch) {
+      throw new BrokerError(
+        'FENCED_LEADER_EPOCH',
+        `${where}: leader epoch ${req.leaderEpoch} is not the current ${p.leaderEpoch}`,
+      );
+    }
+    if (req.brokerId !== p.leader) {
+      throw new BrokerError(
+        'INVALID_REQUEST',
+        `${where}: broker ${req.brokerId} is not the leader (${p.leader})`,
+      );
+    }
+    if (req.partitionEpoch !== p.partitionEpoch) {
+      throw new BrokerError(
+        'INVALID_UPDATE_VERSION',
+        `${where}: partition epoch ${req.partitionEpoch} is not the current ${p.partitionEpoch}`,
+      );
+    }
+    const isr = req.newIsr;
+    if (!Array.isArray(isr) || new Set(isr).size !== isr.length || !isr.includes(p.leader)) {
+      throw new BrokerError(
+        'INVALID_REQUEST',
+        `${where}: the new ISR ${isr} must be distinct and include the leader`,
+      );
+    }
+    for (const id of isr) {
+      if (!p.replicas.includes(id))
+        throw new BrokerError('INELIGIBLE_REPLICA', `${where}: broker ${id} is not a replica`);
+      if (!this.#image.isActive(id)) {
+        throw new BrokerError('INELIGIBLE_REPLICA', `${where}: broker ${id} is fenced or shutting down`);
+      }
+    }
+    const state = (q: PartitionRegistration): PartitionState => ({
+      leader: q.leader,
+      leaderEpoch: q.leaderEpoch,
+      isr: q.isr,
+      partitionEpoch: q.partitionEpoch,
+    });
+    if (sameList(isr, p.isr)) return { records: [], answer: state(p) };
+    const c = new Changes(this.#image);
+    c.add({ type: 'PartitionChange', topicId: t.id, partition: req.partition, isr: [...isr] });
+    return { records: c.records, answer: state(c.partition(t.id, req.partition)) };
+  }
+}
+
+/**
+ * The change to elect a leader with `targetIsr` (Kafka's `PartitionChangeBuilder.tryElection`): keep
+ * the leader if it may still lead; else the first replica in the ISR that may; else, when unclean
+ * election is allowed, the first replica that may, with itself as the ISR; else no leader. An empty
+ * target ISR keeps the current one (its last member holds every committed record). Null when nothing
+ * changes.
+ */
+export function electionChange(
+  p: PartitionRegistration,
+  targetIsr: readonly number[],
+  acceptable: (id: number) => boolean,
+  unclean: boolean,
+): Pick<PartitionChangeRecord, 'isr' | 'leader'> | null {
+  let isr = targetIsr.length === 0 ? p.isr : targetIsr;
+  let leader = p.leader;
+  if (leader === NO_LEADER || !isr.includes(leader) || !acceptable(leader)) {
+    const clean = p.replicas.find((id) => isr.includes(id) && acceptable(id));
+    const dirty = unclean ? p.replicas.find(acceptable) : undefined;
+    if (clean !== undefined) leader = clean;
+    else if (dirty !== undefined) {
+      leader = dirty;
+      isr = [dirty];
+    } else leader = NO_LEADER;
+  }
+  const out: Pick<PartitionChangeRecord, 'isr' | 'leader'> = {};
+  if (leader !== p.leader) out.leader = leader;
+  if (!sameList(isr, p.isr)) out.isr = [...isr];
+  return out.leader === undefined && out.isr === undefined ? null : out;
+}
+
+/** The topic's setting, else the cluster default (broker resource ""), else false, as in Kafka. */
+function uncleanAllowed(c: Changes, topicName: string): boolean {
+  const v =
+    c.delta.config('topic', topicName).get(UNCLEAN_LEADER_ELECTION_KEY) ??
+    c.delta.config('broker', '').get(UNCLEAN_LEADER_ELECTION_KEY);
+  return v === 'true';
+}
+
+function sameList(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+function checkBrokerId(id: number): void {
+  if (!Number.isSafeInteger(id) || id < 0 || id > 0x7fffffff) {
+    throw new BrokerError('INVALID_REQUEST', `broker id ${id} must be an integer from 0 to 2147483647`);
+  }
+}
+
+function checkListeners(listeners: readonly Listener[]): Listener[] {
+  if (!Array.isArray(listeners)) throw new BrokerError('INVALID_REQUEST', 'listeners must be a list');
+  const seen = new Set<string>();
+  return listeners.map((l) => {
+    if (!(LISTENER_NAMES as readonly string[]).includes(l?.name)) {
+      throw new BrokerError(
+        'INVALID_REQUEST',
+        `listener ${JSON.stringify(l?.name)} is not one of ${LISTENER_NAMES.join(', ')}`,
+      );
+    }
+    if (seen.has(l.name)) throw new BrokerError('INVALID_REQUEST', `listener ${l.name} appears twice`);
+    seen.add(l.name);
+    if (typeof l.host !== 'string' || l.host.length === 0 || l.host.length > stringLengthMax) {
+      throw new BrokerError('INVALID_REQUEST', `listener ${l.name} needs a host`);
+    }
+    if (!Number.isInteger(l.port) || l.port < 0 || l.port > 65535) {
+      throw new BrokerError('INVALID_REQUEST', `listener ${l.name} port ${l.port} is not 0 to 65535`);
+    }
+    return { name: l.name, host: l.host, port: l.port };
+  });
+}
+
+/** Keys and values within the record bounds; values are strings, or null to delete. */
+function checkConfigChanges(changes: Record<string, string | null>): Record<string, string | null> {
+  if (typeof changes !== 'object' || changes === null)
+    throw new BrokerError('INVALID_CONFIG', 'configs must be an object');
+  for (const [key, value] of Object.entries(changes)) {
+    if (key.length === 0 || key.length > 255)
+      throw new BrokerError(
+        'INVALID_CONFIG',
+        `config key ${JSON.stringify(key)} must be 1 to 255 characters`,
+      );
+    if (value !== null && (typeof value !== 'string' || value.length > stringLengthMax)) {
+      throw new BrokerError(
+        'INVALID_CONFIG',
+        `config ${key} must be a string of at most ${stringLengthMax} characters, or null`,
+      );
+    }
+  }
+  return changes;
+}
+
+function defaultValidateConfigs(_type: ConfigResourceType, configs: Readonly<Record<string, string>>): void {
+  const v = configs[UNCLEAN_LEADER_ELECTION_KEY];
+  if (v !== undefined && v !== 'true' && v !== 'false') {
+    throw new BrokerError(
+      'INVALID_CONFIG',
+      `config ${UNCLEAN_LEADER_ELECTION_KEY}=${JSON.stringify(v)} must be true or false`,
+    );
+  }
+}
