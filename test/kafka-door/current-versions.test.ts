@@ -588,5 +588,14 @@ test('ApiVersions 4 advertises every API at its Kafka 4 maximum, keeping the old
     20: '0-6', // DeleteTopics
     22: '0-5', // InitProducerId
     32: '0-4', // DescribeConfigs
+    21: '0-2', // DeleteRecords
+    33: '0-2', // AlterConfigs
+    35: '0-4', // DescribeLogDirs
+    37: '0-3', // CreatePartitions
+    42: '0-2', // DeleteGroups
+    44: '0-1', // IncrementalAlterConfigs
+    47: '0-0', // OffsetDelete
+    60: '0-1', // DescribeCluster
+    61: '0-0', // DescribeProducers
   });
 });

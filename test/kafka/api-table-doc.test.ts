@@ -24,7 +24,11 @@ test('docs/kafka.md lists every served API with the range it advertises', async 
     for (const [i, n] of names.entries()) documented.set(n, ranges[i]);
   }
   const served = new Map(
-    [...APIS.values()].map((a) => [a.name as string, `${a.minVersion}-${a.maxVersion}`]),
+    // An API with one version (OffsetDelete, DescribeProducers) is written as that version alone.
+    [...APIS.values()].map((a) => [
+      a.name as string,
+      a.minVersion === a.maxVersion ? String(a.minVersion) : `${a.minVersion}-${a.maxVersion}`,
+    ]),
   );
   assert.deepEqual(
     [...documented].sort(([a], [b]) => a.localeCompare(b)),
