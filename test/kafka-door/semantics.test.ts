@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
+import { fetchResponseBytesMax } from '../../src/api/kafka/limits.ts';
 import { encodeBatch, forEachBatch } from '../../src/records/batch.ts';
 import { brokerProcess, kafka } from './raw.ts';
 
@@ -785,4 +786,70 @@ test('message.timestamp.*.max.ms are honoured: a record outside the window is re
   // after.max.ms alone bounds the future only.
   assert.equal(await produce('window-after', [now - 1000 * hour]), 0);
   assert.equal(await produce('window-after', [now, now + 10 * hour]), 32);
+});
+
+test("Fetch asking for 2 GiB gets at most the broker's fetchResponseBytesMax, and still at least one batch", async (t) => {
+  const broker = await brokerProcess(t);
+  const k = await kafka(broker.kafkaPort!);
+  t.after(() => k.close());
+  const partitions = 4;
+  const perPartitionBytes = 20 * 1024 * 1024;
+  await k.call('CreateTopics', 7, {
+    topics: [{ name: 'big', numPartitions: partitions, replicationFactor: -1, assignments: [], configs: [] }],
+    timeoutMs: 5000,
+    validateOnly: false,
+  });
+  // About 80 MiB in 1000 KiB batches, more than one response may carry.
+  const value = Buffer.alloc(1000 * 1024, 7);
+  for (let p = 0; p < partitions; p++) {
+    for (let written = 0; written < perPartitionBytes; written += value.length) {
+      const r = await k.call('Produce', 9, {
+        transactionalId: null,
+        acks: 1,
+        timeoutMs: 5000,
+        topicData: [
+          { name: 'big', partitionData: [{ index: p, records: encodeBatch({ records: [{ value }] }) }] },
+        ],
+      });
+      assert.equal(r.responses[0].partitionResponses[0].errorCode, 0);
+    }
+  }
+  const fetchAll = (partitionMaxBytes: number) =>
+    k.call('Fetch', 12, {
+      replicaId: -1,
+      maxWaitMs: 0,
+      minBytes: 0,
+      maxBytes: 0x7fffffff,
+      isolationLevel: 0,
+      sessionId: 0,
+      sessionEpoch: -1,
+      topics: [
+        {
+          topic: 'big',
+          partitions: Array.from({ length: partitions }, (_, p) => ({
+            partition: p,
+            currentLeaderEpoch: -1,
+            fetchOffset: 0,
+            lastFetchedEpoch: -1,
+            logStartOffset: -1,
+            partitionMaxBytes,
+          })),
+        },
+      ],
+      forgottenTopicsData: [],
+      rackId: '',
+    });
+  const r = await fetchAll(0x7fffffff);
+  const total = (r.responses[0].partitions as { records: Buffer }[]).reduce(
+    (n, p) => n + p.records.length,
+    0,
+  );
+  assert.ok(total > 0, 'the response carries records');
+  assert.ok(
+    total <= fetchResponseBytesMax,
+    `${total} bytes in one response, more than ${fetchResponseBytesMax}`,
+  );
+  // Under the cap, every partition gets what it asked for.
+  const small = await fetchAll(4 * 1024 * 1024);
+  for (const p of small.responses[0].partitions as { records: Buffer }[]) assert.ok(p.records.length > 0);
 });

@@ -49,6 +49,17 @@ export const connectionsMax = 10_000;
 export const requestElementsMax = 1_000_000;
 
 /**
+ * Most record bytes one Fetch response carries in all, whatever the request's max_bytes says (Kafka's
+ * broker setting `fetch.max.bytes`, whose default this is). A request may ask for up to 2 GiB across
+ * its partitions, each up to `readBytesMax`; without this bound one response could hold gigabytes.
+ * As with the request's own limit, the first partition with data still returns its one first batch
+ * whole (even one larger than this, up to `batchBytesMax`), so a consumer always progresses; the
+ * others stop at the total.
+ * @default 57671680
+ */
+export const fetchResponseBytesMax = 55 * 1024 * 1024;
+
+/**
  * Tagged fields one struct's tag section may declare (KIP-482), checked before any is read. Kafka 4.4
  * refuses more than 10,000; unknown tags are skipped, but each still costs a loop turn, so the count
  * is bounded rather than left to the frame size. A request over it is malformed: the connection is

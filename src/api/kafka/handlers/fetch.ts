@@ -16,6 +16,7 @@ import type { FetchRequest } from '../apis/fetch.ts';
 import type { Message } from '../codec.ts';
 import { errorCode, kafkaErrorCode } from '../error-codes.ts';
 import type { RequestContext } from '../handler.ts';
+import { fetchResponseBytesMax } from '../limits.ts';
 import { type HandlerDeps, NONE } from './shared.ts';
 import { topicIds } from './topic-ids.ts';
 
@@ -53,8 +54,9 @@ export async function handleFetch(
   const read = async () => {
     // Kafka's two limits (ReplicaManager.readFromLog): each partition reads at most
     // min(partition_max_bytes, what is left of max_bytes); only the first partition with data may
-    // exceed that, by returning its one first batch whole, so that a consumer always progresses.
-    let budget = Math.max(0, req.maxBytes);
+    // exceed that, by returning its one first batch whole, so that a consumer always progresses. The
+    // broker's own bound caps the total whatever the request asks (Kafka's fetch.max.bytes).
+    let budget = Math.min(Math.max(0, req.maxBytes), fetchResponseBytesMax);
     let total = 0;
     const results = [];
     for (const { at, topic, topicId, p } of wanted) {
