@@ -1,0 +1,140 @@
+/**
+ * What a compat-suite run records: per file (a test file of @platformatic/kafka, a test program of
+ * librdkafka) its tests and their states, each failure put in one cause group by the rules below, so
+ * that every run groups the same failures the same way and progress is comparable between runs.
+ */
+
+export type TestState = 'passed' | 'failed' | 'skipped';
+
+export interface TestResult {
+  name: string;
+  state: TestState;
+  /** The client's own words for a failure or a skip. */
+  message?: string;
+  /** The cause group of a failure (see `causes`). */
+  cause?: string;
+}
+
+export interface FileResult {
+  file: string;
+  /** passed: every test passed or was skipped; failed: one failed; skipped: not run, with `reason`. */
+  state: TestState;
+  reason?: string;
+  /** Exit code of the client's process, or 'timeout'. */
+  exit?: number | string;
+  durationMs: number;
+  tests: TestResult[];
+  /** The client's output, relative to the results directory. */
+  log?: string;
+}
+
+export interface SuiteResult {
+  suite: 'platformatic' | 'librdkafka';
+  checkout: string;
+  /** `git describe` of the checkout. */
+  version: string;
+  startedAt: string;
+  files: FileResult[];
+}
+
+interface CauseRule {
+  cause: string;
+  /** Matched against the file's name. */
+  file?: RegExp;
+  /** Matched against the failure's message. */
+  message?: RegExp;
+}
+
+/**
+ * Ordered: the first rule that matches names the cause. File rules come first where a whole file is
+ * about a feature this broker does not serve (docs/kafka.md, "Not supported").
+ */
+export const causes: readonly CauseRule[] = [
+  { cause: 'SASL/TLS', file: /sasl|ssl|tls|security|kerberos|oauth|scram|gssapi/i },
+  { cause: 'SASL/TLS', message: /SASL|SSL|TLS|authenticat/i },
+  { cause: 'transactions', file: /transaction|txn|0103|0098|0129/i },
+  { cause: 'transactions', message: /transaction|TRANSACTIONAL_ID|txn/i },
+  {
+    cause: 'several brokers',
+    message:
+      /localhost:901[23]|replication factor|replicas?[^\n]*3|broker[s]? 2|brokers\.size|nodeId: [23]\b/i,
+  },
+  {
+    cause: 'missing API',
+    message:
+      /UNSUPPORTED_VERSION|Unsupported API|UnsupportedApiError|not supported by the broker|Broker: Unsupported version|api .* not supported|NOT_IMPLEMENTED|does not support the API|Local: Unsupported feature|ERR__UNSUPPORTED_FEATURE/i,
+  },
+  {
+    cause: 'consumer group protocol (KIP-848)',
+    message: /KIP-848|ConsumerGroupHeartbeat|group\.protocol|groupProtocol/i,
+  },
+  { cause: 'timeout', message: /timed? ?out|timeout|Timed out|TIMED_OUT/i },
+  {
+    cause: 'connection closed by the broker',
+    message: /ECONNRESET|socket hang up|Connection closed|Disconnected|Broker transport failure/i,
+  },
+];
+
+export function classify(file: string, message: string): string {
+  for (const rule of causes) {
+    if (rule.file && !rule.file.test(file)) continue;
+    if (rule.message && !rule.message.test(message)) continue;
+    return rule.cause;
+  }
+  return 'unclassified';
+}
+
+export function counts(files: FileResult[]): { passed: number; failed: number; skipped: number } {
+  const c = { passed: 0, failed: 0, skipped: 0 };
+  for (const f of files) for (const t of f.tests) c[t.state]++;
+  return c;
+}
+
+function cell(s: string): string {
+  return s.replace(/\|/g, '\\|').replace(/\s+/g, ' ').trim();
+}
+
+/** The markdown report: totals, failing tests by cause, and one row per file. */
+export function markdown(suites: SuiteResult[]): string {
+  const out: string[] = [];
+  for (const s of suites) {
+    const c = counts(s.files);
+    out.push(`### ${s.suite} ${s.version}`, '');
+    out.push(
+      `${c.passed} passed, ${c.failed} failed, ${c.skipped} skipped, in ${s.files.length} files (run ${s.startedAt}).`,
+      '',
+    );
+    const byCause = new Map<string, number>();
+    for (const f of s.files)
+      for (const t of f.tests)
+        if (t.state === 'failed')
+          byCause.set(t.cause ?? 'unclassified', (byCause.get(t.cause ?? 'unclassified') ?? 0) + 1);
+    if (byCause.size > 0) {
+      out.push('| cause | failing tests |', '|---|---|');
+      for (const [cause, n] of [...byCause].sort((a, b) => b[1] - a[1])) out.push(`| ${cause} | ${n} |`);
+      out.push('');
+    }
+    out.push(
+      '| file | state | passed | failed | skipped | causes / first failure |',
+      '|---|---|---|---|---|---|',
+    );
+    for (const f of s.files) {
+      const n = { passed: 0, failed: 0, skipped: 0 };
+      for (const t of f.tests) n[t.state]++;
+      const failedTests = f.tests.filter((t) => t.state === 'failed');
+      const fileCauses = [...new Set(failedTests.map((t) => t.cause))].join(', ');
+      const first = failedTests[0];
+      const note =
+        f.state === 'skipped'
+          ? (f.reason ?? '')
+          : first
+            ? `${fileCauses}: ${first.name}: ${(first.message ?? '').slice(0, 160)}`
+            : f.exit === 'timeout'
+              ? 'file timed out'
+              : '';
+      out.push(`| ${cell(f.file)} | ${f.state} | ${n.passed} | ${n.failed} | ${n.skipped} | ${cell(note)} |`);
+    }
+    out.push('');
+  }
+  return out.join('\n');
+}
