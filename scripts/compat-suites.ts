@@ -3,7 +3,7 @@
  * compatibility is measured the same way each time:
  *
  *   npm run compat:suites -- --platformatic /path/to/platformatic-kafka --librdkafka /path/to/librdkafka
- *     [--only REGEX] [--out DIR] [--file-timeout SECONDS] [--no-quick]
+ *     [--only REGEX] [--out DIR] [--file-timeout SECONDS] [--quick]
  *
  * Each checkout is one the user provides (a clone of the client's repository, built as its README
  * says; nothing here builds it). Every test file (platformatic) or test program (librdkafka) gets a
@@ -13,13 +13,13 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { listTests, programs, runLibrdkafkaProgram } from './compat-suites/librdkafka.ts';
 import { listFiles, runPlatformaticFile } from './compat-suites/platformatic.ts';
 import { stopAll } from './compat-suites/processes.ts';
-import { counts, type FileResult, markdown, type SuiteResult } from './compat-suites/results.ts';
+import { counts, type FileResult, markdown, reclassify, type SuiteResult } from './compat-suites/results.ts';
 
 const usage = `Usage: npm run compat:suites -- [--platformatic DIR] [--librdkafka DIR] [options]
 
@@ -31,7 +31,9 @@ const usage = `Usage: npm run compat:suites -- [--platformatic DIR] [--librdkafk
   --test-timeout SECONDS per platformatic test (default 60)
   --platformatic-kafka-version TAG  the suite's KAFKA_VERSION (default 7.9.0, i.e. Kafka 3.9)
   --librdkafka-kafka-version V      TEST_KAFKA_VERSION (default 3.9.0)
-  --no-quick             librdkafka without -Q (its full message counts and waits)`;
+  --regroup FILE         read a results.json, group its failures again with the current rules, and
+                         rewrite it and its results.md (no suite is run)
+  --quick                librdkafka's -Q, which silently skips most sub-tests (faster, but proves less)`;
 
 function describe(checkout: string): string {
   try {
@@ -60,10 +62,20 @@ async function main(): Promise<void> {
       'test-timeout': { type: 'string', default: '60' },
       'platformatic-kafka-version': { type: 'string', default: '7.9.0' },
       'librdkafka-kafka-version': { type: 'string', default: '3.9.0' },
-      'no-quick': { type: 'boolean', default: false },
+      quick: { type: 'boolean', default: false },
+      regroup: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
+  if (values.regroup) {
+    const file = path.resolve(values.regroup);
+    const { suites } = JSON.parse(await readFile(file, 'utf8')) as { suites: SuiteResult[] };
+    reclassify(suites);
+    await writeFile(file, `${JSON.stringify({ suites }, null, 2)}\n`);
+    await writeFile(path.join(path.dirname(file), 'results.md'), markdown(suites));
+    process.stdout.write(`${path.join(path.dirname(file), 'results.md')}\n`);
+    return;
+  }
   if (values.help || (!values.platformatic && !values.librdkafka)) {
     process.stdout.write(`${usage}\n`);
     process.exitCode = values.help ? 0 : 2;
@@ -134,7 +146,7 @@ async function main(): Promise<void> {
       resultsDir,
       fileTimeoutMs,
       kafkaVersion: values['librdkafka-kafka-version'],
-      quick: !values['no-quick'],
+      quick: values.quick,
     };
     for (const p of programs(await listTests(checkout))) {
       if (only && !only.test(p.file) && !p.tests.some((t) => only.test(t.name))) continue;

@@ -119,7 +119,7 @@ async function readEvents(eventsFile: string, file: string): Promise<TestResult[
     const t: TestResult = { name, state: e.state };
     if (e.state === 'failed') {
       t.message = e.error ?? '';
-      t.cause = classify(file, t.message);
+      t.cause = classify(`${file} ${name}`, t.message);
     } else if (e.reason) t.message = e.reason;
     tests.push(t);
   }

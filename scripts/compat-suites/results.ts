@@ -75,9 +75,10 @@ export const causes: readonly CauseRule[] = [
   },
 ];
 
-export function classify(file: string, message: string): string {
+/** The cause of a failure, from `where` (file and test name) and the client's message. */
+export function classify(where: string, message: string): string {
   for (const rule of causes) {
-    if (rule.file && !rule.file.test(file)) continue;
+    if (rule.file && !rule.file.test(where)) continue;
     if (rule.message && !rule.message.test(message)) continue;
     return rule.cause;
   }
@@ -137,4 +138,14 @@ export function markdown(suites: SuiteResult[]): string {
     out.push('');
   }
   return out.join('\n');
+}
+
+/** Puts every failure of `suites` in its cause group again, with the rules as they are now. */
+export function reclassify(suites: SuiteResult[]): void {
+  for (const s of suites) {
+    for (const f of s.files) {
+      for (const t of f.tests)
+        if (t.state === 'failed') t.cause = classify(`${f.file} ${t.name}`, t.message ?? '');
+    }
+  }
 }
