@@ -146,30 +146,26 @@ export async function runLibrdkafkaProgram(
       const m = summaryRow.exec(line.trim());
       if (m && m[1] !== '<MAIN>') rows.set(m[1]!, { state: m[2]!, text: m[3]!.trim() });
     }
+    const failures = failureReasons(output);
     const tests: TestResult[] = [];
     for (const t of p.tests) {
       const row = rows.get(t.name);
-      if (!row) {
-        // No summary row: the program timed out or crashed before it printed one, or the test was
-        // skipped silently (another scenario).
-        if (run.exit === 0) tests.push({ name: t.name, state: 'skipped', message: 'not run by test-runner' });
-        else {
-          const message =
-            run.exit === 'timeout'
-              ? `test program timed out after ${opts.fileTimeoutMs} ms`
-              : `test-runner exited ${run.exit}: ${lastFailure(output)}`;
-          tests.push({
-            name: t.name,
-            state: 'failed',
-            message,
-            cause: classify(`${p.file} ${t.name}`, message),
-          });
-        }
-      } else if (row.state === 'PASSED') tests.push({ name: t.name, state: 'passed' });
-      else if (row.state === 'SKIPPED') tests.push({ name: t.name, state: 'skipped', message: row.text });
+      const failure = failures.get(t.name);
+      // Without a summary row (the runner aborts when a failed test leaves client threads behind, or
+      // it timed out), the test's own banner or failure block tells.
+      const state =
+        row?.state ?? (failure ? 'FAILED' : output.includes(`Test ${t.name} PASSED`) ? 'PASSED' : undefined);
+      if (state === 'PASSED') tests.push({ name: t.name, state: 'passed' });
+      else if (state === 'SKIPPED') tests.push({ name: t.name, state: 'skipped', message: row?.text ?? '' });
+      else if (state === undefined && run.exit === 0)
+        tests.push({ name: t.name, state: 'skipped', message: 'not run by test-runner' });
       else {
         const message =
-          row.state === 'RUNNING' ? `still running: ${lastFailure(output)}` : row.text || lastFailure(output);
+          failure ??
+          (row?.text ||
+            (run.exit === 'timeout'
+              ? `test program timed out after ${opts.fileTimeoutMs} ms`
+              : `test-runner exited ${run.exit} before the test finished`));
         tests.push({
           name: t.name,
           state: 'failed',
@@ -196,8 +192,18 @@ export async function runLibrdkafkaProgram(
   }
 }
 
-/** The last line of the output that says why a test failed. */
-function lastFailure(output: string): string {
-  const lines = output.split('\n').filter((l) => /FAIL|ERROR|error|Timed out|assert/.test(l));
-  return (lines.at(-1) ?? '').trim().slice(0, 400);
+/**
+ * The first failure of each test, from the block the runner prints:
+ * `### Test "NAME (function:line)" failed at FILE:LINE:function() at DATE: ###` and then the reason.
+ */
+function failureReasons(output: string): Map<string, string> {
+  const reasons = new Map<string, string>();
+  for (const m of output.matchAll(
+    /### Test "([^" ]+)([^"]*)" failed at ([^\n]*?) at [^\n]*: ###\n([^\n]*)/g,
+  )) {
+    const name = m[1]!;
+    if (name === '<MAIN>' || reasons.has(name)) continue;
+    reasons.set(name, `${m[3]}${m[2]}: ${m[4]}`.trim().slice(0, 500));
+  }
+  return reasons;
 }
