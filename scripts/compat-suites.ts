@@ -17,7 +17,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { listTests, programs, runLibrdkafkaProgram } from './compat-suites/librdkafka.ts';
-import { listFiles, runPlatformaticFile } from './compat-suites/platformatic.ts';
+import { fileUsesBroker, listFiles, runPlatformaticFile } from './compat-suites/platformatic.ts';
 import { stopAll } from './compat-suites/processes.ts';
 import { counts, type FileResult, markdown, reclassify, type SuiteResult } from './compat-suites/results.ts';
 
@@ -71,6 +71,14 @@ async function main(): Promise<void> {
     const file = path.resolve(values.regroup);
     const { suites } = JSON.parse(await readFile(file, 'utf8')) as { suites: SuiteResult[] };
     reclassify(suites);
+    for (const s of suites) {
+      for (const f of s.files) {
+        // Results saved before files were told apart by whether they reach a broker.
+        if (typeof f.usesBroker !== 'boolean') {
+          f.usesBroker = s.suite === 'librdkafka' || (await fileUsesBroker(s.checkout, f.file));
+        }
+      }
+    }
     await writeFile(file, `${JSON.stringify({ suites }, null, 2)}\n`);
     await writeFile(path.join(path.dirname(file), 'results.md'), markdown(suites));
     process.stdout.write(`${path.join(path.dirname(file), 'results.md')}\n`);

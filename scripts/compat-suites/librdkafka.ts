@@ -108,6 +108,7 @@ export async function runLibrdkafkaProgram(
       state: 'skipped',
       reason: `scenario ${p.scenario} has no broker settings here`,
       durationMs: 0,
+      usesBroker: true,
       tests: p.tests.map((t) => ({ name: t.name, state: 'skipped', message: `scenario ${p.scenario}` })),
     };
   }
@@ -185,6 +186,7 @@ export async function runLibrdkafkaProgram(
       exit: run.exit,
       durationMs: Math.round(run.durationMs),
       tests,
+      usesBroker: true,
       log: logRel,
     };
   } finally {

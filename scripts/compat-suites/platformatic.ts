@@ -40,7 +40,16 @@ export async function listFiles(checkout: string): Promise<string[]> {
   return files.sort();
 }
 
+/** A file that creates a client with the suite's broker addresses, or names one, talks to a broker. */
+const brokerUse =
+  /kafka(Single|Sasl\w*)?BootstrapServers|bootstrapBrokers|create(Base|Admin|Producer|Consumer|Topic)\(|localhost:90\d\d/;
+
+export async function fileUsesBroker(checkout: string, file: string): Promise<boolean> {
+  return brokerUse.test(await readFile(path.join(checkout, file), 'utf8'));
+}
+
 export async function runPlatformaticFile(file: string, opts: PlatformaticOptions): Promise<FileResult> {
+  const usesBroker = await fileUsesBroker(opts.checkout, file);
   const safe = file.replace(/[/\\]/g, '__');
   const logRel = path.join('platformatic', `${safe}.log`);
   const eventsFile = path.join(opts.resultsDir, 'platformatic', `${safe}.jsonl`);
@@ -90,6 +99,7 @@ export async function runPlatformaticFile(file: string, opts: PlatformaticOption
       exit: run.exit,
       durationMs: Math.round(run.durationMs),
       tests,
+      usesBroker,
       log: logRel,
     };
   } finally {
