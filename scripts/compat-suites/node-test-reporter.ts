@@ -19,22 +19,42 @@ interface TestEvent {
   data: TestEventData;
 }
 
-/** The message that explains a failure: node wraps the thrown error as the cause of ERR_TEST_FAILURE. */
+interface ErrorLike {
+  message?: string;
+  code?: string;
+  cause?: unknown;
+  errors?: unknown[];
+  /** @platformatic/kafka's ProtocolError: the Kafka error's name, its path and the broker's message. */
+  apiId?: string;
+  path?: string;
+  serverErrorMessage?: string | null;
+}
+
+/**
+ * The message that explains a failure, following causes and the first of grouped errors down to the
+ * Kafka error: node wraps the thrown error as the cause of ERR_TEST_FAILURE, and @platformatic/kafka
+ * groups retries' errors (MultipleErrors) around a ResponseError around ProtocolErrors.
+ */
 function failureText(error: unknown): string {
   const seen = new Set<unknown>();
   const parts: string[] = [];
-  let e = error as { message?: string; code?: string; cause?: unknown; errors?: unknown[] } | undefined;
-  while (e && typeof e === 'object' && !seen.has(e) && parts.length < 4) {
+  let e = error as ErrorLike | undefined;
+  while (e && typeof e === 'object' && !seen.has(e) && parts.length < 6) {
     seen.add(e);
-    const code = e.code && e.code !== 'ERR_TEST_FAILURE' ? `${e.code}: ` : '';
-    if (e.message && e.code !== 'ERR_TEST_FAILURE') parts.push(`${code}${e.message}`);
+    if (e.code !== 'ERR_TEST_FAILURE') {
+      const code = e.code ? `${e.code}: ` : '';
+      const kafka = e.apiId
+        ? ` [${e.apiId}${e.path ? ` at ${e.path}` : ''}${e.serverErrorMessage ? `: ${e.serverErrorMessage}` : ''}]`
+        : '';
+      if (e.message || kafka) parts.push(`${code}${e.message ?? ''}${kafka}`);
+    }
     const inner = Array.isArray(e.errors) && e.errors.length > 0 ? e.errors[0] : undefined;
-    e = (e.cause ?? inner) as typeof e;
+    e = (e.cause ?? inner) as ErrorLike | undefined;
   }
   if (parts.length === 0 && error && typeof error === 'object' && 'message' in error) {
     parts.push(String((error as { message: unknown }).message));
   }
-  return parts.join(' <- ').replace(/\s+/g, ' ').slice(0, 600);
+  return parts.join(' <- ').replace(/\s+/g, ' ').slice(0, 700);
 }
 
 export default async function* reporter(source: AsyncIterable<TestEvent>): AsyncGenerator<string> {

@@ -65,6 +65,9 @@ export async function runPlatformaticFile(file: string, opts: PlatformaticOption
       process.execPath,
       [
         '--test',
+        // In this process, so that the reporter sees the errors themselves: across processes node
+        // serializes them, losing grouped errors and failing on those that hold a function.
+        '--test-isolation=none',
         `--test-timeout=${opts.testTimeoutMs}`,
         `--test-reporter=${reporter}`,
         `--test-reporter-destination=${eventsFile}`,

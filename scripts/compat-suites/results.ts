@@ -61,9 +61,9 @@ export const causes: readonly CauseRule[] = [
   { cause: 'transactions', message: /transaction|TRANSACTIONAL_ID|txn/i },
   {
     cause: 'several brokers',
-    message:
-      /localhost:901[23]|replication factor|replicas?[^\n]*3|broker[s]? 2|brokers\.size|nodeId: [23]\b/i,
+    message: /multi-broker|Broker with id [2-9]\d* not found|localhost:901[23]|replication factor:? [2-9]/i,
   },
+  { cause: 'several brokers', file: /retarget controller|fall back to discovered brokers/i },
   {
     cause: 'missing API',
     message:
@@ -72,6 +72,11 @@ export const causes: readonly CauseRule[] = [
   {
     cause: 'consumer group protocol (KIP-848)',
     message: /KIP-848|ConsumerGroupHeartbeat|group\.protocol|groupProtocol/i,
+  },
+  {
+    // Runs before --test-isolation=none, where node carried errors across processes and lost this one.
+    cause: 'error lost by the harness',
+    message: /could not be cloned/,
   },
   { cause: 'timeout', message: /timed? ?out|timeout|Timed out|TIMED_OUT/i },
   {
