@@ -33,6 +33,8 @@ const usage = `Usage: npm run compat:suites -- [--platformatic DIR] [--librdkafk
   --librdkafka-kafka-version V      TEST_KAFKA_VERSION (default 3.9.0)
   --regroup FILE         read a results.json, group its failures again with the current rules, and
                          rewrite it and its results.md (no suite is run)
+  --with FILE            with --regroup: another results.json (a run with --only) whose files take the
+                         place of the same files in the first, and whose suites are added
   --quick                librdkafka's -Q, which silently skips most sub-tests (faster, but proves less)`;
 
 function describe(checkout: string): string {
@@ -64,12 +66,35 @@ async function main(): Promise<void> {
       'librdkafka-kafka-version': { type: 'string', default: '3.9.0' },
       quick: { type: 'boolean', default: false },
       regroup: { type: 'string' },
+      with: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
   if (values.regroup) {
     const file = path.resolve(values.regroup);
     const { suites } = JSON.parse(await readFile(file, 'utf8')) as { suites: SuiteResult[] };
+    if (values.with) {
+      const later = JSON.parse(await readFile(path.resolve(values.with), 'utf8')) as {
+        suites: SuiteResult[];
+      };
+      for (const l of later.suites) {
+        const s = suites.find((x) => x.suite === l.suite);
+        if (!s) {
+          suites.push(l);
+          continue;
+        }
+        for (const f of l.files) {
+          const i = s.files.findIndex((x) => x.file === f.file);
+          // Logs are relative to their own results directory.
+          const moved = {
+            ...f,
+            log: f.log && path.relative(path.dirname(file), path.resolve(path.dirname(values.with), f.log)),
+          };
+          if (i >= 0) s.files[i] = moved;
+          else s.files.push(moved);
+        }
+      }
+    }
     reclassify(suites);
     for (const s of suites) {
       for (const f of s.files) {
