@@ -71,6 +71,9 @@ export async function runPlatformaticFile(file: string, opts: PlatformaticOption
         `--test-timeout=${opts.testTimeoutMs}`,
         `--test-reporter=${reporter}`,
         `--test-reporter-destination=${eventsFile}`,
+        // And node's own report, with what the tests print, to the log.
+        '--test-reporter=spec',
+        '--test-reporter-destination=stdout',
         file,
       ],
       {

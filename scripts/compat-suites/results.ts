@@ -57,6 +57,11 @@ interface CauseRule {
 export const causes: readonly CauseRule[] = [
   { cause: 'SASL/TLS', file: /sasl|ssl|tls|security|kerberos|oauth|scram|gssapi/i },
   { cause: 'SASL/TLS', message: /SASL|SSL|TLS|authenticat/i },
+  {
+    // Its suite's docker-compose runs a Confluent Schema Registry too, on ports 8004-8006.
+    cause: 'needs a Schema Registry',
+    message: /(localhost|127\.0\.0\.1):800[4-6]\b/,
+  },
   { cause: 'transactions', file: /transaction|txn|0103|0098|0129/i },
   { cause: 'transactions', message: /transaction|TRANSACTIONAL_ID|txn/i },
   {
