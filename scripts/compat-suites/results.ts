@@ -62,6 +62,7 @@ export const causes: readonly CauseRule[] = [
     cause: 'needs a Schema Registry',
     message: /(localhost|127\.0\.0\.1):800[4-6]\b/,
   },
+  { cause: 'needs a Schema Registry', file: /schema-registry/ },
   { cause: 'transactions', file: /transaction|txn|0103|0098|0129/i },
   { cause: 'transactions', message: /transaction|TRANSACTIONAL_ID|txn/i },
   {
