@@ -71,6 +71,13 @@ export const causes: readonly CauseRule[] = [
   },
   { cause: 'several brokers', file: /retarget controller|fall back to discovered brokers/i },
   {
+    // librdkafka's tests that create partitions, delete topics or change configs run Kafka's own
+    // scripts (kafka-topics.sh) when KAFKA_PATH is set, which trivup does; no Kafka is installed here.
+    cause: "needs Kafka's CLI tools",
+    message: /KAFKA_PATH and (BROKERS|ZK_ADDRESS) must be set/,
+  },
+  { cause: 'missing API', message: /CreatePartitions_result_topics returned NULL/ },
+  {
     cause: 'missing API',
     message:
       /UNSUPPORTED_VERSION|Unsupported API|UnsupportedApiError|not supported by the broker|Broker: Unsupported version|api .* not supported|NOT_IMPLEMENTED|does not support the API|Local: Unsupported feature|ERR__UNSUPPORTED_FEATURE/i,
@@ -96,6 +103,13 @@ export function classify(where: string, message: string): string {
   for (const rule of causes) {
     if (rule.file && !rule.file.test(where)) continue;
     if (rule.message && !rule.message.test(message)) continue;
+    if (rule.cause === 'missing API') {
+      // Named, so that the table says which API to serve first.
+      const api =
+        /Unsupported API (\w+)/.exec(message)?.[1] ??
+        /(CreatePartitions|DeleteRecords|\w*AlterConfigs|\w+Acls)/.exec(message)?.[1];
+      if (api) return `missing API: ${api}`;
+    }
     return rule.cause;
   }
   return 'unclassified';
