@@ -141,57 +141,73 @@ export async function runLibrdkafkaProgram(
       timeoutMs: opts.fileTimeoutMs,
       logFile: path.join(opts.resultsDir, logRel),
     });
-    const output = (await readFile(path.join(opts.resultsDir, logRel), 'utf8')).replace(ansi, '');
-    const rows = new Map<string, { state: string; text: string }>();
-    for (const line of output.split('\n')) {
-      const m = summaryRow.exec(line.trim());
-      if (m && m[1] !== '<MAIN>') rows.set(m[1]!, { state: m[2]!, text: m[3]!.trim() });
-    }
-    const failures = failureReasons(output);
-    const tests: TestResult[] = [];
-    for (const t of p.tests) {
-      const row = rows.get(t.name);
-      const failure = failures.get(t.name);
-      // Without a summary row (the runner aborts when a failed test leaves client threads behind, or
-      // it timed out), the test's own banner or failure block tells.
-      const state =
-        row?.state ?? (failure ? 'FAILED' : output.includes(`Test ${t.name} PASSED`) ? 'PASSED' : undefined);
-      if (state === 'PASSED') tests.push({ name: t.name, state: 'passed' });
-      else if (state === 'SKIPPED') tests.push({ name: t.name, state: 'skipped', message: row?.text ?? '' });
-      else if (state === undefined && run.exit === 0)
-        tests.push({ name: t.name, state: 'skipped', message: 'not run by test-runner' });
-      else {
-        const message =
-          failure ??
-          (row?.text ||
-            (run.exit === 'timeout'
-              ? `test program timed out after ${opts.fileTimeoutMs} ms`
-              : `test-runner exited ${run.exit} before the test finished`));
-        tests.push({
-          name: t.name,
-          state: 'failed',
-          message,
-          cause: classify(`${p.file} ${t.name}`, message),
-        });
-      }
-    }
+    const output = await readFile(path.join(opts.resultsDir, logRel), 'utf8');
     return {
-      file: p.file,
-      state: tests.some((t) => t.state === 'failed')
-        ? 'failed'
-        : tests.every((t) => t.state === 'skipped')
-          ? 'skipped'
-          : 'passed',
-      reason: tests.every((t) => t.state === 'skipped') ? tests[0]?.message : undefined,
-      exit: run.exit,
+      ...parseProgramOutput(p, output, run.exit, opts.fileTimeoutMs),
       durationMs: Math.round(run.durationMs),
-      tests,
-      usesBroker: true,
       log: logRel,
     };
   } finally {
     await broker.close();
   }
+}
+
+/**
+ * The results of one test-runner run, from its output: also used to read saved logs again when the
+ * rules that read them change (`--regroup`).
+ */
+export function parseProgramOutput(
+  p: LibrdkafkaProgram,
+  raw: string,
+  exit: number | string | undefined,
+  timeoutMs: number,
+): Omit<FileResult, 'durationMs'> {
+  const output = raw.replace(ansi, '');
+  const rows = new Map<string, { state: string; text: string }>();
+  for (const line of output.split('\n')) {
+    const m = summaryRow.exec(line.trim());
+    if (m && m[1] !== '<MAIN>') rows.set(m[1]!, { state: m[2]!, text: m[3]!.trim() });
+  }
+  const failures = failureReasons(output);
+  const tests: TestResult[] = [];
+  for (const t of p.tests) {
+    const row = rows.get(t.name);
+    const failure = failures.get(t.name);
+    // Without a summary row (the runner aborts when a failed test leaves client threads behind, or
+    // it timed out), the test's own banner or failure block tells.
+    const state =
+      row?.state ?? (failure ? 'FAILED' : output.includes(`Test ${t.name} PASSED`) ? 'PASSED' : undefined);
+    if (state === 'PASSED') tests.push({ name: t.name, state: 'passed' });
+    else if (state === 'SKIPPED') tests.push({ name: t.name, state: 'skipped', message: row?.text ?? '' });
+    else if (state === undefined && exit === 0)
+      tests.push({ name: t.name, state: 'skipped', message: 'not run by test-runner' });
+    else {
+      const message =
+        failure ??
+        (row?.text ||
+          (exit === 'timeout'
+            ? `test program timed out after ${timeoutMs} ms`
+            : `test-runner exited ${exit} before the test finished`));
+      tests.push({
+        name: t.name,
+        state: 'failed',
+        message,
+        cause: classify(`${p.file} ${t.name}`, message),
+      });
+    }
+  }
+  return {
+    file: p.file,
+    state: tests.some((t) => t.state === 'failed')
+      ? 'failed'
+      : tests.every((t) => t.state === 'skipped')
+        ? 'skipped'
+        : 'passed',
+    reason: tests.every((t) => t.state === 'skipped') ? tests[0]?.message : undefined,
+    exit: exit,
+    tests,
+    usesBroker: true,
+  };
 }
 
 /**
@@ -206,6 +222,13 @@ function failureReasons(output: string): Map<string, string> {
     const name = m[1]!;
     if (name === '<MAIN>' || reasons.has(name)) continue;
     reasons.set(name, `${m[3]}${m[2]}: ${m[4]}`.trim().slice(0, 500));
+  }
+  // A test that carries on after a request the broker does not serve fails later, with a message that
+  // does not say so: the client's warning about that request is the cause.
+  for (const m of output.matchAll(/^\[(\S+)\s*\/[^\]]*\] WARN: ([^\n]*not supported by broker[^\n]*)$/gm)) {
+    const reason = reasons.get(m[1]!);
+    if (reason && !reason.includes('(after:'))
+      reasons.set(m[1]!, `${reason} (after: ${m[2]!.trim().slice(0, 200)})`);
   }
   return reasons;
 }

@@ -80,7 +80,7 @@ export const causes: readonly CauseRule[] = [
   {
     cause: 'missing API',
     message:
-      /UNSUPPORTED_VERSION|Unsupported API|UnsupportedApiError|not supported by the broker|Broker: Unsupported version|api .* not supported|NOT_IMPLEMENTED|does not support the API|Local: Unsupported feature|ERR__UNSUPPORTED_FEATURE/i,
+      /not supported by broker|UNSUPPORTED_VERSION|Unsupported API|UnsupportedApiError|not supported by the broker|Broker: Unsupported version|api .* not supported|NOT_IMPLEMENTED|does not support the API|Local: Unsupported feature|ERR__UNSUPPORTED_FEATURE/i,
   },
   {
     cause: 'consumer group protocol (KIP-848)',
@@ -107,6 +107,7 @@ export function classify(where: string, message: string): string {
       // Named, so that the table says which API to serve first.
       const api =
         /Unsupported API (\w+)/.exec(message)?.[1] ??
+        /(\w+) \(KIP-\d+\) not supported by broker/.exec(message)?.[1] ??
         /(CreatePartitions|DeleteRecords|\w*AlterConfigs|\w+Acls)/.exec(message)?.[1];
       if (api) return `missing API: ${api}`;
     }
