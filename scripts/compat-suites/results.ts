@@ -74,9 +74,11 @@ export const causes: readonly CauseRule[] = [
     // librdkafka's tests that create partitions, delete topics or change configs run Kafka's own
     // scripts (kafka-topics.sh) when KAFKA_PATH is set, which trivup does; no Kafka is installed here.
     cause: "needs Kafka's CLI tools",
-    message: /KAFKA_PATH and (BROKERS|ZK_ADDRESS) must be set/,
+    message: /KAFKA_PATH (and (BROKERS|ZK_ADDRESS) )?must be set/,
   },
   { cause: 'missing API', message: /CreatePartitions_result_topics returned NULL/ },
+  // A test without TEST_F_LOCAL that only talks to librdkafka's mock cluster (0150_telemetry_mock).
+  { cause: "librdkafka's mock cluster, not this broker", file: /_mock$/ },
   {
     cause: 'missing API',
     message:
