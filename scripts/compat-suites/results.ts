@@ -77,6 +77,11 @@ export const causes: readonly CauseRule[] = [
     message: /KAFKA_PATH (and (BROKERS|ZK_ADDRESS) )?must be set/,
   },
   { cause: 'missing API', message: /CreatePartitions_result_topics returned NULL/ },
+  // Valid calls that reach the broker in a test of the client's option checks.
+  { cause: 'missing API: DescribeAcls', file: /describeAcls should validate options in strict mode/ },
+  { cause: 'missing API: DeleteAcls', file: /deleteAcls should validate options in strict mode/ },
+  // DescribeConfigs documentation (KIP-569) here says how this broker treats the config, not Kafka's text.
+  { cause: "Kafka's config documentation text", file: /describeConfigs should include documentation/ },
   // A test without TEST_F_LOCAL that only talks to librdkafka's mock cluster (0150_telemetry_mock).
   { cause: "librdkafka's mock cluster, not this broker", file: /_mock$/ },
   {
