@@ -81,7 +81,13 @@ export const causes: readonly CauseRule[] = [
     // @platformatic/kafka keys Fetch by topic id (v13+, KIP-516); at v12, the highest served here, it
     // writes the id where the topic's name belongs, and gets UNKNOWN_TOPIC_OR_PARTITION.
     cause: 'Fetch v13+ (topic ids) not served',
-    message: /API Fetch\(v12\)/,
+    message: /API Fetch\(v12\)|'fetch failed \d+ times\.'/,
+  },
+  {
+    // The checkout was installed with --ignore-scripts: its kerberos addon (SASL/GSSAPI) is not built,
+    // and a file that imports it fails to load.
+    cause: 'kerberos addon not built in the checkout',
+    message: /kerberos\.node/,
   },
   // Valid calls that reach the broker in a test of the client's option checks.
   { cause: 'missing API: DescribeAcls', file: /describeAcls should validate options in strict mode/ },
