@@ -184,7 +184,14 @@ export function markdown(suites: SuiteResult[]): string {
       const n = { passed: 0, failed: 0, skipped: 0 };
       for (const t of f.tests) n[t.state]++;
       const failedTests = f.tests.filter((t) => t.state === 'failed');
-      const fileCauses = [...new Set(failedTests.map((t) => t.cause))].join(', ');
+      const byFileCause = new Map<string, number>();
+      for (const t of failedTests)
+        byFileCause.set(t.cause ?? 'unclassified', (byFileCause.get(t.cause ?? 'unclassified') ?? 0) + 1);
+      const ranked = [...byFileCause].sort((a, b) => b[1] - a[1]).map(([c, n]) => `${c} (${n})`);
+      const fileCauses =
+        ranked.length > 3
+          ? `${ranked.slice(0, 3).join(', ')}, +${ranked.length - 3} more`
+          : ranked.join(', ');
       const first = failedTests[0];
       const note =
         f.state === 'skipped'
