@@ -219,6 +219,10 @@ async function main(): Promise<void> {
 
 try {
   await main();
+} catch (err) {
+  // A missing checkout or a port the suite needs already taken: say so, without a stack.
+  process.stderr.write(`compat:suites: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exitCode = 2;
 } finally {
   await stopAll();
 }
