@@ -143,20 +143,36 @@ async function main(): Promise<void> {
     await writeFile(path.join(resultsDir, 'results.md'), markdown(suites));
   };
 
-  if (values.platformatic) {
-    const checkout = path.resolve(values.platformatic);
-    if (!existsSync(path.join(checkout, 'node_modules'))) {
-      throw new Error(`${checkout} has no node_modules: install its dependencies first (npm install)`);
-    }
-    await mkdir(path.join(resultsDir, 'platformatic'), { recursive: true });
+  // One suite: its record in the results, its folder, then each unit (a test file or program) run,
+  // reported and saved as it finishes, so an interrupted run keeps what it measured.
+  const runSuite = async <U>(
+    name: SuiteResult['suite'],
+    checkout: string,
+    units: U[],
+    run: (unit: U) => Promise<FileResult>,
+  ) => {
+    await mkdir(path.join(resultsDir, name), { recursive: true });
     const suite: SuiteResult = {
-      suite: 'platformatic',
+      suite: name,
       checkout,
       version: describe(checkout),
       startedAt: new Date().toISOString(),
       files: [],
     };
     suites.push(suite);
+    for (const unit of units) {
+      const result = await run(unit);
+      suite.files.push(result);
+      line(name, result);
+      await save();
+    }
+  };
+
+  if (values.platformatic) {
+    const checkout = path.resolve(values.platformatic);
+    if (!existsSync(path.join(checkout, 'node_modules'))) {
+      throw new Error(`${checkout} has no node_modules: install its dependencies first (npm install)`);
+    }
     const opts = {
       checkout,
       only,
@@ -165,13 +181,8 @@ async function main(): Promise<void> {
       testTimeoutMs,
       kafkaVersion: values['platformatic-kafka-version'],
     };
-    for (const file of await listFiles(checkout)) {
-      if (only && !only.test(file)) continue;
-      const result = await runPlatformaticFile(file, opts);
-      suite.files.push(result);
-      line('platformatic', result);
-      await save();
-    }
+    const files = (await listFiles(checkout)).filter((file) => !only || only.test(file));
+    await runSuite('platformatic', checkout, files, (file) => runPlatformaticFile(file, opts));
   }
 
   if (values.librdkafka) {
@@ -181,15 +192,6 @@ async function main(): Promise<void> {
         `${checkout}/tests/test-runner is missing: build it first (./configure && make, then make -C tests)`,
       );
     }
-    await mkdir(path.join(resultsDir, 'librdkafka'), { recursive: true });
-    const suite: SuiteResult = {
-      suite: 'librdkafka',
-      checkout,
-      version: describe(checkout),
-      startedAt: new Date().toISOString(),
-      files: [],
-    };
-    suites.push(suite);
     const opts = {
       checkout,
       only,
@@ -198,13 +200,10 @@ async function main(): Promise<void> {
       kafkaVersion: values['librdkafka-kafka-version'],
       quick: values.quick,
     };
-    for (const p of programs(await listTests(checkout))) {
-      if (only && !only.test(p.file) && !p.tests.some((t) => only.test(t.name))) continue;
-      const result = await runLibrdkafkaProgram(p, opts);
-      suite.files.push(result);
-      line('librdkafka', result);
-      await save();
-    }
+    const wanted = programs(await listTests(checkout)).filter(
+      (p) => !only || only.test(p.file) || p.tests.some((t) => only.test(t.name)),
+    );
+    await runSuite('librdkafka', checkout, wanted, (p) => runLibrdkafkaProgram(p, opts));
   }
 
   await save();
