@@ -223,10 +223,9 @@ export class TcpTransport implements RaftTransport {
     s.setNoDelay(true);
     const frames = new FrameReader(this.frameBytesMax);
     s.on('data', (chunk: Buffer) => {
-      // As a plain Uint8Array view: the decoder's slice() of entry data must copy, and Buffer's
-      // slice() does not (it is subarray), which would pin the socket's chunk for as long as the
-      // entry lives in the log.
-      frames.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length));
+      // Frames come out as plain Uint8Array views, so the decoder's slice() of entry data copies
+      // rather than pinning the socket's chunk (frames.ts).
+      frames.push(chunk);
       for (;;) {
         let m: Message;
         try {

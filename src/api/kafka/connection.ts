@@ -36,6 +36,7 @@
  */
 import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
+import { ChunkList } from '../../net/chunk-list.ts';
 import { apiVersionsResponse, apiVersionsUnsupportedResponse } from './api-versions-handler.ts';
 import { API_KEYS, apiByKey, requestHeaderVersion } from './apis/index.ts';
 import type {
@@ -97,10 +98,8 @@ export class KafkaConnection {
   private readonly limits: ConnectionLimits;
   private readonly shared: ConnectionShared;
 
-  /** Received bytes not yet taken as frames: chunks in order, the first starting at `headOffset`. */
-  private readonly chunks: Buffer[] = [];
-  private headOffset = 0;
-  private bufferedBytes = 0;
+  /** Received bytes not yet taken as frames, as the socket's chunks. */
+  private readonly chunks = new ChunkList();
   /** Bytes reserved in the shared memory for the frame at the head of `chunks` (0: none yet). */
   private reservedBytes = 0;
   private waitingMemory = false;
@@ -170,7 +169,7 @@ export class KafkaConnection {
 
   /** Bytes received and not yet taken as frames. */
   get bufferedBytesCount(): number {
-    return this.bufferedBytes;
+    return this.chunks.bufferedBytes;
   }
 
   /** Bytes of built responses this connection holds: unsent in the socket or waiting their turn. */
@@ -242,7 +241,6 @@ export class KafkaConnection {
     if (this.closed) return;
     this.lastActiveMs = this.shared.now();
     this.chunks.push(chunk);
-    this.bufferedBytes += chunk.length;
     this.pump();
   }
 
@@ -266,11 +264,11 @@ export class KafkaConnection {
       for (;;) {
         if (this.closed) return;
         if (this.responsesFull() || this.queue.length >= this.limits.inFlightMax) break;
-        if (this.bufferedBytes < 4) {
+        if (this.chunks.bufferedBytes < 4) {
           read = true;
           break;
         }
-        const size = this.peekInt32(0);
+        const size = this.chunks.peekInt32(0);
         if (size < requestFrameBytesMinimum || size > this.limits.frameBytesMax) {
           this.refuseSize(size);
           return;
@@ -283,15 +281,15 @@ export class KafkaConnection {
           }
           this.reservedBytes = 4 + size;
         }
-        if (this.bufferedBytes < 4 + size) {
+        if (this.chunks.bufferedBytes < 4 + size) {
           read = true;
           break;
         }
-        const apiKey = this.peekInt32(4) >> 16; // the int16 api key opens the header
+        const apiKey = this.chunks.peekInt32(4) >> 16; // the int16 api key opens the header
         if (apiKey === API_KEYS.Fetch && this.fetchesHandled >= this.limits.fetchInFlightMax) break;
         this.clearReceiveTimer();
-        this.take(4);
-        this.dispatch(this.take(size));
+        this.chunks.take(4);
+        this.dispatch(this.chunks.take(size));
       }
     } finally {
       this.pumping = false;
@@ -306,7 +304,7 @@ export class KafkaConnection {
     }
     // A frame has begun and we are reading it: it must arrive whole in time. The clock does not
     // run while we are not reading (our bounds, not the client, hold the frame up).
-    if (read && this.bufferedBytes > 0) this.startReceiveTimer();
+    if (read && this.chunks.bufferedBytes > 0) this.startReceiveTimer();
     else this.clearReceiveTimer();
   }
 
@@ -315,7 +313,7 @@ export class KafkaConnection {
     this.receiveTimer = setTimeout(() => {
       this.receiveTimer = null;
       this.close('slow_request', {
-        receivedBytes: this.bufferedBytes,
+        receivedBytes: this.chunks.bufferedBytes,
         receiveMsMax: this.limits.receiveMsMax,
       });
     }, this.limits.receiveMsMax);
@@ -336,62 +334,6 @@ export class KafkaConnection {
         : 'kafka request frame too small to hold a header; closing connection',
     );
     this.destroy();
-  }
-
-  /** The int32 at `at` bytes into the buffered data (at + 4 <= bufferedBytes). */
-  private peekInt32(at: number): number {
-    assert.ok(at + 4 <= this.bufferedBytes);
-    const head = this.chunks[0];
-    if (head.length - this.headOffset >= at + 4) return head.readInt32BE(this.headOffset + at);
-    const bytes = Buffer.allocUnsafe(at + 4);
-    this.copyOut(bytes, at + 4, false);
-    return bytes.readInt32BE(at);
-  }
-
-  /**
-   * Removes `n` buffered bytes and returns them: a view of the chunk when they lie in one (the common
-   * case for small requests), otherwise one copy into a buffer of exactly `n` bytes, all of which have
-   * already arrived.
-   */
-  private take(n: number): Buffer {
-    assert.ok(n <= this.bufferedBytes);
-    const head = this.chunks[0];
-    let out: Buffer;
-    if (head.length - this.headOffset >= n) {
-      out = head.subarray(this.headOffset, this.headOffset + n);
-      this.headOffset += n;
-      if (this.headOffset === head.length) {
-        this.chunks.shift();
-        this.headOffset = 0;
-      }
-    } else {
-      out = Buffer.allocUnsafe(n);
-      this.copyOut(out, n, true);
-    }
-    this.bufferedBytes -= n;
-    return out;
-  }
-
-  /** Copies the first `n` buffered bytes into `dst`, removing them from the list when `remove`. */
-  private copyOut(dst: Buffer, n: number, remove: boolean): void {
-    let copied = 0;
-    let i = 0;
-    let offset = this.headOffset;
-    while (copied < n) {
-      const c = this.chunks[i];
-      const k = Math.min(c.length - offset, n - copied);
-      c.copy(dst, copied, offset, offset + k);
-      copied += k;
-      offset += k;
-      if (offset === c.length) {
-        i++;
-        offset = 0;
-      }
-    }
-    if (remove) {
-      this.chunks.splice(0, i);
-      this.headOffset = offset;
-    }
   }
 
   private dispatch(payload: Buffer): void {
