@@ -13,7 +13,7 @@
  * exact up to 2^53.
  *
  * A frame that is cut short or fails its CRC ends the log: everything from it on is a torn write from a
- * crash and is dropped (DESIGN.md decision 6). Because the driver writes a Ready's entries before its
+ * crash and is dropped (DESIGN.md decision 11). Because the driver writes a Ready's entries before its
  * hard state and acknowledges nothing before fsync, a torn tail only loses unacknowledged data.
  */
 import assert from 'node:assert/strict';
