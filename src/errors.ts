@@ -188,6 +188,14 @@ export const ERROR_CODES = {
     retriable: false,
     doc: 'A replica proposed for the ISR is fenced, shutting down or not a replica of the partition.',
   },
+  NOT_LEADER_OR_FOLLOWER: {
+    retriable: true,
+    doc: 'This node does not lead the partition (another node does, or none does right now); refresh the metadata and retry at the leader.',
+  },
+  NOT_COORDINATOR: {
+    retriable: true,
+    doc: "This node is not the coordinator of the group: it does not lead the group's __consumer_offsets partition; find the coordinator again.",
+  },
   NOT_CONTROLLER: {
     retriable: true,
     doc: 'This node is not the active controller, or lost that role before the operation committed; retry against the new one.',

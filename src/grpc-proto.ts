@@ -10,6 +10,7 @@ import * as protoLoader from '@grpc/proto-loader';
 export const PROTO_DIR = fileURLToPath(new URL('../proto/', import.meta.url));
 export const BROKER_PROTO = 'tsbroker/v1/broker.proto';
 export const HEALTH_PROTO = 'grpc/health/v1/health.proto';
+export const CLUSTER_PROTO = 'tsbroker/v1/cluster.proto';
 export const BROKER_SERVICE = 'tsbroker.v1.Broker';
 
 export const loaderOptions: protoLoader.Options = {
@@ -28,7 +29,7 @@ let cached: { definition: protoLoader.PackageDefinition; loaded: grpc.GrpcObject
 
 export function loadProtos(): { definition: protoLoader.PackageDefinition; loaded: grpc.GrpcObject } {
   if (!cached) {
-    const definition = protoLoader.loadSync([BROKER_PROTO, HEALTH_PROTO], loaderOptions);
+    const definition = protoLoader.loadSync([BROKER_PROTO, HEALTH_PROTO, CLUSTER_PROTO], loaderOptions);
     cached = { definition, loaded: grpc.loadPackageDefinition(definition) };
   }
   return cached;
@@ -43,6 +44,17 @@ export function brokerServiceDefinition(): grpc.ServiceDefinition {
 export function brokerClientConstructor(): grpc.ServiceClientConstructor {
   const { loaded } = loadProtos();
   return ((loaded.tsbroker as grpc.GrpcObject).v1 as grpc.GrpcObject).Broker as grpc.ServiceClientConstructor;
+}
+
+/** The service nodes of one cluster call each other on (proto/tsbroker/v1/cluster.proto). */
+export function clusterClientConstructor(): grpc.ServiceClientConstructor {
+  const { loaded } = loadProtos();
+  return ((loaded.tsbroker as grpc.GrpcObject).v1 as grpc.GrpcObject)
+    .Cluster as grpc.ServiceClientConstructor;
+}
+
+export function clusterServiceDefinition(): grpc.ServiceDefinition {
+  return clusterClientConstructor().service;
 }
 
 export function healthServiceDefinition(): grpc.ServiceDefinition {

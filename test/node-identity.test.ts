@@ -66,6 +66,9 @@ async function metadata(port: number) {
       brokerIds: md.brokers.map((b: { nodeId: number }) => b.nodeId) as number[],
       controllerId: md.controllerId as number,
       clusterId: md.clusterId as string,
+      topicIds: Object.fromEntries(
+        md.topics.map((t: { name: string; topicId: string }) => [t.name, t.topicId]),
+      ) as Record<string, string>,
     };
   } finally {
     k.close();
@@ -236,10 +239,20 @@ test('a data directory of the release before meta.properties is migrated once: s
   client.close();
   const old = parseMetaProperties(readFileSync(metaFile(dataDir), 'utf8'));
   assert.ok(!('problem' in old));
+  const topicId = (await metadata(broker.kafkaPort!)).topicIds.kept;
   await broker.stop();
-  // What the previous release left: meta/topics.json and no meta.properties.
+  // What the release before the metadata log left: meta/topics.json, partition directories without
+  // partition.metadata, and neither meta.properties nor raft/.
   rmSync(metaFile(dataDir));
-  assert.ok(existsSync(path.join(dataDir, 'meta', 'topics.json')));
+  rmSync(path.join(dataDir, 'raft'), { recursive: true });
+  for (const p of [0, 1]) rmSync(path.join(dataDir, `kept-${p}`, 'partition.metadata'));
+  writeFileSync(
+    path.join(dataDir, 'meta', 'topics.json'),
+    JSON.stringify({
+      version: 1,
+      topics: [{ name: 'kept', id: topicId, partitions: 2, replicationFactor: 1, configs: {}, createdMs: 1 }],
+    }),
+  );
 
   broker = await spawnBroker(dataDir, []);
   const migrated = broker.logs.filter(
@@ -267,8 +280,10 @@ test('a data directory of the release before meta.properties is migrated once: s
   );
   client.close();
   await broker.stop();
+  assert.ok(existsSync(path.join(dataDir, 'meta', 'topics.json.migrated')), 'the legacy file is kept aside');
+  assert.ok(!existsSync(path.join(dataDir, 'meta', 'topics.json')));
 
-  // Once: the next start reads the migrated file and says nothing of a migration.
+  // Once: the next start reads the metadata log and says nothing of a migration.
   broker = await spawnBroker(dataDir, []);
   assert.ok(!broker.logs.some((l) => String(l.msg).includes('meta.properties')));
   assert.equal((await metadata(broker.kafkaPort!)).clusterId, props.clusterId);

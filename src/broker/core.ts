@@ -3,10 +3,21 @@
  * front doors. It knows nothing of gRPC or the Kafka wire format; errors are BrokerErrors from the
  * closed list in src/errors.ts, which each door maps to its own codes.
  */
-import { mkdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { numericNodeId } from '../config/node-id.ts';
+import type {
+  AlterConfigsResult,
+  CreateTopicResult,
+  DeleteTopicResult,
+  ProducerIdBlock,
+} from '../controller/controller.ts';
+import type { ControllerOp } from '../controller/ops.ts';
 import { BrokerError, isBrokerError } from '../errors.ts';
-import { consumeRecordsMax, topicCreationsInFlightMax } from '../limits.ts';
+import { consumeRecordsMax } from '../limits.ts';
+import { MetadataImage, type TopicImage } from '../metadata/image.ts';
+import { migrateLegacyMetadata } from '../metadata/migrate.ts';
+import type { MetadataRecord } from '../metadata/records.ts';
 import {
   ATTR,
   type BatchInput,
@@ -23,16 +34,10 @@ import { COMPRESSION, type CompressionCode } from '../records/compression.ts';
 import { partitionForKey } from '../records/partitioner.ts';
 import { materialize, STOP, walkBatch } from '../records/record-walk.ts';
 import { validateClientBatch } from '../records/validate.ts';
-import { Semaphore } from '../storage/mutex.ts';
 import type { StorageLogger } from '../storage/partition-log.ts';
-import { replaceFileDurably } from '../storage/segment.ts';
-import {
-  isInternalTopic,
-  LocalMetadataStore,
-  type MetadataStore,
-  type TopicMetadata,
-  validateTopicName,
-} from './metadata.ts';
+import { isTemporaryFile, replaceFileDurably } from '../storage/segment.ts';
+import { Cluster, type ClusterOptions } from './cluster/cluster.ts';
+import { ImageTopics, isInternalTopic, type TopicMetadata, validateTopicName } from './metadata.ts';
 import { PartitionManager } from './partition-manager.ts';
 import {
   LocalPartitionView,
@@ -49,7 +54,6 @@ import {
   timestampBounds,
   validateTopicConfigs,
 } from './topic-config.ts';
-import { TopicIntents } from './topic-intents.ts';
 
 /** Hooks the core calls so that metrics can count without the core knowing Prometheus. */
 export interface CoreObserver {
@@ -77,8 +81,17 @@ export interface CoreOptions {
   logger: StorageLogger & { debug?(obj: object, msg: string): void };
   observer?: CoreObserver;
   clock?: () => number;
-  /** A metadata store other than the local file (the Raft-backed controller). */
-  metadata?: MetadataStore;
+  /** The node's int32 id (DESIGN.md decision 4). @default the number `nodeId` ends with */
+  numericNodeId?: number;
+  /**
+   * How this node takes part in the cluster (cluster/cluster.ts). Without it the core runs a one-node
+   * cluster of its own: a lone voter on an ephemeral loopback Raft port, reachable by nobody else.
+   */
+  cluster?: Partial<Omit<ClusterOptions, 'dataDir' | 'nodeId' | 'controller' | 'migration' | 'logger'>> & {
+    defaultReplicationFactor?: number;
+  };
+  /** How long `open` waits to register and catch up with the metadata log. @default 120000 */
+  readyTimeoutMs?: number;
 }
 
 export type Acks = 0 | 1 | -1;
@@ -152,14 +165,16 @@ export interface StorageStats {
 
 export class BrokerCore {
   readonly nodeId: string;
-  readonly metadata: MetadataStore;
+  /** The int32 id Kafka clients, Raft and the metadata log know this node by. */
+  readonly numericNodeId: number;
+  readonly metadata: ImageTopics;
   readonly partitions: PartitionManager;
+  readonly cluster: Cluster;
   readonly defaults: TopicDefaults;
   readonly defaultPartitions: number;
   readonly logger: CoreOptions['logger'];
   #observer: CoreObserver;
   #partitionsPerTopicMax: number;
-  #partitionsMax: number;
   #roundRobin = new Map<string, number>();
   #cleanerTimer: NodeJS.Timeout | null = null;
   #cleaning: Promise<void> | null = null;
@@ -167,60 +182,103 @@ export class BrokerCore {
   #closed = false;
   /** Idempotence state per partition (`topic-partition`), built on first use from snapshot and log. */
   #producerStates = new Map<string, Promise<ProducerStateTable>>();
-  #producerIds: ProducerIdAllocator;
-  #intents: TopicIntents;
+  /** The block of producer ids this node hands out from, taken from the controller. */
+  #producerIds = { next: 0, end: 0 };
+  #producerIdBlock: Promise<void> | null = null;
   /** The creation or deletion under way per topic name; the next one for that name waits for it. */
   #topicChanges = new Map<string, Promise<void>>();
-  /** Partitions of creations under way, counted against the node's limit before they exist. */
-  #partitionsReserved = 0;
-  #creating = new Semaphore(topicCreationsInFlightMax);
+  /** The newest committed image, which the replica manager has not acted on yet when it is not `#published`. */
+  #latest: MetadataImage = MetadataImage.EMPTY;
+  #applying: Promise<void> | null = null;
+  #publishWaiters: { offset: number; resolve: () => void }[] = [];
   readonly dataDir: string;
 
-  private constructor(
-    opts: CoreOptions,
-    metadata: MetadataStore,
-    partitions: PartitionManager,
-    producerIds: ProducerIdAllocator,
-    intents: TopicIntents,
-  ) {
+  private constructor(opts: CoreOptions, partitions: PartitionManager, cluster: Cluster, id: number) {
     this.nodeId = opts.nodeId;
-    this.#intents = intents;
+    this.numericNodeId = id;
     this.dataDir = opts.dataDir;
-    this.#producerIds = producerIds;
-    this.metadata = metadata;
+    this.metadata = new ImageTopics(MetadataImage.EMPTY);
     this.partitions = partitions;
+    this.cluster = cluster;
     this.defaults = opts.defaults;
     this.defaultPartitions = opts.defaultPartitions ?? 1;
     this.logger = opts.logger;
     this.#observer = opts.observer ?? noObserver;
     this.#partitionsPerTopicMax = opts.partitionsPerTopicMax ?? 10_000;
-    this.#partitionsMax = opts.partitionsMax ?? 10_000;
   }
 
+  /**
+   * Opens the node: its metadata log (bootstrapping a one-voter cluster on an empty directory, or
+   * joining through `cluster.joinAddr`), the partitions the metadata places here, and registration
+   * with the controller; resolves once the node is unfenced and has acted on the metadata log.
+   */
   static async open(opts: CoreOptions): Promise<BrokerCore> {
     const clock = opts.clock ?? Date.now;
-    const metadata = opts.metadata ?? (await LocalMetadataStore.open(path.join(opts.dataDir, 'meta'), clock));
+    const id = opts.numericNodeId ?? numericNodeId(opts.nodeId, 'nodeId');
     const partitions = new PartitionManager(opts.dataDir, opts.logger, clock);
     partitions.onCorruption = (topic, partition) => opts.observer?.storageCorruption?.(topic, partition);
     await partitions.removeDeletedLeftovers();
-    const intents = await TopicIntents.open(path.join(opts.dataDir, 'meta'));
-    for (const name of await intents.pending()) {
-      if (!metadata.getTopic(name)) {
-        const removed = await partitions.removeTopicDirs(name);
-        if (removed > 0)
-          opts.logger.warn(
-            { topic: name, directories: removed },
-            'removed the partitions of a topic whose creation or deletion a crash interrupted',
-          );
-      }
-      await intents.end(name);
-    }
-    const producerIds = await ProducerIdAllocator.open(path.join(opts.dataDir, 'meta'));
-    const core = new BrokerCore(opts, metadata, partitions, producerIds, intents);
-    for (const topic of metadata.listTopics()) {
-      await partitions.openTopic(topic.name, topic.partitions, logConfigFor(topic.configs, core.defaults), {
-        tolerateFailures: true,
+    const metaDir = path.join(opts.dataDir, 'meta');
+    const legacy = await readLegacyMetadata(metaDir, id, opts.partitionsPerTopicMax ?? 10_000);
+    const c = opts.cluster ?? {};
+    const log = opts.logger;
+    const logger: ClusterOptions['logger'] = {
+      info: (o, m) => log.info?.(o, m),
+      warn: (o, m) => log.warn(o, m),
+      error: (o, m) => log.error(o, m),
+    };
+    const cluster = await Cluster.open({
+      dataDir: opts.dataDir,
+      nodeId: id,
+      bindHost: c.bindHost ?? '127.0.0.1',
+      advertisedHost: c.advertisedHost ?? '127.0.0.1',
+      raftPort: c.raftPort ?? 0,
+      controllerEligible: c.controllerEligible ?? true,
+      quorumSize: c.quorumSize ?? 1,
+      joinAddr: c.joinAddr ?? null,
+      heartbeatMs: c.heartbeatMs ?? 2000,
+      sessionTimeoutMs: c.sessionTimeoutMs ?? 9000,
+      forwarder: c.forwarder ?? null,
+      tickMs: c.tickMs,
+      snapshotEntries: c.snapshotEntries,
+      onFatal: c.onFatal,
+      clock,
+      logger,
+      controller: {
+        defaultPartitions: opts.defaultPartitions ?? 1,
+        defaultReplicationFactor: c.defaultReplicationFactor ?? 1,
+        partitionsPerTopicMax: opts.partitionsPerTopicMax ?? 10_000,
+        replicasPerBrokerMax: opts.partitionsMax ?? 10_000,
+        // Followers do not fetch yet (issue 12): a new partition's ISR is its leader alone.
+        isrAtCreation: 'leader',
+        validateConfigs: (type, configs) => {
+          if (type === 'topic') validateTopicConfigs({ ...configs });
+        },
+      },
+      migration: () => legacy.records(cluster.log.image),
+    });
+    const core = new BrokerCore(opts, partitions, cluster, id);
+    cluster.appliedOffset = () => core.metadata.image.provenance.offset;
+    cluster.log.onImage(() => core.#kick());
+    core.#kick();
+    const timeoutMs = opts.readyTimeoutMs ?? 120_000;
+    try {
+      await cluster.register(
+        [{ name: 'raft', host: c.advertisedHost ?? '127.0.0.1', port: cluster.log.port }],
+        timeoutMs,
+      );
+      await cluster.waitReady(timeoutMs);
+      await core.#publishedAt(cluster.log.appliedOffset);
+      await legacy.retire(core.metadata.image);
+      // What no topic places here any more: deletions this node missed, creations a crash interrupted.
+      const image = core.metadata.image;
+      await partitions.removeStrays((topic, p) => {
+        const t = image.topicsByName.get(topic);
+        return t?.partitions[p]?.replicas.includes(id) ?? false;
       });
+    } catch (err) {
+      await core.close().catch(() => {});
+      throw err;
     }
     const interval = opts.cleanupIntervalMs ?? 300_000;
     if (interval > 0) {
@@ -230,16 +288,119 @@ export class BrokerCore {
     return core;
   }
 
+  // ---------------------------------------------------------------- the replica manager
+
+  /** The newest committed image arrived: act on it after what is under way (one pass at a time). */
+  #kick(): void {
+    this.#latest = this.cluster.log.image;
+    if (this.#applying || this.#closed) return;
+    if (this.#latest === this.metadata.image) return;
+    this.#applying = (async () => {
+      while (this.#latest !== this.metadata.image && !this.#closed) {
+        const next = this.#latest;
+        const prev = this.metadata.image;
+        try {
+          await this.#applyImage(prev, next);
+        } catch (err) {
+          this.logger.error(
+            { err: String(err), offset: next.provenance.offset },
+            'cannot act on a metadata change',
+          );
+        }
+        this.metadata.publish(next);
+        const offset = next.provenance.offset;
+        const due = this.#publishWaiters.filter((w) => w.offset <= offset);
+        this.#publishWaiters = this.#publishWaiters.filter((w) => w.offset > offset);
+        for (const w of due) w.resolve();
+      }
+    })().finally(() => {
+      this.#applying = null;
+      if (this.#latest !== this.metadata.image && !this.#closed) this.#kick();
+    });
+  }
+
+  /** Resolves once this node has acted on the metadata log up to `offset`. */
+  #publishedAt(offset: number): Promise<void> {
+    if (this.metadata.image.provenance.offset >= offset) return Promise.resolve();
+    return new Promise((resolve) => this.#publishWaiters.push({ offset, resolve }));
+  }
+
+  /**
+   * Brings the partitions held here from what `prev` places on this node to what `next` does (Kafka's
+   * `ReplicaManager.applyDelta`, computed from the two images so that a burst of commits, or a
+   * snapshot, is one pass): deleted topics' partitions go first, so a topic re-created under the same
+   * name never meets the old one's files; then new replicas open (created when new), and topics whose
+   * configs changed reopen their logs with the new settings.
+   */
+  async #applyImage(prev: MetadataImage, next: MetadataImage): Promise<void> {
+    const me = this.numericNodeId;
+    for (const [id, t] of prev.topicsById) {
+      if (next.topicsById.has(id)) continue;
+      const held = this.partitions.heldOf(t.name);
+      for (const p of held) this.#producerStates.delete(`${t.name}-${p}`);
+      await Promise.all(held.map((p) => this.partitions.dropPartition(t.name, p, id)));
+      this.#roundRobin.delete(t.name);
+      this.logger.info({ topic: t.name }, 'deleted topic');
+    }
+    const work: Promise<void>[] = [];
+    for (const [id, t] of next.topicsById) {
+      const before = prev.topicsById.get(id);
+      const configsChanged =
+        before !== undefined && prev.config('topic', t.name) !== next.config('topic', t.name);
+      if (before === t && !configsChanged) continue;
+      work.push(this.#applyTopic(t, next, before, configsChanged, me));
+    }
+    await Promise.all(work);
+  }
+
+  async #applyTopic(
+    t: TopicImage,
+    image: MetadataImage,
+    before: TopicImage | undefined,
+    configsChanged: boolean,
+    me: number,
+  ): Promise<void> {
+    const config = logConfigFor(Object.fromEntries(image.config('topic', t.name)), this.defaults);
+    if (configsChanged) {
+      // Logs read their settings at open: close this topic's and let the loop below reopen them.
+      const held = this.partitions.heldOf(t.name);
+      await this.#snapshotProducers(t.name);
+      for (const p of held) this.#producerStates.delete(`${t.name}-${p}`);
+      await Promise.all(held.map((p) => this.partitions.closePartition(t.name, p)));
+    }
+    const opens: Promise<void>[] = [];
+    for (let p = 0; p < t.partitions.length; p++) {
+      const mine = t.partitions[p].replicas.includes(me);
+      const held = this.partitions.holds(t.name, p);
+      if (mine && !held) opens.push(this.partitions.openPartition(t.name, p, t.id, config));
+      else if (!mine && held) {
+        this.#producerStates.delete(`${t.name}-${p}`);
+        opens.push(this.partitions.dropPartition(t.name, p, t.id));
+      }
+    }
+    await Promise.all(opens);
+    if (!before) this.logger.info({ topic: t.name, partitions: t.partitions.length }, 'created topic');
+  }
+
+  /**
+   * Runs a controller operation wherever the active controller is, then waits until this node has acted
+   * on the records it committed, so that the caller's next request sees the change here.
+   */
+  async #control<T>(op: ControllerOp): Promise<T> {
+    this.#checkOpen();
+    const { answer, offset } = await this.cluster.call<T>(op);
+    await this.cluster.log.waitForOffset(offset);
+    await this.#publishedAt(offset);
+    return answer;
+  }
+
   // ---------------------------------------------------------------- topics
 
   /**
-   * Creates a topic: its partitions first, then its registration, so that no client sees a topic whose
-   * partitions are not open. Creations and deletions of one name run one at a time (issue 16: the
-   * loser of two simultaneous auto-creations removed the winner's partitions), so a second creation of
-   * a name answers TOPIC_ALREADY_EXISTS once the first is done. The node's partition limit counts the
-   * partitions of creations under way (issue 10: 20,000 simultaneous auto-creations each saw room). A
-   * creation that fails removes what it made; one a crash interrupts is settled at the next start
-   * (topic-intents.ts). Internal topics are created by the broker only (`internal`).
+   * Creates a topic through the controller, which places its partitions across the unfenced brokers;
+   * resolves once this node has opened the partitions it holds, so that no client of this node sees a
+   * topic whose partitions are not open. A second creation of a name answers TOPIC_ALREADY_EXISTS.
+   * Internal topics are created by the broker only (`internal`).
    */
   async createTopic(
     spec: {
@@ -248,7 +409,7 @@ export class BrokerCore {
       replicationFactor?: number;
       configs?: Record<string, string>;
     },
-    opts: { internal?: boolean } = {},
+    opts: { internal?: boolean; validateOnly?: boolean } = {},
   ): Promise<TopicMetadata> {
     this.#checkOpen();
     const name = validateTopicName(spec.name);
@@ -266,60 +427,31 @@ export class BrokerCore {
         `partitions must be between 1 and ${this.#partitionsPerTopicMax}, got ${partitions}`,
       );
     }
-    // A single node holds one copy; a requested factor above 1 is refused, as Kafka does with too few brokers.
-    const rf =
-      spec.replicationFactor === undefined || spec.replicationFactor === -1 ? 1 : spec.replicationFactor;
-    if (rf !== 1) {
-      throw new BrokerError(
-        'INVALID_REPLICATION_FACTOR',
-        `replication factor ${rf} is larger than the 1 available broker`,
-      );
-    }
+    const rf = spec.replicationFactor ?? -1;
+    if (!Number.isInteger(rf) || (rf < 1 && rf !== -1))
+      throw new BrokerError('INVALID_REPLICATION_FACTOR', `replication factor must be at least 1, got ${rf}`);
     const configs = validateTopicConfigs(spec.configs ?? {});
     return this.#oneChangeAtATime(name, async () => {
-      this.#checkOpen();
       if (this.metadata.getTopic(name))
         throw new BrokerError('TOPIC_ALREADY_EXISTS', `topic ${name} already exists`);
-      // Checked and reserved in one synchronous step, so simultaneous creations cannot all fit.
-      const held = this.partitions.partitionCount + this.#partitionsReserved;
-      if (held + partitions > this.#partitionsMax) {
-        throw new BrokerError(
-          'POLICY_VIOLATION',
-          `this node holds ${held} partitions; ${partitions} more would pass its limit of ${this.#partitionsMax} (storage.max_partitions, which counts creations under way)`,
-        );
-      }
-      this.#partitionsReserved += partitions;
-      try {
-        return await this.#creating.run(async () => {
-          this.#checkOpen();
-          await this.#intents.begin(name, 'create');
-          await this.partitions.createTopic(name, partitions, logConfigFor(configs, this.defaults));
-          let topic: TopicMetadata;
-          try {
-            topic = await this.metadata.createTopic({ name, partitions, replicationFactor: rf, configs });
-          } catch (err) {
-            await this.partitions.dropTopic(name, 'failed');
-            throw err;
-          }
-          await this.#intents.end(name);
-          this.logger.info({ topic: name, partitions }, 'created topic');
-          return topic;
-        });
-      } catch (err) {
-        this.logger.warn({ topic: name, partitions, err: String(err) }, 'topic creation failed');
-        await this.#intents.end(name).catch(() => {});
-        if (err instanceof BrokerError) throw err;
-        // The disk refused (no space, too many open files): an operating error, not a bug.
-        throw new BrokerError(
-          'KAFKA_STORAGE_ERROR',
-          `cannot create topic ${name}: ${(err as Error).message}`,
-          {
-            cause: err,
-          },
-        );
-      } finally {
-        this.#partitionsReserved -= partitions;
-      }
+      const [result] = await this.#control<CreateTopicResult[]>({
+        op: 'createTopics',
+        requests: [{ name, partitions, replicationFactor: rf, configs: configs as Record<string, string> }],
+        validateOnly: opts.validateOnly ?? false,
+      });
+      if (result.error) throw result.error;
+      if (opts.validateOnly)
+        return {
+          name,
+          id: result.topicId ?? '',
+          partitions: result.partitions ?? partitions,
+          replicationFactor: result.replicationFactor ?? 1,
+          configs,
+        };
+      const topic = this.metadata.getTopic(name);
+      if (!topic)
+        throw new BrokerError('UNKNOWN_TOPIC_OR_PARTITION', `topic ${name} was deleted as it was created`);
+      return topic;
     });
   }
 
@@ -338,6 +470,7 @@ export class BrokerCore {
     return result;
   }
 
+  /** Deletes a topic through the controller; resolves once this node has removed its partitions. */
   async deleteTopic(name: string): Promise<void> {
     this.#checkOpen();
     validateTopicName(name);
@@ -346,38 +479,8 @@ export class BrokerCore {
     await this.#oneChangeAtATime(name, async () => {
       if (!this.metadata.getTopic(name))
         throw new BrokerError('UNKNOWN_TOPIC_OR_PARTITION', `topic ${name} does not exist`);
-      // Recorded so that a crash between unregistering the topic and removing its directories is
-      // finished at the next start. A full disk cannot take the record; deleting is then how space is
-      // freed, so the deletion goes on without it.
-      const recorded = await this.#intents.begin(name, 'delete').then(
-        () => true,
-        (err: unknown) => {
-          this.logger.warn({ topic: name, err: String(err) }, 'cannot record a topic deletion intent');
-          return false;
-        },
-      );
-      let topic: TopicMetadata;
-      try {
-        topic = await this.metadata.deleteTopic(name);
-      } catch (err) {
-        // A full disk cannot take the metadata write that records the deletion, and deleting is how an
-        // operator frees space (issue 10 finding 8): remove the topic's data first, then record it. A
-        // crash in between leaves the topic with empty partitions, which a retried delete removes.
-        const known = this.metadata.getTopic(name);
-        if (!isBrokerError(err, 'KAFKA_STORAGE_ERROR') || !known) throw err;
-        this.logger.warn(
-          { topic: name, err: String(err) },
-          'cannot record a topic deletion; freeing its data first',
-        );
-        for (let p = 0; p < known.partitions; p++) this.#producerStates.delete(`${name}-${p}`);
-        await this.partitions.dropTopic(name, known.id);
-        topic = await this.metadata.deleteTopic(name);
-      }
-      for (let p = 0; p < topic.partitions; p++) this.#producerStates.delete(`${name}-${p}`);
-      await this.partitions.dropTopic(name, topic.id);
-      this.#roundRobin.delete(name);
-      if (recorded) await this.#intents.end(name);
-      this.logger.info({ topic: name }, 'deleted topic');
+      const [result] = await this.#control<DeleteTopicResult[]>({ op: 'deleteTopics', names: [name] });
+      if (result.error) throw result.error;
     });
   }
 
@@ -396,33 +499,33 @@ export class BrokerCore {
     this.#topic(name);
     // Removals name known keys only, as settings do (an unknown name is INVALID_CONFIG).
     for (const key of opts.remove ?? []) checkTopicConfigName(key);
-    // In turn with creations and deletions of the name: it closes and reopens the topic's logs.
     return this.#oneChangeAtATime(name, async () => {
       const topic = this.#topic(name);
       const next: Record<string, string> = { ...(opts.replace ? {} : topic.configs), ...configs };
       for (const key of opts.remove ?? []) delete next[key];
-      const merged = validateTopicConfigs(next);
+      const merged = validateTopicConfigs(next) as Record<string, string>;
       if (opts.validateOnly) return { ...topic, configs: merged };
-      const updated = await this.metadata.alterTopicConfigs(name, merged);
-      // Logs read their settings at open; reopen this topic's logs with the new ones.
-      const logs = this.partitions.partitionsOf(name) ?? [];
-      await this.#snapshotProducers(name);
-      for (let p = 0; p < logs.length; p++) this.#producerStates.delete(`${name}-${p}`);
-      await this.partitions.closeLogs(logs);
-      await this.partitions.openTopic(name, topic.partitions, logConfigFor(merged, this.defaults), {
-        tolerateFailures: true,
+      const changes: Record<string, string | null> = {};
+      for (const [key, value] of Object.entries(merged))
+        if ((topic.configs as Record<string, string | undefined>)[key] !== value) changes[key] = value;
+      for (const key of Object.keys(topic.configs)) if (!(key in merged)) changes[key] = null;
+      if (Object.keys(changes).length === 0) return topic;
+      const [result] = await this.#control<AlterConfigsResult[]>({
+        op: 'alterConfigs',
+        requests: [{ resourceType: 'topic', resourceName: name, changes }],
+        validateOnly: false,
       });
-      return updated;
+      if (result.error) throw result.error;
+      return this.#topic(name);
     });
   }
 
   /**
-   * Raises a topic's partition count to `count` (Kafka's CreatePartitions) on this node: the new
-   * partitions are opened first, then registered, so no client sees a partition that is not open.
-   * A count not above the current one is INVALID_PARTITIONS with Kafka's message, as is one past the
-   * per-topic limit; the node's partition limit counts as at creation (POLICY_VIOLATION). Internal
-   * topics keep their count: the group service places groups by it. With `validateOnly` nothing
-   * changes and the topic as it would be is returned.
+   * Raises a topic's partition count to `count` (Kafka's CreatePartitions) through the controller,
+   * which places the new partitions as at creation. A count not above the current one is
+   * INVALID_PARTITIONS with Kafka's message, as is one past the per-topic limit. Internal topics keep
+   * their count: the group service places groups by it. With `validateOnly` nothing changes and the
+   * topic as it would be is returned.
    */
   async createPartitions(
     name: string,
@@ -435,51 +538,15 @@ export class BrokerCore {
       throw new BrokerError('POLICY_VIOLATION', `${name} is an internal topic; its partition count is fixed`);
     return this.#oneChangeAtATime(name, async () => {
       const topic = this.#topic(name);
-      const current = topic.partitions;
-      if (!Number.isInteger(count) || count <= current)
-        throw new BrokerError(
-          'INVALID_PARTITIONS',
-          count === current
-            ? `Topic already has ${current} partitions.`
-            : `Topic currently has ${current} partitions, which is higher than the requested ${count}.`,
-        );
-      if (count > this.#partitionsPerTopicMax)
-        throw new BrokerError(
-          'INVALID_PARTITIONS',
-          `partitions must be between 1 and ${this.#partitionsPerTopicMax}, got ${count}`,
-        );
-      const more = count - current;
-      const held = this.partitions.partitionCount + this.#partitionsReserved;
-      if (held + more > this.#partitionsMax)
-        throw new BrokerError(
-          'POLICY_VIOLATION',
-          `this node holds ${held} partitions; ${more} more would pass its limit of ${this.#partitionsMax} (storage.max_partitions, which counts creations under way)`,
-        );
+      const [result] = await this.#control<CreateTopicResult[]>({
+        op: 'createPartitions',
+        requests: [{ name, count }],
+        validateOnly: opts.validateOnly ?? false,
+      });
+      if (result.error) throw result.error;
       if (opts.validateOnly) return { ...topic, partitions: count };
-      this.#partitionsReserved += more;
-      try {
-        await this.partitions.addPartitions(name, current, count, logConfigFor(topic.configs, this.defaults));
-        let updated: TopicMetadata;
-        try {
-          updated = await this.metadata.setPartitionCount(name, count);
-        } catch (err) {
-          await this.partitions.removePartitionsFrom(name, current);
-          throw err;
-        }
-        this.logger.info({ topic: name, from: current, to: count }, 'added partitions');
-        return updated;
-      } catch (err) {
-        if (err instanceof BrokerError) throw err;
-        throw new BrokerError(
-          'KAFKA_STORAGE_ERROR',
-          `cannot add partitions to ${name}: ${(err as Error).message}`,
-          {
-            cause: err,
-          },
-        );
-      } finally {
-        this.#partitionsReserved -= more;
-      }
+      this.logger.info({ topic: name, from: topic.partitions, to: count }, 'added partitions');
+      return this.#topic(name);
     });
   }
 
@@ -487,32 +554,74 @@ export class BrokerCore {
     return this.metadata.listTopics();
   }
 
+  /** The name a node goes by in descriptions: this node's own, else `node-<id>`. */
+  nodeName(id: number): string {
+    return id === this.numericNodeId ? this.nodeId : `node-${id}`;
+  }
+
   describeTopic(name: string): TopicDescription {
     const topic = this.#topic(name);
-    const logs = this.partitions.partitionsOf(name) ?? [];
+    const t = this.metadata.image.topicsByName.get(name)!;
     return {
       name: topic.name,
       id: topic.id,
       replicationFactor: topic.replicationFactor,
       configs: effectiveConfigs(topic.configs, this.defaults),
       internal: isInternalTopic(name),
-      // An offline partition (its log cannot open) has no in-sync replica and reports no offsets. Its
-      // place in `logs` is a hole, which map() would skip: Array.from visits it.
-      partitions: Array.from(logs, (log, partition) =>
-        log
-          ? new LocalPartitionView(name, partition, log, this.nodeId).describe()
-          : offlinePartitionDescription(partition, this.nodeId),
-      ),
+      partitions: t.partitions.map((reg, partition) => {
+        const roles = {
+          leader: reg.leader === -1 ? '' : this.nodeName(reg.leader),
+          replicas: reg.replicas.map((id) => this.nodeName(id)),
+          isr: reg.isr.map((id) => this.nodeName(id)),
+          leaderId: reg.leader,
+          replicaIds: [...reg.replicas],
+          isrIds: [...reg.isr],
+          leaderEpoch: reg.leaderEpoch,
+        };
+        if (reg.leader !== this.numericNodeId || !this.partitions.holds(name, partition))
+          return { ...offlinePartitionDescription(partition, roles.leader), ...roles };
+        try {
+          const log = this.partitions.get(name, partition);
+          return {
+            ...new LocalPartitionView(name, partition, log, this.nodeId, reg.leaderEpoch).describe(),
+            ...roles,
+          };
+        } catch {
+          // An offline partition (its log cannot open) has no in-sync replica and reports no offsets.
+          return { ...offlinePartitionDescription(partition, roles.leader), ...roles, isr: [], isrIds: [] };
+        }
+      }),
     };
   }
 
   /**
    * The one view of a partition that the doors and the group service get (partition-view.ts): throws
-   * UNKNOWN_TOPIC_OR_PARTITION for a partition that does not exist and KAFKA_STORAGE_ERROR for one
-   * that is offline.
+   * UNKNOWN_TOPIC_OR_PARTITION for a partition that does not exist, NOT_LEADER_OR_FOLLOWER for one
+   * another node leads (or none does), and KAFKA_STORAGE_ERROR for one that is offline here.
    */
   partition(topic: string, index: number): PartitionView {
-    return new LocalPartitionView(topic, index, this.partitions.get(topic, index), this.nodeId);
+    const t = this.metadata.image.topicsByName.get(topic);
+    if (!t) throw new BrokerError('UNKNOWN_TOPIC_OR_PARTITION', `topic ${topic} does not exist`);
+    const reg = Number.isInteger(index) ? t.partitions[index] : undefined;
+    if (!reg)
+      throw new BrokerError(
+        'UNKNOWN_TOPIC_OR_PARTITION',
+        `topic ${topic} has no partition ${index} (it has ${t.partitions.length})`,
+      );
+    if (reg.leader !== this.numericNodeId)
+      throw new BrokerError(
+        'NOT_LEADER_OR_FOLLOWER',
+        reg.leader === -1
+          ? `partition ${topic}-${index} has no leader: its replicas ${reg.replicas.join(', ')} are all unavailable`
+          : `node ${this.numericNodeId} does not lead partition ${topic}-${index}; node ${reg.leader} does`,
+      );
+    return new LocalPartitionView(
+      topic,
+      index,
+      this.partitions.get(topic, index),
+      this.nodeId,
+      reg.leaderEpoch,
+    );
   }
 
   /**
@@ -843,14 +952,30 @@ export class BrokerCore {
       existing.producerEpoch >= 0 &&
       existing.producerEpoch < 32766
     ) {
-      if (!this.#producerIds.issued(existing.producerId))
+      if (
+        !Number.isSafeInteger(existing.producerId) ||
+        existing.producerId >= this.metadata.image.producerIds.nextProducerId
+      )
         throw new BrokerError(
           'UNKNOWN_PRODUCER_ID',
-          `producer id ${existing.producerId} was never handed out by this broker`,
+          `producer id ${existing.producerId} was never handed out by this cluster`,
         );
       return { producerId: existing.producerId, producerEpoch: existing.producerEpoch + 1 };
     }
-    return { producerId: await this.#producerIds.next(), producerEpoch: 0 };
+    while (this.#producerIds.next >= this.#producerIds.end) {
+      this.#producerIdBlock ??= (async () => {
+        const block = await this.#control<ProducerIdBlock>({
+          op: 'allocateProducerIds',
+          brokerId: this.numericNodeId,
+          brokerEpoch: this.cluster.brokerEpoch,
+        });
+        this.#producerIds = { next: block.firstProducerId, end: block.firstProducerId + block.size };
+      })().finally(() => {
+        this.#producerIdBlock = null;
+      });
+      await this.#producerIdBlock;
+    }
+    return { producerId: this.#producerIds.next++, producerEpoch: 0 };
   }
 
   /**
@@ -1079,6 +1204,12 @@ export class BrokerCore {
     await Promise.allSettled([...this.#inflight]);
     await this.#cleaning;
     await this.#snapshotProducers();
+    await this.#applying?.catch(() => {});
+    await this.cluster
+      .close()
+      .catch((err: unknown) =>
+        this.logger.warn({ err: String(err) }, 'cannot close the metadata log cleanly'),
+      );
     await this.partitions.closeAll();
   }
 }
@@ -1115,49 +1246,48 @@ const PRODUCER_SNAPSHOT = 'producer-state.json';
 const PRODUCER_EXPIRATION_MS = 24 * 60 * 60 * 1000;
 
 /**
- * Hands out producer ids in blocks: the end of the current block is persisted before any id in it is
- * given out, so that a restart never reuses an id.
+ * A data directory of the single-node release keeps its topics in `meta/topics.json` and its
+ * producer-id block in `meta/producer-ids.json`. Their records are committed once as this node's
+ * first act as controller, when the log holds none of those topics (DESIGN.md decision 5; issue 11),
+ * and the files are then renamed `*.migrated`, so that they are read once and kept for the operator.
  */
-class ProducerIdAllocator {
-  readonly #file: string;
-  #next = 0;
-  #blockEnd = 0;
-  #persisting: Promise<void> | null = null;
-  static readonly blockSize = 1000;
-
-  private constructor(file: string) {
-    this.#file = file;
-  }
-
-  static async open(metaDir: string): Promise<ProducerIdAllocator> {
-    const a = new ProducerIdAllocator(path.join(metaDir, 'producer-ids.json'));
-    try {
-      const { blockEnd } = JSON.parse(await readFile(a.#file, 'utf8')) as { blockEnd: number };
-      a.#next = blockEnd;
-      a.#blockEnd = blockEnd;
-    } catch {
-      // First start: ids begin at 0.
-    }
-    return a;
-  }
-
-  /** Whether `id` may have been handed out (every id below the next one, across restarts). */
-  issued(id: number): boolean {
-    return Number.isSafeInteger(id) && id >= 0 && id < this.#next;
-  }
-
-  async next(): Promise<number> {
-    while (this.#next >= this.#blockEnd) {
-      this.#persisting ??= (async () => {
-        const end = this.#blockEnd + ProducerIdAllocator.blockSize;
-        await mkdir(path.dirname(this.#file), { recursive: true });
-        await replaceFileDurably(this.#file, Buffer.from(JSON.stringify({ blockEnd: end })));
-        this.#blockEnd = end;
-      })().finally(() => {
-        this.#persisting = null;
-      });
-      await this.#persisting;
-    }
-    return this.#next++;
-  }
+async function readLegacyMetadata(
+  metaDir: string,
+  nodeId: number,
+  partitionsPerTopicMax: number,
+): Promise<{
+  records(image: MetadataImage): MetadataRecord[] | null;
+  retire(image: MetadataImage): Promise<void>;
+}> {
+  const read = (name: string) =>
+    readFile(path.join(metaDir, name), 'utf8').catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return null;
+      throw err;
+    });
+  const [topicsJson, producerIdsJson] = [await read('topics.json'), await read('producer-ids.json')];
+  // What the single-node release's writes a crash interrupted left: temporary files and intents
+  // (the directories of interrupted creations are strays, which the start removes).
+  await rm(path.join(metaDir, 'topic-intents'), { recursive: true, force: true });
+  for (const name of await readdir(metaDir).catch(() => [] as string[]))
+    if (isTemporaryFile(name)) await rm(path.join(metaDir, name), { force: true });
+  if (topicsJson === null && producerIdsJson === null) return { records: () => null, retire: async () => {} };
+  const records = migrateLegacyMetadata({ nodeId, topicsJson, producerIdsJson, partitionsPerTopicMax });
+  const names = records.flatMap((r) => (r.type === 'Topic' ? [r.name] : []));
+  const migrated = (image: MetadataImage) =>
+    names.length > 0
+      ? names.some((n) => image.topicsByName.has(n))
+      : image.producerIds.nextProducerId > 0 || records.length === 0;
+  return {
+    records: (image) => (migrated(image) ? null : records),
+    retire: async (image) => {
+      if (!migrated(image)) return;
+      for (const name of ['topics.json', 'producer-ids.json']) {
+        await rename(path.join(metaDir, name), path.join(metaDir, `${name}.migrated`)).catch(
+          (err: NodeJS.ErrnoException) => {
+            if (err.code !== 'ENOENT') throw err;
+          },
+        );
+      }
+    },
+  };
 }

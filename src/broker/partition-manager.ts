@@ -1,27 +1,47 @@
 /**
- * The partitions this node stores: one PartitionLog per topic-partition, in `<data>/<topic>-<n>/`
- * (DESIGN.md "On disk"). Opens them at start (in parallel, bounded), creates them with their topic,
- * and removes them when their topic is deleted.
+ * The partitions this node stores: one PartitionLog per replica it holds, in `<data>/<topic>-<n>/`
+ * (DESIGN.md "On disk"). In a cluster a node holds only the partitions the metadata places on it, so
+ * partitions open and go one at a time, as the replica manager (core.ts) acts on metadata changes.
+ *
+ * Each directory records the id of the topic it belongs to in `partition.metadata` (Kafka's
+ * `PartitionMetadataFile`), so that a directory left by an earlier topic of the same name, a deletion
+ * this node missed while it was down, is never adopted by a new topic: it is removed and the
+ * partition starts empty. A directory without the file (written by the single-node release) is
+ * adopted and given one.
  */
-import assert from 'node:assert/strict';
-import { readdir, rename, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { BrokerError, isBrokerError } from '../errors.ts';
 import { partitionOpensInFlightMax } from '../limits.ts';
 import type { LogConfig } from '../storage/log-config.ts';
 import { Semaphore } from '../storage/mutex.ts';
 import { type CorruptionEvent, PartitionLog, type StorageLogger } from '../storage/partition-log.ts';
+import { replaceFileDurably } from '../storage/segment.ts';
 
 export function partitionDirName(topic: string, partition: number): string {
   return `${topic}-${partition}`;
+}
+
+const PARTITION_METADATA = 'partition.metadata';
+
+/** The topic id a partition directory records, or null when it records none. */
+async function recordedTopicId(dir: string): Promise<string | null> {
+  let text: string;
+  try {
+    text = await readFile(path.join(dir, PARTITION_METADATA), 'utf8');
+  } catch {
+    return null;
+  }
+  const m = /^topic_id: *(\S+)$/m.exec(text.slice(0, 4096));
+  return m ? m[1] : null;
 }
 
 export class PartitionManager {
   readonly dataDir: string;
   readonly logger: StorageLogger;
   readonly clock: () => number;
-  /** A hole where a partition could not be opened; its error is in #offline. */
-  #logs = new Map<string, (PartitionLog | undefined)[]>();
+  /** Per topic, the partitions held here; null where one could not be opened (its error is in #offline). */
+  #logs = new Map<string, Map<number, PartitionLog | null>>();
   /**
    * Partitions whose log could not be opened (`topic-partition` to why), as Kafka takes a failed log
    * directory offline without stopping the broker (its LogDirFailureChannel): every request for one
@@ -40,60 +60,88 @@ export class PartitionManager {
   }
 
   /**
-   * Opens (or creates) every partition of a topic. With `tolerateFailures` (at start-up, and when a
-   * topic's logs reopen with new settings), a partition whose log cannot open is taken offline rather
-   * than failing the whole topic, and with it the broker.
+   * Opens (or creates) the log of one partition of the topic with id `topicId`. A directory of
+   * another topic id is removed first. A log that cannot open takes the partition offline rather
+   * than failing: the error is what requests for it get.
    */
-  async openTopic(
-    topic: string,
-    partitions: number,
-    config: LogConfig,
-    opts: { tolerateFailures?: boolean } = {},
-  ): Promise<void> {
-    const logs: (PartitionLog | undefined)[] = new Array(partitions);
-    for (let p = 0; p < partitions; p++) this.#offline.delete(`${topic}-${p}`);
-    const next = { i: 0 };
-    const worker = async () => {
-      while (next.i < partitions) {
-        const p = next.i++;
-        const dir = path.join(this.dataDir, partitionDirName(topic, p));
-        try {
-          logs[p] = await this.#openLog(topic, p, dir, config);
-        } catch (err) {
-          if (!opts.tolerateFailures) throw err;
-          const why = isBrokerError(err, 'KAFKA_STORAGE_ERROR')
-            ? err
-            : new BrokerError('KAFKA_STORAGE_ERROR', `partition ${topic}-${p} cannot open: ${String(err)}`, {
-                cause: err,
-              });
-          this.logger.error(
-            { topic, partition: p, dir, err: why.message },
-            'partition offline: its log cannot open',
-          );
-          this.#offline.set(`${topic}-${p}`, why);
-        }
-      }
-    };
-    try {
-      await Promise.all(Array.from({ length: Math.min(partitionOpensInFlightMax, partitions) }, worker));
-    } catch (err) {
-      await this.closeLogs(logs).catch(() => {});
-      throw err;
+  async openPartition(topic: string, partition: number, topicId: string, config: LogConfig): Promise<void> {
+    const key = `${topic}-${partition}`;
+    const dir = path.join(this.dataDir, partitionDirName(topic, partition));
+    let logs = this.#logs.get(topic);
+    if (!logs) {
+      logs = new Map();
+      this.#logs.set(topic, logs);
     }
-    this.#logs.set(topic, logs);
+    if (logs.get(partition)) return;
+    this.#offline.delete(key);
+    logs.set(partition, null);
+    try {
+      const log = await this.#opening.run(async () => {
+        const recorded = await recordedTopicId(dir);
+        if (recorded !== null && recorded !== topicId) {
+          this.logger.warn(
+            { topic, partition, dir, was: recorded, now: topicId },
+            'removed the directory of an earlier topic of the same name',
+          );
+          await this.#removeDir(dir, recorded);
+        }
+        await mkdir(dir, { recursive: true });
+        if (recorded !== topicId)
+          await replaceFileDurably(
+            path.join(dir, PARTITION_METADATA),
+            Buffer.from(`version: 0\ntopic_id: ${topicId}\n`),
+          );
+        return PartitionLog.open({
+          dir,
+          config,
+          clock: this.clock,
+          logger: this.logger,
+          onCorruption: (event) => this.onCorruption?.(topic, partition, event),
+        });
+      });
+      if (this.#logs.get(topic) !== logs || logs.get(partition) !== null) {
+        // Dropped while it opened.
+        await log.close().catch(() => {});
+        return;
+      }
+      logs.set(partition, log);
+    } catch (err) {
+      const why = isBrokerError(err, 'KAFKA_STORAGE_ERROR')
+        ? err
+        : new BrokerError('KAFKA_STORAGE_ERROR', `partition ${key} cannot open: ${String(err)}`, {
+            cause: err,
+          });
+      this.logger.error(
+        { topic, partition, dir, err: why.message },
+        'partition offline: its log cannot open',
+      );
+      this.#offline.set(key, why);
+    }
   }
 
-  /** Opens one partition's log, within the bound on opens at once. */
-  #openLog(topic: string, partition: number, dir: string, config: LogConfig): Promise<PartitionLog> {
-    return this.#opening.run(() =>
-      PartitionLog.open({
-        dir,
-        config,
-        clock: this.clock,
-        logger: this.logger,
-        onCorruption: (event) => this.onCorruption?.(topic, partition, event),
-      }),
-    );
+  /** Closes one partition's log (its files stay), e.g. to reopen it with new settings. */
+  async closePartition(topic: string, partition: number): Promise<void> {
+    const logs = this.#logs.get(topic);
+    const log = logs?.get(partition);
+    logs?.delete(partition);
+    if (logs?.size === 0) this.#logs.delete(topic);
+    this.#offline.delete(`${topic}-${partition}`);
+    if (log) await this.#opening.run(() => log.close());
+  }
+
+  /**
+   * Closes and removes one partition. The directory is renamed aside first (as Kafka marks it
+   * `-delete`), so that a crash mid-way never leaves a half-deleted partition under a live name.
+   */
+  async dropPartition(topic: string, partition: number, topicId: string): Promise<void> {
+    await this.closePartition(topic, partition).catch(() => {});
+    await this.#removeDir(path.join(this.dataDir, partitionDirName(topic, partition)), topicId);
+  }
+
+  async #removeDir(dir: string, topicId: string): Promise<void> {
+    const aside = `${dir}.${topicId}-delete`;
+    await rename(dir, aside).catch(() => {});
+    await rm(aside, { recursive: true, force: true });
   }
 
   /** Partitions taken offline because their log could not open. */
@@ -101,107 +149,20 @@ export class PartitionManager {
     return this.#offline.size;
   }
 
-  /**
-   * Creates the partitions of a new topic, which no registered topic owns. Directories of that name
-   * left from before (by a crash no intent recorded) are removed first, so that a new topic never
-   * adopts old data; when opening fails (too many open files, a full disk), every directory this
-   * made is removed before the error is thrown, so a failed creation leaves nothing behind.
-   */
-  async createTopic(topic: string, partitions: number, config: LogConfig): Promise<void> {
-    assert.ok(!this.#logs.has(topic), `partitions of ${topic} are open already`);
-    for (let p = 0; p < partitions; p++) {
-      await rm(path.join(this.dataDir, partitionDirName(topic, p)), { recursive: true, force: true });
-    }
-    try {
-      await this.openTopic(topic, partitions, config);
-    } catch (err) {
-      for (let p = 0; p < partitions; p++) {
-        await rm(path.join(this.dataDir, partitionDirName(topic, p)), { recursive: true, force: true });
-      }
-      throw err;
-    }
+  /** Whether this node holds the partition (open or offline). */
+  holds(topic: string, partition: number): boolean {
+    return this.#logs.get(topic)?.has(partition) ?? false;
   }
 
-  /**
-   * Opens new partitions `from` to `to - 1` of an open topic (CreatePartitions), after removing any
-   * directory of those names that a crash left (a growth whose registration never happened), so a new
-   * partition never adopts old data. When one cannot open, the ones this opened are closed and removed.
-   */
-  async addPartitions(topic: string, from: number, to: number, config: LogConfig): Promise<void> {
-    const logs = this.#logs.get(topic);
-    assert.ok(logs && logs.length === from && to > from, `${topic} has ${from} partitions open`);
-    const added: PartitionLog[] = [];
-    try {
-      for (let p = from; p < to; p++) {
-        const dir = path.join(this.dataDir, partitionDirName(topic, p));
-        await rm(dir, { recursive: true, force: true });
-        added.push(await this.#openLog(topic, p, dir, config));
-      }
-    } catch (err) {
-      await this.closeLogs(added).catch(() => {});
-      for (let p = from; p < to; p++)
-        await rm(path.join(this.dataDir, partitionDirName(topic, p)), { recursive: true, force: true });
-      throw err;
-    }
-    logs.push(...added);
-  }
-
-  /** Closes and removes partitions `from` onward of an open topic: a growth whose registration failed. */
-  async removePartitionsFrom(topic: string, from: number): Promise<void> {
-    const logs = this.#logs.get(topic);
-    assert.ok(logs && logs.length >= from, `${topic} has ${from} partitions open`);
-    const gone = logs.splice(from);
-    await this.closeLogs(gone);
-    for (let p = from; p < from + gone.length; p++)
-      await rm(path.join(this.dataDir, partitionDirName(topic, p)), { recursive: true, force: true });
-  }
-
-  /**
-   * Removes every `<topic>-<n>` directory of a topic that is not open (a creation or deletion a crash
-   * interrupted); returns how many it removed.
-   */
-  async removeTopicDirs(topic: string): Promise<number> {
-    assert.ok(!this.#logs.has(topic), `partitions of ${topic} are open`);
-    let names: string[] = [];
-    try {
-      names = await readdir(this.dataDir);
-    } catch {
-      return 0;
-    }
-    let removed = 0;
-    for (const name of names) {
-      const at = name.lastIndexOf('-');
-      if (at <= 0 || name.slice(0, at) !== topic) continue;
-      const n = name.slice(at + 1);
-      if (!/^\d+$/.test(n) || partitionDirName(topic, Number(n)) !== name) continue;
-      await rm(path.join(this.dataDir, name), { recursive: true, force: true });
-      removed++;
-    }
-    return removed;
-  }
-
-  /**
-   * Closes logs, as many at once as `partitionOpensInFlightMax`: a close writes the indexes and the
-   * clean-shutdown marker, each a descriptor for a moment, so closing thousands at once ran out of
-   * descriptors at shutdown. Every log is closed; the first failure is thrown after.
-   */
-  async closeLogs(logs: (PartitionLog | undefined)[]): Promise<void> {
-    const open = logs.filter((l) => l !== undefined);
-    const results = await Promise.allSettled(open.map((l) => this.#opening.run(() => l.close())));
-    const failed = results.find((r) => r.status === 'rejected');
-    if (failed) throw failed.reason;
-  }
-
+  /** The partition's log; KAFKA_STORAGE_ERROR when it is offline, UNKNOWN_TOPIC_OR_PARTITION when not held. */
   get(topic: string, partition: number): PartitionLog {
     const logs = this.#logs.get(topic);
-    if (!logs) throw new BrokerError('UNKNOWN_TOPIC_OR_PARTITION', `topic ${topic} does not exist`);
-    if (!Number.isInteger(partition) || partition < 0 || partition >= logs.length) {
+    if (!logs?.has(partition))
       throw new BrokerError(
         'UNKNOWN_TOPIC_OR_PARTITION',
-        `topic ${topic} has no partition ${partition} (it has ${logs.length})`,
+        `this node holds no partition ${partition} of ${topic}`,
       );
-    }
-    const log = logs[partition];
+    const log = logs.get(partition);
     if (!log) {
       throw (
         this.#offline.get(`${topic}-${partition}`) ??
@@ -211,41 +172,51 @@ export class PartitionManager {
     return log;
   }
 
-  /** A topic's logs by partition; undefined where a partition is offline. */
-  partitionsOf(topic: string): (PartitionLog | undefined)[] | undefined {
-    return this.#logs.get(topic);
+  /** The partition numbers of a topic this node holds, in order. */
+  heldOf(topic: string): number[] {
+    return [...(this.#logs.get(topic)?.keys() ?? [])].sort((a, b) => a - b);
+  }
+
+  /** Topics with at least one partition held here. */
+  topics(): string[] {
+    return [...this.#logs.keys()];
   }
 
   /** Every open log (offline partitions are skipped). */
   *all(): Generator<{ topic: string; partition: number; log: PartitionLog }> {
     for (const [topic, logs] of this.#logs)
-      for (let p = 0; p < logs.length; p++) {
-        const log = logs[p];
-        if (log) yield { topic, partition: p, log };
-      }
+      for (const [partition, log] of logs) if (log) yield { topic, partition, log };
   }
 
+  /** Partitions held here, offline ones included. */
   get partitionCount(): number {
     let n = 0;
-    for (const logs of this.#logs.values()) n += logs.length;
+    for (const logs of this.#logs.values()) n += logs.size;
     return n;
   }
 
   /**
-   * Closes and removes a topic's partitions. Directories are renamed aside first (as Kafka marks them
-   * `-delete`), so that a crash mid-way never leaves a half-deleted partition under a live name.
+   * Removes every `<name>-<n>` directory that `keep` does not claim and no open partition uses: what
+   * a deletion this node missed, or a creation a crash interrupted, left. Returns how many it removed.
    */
-  async dropTopic(topic: string, id: string): Promise<void> {
-    const logs = this.#logs.get(topic) ?? [];
-    this.#logs.delete(topic);
-    for (let p = 0; p < logs.length; p++) this.#offline.delete(`${topic}-${p}`);
-    await this.closeLogs(logs).catch(() => {});
-    for (let p = 0; p < logs.length; p++) {
-      const dir = path.join(this.dataDir, partitionDirName(topic, p));
-      const aside = `${dir}.${id}-delete`;
-      await rename(dir, aside).catch(() => {});
-      await rm(aside, { recursive: true, force: true });
+  async removeStrays(keep: (topic: string, partition: number) => boolean): Promise<number> {
+    let names: string[] = [];
+    try {
+      names = await readdir(this.dataDir);
+    } catch {
+      return 0;
     }
+    let removed = 0;
+    for (const name of names) {
+      const m = /^(.+)-(0|[1-9]\d{0,8})$/.exec(name);
+      if (!m) continue;
+      const [topic, partition] = [m[1], Number(m[2])];
+      if (this.holds(topic, partition) || keep(topic, partition)) continue;
+      await rm(path.join(this.dataDir, name), { recursive: true, force: true });
+      this.logger.warn({ dir: name }, 'removed a partition directory that no topic places on this node');
+      removed++;
+    }
+    return removed;
   }
 
   /** Removes directories left by a deletion a crash interrupted. */
@@ -261,10 +232,17 @@ export class PartitionManager {
     }
   }
 
+  /**
+   * Closes every log, as many at once as `partitionOpensInFlightMax`: a close writes the indexes and
+   * the clean-shutdown marker, each a descriptor for a moment, so closing thousands at once ran out
+   * of descriptors at shutdown. Every log is closed; the first failure is thrown after.
+   */
   async closeAll(): Promise<void> {
-    const all = [...this.#logs.values()].flat();
+    const open = [...this.all()].map((x) => x.log);
     this.#logs.clear();
     this.#offline.clear();
-    await this.closeLogs(all);
+    const results = await Promise.allSettled(open.map((l) => this.#opening.run(() => l.close())));
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 }

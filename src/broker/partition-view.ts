@@ -23,6 +23,11 @@ export interface PartitionDescription {
   highWatermark: number;
   sizeBytes: number;
   segments: number;
+  /** The same roles by numeric node id (-1: no leader), and the leader epoch, from the metadata. */
+  leaderId?: number;
+  replicaIds?: number[];
+  isrIds?: number[];
+  leaderEpoch?: number;
 }
 
 export interface PartitionView {
@@ -74,20 +79,24 @@ export interface PartitionView {
   describe(): PartitionDescription;
 }
 
-/** The view of a partition this node stores alone: it leads it, in epoch 0, with itself as the ISR. */
+/**
+ * The view of a partition this node leads, in the leader epoch the metadata gives it. Followers do not
+ * replicate yet (issue 12), so the leader's log is the partition and the ISR is the leader alone.
+ */
 export class LocalPartitionView implements PartitionView {
   readonly topic: string;
   readonly partition: number;
   readonly isLeader = true;
-  readonly leaderEpoch = 0;
+  readonly leaderEpoch: number;
   readonly #log: PartitionLog;
   readonly #nodeId: string;
 
-  constructor(topic: string, partition: number, log: PartitionLog, nodeId: string) {
+  constructor(topic: string, partition: number, log: PartitionLog, nodeId: string, leaderEpoch = 0) {
     this.topic = topic;
     this.partition = partition;
     this.#log = log;
     this.#nodeId = nodeId;
+    this.leaderEpoch = leaderEpoch;
   }
 
   get highWatermark(): number {

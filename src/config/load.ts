@@ -4,7 +4,7 @@
  * that names the key, the value and what is allowed.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import YAML from 'yaml';
@@ -37,6 +37,9 @@ export interface BrokerConfig {
   bootstrap: boolean;
   joinAddr: string;
   controller: boolean;
+  controllerQuorumSize: number;
+  clusterHeartbeatIntervalMs: number;
+  clusterSessionTimeoutMs: number;
   segmentBytes: number;
   fsync: 'always' | 'interval' | 'never';
   fsyncIntervalMs: number;
@@ -88,6 +91,9 @@ export const FIELD_KEYS = {
   bootstrap: 'cluster.bootstrap',
   joinAddr: 'cluster.join_addr',
   controller: 'cluster.controller',
+  controllerQuorumSize: 'cluster.controller_quorum_size',
+  clusterHeartbeatIntervalMs: 'cluster.heartbeat_interval',
+  clusterSessionTimeoutMs: 'cluster.session_timeout',
   segmentBytes: 'storage.max_segment_bytes',
   fsync: 'storage.fsync',
   fsyncIntervalMs: 'storage.fsync_interval',
@@ -432,6 +438,9 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     bootstrap: v['cluster.bootstrap'],
     joinAddr: v['cluster.join_addr'],
     controller: v['cluster.controller'],
+    controllerQuorumSize: v['cluster.controller_quorum_size'],
+    clusterHeartbeatIntervalMs: v['cluster.heartbeat_interval'],
+    clusterSessionTimeoutMs: v['cluster.session_timeout'],
     segmentBytes: v['storage.max_segment_bytes'],
     fsync,
     fsyncIntervalMs: v['storage.fsync_interval'],
@@ -530,6 +539,21 @@ export function validateConfig(config: BrokerConfig): void {
       'consumer_groups.heartbeat_interval',
       `${config.heartbeatIntervalMs}ms`,
       `must be shorter than consumer_groups.session_timeout (${config.sessionTimeoutMs}ms)`,
+    );
+  }
+  if (config.clusterHeartbeatIntervalMs >= config.clusterSessionTimeoutMs) {
+    throw configError(
+      'cluster.heartbeat_interval',
+      `${config.clusterHeartbeatIntervalMs}ms`,
+      `must be shorter than cluster.session_timeout (${config.clusterSessionTimeoutMs}ms)`,
+    );
+  }
+  if (!config.controller && config.joinAddr === '' && !existsSync(path.join(config.dataDir, 'raft'))) {
+    throw configError(
+      'cluster.controller',
+      'false',
+      'a node that starts a new cluster (no cluster.join_addr, an empty data directory) must be controller-eligible: it is the first voter of the metadata quorum. Give --join ADDR of a running node, or leave cluster.controller at true',
+      originOf(config, 'cluster.controller'),
     );
   }
 }

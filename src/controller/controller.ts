@@ -72,6 +72,25 @@ export interface ControllerOptions {
   partitionsPerTopicMax?: number;
   /** Producer ids per block. @default 1000 */
   producerIdBlockSize?: number;
+  /**
+   * Most partition replicas one broker may hold (each broker's `storage.max_partitions`, as the
+   * controller's own config gives it); a creation that would place more on any broker is
+   * POLICY_VIOLATION. @default 10000
+   */
+  replicasPerBrokerMax?: number;
+  /**
+   * Who is in a new partition's ISR: every active replica (Kafka's rule, right once followers fetch
+   * from the start) or the leader alone, for a broker whose followers do not replicate yet, so that an
+   * ISR never names a replica without the data. @default 'replicas'
+   */
+  isrAtCreation?: 'replicas' | 'leader';
+  /** This cluster's `cluster.controller_quorum_size`, which every registering node must share. */
+  quorumSize?: number;
+  /**
+   * The broker in the controller's own process: its registration is never a duplicate of an older
+   * incarnation, which cannot be alive while this process runs on its data directory.
+   */
+  localBroker?: { id: number; incarnationId: string };
 }
 
 /** What every operation returns: the records to commit and the answer once they are committed. */
@@ -86,6 +105,8 @@ export interface RegisterBrokerRequest {
   listeners: Listener[];
   rack?: string | null;
   controllerEligible: boolean;
+  /** The joining node's `cluster.controller_quorum_size`; refused when it is not the controller's. */
+  quorumSize?: number;
 }
 
 export interface HeartbeatRequest {
@@ -114,6 +135,12 @@ export interface CreateTopicRequest {
   /** A replica list per partition, instead of partitions and replicationFactor. */
   assignments?: number[][];
   configs?: Record<string, string>;
+}
+
+export interface CreatePartitionsRequest {
+  name: string;
+  /** The new partition count, above the current one. */
+  count: number;
 }
 
 export interface CreateTopicResult {
@@ -218,6 +245,10 @@ export class Controller {
   readonly #defaultReplicationFactor: number;
   readonly #partitionsPerTopicMax: number;
   readonly #producerIdBlockSize: number;
+  readonly #replicasPerBrokerMax: number;
+  readonly #isrAtCreation: 'replicas' | 'leader';
+  readonly #quorumSize: number | undefined;
+  readonly #localBroker: { id: number; incarnationId: string } | undefined;
 
   /** A controller taking over with `image` at `nowMs`: every registered broker gets a fresh session. */
   constructor(image: MetadataImage, options: ControllerOptions, nowMs: number) {
@@ -229,6 +260,10 @@ export class Controller {
     this.#defaultReplicationFactor = options.defaultReplicationFactor ?? 1;
     this.#partitionsPerTopicMax = options.partitionsPerTopicMax ?? 10_000;
     this.#producerIdBlockSize = options.producerIdBlockSize ?? producerIdBlockSizeDefault;
+    this.#replicasPerBrokerMax = options.replicasPerBrokerMax ?? 10_000;
+    this.#isrAtCreation = options.isrAtCreation ?? 'replicas';
+    this.#quorumSize = options.quorumSize;
+    this.#localBroker = options.localBroker;
     assert.ok(this.#sessionTimeoutMs > 0, 'sessionTimeoutMs must be positive');
     assert.ok(this.#producerIdBlockSize > 0, 'producerIdBlockSize must be positive');
     for (const b of image.brokers.values()) {
@@ -296,6 +331,16 @@ export class Controller {
     if (rack !== null && (typeof rack !== 'string' || rack.length === 0 || rack.length > stringLengthMax)) {
       throw new BrokerError('INVALID_REQUEST', `rack must be null or 1 to ${stringLengthMax} characters`);
     }
+    if (
+      req.quorumSize !== undefined &&
+      this.#quorumSize !== undefined &&
+      req.quorumSize !== this.#quorumSize
+    ) {
+      throw new BrokerError(
+        'INVALID_CONFIG',
+        `node ${req.brokerId} has cluster.controller_quorum_size=${req.quorumSize}, but this cluster's is ${this.#quorumSize}; every node must have the same`,
+      );
+    }
     const existing = this.#image.brokers.get(req.brokerId);
     const session = this.#sessions.get(req.brokerId);
     const c = new Changes(this.#image);
@@ -320,7 +365,9 @@ export class Controller {
       this.#touch(req.brokerId, nowMs, session?.metadataOffset ?? -1);
       return { records: c.records, answer: { brokerEpoch: existing.epoch } };
     }
-    if (existing && session && session.deadlineMs > nowMs) {
+    const local =
+      this.#localBroker?.id === req.brokerId && this.#localBroker.incarnationId === req.incarnationId;
+    if (existing && session && session.deadlineMs > nowMs && !local) {
       throw new BrokerError(
         'DUPLICATE_BROKER_REGISTRATION',
         `broker ${req.brokerId} is registered by another live process (incarnation ${existing.incarnationId}, session valid for ${session.deadlineMs - nowMs} ms more); node ids must be unique`,
@@ -604,9 +651,11 @@ export class Controller {
           `partitions must be between 1 and ${this.#partitionsPerTopicMax}, got ${partitions}`,
         );
       }
+      // The default is capped at the brokers there are (DESIGN.md decision 12), so that a small cluster
+      // works at once; a factor asked for explicitly is not.
       const rf =
         req.replicationFactor === undefined || req.replicationFactor === -1
-          ? this.#defaultReplicationFactor
+          ? Math.max(1, Math.min(this.#defaultReplicationFactor, brokers.length))
           : req.replicationFactor;
       if (rf > replicasPerPartitionMax) {
         throw new BrokerError(
@@ -616,28 +665,109 @@ export class Controller {
       }
       assignment = placeReplicas(brokers, partitions, rf, start);
     }
+    this.#checkBrokerRoom(c, assignment);
     const topicId = this.#newTopicId();
     assert.ok(!c.delta.topicById(topicId), `topic id ${topicId} is new`);
     const records: MetadataRecord[] = [{ type: 'Topic', name: req.name, topicId }];
     assignment.forEach((replicas, partition) => {
-      const isr = replicas.filter((id) => c.isActive(id));
-      assert.ok(isr.length > 0, 'placement chose an active broker');
-      records.push({
-        type: 'Partition',
-        topicId,
-        partition,
-        replicas,
-        isr,
-        leader: isr[0],
-        leaderEpoch: 0,
-        partitionEpoch: 0,
-      });
+      records.push(this.#newPartition(c, topicId, partition, replicas));
     });
     for (const [key, value] of Object.entries(configs).sort(([a], [b]) => (a < b ? -1 : 1))) {
       if (value !== null)
         records.push({ type: 'Config', resourceType: 'topic', resourceName: req.name, key, value });
     }
     return records;
+  }
+
+  /** A new partition's record: led by its first active replica, with the ISR `isrAtCreation` says. */
+  #newPartition(c: Changes, topicId: string, partition: number, replicas: number[]): MetadataRecord {
+    const active = replicas.filter((id) => c.isActive(id));
+    assert.ok(active.length > 0, 'placement chose an active broker');
+    return {
+      type: 'Partition',
+      topicId,
+      partition,
+      replicas,
+      isr: this.#isrAtCreation === 'leader' ? [active[0]] : active,
+      leader: active[0],
+      leaderEpoch: 0,
+      partitionEpoch: 0,
+    };
+  }
+
+  /** POLICY_VIOLATION when `assignment` would put more replicas on a broker than it may hold. */
+  #checkBrokerRoom(c: Changes, assignment: readonly (readonly number[])[]): void {
+    const adding = new Map<number, number>();
+    for (const replicas of assignment) for (const id of replicas) adding.set(id, (adding.get(id) ?? 0) + 1);
+    const held = new Map<number, number>();
+    for (const t of c.delta.base.topicsById.values())
+      for (let i = 0; i < t.partitions.length; i++)
+        for (const id of c.partition(t.id, i).replicas) held.set(id, (held.get(id) ?? 0) + 1);
+    for (const r of c.records)
+      if (r.type === 'Partition') for (const id of r.replicas) held.set(id, (held.get(id) ?? 0) + 1);
+    for (const [id, more] of adding) {
+      const now = held.get(id) ?? 0;
+      if (now + more > this.#replicasPerBrokerMax) {
+        throw new BrokerError(
+          'POLICY_VIOLATION',
+          `broker ${id} holds ${now} partitions; ${more} more would pass its limit of ${this.#replicasPerBrokerMax} (storage.max_partitions)`,
+        );
+      }
+    }
+  }
+
+  /**
+   * Adds partitions to topics (Kafka's CreatePartitions): each new partition gets replicas placed as
+   * at creation, with the topic's replication factor; a count not above the current one is
+   * INVALID_PARTITIONS with Kafka's wording. Each topic gets its own result.
+   */
+  createPartitions(requests: readonly CreatePartitionsRequest[]): OperationResult<CreateTopicResult[]> {
+    const c = new Changes(this.#image);
+    const answer = requests.map((req): CreateTopicResult => {
+      try {
+        const t = c.delta.topicByName(req.name);
+        const topic = t && this.#image.topicsById.get(t.id);
+        if (!topic) throw new BrokerError('UNKNOWN_TOPIC_OR_PARTITION', `topic ${req.name} does not exist`);
+        const current = topic.partitions.length;
+        if (!Number.isSafeInteger(req.count) || req.count <= current) {
+          throw new BrokerError(
+            'INVALID_PARTITIONS',
+            req.count === current
+              ? `Topic already has ${current} partitions.`
+              : `Topic currently has ${current} partitions, which is higher than the requested ${req.count}.`,
+          );
+        }
+        if (req.count > this.#partitionsPerTopicMax) {
+          throw new BrokerError(
+            'INVALID_PARTITIONS',
+            `partitions must be between 1 and ${this.#partitionsPerTopicMax}, got ${req.count}`,
+          );
+        }
+        const rf = topic.partitions[0].replicas.length;
+        const brokers = [...this.#image.brokers.values()].filter((b) => c.isActive(b.id));
+        const assignment = placeReplicas(
+          brokers,
+          req.count - current,
+          rf,
+          this.#image.partitionCount + current,
+        );
+        this.#checkBrokerRoom(c, assignment);
+        if (c.records.length + assignment.length > recordsPerBatchMax) {
+          throw new BrokerError(
+            'POLICY_VIOLATION',
+            `adding ${assignment.length} partitions would make this operation more than ${recordsPerBatchMax} metadata records; add fewer at once`,
+          );
+        }
+        assignment.forEach((replicas, i) => {
+          c.add(this.#newPartition(c, topic.id, current + i, replicas));
+        });
+        return { name: req.name, topicId: topic.id, partitions: req.count, replicationFactor: rf };
+      } catch (err) {
+        if (!(err instanceof BrokerError)) throw err;
+        return { name: req.name, error: err };
+      }
+    });
+    return { records: c.records, answer };
   }
 
   deleteTopics(names: readonly string[]): OperationResult<DeleteTopicResult[]> {

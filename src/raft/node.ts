@@ -378,6 +378,17 @@ export class RaftNode {
     });
   }
 
+  /**
+   * Starts an election now rather than after an election timeout: a node that is its cluster's only
+   * voter calls it at start, so that a one-node cluster is ready at once.
+   */
+  campaign(): void {
+    this.call(
+      () => {},
+      (raft) => raft.campaignNow(),
+    );
+  }
+
   /** Asks the leader to hand leadership to `to`; `onLeaderChange` reports the outcome. */
   transferLeadership(to: NodeId): void {
     this.call(

@@ -39,7 +39,8 @@ export class FileRaftStore implements RaftStore {
     await mkdir(dir, { recursive: true });
     const s = new FileRaftStore(dir);
     const snapPath = join(dir, 'snapshot');
-    const snapshot = (await exists(snapPath)) ? decodeSnapshotFile(await readFile(snapPath)) : fresh;
+    const stored = await exists(snapPath);
+    const snapshot = stored ? decodeSnapshotFile(await readFile(snapPath)) : fresh;
     const walPath = join(dir, 'wal');
     const walBytes = (await exists(walPath)) ? await readFile(walPath) : new Uint8Array(0);
     const wal = decodeWal(walBytes);
@@ -47,6 +48,9 @@ export class FileRaftStore implements RaftStore {
     s.initial = init;
     s.wal = await open(walPath, 'a+');
     s.tornBytes = wal.tornBytes;
+    // A bootstrap snapshot (the founding voters) is made durable before any entry follows it, so that
+    // a restart recovers the membership from the directory alone, without being told it again.
+    if (!stored && fresh.index > 0) await s.writeSnapshot(fresh);
     if (walNeedsRewrite(snapshot, wal)) {
       // The snapshot is ahead of the WAL (see walNeedsRewrite): start the WAL over from what was
       // recovered, atomically, before anything is appended after the snapshot.

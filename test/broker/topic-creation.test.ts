@@ -6,7 +6,7 @@
  * the same state after a reopen. A creation whose registration fails leaves nothing behind.
  */
 import assert from 'node:assert/strict';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import fc from 'fast-check';
@@ -119,39 +119,32 @@ test('simultaneous creations and deletions keep one winner per name, the partiti
   );
 });
 
-test('a creation whose registration fails removes the partitions it made, and the name works after', async () => {
+test('a refused creation leaves nothing behind, and a directory of an earlier topic of the name is not adopted', async () => {
   const dataDir = await tempDir();
-  const core = await openCore(dataDir, 100);
+  let core = await openCore(dataDir, 5);
   try {
     await core.createTopic({ name: 'kept', partitions: 2 });
-    // A directory where topics.json goes makes the rename that registers a topic fail.
-    const file = path.join(dataDir, 'meta', 'topics.json');
-    await rm(file);
-    await mkdir(path.join(file, 'blocker'), { recursive: true });
-    const names = ['x', 'y', 'kept-1', 'z'];
-    const results = await Promise.allSettled(names.map((name) => core.createTopic({ name, partitions: 3 })));
-    for (const r of results) assert.equal(r.status === 'rejected' && r.reason.code, 'KAFKA_STORAGE_ERROR');
-    assert.deepEqual(
-      registered(core).map((t) => t.name),
-      ['kept'],
-    );
+    await assert.rejects(core.createTopic({ name: 'x', partitions: 4 }), { code: 'POLICY_VIOLATION' });
+    await assert.rejects(core.createTopic({ name: 'y', replicationFactor: 2 }), {
+      code: 'INVALID_REPLICATION_FACTOR',
+      message: /larger than the 1 available/,
+    });
     assert.deepEqual(partitionDirs(dataDir), ['kept-0', 'kept-1']);
-    assert.equal(core.partitions.partitionCount, 2, 'the failed creations hold no partitions');
-    await rm(file, { recursive: true });
-    await core.createTopic({ name: 'x', partitions: 3 });
-    await checkConsistent(core, dataDir, 100);
+    await core.produce('kept', 0, encodeBatch({ records: [{ value: Buffer.from('old') }] }));
   } finally {
     await core.close();
   }
-  const again = await openCore(dataDir, 100);
+  // A directory the metadata does not know (a deletion this node missed) is removed at start.
+  await mkdir(path.join(dataDir, 'gone-0'));
+  core = await openCore(dataDir, 5);
   try {
-    assert.deepEqual(
-      registered(again).map((t) => t.name),
-      ['kept', 'x'],
-    );
-    await checkConsistent(again, dataDir, 100);
+    assert.deepEqual(partitionDirs(dataDir), ['kept-0', 'kept-1']);
+    await core.deleteTopic('kept');
+    await core.createTopic({ name: 'kept', partitions: 1 });
+    assert.equal(core.partitions.get('kept', 0).logEndOffset, 0, 'the new topic starts empty');
+    await checkConsistent(core, dataDir, 5);
   } finally {
-    await again.close();
+    await core.close();
   }
 });
 

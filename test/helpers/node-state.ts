@@ -16,7 +16,7 @@ export function partitionDirs(dataDir: string): string[] {
 /** Every other entry of a data directory: anything a failed or interrupted change left aside. */
 export function strayEntries(dataDir: string): string[] {
   return readdirSync(dataDir)
-    .filter((n) => n !== 'meta' && !/^.+-\d+$/.test(n))
+    .filter((n) => n !== 'meta' && n !== 'raft' && !/^.+-\d+$/.test(n))
     .sort();
 }
 

@@ -5,7 +5,6 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { TopicMetadata } from '../../src/broker/metadata.ts';
 import { isBrokerError } from '../../src/errors.ts';
 import { applyRecords, MetadataDelta } from '../../src/metadata/delta.ts';
 import { checkImage, MetadataImage } from '../../src/metadata/image.ts';
@@ -199,8 +198,8 @@ test('snapshots round-trip, carry the provenance, and refuse truncation and dama
 });
 
 test('migration turns topics.json and producer-ids.json into a one-node clusterâ€™s records', () => {
-  // The legacy store's own type must fit the migration's input type (a compile-time check).
-  const legacy: TopicMetadata[] = [
+  // The shape the single-node release wrote to topics.json.
+  const legacy: LegacyTopic[] = [
     {
       name: 'orders',
       id: uuidOf(7),
@@ -218,7 +217,7 @@ test('migration turns topics.json and producer-ids.json into a one-node clusterâ
       createdMs: 2,
     },
   ];
-  const asInput: LegacyTopic[] = legacy;
+  const asInput = legacy;
   const records = migrateLegacyMetadata({
     nodeId: 1,
     topicsJson: JSON.stringify({ version: 1, topics: asInput }, null, 2),

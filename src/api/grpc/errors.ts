@@ -49,6 +49,8 @@ const STATUS: Record<ErrorCode, grpc.status> = {
   FENCED_LEADER_EPOCH: grpc.status.FAILED_PRECONDITION,
   INELIGIBLE_REPLICA: grpc.status.FAILED_PRECONDITION,
   NOT_CONTROLLER: grpc.status.UNAVAILABLE,
+  NOT_LEADER_OR_FOLLOWER: grpc.status.UNAVAILABLE,
+  NOT_COORDINATOR: grpc.status.UNAVAILABLE,
 };
 
 export function grpcStatusOf(code: ErrorCode): grpc.status {

@@ -1,0 +1,345 @@
+/**
+ * One node's part in the cluster (issue 11; DESIGN.md decisions 3 to 5, 8): its metadata log, its seat
+ * for the active controller, the way to the active controller from anywhere (`call`), and the broker
+ * lifecycle: registration with an incarnation id, heartbeats every `heartbeatMs`, and being unfenced
+ * once caught up. The single node is this same code with one voter and nowhere to forward to.
+ *
+ * A controller operation goes to the local controller when this node is the active one, else to the
+ * active controller's gRPC listener as the image names it (or, before this node has an image, to the
+ * node it joined through), through the injected `Forwarder`. NOT_CONTROLLER and an unreachable node
+ * are retried with backoff until the call's deadline, as Kafka's forwarding manager does; every other
+ * answer is final.
+ */
+
+import { randomUUID } from 'node:crypto';
+import { existsSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ControllerOptions, HeartbeatAnswer } from '../../controller/controller.ts';
+import type { ControllerOp } from '../../controller/ops.ts';
+import { BrokerError, isBrokerError } from '../../errors.ts';
+import type { Listener, MetadataRecord } from '../../metadata/records.ts';
+import { type Answered, ControllerHost } from './controller-host.ts';
+import { MetadataLog } from './metadata-log.ts';
+
+/** Carries an operation to another node's controller (the gRPC door implements it). */
+export interface Forwarder {
+  /**
+   * Resolves with the answer, or rejects with the BrokerError the controller answered (NOT_CONTROLLER
+   * among them) or BROKER_NOT_AVAILABLE when `address` cannot be reached.
+   */
+  call(address: string, op: ControllerOp, hops: number, timeoutMs: number): Promise<Answered<unknown>>;
+}
+
+export interface ClusterOptions {
+  dataDir: string;
+  nodeId: number;
+  /** Where the Raft listener binds. */
+  bindHost: string;
+  /** The host other nodes reach this one at. */
+  advertisedHost: string;
+  raftPort: number;
+  controllerEligible: boolean;
+  quorumSize: number;
+  /** A member's gRPC address to join through; null starts (or restarts) without one. */
+  joinAddr: string | null;
+  heartbeatMs: number;
+  sessionTimeoutMs: number;
+  controller: Omit<ControllerOptions, 'newTopicId' | 'sessionTimeoutMs' | 'quorumSize'>;
+  migration?: () => MetadataRecord[] | null;
+  forwarder?: Forwarder | null;
+  /** Raft tick. @default 50 */
+  tickMs?: number;
+  snapshotEntries?: number;
+  logger: {
+    info(obj: object, msg: string): void;
+    warn(obj: object, msg: string): void;
+    error(obj: object, msg: string): void;
+  };
+  onFatal?: (err: Error) => void;
+  clock?: () => number;
+}
+
+export interface CallOptions {
+  /** @default 30000 */
+  timeoutMs?: number;
+  /** How many more nodes may pass the operation on. @default 1 */
+  hops?: number;
+}
+
+type BrokerState = 'unregistered' | 'fenced' | 'active' | 'stopped';
+
+export class Cluster {
+  readonly nodeId: number;
+  readonly log: MetadataLog;
+  readonly controller: ControllerHost;
+  /** Random per process start: tells the controller a restart from a second live node of the same id. */
+  readonly incarnationId: string;
+  readonly #opts: ClusterOptions;
+  readonly #clock: () => number;
+  #forwarder: Forwarder | null;
+  #brokerEpoch = -1;
+  #state: BrokerState = 'unregistered';
+  #listeners: Listener[] = [];
+  #heartbeatTimer: NodeJS.Timeout | null = null;
+  #heartbeating = false;
+  #caughtUp = false;
+  #stateWaiters: (() => void)[] = [];
+  /** The offset of the last image the broker has acted on (the core's published image). */
+  #appliedOffset: () => number;
+  #closed = false;
+
+  private constructor(
+    opts: ClusterOptions,
+    log: MetadataLog,
+    controller: ControllerHost,
+    incarnationId: string,
+  ) {
+    this.#opts = opts;
+    this.incarnationId = incarnationId;
+    this.nodeId = opts.nodeId;
+    this.log = log;
+    this.controller = controller;
+    this.#clock = opts.clock ?? Date.now;
+    this.#forwarder = opts.forwarder ?? null;
+    this.#appliedOffset = () => log.appliedOffset;
+  }
+
+  /**
+   * Opens the metadata log. With an empty `raft/` directory and no join address the node bootstraps
+   * a new cluster as its only voter; a node whose log says it is the only voter campaigns at once.
+   */
+  static async open(opts: ClusterOptions): Promise<Cluster> {
+    const dir = path.join(opts.dataDir, 'raft');
+    const incarnationId = randomUUID();
+    const fresh = !existsSync(dir) || readdirSync(dir).length === 0;
+    let host: ControllerHost | null = null;
+    const log = await MetadataLog.open({
+      dir,
+      nodeId: opts.nodeId,
+      host: opts.bindHost,
+      port: opts.raftPort,
+      bootstrap: fresh && opts.joinAddr === null,
+      tickMs: opts.tickMs,
+      snapshotEntries: opts.snapshotEntries,
+      onLeaderChange: (leader, term) => host?.leaderChanged(leader, term),
+      onFatal: opts.onFatal,
+    });
+    host = new ControllerHost({
+      log,
+      controller: {
+        ...opts.controller,
+        sessionTimeoutMs: opts.sessionTimeoutMs,
+        quorumSize: opts.quorumSize,
+        localBroker: { id: opts.nodeId, incarnationId },
+      },
+      quorumSize: opts.quorumSize,
+      migration: opts.migration,
+      logger: opts.logger,
+      clock: opts.clock,
+    });
+    const cluster = new Cluster(opts, log, host, incarnationId);
+    const { voters } = log.raft.status().conf;
+    if (voters.length === 1 && voters[0] === opts.nodeId) log.raft.campaign();
+    return cluster;
+  }
+
+  /** Set by the broker core: the offset of the image it has acted on, which heartbeats report. */
+  set appliedOffset(fn: () => number) {
+    this.#appliedOffset = fn;
+  }
+
+  setForwarder(forwarder: Forwarder): void {
+    this.#forwarder = forwarder;
+  }
+
+  get brokerEpoch(): number {
+    return this.#brokerEpoch;
+  }
+
+  /** Registered, unfenced, and caught up with the metadata log. */
+  get ready(): boolean {
+    return this.#state === 'active' && this.#caughtUp;
+  }
+
+  get state(): BrokerState {
+    return this.#state;
+  }
+
+  /** The gRPC address of the active controller as the image knows it, else the join address. */
+  controllerAddress(): string | null {
+    const leader = this.log.leader;
+    const b = leader !== 0 ? this.log.image.brokers.get(leader) : undefined;
+    const grpc = b?.listeners.find((l) => l.name === 'grpc');
+    if (grpc && grpc.port !== 0) return `${grpc.host}:${grpc.port}`;
+    return this.#opts.joinAddr;
+  }
+
+  /** Runs a controller operation wherever the active controller is; see the header. */
+  async call<T>(op: ControllerOp, opts: CallOptions = {}): Promise<Answered<T>> {
+    const timeoutMs = opts.timeoutMs ?? 30_000;
+    const hops = opts.hops ?? 1;
+    const deadline = this.#clock() + timeoutMs;
+    let last: unknown = null;
+    for (let attempt = 0; !this.#closed; attempt++) {
+      try {
+        if (this.controller.active || this.log.isLeader) return await this.controller.run<T>(op);
+        const target = this.controllerAddress();
+        if (target !== null && this.#forwarder && hops > 0) {
+          return (await this.#forwarder.call(
+            target,
+            op,
+            hops - 1,
+            Math.max(1, deadline - this.#clock()),
+          )) as Answered<T>;
+        }
+        last = new BrokerError(
+          'NOT_CONTROLLER',
+          hops > 0 ? 'no active controller is known yet' : `node ${this.nodeId} is not the active controller`,
+        );
+        if (hops === 0) throw last;
+      } catch (err) {
+        if (!isBrokerError(err, 'NOT_CONTROLLER') && !isBrokerError(err, 'BROKER_NOT_AVAILABLE')) throw err;
+        if (hops === 0) throw err;
+        last = err;
+      }
+      const left = deadline - this.#clock();
+      if (left <= 0) break;
+      await sleep(Math.min(25 * 2 ** Math.min(attempt, 5), 500, left));
+    }
+    if (this.#closed) throw new BrokerError('BROKER_NOT_AVAILABLE', 'the broker is shutting down');
+    throw last instanceof BrokerError
+      ? new BrokerError(last.code, `${last.message} (gave up after ${timeoutMs} ms)`)
+      : new BrokerError('REQUEST_TIMED_OUT', `no active controller answered within ${timeoutMs} ms`);
+  }
+
+  /**
+   * Registers this incarnation with the controller, then heartbeats. A registration refused because
+   * the id's previous incarnation still holds a live session (a quick restart after a crash) is
+   * retried until that session lapses; past it the id is taken by another live node, and the error
+   * stands.
+   */
+  async register(listeners: Listener[], timeoutMs: number): Promise<void> {
+    this.#listeners = listeners;
+    const deadline = this.#clock() + timeoutMs;
+    const duplicateDeadline = this.#clock() + this.#opts.sessionTimeoutMs + 2 * this.#opts.heartbeatMs;
+    for (;;) {
+      try {
+        const { answer } = await this.call<{
+          brokerEpoch: number;
+          peers?: { id: number; host: string; port: number }[];
+        }>(
+          {
+            op: 'registerBroker',
+            request: {
+              brokerId: this.nodeId,
+              incarnationId: this.incarnationId,
+              listeners,
+              rack: null,
+              controllerEligible: this.#opts.controllerEligible,
+              quorumSize: this.#opts.quorumSize,
+            },
+          },
+          { timeoutMs: Math.max(1, deadline - this.#clock()) },
+        );
+        if (answer.peers) this.log.setPeers(answer.peers);
+        if (this.#brokerEpoch !== answer.brokerEpoch) {
+          this.#brokerEpoch = answer.brokerEpoch;
+          this.#setState('fenced');
+        }
+        break;
+      } catch (err) {
+        if (!isBrokerError(err, 'DUPLICATE_BROKER_REGISTRATION') || this.#clock() >= duplicateDeadline)
+          throw err;
+        await sleep(Math.min(500, this.#opts.heartbeatMs));
+      }
+    }
+    this.#scheduleHeartbeat(0);
+  }
+
+  /** Re-registers the same incarnation with new listeners (the doors listened after the log opened). */
+  async updateListeners(listeners: Listener[]): Promise<void> {
+    await this.register(listeners, 30_000);
+  }
+
+  /** Resolves once this node is registered, unfenced and caught up; rejects after `timeoutMs`. */
+  async waitReady(timeoutMs: number): Promise<void> {
+    const deadline = this.#clock() + timeoutMs;
+    while (!this.ready) {
+      if (this.#closed) throw new BrokerError('BROKER_NOT_AVAILABLE', 'the broker is shutting down');
+      const left = deadline - this.#clock();
+      if (left <= 0)
+        throw new BrokerError(
+          'REQUEST_TIMED_OUT',
+          `node ${this.nodeId} did not catch up with the metadata log within ${timeoutMs} ms (state ${this.#state})`,
+        );
+      await Promise.race([new Promise<void>((r) => this.#stateWaiters.push(r)), sleep(Math.min(left, 100))]);
+    }
+  }
+
+  #setState(state: BrokerState): void {
+    this.#state = state;
+    const waiters = this.#stateWaiters;
+    this.#stateWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  #scheduleHeartbeat(ms: number): void {
+    if (this.#closed) return;
+    if (this.#heartbeatTimer) clearTimeout(this.#heartbeatTimer);
+    this.#heartbeatTimer = setTimeout(() => void this.#heartbeat(), ms);
+    this.#heartbeatTimer.unref();
+  }
+
+  async #heartbeat(): Promise<void> {
+    if (this.#heartbeating || this.#closed) return;
+    this.#heartbeating = true;
+    let next = this.#opts.heartbeatMs;
+    try {
+      const { answer } = await this.call<HeartbeatAnswer>(
+        {
+          op: 'heartbeat',
+          request: {
+            brokerId: this.nodeId,
+            brokerEpoch: this.#brokerEpoch,
+            metadataOffset: this.#appliedOffset(),
+            wantShutDown: false,
+          },
+        },
+        { timeoutMs: this.#opts.heartbeatMs * 2 },
+      );
+      this.#caughtUp = answer.isCaughtUp;
+      this.#setState(answer.isFenced ? 'fenced' : 'active');
+      // A fenced broker asks again soon: it is unfenced as soon as it has caught up.
+      if (!this.ready) next = Math.min(next, 100);
+    } catch (err) {
+      if (this.#closed) return;
+      if (isBrokerError(err, 'STALE_BROKER_EPOCH') || isBrokerError(err, 'BROKER_ID_NOT_REGISTERED')) {
+        this.#opts.logger.warn(
+          { err: String(err) },
+          'the controller no longer knows this registration; registering again',
+        );
+        this.#setState('unregistered');
+        this.#heartbeating = false;
+        this.register(this.#listeners, 30_000).catch((e: unknown) =>
+          this.#opts.logger.error({ err: String(e) }, 'cannot register with the controller'),
+        );
+        return;
+      }
+      this.#opts.logger.warn({ err: String(err) }, 'heartbeat to the controller failed');
+      next = Math.min(next, 250);
+    } finally {
+      this.#heartbeating = false;
+    }
+    this.#scheduleHeartbeat(next);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#heartbeatTimer) clearTimeout(this.#heartbeatTimer);
+    this.#setState('stopped');
+    await this.controller.close();
+    await this.log.close();
+  }
+}

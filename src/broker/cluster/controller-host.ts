@@ -1,0 +1,261 @@
+/**
+ * The active controller's seat on one node (issue 11): while this node leads the metadata log's Raft
+ * group it runs a `Controller` behind one serialized `ControllerQueue` whose commits are Raft
+ * proposals; when it stops leading, the queue refuses everything with NOT_CONTROLLER. On taking over
+ * it first waits for a read barrier, so that its controller starts from an image that holds every
+ * record committed before its term (Kafka's controller replays the log to its end before it acts).
+ *
+ * Besides answering operations it keeps time for the cluster: every `tickMs` it fences brokers whose
+ * session lapsed, and it keeps the Raft membership in line with the registered brokers (DESIGN.md
+ * decision 5): every registered node follows the log as a learner; controller-eligible learners that
+ * are unfenced (caught up) are promoted to voters one at a time until the quorum holds
+ * `quorumSize`; an unregistered node leaves the group.
+ */
+import { randomUUID } from 'node:crypto';
+import { Controller, type ControllerOptions } from '../../controller/controller.ts';
+import { type ControllerOp, runOp } from '../../controller/ops.ts';
+import { ControllerQueue } from '../../controller/queue.ts';
+import { BrokerError, isBrokerError } from '../../errors.ts';
+import type { MetadataRecord } from '../../metadata/records.ts';
+import { ConfChangeType } from '../../raft/types.ts';
+import type { MetadataLog } from './metadata-log.ts';
+
+/** An operation's answer and the metadata offset a node must reach to see its effect. */
+export interface Answered<T> {
+  answer: T;
+  offset: number;
+}
+
+export interface ControllerHostOptions {
+  log: MetadataLog;
+  controller: Omit<ControllerOptions, 'newTopicId'> & { newTopicId?: () => string };
+  /** Voters the metadata quorum should hold (`cluster.controller_quorum_size`). */
+  quorumSize: number;
+  /** How often to check sessions and membership. @default 250 */
+  tickMs?: number;
+  /**
+   * Records to commit once, as the first operation of this node's first term as controller, when the
+   * image holds none of their topics (a data directory of the single-node release, migrated).
+   */
+  migration?: () => MetadataRecord[] | null;
+  logger: {
+    info(obj: object, msg: string): void;
+    warn(obj: object, msg: string): void;
+    error(obj: object, msg: string): void;
+  };
+  clock?: () => number;
+}
+
+export class ControllerHost {
+  readonly #opts: ControllerHostOptions;
+  readonly #log: MetadataLog;
+  readonly #clock: () => number;
+  #queue: ControllerQueue | null = null;
+  /** The term this node became leader in, while it is activating or active. */
+  #term = 0;
+  #activating: Promise<void> | null = null;
+  #timer: NodeJS.Timeout | null = null;
+  #reconciling = false;
+  #closed = false;
+  #listeners = new Set<(active: boolean) => void>();
+
+  constructor(opts: ControllerHostOptions) {
+    this.#opts = opts;
+    this.#log = opts.log;
+    this.#clock = opts.clock ?? Date.now;
+    this.#timer = setInterval(() => this.#tick(), opts.tickMs ?? 250);
+    this.#timer.unref();
+  }
+
+  /** Whether this node is the active controller: it leads Raft and its controller is running. */
+  get active(): boolean {
+    return this.#queue !== null;
+  }
+
+  onActiveChange(fn: (active: boolean) => void): () => void {
+    this.#listeners.add(fn);
+    return () => this.#listeners.delete(fn);
+  }
+
+  /** Told by the metadata log, inside its loop: act after it. */
+  leaderChanged(leader: number, term: number): void {
+    setImmediate(() => {
+      if (this.#closed) return;
+      if (leader === this.#log.nodeId) {
+        if (this.#term !== term) void this.#activate(term);
+      } else this.#deactivate();
+    });
+  }
+
+  /**
+   * Runs one operation; resolves with its answer once its records are committed and applied here.
+   * NOT_CONTROLLER when this node is not the active controller (the caller forwards or retries).
+   */
+  async run<T>(op: ControllerOp): Promise<Answered<T>> {
+    if (this.#activating) await this.#activating;
+    const queue = this.#queue;
+    if (!queue) throw this.#notController();
+    try {
+      const answer = (await queue.run((c) => runOp(c, op, this.#clock()))) as T;
+      const offset = queue.controller.image.provenance.offset;
+      if (op.op === 'registerBroker') {
+        // A joining node learns from its answer where the quorum's members listen.
+        const peers = [...this.#log.image.brokers.values()].flatMap((b) =>
+          b.listeners.filter((l) => l.name === 'raft').map((l) => ({ id: b.id, host: l.host, port: l.port })),
+        );
+        return { answer: { ...(answer as object), peers } as T, offset };
+      }
+      return { answer, offset };
+    } catch (err) {
+      if (isBrokerError(err, 'NOT_CONTROLLER')) this.#recover(queue);
+      throw err;
+    }
+  }
+
+  #notController(): BrokerError {
+    const leader = this.#log.leader;
+    return new BrokerError(
+      'NOT_CONTROLLER',
+      leader !== 0 && leader !== this.#log.nodeId
+        ? `node ${this.#log.nodeId} is not the active controller; node ${leader} is`
+        : `node ${this.#log.nodeId} is not the active controller, and no controller is elected yet`,
+    );
+  }
+
+  async #activate(term: number): Promise<void> {
+    this.#term = term;
+    const run = (async () => {
+      try {
+        // Every entry of earlier terms is committed and applied once this returns.
+        await this.#log.raft.readBarrier();
+      } catch (err) {
+        this.#opts.logger.warn({ term, err: String(err) }, 'lost the metadata leadership while taking over');
+        return;
+      }
+      if (this.#term !== term || this.#closed) return;
+      const queue = new ControllerQueue(this.#newController(), (records) => this.#log.append(records));
+      const legacy = this.#opts.migration?.() ?? null;
+      if (legacy && legacy.length > 0) {
+        try {
+          await queue.run(() => ({ records: legacy, answer: undefined }));
+          this.#opts.logger.info(
+            { records: legacy.length },
+            'migrated the single-node metadata into the metadata log',
+          );
+        } catch (err) {
+          this.#opts.logger.error(
+            { err: String(err) },
+            'cannot commit the migrated metadata; will retry as controller',
+          );
+          this.#term = 0;
+          return;
+        }
+      }
+      this.#queue = queue;
+      this.#opts.logger.info({ term, offset: this.#log.appliedOffset }, 'became the active controller');
+      for (const fn of this.#listeners) fn(true);
+      this.#tick();
+    })();
+    this.#activating = run;
+    await run;
+    if (this.#activating === run) this.#activating = null;
+  }
+
+  #newController(): Controller {
+    return new Controller(
+      this.#log.image,
+      { newTopicId: randomUUID, ...this.#opts.controller },
+      this.#clock(),
+    );
+  }
+
+  #deactivate(): void {
+    this.#term = 0;
+    if (!this.#queue) return;
+    this.#queue.close();
+    this.#queue = null;
+    this.#opts.logger.info({}, 'no longer the active controller');
+    for (const fn of this.#listeners) fn(false);
+  }
+
+  /**
+   * After a failed commit (a refused proposal), the controller's image may be ahead of the log's; when
+   * this node still leads, a fresh controller is built from the log's image once the queue is idle.
+   */
+  #recover(queue: ControllerQueue): void {
+    if (this.#queue !== queue) return;
+    if (!this.#log.isLeader) {
+      this.#deactivate();
+      return;
+    }
+    queue.reset(this.#newController());
+  }
+
+  #tick(): void {
+    const queue = this.#queue;
+    if (!queue || this.#closed) return;
+    if (queue.pending === 0) {
+      queue
+        .run((c) => c.tick(this.#clock()))
+        .then(
+          ({ fenced }) => {
+            if (fenced.length > 0)
+              this.#opts.logger.warn({ brokers: fenced }, 'fenced brokers whose session lapsed');
+          },
+          () => this.#recover(queue),
+        );
+    }
+    void this.#reconcileMembership();
+  }
+
+  /** One membership change at a time, toward: every registered node a member, `quorumSize` voters. */
+  async #reconcileMembership(): Promise<void> {
+    if (this.#reconciling || !this.#queue) return;
+    this.#reconciling = true;
+    try {
+      const image = this.#log.image;
+      const { voters, learners } = this.#log.raft.status().conf;
+      const members = new Set([...voters, ...learners]);
+      const registered = [...image.brokers.values()].filter((b) =>
+        b.listeners.some((l) => l.name === 'raft'),
+      );
+      const joining = registered.find((b) => !members.has(b.id));
+      if (joining) {
+        await this.#log.raft.proposeConfChange({ type: ConfChangeType.addLearner, node: joining.id });
+        this.#opts.logger.info({ node: joining.id }, 'added a node to the metadata log as a learner');
+        return;
+      }
+      if (voters.length < this.#opts.quorumSize) {
+        const next = registered
+          .filter((b) => b.controllerEligible && !b.fenced && learners.includes(b.id))
+          .sort((a, b) => a.id - b.id)[0];
+        if (next) {
+          await this.#log.raft.proposeConfChange({ type: ConfChangeType.addVoter, node: next.id });
+          this.#opts.logger.info(
+            { node: next.id, voters: voters.length + 1 },
+            'promoted a node to voter of the metadata quorum',
+          );
+          return;
+        }
+      }
+      const gone = [...members].find((id) => id !== this.#log.nodeId && !image.brokers.has(id));
+      if (gone !== undefined) {
+        await this.#log.raft.proposeConfChange({ type: ConfChangeType.removeNode, node: gone });
+        this.#opts.logger.info({ node: gone }, 'removed an unregistered node from the metadata log');
+      }
+    } catch (err) {
+      // Refused while another change is in flight or a learner trails: the next tick tries again.
+      const why = String(err);
+      if (!/learner-behind|pending|in progress/.test(why))
+        this.#opts.logger.warn({ err: why }, 'a metadata quorum change was refused; will retry');
+    } finally {
+      this.#reconciling = false;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#timer) clearInterval(this.#timer);
+    this.#deactivate();
+  }
+}
