@@ -3,15 +3,17 @@
  * door, HTTP health and metrics. The `broker` CLI and embedded use (tests, `import { startBroker }`)
  * take this same path.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { GrpcForwarder } from './api/grpc/cluster.ts';
 import { GrpcServer } from './api/grpc/server.ts';
 import { BrokerKafkaHandler } from './api/kafka/handlers/broker-handler.ts';
 import { KafkaServer } from './api/kafka/server.ts';
 import { BrokerCore } from './broker/core.ts';
 import { defaultCoordinatorConfig } from './broker/groups/coordinator.ts';
 import { GroupService } from './broker/groups/service.ts';
+import { ConfigError } from './config/config-error.ts';
 import {
   type BrokerConfig,
   type ConfigField,
@@ -22,6 +24,7 @@ import {
   originOf,
   validateConfig,
 } from './config/load.ts';
+import { isBrokerError } from './errors.ts';
 import { Metrics } from './http/metrics.ts';
 import { HttpServer } from './http/server.ts';
 import { createLogger, type Logger } from './logging.ts';
@@ -109,13 +112,27 @@ export async function runBroker(config: BrokerConfig, givenLogger?: Logger): Pro
   const logger =
     givenLogger ?? createLogger({ nodeId: config.nodeId, level: config.logLevel, format: config.logFormat });
   await prepareDataDir(config);
+  const forwarder = new GrpcForwarder();
+  // A node that joins learns the cluster's id from the node it joins through (DESIGN.md decision 5).
+  const joinedClusterId = await askJoinedCluster(config, forwarder);
   // Before anything opens the directory: it must be this node's (DESIGN.md decision 4).
-  const { clusterId } = await claimDataDir(config, logger);
+  const { clusterId } = await claimDataDir(
+    config,
+    logger,
+    joinedClusterId === null ? {} : { clusterId: joinedClusterId },
+  ).catch((err: unknown) => {
+    forwarder.close();
+    throw err;
+  });
   const metrics = new Metrics(config.nodeId);
   let state: 'starting' | 'ready' | 'stopping' = 'starting';
-  const isLeader = () => state === 'ready';
+  // Set once the core is open: readiness and the controller gauge read the cluster through it.
+  let coreRef: BrokerCore | null = null;
+  const isLeader = () => coreRef?.cluster.controller.active ?? false;
+  const role = (): 'LEADER' | 'FOLLOWER' | 'NOT_READY' =>
+    state !== 'ready' || !coreRef?.cluster.ready ? 'NOT_READY' : isLeader() ? 'LEADER' : 'FOLLOWER';
 
-  const http = new HttpServer({ metrics, readiness: () => (state === 'ready' ? 'LEADER' : 'NOT_READY') });
+  const http = new HttpServer({ metrics, readiness: role });
   const metricsPort = await http.listen(config.bindAddr, config.metricsPort).catch((err: unknown) => {
     throw listenFailure(config, 'network.metrics_port', config.metricsPort, err);
   });
@@ -143,11 +160,55 @@ export async function runBroker(config: BrokerConfig, givenLogger?: Logger): Pro
       cleanupIntervalMs: config.cleanupIntervalMs,
       logger,
       observer: metrics,
+      numericNodeId: config.numericNodeId,
+      cluster: {
+        bindHost: config.bindAddr,
+        advertisedHost: config.advertiseAddr,
+        raftPort: config.raftPort,
+        controllerEligible: config.controller,
+        quorumSize: config.controllerQuorumSize,
+        joinAddr: config.joinAddr === '' ? null : config.joinAddr,
+        heartbeatMs: config.clusterHeartbeatIntervalMs,
+        sessionTimeoutMs: config.clusterSessionTimeoutMs,
+        defaultReplicationFactor: config.defaultReplicationFactor,
+        forwarder,
+        onFatal: (err) => {
+          // The metadata log's disk failed: this node can no longer follow the cluster. It stays up to
+          // answer /health and /ready (NOT_READY) for its supervisor, and says why.
+          logger.error({ err: String(err) }, 'the metadata log stopped: this node is no longer ready');
+          state = 'stopping';
+        },
+      },
     });
   } catch (err) {
+    forwarder.close();
     await http.close();
+    if (isBrokerError(err, 'DUPLICATE_BROKER_REGISTRATION'))
+      throw configUnusable('node.id', config.nodeId, err.message, originOf(config, 'node.id'), err);
+    if (isBrokerError(err, 'INVALID_CONFIG') && !(err instanceof ConfigError))
+      throw configUnusable(
+        'cluster.controller_quorum_size',
+        config.controllerQuorumSize,
+        err.message,
+        originOf(config, 'cluster.controller_quorum_size'),
+        err,
+      );
+    if (
+      config.joinAddr !== '' &&
+      (isBrokerError(err, 'BROKER_NOT_AVAILABLE') ||
+        isBrokerError(err, 'NOT_CONTROLLER') ||
+        isBrokerError(err, 'REQUEST_TIMED_OUT'))
+    )
+      throw configUnusable(
+        'cluster.join_addr',
+        config.joinAddr,
+        `this node could not register with the cluster through it: ${err.message}`,
+        originOf(config, 'cluster.join_addr'),
+        err,
+      );
     throw dataDirFailure(config, err);
   }
+  coreRef = core;
   const groups = new GroupService(core, {
     offsetsPartitions: config.offsetsPartitions,
     coordinator: { maxGroupSize: config.groupMaxSize },
@@ -160,7 +221,16 @@ export async function runBroker(config: BrokerConfig, givenLogger?: Logger): Pro
     await http.close();
     throw dataDirFailure(config, err);
   }
-  metrics.attach(core, isLeader, () => 1);
+  metrics.attach(
+    core,
+    isLeader,
+    () => core.metadata.image.brokers.size,
+    () => {
+      const m = core.cluster.log.raft.metrics();
+      const voters = core.cluster.log.raft.status().conf.voters.length;
+      return { term: m.term, commitIndex: m.commitIndex, appliedIndex: m.appliedIndex, voters };
+    },
+  );
   metrics.groupCollectors.push((members, lag) => {
     for (const id of groups.coordinator.groupIds()) {
       members.set({ group: id }, groups.coordinator.snapshot(id)?.members.length ?? 0);
@@ -262,6 +332,25 @@ export async function runBroker(config: BrokerConfig, givenLogger?: Logger): Pro
     throw listenFailure(config, 'network.kafka_port', config.kafkaPort, err);
   }
   const advertised = { ...config, grpcPort, metricsPort, kafkaPort };
+  // Registered at first with the Raft listener only (the core opened before the doors listened): now
+  // the other nodes and the clients learn where this node's doors are.
+  const host = config.advertiseAddr;
+  try {
+    await core.cluster.updateListeners([
+      { name: 'raft', host, port: core.cluster.log.port },
+      { name: 'grpc', host, port: grpcPort },
+      { name: 'kafka', host, port: kafkaPort },
+    ]);
+    // Caught up again with the log that now holds the amended registration.
+    await core.cluster.waitReady(120_000);
+  } catch (err) {
+    await Promise.all([grpc.close(), kafka.close()]);
+    await groups.close();
+    await core.close();
+    await http.close();
+    forwarder.close();
+    throw err;
+  }
   state = 'ready';
   grpc.notifyHealth();
   logger.info(
@@ -271,6 +360,7 @@ export async function runBroker(config: BrokerConfig, givenLogger?: Logger): Pro
       grpcPort,
       kafkaPort,
       metricsPort,
+      raftPort: core.cluster.log.port,
       // 0 turns the cleaner off: say so, since retention and compaction then never run.
       cleanerIntervalMs: config.cleanupIntervalMs || 'off',
       dataDir: config.dataDir,
@@ -279,6 +369,16 @@ export async function runBroker(config: BrokerConfig, givenLogger?: Logger): Pro
       partitions: core.partitions.partitionCount,
     },
     'broker ready',
+  );
+  logger.info(
+    {
+      nodeId: config.nodeId,
+      brokerId: config.numericNodeId,
+      role: role(),
+      clusterId,
+      voters: core.cluster.log.raft.status().conf.voters,
+    },
+    'Distributed broker ready',
   );
 
   let closing: Promise<void> | null = null;
@@ -303,6 +403,7 @@ export async function runBroker(config: BrokerConfig, givenLogger?: Logger): Pro
         await Promise.all([grpc.close(), kafka.close()]);
         await groups.close();
         await core.close();
+        forwarder.close();
         await http.close();
         logger.info({}, 'shutdown complete; logs flushed and marked clean');
         logger.flush?.();
@@ -310,6 +411,44 @@ export async function runBroker(config: BrokerConfig, givenLogger?: Logger): Pro
       return closing;
     },
   };
+}
+
+/**
+ * The cluster id of the cluster `cluster.join_addr` names, for a node joining with an empty data
+ * directory (null otherwise: a restarted node rejoins from its data directory, and a node without a
+ * join address starts its own). An address that does not answer, or answers as no cluster member,
+ * is a ConfigError of cluster.join_addr.
+ */
+async function askJoinedCluster(config: BrokerConfig, forwarder: GrpcForwarder): Promise<string | null> {
+  if (config.joinAddr === '') return null;
+  // A restarted node rejoins from its data directory: the join address need not answer then, but when
+  // it does, it must be the same cluster's.
+  const restarting = existsSync(path.join(config.dataDir, 'meta', 'meta.properties'));
+  try {
+    const node = await forwarder.describeNode(config.joinAddr, 10_000);
+    if (node.nodeId === config.numericNodeId && !restarting)
+      throw configUnusable(
+        'node.id',
+        config.nodeId,
+        `node ${config.numericNodeId} answers at the join address ${config.joinAddr}: node ids must be unique in a cluster`,
+        originOf(config, 'node.id'),
+      );
+    return node.clusterId;
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      forwarder.close();
+      throw err;
+    }
+    if (restarting) return null;
+    forwarder.close();
+    throw configUnusable(
+      'cluster.join_addr',
+      config.joinAddr,
+      `no cluster member answers there (${(err as Error).message}); give the gRPC address (host:grpc_port) of a running node`,
+      originOf(config, 'cluster.join_addr'),
+      err,
+    );
+  }
 }
 
 /**

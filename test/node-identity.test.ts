@@ -37,6 +37,8 @@ async function brokerExit(
       '0',
       '--metrics-port',
       '0',
+      '--raft-port',
+      '0',
       '--bind-addr',
       '127.0.0.1',
       ...args,

@@ -230,6 +230,7 @@ export class BrokerCore {
     const cluster = await Cluster.open({
       dataDir: opts.dataDir,
       nodeId: id,
+      nodeName: opts.nodeId,
       bindHost: c.bindHost ?? '127.0.0.1',
       advertisedHost: c.advertisedHost ?? '127.0.0.1',
       raftPort: c.raftPort ?? 0,
@@ -407,6 +408,8 @@ export class BrokerCore {
       name: string;
       partitions?: number;
       replicationFactor?: number;
+      /** Replica lists by partition, the preferred leader first (CreateTopics' manual assignment). */
+      assignments?: number[][];
       configs?: Record<string, string>;
     },
     opts: { internal?: boolean; validateOnly?: boolean } = {},
@@ -436,7 +439,11 @@ export class BrokerCore {
         throw new BrokerError('TOPIC_ALREADY_EXISTS', `topic ${name} already exists`);
       const [result] = await this.#control<CreateTopicResult[]>({
         op: 'createTopics',
-        requests: [{ name, partitions, replicationFactor: rf, configs: configs as Record<string, string> }],
+        requests: [
+          spec.assignments
+            ? { name, assignments: spec.assignments, configs: configs as Record<string, string> }
+            : { name, partitions, replicationFactor: rf, configs: configs as Record<string, string> },
+        ],
         validateOnly: opts.validateOnly ?? false,
       });
       if (result.error) throw result.error;
@@ -554,9 +561,10 @@ export class BrokerCore {
     return this.metadata.listTopics();
   }
 
-  /** The name a node goes by in descriptions: this node's own, else `node-<id>`. */
+  /** The name a node goes by in descriptions: the one it registered, else `node-<id>`. */
   nodeName(id: number): string {
-    return id === this.numericNodeId ? this.nodeId : `node-${id}`;
+    if (id === this.numericNodeId) return this.nodeId;
+    return this.metadata.image.brokers.get(id)?.nodeName ?? `node-${id}`;
   }
 
   describeTopic(name: string): TopicDescription {

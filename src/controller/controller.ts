@@ -107,6 +107,8 @@ export interface RegisterBrokerRequest {
   controllerEligible: boolean;
   /** The joining node's `cluster.controller_quorum_size`; refused when it is not the controller's. */
   quorumSize?: number;
+  /** The node's name (`node.id`). */
+  nodeName?: string;
 }
 
 export interface HeartbeatRequest {
@@ -347,6 +349,7 @@ export class Controller {
     if (existing && existing.incarnationId === req.incarnationId) {
       const same =
         existing.rack === rack &&
+        existing.nodeName === req.nodeName &&
         existing.controllerEligible === req.controllerEligible &&
         JSON.stringify(existing.listeners) === JSON.stringify(listeners);
       if (!same) {
@@ -360,6 +363,7 @@ export class Controller {
           controllerEligible: req.controllerEligible,
           fenced: existing.fenced,
           inControlledShutdown: existing.inControlledShutdown,
+          ...nodeName(req),
         });
       }
       this.#touch(req.brokerId, nowMs, session?.metadataOffset ?? -1);
@@ -385,6 +389,7 @@ export class Controller {
       controllerEligible: req.controllerEligible,
       fenced: true,
       inControlledShutdown: false,
+      ...nodeName(req),
     });
     // The new incarnation's session starts when its registration commits (replay), so a failed commit
     // leaves the old incarnation's session as it was.
@@ -955,6 +960,13 @@ function uncleanAllowed(c: Changes, topicName: string): boolean {
 
 function sameList(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+function nodeName(req: RegisterBrokerRequest): { nodeName?: string } {
+  if (req.nodeName === undefined) return {};
+  if (typeof req.nodeName !== 'string' || !/^[A-Za-z0-9._-]{1,64}$/.test(req.nodeName))
+    throw new BrokerError('INVALID_REQUEST', `node name ${JSON.stringify(req.nodeName)} is not a node.id`);
+  return { nodeName: req.nodeName };
 }
 
 function checkBrokerId(id: number): void {

@@ -146,6 +146,7 @@ export function decodeOp(bytes: Uint8Array): ControllerOp {
           rack: optional(r.rack, (x) => str(x, 'rack')) ?? null,
           controllerEligible: bool(r.controllerEligible, 'controllerEligible'),
           quorumSize: optional(r.quorumSize, (x) => int(x, 'quorumSize', 1, 9)),
+          nodeName: optional(r.nodeName, (x) => str(x, 'nodeName', 64)),
         },
       };
     }

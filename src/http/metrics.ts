@@ -26,6 +26,12 @@ export class Metrics implements CoreObserver {
   #core: BrokerCore | null = null;
   #isLeader: () => boolean = () => false;
   #clusterSize: () => number = () => 1;
+  #raft: () => { term: number; commitIndex: number; appliedIndex: number; voters: number } = () => ({
+    term: 0,
+    commitIndex: 0,
+    appliedIndex: 0,
+    voters: 0,
+  });
   /** Consumer-group gauges register themselves here (the group coordinator, when present). */
   groupCollectors: ((
     members: client.Gauge<'group'>,
@@ -180,12 +186,35 @@ export class Metrics implements CoreObserver {
     });
     new client.Gauge({
       name: 'controller_cluster_size',
-      help: 'Brokers in the cluster',
+      help: 'Brokers registered in the cluster',
       registers: [r],
       collect() {
         this.set(self.#clusterSize());
       },
     });
+    for (const [name, help, key] of [
+      ['controller_raft_term', 'The Raft term of the metadata log this node knows', 'term'],
+      [
+        'controller_raft_commit_index',
+        'The highest metadata log index this node knows committed',
+        'commitIndex',
+      ],
+      [
+        'controller_raft_applied_index',
+        'The highest metadata log index this node has applied',
+        'appliedIndex',
+      ],
+      ['controller_voters', 'Voters of the metadata quorum, as this node knows them', 'voters'],
+    ] as const) {
+      new client.Gauge({
+        name,
+        help,
+        registers: [r],
+        collect() {
+          this.set(self.#raft()[key]);
+        },
+      });
+    }
     // Both group gauges are filled by the members gauge's collect, which runs first at each scrape.
     const lag = new client.Gauge({
       name: 'consumer_group_lag',
@@ -207,10 +236,16 @@ export class Metrics implements CoreObserver {
     r.registerMetric(lag);
   }
 
-  attach(core: BrokerCore, isLeader: () => boolean, clusterSize: () => number): void {
+  attach(
+    core: BrokerCore,
+    isLeader: () => boolean,
+    clusterSize: () => number,
+    raft?: () => { term: number; commitIndex: number; appliedIndex: number; voters: number },
+  ): void {
     this.#core = core;
     this.#isLeader = isLeader;
     this.#clusterSize = clusterSize;
+    if (raft) this.#raft = raft;
   }
 
   produced(topic: string, records: number, bytes: number): void {

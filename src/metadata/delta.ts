@@ -132,6 +132,7 @@ export class MetadataDelta {
           controllerEligible: record.controllerEligible,
           fenced: record.fenced,
           inControlledShutdown: record.inControlledShutdown,
+          ...(record.nodeName === undefined ? {} : { nodeName: record.nodeName }),
         });
         break;
       }

@@ -25,6 +25,8 @@ export interface BrokerRegistration {
   readonly controllerEligible: boolean;
   readonly fenced: boolean;
   readonly inControlledShutdown: boolean;
+  /** The node's name (`node.id`), or undefined when it registered none. */
+  readonly nodeName?: string;
 }
 
 export interface PartitionRegistration {

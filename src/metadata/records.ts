@@ -53,6 +53,8 @@ export interface RegisterBrokerRecord {
   controllerEligible: boolean;
   fenced: boolean;
   inControlledShutdown: boolean;
+  /** The node's name (`node.id`, e.g. node-2), which admin tools show; absent: `node-<brokerId>`. */
+  nodeName?: string;
 }
 
 export interface UnregisterBrokerRecord {
@@ -402,12 +404,15 @@ export function validateRecord(raw: unknown): MetadataRecord {
           'controllerEligible',
           'fenced',
           'inControlledShutdown',
+          'nodeName',
         ],
         what,
       );
       const rack = field(o, 'rack', what);
       if (rack !== null) str(o, 'rack', what);
+      const nodeName = o.nodeName === undefined ? {} : { nodeName: str(o, 'nodeName', what) };
       return {
+        ...nodeName,
         type,
         brokerId: int(o, 'brokerId', what, 0, brokerIdMax),
         incarnationId: str(o, 'incarnationId', what),

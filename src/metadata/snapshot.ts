@@ -34,6 +34,7 @@ export function imageToRecords(image: MetadataImage): MetadataRecord[] {
       controllerEligible: b.controllerEligible,
       fenced: b.fenced,
       inControlledShutdown: b.inControlledShutdown,
+      ...(b.nodeName === undefined ? {} : { nodeName: b.nodeName }),
     });
   }
   for (const t of [...image.topicsById.values()].sort((x, y) => (x.name < y.name ? -1 : 1))) {

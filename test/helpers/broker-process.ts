@@ -58,6 +58,8 @@ export async function spawnBroker(
       '0',
       '--kafka-port',
       '0',
+      '--raft-port',
+      '0',
       '--bind-addr',
       '127.0.0.1',
       '--log-level',

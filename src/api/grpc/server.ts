@@ -12,9 +12,11 @@ import { BrokerError } from '../../errors.ts';
 import {
   BROKER_SERVICE,
   brokerServiceDefinition,
+  clusterServiceDefinition,
   healthServiceDefinition,
   loadProtos,
 } from '../../grpc-proto.ts';
+import { clusterHandlers } from './cluster.ts';
 import { consumeRpcs, type SubscribeCall, subscribe } from './consume.ts';
 import { toGrpcError } from './errors.ts';
 import { groupRpcs } from './groups.ts';
@@ -66,6 +68,10 @@ export class GrpcServer {
       this.#handlers() as unknown as grpc.UntypedServiceImplementation,
     );
     this.server.addService(healthServiceDefinition(), this.#healthHandlers());
+    this.server.addService(
+      clusterServiceDefinition(),
+      clusterHandlers({ cluster: () => opts.core.cluster, clusterId: opts.clusterId }),
+    );
     new ReflectionService(loadProtos().definition).addToServer(this.server);
   }
 
@@ -183,10 +189,52 @@ export class GrpcServer {
       ...produceRpcs(opts),
       ...consumeRpcs(opts),
       ...groupRpcs(opts),
-      GetServers: () => ({
-        servers: [{ ...opts.self(), isLeader: opts.isControllerLeader() }],
-        clusterId: opts.clusterId,
-      }),
+      GetServers: () => {
+        // Every registered node, as the metadata image this node has acted on names them.
+        const core = opts.core;
+        const image = core.metadata.image;
+        const { voters } = core.cluster.log.raft.status().conf;
+        const leader = core.cluster.log.leader;
+        const self = opts.self();
+        const servers = [...image.brokers.values()]
+          .sort((a, b) => a.id - b.id)
+          .flatMap((b) => {
+            const grpcL = b.listeners.find((l) => l.name === 'grpc');
+            const kafkaL = b.listeners.find((l) => l.name === 'kafka');
+            if (b.id === self.nodeId)
+              return [
+                {
+                  ...self,
+                  isLeader: opts.isControllerLeader(),
+                  fenced: b.fenced,
+                  voter: voters.includes(b.id),
+                  controllerEligible: b.controllerEligible,
+                },
+              ];
+            if (!grpcL) return [];
+            return [
+              {
+                id: core.nodeName(b.id),
+                nodeId: b.id,
+                address: `${grpcL.host}:${grpcL.port}`,
+                kafkaPort: kafkaL?.port ?? 0,
+                isLeader: b.id === leader,
+                fenced: b.fenced,
+                voter: voters.includes(b.id),
+                controllerEligible: b.controllerEligible,
+              },
+            ];
+          });
+        if (!servers.some((s) => s.nodeId === self.nodeId))
+          servers.unshift({
+            ...self,
+            isLeader: opts.isControllerLeader(),
+            fenced: true,
+            voter: voters.includes(self.nodeId),
+            controllerEligible: true,
+          });
+        return { servers, clusterId: opts.clusterId };
+      },
     };
     const handlers: Record<string, unknown> = {};
     for (const [method, fn] of Object.entries(rpcs)) handlers[method] = this.#unary(method, fn);

@@ -34,6 +34,8 @@ export interface Forwarder {
 export interface ClusterOptions {
   dataDir: string;
   nodeId: number;
+  /** The node's name (`node.id`), registered for admin tools. */
+  nodeName?: string;
   /** Where the Raft listener binds. */
   bindHost: string;
   /** The host other nodes reach this one at. */
@@ -63,7 +65,11 @@ export interface ClusterOptions {
 export interface CallOptions {
   /** @default 30000 */
   timeoutMs?: number;
-  /** How many more nodes may pass the operation on. @default 1 */
+  /**
+   * How many nodes may carry the operation toward the controller, this one included: 2 lets a node
+   * that does not know the controller yet (one that is joining) go through a member that does.
+   * @default 2
+   */
   hops?: number;
 }
 
@@ -178,7 +184,7 @@ export class Cluster {
   /** Runs a controller operation wherever the active controller is; see the header. */
   async call<T>(op: ControllerOp, opts: CallOptions = {}): Promise<Answered<T>> {
     const timeoutMs = opts.timeoutMs ?? 30_000;
-    const hops = opts.hops ?? 1;
+    const hops = opts.hops ?? 2;
     const deadline = this.#clock() + timeoutMs;
     let last: unknown = null;
     for (let attempt = 0; !this.#closed; attempt++) {
@@ -238,6 +244,7 @@ export class Cluster {
               rack: null,
               controllerEligible: this.#opts.controllerEligible,
               quorumSize: this.#opts.quorumSize,
+              ...(this.#opts.nodeName === undefined ? {} : { nodeName: this.#opts.nodeName }),
             },
           },
           { timeoutMs: Math.max(1, deadline - this.#clock()) },

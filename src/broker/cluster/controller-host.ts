@@ -12,6 +12,7 @@
  * `quorumSize`; an unregistered node leaves the group.
  */
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Controller, type ControllerOptions } from '../../controller/controller.ts';
 import { type ControllerOp, runOp } from '../../controller/ops.ts';
 import { ControllerQueue } from '../../controller/queue.ts';
@@ -125,12 +126,23 @@ export class ControllerHost {
   async #activate(term: number): Promise<void> {
     this.#term = term;
     const run = (async () => {
-      try {
-        // Every entry of earlier terms is committed and applied once this returns.
-        await this.#log.raft.readBarrier();
-      } catch (err) {
-        this.#opts.logger.warn({ term, err: String(err) }, 'lost the metadata leadership while taking over');
-        return;
+      // Every entry of earlier terms is committed and applied once a read barrier passes. A new leader
+      // serves none until the empty entry of its own term commits: until then, ask again.
+      for (;;) {
+        try {
+          await this.#log.raft.readBarrier();
+          break;
+        } catch (err) {
+          if (this.#term !== term || this.#closed || this.#log.leader !== this.#log.nodeId) {
+            this.#opts.logger.warn(
+              { term, err: String(err) },
+              'lost the metadata leadership while taking over',
+            );
+            if (this.#term === term) this.#term = 0;
+            return;
+          }
+          await sleep(10);
+        }
       }
       if (this.#term !== term || this.#closed) return;
       const queue = new ControllerQueue(this.#newController(), (records) => this.#log.append(records));

@@ -127,6 +127,8 @@ export class GroupService {
       try {
         view = this.core.partition(OFFSETS_TOPIC, p);
       } catch (err) {
+        // Another node leads this partition and coordinates its groups.
+        if (isBrokerError(err, 'NOT_LEADER_OR_FOLLOWER')) continue;
         // An offline partition (issue 10: one partition's fault never stops the broker): its groups
         // start empty here.
         this.core.logger.error(
@@ -297,6 +299,31 @@ export class GroupService {
     this.#timer.unref();
   }
 
+  /**
+   * The node that coordinates `groupId` (DESIGN.md decision 8): the leader of the group's
+   * `__consumer_offsets` partition. Null before the topic exists (this node creates it on the first
+   * join) and while that partition has no leader.
+   */
+  coordinatorOf(groupId: string): number | null {
+    const t = this.core.metadata.image.topicsByName.get(OFFSETS_TOPIC);
+    if (!t) return null;
+    const leader = t.partitions[partitionForGroup(groupId, t.partitions.length)]?.leader ?? -1;
+    return leader === -1 ? null : leader;
+  }
+
+  /** NOT_COORDINATOR when another node leads the group's offsets partition (the client finds it again). */
+  #checkCoordinator(groupId: string): void {
+    if (!this.core.metadata.image.topicsByName.has(OFFSETS_TOPIC)) return;
+    const leader = this.coordinatorOf(groupId);
+    if (leader !== this.core.numericNodeId)
+      throw new BrokerError(
+        'NOT_COORDINATOR',
+        leader === null
+          ? `group ${groupId} has no coordinator right now: its __consumer_offsets partition has no leader`
+          : `node ${this.core.numericNodeId} is not the coordinator of group ${groupId}; node ${leader} is`,
+      );
+  }
+
   #checkOpen(): void {
     if (this.#closed) throw new BrokerError('BROKER_NOT_AVAILABLE', 'the broker is shutting down');
   }
@@ -306,6 +333,7 @@ export class GroupService {
   async join(req: JoinRequest): Promise<JoinResponse> {
     this.#checkOpen();
     await this.#ensureTopic();
+    this.#checkCoordinator(req.groupId);
     return new Promise((resolve, reject) => {
       this.coordinator.join(req, this.clock(), (r) => (r instanceof BrokerError ? reject(r) : resolve(r)));
       this.#reschedule();
@@ -314,6 +342,7 @@ export class GroupService {
 
   sync(req: SyncRequest): Promise<{ assignment: Buffer; protocolType: string; protocolName: string }> {
     this.#checkOpen();
+    this.#checkCoordinator(req.groupId);
     return new Promise((resolve, reject) => {
       this.coordinator.sync(req, this.clock(), (r) => (r instanceof BrokerError ? reject(r) : resolve(r)));
       this.#reschedule();
@@ -322,6 +351,7 @@ export class GroupService {
 
   heartbeat(groupId: string, memberId: string, generationId: number, groupInstanceId?: string | null): void {
     this.#checkOpen();
+    this.#checkCoordinator(groupId);
     try {
       this.coordinator.heartbeat(groupId, memberId, generationId, this.clock(), groupInstanceId);
     } finally {
@@ -334,6 +364,7 @@ export class GroupService {
     members: { memberId: string; groupInstanceId?: string | null }[],
   ): (BrokerError | null)[] {
     this.#checkOpen();
+    this.#checkCoordinator(groupId);
     const r = this.coordinator.leave(groupId, members, this.clock());
     this.#reschedule();
     return r;
@@ -353,6 +384,7 @@ export class GroupService {
     groupInstanceId?: string | null,
   ): Promise<(BrokerError | null)[]> {
     this.#checkOpen();
+    this.#checkCoordinator(groupId);
     this.coordinator.validateCommit(groupId, memberId, generationId, groupInstanceId);
     const now = this.clock();
     const results: (BrokerError | null)[] = offsets.map((o) => {
@@ -393,6 +425,7 @@ export class GroupService {
     groupId: string,
     partitions?: { topic: string; partition: number }[],
   ): { topic: string; partition: number; value: CommittedOffset | null }[] {
+    this.#checkCoordinator(groupId);
     if (!partitions) return this.coordinator.committed(groupId);
     return partitions.map((p) => ({
       ...p,
@@ -443,6 +476,7 @@ export class GroupService {
    */
   async deleteGroup(groupId: string): Promise<void> {
     this.#checkOpen();
+    this.#checkCoordinator(groupId);
     if (groupId === '') throw new BrokerError('INVALID_GROUP_ID', 'the group id is empty');
     // Read before the coordinator forgets the group: these are the offsets to tombstone.
     const offsets = this.coordinator.committed(groupId);
@@ -467,6 +501,7 @@ export class GroupService {
     partitions: { topic: string; partition: number }[],
   ): Promise<(BrokerError | null)[]> {
     this.#checkOpen();
+    this.#checkCoordinator(groupId);
     if (groupId === '') throw new BrokerError('INVALID_GROUP_ID', 'the group id is empty');
     if (!this.coordinator.snapshot(groupId))
       throw new BrokerError('GROUP_ID_NOT_FOUND', `no group ${groupId}`);

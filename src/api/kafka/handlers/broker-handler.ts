@@ -84,7 +84,7 @@ export class BrokerKafkaHandler implements KafkaRequestHandler {
       case 'Metadata':
         return handleMetadata(deps, ctx, request as MetadataRequest);
       case 'FindCoordinator':
-        return Promise.resolve(handleFindCoordinator(deps, ctx, request as FindCoordinatorRequest));
+        return handleFindCoordinator(deps, ctx, request as FindCoordinatorRequest);
       case 'JoinGroup':
         return handleJoinGroup(deps, ctx, request as JoinGroupRequest);
       case 'SyncGroup':

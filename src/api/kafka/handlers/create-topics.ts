@@ -33,13 +33,14 @@ export async function handleCreateTopics(
     };
     let numPartitions = t.numPartitions;
     let replicationFactor = t.replicationFactor;
+    let assignments: number[][] | undefined;
     if (t.assignments.length > 0) {
-      const checked = checkReplicaAssignment(t, deps.kafkaNodeId);
+      const checked = checkReplicaAssignment(t, (id) => core.metadata.image.brokers.has(id));
       if ('errorCode' in checked) {
         topics.push({ ...base, ...checked });
         continue;
       }
-      ({ numPartitions, replicationFactor } = checked);
+      ({ numPartitions, replicationFactor, assignments } = checked);
     }
     try {
       // From v5 the answer carries the new topic's configs (KIP-525), as DescribeConfigs shows them.
@@ -74,6 +75,7 @@ export async function handleCreateTopics(
         name: t.name,
         partitions: numPartitions,
         replicationFactor,
+        assignments,
         configs,
       });
       topics.push({
@@ -96,8 +98,8 @@ export async function handleCreateTopics(
  * Checks a CreateTopics manual replica assignment by Kafka's rules (ReplicationControlManager
  * .createTopic and validateManualPartitionAssignment): partitions and replication factor left at -1,
  * each partition once, partitions 0..n-1, no empty or repeated replica lists, the same replica count
- * everywhere, and only registered brokers, which on a single node means this node's id alone. A valid
- * assignment gives the partition count and replication factor to create.
+ * everywhere, and only registered brokers. A valid assignment gives the partition count, the
+ * replication factor and the replica lists by partition (the preferred leader first, as given).
  */
 export function checkReplicaAssignment(
   t: {
@@ -105,8 +107,10 @@ export function checkReplicaAssignment(
     replicationFactor: number;
     assignments: { partitionIndex: number; brokerIds: number[] }[];
   },
-  nodeId: number,
-): { numPartitions: number; replicationFactor: number } | { errorCode: number; errorMessage: string } {
+  isRegistered: (brokerId: number) => boolean,
+):
+  | { numPartitions: number; replicationFactor: number; assignments: number[][] }
+  | { errorCode: number; errorMessage: string } {
   const fail = (name: 'INVALID_REQUEST' | 'INVALID_REPLICA_ASSIGNMENT', errorMessage: string) => ({
     errorCode: errorCode(name),
     errorMessage,
@@ -137,10 +141,10 @@ export function checkReplicaAssignment(
       );
     const sorted = [...a.brokerIds].sort((x, y) => x - y);
     for (let i = 0; i < sorted.length; i++) {
-      if (sorted[i] !== nodeId)
+      if (!isRegistered(sorted[i]))
         return fail(
           'INVALID_REPLICA_ASSIGNMENT',
-          `The manual partition assignment includes broker ${sorted[i]}, but no such broker is registered (this single node is broker ${nodeId}).`,
+          `The manual partition assignment includes broker ${sorted[i]}, but no such broker is registered.`,
         );
       if (i > 0 && sorted[i] === sorted[i - 1])
         return fail(
@@ -161,5 +165,10 @@ export function checkReplicaAssignment(
         'INVALID_REPLICA_ASSIGNMENT',
         'partitions should be a consecutive 0-based integer sequence',
       );
-  return { numPartitions: seen.size, replicationFactor: replicas ?? 1 };
+  const byPartition = [...t.assignments].sort((a, b) => a.partitionIndex - b.partitionIndex);
+  return {
+    numPartitions: seen.size,
+    replicationFactor: replicas ?? 1,
+    assignments: byPartition.map((a) => [...a.brokerIds]),
+  };
 }

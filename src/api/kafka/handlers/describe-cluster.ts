@@ -1,6 +1,6 @@
 /**
- * DescribeCluster (API key 60): the grammar is in ../apis/describe-cluster.ts. This node is the
- * cluster: one broker at its advertised address, and the controller (it runs both roles). The Kafka
+ * DescribeCluster (API key 60): the grammar is in ../apis/describe-cluster.ts. The live brokers and the
+ * active controller, as this node's metadata image names them (every node runs both roles). The Kafka
  * listener is a broker endpoint, so a request for the controllers' endpoints (endpoint type 2,
  * KIP-919) gets MISMATCHED_ENDPOINT_TYPE, and any type other than 1 or 2 UNSUPPORTED_ENDPOINT_TYPE,
  * as Kafka's broker answers them. Authorized operations are not computed (no ACLs): Kafka's
@@ -10,7 +10,7 @@ import type { DescribeClusterRequest } from '../apis/describe-cluster.ts';
 import type { Message } from '../codec.ts';
 import { errorCode } from '../error-codes.ts';
 import type { RequestContext } from '../handler.ts';
-import { type HandlerDeps, NONE } from './shared.ts';
+import { controllerId, type HandlerDeps, kafkaBrokers, NONE } from './shared.ts';
 
 const ENDPOINT_BROKERS = 1;
 const ENDPOINT_CONTROLLERS = 2;
@@ -40,12 +40,16 @@ export function handleDescribeCluster(
       brokers: [],
     };
   }
-  const { host, port } = deps.advertised();
   return {
     ...base,
     errorCode: NONE,
     errorMessage: null,
-    controllerId: deps.kafkaNodeId,
-    brokers: [{ brokerId: deps.kafkaNodeId, host, port, rack: null }],
+    controllerId: controllerId(deps),
+    brokers: kafkaBrokers(deps).map((b) => ({
+      brokerId: b.nodeId,
+      host: b.host,
+      port: b.port,
+      rack: b.rack,
+    })),
   };
 }

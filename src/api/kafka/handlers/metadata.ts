@@ -1,7 +1,8 @@
 /**
- * Metadata (API key 3): the request and response grammar is in ../apis/metadata.ts. This node as the only
- * broker, the leader of every partition; topics named by name or (v12) id, auto-created when the client
- * allows it and the broker does.
+ * Metadata (API key 3): the request and response grammar is in ../apis/metadata.ts. The live brokers,
+ * the active controller and each partition's leader, leader epoch, replicas and ISR, as this node's
+ * metadata image says; topics named by name or (v12) id, auto-created when the client allows it and
+ * the broker does.
  */
 import { OFFSETS_TOPIC } from '../../../broker/groups/service.ts';
 import { validateTopicName } from '../../../broker/metadata.ts';
@@ -10,7 +11,7 @@ import type { MetadataRequest } from '../apis/metadata.ts';
 import type { Message } from '../codec.ts';
 import { errorCode, kafkaErrorCode } from '../error-codes.ts';
 import type { RequestContext } from '../handler.ts';
-import { autoCreateAll, type HandlerDeps, NONE } from './shared.ts';
+import { autoCreateAll, controllerId, type HandlerDeps, kafkaBrokers, NONE } from './shared.ts';
 
 export async function handleMetadata(
   deps: HandlerDeps,
@@ -18,7 +19,6 @@ export async function handleMetadata(
   req: MetadataRequest,
 ): Promise<Message> {
   const core = deps.core;
-  const { host, port } = deps.advertised();
   const zeroId = '00000000-0000-0000-0000-000000000000';
   let names: (string | { unknownId: string })[];
   let refused = new Map<string, BrokerError>();
@@ -58,27 +58,30 @@ export async function handleMetadata(
       }
       return { errorCode: err, name, topicId: zeroId, isInternal: false, partitions: [] };
     }
+    const image = core.metadata.image;
+    const registrations = image.topicsByName.get(name)?.partitions ?? [];
     return {
       errorCode: NONE,
       name,
       topicId: t.id,
       isInternal: name === OFFSETS_TOPIC,
-      partitions: Array.from({ length: t.partitions }, (_, i) => ({
-        errorCode: NONE,
+      partitions: registrations.map((reg, i) => ({
+        // A partition whose replicas are all fenced has no leader: LEADER_NOT_AVAILABLE, retriable.
+        errorCode: reg.leader === -1 ? errorCode('LEADER_NOT_AVAILABLE') : NONE,
         partitionIndex: i,
-        leaderId: deps.kafkaNodeId,
-        leaderEpoch: 0,
-        replicaNodes: [deps.kafkaNodeId],
-        isrNodes: [deps.kafkaNodeId],
-        offlineReplicas: [],
+        leaderId: reg.leader,
+        leaderEpoch: reg.leaderEpoch,
+        replicaNodes: [...reg.replicas],
+        isrNodes: [...reg.isr],
+        offlineReplicas: reg.replicas.filter((id) => !image.isActive(id)),
       })),
     };
   });
   return {
     throttleTimeMs: 0,
-    brokers: [{ nodeId: deps.kafkaNodeId, host, port, rack: null }],
+    brokers: kafkaBrokers(deps),
     clusterId: deps.clusterId,
-    controllerId: deps.kafkaNodeId,
+    controllerId: controllerId(deps),
     topics,
     // v13 (KIP-1102): no reason to send the client back to its bootstrap servers.
     errorCode: NONE,

@@ -33,6 +33,40 @@ export interface HandlerDeps extends BrokerHandlerOptions {
 
 /** Kafka's error code for success. */
 export const NONE = 0;
+
+export interface KafkaBroker {
+  nodeId: number;
+  host: string;
+  port: number;
+  rack: string | null;
+}
+
+/**
+ * The brokers a Kafka client may talk to: every unfenced node with a Kafka listener, as the metadata
+ * image this node acted on names them (Kafka's alive brokers), and always this node at its advertised
+ * address.
+ */
+export function kafkaBrokers(deps: HandlerDeps): KafkaBroker[] {
+  const { host, port } = deps.advertised();
+  const out: KafkaBroker[] = [{ nodeId: deps.kafkaNodeId, host, port, rack: null }];
+  for (const b of deps.core.metadata.image.brokers.values()) {
+    if (b.id === deps.kafkaNodeId || b.fenced) continue;
+    const l = b.listeners.find((x) => x.name === 'kafka');
+    if (l && l.port !== 0) out.push({ nodeId: b.id, host: l.host, port: l.port, rack: b.rack });
+  }
+  return out.sort((a, b) => a.nodeId - b.nodeId);
+}
+
+/** The Kafka address of a node, or null when it has none registered (or is fenced). */
+export function kafkaBroker(deps: HandlerDeps, id: number): KafkaBroker | null {
+  return kafkaBrokers(deps).find((b) => b.nodeId === id) ?? null;
+}
+
+/** The active controller as Kafka's Metadata and DescribeCluster report it; -1 while none is elected. */
+export function controllerId(deps: HandlerDeps): number {
+  const leader = deps.core.cluster.log.leader;
+  return leader === 0 ? -1 : leader;
+}
 /** What Produce and FindCoordinator tell a transactional producer (InitProducerId answers the code alone). */
 export const TRANSACTIONS_UNSUPPORTED =
   'transactions are not supported by this broker; use an idempotent producer without a transactional id';
