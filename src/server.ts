@@ -170,6 +170,7 @@ export async function runBroker(config: BrokerConfig, givenLogger?: Logger): Pro
         joinAddr: config.joinAddr === '' ? null : config.joinAddr,
         heartbeatMs: config.clusterHeartbeatIntervalMs,
         sessionTimeoutMs: config.clusterSessionTimeoutMs,
+        snapshotEntries: config.clusterSnapshotEntries,
         defaultReplicationFactor: config.defaultReplicationFactor,
         forwarder,
         onFatal: (err) => {
@@ -228,7 +229,14 @@ export async function runBroker(config: BrokerConfig, givenLogger?: Logger): Pro
     () => {
       const m = core.cluster.log.raft.metrics();
       const voters = core.cluster.log.raft.status().conf.voters.length;
-      return { term: m.term, commitIndex: m.commitIndex, appliedIndex: m.appliedIndex, voters };
+      return {
+        term: m.term,
+        commitIndex: m.commitIndex,
+        appliedIndex: m.appliedIndex,
+        voters,
+        snapshotIndex: m.snapshotIndex,
+        snapshotsInstalled: m.snapshotsInstalled,
+      };
     },
   );
   metrics.groupCollectors.push((members, lag) => {
@@ -238,7 +246,10 @@ export async function runBroker(config: BrokerConfig, givenLogger?: Logger): Pro
         lag.set({ group: id, topic: l.topic, partition: String(l.partition) }, l.lag);
     }
   });
-  core.metadata.onChange(() => metrics.metadataUpdates.inc());
+  // One per committed batch of metadata records this node applied (a snapshot counts as one).
+  core.cluster.log.onImage((_next, delta) => {
+    if (delta === null || delta.recordCount > 0) metrics.metadataUpdates.inc();
+  });
 
   let grpcPort = config.grpcPort;
   let kafkaPort = config.kafkaPort;

@@ -561,6 +561,15 @@ export class BrokerCore {
     return this.metadata.listTopics();
   }
 
+  /**
+   * Removes a node from the cluster (Kafka's UnregisterBroker): the controller fences it, moves its
+   * leaderships and drops its registration, and the metadata quorum then drops it. Resolves once this
+   * node has applied the removal.
+   */
+  async removeNode(brokerId: number): Promise<void> {
+    await this.#control<void>({ op: 'unregisterBroker', brokerId });
+  }
+
   /** The name a node goes by in descriptions: the one it registered, else `node-<id>`. */
   nodeName(id: number): string {
     if (id === this.numericNodeId) return this.nodeId;

@@ -40,6 +40,7 @@ export interface BrokerConfig {
   controllerQuorumSize: number;
   clusterHeartbeatIntervalMs: number;
   clusterSessionTimeoutMs: number;
+  clusterSnapshotEntries: number;
   segmentBytes: number;
   fsync: 'always' | 'interval' | 'never';
   fsyncIntervalMs: number;
@@ -94,6 +95,7 @@ export const FIELD_KEYS = {
   controllerQuorumSize: 'cluster.controller_quorum_size',
   clusterHeartbeatIntervalMs: 'cluster.heartbeat_interval',
   clusterSessionTimeoutMs: 'cluster.session_timeout',
+  clusterSnapshotEntries: 'cluster.snapshot_entries',
   segmentBytes: 'storage.max_segment_bytes',
   fsync: 'storage.fsync',
   fsyncIntervalMs: 'storage.fsync_interval',
@@ -441,6 +443,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     controllerQuorumSize: v['cluster.controller_quorum_size'],
     clusterHeartbeatIntervalMs: v['cluster.heartbeat_interval'],
     clusterSessionTimeoutMs: v['cluster.session_timeout'],
+    clusterSnapshotEntries: v['cluster.snapshot_entries'],
     segmentBytes: v['storage.max_segment_bytes'],
     fsync,
     fsyncIntervalMs: v['storage.fsync_interval'],

@@ -148,6 +148,12 @@ export const SCHEMA: readonly KeySpec[] = [
     doc: "How long the active controller waits for a broker's heartbeat before fencing it (its leaderships move).",
   },
   {
+    key: 'cluster.snapshot_entries',
+    kind: { type: 'int', min: 16, max: 10_000_000 },
+    default: 10_000,
+    doc: 'Snapshot the metadata image, and drop the log before it, after this many entries; a node that is far behind catches up from the snapshot.',
+  },
+  {
     key: 'storage.max_segment_bytes',
     kind: { type: 'int', min: 1024, max: 2 ** 31 - 1 },
     default: 16 * 1024 * 1024,

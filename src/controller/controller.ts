@@ -404,6 +404,11 @@ export class Controller {
   unregisterBroker(brokerId: number): OperationResult<void> {
     const b = this.#image.brokers.get(brokerId);
     if (!b) throw new BrokerError('BROKER_ID_NOT_REGISTERED', `broker ${brokerId} is not registered`);
+    if (![...this.#image.brokers.values()].some((o) => o.id !== brokerId && o.controllerEligible))
+      throw new BrokerError(
+        'INVALID_REQUEST',
+        `broker ${brokerId} cannot be removed: no other controller-eligible node would be left to hold the metadata quorum`,
+      );
     const c = new Changes(this.#image);
     if (!b.fenced) c.add({ type: 'BrokerRegistrationChange', brokerId, brokerEpoch: b.epoch, fenced: true });
     this.#removeFromPartitions(c, brokerId);

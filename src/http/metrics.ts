@@ -7,6 +7,16 @@ import client from 'prom-client';
 import type { ConnectionCloseReason, KafkaListenerObserver } from '../api/kafka/handler.ts';
 import type { BrokerCore, CoreObserver } from '../broker/core.ts';
 
+/** The metadata log's figures the controller_* gauges show. */
+export interface RaftGauges {
+  term: number;
+  commitIndex: number;
+  appliedIndex: number;
+  voters: number;
+  snapshotIndex: number;
+  snapshotsInstalled: number;
+}
+
 export class Metrics implements CoreObserver {
   readonly registry = new client.Registry();
   readonly messagesProduced: client.Counter<'topic'>;
@@ -26,11 +36,13 @@ export class Metrics implements CoreObserver {
   #core: BrokerCore | null = null;
   #isLeader: () => boolean = () => false;
   #clusterSize: () => number = () => 1;
-  #raft: () => { term: number; commitIndex: number; appliedIndex: number; voters: number } = () => ({
+  #raft: () => RaftGauges = () => ({
     term: 0,
     commitIndex: 0,
     appliedIndex: 0,
     voters: 0,
+    snapshotIndex: 0,
+    snapshotsInstalled: 0,
   });
   /** Consumer-group gauges register themselves here (the group coordinator, when present). */
   groupCollectors: ((
@@ -78,7 +90,7 @@ export class Metrics implements CoreObserver {
     });
     this.metadataUpdates = new client.Counter({
       name: 'controller_metadata_updates_total',
-      help: 'Metadata changes applied',
+      help: 'Batches of metadata records this node applied from the metadata log',
       registers: [r],
     });
     this.offsetsRecordsSkipped = new client.Counter({
@@ -205,6 +217,16 @@ export class Metrics implements CoreObserver {
         'appliedIndex',
       ],
       ['controller_voters', 'Voters of the metadata quorum, as this node knows them', 'voters'],
+      [
+        'controller_raft_snapshot_index',
+        "The metadata log index of this node's latest snapshot",
+        'snapshotIndex',
+      ],
+      [
+        'controller_raft_snapshots_installed',
+        'Snapshots of the metadata log this node received from the leader since it started',
+        'snapshotsInstalled',
+      ],
     ] as const) {
       new client.Gauge({
         name,
@@ -240,7 +262,7 @@ export class Metrics implements CoreObserver {
     core: BrokerCore,
     isLeader: () => boolean,
     clusterSize: () => number,
-    raft?: () => { term: number; commitIndex: number; appliedIndex: number; voters: number },
+    raft?: () => RaftGauges,
   ): void {
     this.#core = core;
     this.#isLeader = isLeader;

@@ -23,7 +23,7 @@ import { groupRpcs } from './groups.ts';
 import { grpcRequestBytesMax, grpcResponseBytesMax } from './limits.ts';
 import { produceRpcs } from './produce.ts';
 import { RefusedRequest, withRequestBounds } from './request-bounds.ts';
-import type { UnaryRpc, UnaryRpcs } from './rpc.ts';
+import { int, type UnaryRpc, type UnaryRpcs } from './rpc.ts';
 import { topicRpcs } from './topics.ts';
 
 export interface GrpcServerOptions {
@@ -189,6 +189,10 @@ export class GrpcServer {
       ...produceRpcs(opts),
       ...consumeRpcs(opts),
       ...groupRpcs(opts),
+      RemoveServer: async (req: { nodeId?: number }) => {
+        await opts.core.removeNode(int(req.nodeId, 'node_id', 1, 2 ** 31 - 1, 0));
+        return {};
+      },
       GetServers: () => {
         // Every registered node, as the metadata image this node has acted on names them.
         const core = opts.core;

@@ -94,6 +94,10 @@ export class Cluster {
   /** The offset of the last image the broker has acted on (the core's published image). */
   #appliedOffset: () => number;
   #closed = false;
+  /** The image has held this incarnation's registration. */
+  #seenRegistered = false;
+  /** This node's registration was removed while it ran. */
+  #removed = false;
 
   private constructor(
     opts: ClusterOptions,
@@ -109,6 +113,21 @@ export class Cluster {
     this.#clock = opts.clock ?? Date.now;
     this.#forwarder = opts.forwarder ?? null;
     this.#appliedOffset = () => log.appliedOffset;
+    log.onImage((image) => {
+      const mine = image.brokers.get(this.nodeId);
+      if (mine?.incarnationId === this.incarnationId) this.#seenRegistered = true;
+      else if (!mine && this.#seenRegistered && !this.#removed) {
+        // An UnregisterBroker of this node committed while it runs (an operator removed it): it must
+        // not register itself back. It stops heartbeating and is no longer ready.
+        this.#removed = true;
+        if (this.#heartbeatTimer) clearTimeout(this.#heartbeatTimer);
+        this.#setState('stopped');
+        opts.logger.warn(
+          { node: this.nodeId },
+          'this node was removed from the cluster; it no longer registers or serves; stop it',
+        );
+      }
+    });
   }
 
   /**
@@ -292,14 +311,19 @@ export class Cluster {
   }
 
   #scheduleHeartbeat(ms: number): void {
-    if (this.#closed) return;
+    if (this.#closed || this.#removed) return;
     if (this.#heartbeatTimer) clearTimeout(this.#heartbeatTimer);
     this.#heartbeatTimer = setTimeout(() => void this.#heartbeat(), ms);
     this.#heartbeatTimer.unref();
   }
 
+  /** Whether an operator removed this node from the cluster while it ran. */
+  get removed(): boolean {
+    return this.#removed;
+  }
+
   async #heartbeat(): Promise<void> {
-    if (this.#heartbeating || this.#closed) return;
+    if (this.#heartbeating || this.#closed || this.#removed) return;
     this.#heartbeating = true;
     let next = this.#opts.heartbeatMs;
     try {
@@ -321,7 +345,17 @@ export class Cluster {
       if (!this.ready) next = Math.min(next, 100);
     } catch (err) {
       if (this.#closed) return;
-      if (isBrokerError(err, 'STALE_BROKER_EPOCH') || isBrokerError(err, 'BROKER_ID_NOT_REGISTERED')) {
+      if (isBrokerError(err, 'BROKER_ID_NOT_REGISTERED')) {
+        // Registered once and now unknown: an operator removed this node (see the image listener).
+        this.#removed = true;
+        this.#setState('stopped');
+        this.#opts.logger.warn(
+          { node: this.nodeId },
+          'this node was removed from the cluster; it no longer registers or serves; stop it',
+        );
+        return;
+      }
+      if (isBrokerError(err, 'STALE_BROKER_EPOCH')) {
         this.#opts.logger.warn(
           { err: String(err) },
           'the controller no longer knows this registration; registering again',

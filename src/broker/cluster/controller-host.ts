@@ -250,8 +250,12 @@ export class ControllerHost {
           return;
         }
       }
-      const gone = [...members].find((id) => id !== this.#log.nodeId && !image.brokers.has(id));
-      if (gone !== undefined) {
+      // An unregistered node leaves the group; this node last, once the others are gone (a leader that
+      // removes itself hands its role over, raft.ts handOverAfterRemoval).
+      const gone =
+        [...members].find((id) => id !== this.#log.nodeId && !image.brokers.has(id)) ??
+        (image.brokers.has(this.#log.nodeId) ? undefined : this.#log.nodeId);
+      if (gone !== undefined && members.has(gone)) {
         await this.#log.raft.proposeConfChange({ type: ConfChangeType.removeNode, node: gone });
         this.#opts.logger.info({ node: gone }, 'removed an unregistered node from the metadata log');
       }

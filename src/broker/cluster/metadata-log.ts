@@ -71,6 +71,9 @@ export class MetadataLog {
       port: opts.port,
       tickMs: opts.tickMs ?? 50,
       snapshotEntries: opts.snapshotEntries ?? 10_000,
+      // Entries kept behind a snapshot for followers that trail a little: a tenth of the interval, at
+      // most 1,000; one further behind gets the snapshot.
+      retainEntries: Math.min(1000, Math.max(10, Math.floor((opts.snapshotEntries ?? 10_000) / 10))),
       onLeaderChange: (leader, term) => {
         if (log) log.#leader = leader;
         opts.onLeaderChange?.(leader, term);

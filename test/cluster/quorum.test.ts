@@ -1,0 +1,164 @@
+/**
+ * The metadata quorum grows and shrinks (issue 11; Kafka's quorum_reconfiguration_test flow), and a
+ * node that was down while the log moved on catches up from a snapshot. Real `broker` processes.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import * as grpc from '@grpc/grpc-js';
+import { BrokerClient } from '../../src/client/index.ts';
+import { brokerClientConstructor } from '../../src/grpc-proto.ts';
+import { startCluster } from '../../src/start-cluster.ts';
+import { kafkaCaller } from '../kafka/helpers.ts';
+
+const fast = { BROKER_CLUSTER_SESSION_TIMEOUT: '3s', BROKER_CLUSTER_HEARTBEAT_INTERVAL: '500ms' };
+
+async function gauge(metricsUrl: string, name: string): Promise<number> {
+  const text = await (await fetch(`${metricsUrl}/metrics`)).text();
+  const m = new RegExp(`^${name}\\{[^}]*\\} (\\d+)$`, 'm').exec(text);
+  return m ? Number(m[1]) : Number.NaN;
+}
+
+async function until<T>(what: string, fn: () => Promise<T | null | false>, ms = 30_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${last}` : ''}`);
+    await sleep(100);
+  }
+}
+
+function removeServer(address: string, nodeId: number): Promise<void> {
+  const Ctor = brokerClientConstructor();
+  const c = new Ctor(address, grpc.credentials.createInsecure()) as unknown as grpc.Client &
+    Record<string, (req: unknown, cb: (err: grpc.ServiceError | null) => void) => void>;
+  return new Promise((resolve, reject) =>
+    c.RemoveServer({ nodeId }, (err) => {
+      c.close();
+      if (err) reject(err);
+      else resolve();
+    }),
+  );
+}
+
+async function createTopics(port: number, names: string[]): Promise<number[]> {
+  const k = await kafkaCaller(port);
+  try {
+    const r = await k.call('CreateTopics', 7, {
+      topics: names.map((name) => ({
+        name,
+        numPartitions: 2,
+        replicationFactor: 1,
+        assignments: [],
+        configs: [],
+      })),
+      timeoutMs: 30_000,
+      validateOnly: false,
+    });
+    return r.topics.map((t: { errorCode: number }) => t.errorCode);
+  } finally {
+    k.close();
+  }
+}
+
+test('the quorum grows from one voter to three, then shrinks by removing the active controller', async (t) => {
+  const cluster = await startCluster({ nodes: 1, env: fast });
+  t.after(() => cluster.close());
+  assert.equal(await gauge(cluster.node(1).metricsUrl, 'controller_voters'), 1);
+  await cluster.addNode();
+  assert.equal(await gauge(cluster.node(1).metricsUrl, 'controller_voters'), 2);
+  await cluster.addNode();
+  assert.equal(await gauge(cluster.node(1).metricsUrl, 'controller_voters'), 3);
+  const leader = await until('a controller', () => cluster.controller());
+  const other = cluster.nodes.find((n) => n.id !== leader)!;
+  await removeServer(other.grpcAddress, leader);
+  const next = await until('another controller', async () => {
+    const c = await cluster.controller();
+    return c !== null && c !== leader ? c : null;
+  });
+  await until(
+    'two voters',
+    async () => (await gauge(cluster.node(next).metricsUrl, 'controller_voters')) === 2,
+  );
+  await until('the removed node is not ready', async () => {
+    const res = await fetch(`${cluster.node(leader).metricsUrl}/ready`);
+    return res.status === 503;
+  });
+  const codes = await createTopics(cluster.node(next).kafkaPort, ['after-shrink']);
+  assert.deepEqual(codes, [0]);
+  const client = await BrokerClient.connect(cluster.node(next).grpcAddress);
+  try {
+    const servers = await client.getServers();
+    assert.deepEqual(
+      servers.map((s) => s.nodeId).sort(),
+      cluster.nodes
+        .map((n) => n.id)
+        .filter((id) => id !== leader)
+        .sort(),
+    );
+  } finally {
+    client.close();
+  }
+  // The quorum grows back with a new node.
+  await cluster.kill(leader, 'SIGTERM');
+  await cluster.addNode();
+  await until(
+    'three voters again',
+    async () => (await gauge(cluster.node(next).metricsUrl, 'controller_voters')) === 3,
+  );
+});
+
+test('a node down while the metadata log moved past a snapshot catches up from the snapshot', async (t) => {
+  const cluster = await startCluster({ nodes: 3, env: { ...fast, BROKER_CLUSTER_SNAPSHOT_ENTRIES: '32' } });
+  t.after(() => cluster.close());
+  await cluster.kill(3);
+  const names = Array.from({ length: 120 }, (_, i) => `snap-${i}`);
+  for (let i = 0; i < names.length; i += 4) {
+    assert.deepEqual(await createTopics(cluster.node(1).kafkaPort, names.slice(i, i + 4)), [0, 0, 0, 0]);
+  }
+  await until('a snapshot past the entries node 3 has', async () => {
+    const idx = await gauge(cluster.node(1).metricsUrl, 'controller_raft_snapshot_index');
+    return idx > 64;
+  });
+  await cluster.restart(3);
+  assert.ok(
+    (await gauge(cluster.node(3).metricsUrl, 'controller_raft_snapshots_installed')) >= 1,
+    'it installed a snapshot',
+  );
+  const k = await kafkaCaller(cluster.node(3).kafkaPort);
+  try {
+    const md = await k.call('Metadata', 12, {
+      topics: null,
+      allowAutoTopicCreation: false,
+      includeTopicAuthorizedOperations: false,
+    });
+    const seen = md.topics.map((x: { name: string }) => x.name).filter((n: string) => n.startsWith('snap-'));
+    assert.equal(seen.length, names.length, 'every topic created while it was down');
+    // The partitions placed on node 3 are open there and take writes.
+    const mine = md.topics
+      .filter((x: { name: string }) => x.name.startsWith('snap-'))
+      .flatMap((x: { name: string; partitions: { partitionIndex: number; leaderId: number }[] }) =>
+        x.partitions
+          .filter((p) => p.leaderId === 3)
+          .map((p) => ({ topic: x.name, partition: p.partitionIndex })),
+      );
+    assert.ok(mine.length > 0, 'node 3 leads some of them');
+    const r = await k.call('ListOffsets', 7, {
+      replicaId: -1,
+      isolationLevel: 0,
+      topics: mine.slice(0, 10).map((m: { topic: string; partition: number }) => ({
+        name: m.topic,
+        partitions: [{ partitionIndex: m.partition, currentLeaderEpoch: -1, timestamp: -1 }],
+      })),
+    });
+    for (const tp of r.topics) assert.equal(tp.partitions[0].errorCode, 0, `${tp.name} is served by node 3`);
+  } finally {
+    k.close();
+  }
+});
