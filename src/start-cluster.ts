@@ -25,7 +25,7 @@ export interface ClusterNodeOptions {
 export interface StartClusterOptions {
   /** @default 3 */
   nodes?: number;
-  /** Flags every node gets (e.g. `['--log-level', 'warn']`). */
+  /** Flags every node gets (e.g. `['--fsync', 'never']`; not `--log-level`: readiness is read from info lines). */
   args?: string[];
   env?: Record<string, string>;
   /** Per node id (1-based): extra flags and environment. */
@@ -122,8 +122,15 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<R
     ];
     const proc = spawn(process.execPath, args, {
       stdio: ['ignore', 'pipe', 'pipe'],
-      // JSON lines, which the readiness wait reads, whatever the caller's environment says.
-      env: { ...process.env, ...options.env, ...n.options.env, BROKER_LOGGING_FORMAT: 'json' },
+      // JSON lines at info, which the readiness wait reads ("broker ready", "Distributed broker
+      // ready"), whatever the caller's environment says.
+      env: {
+        ...process.env,
+        ...options.env,
+        ...n.options.env,
+        BROKER_LOGGING_FORMAT: 'json',
+        BROKER_LOGGING_LEVEL: 'info',
+      },
     });
     live.add(proc);
     n.proc = proc;
