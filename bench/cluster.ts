@@ -109,7 +109,9 @@ try {
     const survivor = others.find((n) => n !== next)!;
     for (;;) {
       const r = await kafka(survivor.kafkaPort, 'CreateTopics', 7, {
-        topics: [{ name: `failover-${i}`, numPartitions: 1, replicationFactor: 1, assignments: [], configs: [] }],
+        topics: [
+          { name: `failover-${i}`, numPartitions: 1, replicationFactor: 1, assignments: [], configs: [] },
+        ],
         timeoutMs: 30_000,
         validateOnly: false,
       });
@@ -128,7 +130,9 @@ try {
   for (let i = 0; i < 3; i++) {
     const t0 = performance.now();
     const r = await kafka(c.node(1).kafkaPort, 'CreateTopics', 7, {
-      topics: [{ name: `wide-${i}`, numPartitions: 1000, replicationFactor: 1, assignments: [], configs: [] }],
+      topics: [
+        { name: `wide-${i}`, numPartitions: 1000, replicationFactor: 1, assignments: [], configs: [] },
+      ],
       timeoutMs: 60_000,
       validateOnly: false,
     });
@@ -142,7 +146,13 @@ try {
   await c.kill(3);
   const topics = Array.from({ length: 10 }, (_, i) => `churn-${i}`);
   await kafka(c.node(1).kafkaPort, 'CreateTopics', 7, {
-    topics: topics.map((name) => ({ name, numPartitions: 1, replicationFactor: 1, assignments: [], configs: [] })),
+    topics: topics.map((name) => ({
+      name,
+      numPartitions: 1,
+      replicationFactor: 1,
+      assignments: [],
+      configs: [],
+    })),
     timeoutMs: 30_000,
     validateOnly: false,
   });
@@ -180,12 +190,16 @@ try {
   const writeMs = performance.now() - w0;
   results.churnRecords = ops * perOp;
   results.churnWriteMs = writeMs;
-  console.log(`wrote ${ops * perOp} metadata records in ${ops} operations: ${(writeMs / 1000).toFixed(1)} s (${((ops * perOp) / (writeMs / 1000)).toFixed(0)} records/s)`);
+  console.log(
+    `wrote ${ops * perOp} metadata records in ${ops} operations: ${(writeMs / 1000).toFixed(1)} s (${((ops * perOp) / (writeMs / 1000)).toFixed(0)} records/s)`,
+  );
   const raftDir = path.join(c.node(1).dataDir, 'raft');
   const snapshotBytes = statSync(path.join(raftDir, 'snapshot')).size;
   results.snapshotBytes = snapshotBytes;
   results.raftDirBytes = dirBytes(raftDir);
-  console.log(`metadata snapshot on node 1: ${snapshotBytes} bytes; raft/ in all ${results.raftDirBytes} bytes`);
+  console.log(
+    `metadata snapshot on node 1: ${snapshotBytes} bytes; raft/ in all ${results.raftDirBytes} bytes`,
+  );
   const leaderApplied = await gauge(c.node(1).metricsUrl, 'controller_raft_applied_index');
   const r0 = performance.now();
   await c.restart(3);
@@ -201,6 +215,10 @@ try {
   await cluster?.close();
 }
 await mkdir(path.join(import.meta.dirname, 'results'), { recursive: true });
-const file = path.join(import.meta.dirname, 'results', `cluster-${new Date().toISOString().slice(0, 10)}.json`);
+const file = path.join(
+  import.meta.dirname,
+  'results',
+  `cluster-${new Date().toISOString().slice(0, 10)}.json`,
+);
 await writeFile(file, `${JSON.stringify(results, null, 2)}\n`);
 console.log(`wrote ${path.relative(process.cwd(), file)}`);

@@ -51,12 +51,20 @@ export const tickMsDefault = 50;
 /** Largest proposal the driver accepts. @default 1 MiB */
 export const proposalBytesMax = 1024 * 1024;
 
+/**
+ * Bytes the WAL's directory keeps in reserve (a file of zeros, `reserve`), given up when a write finds
+ * the disk full, so that the metadata log can still commit (a topic deletion that frees space) on a
+ * disk another writer filled. Larger than one Ready of proposals. @default 2 MiB
+ */
+export const walReserveBytes = 2 * 1024 * 1024;
+
 export function checkRaftLimits(): void {
   assert.ok(heartbeatTicksDefault < electionTicksDefault, 'heartbeats must come more often than elections');
   assert.ok(entriesPerMessageMax > 0 && inflightMessagesMax > 0);
   assert.ok(entryBytesPerMessageMax < messageBytesMax, 'an append message must fit in a transport frame');
   assert.ok(proposalBytesMax <= entryBytesPerMessageMax);
   assert.ok(peerQueueBytesMax >= entryBytesPerMessageMax);
+  assert.ok(walReserveBytes > proposalBytesMax, 'the WAL reserve holds at least one proposal');
 }
 
 checkRaftLimits();
