@@ -120,12 +120,20 @@ async function groupCoordinatedAway(prefix: string, bootstrap: string[]): Promis
   throw new Error(`no group of 50 tried is coordinated away from nodes ${bootstrapIds}`);
 }
 
-/** Waits until `count()` reaches `target`; a failure says how far it got. */
-async function waitCount(what: string, count: () => number, target: number, ms = STEP_MS): Promise<void> {
+/** Waits until `count()` reaches `target`; a failure says how far it got, and `detail()`. */
+async function waitCount(
+  what: string,
+  count: () => number,
+  target: number,
+  detail: () => string = () => '',
+  ms = STEP_MS,
+): Promise<void> {
   const deadline = Date.now() + ms;
   while (count() < target) {
     if (Date.now() > deadline)
-      throw new Error(`${what}: ${count()} of ${target} within ${ms} ms (the client is stuck)`);
+      throw new Error(
+        `${what}: ${count()} of ${target} records within ${ms} ms; ${detail() || 'no client errors'}`,
+      );
     await new Promise((r) => setTimeout(r, 50));
   }
 }
@@ -283,6 +291,8 @@ const kafkajsFlows: ClientFlows = {
       metadataMaxAge: 1000,
     });
     const records: Seen[] = [];
+    const crashes: string[] = [];
+    consumer.on(consumer.events.CRASH, (e) => crashes.push(String(e.payload.error)));
     const admin = kafka.admin();
     try {
       await within('kafkajs consumer connect', consumer.connect(), STEP_MS);
@@ -298,7 +308,12 @@ const kafkajsFlows: ClientFlows = {
           });
         },
       });
-      await waitCount('kafkajs group read', () => records.length, count);
+      await waitCount(
+        'kafkajs group read',
+        () => records.length,
+        count,
+        () => crashes.join('; '),
+      );
       // Commit the next offset to read of each partition, as Kafka means it.
       const next = new Map<number, number>();
       for (const s of records) next.set(s.partition, Math.max(next.get(s.partition) ?? 0, s.offset + 1));
@@ -387,9 +402,10 @@ const platformaticFlows: ClientFlows = {
       });
       stream.on('error', (err: Error) => errors.push(err));
       await waitCount(
-        `@platformatic/kafka group read (errors: ${errors.map(String).join('; ') || 'none'})`,
+        '@platformatic/kafka group read',
         () => records.length,
         count,
+        () => errors.map(String).join('; '),
       );
       const next = new Map<number, number>();
       for (const s of records) next.set(s.partition, Math.max(next.get(s.partition) ?? 0, s.offset + 1));
