@@ -58,12 +58,17 @@ export class ControllerHost {
   #timer: NodeJS.Timeout | null = null;
   #reconciling = false;
   #closed = false;
+  /** This node's registration has been in the image. */
+  #selfRegistered = false;
   #listeners = new Set<(active: boolean) => void>();
 
   constructor(opts: ControllerHostOptions) {
     this.#opts = opts;
     this.#log = opts.log;
     this.#clock = opts.clock ?? Date.now;
+    opts.log.onImage((image) => {
+      if (image.brokers.has(opts.log.nodeId)) this.#selfRegistered = true;
+    });
     this.#timer = setInterval(() => this.#tick(), opts.tickMs ?? 250);
     this.#timer.unref();
   }
@@ -252,9 +257,11 @@ export class ControllerHost {
       }
       // An unregistered node leaves the group; this node last, once the others are gone (a leader that
       // removes itself hands its role over, raft.ts handOverAfterRemoval).
+      // This node counts only once its own registration has been in the log: a new controller that
+      // has not registered yet is not a removed one.
       const gone =
         [...members].find((id) => id !== this.#log.nodeId && !image.brokers.has(id)) ??
-        (image.brokers.has(this.#log.nodeId) ? undefined : this.#log.nodeId);
+        (this.#selfRegistered && !image.brokers.has(this.#log.nodeId) ? this.#log.nodeId : undefined);
       if (gone !== undefined && members.has(gone)) {
         await this.#log.raft.proposeConfChange({ type: ConfChangeType.removeNode, node: gone });
         this.#opts.logger.info({ node: gone }, 'removed an unregistered node from the metadata log');
