@@ -191,6 +191,7 @@ export class BrokerCore {
   #latest: MetadataImage = MetadataImage.EMPTY;
   #applying: Promise<void> | null = null;
   #publishWaiters: { offset: number; resolve: () => void }[] = [];
+  #leadershipListeners = new Set<(topic: string, partition: number, leads: boolean) => void>();
   readonly dataDir: string;
 
   private constructor(opts: CoreOptions, partitions: PartitionManager, cluster: Cluster, id: number) {
@@ -309,6 +310,7 @@ export class BrokerCore {
           );
         }
         this.metadata.publish(next);
+        this.#reportLeadership(prev, next);
         const offset = next.provenance.offset;
         const due = this.#publishWaiters.filter((w) => w.offset <= offset);
         this.#publishWaiters = this.#publishWaiters.filter((w) => w.offset > offset);
@@ -318,6 +320,37 @@ export class BrokerCore {
       this.#applying = null;
       if (this.#latest !== this.metadata.image && !this.#closed) this.#kick();
     });
+  }
+
+  /**
+   * Tells `fn` of each partition this node starts or stops leading, after the image that says so is
+   * published (the group service loads and drops coordinator shards by it).
+   */
+  onLeadership(fn: (topic: string, partition: number, leads: boolean) => void): () => void {
+    this.#leadershipListeners.add(fn);
+    return () => this.#leadershipListeners.delete(fn);
+  }
+
+  #reportLeadership(prev: MetadataImage, next: MetadataImage): void {
+    if (this.#leadershipListeners.size === 0) return;
+    const me = this.numericNodeId;
+    const changes: [string, number, boolean][] = [];
+    for (const [id, t] of prev.topicsById) {
+      if (next.topicsById.has(id)) continue;
+      t.partitions.forEach((p, i) => {
+        if (p.leader === me) changes.push([t.name, i, false]);
+      });
+    }
+    for (const [id, t] of next.topicsById) {
+      const before = prev.topicsById.get(id);
+      if (before === t) continue;
+      t.partitions.forEach((p, i) => {
+        const was = before?.partitions[i]?.leader === me;
+        if (was !== (p.leader === me)) changes.push([t.name, i, !was]);
+      });
+    }
+    for (const [topic, partition, leads] of changes)
+      for (const fn of this.#leadershipListeners) fn(topic, partition, leads);
   }
 
   /** Resolves once this node has acted on the metadata log up to `offset`. */

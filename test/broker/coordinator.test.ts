@@ -431,3 +431,22 @@ test('a static member rejoining while the leader assigns forces a new round, so 
   assert.notEqual(second.memberId, first.memberId);
   assert.equal(second.leaderId, second.memberId);
 });
+
+test('unload drops a group whose shard moved and tells members waiting on a join NOT_COORDINATOR', () => {
+  const { c } = make();
+  const a = box<JoinResponse>();
+  c.join(joinReq(''), 0, a.fn);
+  const first = a.value as JoinResponse;
+  c.applyCommit('g', 'orders', 0, { offset: 7, metadata: '', commitTimestampMs: 0, leaderEpoch: -1 });
+  // A second member joins: the first is asked to rejoin, and the join waits for it.
+  const b = box<JoinResponse>();
+  c.join(joinReq('', { clientId: 'd' }), 10, b.fn);
+  const waiting = box<JoinResponse>();
+  c.join(joinReq('d-2', { clientId: 'd' }), 11, waiting.fn);
+  assert.equal(waiting.value, undefined, 'the join waits for the rebalance');
+  c.unload('g');
+  assert.equal((waiting.value as unknown as BrokerError).code, 'NOT_COORDINATOR');
+  assert.equal(c.has('g'), false);
+  assert.equal(c.fetchOffset('g', 'orders', 0), null, 'its offsets are the new coordinator’s to load');
+  assert.ok(first.memberId);
+});

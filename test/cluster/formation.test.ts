@@ -300,6 +300,68 @@ test('SIGKILL the active controller: a new one is elected, CreateTopics through 
   }
 });
 
+test('SIGSTOP past the session: the node is fenced, its partitions and groups go leaderless; SIGCONT: it leads them again with its groups', async () => {
+  const victim = cluster.node(2);
+  const k = await kafkaCaller(victim.kafkaPort);
+  let group = '';
+  try {
+    // A group that node 2 coordinates, with a committed offset.
+    for (let g = 0; !group; g++) {
+      const c = await k.call('FindCoordinator', 4, { keyType: 0, coordinatorKeys: [`stopped-${g}`] });
+      if (c.coordinators[0].nodeId === victim.id) group = `stopped-${g}`;
+    }
+    const commit = await k.call('OffsetCommit', 8, {
+      groupId: group,
+      generationId: -1,
+      memberId: '',
+      groupInstanceId: null,
+      topics: [
+        {
+          name: 'spread',
+          partitions: [
+            { partitionIndex: 0, committedOffset: 42, committedLeaderEpoch: -1, committedMetadata: null },
+          ],
+        },
+      ],
+    });
+    assert.equal(commit.topics[0].partitions[0].errorCode, 0);
+  } finally {
+    k.close();
+  }
+  const pid = victim.pid!;
+  process.kill(pid, 'SIGSTOP');
+  try {
+    await until('node 2 to be fenced', async () => {
+      const md = await kafkaMetadata(cluster.node(1).kafkaPort);
+      return !md.brokers.some((b: { nodeId: number }) => b.nodeId === victim.id);
+    });
+    const k1 = await kafkaCaller(cluster.node(1).kafkaPort);
+    try {
+      const c = await k1.call('FindCoordinator', 4, { keyType: 0, coordinatorKeys: [group] });
+      assert.equal(c.coordinators[0].errorCode, 15, 'COORDINATOR_NOT_AVAILABLE while its leader is fenced');
+    } finally {
+      k1.close();
+    }
+  } finally {
+    process.kill(pid, 'SIGCONT');
+  }
+  await until('node 2 ready again', async () => (await ready(victim.metricsUrl)) === 'FOLLOWER');
+  const fetched = await until('the group to be served again, from the reloaded shard', async () => {
+    const k2 = await kafkaCaller(victim.kafkaPort);
+    try {
+      const r = await k2.call('OffsetFetch', 7, {
+        groupId: group,
+        topics: [{ name: 'spread', partitionIndexes: [0] }],
+        requireStable: false,
+      });
+      return r.errorCode === 0 && r.topics[0].partitions[0].errorCode === 0 ? r : null;
+    } finally {
+      k2.close();
+    }
+  });
+  assert.equal(fetched.topics[0].partitions[0].committedOffset, 42);
+});
+
 test('a --controller false node follows the metadata as an observer, and rejoins after SIGKILL', async () => {
   const observer = await cluster.addNode({ args: ['--controller', 'false'] });
   assert.equal(await ready(observer.metricsUrl), 'FOLLOWER');

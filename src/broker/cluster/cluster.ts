@@ -269,6 +269,9 @@ export class Cluster {
           { timeoutMs: Math.max(1, deadline - this.#clock()) },
         );
         if (answer.peers) this.log.setPeers(answer.peers);
+        // Caught up again only once a heartbeat says so: the registration may have made a record
+        // (new listeners) that this node has yet to apply.
+        this.#caughtUp = false;
         if (this.#brokerEpoch !== answer.brokerEpoch) {
           this.#brokerEpoch = answer.brokerEpoch;
           this.#setState('fenced');

@@ -964,6 +964,27 @@ export class GroupCoordinator {
     if (g && g.members.size === 0 && g.offsets.size === 0) this.#groups.delete(groupId);
   }
 
+  /**
+   * Drops a group from this coordinator without changing it (its offsets partition moved to another
+   * node, which loads it from the log): members waiting on a join or sync are told NOT_COORDINATOR,
+   * so that they find the new coordinator.
+   */
+  unload(groupId: string): void {
+    const g = this.#groups.get(groupId);
+    if (!g) return;
+    this.#groups.delete(groupId);
+    const moved = () =>
+      new BrokerError('NOT_COORDINATOR', `group ${groupId} moved to another coordinator; find it again`);
+    for (const m of g.members.values()) {
+      const join = m.awaitingJoin;
+      const sync = m.awaitingSync;
+      m.awaitingJoin = null;
+      m.awaitingSync = null;
+      join?.(moved());
+      sync?.(moved());
+    }
+  }
+
   deleteGroup(groupId: string): void {
     const g = this.#groups.get(groupId);
     if (!g) throw new BrokerError('GROUP_ID_NOT_FOUND', `no group ${groupId}`);

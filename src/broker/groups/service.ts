@@ -80,12 +80,21 @@ export class GroupService {
   #writes: Promise<unknown> = Promise.resolve();
   #closed = false;
   #onSkipped: (what: 'record' | 'batch') => void;
+  /** Offsets partitions whose groups this node coordinates (loaded). */
+  #shards = new Set<number>();
+  /** Offsets partitions being loaded. */
+  #loading = new Set<number>();
+  /** Loads and drops of shards, one at a time. */
+  #shardChain: Promise<void> = Promise.resolve();
 
   constructor(core: BrokerCore, opts: GroupServiceOptions = {}) {
     this.core = core;
     this.#onSkipped = opts.onSkippedRecord ?? (() => {});
     this.clock = opts.clock ?? Date.now;
     this.offsetsPartitions = opts.offsetsPartitions ?? 50;
+    core.onLeadership((topic, partition, leads) => {
+      if (topic === OFFSETS_TOPIC) this.#shard(partition, leads);
+    });
     this.coordinator = new GroupCoordinator(
       {
         partitionsOf: (topic) => core.metadata.getTopic(topic)?.partitions ?? 0,
@@ -120,55 +129,96 @@ export class GroupService {
         );
       }
     }
+    const t = this.core.metadata.image.topicsByName.get(OFFSETS_TOPIC);
+    for (let p = 0; p < (t?.partitions.length ?? 0); p++) {
+      if (t?.partitions[p].leader === this.core.numericNodeId) this.#shard(p, true);
+    }
+    await this.#shardChain;
+  }
+
+  /**
+   * Loads or drops the coordinator shard of one offsets partition, in order with the others (DESIGN.md
+   * decision 8): this node coordinates the groups of the partitions it leads. Loading replays the
+   * partition; requests for its groups meanwhile get COORDINATOR_LOAD_IN_PROGRESS. Dropping forgets
+   * its groups here (the new leader loads them from the log) and tells waiting members to look again.
+   */
+  #shard(partition: number, leads: boolean): void {
+    this.#shardChain = this.#shardChain.then(async () => {
+      if (this.#closed) return;
+      if (leads) {
+        if (this.#shards.has(partition)) return;
+        this.#loading.add(partition);
+        try {
+          await this.#loadPartition(partition);
+          this.#shards.add(partition);
+        } catch (err) {
+          this.core.logger.error(
+            { partition, err: String(err) },
+            'cannot load the groups of an offsets partition',
+          );
+        } finally {
+          this.#loading.delete(partition);
+        }
+        this.#reschedule();
+      } else {
+        if (!this.#shards.delete(partition)) return;
+        const count = this.core.metadata.image.topicsByName.get(OFFSETS_TOPIC)?.partitions.length ?? 0;
+        for (const id of this.coordinator.groupIds())
+          if (count === 0 || partitionForGroup(id, count) === partition) this.coordinator.unload(id);
+        this.core.logger.info({ partition }, 'no longer coordinates the groups of an offsets partition');
+      }
+    });
+  }
+
+  /** Replays one offsets partition into the coordinator. */
+  async #loadPartition(p: number): Promise<void> {
     const now = this.clock();
     const groups = new Map<string, GroupSnapshot | null>();
-    for (let p = 0; p < this.core.partitionCount(OFFSETS_TOPIC); p++) {
-      let view: PartitionView;
+    let view: PartitionView;
+    try {
+      view = this.core.partition(OFFSETS_TOPIC, p);
+    } catch (err) {
+      // Another node leads this partition and coordinates its groups.
+      if (isBrokerError(err, 'NOT_LEADER_OR_FOLLOWER')) return;
+      // An offline partition (issue 10: one partition's fault never stops the broker): its groups
+      // start empty here.
+      this.core.logger.error(
+        { partition: p, err: String(err) },
+        'cannot load group state from an offline partition',
+      );
+      return;
+    }
+    let offset = view.logStartOffset;
+    while (offset < view.logEndOffset) {
+      let read: { bytes: Buffer; nextOffset: number };
       try {
-        view = this.core.partition(OFFSETS_TOPIC, p);
+        read = await view.read(offset, 4 * 1024 * 1024);
       } catch (err) {
-        // Another node leads this partition and coordinates its groups.
-        if (isBrokerError(err, 'NOT_LEADER_OR_FOLLOWER')) continue;
-        // An offline partition (issue 10: one partition's fault never stops the broker): its groups
-        // start empty here.
-        this.core.logger.error(
-          { partition: p, err: String(err) },
-          'cannot load group state from an offline partition',
-        );
+        if (!isBrokerError(err, 'CORRUPT_MESSAGE')) throw err;
+        offset = view.offsetPastDamage(offset); // damaged group records are skipped
         continue;
       }
-      let offset = view.logStartOffset;
-      while (offset < view.logEndOffset) {
-        let read: { bytes: Buffer; nextOffset: number };
+      const { bytes, nextOffset } = read;
+      if (bytes.length === 0) break;
+      const spans: [number, number][] = [];
+      forEachBatch(bytes, (pos, size) => spans.push([pos, size]));
+      for (const [pos, size] of spans) {
+        const baseOffset = readInt64(bytes, pos + F.baseOffset);
         try {
-          read = await view.read(offset, 4 * 1024 * 1024);
+          await walkBatch(bytes.subarray(pos, pos + size), (r, records) => {
+            const at = baseOffset + r.offsetDelta;
+            try {
+              this.#replay(recordKey(r, records), recordValue(r, records), groups);
+            } catch (err) {
+              this.#skipped(p, at, err, 'record');
+            }
+            return undefined;
+          });
         } catch (err) {
-          if (!isBrokerError(err, 'CORRUPT_MESSAGE')) throw err;
-          offset = view.offsetPastDamage(offset); // damaged group records are skipped
-          continue;
+          this.#skipped(p, baseOffset, err, 'batch');
         }
-        const { bytes, nextOffset } = read;
-        if (bytes.length === 0) break;
-        const spans: [number, number][] = [];
-        forEachBatch(bytes, (pos, size) => spans.push([pos, size]));
-        for (const [pos, size] of spans) {
-          const baseOffset = readInt64(bytes, pos + F.baseOffset);
-          try {
-            await walkBatch(bytes.subarray(pos, pos + size), (r, records) => {
-              const at = baseOffset + r.offsetDelta;
-              try {
-                this.#replay(recordKey(r, records), recordValue(r, records), groups);
-              } catch (err) {
-                this.#skipped(p, at, err, 'record');
-              }
-              return undefined;
-            });
-          } catch (err) {
-            this.#skipped(p, baseOffset, err, 'batch');
-          }
-        }
-        offset = nextOffset;
       }
+      offset = nextOffset;
     }
     for (const [group, snapshot] of groups) {
       if (!snapshot) {
@@ -182,7 +232,6 @@ export class GroupService {
         this.#skipped(partitionForGroup(group, this.core.partitionCount(OFFSETS_TOPIC)), -1, err, 'record');
       }
     }
-    this.#reschedule();
   }
 
   /** Applies one offsets-topic record; throws when it cannot be parsed. */
@@ -249,7 +298,9 @@ export class GroupService {
           this.#topicReady = null;
           throw err;
         },
-      );
+      )
+      // The shards of the partitions this node leads load as the topic appears.
+      .then(() => this.#shardChain);
     return this.#topicReady;
   }
 
@@ -313,8 +364,17 @@ export class GroupService {
 
   /** NOT_COORDINATOR when another node leads the group's offsets partition (the client finds it again). */
   #checkCoordinator(groupId: string): void {
-    if (!this.core.metadata.image.topicsByName.has(OFFSETS_TOPIC)) return;
+    const t = this.core.metadata.image.topicsByName.get(OFFSETS_TOPIC);
+    if (!t) return;
     const leader = this.coordinatorOf(groupId);
+    if (
+      leader === this.core.numericNodeId &&
+      !this.#shards.has(partitionForGroup(groupId, t.partitions.length))
+    )
+      throw new BrokerError(
+        'COORDINATOR_LOAD_IN_PROGRESS',
+        `node ${this.core.numericNodeId} is loading the groups of ${groupId}'s offsets partition`,
+      );
     if (leader !== this.core.numericNodeId)
       throw new BrokerError(
         'NOT_COORDINATOR',
