@@ -164,6 +164,7 @@ export async function runBroker(config: BrokerConfig, givenLogger?: Logger): Pro
       cluster: {
         bindHost: config.bindAddr,
         advertisedHost: config.advertiseAddr,
+        rack: config.rack === '' ? null : config.rack,
         raftPort: config.raftPort,
         controllerEligible: config.controller,
         quorumSize: config.controllerQuorumSize,

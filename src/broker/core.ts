@@ -240,6 +240,7 @@ export class BrokerCore {
       joinAddr: c.joinAddr ?? null,
       heartbeatMs: c.heartbeatMs ?? 2000,
       sessionTimeoutMs: c.sessionTimeoutMs ?? 9000,
+      rack: c.rack ?? null,
       forwarder: c.forwarder ?? null,
       tickMs: c.tickMs,
       snapshotEntries: c.snapshotEntries,

@@ -27,6 +27,8 @@ export interface BrokerConfig {
    */
   numericNodeId: number;
   dataDir: string;
+  /** The node's rack, or '' for none. */
+  rack: string;
   grpcPort: number;
   kafkaPort: number;
   raftPort: number;
@@ -82,6 +84,7 @@ export type ConfigSource = 'default' | 'file' | 'env' | 'flag' | 'option';
 export const FIELD_KEYS = {
   nodeId: 'node.id',
   dataDir: 'node.data_dir',
+  rack: 'node.rack',
   grpcPort: 'network.grpc_port',
   kafkaPort: 'network.kafka_port',
   raftPort: 'network.raft_port',
@@ -430,6 +433,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     nodeId,
     numericNodeId: numericNodeId(nodeId, originOf({ sources }, 'node.id')),
     dataDir: path.resolve((v['node.data_dir'] as string) || path.join('data', nodeId)),
+    rack: v['node.rack'],
     grpcPort: v['network.grpc_port'],
     kafkaPort: v['network.kafka_port'],
     raftPort: v['network.raft_port'],

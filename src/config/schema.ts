@@ -50,6 +50,13 @@ export const SCHEMA: readonly KeySpec[] = [
     flag: 'data-dir',
   },
   {
+    key: 'node.rack',
+    kind: { type: 'string' },
+    default: '',
+    doc: "The node's rack (failure domain), registered with the controller: replica placement spreads each partition across racks. Empty: none.",
+    flag: 'rack',
+  },
+  {
     key: 'network.grpc_port',
     kind: port,
     default: 8080,

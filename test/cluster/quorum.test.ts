@@ -162,3 +162,39 @@ test('a node down while the metadata log moved past a snapshot catches up from t
     k.close();
   }
 });
+
+test('racks given with --rack are registered, reported in Metadata, and each partition spans them', async (t) => {
+  const cluster = await startCluster({
+    nodes: 3,
+    env: fast,
+    node: {
+      1: { args: ['--rack', 'rack-a'] },
+      2: { args: ['--rack', 'rack-b'] },
+      3: { args: ['--rack', 'rack-c'] },
+    },
+  });
+  t.after(() => cluster.close());
+  const k = await kafkaCaller(cluster.node(2).kafkaPort);
+  try {
+    const created = await k.call('CreateTopics', 7, {
+      topics: [{ name: 'racked', numPartitions: 6, replicationFactor: 3, assignments: [], configs: [] }],
+      timeoutMs: 30_000,
+      validateOnly: false,
+    });
+    assert.equal(created.topics[0].errorCode, 0, created.topics[0].errorMessage ?? '');
+    const md = await k.call('Metadata', 12, {
+      topics: [{ name: 'racked', topicId: '00000000-0000-0000-0000-000000000000' }],
+      allowAutoTopicCreation: false,
+      includeTopicAuthorizedOperations: false,
+    });
+    const rackOf = new Map(md.brokers.map((b: { nodeId: number; rack: string }) => [b.nodeId, b.rack]));
+    assert.deepEqual([...rackOf.values()].sort(), ['rack-a', 'rack-b', 'rack-c']);
+    for (const p of md.topics[0].partitions) {
+      const racks = new Set(p.replicaNodes.map((id: number) => rackOf.get(id)));
+      assert.equal(racks.size, 3, `partition ${p.partitionIndex} spans the three racks`);
+      assert.deepEqual(p.isrNodes, [p.leaderId], 'followers do not fetch yet: the ISR is the leader');
+    }
+  } finally {
+    k.close();
+  }
+});

@@ -37,7 +37,10 @@ test('a broker restart mid-consumption resumes from the committed offsets', {
 
   const reports: Report[] = [];
   const records = () => reports.filter((r) => r.type === 'record');
-  const consumer = startConsumerChild(proxy.address, 'readers', 'stream', reports, { processingDelayMs: 5 });
+  const consumer = startConsumerChild(proxy.address, 'readers', 'stream', reports, {
+    // Slow enough that the restart lands mid-way even on a loaded machine (400 records take 8 s).
+    processingDelayMs: 20,
+  });
   t.after(() => consumer.proc.kill('SIGKILL'));
   await until(async () => {
     const offsets = await client.fetchOffsets('readers');

@@ -36,6 +36,8 @@ export interface ClusterOptions {
   nodeId: number;
   /** The node's name (`node.id`), registered for admin tools. */
   nodeName?: string;
+  /** The node's rack (`node.rack`), registered for rack-aware placement; null for none. */
+  rack?: string | null;
   /** Where the Raft listener binds. */
   bindHost: string;
   /** The host other nodes reach this one at. */
@@ -260,7 +262,7 @@ export class Cluster {
               brokerId: this.nodeId,
               incarnationId: this.incarnationId,
               listeners,
-              rack: null,
+              rack: this.#opts.rack ?? null,
               controllerEligible: this.#opts.controllerEligible,
               quorumSize: this.#opts.quorumSize,
               ...(this.#opts.nodeName === undefined ? {} : { nodeName: this.#opts.nodeName }),

@@ -48,7 +48,8 @@ export interface KafkaBroker {
  */
 export function kafkaBrokers(deps: HandlerDeps): KafkaBroker[] {
   const { host, port } = deps.advertised();
-  const out: KafkaBroker[] = [{ nodeId: deps.kafkaNodeId, host, port, rack: null }];
+  const rack = deps.core.metadata.image.brokers.get(deps.kafkaNodeId)?.rack ?? null;
+  const out: KafkaBroker[] = [{ nodeId: deps.kafkaNodeId, host, port, rack }];
   for (const b of deps.core.metadata.image.brokers.values()) {
     if (b.id === deps.kafkaNodeId || b.fenced) continue;
     const l = b.listeners.find((x) => x.name === 'kafka');
