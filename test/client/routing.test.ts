@@ -134,6 +134,35 @@ test('a consumer group through node 3 reads all the records', async () => {
   );
 });
 
+test('a leader in the cache that no longer leads: NOT_LEADER_OR_FOLLOWER refreshes the view, the call goes on', async () => {
+  const stale = await connect(2);
+  const admin = await connect(1);
+  const name = 'moving';
+  const leadersOf = (t: { partitionInfo: { leaderId: number }[] }) => t.partitionInfo.map((p) => p.leaderId);
+  await admin.createTopic(name, { partitions: 3, replicationFactor: 1 });
+  const before = leadersOf(await stale.describeTopic(name));
+  // Placement deals leaders round-robin from the cluster's partition count (src/controller/placement.ts):
+  // one more partition elsewhere, and the recreated topic's partitions are each led by another node.
+  await admin.deleteTopic(name);
+  await admin.createTopic(`${name}-filler`, { partitions: 1, replicationFactor: 1 });
+  const recreated = await admin.createTopic(name, { partitions: 3, replicationFactor: 1 });
+  assert.notDeepEqual(leadersOf(recreated), before, 'a partition has a new leader');
+  // Every node has applied the new topic before the stale client sends to its old leaders.
+  for (const n of cluster.nodes) {
+    const c = await connect(n.id);
+    for (let i = 0; (await c.describeTopic(name)).id !== recreated.id; i++) {
+      assert.ok(i < 100, `${n.name} learns the recreated topic`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  for (let p = 0; p < 3; p++) {
+    const r = await stale.produce(name, `after-${p}`, { partition: p });
+    assert.deepEqual(r, { partition: p, offset: 0 });
+    assert.equal((await stale.consume(name, 0, { partition: p })).value?.toString(), `after-${p}`);
+  }
+  assert.deepEqual(leadersOf(await stale.describeTopic(name)), leadersOf(recreated));
+});
+
 test('broker-admin cluster and describe-topic through any node', async () => {
   const admin = 'src/cli/broker-admin.ts';
   const c = await run(admin, ['--server', cluster.node(2).grpcAddress, 'cluster']);
