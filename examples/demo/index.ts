@@ -1,11 +1,14 @@
 /**
  * The seed's demo: create demo-topic, produce three messages, consume them back with their offsets.
- *   npm run demo                     (against localhost:8080)
+ *   npm run demo                             (against localhost:8080)
+ *   npm run demo -- --server localhost:8081  (any node of a cluster)
  *   BROKER_SERVER=host:port npm run demo
  */
+import { parseArgs } from 'node:util';
 import { BrokerClient, BrokerClientError } from '../../src/client/index.ts';
 
-const server = process.env.BROKER_SERVER ?? 'localhost:8080';
+const { values } = parseArgs({ options: { server: { type: 'string' } } });
+const server = values.server ?? process.env.BROKER_SERVER ?? 'localhost:8080';
 const client = await BrokerClient.connect(server);
 try {
   console.log('Broker Demo');

@@ -4,20 +4,21 @@
  * or JSON (`--json`) for scripts.
  *
  *   broker-admin [--server host:port[,host:port]] [--json] <command> [args]
+ *     cluster
  *     create-topic <name> [--partitions N] [--replication-factor N] [--config key=value ...]
  *     list-topics
  *     describe-topic <name>
  *     delete-topic <name>
  *     delete-records <topic> --partition N --offset N
- *     delete-records <topic> --partition N --offset N
-                                      deletes the partition's records below the offset (-1: all up
-                                      to the high watermark) and prints its new log start offset
-  alter-configs <topic> [--set key=value ...] [--delete key ...]
+ *     alter-configs <topic> [--set key=value ...] [--delete key ...]
  *     list-groups
  *     describe-group <group>
  *     delete-group <group>
  *     dlq-list <dlq-topic> [--partition N] [--limit N]
  *     dlq-replay <dlq-topic> [--to-topic T] [--from-beginning]
+ *
+ * `--server` may name any node of a cluster: the client learns the others from it and asks each
+ * partition's leader and each group's coordinator (src/client/cluster-view.ts).
  */
 import { parseArgs } from 'node:util';
 import {
@@ -26,16 +27,22 @@ import {
   type ConsumedMessage,
   DLQ_HEADERS,
   type GroupDescription,
+  type ServerInfo,
   type TopicInfo,
 } from '../client/index.ts';
 
 const USAGE = `Usage: broker-admin [--server host:port[,host:port...]] [--json] <command> [args]
 
 Commands:
+  cluster                             the nodes: addresses, roles (controller, voter, observer),
+                                      fenced or not, and the cluster id
   create-topic <name> [--partitions N] [--replication-factor N] [--config key=value]...
   list-topics
-  describe-topic <name>
+  describe-topic <name>               partitions with leader, replicas, ISR and offsets
   delete-topic <name>
+  delete-records <topic> --partition N --offset N
+                                      deletes the partition's records below the offset (-1: all up
+                                      to the high watermark) and prints its new log start offset
   alter-configs <topic> [--set key=value]... [--delete key]...
                                       sets topic configs and returns others to the broker default
   list-groups
@@ -49,7 +56,7 @@ Commands:
                                       the committed offsets of group "dlq-replay.<dlq-topic>", so a
                                       second replay sends only newer dead letters
 
---server defaults to $BROKER_SERVER or localhost:8080.`;
+--server defaults to $BROKER_SERVER or localhost:8080; any node of a cluster will do.`;
 
 function table(rows: (string | number)[][]): string {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
@@ -97,7 +104,39 @@ function describeText(t: TopicInfo): string {
       ]),
     ]),
   );
+  if (t.replicationFactor > 1) lines.push(FOLLOWERS_NOTE);
   return lines.join('\n');
+}
+
+/**
+ * Until followers fetch (issue 12, data replication), a partition's replicas other than its leader
+ * are assigned but hold no data, so the ISR is the leader alone.
+ */
+const FOLLOWERS_NOTE =
+  'Note: followers do not fetch yet, so each partition is stored on its leader only and the ISR is ' +
+  'the leader alone; data replication comes in the next release.';
+
+/** A node's role: the active controller, another voter of the metadata quorum, or an observer. */
+function roleOf(s: ServerInfo): string {
+  if (s.isLeader) return 'controller';
+  return s.voter ? 'voter' : 'observer';
+}
+
+function clusterText(clusterId: string, servers: ServerInfo[]): string {
+  return [
+    `Cluster: ${clusterId || '-'}  nodes: ${servers.length}`,
+    table([
+      ['NODE', 'ID', 'ADDRESS', 'KAFKA-PORT', 'ROLE', 'FENCED'],
+      ...servers.map((s) => [
+        s.id,
+        s.nodeId,
+        s.address,
+        s.kafkaPort || '-',
+        roleOf(s),
+        s.fenced ? 'yes' : 'no',
+      ]),
+    ]),
+  ].join('\n');
 }
 
 function describeGroupText(g: GroupDescription): string {
@@ -193,6 +232,14 @@ async function main(argv: string[]): Promise<number> {
   });
   try {
     switch (command) {
+      case 'cluster': {
+        const { clusterId, servers } = await client.describeCluster();
+        out(clusterText(clusterId, servers), {
+          clusterId,
+          servers: servers.map((s) => ({ ...s, role: roleOf(s) })),
+        });
+        return 0;
+      }
       case 'create-topic': {
         const configs = keyValues(values.config, '--config');
         const t = await client.createTopic(needName(), {

@@ -173,6 +173,8 @@ export class Consumer implements AsyncIterable<ConsumedMessage> {
   #needJoin = true;
   #ready: Fetched[] = [];
   #inFlight = 0;
+  /** Where #startFetches starts looking: after the partition it started last. */
+  #fetchCursor = 0;
   /** Aborts this generation's long polls when the consumer must rejoin or close. */
   #fetchAbort = new AbortController();
   /** Aborts sleeps and joins when the consumer closes. */
@@ -448,11 +450,21 @@ export class Consumer implements AsyncIterable<ConsumedMessage> {
     this.#wake?.();
   }
 
-  /** Starts long polls on owned, unpaused partitions that have none, up to maxConcurrentFetches. */
+  /**
+   * Starts long polls on owned, unpaused partitions that have none, up to maxConcurrentFetches, taking
+   * the partitions in turn from where the last call stopped: starting from the first each time would
+   * give a freed slot back to the partition that just finished, so that with more partitions than
+   * slots the last ones were never fetched once the first ones were drained and long-polling.
+   */
   #startFetches(): void {
-    for (const ps of this.#partitions.values()) {
+    const all = [...this.#partitions.values()];
+    const from = this.#fetchCursor;
+    for (let i = 0; i < all.length; i++) {
       if (this.#inFlight >= this.options.maxConcurrentFetches) return;
+      const at = (from + i) % all.length;
+      const ps = all[at];
       if (ps.paused || ps.fetching || ps.queued) continue;
+      this.#fetchCursor = at + 1;
       void this.#fetch(ps);
     }
   }

@@ -10,16 +10,24 @@
  * Batches are encoded here, as Kafka clients do: ProduceBatch sends RecordBatch v2 bytes (compressed if
  * asked) that the broker stores without decoding, and consumers receive stored batches and decode them
  * here. Retriable errors are retried with exponential backoff; every call takes an AbortSignal.
+ *
+ * In a cluster (issue 11) the client learns every node from GetServers after connecting to any of
+ * them, and keeps a view of each topic's partition leaders (src/client/cluster-view.ts): produce,
+ * consume, subscribe and delete-records go to the partition's leader, group calls to the group's
+ * coordinator, topic admin to any node. A node that answers NOT_LEADER_OR_FOLLOWER or NOT_COORDINATOR
+ * did nothing, so the client refreshes its view and sends the call again, within the retry policy.
  */
 import * as grpc from '@grpc/grpc-js';
-import { brokerClientConstructor } from '../grpc-proto.ts';
 import { batchBytesMax } from '../limits.ts';
 import { encodeBatchAsync, forEachBatch, type RecordHeader, readBatchHeader } from '../records/batch.ts';
 import { COMPRESSION, type CompressionName } from '../records/compression.ts';
+import { partitionForKey } from '../records/partitioner.ts';
 import { materialize, STOP, walkBatch } from '../records/record-walk.ts';
+import { ANY, ClusterView, type Route } from './cluster-view.ts';
 import { Consumer, type ConsumerOptions } from './consumer.ts';
 import { abortError, BrokerClientError } from './errors.ts';
 import {
+  backoffMs,
   groupByPartition,
   isMessage,
   type Message,
@@ -87,9 +95,16 @@ export interface TopicInfo {
   configs: Record<string, { value: string; isDefault: boolean }>;
   partitionInfo: {
     partition: number;
+    /** The leader's node name; empty when the partition has none. */
     leader: string;
     replicas: string[];
     isr: string[];
+    /** The same roles by numeric node id (-1: no leader), and the leader epoch. */
+    leaderId: number;
+    replicaIds: number[];
+    isrIds: number[];
+    leaderEpoch: number;
+    /** Offsets from the partition's leader; -1 when the leader could not be asked. */
     logStartOffset: number;
     logEndOffset: number;
     highWatermark: number;
@@ -129,8 +144,15 @@ export interface ServerInfo {
   /** The numeric node id, the number `id` ends with: the broker id that Kafka clients see. */
   nodeId: number;
   address: string;
+  /** Whether the node is the active controller (the metadata quorum's leader). */
   isLeader: boolean;
   kafkaPort: number;
+  /** Registered, but its session lapsed or it has not caught up: it leads nothing. */
+  fenced: boolean;
+  /** A voter of the metadata quorum; else an observer that follows the metadata log. */
+  voter: boolean;
+  /** May become a voter (cluster.controller). */
+  controllerEligible: boolean;
 }
 
 type Unary = (
@@ -140,13 +162,26 @@ type Unary = (
   cb: (err: grpc.ServiceError | null, res: unknown) => void,
 ) => grpc.ClientUnaryCall;
 
+/**
+ * How long after this client created a topic an UNKNOWN_TOPIC_OR_PARTITION from a partition's call is
+ * taken for metadata still spreading through the cluster (a node learns the topic when it applies the
+ * controller's record) and retried, rather than final.
+ */
+const createdTopicGraceMs = 10_000;
+
+/** What an error says about where the call should have gone. */
+type Reroute = 'now' | 'backoff' | 'no';
+
 export class BrokerClient {
   readonly addresses: string[];
   readonly options: Required<ClientOptions>;
-  #clients: grpc.Client[];
-  #current = 0;
-  #partitionCounts = new Map<string, number>();
+  #view: ClusterView;
+  /** When this client created each topic, for `createdTopicGraceMs`. */
+  #createdAt = new Map<string, number>();
   #stickyPartition = new Map<string, number>();
+  #roundRobin = new Map<string, number>();
+  /** Set when an answer suggests the server list changed; the next routed call asks GetServers. */
+  #serversStale = false;
   #closed = false;
 
   private constructor(addresses: string[], options: ClientOptions) {
@@ -158,19 +193,13 @@ export class BrokerClient {
       requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
       connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
     };
-    const Ctor = brokerClientConstructor();
-    this.#clients = addresses.map(
-      (a) =>
-        new Ctor(a, grpc.credentials.createInsecure(), {
-          'grpc.max_receive_message_length': 80 * 1024 * 1024,
-          'grpc.max_send_message_length': 80 * 1024 * 1024,
-        }),
-    );
+    this.#view = new ClusterView(addresses);
   }
 
   /**
-   * Connects to the first of `addresses` (host:port) that answers; later calls fail over to the others
-   * when one becomes unavailable.
+   * Connects to the first of `addresses` (host:port) that answers, then learns the cluster's other
+   * nodes from it (GetServers); calls that may go to any node fail over to the others when one
+   * becomes unavailable.
    */
   static async connect(addresses: string | string[], options: ClientOptions = {}): Promise<BrokerClient> {
     const list = (Array.isArray(addresses) ? addresses : addresses.split(','))
@@ -186,17 +215,22 @@ export class BrokerClient {
     const client = new BrokerClient(list, options);
     const deadline = Date.now() + client.options.connectTimeoutMs;
     const errors: string[] = [];
-    for (let i = 0; i < list.length; i++) {
+    for (const address of list) {
       try {
         await new Promise<void>((resolve, reject) =>
-          client.#clients[i].waitForReady(Math.max(deadline, Date.now() + 100), (err) =>
-            err ? reject(err) : resolve(),
-          ),
+          client.#view
+            .channel(address)
+            .waitForReady(Math.max(deadline, Date.now() + 100), (err) => (err ? reject(err) : resolve())),
         );
-        client.#current = i;
+        client.#view.useAddress(address);
+        // Best effort: a node that is not ready yet cannot list its peers, and the client then talks
+        // to it alone until an answer (NOT_LEADER_OR_FOLLOWER, say) shows that it is one of several.
+        await client
+          .#fetchServers({ timeoutMs: Math.max(1000, deadline - Date.now()) }, false)
+          .catch(() => {});
         return client;
       } catch (err) {
-        errors.push(`${list[i]}: ${(err as Error).message}`);
+        errors.push(`${address}: ${(err as Error).message}`);
       }
     }
     client.close();
@@ -210,48 +244,172 @@ export class BrokerClient {
 
   close(): void {
     this.#closed = true;
-    for (const c of this.#clients) c.close();
+    this.#view.close();
   }
 
-  /** One unary call with retries, failover and abort. */
-  async #call<T>(method: string, request: unknown, opts: CallOptions = {}, retry = true): Promise<T> {
+  /**
+   * One unary call with retries, routing, failover and abort. `route` says which node must answer: a
+   * partition's leader, a group's coordinator, one address, or any node. A node that refuses because
+   * it is not that node (NOT_LEADER_OR_FOLLOWER, NOT_COORDINATOR, or a topic this client just created
+   * that it has not learned yet) did nothing, so the call is routed again even when `retry` is false.
+   */
+  async #call<T>(
+    method: string,
+    request: unknown,
+    opts: CallOptions = {},
+    retry = true,
+    route: Route = ANY,
+  ): Promise<T> {
     const { signal } = opts;
-    for (let attempt = 0; ; attempt++) {
+    // Nodes that answered NOT_COORDINATOR in this round of looking for the group's coordinator.
+    const tried = new Set<string>();
+    for (let attempt = 0; ; ) {
       if (this.#closed)
         throw new BrokerClientError('client is closed', 'CANCELLED', grpc.status.CANCELLED, false);
       if (signal?.aborted) throw abortError(signal);
-      const client = this.#clients[this.#current];
+      let address: string | undefined;
       try {
-        return await new Promise<T>((resolve, reject) => {
-          const deadline = new Date(Date.now() + (opts.timeoutMs ?? this.options.requestTimeoutMs));
-          const call = (client as unknown as Record<string, Unary>)[method].call(
-            client,
-            request,
-            new grpc.Metadata(),
-            { deadline },
-            (err, res) => {
-              signal?.removeEventListener('abort', onAbort);
-              if (err)
-                reject(
-                  err.code === grpc.status.CANCELLED && signal?.aborted
-                    ? abortError(signal)
-                    : BrokerClientError.fromGrpc(err),
-                );
-              else resolve(res as T);
-            },
-          );
-          const onAbort = () => call.cancel();
-          signal?.addEventListener('abort', onAbort, { once: true });
-        });
+        address = await this.#target(route, opts);
+        const res = await this.#unary<T>(address, method, request, opts);
+        if (route.kind === 'group') this.#view.coordinatorFound(route.groupId, address);
+        return res;
       } catch (err) {
         const e = err as BrokerClientError;
-        if (!retry || !e.retriable || attempt >= this.options.retries) throw e;
-        if (e.grpcCode === grpc.status.UNAVAILABLE && this.#clients.length > 1)
-          this.#current = (this.#current + 1) % this.#clients.length;
-        const backoff = Math.min(this.options.retryBackoffMaxMs, this.options.retryBackoffMs * 2 ** attempt);
-        await sleep(backoff / 2 + Math.random() * (backoff / 2), signal);
+        if (!(e instanceof BrokerClientError)) throw e;
+        const reroute = this.#reroute(route, address, e, tried);
+        if (reroute === 'now') continue;
+        if ((reroute === 'no' && !(retry && e.retriable)) || attempt >= this.options.retries) throw e;
+        await sleep(backoffMs(attempt, this.options.retryBackoffMs, this.options.retryBackoffMaxMs), signal);
+        attempt++;
       }
     }
+  }
+
+  /** One unary call to `address`, without retries. */
+  #unary<T>(address: string, method: string, request: unknown, opts: CallOptions): Promise<T> {
+    const { signal } = opts;
+    const client = this.#view.channel(address);
+    return new Promise<T>((resolve, reject) => {
+      const deadline = new Date(Date.now() + (opts.timeoutMs ?? this.options.requestTimeoutMs));
+      const call = (client as unknown as Record<string, Unary>)[method].call(
+        client,
+        request,
+        new grpc.Metadata(),
+        { deadline },
+        (err, res) => {
+          signal?.removeEventListener('abort', onAbort);
+          if (err)
+            reject(
+              err.code === grpc.status.CANCELLED && signal?.aborted
+                ? abortError(signal)
+                : BrokerClientError.fromGrpc(err),
+            );
+          else resolve(res as T);
+        },
+      );
+      const onAbort = () => call.cancel();
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /** The address a call on `route` goes to, refreshing the view when it does not know. */
+  async #target(route: Route, opts: CallOptions): Promise<string> {
+    if (this.#serversStale) {
+      this.#serversStale = false;
+      await this.#fetchServers({ signal: opts.signal }, true).catch((err) => {
+        if (opts.signal?.aborted) throw err;
+        // Keep the view as it is; the call itself says whether the node it goes to can answer.
+      });
+    }
+    switch (route.kind) {
+      case 'any':
+        return this.#view.current;
+      case 'address':
+        return route.address;
+      case 'group':
+        return this.#view.coordinator(route.groupId);
+      case 'partition': {
+        const { topic, partition } = route;
+        if (!this.#view.routed) return this.#view.current;
+        const known = this.#view.leaderAddress(topic, partition);
+        if (known) return known;
+        const count = (await this.#refreshTopic(topic, opts)).partitions;
+        // A partition that does not exist: any node gives the error.
+        if (partition < 0 || partition >= count) return this.#view.current;
+        const leader = this.#view.leaderAddress(topic, partition);
+        if (leader) return leader;
+        // No leader right now, or one the server list does not have yet (a node that just joined).
+        this.#serversStale = true;
+        this.#view.forgetTopic(topic);
+        throw new BrokerClientError(
+          `partition ${topic}-${partition} has no leader that this client knows yet`,
+          'LEADER_NOT_AVAILABLE',
+          grpc.status.UNAVAILABLE,
+          true,
+        );
+      }
+    }
+  }
+
+  /**
+   * What a failed call teaches the view, and whether to send it again: at once to another node
+   * ('now'), after a backoff even if the call is not otherwise retried ('backoff'), or as the retry
+   * policy says ('no').
+   */
+  #reroute(route: Route, address: string | undefined, e: BrokerClientError, tried: Set<string>): Reroute {
+    if (route.kind === 'partition') {
+      const { topic } = route;
+      if (e.code === 'NOT_LEADER_OR_FOLLOWER' || e.code === 'LEADER_NOT_AVAILABLE') {
+        this.#view.forgetTopic(topic);
+        // A node that knows of no peers yet and says another leads: it has peers after all.
+        if (!this.#view.routed) this.#serversStale = true;
+        return 'backoff';
+      }
+      const created = this.#createdAt.get(topic);
+      if (
+        e.code === 'UNKNOWN_TOPIC_OR_PARTITION' &&
+        created !== undefined &&
+        Date.now() - created < createdTopicGraceMs
+      ) {
+        this.#view.forgetTopic(topic);
+        return 'backoff';
+      }
+    }
+    if (route.kind === 'group' && e.code === 'NOT_COORDINATOR') {
+      if (!this.#view.routed) this.#serversStale = true;
+      if (address !== undefined && this.#view.nextCoordinator(route.groupId, address, tried)) return 'now';
+      tried.clear();
+      return 'backoff';
+    }
+    if (e.grpcCode === grpc.status.UNAVAILABLE || e.grpcCode === grpc.status.DEADLINE_EXCEEDED) {
+      // The node did not answer (or is not ready): others may, and the view may be out of date.
+      if (address !== undefined) this.#view.failover(address);
+      if (route.kind === 'partition' && this.#view.routed) {
+        this.#view.forgetTopic(route.topic);
+        this.#serversStale = true;
+      }
+      if (route.kind === 'group') this.#view.forgetCoordinator(route.groupId);
+    }
+    return 'no';
+  }
+
+  /** Asks any node for the servers and updates the view (describeCluster does). */
+  async #fetchServers(opts: CallOptions, retry: boolean): Promise<void> {
+    await this.#describeCluster(opts, retry);
+  }
+
+  /** Asks any node for the topic's partitions and leaders, and caches the leaders. */
+  async #refreshTopic(topic: string, opts: CallOptions): Promise<TopicInfo> {
+    const res = await this.#call<{ topic: TopicInfo }>('DescribeTopic', { name: topic }, opts);
+    return this.#learnTopic(normalizeTopic(res.topic));
+  }
+
+  #learnTopic(info: TopicInfo): TopicInfo {
+    const leaders = info.partitionInfo.map((p) => (p.leader === '' ? -1 : p.leaderId));
+    this.#view.setTopic(info.name, leaders);
+    if (this.#view.routed && leaders.some((id) => id >= 0 && this.#view.addressOf(id) === undefined))
+      this.#serversStale = true;
+    return info;
   }
 
   // ---------------------------------------------------------------- topics
@@ -274,21 +432,22 @@ export class BrokerClient {
       o,
       false,
     );
-    const info = normalizeTopic(res.topic);
-    this.#partitionCounts.set(name, info.partitions);
-    return info;
+    this.#createdAt.set(name, Date.now());
+    return this.#learnTopic(normalizeTopic(res.topic));
   }
 
   async deleteTopic(name: string, opts: CallOptions = {}): Promise<void> {
     await this.#call('DeleteTopic', { name }, opts, false);
-    this.#partitionCounts.delete(name);
+    this.#view.forgetTopic(name);
+    this.#createdAt.delete(name);
   }
 
   /** Raises a topic's partition count to `count`. */
   async createPartitions(name: string, count: number, opts: CallOptions = {}): Promise<TopicInfo> {
     const res = await this.#call<{ topic: TopicInfo }>('CreatePartitions', { name, count }, opts, false);
-    this.#partitionCounts.delete(name);
-    return normalizeTopic(res.topic);
+    // The new partitions are being created on their leaders; give them the grace of a new topic.
+    this.#createdAt.set(name, Date.now());
+    return this.#learnTopic(normalizeTopic(res.topic));
   }
 
   /**
@@ -306,6 +465,7 @@ export class BrokerClient {
       { topic, partition, offset },
       opts,
       false,
+      { kind: 'partition', topic, partition },
     );
     return res.lowWatermark ?? 0;
   }
@@ -315,10 +475,39 @@ export class BrokerClient {
     return (res.topics ?? []).map(normalizeTopic);
   }
 
+  /**
+   * A topic's configs and partitions, with each partition's offsets as its leader reports them: a node
+   * knows the offsets of the partitions it leads only, so in a cluster the partitions led elsewhere
+   * are asked of their leaders. A leader that cannot be asked leaves its partitions' offsets at -1.
+   */
   async describeTopic(name: string, opts: CallOptions = {}): Promise<TopicInfo> {
-    const res = await this.#call<{ topic: TopicInfo }>('DescribeTopic', { name }, opts);
-    const info = normalizeTopic(res.topic);
-    this.#partitionCounts.set(name, info.partitions);
+    const info = await this.#refreshTopic(name, opts);
+    if (!this.#view.routed) return info;
+    const elsewhere = new Map<string, Set<number>>();
+    for (const p of info.partitionInfo) {
+      const leader = this.#view.leaderAddress(name, p.partition);
+      if (p.highWatermark >= 0 || leader === undefined) continue;
+      let set = elsewhere.get(leader);
+      if (!set) elsewhere.set(leader, (set = new Set()));
+      set.add(p.partition);
+    }
+    await Promise.all(
+      [...elsewhere].map(async ([address, partitions]) => {
+        let theirs: TopicInfo;
+        try {
+          const res = await this.#call<{ topic: TopicInfo }>('DescribeTopic', { name }, opts, false, {
+            kind: 'address',
+            address,
+          });
+          theirs = normalizeTopic(res.topic);
+        } catch (err) {
+          if (opts.signal?.aborted) throw err;
+          return;
+        }
+        for (const p of theirs.partitionInfo)
+          if (partitions.has(p.partition)) info.partitionInfo[p.partition] = p;
+      }),
+    );
     return info;
   }
 
@@ -327,11 +516,19 @@ export class BrokerClient {
   }
 
   /** The cluster's id (the same as Kafka Metadata's cluster_id) and the servers the node knows. */
-  async describeCluster(opts: CallOptions = {}): Promise<{ clusterId: string; servers: ServerInfo[] }> {
+  describeCluster(opts: CallOptions = {}): Promise<{ clusterId: string; servers: ServerInfo[] }> {
+    return this.#describeCluster(opts, true);
+  }
+
+  async #describeCluster(
+    opts: CallOptions,
+    retry: boolean,
+  ): Promise<{ clusterId: string; servers: ServerInfo[] }> {
     const res = await this.#call<{ servers?: Partial<ServerInfo>[]; clusterId?: string }>(
       'GetServers',
       {},
       opts,
+      retry,
     );
     const servers = (res.servers ?? []).map((s) => ({
       id: s.id ?? '',
@@ -339,7 +536,11 @@ export class BrokerClient {
       address: s.address ?? '',
       isLeader: s.isLeader ?? false,
       kafkaPort: s.kafkaPort ?? 0,
+      fenced: s.fenced ?? false,
+      voter: s.voter ?? false,
+      controllerEligible: s.controllerEligible ?? false,
     }));
+    this.#view.setServers(servers);
     return { clusterId: res.clusterId ?? '', servers };
   }
 
@@ -356,11 +557,25 @@ export class BrokerClient {
       const r = await this.produceBatch(topic, [m], opts);
       return { partition: r.results[0].partition, offset: r.results[0].baseOffset };
     }
+    // A single broker picks the partition of a record sent without one, as it always did. In a
+    // cluster only the leader takes a partition's records, so the client picks it as the broker
+    // would: the default partitioner for a keyed record, round-robin for an unkeyed one.
+    let partition = opts.partition;
+    if (partition === undefined && this.#view.routed) {
+      const count = await this.#partitionCount(topic, opts);
+      const key = toBuffer(m.key);
+      if (key) partition = partitionForKey(key, count);
+      else {
+        const n = this.#roundRobin.get(topic) ?? Math.floor(Math.random() * count);
+        this.#roundRobin.set(topic, n + 1);
+        partition = n % count;
+      }
+    }
     const res = await this.#call<{ partition?: number; offset?: number }>(
       'Produce',
       {
         topic,
-        partition: opts.partition,
+        partition,
         record: {
           key: toBuffer(m.key) ?? undefined,
           value: toBuffer(m.value) ?? undefined,
@@ -371,14 +586,14 @@ export class BrokerClient {
         timeoutMs: opts.timeoutMs ?? 0,
       },
       opts,
+      true,
+      partition === undefined ? ANY : { kind: 'partition', topic, partition },
     );
     return { partition: res.partition ?? 0, offset: res.offset ?? 0 };
   }
 
   async #partitionCount(topic: string, opts: CallOptions): Promise<number> {
-    const known = this.#partitionCounts.get(topic);
-    if (known !== undefined) return known;
-    return (await this.describeTopic(topic, opts)).partitions;
+    return this.#view.partitionCount(topic) ?? (await this.#refreshTopic(topic, opts)).partitions;
   }
 
   /**
@@ -430,6 +645,8 @@ export class BrokerClient {
             'ProduceBatch',
             { topic, partition, recordBatch: batch, acks: opts.acks, timeoutMs: opts.timeoutMs ?? 0 },
             opts,
+            true,
+            { kind: 'partition', topic, partition },
           );
           return { partition, baseOffset: res.baseOffset ?? 0, count: res.count ?? 0 };
         }),
@@ -454,6 +671,7 @@ export class BrokerClient {
       { topic, partition, recordBatch: batch, acks: opts.acks, timeoutMs: opts.timeoutMs ?? 0 },
       opts,
       opts.retry ?? true,
+      { kind: 'partition', topic, partition },
     );
     return { partition, baseOffset: res.baseOffset ?? 0, count: res.count ?? 0 };
   }
@@ -520,6 +738,7 @@ export class BrokerClient {
       // A join waits for the whole group to rejoin, which the rebalance timeout bounds.
       { ...opts, timeoutMs: opts.timeoutMs ?? rebalanceTimeoutMs + this.options.requestTimeoutMs },
       false,
+      { kind: 'group', groupId },
     );
     return {
       memberId: res.memberId ?? '',
@@ -546,12 +765,13 @@ export class BrokerClient {
       { groupId, memberId, generationId },
       opts,
       false,
+      { kind: 'group', groupId },
     );
     return res.rebalanceNeeded ?? false;
   }
 
   async leaveGroup(groupId: string, memberId: string, opts: CallOptions = {}): Promise<void> {
-    await this.#call('LeaveGroup', { groupId, memberId }, opts, false);
+    await this.#call('LeaveGroup', { groupId, memberId }, opts, false, { kind: 'group', groupId });
   }
 
   /**
@@ -568,6 +788,7 @@ export class BrokerClient {
       { groupId, memberId: opts.memberId ?? '', generationId: opts.generationId ?? -1, offsets },
       opts,
       false,
+      { kind: 'group', groupId },
     );
     const failed = (res.results ?? []).find((r) => r.error);
     if (failed) {
@@ -600,7 +821,7 @@ export class BrokerClient {
   ): Promise<{ topic: string; partition: number; offset: number; metadata: string }[]> {
     const res = await this.#call<{
       offsets?: { topic?: string; partition?: number; offset?: number; metadata?: string }[];
-    }>('FetchOffset', { groupId, partitions: partitions ?? [] }, opts);
+    }>('FetchOffset', { groupId, partitions: partitions ?? [] }, opts, true, { kind: 'group', groupId });
     return (res.offsets ?? []).map((o) => ({
       topic: o.topic ?? '',
       partition: o.partition ?? 0,
@@ -620,13 +841,23 @@ export class BrokerClient {
     return o?.offset ?? -1;
   }
 
+  /** Every group, from every node: a node lists only the groups it coordinates. */
   async listGroups(
     opts: CallOptions = {},
   ): Promise<{ groupId: string; state: string; protocolType: string; members: number }[]> {
-    const res = await this.#call<{
+    type Groups = {
       groups?: { groupId?: string; state?: string; protocolType?: string; members?: number }[];
-    }>('ListGroups', {}, opts);
-    return (res.groups ?? []).map((g) => ({
+    };
+    const routes: Route[] = this.#view.routed
+      ? this.#view.addresses().map((address) => ({ kind: 'address', address }))
+      : [ANY];
+    const answers = await Promise.allSettled(
+      routes.map((route) => this.#call<Groups>('ListGroups', {}, opts, true, route)),
+    );
+    const ok = answers.flatMap((a) => (a.status === 'fulfilled' ? [a.value] : []));
+    if (ok.length === 0) throw (answers[0] as PromiseRejectedResult).reason;
+    const byId = new Map(ok.flatMap((r) => r.groups ?? []).map((g) => [g.groupId ?? '', g]));
+    return [...byId.values()].map((g) => ({
       groupId: g.groupId ?? '',
       state: g.state ?? '',
       protocolType: g.protocolType ?? '',
@@ -636,7 +867,7 @@ export class BrokerClient {
 
   /** Deletes an empty group and its committed offsets (NON_EMPTY_GROUP while it has members). */
   async deleteGroup(groupId: string, opts: CallOptions = {}): Promise<void> {
-    await this.#call('DeleteGroup', { groupId }, opts, false);
+    await this.#call('DeleteGroup', { groupId }, opts, false, { kind: 'group', groupId });
   }
 
   /**
@@ -653,6 +884,7 @@ export class BrokerClient {
       { groupId, partitions },
       opts,
       false,
+      { kind: 'group', groupId },
     );
     return (res.results ?? []).map((r) => ({
       topic: r.topic ?? '',
@@ -662,7 +894,7 @@ export class BrokerClient {
   }
 
   async describeGroup(groupId: string, opts: CallOptions = {}): Promise<GroupDescription> {
-    const r = await this.#call<Partial<GroupDescription>>('DescribeGroup', { groupId }, opts);
+    const r = await this.#describeGroup(groupId, opts);
     return {
       groupId: r.groupId ?? groupId,
       state: r.state ?? '',
@@ -687,6 +919,36 @@ export class BrokerClient {
         lag: o.lag ?? 0,
       })),
     };
+  }
+
+  /**
+   * DescribeGroup from the group's coordinator. A node describes only the groups it coordinates and
+   * answers GROUP_ID_NOT_FOUND for the others (not NOT_COORDINATOR), so in a cluster that answer
+   * sends the question on to the other nodes before it is believed.
+   */
+  async #describeGroup(groupId: string, opts: CallOptions): Promise<Partial<GroupDescription>> {
+    const route: Route = { kind: 'group', groupId };
+    try {
+      return await this.#call<Partial<GroupDescription>>('DescribeGroup', { groupId }, opts, true, route);
+    } catch (err) {
+      if (!(err instanceof BrokerClientError && err.code === 'GROUP_ID_NOT_FOUND' && this.#view.routed))
+        throw err;
+      const asked = this.#view.coordinator(groupId);
+      for (const address of this.#view.addresses()) {
+        if (address === asked) continue;
+        try {
+          const r = await this.#call<Partial<GroupDescription>>('DescribeGroup', { groupId }, opts, true, {
+            kind: 'address',
+            address,
+          });
+          this.#view.coordinatorFound(groupId, address);
+          return r;
+        } catch (e) {
+          if (!(e instanceof BrokerClientError && e.code === 'GROUP_ID_NOT_FOUND')) throw e;
+        }
+      }
+      throw err;
+    }
   }
 
   /** A producer id and epoch for idempotent producing (see `producer({ idempotent: true })`). */
@@ -751,6 +1013,8 @@ export class BrokerClient {
       'ConsumeBatch',
       { topic, partition, offset, maxBytes: opts.maxBytes ?? 0, maxWaitMs: waitMs, raw: true },
       { ...opts, timeoutMs: opts.timeoutMs ?? this.options.requestTimeoutMs + waitMs },
+      true,
+      { kind: 'partition', topic, partition },
     );
     const { records, nextOffset } = await decodeRecords(
       topic,
@@ -778,18 +1042,37 @@ export class BrokerClient {
     const partition = opts.partition ?? 0;
     let offset = opts.offset ?? 0;
     let failures = 0;
+    const route: Route = { kind: 'partition', topic, partition };
     while (!opts.signal?.aborted && !this.#closed) {
-      const client = this.#clients[this.#current] as unknown as Record<
-        string,
-        (req: unknown) => grpc.ClientReadableStream<unknown>
-      >;
-      const stream = client.Subscribe.call(this.#clients[this.#current], {
-        topic,
-        partition,
-        offset,
-        maxBytes: opts.maxBytes ?? 0,
-        raw: true,
-      });
+      let address: string | undefined;
+      let stream: grpc.ClientReadableStream<unknown> | undefined;
+      try {
+        address = await this.#target(route, { signal: opts.signal });
+        const client = this.#view.channel(address) as unknown as Record<
+          string,
+          (req: unknown) => grpc.ClientReadableStream<unknown>
+        >;
+        stream = client.Subscribe.call(client, {
+          topic,
+          partition,
+          offset,
+          maxBytes: opts.maxBytes ?? 0,
+          raw: true,
+        });
+      } catch (err) {
+        if (opts.signal?.aborted) return;
+        const e = err as BrokerClientError;
+        if (
+          (this.#reroute(route, address, e, new Set()) === 'no' && !e.retriable) ||
+          ++failures > this.options.retries
+        )
+          throw e;
+        await sleep(
+          backoffMs(failures, this.options.retryBackoffMs, this.options.retryBackoffMaxMs),
+          opts.signal,
+        ).catch(() => {});
+        continue;
+      }
       const onAbort = () => stream.cancel();
       opts.signal?.addEventListener('abort', onAbort, { once: true });
       try {
@@ -813,13 +1096,12 @@ export class BrokerClient {
       } catch (err) {
         if (opts.signal?.aborted) return;
         const e =
-          (err as grpc.ServiceError).code !== undefined
-            ? BrokerClientError.fromGrpc(err as grpc.ServiceError)
-            : (err as BrokerClientError);
-        if (!e.retriable || ++failures > this.options.retries) throw e;
-        if (this.#clients.length > 1) this.#current = (this.#current + 1) % this.#clients.length;
+          err instanceof BrokerClientError ? err : BrokerClientError.fromGrpc(err as grpc.ServiceError);
+        // A leader that moved, or did not answer: the view learns it and the stream resumes there.
+        const reroute = this.#reroute(route, address, e, new Set());
+        if ((reroute === 'no' && !e.retriable) || ++failures > this.options.retries) throw e;
         await sleep(
-          Math.min(this.options.retryBackoffMaxMs, this.options.retryBackoffMs * 2 ** failures),
+          backoffMs(failures, this.options.retryBackoffMs, this.options.retryBackoffMaxMs),
           opts.signal,
         ).catch(() => {});
       } finally {
@@ -851,6 +1133,10 @@ function normalizeTopic(t: Partial<TopicInfo>): TopicInfo {
       leader: p.leader ?? '',
       replicas: p.replicas ?? [],
       isr: p.isr ?? [],
+      leaderId: p.leaderId ?? 0,
+      replicaIds: p.replicaIds ?? [],
+      isrIds: p.isrIds ?? [],
+      leaderEpoch: p.leaderEpoch ?? 0,
       logStartOffset: p.logStartOffset ?? 0,
       logEndOffset: p.logEndOffset ?? 0,
       highWatermark: p.highWatermark ?? 0,
