@@ -5,6 +5,7 @@
  *
  *   broker-admin [--server host:port[,host:port]] [--json] <command> [args]
  *     cluster
+ *     remove-node <id>
  *     create-topic <name> [--partitions N] [--replication-factor N] [--config key=value ...]
  *     list-topics
  *     describe-topic <name>
@@ -36,6 +37,8 @@ const USAGE = `Usage: broker-admin [--server host:port[,host:port...]] [--json] 
 Commands:
   cluster                             the nodes: addresses, roles (controller, voter, observer),
                                       fenced or not, and the cluster id
+  remove-node <id>                    removes a (stopped) node from the cluster: its leaderships
+                                      move and it leaves the metadata quorum
   create-topic <name> [--partitions N] [--replication-factor N] [--config key=value]...
   list-topics
   describe-topic <name>               partitions with leader, replicas, ISR and offsets
@@ -238,6 +241,14 @@ async function main(argv: string[]): Promise<number> {
           clusterId,
           servers: servers.map((s) => ({ ...s, role: roleOf(s) })),
         });
+        return 0;
+      }
+      case 'remove-node': {
+        const id = Number(needName());
+        if (!Number.isInteger(id) || id < 1)
+          throw new Error(`remove-node takes a numeric node id, got ${name}`);
+        await client.removeServer(id);
+        out(`Removed node ${id} from the cluster.`, { removed: id });
         return 0;
       }
       case 'create-topic': {

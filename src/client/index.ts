@@ -515,6 +515,14 @@ export class BrokerClient {
     return (await this.describeCluster(opts)).servers;
   }
 
+  /**
+   * Removes node `nodeId` from the cluster (it should be stopped first): the controller moves its
+   * leaderships, drops its registration, and the metadata quorum drops it.
+   */
+  async removeServer(nodeId: number, opts: CallOptions = {}): Promise<void> {
+    await this.#call('RemoveServer', { nodeId }, opts, false);
+  }
+
   /** The cluster's id (the same as Kafka Metadata's cluster_id) and the servers the node knows. */
   describeCluster(opts: CallOptions = {}): Promise<{ clusterId: string; servers: ServerInfo[] }> {
     return this.#describeCluster(opts, true);

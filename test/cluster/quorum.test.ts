@@ -3,11 +3,11 @@
  * node that was down while the log moved on catches up from a snapshot. Real `broker` processes.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import * as grpc from '@grpc/grpc-js';
 import { BrokerClient } from '../../src/client/index.ts';
-import { brokerClientConstructor } from '../../src/grpc-proto.ts';
 import { startCluster } from '../../src/start-cluster.ts';
 import { kafkaCaller } from '../kafka/helpers.ts';
 
@@ -34,17 +34,21 @@ async function until<T>(what: string, fn: () => Promise<T | null | false>, ms = 
   }
 }
 
-function removeServer(address: string, nodeId: number): Promise<void> {
-  const Ctor = brokerClientConstructor();
-  const c = new Ctor(address, grpc.credentials.createInsecure()) as unknown as grpc.Client &
-    Record<string, (req: unknown, cb: (err: grpc.ServiceError | null) => void) => void>;
-  return new Promise((resolve, reject) =>
-    c.RemoveServer({ nodeId }, (err) => {
-      c.close();
-      if (err) reject(err);
-      else resolve();
-    }),
+/** `broker-admin remove-node`, as an operator runs it. */
+function removeNode(address: string, nodeId: number): void {
+  const r = spawnSync(
+    process.execPath,
+    [
+      path.join(import.meta.dirname, '../../src/cli/broker-admin.ts'),
+      '--server',
+      address,
+      'remove-node',
+      String(nodeId),
+    ],
+    { encoding: 'utf8' },
   );
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, new RegExp(`Removed node ${nodeId} from the cluster`));
 }
 
 async function createTopics(port: number, names: string[]): Promise<number[]> {
@@ -77,7 +81,7 @@ test('the quorum grows from one voter to three, then shrinks by removing the act
   assert.equal(await gauge(cluster.node(1).metricsUrl, 'controller_voters'), 3);
   const leader = await until('a controller', () => cluster.controller());
   const other = cluster.nodes.find((n) => n.id !== leader)!;
-  await removeServer(other.grpcAddress, leader);
+  removeNode(other.grpcAddress, leader);
   const next = await until('another controller', async () => {
     const c = await cluster.controller();
     return c !== null && c !== leader ? c : null;

@@ -141,7 +141,7 @@ export function groupRpcs(opts: GrpcServerOptions): UnaryRpcs {
     },
     DescribeGroup: (req: { groupId?: string }) => {
       const groupId = requireString(req.groupId, 'group_id');
-      const g = opts.groups.coordinator.snapshot(groupId);
+      const g = opts.groups.describe(groupId);
       if (!g) throw new BrokerError('GROUP_ID_NOT_FOUND', `no group ${groupId}`);
       return {
         groupId,

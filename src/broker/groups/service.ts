@@ -351,6 +351,15 @@ export class GroupService {
   }
 
   /**
+   * A group's state as its coordinator holds it, or null when it has none; NOT_COORDINATOR (or
+   * COORDINATOR_LOAD_IN_PROGRESS) on a node that does not coordinate it.
+   */
+  describe(groupId: string): GroupSnapshot | null {
+    this.#checkCoordinator(groupId);
+    return this.coordinator.snapshot(groupId);
+  }
+
+  /**
    * The node that coordinates `groupId` (DESIGN.md decision 8): the leader of the group's
    * `__consumer_offsets` partition. Null before the topic exists (this node creates it on the first
    * join) and while that partition has no leader.
@@ -444,6 +453,8 @@ export class GroupService {
     groupInstanceId?: string | null,
   ): Promise<(BrokerError | null)[]> {
     this.#checkOpen();
+    // The coordinator is the leader of the group's offsets partition, which must exist to say who.
+    await this.#ensureTopic();
     this.#checkCoordinator(groupId);
     this.coordinator.validateCommit(groupId, memberId, generationId, groupInstanceId);
     const now = this.clock();

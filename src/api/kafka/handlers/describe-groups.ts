@@ -5,7 +5,7 @@
  */
 import type { DescribeGroupsRequest } from '../apis/describe-groups.ts';
 import type { Message } from '../codec.ts';
-import { errorCode } from '../error-codes.ts';
+import { errorCode, kafkaErrorCode } from '../error-codes.ts';
 import type { RequestContext } from '../handler.ts';
 import { type HandlerDeps, NONE } from './shared.ts';
 
@@ -18,11 +18,24 @@ export function handleDescribeGroups(
   req: DescribeGroupsRequest,
 ): Message {
   const notFound = ctx.apiVersion >= groupIdNotFoundVersion;
-  const coordinator = deps.groups.coordinator;
   return {
     throttleTimeMs: 0,
     groups: req.groups.map((groupId) => {
-      const g = coordinator.snapshot(groupId);
+      let g: ReturnType<typeof deps.groups.describe>;
+      try {
+        g = deps.groups.describe(groupId);
+      } catch (err) {
+        // Another node coordinates it (or is loading it): the client finds the coordinator again.
+        return {
+          errorCode: kafkaErrorCode(err),
+          errorMessage: (err as Error).message,
+          groupId,
+          groupState: '',
+          protocolType: '',
+          protocolData: '',
+          members: [],
+        };
+      }
       if (!g)
         return {
           errorCode: notFound ? errorCode('GROUP_ID_NOT_FOUND') : NONE,
