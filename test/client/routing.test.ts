@@ -140,7 +140,16 @@ test('a leader in the cache that no longer leads: NOT_LEADER_OR_FOLLOWER refresh
   const name = 'moving';
   const leadersOf = (t: { partitionInfo: { leaderId: number }[] }) => t.partitionInfo.map((p) => p.leaderId);
   await admin.createTopic(name, { partitions: 3, replicationFactor: 1 });
-  const before = leadersOf(await stale.describeTopic(name));
+  // The topic is on node 1 when createTopic answers; node 2 applies it a moment later.
+  let described: Awaited<ReturnType<typeof stale.describeTopic>> | null = null;
+  for (let i = 0; !described; i++) {
+    described = await stale.describeTopic(name).catch((err: { code?: string }) => {
+      if (err.code !== 'UNKNOWN_TOPIC_OR_PARTITION' || i >= 100) throw err;
+      return null;
+    });
+    if (!described) await new Promise((r) => setTimeout(r, 50));
+  }
+  const before = leadersOf(described);
   // Placement deals leaders round-robin from the cluster's partition count (src/controller/placement.ts):
   // one more partition elsewhere, and the recreated topic's partitions are each led by another node.
   await admin.deleteTopic(name);

@@ -148,7 +148,11 @@ test('a topic created through the third node has leaders on all three; kcat and 
   const created = await createTopic(cluster.node(3).kafkaPort, 'spread', 6, 1);
   assert.equal(created.errorCode, 0, created.errorMessage ?? '');
   for (const n of cluster.nodes) {
-    const md = await kafkaMetadata(n.kafkaPort, ['spread']);
+    // The node asked has the topic when CreateTopics answers; the others apply it a moment later.
+    const md = await until(`the topic on ${n.name}`, async () => {
+      const m = await kafkaMetadata(n.kafkaPort, ['spread']);
+      return m.topics[0].errorCode === 0 ? m : null;
+    });
     const leaders = md.topics[0].partitions.map((p: { leaderId: number }) => p.leaderId);
     assert.deepEqual([...new Set(leaders)].sort(), [1, 2, 3], `leaders seen from ${n.name}`);
   }
@@ -375,7 +379,10 @@ test('a --controller false node follows the metadata as an observer, and rejoins
   } finally {
     client.close();
   }
-  const md = await kafkaMetadata(cluster.node(1).kafkaPort, ['from-observer']);
+  const md = await until('the topic on node 1', async () => {
+    const m = await kafkaMetadata(cluster.node(1).kafkaPort, ['from-observer']);
+    return m.topics[0].errorCode === 0 ? m : null;
+  });
   const leaders = new Set(md.topics[0].partitions.map((p: { leaderId: number }) => p.leaderId));
   assert.ok(leaders.has(observer.id), 'the observer leads partitions too');
   await cluster.kill(observer.id);
