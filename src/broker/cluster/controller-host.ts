@@ -18,7 +18,7 @@ import { type ControllerOp, runOp } from '../../controller/ops.ts';
 import { ControllerQueue } from '../../controller/queue.ts';
 import { BrokerError, isBrokerError } from '../../errors.ts';
 import type { MetadataRecord } from '../../metadata/records.ts';
-import { ConfChangeType } from '../../raft/types.ts';
+import { ConfChangeType, Role } from '../../raft/types.ts';
 import type { MetadataLog } from './metadata-log.ts';
 
 /** An operation's answer and the metadata offset a node must reach to see its effect. */
@@ -210,7 +210,14 @@ export class ControllerHost {
 
   #tick(): void {
     const queue = this.#queue;
-    if (!queue || this.#closed) return;
+    if (this.#closed) return;
+    if (!queue) {
+      // Leading without a running controller: a take-over that failed (its migration could not
+      // commit, say) is tried again, as long as this node still leads.
+      const { role, term } = this.#log.raft.status();
+      if (role === Role.leader && this.#activating === null && this.#term === 0) void this.#activate(term);
+      return;
+    }
     if (queue.pending === 0) {
       queue
         .run((c) => c.tick(this.#clock()))
