@@ -424,8 +424,12 @@ export class BrokerCore {
   async #control<T>(op: ControllerOp): Promise<T> {
     this.#checkOpen();
     const { answer, offset } = await this.cluster.call<T>(op);
-    await this.cluster.log.waitForOffset(offset);
-    await this.#publishedAt(offset);
+    // Committed: a node cut off from the quorum may not see it soon, and says so rather than hang.
+    await withTimeout(
+      this.cluster.log.waitForOffset(offset).then(() => this.#publishedAt(offset)),
+      30_000,
+      `the change committed at metadata offset ${offset}; applying it on node ${this.numericNodeId}`,
+    );
     return answer;
   }
 
