@@ -10,13 +10,13 @@ import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { after, before, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { KafkaJS as KafkaJSTypes } from '@confluentinc/kafka-javascript';
 import { BrokerClient } from '../../src/client/index.ts';
 import { type RunningCluster, startCluster } from '../../src/start-cluster.ts';
 import { brokerBin } from '../helpers/broker-process.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { kafkaCaller } from '../kafka/helpers.ts';
+import { ready, until } from './helpers.ts';
 
 const { KafkaJS } = createRequire(import.meta.url)('@confluentinc/kafka-javascript') as {
   KafkaJS: typeof KafkaJSTypes;
@@ -40,34 +40,6 @@ before(async () => {
 after(async () => {
   await cluster?.close();
 });
-
-async function ready(metricsUrl: string): Promise<string> {
-  try {
-    const res = await fetch(`${metricsUrl}/ready`, { signal: AbortSignal.timeout(2000) });
-    return (await res.text()).trim();
-  } catch {
-    return 'DOWN';
-  }
-}
-
-async function until<T>(
-  what: string,
-  fn: () => Promise<T | null | undefined | false>,
-  ms = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${last}` : ''}`);
-    await sleep(100);
-  }
-}
 
 async function kafkaMetadata(port: number, topics: string[] | null = null) {
   const k = await kafkaCaller(port);

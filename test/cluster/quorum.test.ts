@@ -6,33 +6,12 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { BrokerClient } from '../../src/client/index.ts';
 import { startCluster } from '../../src/start-cluster.ts';
 import { kafkaCaller } from '../kafka/helpers.ts';
+import { gauge, until } from './helpers.ts';
 
 const fast = { BROKER_CLUSTER_SESSION_TIMEOUT: '3s', BROKER_CLUSTER_HEARTBEAT_INTERVAL: '500ms' };
-
-async function gauge(metricsUrl: string, name: string): Promise<number> {
-  const text = await (await fetch(`${metricsUrl}/metrics`)).text();
-  const m = new RegExp(`^${name}\\{[^}]*\\} (\\d+)$`, 'm').exec(text);
-  return m ? Number(m[1]) : Number.NaN;
-}
-
-async function until<T>(what: string, fn: () => Promise<T | null | false>, ms = 30_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${last}` : ''}`);
-    await sleep(100);
-  }
-}
 
 /** `broker-admin remove-node`, as an operator runs it. */
 function removeNode(address: string, nodeId: number): void {
