@@ -193,52 +193,7 @@ export class GrpcServer {
         await opts.core.removeNode(int(req.nodeId, 'node_id', 1, 2 ** 31 - 1, 0));
         return {};
       },
-      GetServers: () => {
-        // Every registered node, as the metadata image this node has acted on names them.
-        const core = opts.core;
-        const image = core.metadata.image;
-        const { voters } = core.cluster.log.raft.status().conf;
-        const leader = core.cluster.log.leader;
-        const self = opts.self();
-        const servers = [...image.brokers.values()]
-          .sort((a, b) => a.id - b.id)
-          .flatMap((b) => {
-            const grpcL = b.listeners.find((l) => l.name === 'grpc');
-            const kafkaL = b.listeners.find((l) => l.name === 'kafka');
-            if (b.id === self.nodeId)
-              return [
-                {
-                  ...self,
-                  isLeader: opts.isControllerLeader(),
-                  fenced: b.fenced,
-                  voter: voters.includes(b.id),
-                  controllerEligible: b.controllerEligible,
-                },
-              ];
-            if (!grpcL) return [];
-            return [
-              {
-                id: core.nodeName(b.id),
-                nodeId: b.id,
-                address: `${grpcL.host}:${grpcL.port}`,
-                kafkaPort: kafkaL?.port ?? 0,
-                isLeader: b.id === leader,
-                fenced: b.fenced,
-                voter: voters.includes(b.id),
-                controllerEligible: b.controllerEligible,
-              },
-            ];
-          });
-        if (!servers.some((s) => s.nodeId === self.nodeId))
-          servers.unshift({
-            ...self,
-            isLeader: opts.isControllerLeader(),
-            fenced: true,
-            voter: voters.includes(self.nodeId),
-            controllerEligible: true,
-          });
-        return { servers, clusterId: opts.clusterId };
-      },
+      GetServers: () => ({ servers: servers(opts), clusterId: opts.clusterId }),
     };
     const handlers: Record<string, unknown> = {};
     for (const [method, fn] of Object.entries(rpcs)) handlers[method] = this.#unary(method, fn);
@@ -260,4 +215,42 @@ export class GrpcServer {
       this.#streams.delete(stream);
     }
   }
+}
+
+/**
+ * Every registered node, as the metadata image this node has acted on names them (a node without a
+ * gRPC listener yet is left out), and this node whatever the image says so far.
+ */
+function servers(opts: GrpcServerOptions) {
+  const core = opts.core;
+  const image = core.metadata.image;
+  const { voters } = core.cluster.log.raft.status().conf;
+  const leader = core.cluster.log.leader;
+  const self = opts.self();
+  const roles = (id: number) => {
+    const b = image.brokers.get(id);
+    return {
+      fenced: b?.fenced ?? true,
+      voter: voters.includes(id),
+      controllerEligible: b?.controllerEligible ?? true,
+    };
+  };
+  const others = [...image.brokers.values()]
+    .filter((b) => b.id !== self.nodeId)
+    .flatMap((b) => {
+      const grpcL = b.listeners.find((l) => l.name === 'grpc');
+      if (!grpcL) return [];
+      return [
+        {
+          id: core.nodeName(b.id),
+          nodeId: b.id,
+          address: `${grpcL.host}:${grpcL.port}`,
+          kafkaPort: b.listeners.find((l) => l.name === 'kafka')?.port ?? 0,
+          isLeader: b.id === leader,
+          ...roles(b.id),
+        },
+      ];
+    });
+  const mine = { ...self, isLeader: opts.isControllerLeader(), ...roles(self.nodeId) };
+  return [mine, ...others].sort((a, b) => a.nodeId - b.nodeId);
 }
