@@ -185,6 +185,9 @@ export async function runBroker(config: BrokerConfig, givenLogger?: Logger): Pro
   } catch (err) {
     forwarder.close();
     await http.close();
+    // The metadata log's Raft listener binds as the core opens: a port it cannot have is that key's.
+    if ((err as NodeJS.ErrnoException)?.syscall === 'listen')
+      throw listenFailure(config, 'network.raft_port', config.raftPort, err);
     if (isBrokerError(err, 'DUPLICATE_BROKER_REGISTRATION'))
       throw configUnusable('node.id', config.nodeId, err.message, originOf(config, 'node.id'), err);
     if (isBrokerError(err, 'INVALID_CONFIG') && !(err instanceof ConfigError))

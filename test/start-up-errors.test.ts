@@ -41,7 +41,18 @@ async function brokerExit(
 }
 
 /** Ephemeral ports for the listeners a case does not test, on loopback. */
-const quiet = ['--grpc-port', '0', '--kafka-port', '0', '--metrics-port', '0', '--bind-addr', '127.0.0.1'];
+const quiet = [
+  '--grpc-port',
+  '0',
+  '--kafka-port',
+  '0',
+  '--metrics-port',
+  '0',
+  '--raft-port',
+  '0',
+  '--bind-addr',
+  '127.0.0.1',
+];
 
 async function occupiedPort(t: TestContext): Promise<number> {
   const server: Server = createServer();
@@ -57,6 +68,7 @@ for (const [flag, key] of [
   ['grpc-port', 'network.grpc_port'],
   ['kafka-port', 'network.kafka_port'],
   ['metrics-port', 'network.metrics_port'],
+  ['raft-port', 'network.raft_port'],
 ] as const) {
   test(`${key} in use: exit 2 naming the key and the port; startBroker() rejects with a ConfigError`, async (t) => {
     const port = await occupiedPort(t);
@@ -71,7 +83,12 @@ for (const [flag, key] of [
     );
     assert.doesNotMatch(r.stdout, /broker ready/);
 
-    const field = { 'grpc-port': 'grpcPort', 'kafka-port': 'kafkaPort', 'metrics-port': 'metricsPort' }[flag];
+    const field = {
+      'grpc-port': 'grpcPort',
+      'kafka-port': 'kafkaPort',
+      'metrics-port': 'metricsPort',
+      'raft-port': 'raftPort',
+    }[flag];
     const err = await startBroker({ [field]: port }).then(
       (b) => b.close().then(() => assert.fail('started on a port in use')),
       (e: unknown) => e,

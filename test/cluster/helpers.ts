@@ -1,24 +1,16 @@
 /** What the cluster tests share: waiting for a condition, and a node's readiness and gauges over HTTP. */
-import { setTimeout as sleep } from 'node:timers/promises';
+import { waitFor } from '../compat/helpers.ts';
 
-/** Polls `fn` every 100 ms until it gives a truthy value; fails after `ms` naming `what` and the last error. */
-export async function until<T>(
+/**
+ * Polls `fn` until it gives something other than null, undefined or false; fails after `ms` naming
+ * `what` and the last error (the compat tests' `waitFor`, with null also meaning "not yet").
+ */
+export function until<T>(
   what: string,
   fn: () => Promise<T | null | undefined | false>,
   ms = 30_000,
 ): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${last}` : ''}`);
-    await sleep(100);
-  }
+  return waitFor(what, async () => (await fn()) ?? undefined, ms);
 }
 
 /** A node's /ready answer (LEADER, FOLLOWER, NOT_READY), or DOWN when it does not answer. */
