@@ -10,8 +10,8 @@
  */
 import { connect, type Socket } from 'node:net';
 import { parseArgs } from 'node:util';
-import { API_KEYS, APIS } from '../src/api/kafka/apis/index.ts';
-import { decodeResponsePayload, encodeRequestFrame } from '../src/api/kafka/messages.ts';
+import { API_KEYS, APIS } from '../src/protocol/kafka/apis/index.ts';
+import { decodeResponsePayload, encodeRequestFrame } from '../src/protocol/kafka/messages.ts';
 import { encodeBatch } from '../src/records/batch.ts';
 import { COMPRESSION, type CompressionName } from '../src/records/compression.ts';
 import { startBroker } from '../src/server.ts';

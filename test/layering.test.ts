@@ -66,3 +66,12 @@ test('the scan would catch a door that reached into the log', () => {
   ])
     assert.match(line, logInternals);
 });
+
+test('the Kafka codec sits below the core: protocol/ imports no door, core or storage, and the core no door', () => {
+  assert.ok(sourceFiles('src/protocol').some((f) => f.endsWith(path.join('kafka', 'codec.ts'))));
+  assert.deepEqual(offending(['src/protocol'], /from '[./]*(api|broker|storage|controller|server)[/.]/), []);
+  assert.deepEqual(
+    offending(['src/broker', 'src/storage', 'src/controller', 'src/metadata'], /from '[./]*api\//),
+    [],
+  );
+});

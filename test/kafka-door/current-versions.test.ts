@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { test } from 'node:test';
-import { API_KEYS, APIS } from '../../src/api/kafka/apis/index.ts';
-import { KAFKA_ERRORS } from '../../src/api/kafka/error-codes.ts';
+import { API_KEYS, APIS } from '../../src/protocol/kafka/apis/index.ts';
+import { KAFKA_ERRORS } from '../../src/protocol/kafka/error-codes.ts';
 import { decodeBatch, encodeBatch, forEachBatch } from '../../src/records/batch.ts';
 import { type KafkaCaller, requestFrame } from '../kafka/helpers.ts';
 import { brokerProcess, kafka } from './raw.ts';

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { test } from 'node:test';
-import { APIS } from '../../src/api/kafka/apis/index.ts';
+import { APIS } from '../../src/protocol/kafka/apis/index.ts';
 
 test('docs/kafka.md lists every served API with the range it advertises', async () => {
   const doc = await readFile(new URL('../../docs/kafka.md', import.meta.url), 'utf8');

@@ -3,7 +3,7 @@
  * direction, and the object a decoder must return for it (absent fields filled with their defaults).
  */
 import fc from 'fast-check';
-import type { Plan, PlanField, PrimitiveType } from '../../src/api/kafka/schema.ts';
+import type { Plan, PlanField, PrimitiveType } from '../../src/protocol/kafka/schema.ts';
 
 type Value = unknown;
 

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { APIS } from '../../src/api/kafka/apis/index.ts';
-import { decodeMessage, encodeMessage } from '../../src/api/kafka/codec.ts';
-import { Reader } from '../../src/api/kafka/protocol/reader.ts';
-import { Writer } from '../../src/api/kafka/protocol/writer.ts';
-import type { CompiledMessage } from '../../src/api/kafka/schema.ts';
+import { APIS } from '../../src/protocol/kafka/apis/index.ts';
+import { decodeMessage, encodeMessage } from '../../src/protocol/kafka/codec.ts';
+import { Reader } from '../../src/protocol/kafka/reader.ts';
+import type { CompiledMessage } from '../../src/protocol/kafka/schema.ts';
+import { Writer } from '../../src/protocol/kafka/writer.ts';
 import { expectedDecoded, structArb } from './arbitrary.ts';
 
 function encode(m: CompiledMessage, v: number, o: Record<string, unknown>): Buffer {

@@ -15,7 +15,6 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import fc from 'fast-check';
-import type { Message } from '../../src/api/kafka/codec.ts';
 import type {
   ConnectionCloseReason,
   KafkaListenerObserver,
@@ -23,6 +22,7 @@ import type {
   RequestContext,
 } from '../../src/api/kafka/handler.ts';
 import { KafkaServer, type KafkaServerOptions } from '../../src/api/kafka/server.ts';
+import type { Message } from '../../src/protocol/kafka/codec.ts';
 import { RawClient, recordingLogger, requestFrame, until } from './helpers.ts';
 
 /** Answers Fetch with `records` at once, holds Heartbeat until released, answers the rest with defaults. */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { errorName, KAFKA_ERRORS, kafkaErrorCode } from '../../src/api/kafka/error-codes.ts';
 import { BrokerError, ERROR_CODES, type ErrorCode } from '../../src/errors.ts';
+import { errorName, KAFKA_ERRORS, kafkaErrorCode } from '../../src/protocol/kafka/error-codes.ts';
 
 test('the Kafka error table has unique codes from -1 to 116 without gaps', () => {
   const codes = Object.values(KAFKA_ERRORS).map((e) => e.code);

@@ -16,10 +16,10 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import fc from 'fast-check';
-import { APIS } from '../../src/api/kafka/apis/index.ts';
-import type { Message } from '../../src/api/kafka/codec.ts';
 import type { KafkaRequestHandler, RequestContext } from '../../src/api/kafka/handler.ts';
 import { KafkaServer } from '../../src/api/kafka/server.ts';
+import { APIS } from '../../src/protocol/kafka/apis/index.ts';
+import type { Message } from '../../src/protocol/kafka/codec.ts';
 import { structArb } from './arbitrary.ts';
 import { decodeResponse, RawClient, recordingLogger, requestFrame, until } from './helpers.ts';
 

@@ -4,10 +4,10 @@
  * the event loop (an event, never a time threshold).
  */
 import { connect, type Socket } from 'node:net';
-import { API_KEYS, APIS, type ApiName } from '../../src/api/kafka/apis/index.ts';
-import type { Message } from '../../src/api/kafka/codec.ts';
 import type { KafkaLogger } from '../../src/api/kafka/handler.ts';
-import { decodeResponsePayload, encodeRequestFrame } from '../../src/api/kafka/messages.ts';
+import { API_KEYS, APIS, type ApiName } from '../../src/protocol/kafka/apis/index.ts';
+import type { Message } from '../../src/protocol/kafka/codec.ts';
+import { decodeResponsePayload, encodeRequestFrame } from '../../src/protocol/kafka/messages.ts';
 
 export interface LogLine {
   level: 'debug' | 'info' | 'warn' | 'error';

@@ -11,9 +11,9 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
-import type { Message } from '../../src/api/kafka/codec.ts';
 import type { KafkaRequestHandler, RequestContext } from '../../src/api/kafka/handler.ts';
 import { KafkaServer } from '../../src/api/kafka/server.ts';
+import type { Message } from '../../src/protocol/kafka/codec.ts';
 import { debianPython, pythonHas, requireDebian } from '../helpers/debian.ts';
 import { recordingLogger } from './helpers.ts';
 

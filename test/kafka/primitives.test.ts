@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { Reader } from '../../src/api/kafka/protocol/reader.ts';
-import { Writer } from '../../src/api/kafka/protocol/writer.ts';
+import { Reader } from '../../src/protocol/kafka/reader.ts';
+import { Writer } from '../../src/protocol/kafka/writer.ts';
 
 const hex = (w: Writer) => w.toBuffer().toString('hex');
 

@@ -15,16 +15,16 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import fc from 'fast-check';
-import { APIS } from '../../src/api/kafka/apis/index.ts';
-import type { Message } from '../../src/api/kafka/codec.ts';
 import type {
   KafkaListenerObserver,
   KafkaRequestHandler,
   RequestContext,
 } from '../../src/api/kafka/handler.ts';
-import { requestElementsMax, taggedFieldsMax } from '../../src/api/kafka/limits.ts';
-import type { Plan } from '../../src/api/kafka/schema.ts';
 import { KafkaServer } from '../../src/api/kafka/server.ts';
+import { APIS } from '../../src/protocol/kafka/apis/index.ts';
+import type { Message } from '../../src/protocol/kafka/codec.ts';
+import { requestElementsMax, taggedFieldsMax } from '../../src/protocol/kafka/limits.ts';
+import type { Plan } from '../../src/protocol/kafka/schema.ts';
 import { beyondSafeInt64, structArb } from './arbitrary.ts';
 import { RawClient, recordingLogger, requestFrame } from './helpers.ts';
 

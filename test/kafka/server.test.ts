@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { APIS } from '../../src/api/kafka/apis/index.ts';
-import type { Message } from '../../src/api/kafka/codec.ts';
 import type { KafkaRequestHandler, RequestContext } from '../../src/api/kafka/handler.ts';
 import { KafkaServer } from '../../src/api/kafka/server.ts';
+import { APIS } from '../../src/protocol/kafka/apis/index.ts';
+import type { Message } from '../../src/protocol/kafka/codec.ts';
 import { decodeResponse, RawClient, recordingLogger, requestFrame, until } from './helpers.ts';
 
 /** A handler whose answers the test releases by hand, in any order. */

@@ -7,9 +7,9 @@
  * kafka-python both rely on it to negotiate down.
  */
 
-import type { ApiVersionsResponse } from './apis/api-versions.ts';
-import { API_KEYS, APIS } from './apis/index.ts';
-import { KAFKA_ERRORS } from './error-codes.ts';
+import type { ApiVersionsResponse } from '../../protocol/kafka/apis/api-versions.ts';
+import { API_KEYS, APIS } from '../../protocol/kafka/apis/index.ts';
+import { KAFKA_ERRORS } from '../../protocol/kafka/error-codes.ts';
 
 /** Our advertised ranges, ordered by API key as Kafka lists them. */
 export function advertisedApiKeys(): ApiVersionsResponse['apiKeys'] {

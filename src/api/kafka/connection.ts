@@ -37,8 +37,11 @@
 import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
 import { ChunkList } from '../../net/chunk-list.ts';
+import { API_KEYS, apiByKey, requestHeaderVersion } from '../../protocol/kafka/apis/index.ts';
+import { readRequestHeaderPrefix, readRequestHeaderRest } from '../../protocol/kafka/header.ts';
+import { decodeRequestBody, encodeResponseFrame } from '../../protocol/kafka/messages.ts';
+import { Reader } from '../../protocol/kafka/reader.ts';
 import { apiVersionsResponse, apiVersionsUnsupportedResponse } from './api-versions-handler.ts';
-import { API_KEYS, apiByKey, requestHeaderVersion } from './apis/index.ts';
 import type {
   ConnectionCloseReason,
   ConnectionInfo,
@@ -47,9 +50,6 @@ import type {
   KafkaRequestHandler,
   RequestContext,
 } from './handler.ts';
-import { readRequestHeaderPrefix, readRequestHeaderRest } from './header.ts';
-import { decodeRequestBody, encodeResponseFrame } from './messages.ts';
-import { Reader } from './protocol/reader.ts';
 import type { RequestMemory } from './request-memory.ts';
 
 /** The smallest request: api key, version, correlation id and an empty client id (v1 header). */

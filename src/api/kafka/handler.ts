@@ -3,8 +3,8 @@
  * listener owns framing, headers, version checks, ordering and backpressure; the handler owns what a
  * request means (the broker core's work, DESIGN.md "two front doors").
  */
-import type { ApiName } from './apis/index.ts';
-import type { Message } from './codec.ts';
+import type { ApiName } from '../../protocol/kafka/apis/index.ts';
+import type { Message } from '../../protocol/kafka/codec.ts';
 
 /** The connection a request arrived on. */
 export interface ConnectionInfo {

@@ -38,17 +38,6 @@ export const inFlightRequestsMax = 100;
 export const connectionsMax = 10_000;
 
 /**
- * Array elements one request may hold in total, across all its arrays, checked against each count
- * before the array is allocated. Each element becomes a JS value or object many times its wire size,
- * so a frame full of one-byte elements could otherwise turn 100 MiB of input into gigabytes of heap.
- * Kafka 4.4 refuses any one array over 1,000,000 elements; a total of that many is the same bound or a
- * tighter one, and still covers any real Produce, Fetch or Metadata request. A request over it is
- * malformed: the connection is closed with a log line.
- * @default 1000000
- */
-export const requestElementsMax = 1_000_000;
-
-/**
  * Most record bytes one Fetch response carries in all, whatever the request's max_bytes says (Kafka's
  * broker setting `fetch.max.bytes`, whose default this is). A request may ask for up to 2 GiB across
  * its partitions, each up to `readBytesMax`; without this bound one response could hold gigabytes.
@@ -58,15 +47,6 @@ export const requestElementsMax = 1_000_000;
  * @default 57671680
  */
 export const fetchResponseBytesMax = 55 * 1024 * 1024;
-
-/**
- * Tagged fields one struct's tag section may declare (KIP-482), checked before any is read. Kafka 4.4
- * refuses more than 10,000; unknown tags are skipped, but each still costs a loop turn, so the count
- * is bounded rather than left to the frame size. A request over it is malformed: the connection is
- * closed with a log line.
- * @default 10000
- */
-export const taggedFieldsMax = 10_000;
 
 /**
  * Bytes of responses one connection may hold (encoded and not yet taken by the kernel: in the
@@ -153,8 +133,6 @@ export function checkKafkaLimits(): void {
   );
   assert.ok(inFlightRequestsMax >= 1);
   assert.ok(connectionsMax >= 1);
-  assert.ok(requestElementsMax >= 1);
-  assert.ok(taggedFieldsMax >= 1);
   assert.ok(socketQueuedBytesMax >= 1);
   assert.ok(fetchInFlightMax >= 1 && fetchInFlightMax <= inFlightRequestsMax);
   assert.ok(queuedRequestBytesMin <= queuedRequestBytesMax);

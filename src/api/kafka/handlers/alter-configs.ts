@@ -10,9 +10,9 @@
  */
 import { validateTopicName } from '../../../broker/metadata.ts';
 import { BrokerError } from '../../../errors.ts';
-import type { AlterConfigsRequest } from '../apis/alter-configs.ts';
-import type { Message } from '../codec.ts';
-import { kafkaErrorCode } from '../error-codes.ts';
+import type { AlterConfigsRequest } from '../../../protocol/kafka/apis/alter-configs.ts';
+import type { Message } from '../../../protocol/kafka/codec.ts';
+import { kafkaErrorCode } from '../../../protocol/kafka/error-codes.ts';
 import type { HandlerDeps } from './shared.ts';
 
 export const RESOURCE_TOPIC = 2;

@@ -8,9 +8,9 @@
  * for both, as Kafka answers duplicates. Validate-only checks everything and changes nothing.
  */
 import { BrokerError } from '../../../errors.ts';
-import type { CreatePartitionsRequest } from '../apis/create-partitions.ts';
-import type { Message } from '../codec.ts';
-import { errorCode, kafkaErrorCode } from '../error-codes.ts';
+import type { CreatePartitionsRequest } from '../../../protocol/kafka/apis/create-partitions.ts';
+import type { Message } from '../../../protocol/kafka/codec.ts';
+import { errorCode, kafkaErrorCode } from '../../../protocol/kafka/error-codes.ts';
 import { type HandlerDeps, NONE } from './shared.ts';
 
 type Topic = CreatePartitionsRequest['topics'][number];

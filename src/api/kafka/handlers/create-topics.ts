@@ -6,9 +6,9 @@
 import { isInternalTopic, validateTopicName } from '../../../broker/metadata.ts';
 import { type TopicConfigs, validateTopicConfigs } from '../../../broker/topic-config.ts';
 import { BrokerError } from '../../../errors.ts';
-import type { CreateTopicsRequest } from '../apis/create-topics.ts';
-import type { Message } from '../codec.ts';
-import { errorCode, kafkaErrorCode } from '../error-codes.ts';
+import type { CreateTopicsRequest } from '../../../protocol/kafka/apis/create-topics.ts';
+import type { Message } from '../../../protocol/kafka/codec.ts';
+import { errorCode, kafkaErrorCode } from '../../../protocol/kafka/error-codes.ts';
 import type { RequestContext } from '../handler.ts';
 import { topicConfigEntries } from './describe-configs.ts';
 import { type HandlerDeps, NONE } from './shared.ts';

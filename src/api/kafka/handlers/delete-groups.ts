@@ -4,9 +4,9 @@
  * (NON_EMPTY_GROUP otherwise, GROUP_ID_NOT_FOUND for none, INVALID_GROUP_ID for an empty id), and
  * its offsets are tombstoned in `__consumer_offsets` before the answer.
  */
-import type { DeleteGroupsRequest } from '../apis/delete-groups.ts';
-import type { Message } from '../codec.ts';
-import { kafkaErrorCode } from '../error-codes.ts';
+import type { DeleteGroupsRequest } from '../../../protocol/kafka/apis/delete-groups.ts';
+import type { Message } from '../../../protocol/kafka/codec.ts';
+import { kafkaErrorCode } from '../../../protocol/kafka/error-codes.ts';
 import { type HandlerDeps, NONE } from './shared.ts';
 
 export async function handleDeleteGroups(deps: HandlerDeps, req: DeleteGroupsRequest): Promise<Message> {

@@ -6,9 +6,9 @@
  * past the high watermark, INVALID_TOPIC_EXCEPTION for an internal topic. On one node there are no
  * replicas to wait for, so `timeout_ms` is not used.
  */
-import type { DeleteRecordsRequest } from '../apis/delete-records.ts';
-import type { Message } from '../codec.ts';
-import { kafkaErrorCode } from '../error-codes.ts';
+import type { DeleteRecordsRequest } from '../../../protocol/kafka/apis/delete-records.ts';
+import type { Message } from '../../../protocol/kafka/codec.ts';
+import { kafkaErrorCode } from '../../../protocol/kafka/error-codes.ts';
 import { type HandlerDeps, NONE } from './shared.ts';
 
 export async function handleDeleteRecords(deps: HandlerDeps, req: DeleteRecordsRequest): Promise<Message> {

@@ -3,9 +3,9 @@
  * topics named by name or (v6) id through the core; an internal topic is refused with INVALID_REQUEST.
  */
 import { BrokerError } from '../../../errors.ts';
-import type { DeleteTopicsRequest } from '../apis/delete-topics.ts';
-import type { Message } from '../codec.ts';
-import { errorCode, kafkaErrorCode } from '../error-codes.ts';
+import type { DeleteTopicsRequest } from '../../../protocol/kafka/apis/delete-topics.ts';
+import type { Message } from '../../../protocol/kafka/codec.ts';
+import { errorCode, kafkaErrorCode } from '../../../protocol/kafka/error-codes.ts';
 import { type HandlerDeps, NONE } from './shared.ts';
 
 export async function handleDeleteTopics(deps: HandlerDeps, req: DeleteTopicsRequest): Promise<Message> {

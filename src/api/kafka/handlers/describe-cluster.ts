@@ -6,9 +6,9 @@
  * as Kafka's broker answers them. Authorized operations are not computed (no ACLs): Kafka's
  * "not requested" value, -2^31, stands.
  */
-import type { DescribeClusterRequest } from '../apis/describe-cluster.ts';
-import type { Message } from '../codec.ts';
-import { errorCode } from '../error-codes.ts';
+import type { DescribeClusterRequest } from '../../../protocol/kafka/apis/describe-cluster.ts';
+import type { Message } from '../../../protocol/kafka/codec.ts';
+import { errorCode } from '../../../protocol/kafka/error-codes.ts';
 import type { RequestContext } from '../handler.ts';
 import { controllerId, type HandlerDeps, kafkaBrokers, NONE } from './shared.ts';
 

@@ -23,9 +23,9 @@ import {
   type TopicConfigs,
   type TopicDefaults,
 } from '../../../broker/topic-config.ts';
-import type { DescribeConfigsRequest } from '../apis/describe-configs.ts';
-import type { Message } from '../codec.ts';
-import { errorCode, kafkaErrorCode } from '../error-codes.ts';
+import type { DescribeConfigsRequest } from '../../../protocol/kafka/apis/describe-configs.ts';
+import type { Message } from '../../../protocol/kafka/codec.ts';
+import { errorCode, kafkaErrorCode } from '../../../protocol/kafka/error-codes.ts';
 import type { RequestContext } from '../handler.ts';
 import { requestFrameBytesMax } from '../limits.ts';
 import type { HandlerDeps } from './shared.ts';

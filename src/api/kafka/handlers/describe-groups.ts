@@ -3,9 +3,9 @@
  * group's state and members; an unknown group is Dead, as Kafka answers, and from version 6 also
  * GROUP_ID_NOT_FOUND with a message (KIP-1043).
  */
-import type { DescribeGroupsRequest } from '../apis/describe-groups.ts';
-import type { Message } from '../codec.ts';
-import { errorCode, kafkaErrorCode } from '../error-codes.ts';
+import type { DescribeGroupsRequest } from '../../../protocol/kafka/apis/describe-groups.ts';
+import type { Message } from '../../../protocol/kafka/codec.ts';
+import { errorCode, kafkaErrorCode } from '../../../protocol/kafka/error-codes.ts';
 import type { RequestContext } from '../handler.ts';
 import { type HandlerDeps, NONE } from './shared.ts';
 

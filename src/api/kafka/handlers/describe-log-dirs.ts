@@ -7,8 +7,8 @@
  */
 import { statfs } from 'node:fs/promises';
 import path from 'node:path';
-import type { DescribeLogDirsRequest } from '../apis/describe-log-dirs.ts';
-import type { Message } from '../codec.ts';
+import type { DescribeLogDirsRequest } from '../../../protocol/kafka/apis/describe-log-dirs.ts';
+import type { Message } from '../../../protocol/kafka/codec.ts';
 import { type HandlerDeps, NONE } from './shared.ts';
 
 export async function handleDescribeLogDirs(

@@ -5,9 +5,9 @@
  * coordinator epoch (0) or open transaction (-1). An unknown partition is UNKNOWN_TOPIC_OR_PARTITION
  * for that partition.
  */
-import type { DescribeProducersRequest } from '../apis/describe-producers.ts';
-import type { Message } from '../codec.ts';
-import { kafkaErrorCode } from '../error-codes.ts';
+import type { DescribeProducersRequest } from '../../../protocol/kafka/apis/describe-producers.ts';
+import type { Message } from '../../../protocol/kafka/codec.ts';
+import { kafkaErrorCode } from '../../../protocol/kafka/error-codes.ts';
 import { type HandlerDeps, NONE } from './shared.ts';
 
 export async function handleDescribeProducers(

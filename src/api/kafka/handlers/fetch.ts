@@ -12,9 +12,9 @@
  * forget. NodeEndpoints (16+) stay empty: they accompany a CurrentLeader for NOT_LEADER_OR_FOLLOWER, and this
  * node leads every partition it serves.
  */
-import type { FetchRequest } from '../apis/fetch.ts';
-import type { Message } from '../codec.ts';
-import { errorCode, kafkaErrorCode } from '../error-codes.ts';
+import type { FetchRequest } from '../../../protocol/kafka/apis/fetch.ts';
+import type { Message } from '../../../protocol/kafka/codec.ts';
+import { errorCode, kafkaErrorCode } from '../../../protocol/kafka/error-codes.ts';
 import type { RequestContext } from '../handler.ts';
 import { fetchResponseBytesMax } from '../limits.ts';
 import { type HandlerDeps, NONE } from './shared.ts';

@@ -3,9 +3,9 @@
  * group's coordinator is the leader of its `__consumer_offsets` partition; a transactional id is refused; a share group's key (type 2, v6) or an unknown
  * key type is INVALID_REQUEST, as Kafka answers without a share coordinator (KafkaApis.getCoordinator).
  */
-import type { FindCoordinatorRequest } from '../apis/find-coordinator.ts';
-import type { Message } from '../codec.ts';
-import { errorCode } from '../error-codes.ts';
+import type { FindCoordinatorRequest } from '../../../protocol/kafka/apis/find-coordinator.ts';
+import type { Message } from '../../../protocol/kafka/codec.ts';
+import { errorCode } from '../../../protocol/kafka/error-codes.ts';
 import type { RequestContext } from '../handler.ts';
 import { type HandlerDeps, kafkaBroker, NONE, TRANSACTIONS_UNSUPPORTED } from './shared.ts';
 

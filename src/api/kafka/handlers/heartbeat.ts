@@ -2,9 +2,9 @@
  * Heartbeat (API key 12): the request and response grammar is in ../apis/heartbeat.ts. Keeps a member of a
  * group alive, through the group service.
  */
-import type { HeartbeatRequest } from '../apis/heartbeat.ts';
-import type { Message } from '../codec.ts';
-import { kafkaErrorCode } from '../error-codes.ts';
+import type { HeartbeatRequest } from '../../../protocol/kafka/apis/heartbeat.ts';
+import type { Message } from '../../../protocol/kafka/codec.ts';
+import { kafkaErrorCode } from '../../../protocol/kafka/error-codes.ts';
 import { type HandlerDeps, NONE } from './shared.ts';
 
 export function handleHeartbeat(deps: HandlerDeps, req: HeartbeatRequest): Message {

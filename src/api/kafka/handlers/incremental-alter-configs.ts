@@ -10,8 +10,8 @@
 
 import { brokerTopicDefaults, checkTopicConfigName, TOPIC_CONFIGS } from '../../../broker/topic-config.ts';
 import { BrokerError } from '../../../errors.ts';
-import type { IncrementalAlterConfigsRequest } from '../apis/incremental-alter-configs.ts';
-import type { Message } from '../codec.ts';
+import type { IncrementalAlterConfigsRequest } from '../../../protocol/kafka/apis/incremental-alter-configs.ts';
+import type { Message } from '../../../protocol/kafka/codec.ts';
 import { alterConfigResources, type TopicChange } from './alter-configs.ts';
 import type { HandlerDeps } from './shared.ts';
 

@@ -2,9 +2,9 @@
  * InitProducerId (API key 22): the request and response grammar is in ../apis/init-producer-id.ts. A fresh
  * producer id for an idempotent producer; a transactional id is refused.
  */
-import type { InitProducerIdRequest } from '../apis/init-producer-id.ts';
-import type { Message } from '../codec.ts';
-import { errorCode, kafkaErrorCode } from '../error-codes.ts';
+import type { InitProducerIdRequest } from '../../../protocol/kafka/apis/init-producer-id.ts';
+import type { Message } from '../../../protocol/kafka/codec.ts';
+import { errorCode, kafkaErrorCode } from '../../../protocol/kafka/error-codes.ts';
 import { type HandlerDeps, NONE } from './shared.ts';
 
 export async function handleInitProducerId(deps: HandlerDeps, req: InitProducerIdRequest): Promise<Message> {

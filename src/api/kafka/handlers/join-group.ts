@@ -2,9 +2,9 @@
  * JoinGroup (API key 11): the request and response grammar is in ../apis/join-group.ts. Hands the member to
  * the group service.
  */
-import type { JoinGroupRequest } from '../apis/join-group.ts';
-import type { Message } from '../codec.ts';
-import { kafkaErrorCode } from '../error-codes.ts';
+import type { JoinGroupRequest } from '../../../protocol/kafka/apis/join-group.ts';
+import type { Message } from '../../../protocol/kafka/codec.ts';
+import { kafkaErrorCode } from '../../../protocol/kafka/error-codes.ts';
 import type { RequestContext } from '../handler.ts';
 import { type HandlerDeps, NONE } from './shared.ts';
 

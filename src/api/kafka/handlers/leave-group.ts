@@ -2,9 +2,9 @@
  * LeaveGroup (API key 13): the request and response grammar is in ../apis/leave-group.ts. One member
  * (before v3) or several (v3+) leave a group, each with its own error.
  */
-import type { LeaveGroupRequest } from '../apis/leave-group.ts';
-import type { Message } from '../codec.ts';
-import { kafkaErrorCode } from '../error-codes.ts';
+import type { LeaveGroupRequest } from '../../../protocol/kafka/apis/leave-group.ts';
+import type { Message } from '../../../protocol/kafka/codec.ts';
+import { kafkaErrorCode } from '../../../protocol/kafka/error-codes.ts';
 import type { RequestContext } from '../handler.ts';
 import { type HandlerDeps, NONE } from './shared.ts';
 

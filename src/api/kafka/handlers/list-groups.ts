@@ -4,8 +4,8 @@
  * protocol), so a types filter without `classic` lists none; filters match without regard to case, as Kafka's
  * do.
  */
-import type { ListGroupsRequest } from '../apis/list-groups.ts';
-import type { Message } from '../codec.ts';
+import type { ListGroupsRequest } from '../../../protocol/kafka/apis/list-groups.ts';
+import type { Message } from '../../../protocol/kafka/codec.ts';
 import { type HandlerDeps, NONE } from './shared.ts';
 
 /** Kafka's name for a group of the JoinGroup/SyncGroup protocol (Group.GroupType.CLASSIC). */

@@ -5,9 +5,9 @@
  * v9) is none: offset -1 and leader epoch -1, as Kafka's UnifiedLog.fetchOffsetByTimestamp answers when
  * remote storage is off. Nothing here reads remote storage, so v10's TimeoutMs has nothing to bound.
  */
-import type { ListOffsetsRequest } from '../apis/list-offsets.ts';
-import type { Message } from '../codec.ts';
-import { errorCode, kafkaErrorCode } from '../error-codes.ts';
+import type { ListOffsetsRequest } from '../../../protocol/kafka/apis/list-offsets.ts';
+import type { Message } from '../../../protocol/kafka/codec.ts';
+import { errorCode, kafkaErrorCode } from '../../../protocol/kafka/error-codes.ts';
 import { type HandlerDeps, NONE } from './shared.ts';
 
 export async function handleListOffsets(deps: HandlerDeps, req: ListOffsetsRequest): Promise<Message> {

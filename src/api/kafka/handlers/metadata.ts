@@ -7,9 +7,9 @@
 import { OFFSETS_TOPIC } from '../../../broker/groups/service.ts';
 import { validateTopicName } from '../../../broker/metadata.ts';
 import type { BrokerError } from '../../../errors.ts';
-import type { MetadataRequest } from '../apis/metadata.ts';
-import type { Message } from '../codec.ts';
-import { errorCode, kafkaErrorCode } from '../error-codes.ts';
+import type { MetadataRequest } from '../../../protocol/kafka/apis/metadata.ts';
+import type { Message } from '../../../protocol/kafka/codec.ts';
+import { errorCode, kafkaErrorCode } from '../../../protocol/kafka/error-codes.ts';
 import type { RequestContext } from '../handler.ts';
 import { autoCreateAll, controllerId, type HandlerDeps, kafkaBrokers, NONE } from './shared.ts';
 

@@ -6,9 +6,9 @@
  * outside group management) still creates the group, at every version. From version 10 topics are named by
  * id; an id no topic has gets UNKNOWN_TOPIC_ID for each of its partitions, and the rest are committed.
  */
-import type { OffsetCommitRequest } from '../apis/offset-commit.ts';
-import type { Message } from '../codec.ts';
-import { errorCode, kafkaErrorCode } from '../error-codes.ts';
+import type { OffsetCommitRequest } from '../../../protocol/kafka/apis/offset-commit.ts';
+import type { Message } from '../../../protocol/kafka/codec.ts';
+import { errorCode, kafkaErrorCode } from '../../../protocol/kafka/error-codes.ts';
 import type { RequestContext } from '../handler.ts';
 import { type HandlerDeps, NONE } from './shared.ts';
 import { topicIds } from './topic-ids.ts';

@@ -6,9 +6,9 @@
  * a protocol whose subscriptions are unknown, INVALID_GROUP_ID) is top-level, with no topics, as
  * Kafka answers it.
  */
-import type { OffsetDeleteRequest } from '../apis/offset-delete.ts';
-import type { Message } from '../codec.ts';
-import { kafkaErrorCode } from '../error-codes.ts';
+import type { OffsetDeleteRequest } from '../../../protocol/kafka/apis/offset-delete.ts';
+import type { Message } from '../../../protocol/kafka/codec.ts';
+import { kafkaErrorCode } from '../../../protocol/kafka/error-codes.ts';
 import { type HandlerDeps, NONE } from './shared.ts';
 
 export async function handleOffsetDelete(deps: HandlerDeps, req: OffsetDeleteRequest): Promise<Message> {

@@ -5,9 +5,9 @@
  * are named by id: an id no topic has gets UNKNOWN_TOPIC_ID for each partition asked, and a request for all
  * of a group's topics lists those that exist now, by id (a deleted topic's offsets have no id to go by).
  */
-import type { OffsetFetchRequest } from '../apis/offset-fetch.ts';
-import type { Message } from '../codec.ts';
-import { errorCode, kafkaErrorCode } from '../error-codes.ts';
+import type { OffsetFetchRequest } from '../../../protocol/kafka/apis/offset-fetch.ts';
+import type { Message } from '../../../protocol/kafka/codec.ts';
+import { errorCode, kafkaErrorCode } from '../../../protocol/kafka/error-codes.ts';
 import type { RequestContext } from '../handler.ts';
 import { type HandlerDeps, NONE } from './shared.ts';
 import { type TopicIds, topicIds } from './topic-ids.ts';

@@ -5,9 +5,9 @@
  * CurrentLeader and NodeEndpoints of versions 10+ (KIP-951) keep their defaults: they answer
  * NOT_LEADER_OR_FOLLOWER, and this node leads every partition it serves.
  */
-import type { ProduceRequest } from '../apis/produce.ts';
-import type { Message } from '../codec.ts';
-import { errorCode, kafkaErrorCode } from '../error-codes.ts';
+import type { ProduceRequest } from '../../../protocol/kafka/apis/produce.ts';
+import type { Message } from '../../../protocol/kafka/codec.ts';
+import { errorCode, kafkaErrorCode } from '../../../protocol/kafka/error-codes.ts';
 import { autoCreateAll, type HandlerDeps, NONE, TRANSACTIONS_UNSUPPORTED } from './shared.ts';
 
 export async function handleProduce(deps: HandlerDeps, req: ProduceRequest): Promise<Message | null> {

@@ -2,9 +2,9 @@
  * SyncGroup (API key 14): the request and response grammar is in ../apis/sync-group.ts. Hands the
  * assignment to the group service and checks the protocol the member names.
  */
-import type { SyncGroupRequest } from '../apis/sync-group.ts';
-import type { Message } from '../codec.ts';
-import { errorCode, kafkaErrorCode } from '../error-codes.ts';
+import type { SyncGroupRequest } from '../../../protocol/kafka/apis/sync-group.ts';
+import type { Message } from '../../../protocol/kafka/codec.ts';
+import { errorCode, kafkaErrorCode } from '../../../protocol/kafka/error-codes.ts';
 import { type HandlerDeps, NONE } from './shared.ts';
 
 export async function handleSyncGroup(deps: HandlerDeps, req: SyncGroupRequest): Promise<Message> {

@@ -12,8 +12,8 @@
  * copy otherwise), which keeps every read here a single bounds check instead of a walk over a chunk
  * list on each field.
  */
-import { BrokerError } from '../../../errors.ts';
-import { readVarint } from '../../../records/varint.ts';
+import { BrokerError } from '../../errors.ts';
+import { readVarint } from '../../records/varint.ts';
 
 /** The all-zero UUID, Kafka's `Uuid.ZERO_UUID`, used as the default of every uuid field. */
 export const zeroUuid = '00000000-0000-0000-0000-000000000000';

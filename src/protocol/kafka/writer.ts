@@ -11,7 +11,7 @@
  * The result goes to the socket as a list (`buffers()`), never through `Buffer.concat`.
  */
 import assert from 'node:assert/strict';
-import { varintBytes, writeVarint } from '../../../records/varint.ts';
+import { varintBytes, writeVarint } from '../../records/varint.ts';
 
 /** Byte strings up to this size are copied into the current chunk; larger ones are referenced. */
 const inlineBytesMax = 512;

@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { type ApiEntry, requestHeaderVersion, responseHeaderVersion } from './apis/index.ts';
 import { decodeMessage, encodeMessage, type Message } from './codec.ts';
 import { type RequestHeader, readResponseHeader, writeRequestHeader, writeResponseHeader } from './header.ts';
-import { Reader } from './protocol/reader.ts';
-import { Writer } from './protocol/writer.ts';
+import { Reader } from './reader.ts';
+import { Writer } from './writer.ts';
 
 /** Encodes a whole request frame (size, header, body) as a list of buffers. */
 export function encodeRequestFrame(api: ApiEntry, header: RequestHeader, body: Message): Buffer[] {

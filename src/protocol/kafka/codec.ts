@@ -11,9 +11,9 @@
 import assert from 'node:assert/strict';
 import { BrokerError } from '../../errors.ts';
 import { requestElementsMax, taggedFieldsMax } from './limits.ts';
-import { Reader } from './protocol/reader.ts';
-import { Writer } from './protocol/writer.ts';
+import { Reader } from './reader.ts';
 import { type Plan, type PlanField, type PrimitiveType, primitiveMinBytes } from './schema.ts';
+import { Writer } from './writer.ts';
 
 export type Message = Record<string, unknown>;
 

@@ -19,7 +19,7 @@
  * fields absent from the decoded version hold their default, as Kafka's generated classes do.
  */
 import assert from 'node:assert/strict';
-import { zeroUuid } from './protocol/reader.ts';
+import { zeroUuid } from './reader.ts';
 
 export type PrimitiveType =
   | 'int8'

@@ -15,8 +15,8 @@
  * always use v0.
  */
 import { BrokerError } from '../../errors.ts';
-import type { Reader } from './protocol/reader.ts';
-import type { Writer } from './protocol/writer.ts';
+import type { Reader } from './reader.ts';
+import type { Writer } from './writer.ts';
 
 /** The three fields every request header starts with, whatever its version. */
 export interface RequestHeaderPrefix {
