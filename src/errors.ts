@@ -200,6 +200,22 @@ export const ERROR_CODES = {
     retriable: true,
     doc: 'This node is not the active controller, or lost that role before the operation committed; retry against the new one.',
   },
+  NOT_ENOUGH_REPLICAS: {
+    retriable: true,
+    doc: "An acks=all write found fewer in-sync replicas than the topic's min.insync.replicas; nothing was appended.",
+  },
+  NOT_ENOUGH_REPLICAS_AFTER_APPEND: {
+    retriable: true,
+    doc: 'An acks=all write was appended by the leader, but the in-sync replicas fell below min.insync.replicas before it was replicated; a retry may store it twice unless the producer is idempotent.',
+  },
+  UNKNOWN_LEADER_EPOCH: {
+    retriable: true,
+    doc: "The leader epoch in the request is newer than this replica's: it has not yet seen the metadata that made it leader.",
+  },
+  NETWORK_EXCEPTION: {
+    retriable: true,
+    doc: 'A connection to another node failed or closed before its answer arrived.',
+  },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { GrpcForwarder } from './api/grpc/cluster.ts';
 import { GrpcServer } from './api/grpc/server.ts';
 import { BrokerKafkaHandler } from './api/kafka/handlers/broker-handler.ts';
+import { ReplicationKafkaHandler } from './api/kafka/handlers/replica-fetch.ts';
 import { KafkaServer } from './api/kafka/server.ts';
 import { BrokerCore } from './broker/core.ts';
 import { defaultCoordinatorConfig } from './broker/groups/coordinator.ts';
@@ -158,6 +159,12 @@ export async function runBroker(config: BrokerConfig, givenLogger?: Logger): Pro
       defaultPartitions: config.defaultPartitions,
       partitionsMax: effectivePartitionsMax(config, logger),
       cleanupIntervalMs: config.cleanupIntervalMs,
+      replication: {
+        partitionMaxBytes: config.replicationFetchBatchSize * 16 * 1024,
+        responseMaxBytes: Math.min(10 * config.replicationFetchBatchSize * 16 * 1024, 55 * 1024 * 1024),
+        maxWaitMs: config.replicationFetchIntervalMs,
+        lagTimeMaxMs: config.replicationLagTimeMaxMs,
+      },
       logger,
       observer: metrics,
       numericNodeId: config.numericNodeId,
@@ -346,7 +353,28 @@ export async function runBroker(config: BrokerConfig, givenLogger?: Logger): Pro
     await http.close();
     throw listenFailure(config, 'network.kafka_port', config.kafkaPort, err);
   }
-  const advertised = { ...config, grpcPort, metricsPort, kafkaPort };
+  // The inter-broker listener: followers fetch from this node's leaderships here (DESIGN.md decision 6).
+  const replicationHandler = new ReplicationKafkaHandler({ core });
+  const dataListener = new KafkaServer({
+    host: config.bindAddr,
+    port: config.dataPort,
+    logger,
+    idleMs: config.kafkaConnectionsMaxIdleMs,
+    receiveMsMax: config.kafkaRequestReceiveTimeoutMs,
+    queuedRequestBytesMax: config.kafkaQueuedMaxRequestBytes,
+    handler: replicationHandler,
+  });
+  let dataPort: number;
+  try {
+    dataPort = (await dataListener.listen()).port;
+  } catch (err) {
+    await Promise.all([grpc.close(), kafka.close()]);
+    await groups.close();
+    await core.close();
+    await http.close();
+    throw listenFailure(config, 'network.data_port', config.dataPort, err);
+  }
+  const advertised = { ...config, grpcPort, metricsPort, kafkaPort, dataPort };
   // Registered at first with the Raft listener only (the core opened before the doors listened): now
   // the other nodes and the clients learn where this node's doors are.
   const host = config.advertiseAddr;
@@ -355,11 +383,12 @@ export async function runBroker(config: BrokerConfig, givenLogger?: Logger): Pro
       { name: 'raft', host, port: core.cluster.log.port },
       { name: 'grpc', host, port: grpcPort },
       { name: 'kafka', host, port: kafkaPort },
+      { name: 'inter-broker', host, port: dataPort },
     ]);
     // Caught up again with the log that now holds the amended registration.
     await core.cluster.waitReady(120_000);
   } catch (err) {
-    await Promise.all([grpc.close(), kafka.close()]);
+    await Promise.all([grpc.close(), kafka.close(), dataListener.close()]);
     await groups.close();
     await core.close();
     await http.close();
@@ -374,6 +403,7 @@ export async function runBroker(config: BrokerConfig, givenLogger?: Logger): Pro
       nodeId: config.numericNodeId,
       grpcPort,
       kafkaPort,
+      dataPort,
       metricsPort,
       raftPort: core.cluster.log.port,
       // 0 turns the cleaner off: say so, since retention and compaction then never run.
@@ -414,8 +444,15 @@ export async function runBroker(config: BrokerConfig, givenLogger?: Logger): Pro
       closing ??= (async () => {
         state = 'stopping';
         grpc.notifyHealth();
+        if (config.controlledShutdownTimeoutMs > 0) {
+          const started = Date.now();
+          const moved = await core.cluster.controlledShutdown(config.controlledShutdownTimeoutMs);
+          if (moved) logger.info({ ms: Date.now() - started }, 'controlled shutdown: leaderships moved to other replicas');
+          else if (core.cluster.ready)
+            logger.info({}, 'controlled shutdown skipped or timed out: stopping with what this node leads');
+        }
         logger.info({}, 'shutting down: draining requests');
-        await Promise.all([grpc.close(), kafka.close()]);
+        await Promise.all([grpc.close(), kafka.close(), dataListener.close()]);
         await groups.close();
         await core.close();
         forwarder.close();

@@ -12,7 +12,7 @@ import { tempDir } from './helpers/tmp.ts';
 
 test('the partition limit is lowered to fit the open files limit', async (t) => {
   const dir = await tempDir(t);
-  const cmd = `ulimit -n 1100 && exec "${process.execPath}" "${brokerBin}" --data-dir "${dir}" --grpc-port 0 --metrics-port 0 --kafka-port 0 --raft-port 0 --bind-addr 127.0.0.1`;
+  const cmd = `ulimit -n 1100 && exec "${process.execPath}" "${brokerBin}" --data-dir "${dir}" --grpc-port 0 --metrics-port 0 --kafka-port 0 --raft-port 0 --data-port 0 --bind-addr 127.0.0.1`;
   const proc = spawn('bash', ['-c', cmd], { stdio: ['ignore', 'pipe', 'inherit'] });
   t.after(() => proc.kill('SIGKILL'));
   const lines: Record<string, unknown>[] = [];

@@ -39,6 +39,8 @@ async function brokerExit(
       '0',
       '--raft-port',
       '0',
+      '--data-port',
+      '0',
       '--bind-addr',
       '127.0.0.1',
       ...args,

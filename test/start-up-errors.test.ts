@@ -50,6 +50,8 @@ const quiet = [
   '0',
   '--raft-port',
   '0',
+  '--data-port',
+  '0',
   '--bind-addr',
   '127.0.0.1',
 ];

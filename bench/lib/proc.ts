@@ -120,6 +120,10 @@ export async function startBroker(o: BrokerOptions): Promise<BrokerProcess> {
       '0',
       '--kafka-port',
       String(kafkaPort),
+      '--raft-port',
+      '0',
+      '--data-port',
+      '0',
       '--bind-addr',
       '127.0.0.1',
       // info: the "broker ready" line that carries the ports is an info line.

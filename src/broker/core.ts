@@ -38,7 +38,9 @@ import type { StorageLogger } from '../storage/partition-log.ts';
 import { isTemporaryFile, replaceFileDurably } from '../storage/segment.ts';
 import { Cluster, type ClusterOptions } from './cluster/cluster.ts';
 import { ImageTopics, isInternalTopic, type TopicMetadata, validateTopicName } from './metadata.ts';
+import { Partition } from './partition.ts';
 import { PartitionManager } from './partition-manager.ts';
+import { ReplicaFetcherManager } from './replica-fetcher.ts';
 import {
   LocalPartitionView,
   offlinePartitionDescription,
@@ -92,7 +94,41 @@ export interface CoreOptions {
   };
   /** How long `open` waits to register and catch up with the metadata log. @default 120000 */
   readyTimeoutMs?: number;
+  /** Replication between this node and the others (DESIGN.md decisions 6 and 7). */
+  replication?: Partial<ReplicationOptions>;
 }
+
+export interface ReplicationStats {
+  led: {
+    topic: string;
+    partition: number;
+    isrSize: number;
+    replicas: number;
+    leaderEpoch: number;
+    highWatermark: number;
+    followers: { id: number; lagOffsets: number; lagMs: number }[];
+  }[];
+  underReplicated: number;
+  offline: number;
+}
+
+export interface ReplicationOptions {
+  /** Bytes a follower asks for per partition per fetch. @default 1638400 (100 batches of 16 KiB) */
+  partitionMaxBytes: number;
+  /** Bytes a follower asks for per fetch response. @default 10485760 */
+  responseMaxBytes: number;
+  /** How long a leader holds a follower's fetch that has nothing new. @default 100 */
+  maxWaitMs: number;
+  /** Kafka's replica.lag.time.max.ms: a follower not caught up for this long leaves the ISR. @default 30000 */
+  lagTimeMaxMs: number;
+}
+
+const replicationDefaults: ReplicationOptions = {
+  partitionMaxBytes: 100 * 16 * 1024,
+  responseMaxBytes: 10 * 1024 * 1024,
+  maxWaitMs: 100,
+  lagTimeMaxMs: 30_000,
+};
 
 export type Acks = 0 | 1 | -1;
 
@@ -193,6 +229,14 @@ export class BrokerCore {
   #publishWaiters: { offset: number; resolve: () => void }[] = [];
   #leadershipListeners = new Set<(topic: string, partition: number, leads: boolean) => void>();
   readonly dataDir: string;
+  /** Every replica held here, by `topic-partition` (partition.ts): its role, epochs, ISR and HW. */
+  readonly #replicas = new Map<string, Partition>();
+  readonly #fetcher: ReplicaFetcherManager;
+  readonly replication: ReplicationOptions;
+  #isrTimer: NodeJS.Timeout | null = null;
+  #isrPass: Promise<void> | null = null;
+  #isrSoon: NodeJS.Timeout | null = null;
+  readonly #clock: () => number;
 
   private constructor(opts: CoreOptions, partitions: PartitionManager, cluster: Cluster, id: number) {
     this.nodeId = opts.nodeId;
@@ -206,6 +250,19 @@ export class BrokerCore {
     this.logger = opts.logger;
     this.#observer = opts.observer ?? noObserver;
     this.#partitionsPerTopicMax = opts.partitionsPerTopicMax ?? 10_000;
+    this.#clock = opts.clock ?? Date.now;
+    this.replication = { ...replicationDefaults, ...opts.replication };
+    this.#fetcher = new ReplicaFetcherManager({
+      localId: id,
+      endpointOf: (broker) => {
+        const l = this.metadata.image.brokers.get(broker)?.listeners.find((x) => x.name === 'inter-broker');
+        return l ? { host: l.host, port: l.port } : null;
+      },
+      partitionMaxBytes: this.replication.partitionMaxBytes,
+      responseMaxBytes: this.replication.responseMaxBytes,
+      maxWaitMs: this.replication.maxWaitMs,
+      logger: { info: (o, m) => this.logger.info(o, m), warn: (o, m) => this.logger.warn(o, m) },
+    });
   }
 
   /**
@@ -252,8 +309,6 @@ export class BrokerCore {
         defaultReplicationFactor: c.defaultReplicationFactor ?? 1,
         partitionsPerTopicMax: opts.partitionsPerTopicMax ?? 10_000,
         replicasPerBrokerMax: opts.partitionsMax ?? 10_000,
-        // Followers do not fetch yet (issue 12): a new partition's ISR is its leader alone.
-        isrAtCreation: 'leader',
         validateConfigs: (type, configs) => {
           if (type === 'topic') validateTopicConfigs({ ...configs });
         },
@@ -283,6 +338,10 @@ export class BrokerCore {
       await core.close().catch(() => {});
       throw err;
     }
+    // Kafka's isr-expiration task: every half of replica.lag.time.max.ms, followers that lag leave.
+    const isrEvery = Math.max(50, Math.min(core.replication.lagTimeMaxMs / 2, 5_000));
+    core.#isrTimer = setInterval(() => core.#proposeIsrChanges(), isrEvery);
+    core.#isrTimer.unref();
     const interval = opts.cleanupIntervalMs ?? 300_000;
     if (interval > 0) {
       core.#cleanerTimer = setInterval(() => void core.runCleaner(), interval);
@@ -372,7 +431,7 @@ export class BrokerCore {
     for (const [id, t] of prev.topicsById) {
       if (next.topicsById.has(id)) continue;
       const held = this.partitions.heldOf(t.name);
-      for (const p of held) this.#producerStates.delete(`${t.name}-${p}`);
+      for (const p of held) this.#forgetReplica(t.name, p);
       await Promise.all(held.map((p) => this.partitions.dropPartition(t.name, p, id)));
       this.#roundRobin.delete(t.name);
       this.logger.info({ topic: t.name }, 'deleted topic');
@@ -409,12 +468,193 @@ export class BrokerCore {
       const held = this.partitions.holds(t.name, p);
       if (mine && !held) opens.push(this.partitions.openPartition(t.name, p, t.id, config));
       else if (!mine && held) {
-        this.#producerStates.delete(`${t.name}-${p}`);
+        this.#forgetReplica(t.name, p);
         opens.push(this.partitions.dropPartition(t.name, p, t.id));
       }
     }
     await Promise.all(opens);
+    const rf = t.partitions[0]?.replicas.length ?? 1;
+    const setting = image.config('topic', t.name).get('min.insync.replicas');
+    const minIsr = setting !== undefined ? Number(setting) : rf >= 3 ? 2 : 1;
+    for (let p = 0; p < t.partitions.length; p++) {
+      if (!t.partitions[p].replicas.includes(me) || !this.partitions.holds(t.name, p)) continue;
+      this.#updateReplica(t, p, minIsr);
+    }
     if (!before) this.logger.info({ topic: t.name, partitions: t.partitions.length }, 'created topic');
+  }
+
+  /** The replica's new registration: its role, and what follows from a new term (fetching, producer state). */
+  #updateReplica(t: TopicImage, p: number, minIsr: number): void {
+    const key = `${t.name}-${p}`;
+    let part = this.#replicas.get(key);
+    if (!part) {
+      const name = t.name;
+      part = new Partition({
+        topic: name,
+        partition: p,
+        topicId: t.id,
+        localId: this.numericNodeId,
+        log: () => this.partitions.get(name, p),
+        nodeName: (id) => this.nodeName(id),
+        clock: this.#clock,
+        producerSnapshotFile: PRODUCER_SNAPSHOT,
+      });
+      part.onIsrCandidate = () => this.#isrChangeSoon();
+      this.#replicas.set(key, part);
+    }
+    part.minInsyncReplicas = minIsr;
+    const reg = t.partitions[p];
+    let change: ReturnType<Partition['update']>;
+    try {
+      change = part.update(reg);
+    } catch (err) {
+      // The log is offline here (it could not open): requests get its storage error.
+      this.logger.warn({ partition: key, err: String(err) }, 'cannot take up a replica role');
+      return;
+    }
+    if (!change) return;
+    if (change.newTerm) {
+      // The idempotent producers' state is rebuilt from the log when next needed: as a leader from
+      // what was replicated to it, and a follower keeps none (its log may be truncated under it).
+      this.#producerStates.delete(key);
+      this.logger.info(
+        { partition: key, role: change.role, leader: reg.leader, leaderEpoch: reg.leaderEpoch, isr: reg.isr },
+        change.role === 'leader' ? 'leading partition' : change.role === 'follower' ? 'following partition' : 'partition has no leader',
+      );
+    }
+    if (change.role === 'follower') this.#fetcher.follow(part, reg.leader, reg.leaderEpoch);
+    else this.#fetcher.stop(t.name, p);
+  }
+
+  #forgetReplica(topic: string, p: number): void {
+    const key = `${topic}-${p}`;
+    this.#producerStates.delete(key);
+    this.#fetcher.stop(topic, p);
+    this.#replicas.get(key)?.close();
+    this.#replicas.delete(key);
+  }
+
+  /** A follower caught up: propose the ISR change in a moment, batched with any others. */
+  #isrChangeSoon(): void {
+    if (this.#isrSoon || this.#closed) return;
+    this.#isrSoon = setTimeout(() => {
+      this.#isrSoon = null;
+      this.#proposeIsrChanges();
+    }, 10);
+    this.#isrSoon.unref();
+  }
+
+  /**
+   * Kafka's AlterPartition from the leader: every partition led here whose ISR should grow (a follower
+   * caught up) or shrink (one lagged past replica.lag.time.max.ms) is sent to the controller in one
+   * operation, guarded by its partition epoch; the committed change reaches each Partition through the
+   * metadata image, and a refused one is proposed again at the next pass.
+   */
+  #proposeIsrChanges(): void {
+    if (this.#isrPass || this.#closed) return;
+    const now = this.#clock();
+    const sent: { part: Partition; newIsr: number[] }[] = [];
+    for (const part of this.#replicas.values()) {
+      const state = part.leaderState;
+      if (!state) continue;
+      const newIsr = state.isrChangeToPropose(now, this.replication.lagTimeMaxMs);
+      if (!newIsr) continue;
+      state.isrChangeSent(newIsr);
+      sent.push({ part, newIsr });
+    }
+    if (sent.length === 0) return;
+    const request = {
+      brokerId: this.numericNodeId,
+      brokerEpoch: this.cluster.brokerEpoch,
+      partitions: sent.map(({ part, newIsr }) => ({
+        topicId: part.topicId,
+        partition: part.partition,
+        leaderEpoch: part.leaderState?.leaderEpoch ?? part.leaderEpoch,
+        partitionEpoch: part.registration?.partitionEpoch ?? 0,
+        newIsr,
+      })),
+    };
+    this.#isrPass = (async () => {
+      try {
+        const { answer } = await this.cluster.call<AlterPartitionsAnswer>(
+          { op: 'alterPartitions', request } as ControllerOp,
+          { timeoutMs: 10_000 },
+        );
+        answer.forEach((r, i) => {
+          const { part, newIsr } = sent[i];
+          if ('error' in r && r.error) {
+            part.leaderState?.isrChangeFailed();
+            this.logger.warn(
+              { partition: `${part.topic}-${part.partition}`, isr: newIsr, err: r.error },
+              'ISR change refused by the controller',
+            );
+          } else {
+            this.logger.info(
+              { partition: `${part.topic}-${part.partition}`, isr: newIsr },
+              newIsr.length > (part.registration?.isr.length ?? 0) ? 'ISR expanded' : 'ISR shrunk',
+            );
+          }
+        });
+      } catch (err) {
+        for (const { part } of sent) part.leaderState?.isrChangeFailed();
+        if (!this.#closed) this.logger.warn({ err: String(err) }, 'cannot send ISR changes to the controller');
+      }
+    })().finally(() => {
+      this.#isrPass = null;
+    });
+  }
+
+  /**
+   * The replica of a partition held here, whatever its role (the inter-broker listener serves
+   * followers from it); UNKNOWN_TOPIC_OR_PARTITION when this node holds none.
+   */
+  replica(topic: string, index: number): Partition {
+    const part = this.#replicas.get(`${topic}-${index}`);
+    if (!part)
+      throw new BrokerError(
+        'NOT_LEADER_OR_FOLLOWER',
+        `node ${this.numericNodeId} holds no replica of ${topic}-${index}`,
+      );
+    return part;
+  }
+
+  /**
+   * What the metrics show of replication here: per partition this node leads, its ISR, epoch, high
+   * watermark and each follower's lag (offsets behind the leader's end, and ms since it was last caught
+   * up); and the counts Kafka's ReplicaManager reports: partitions led here with fewer in-sync replicas
+   * than replicas (under-replicated), and replicas held here whose partition has no leader (offline).
+   */
+  replicationStats(): ReplicationStats {
+    const now = this.#clock();
+    const led: ReplicationStats['led'] = [];
+    let underReplicated = 0;
+    let offline = 0;
+    for (const part of this.#replicas.values()) {
+      if (part.role === 'offline') offline++;
+      const state = part.leaderState;
+      if (!state) continue;
+      if (state.underReplicated) underReplicated++;
+      let end = 0;
+      try {
+        end = part.logEndOffset;
+      } catch {
+        continue;
+      }
+      led.push({
+        topic: part.topic,
+        partition: part.partition,
+        isrSize: state.isr.length,
+        replicas: part.registration?.replicas.length ?? 1,
+        leaderEpoch: state.leaderEpoch,
+        highWatermark: state.highWatermark,
+        followers: state.followers(now).map((f) => ({
+          id: f.id,
+          lagOffsets: f.logEndOffset < 0 ? end : Math.max(0, end - f.logEndOffset),
+          lagMs: f.lagMs,
+        })),
+      });
+    }
+    return { led, underReplicated, offline };
   }
 
   /**
@@ -633,14 +873,12 @@ export class BrokerCore {
           isrIds: [...reg.isr],
           leaderEpoch: reg.leaderEpoch,
         };
-        if (reg.leader !== this.numericNodeId || !this.partitions.holds(name, partition))
+        const part = this.#replicas.get(`${name}-${partition}`);
+        if (!part || !this.partitions.holds(name, partition))
           return { ...offlinePartitionDescription(partition, roles.leader), ...roles };
         try {
-          const log = this.partitions.get(name, partition);
-          return {
-            ...new LocalPartitionView(name, partition, log, this.nodeId, reg.leaderEpoch).describe(),
-            ...roles,
-          };
+          this.partitions.get(name, partition);
+          return { ...part.describe(), ...roles };
         } catch {
           // An offline partition (its log cannot open) has no in-sync replica and reports no offsets.
           return { ...offlinePartitionDescription(partition, roles.leader), ...roles, isr: [], isrIds: [] };
@@ -670,13 +908,12 @@ export class BrokerCore {
           ? `partition ${topic}-${index} has no leader: its replicas ${reg.replicas.join(', ')} are all unavailable`
           : `node ${this.numericNodeId} does not lead partition ${topic}-${index}; node ${reg.leader} does`,
       );
-    return new LocalPartitionView(
-      topic,
-      index,
-      this.partitions.get(topic, index),
-      this.nodeId,
-      reg.leaderEpoch,
-    );
+    this.partitions.get(topic, index); // KAFKA_STORAGE_ERROR when its log is offline here
+    const part = this.#replicas.get(`${topic}-${index}`);
+    if (!part)
+      throw new BrokerError('NOT_LEADER_OR_FOLLOWER', `node ${this.numericNodeId} does not hold ${topic}-${index} yet`);
+    part.checkLeader();
+    return part;
   }
 
   /**
@@ -772,7 +1009,9 @@ export class BrokerCore {
     const acks = opts.acks ?? -1;
     if (acks !== 0 && acks !== 1 && acks !== -1)
       throw new BrokerError('INVALID_REQUIRED_ACKS', `acks must be 0, 1 or -1, got ${acks}`);
-    const view = this.partition(topic, partition);
+    const view = this.partition(topic, partition) as Partition;
+    if (acks === -1) view.checkEnoughReplicas();
+    const epoch = view.leaderEpoch;
     const work = this.#track(this.#append(topic, partition, batches, validate));
     if (acks === 0) {
       work.catch((err) => this.logger.warn({ topic, partition, err: String(err) }, 'acks=0 produce failed'));
@@ -784,7 +1023,12 @@ export class BrokerCore {
         logStartOffset: view.logStartOffset,
       };
     }
-    const r = await withTimeout(work, opts.timeoutMs ?? 30_000, `produce to ${topic}-${partition}`);
+    const timeoutMs = opts.timeoutMs ?? 30_000;
+    const started = this.#clock();
+    const r = await withTimeout(work, timeoutMs, `produce to ${topic}-${partition}`);
+    // acks=all (Kafka's DelayedProduce): answered once the high watermark passes the batch.
+    if (acks === -1)
+      await view.waitForReplication(r.lastOffset, epoch, Math.max(1, timeoutMs - (this.#clock() - started)));
     return {
       partition,
       baseOffset: r.baseOffset,
@@ -1256,7 +1500,12 @@ export class BrokerCore {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#cleanerTimer) clearInterval(this.#cleanerTimer);
+    if (this.#isrTimer) clearInterval(this.#isrTimer);
+    if (this.#isrSoon) clearTimeout(this.#isrSoon);
+    await this.#fetcher.close();
+    for (const part of this.#replicas.values()) part.close();
     await Promise.allSettled([...this.#inflight]);
+    await this.#isrPass;
     await this.#cleaning;
     await this.#snapshotProducers();
     await this.#applying?.catch(() => {});
@@ -1268,6 +1517,9 @@ export class BrokerCore {
     await this.partitions.closeAll();
   }
 }
+
+/** The controller's answer to alterPartitions: one entry per partition, in request order. */
+type AlterPartitionsAnswer = ({ error?: string } | object)[];
 
 function timestampError(timestamp: number, offset: number, low: number, high: number): BrokerError {
   return new BrokerError(

@@ -55,6 +55,8 @@ export interface BrokerConfig {
   defaultReplicationFactor: number;
   replicationFetchBatchSize: number;
   replicationFetchIntervalMs: number;
+  replicationLagTimeMaxMs: number;
+  controlledShutdownTimeoutMs: number;
   sessionTimeoutMs: number;
   heartbeatIntervalMs: number;
   rebalanceTimeoutMs: number;
@@ -111,6 +113,8 @@ export const FIELD_KEYS = {
   defaultReplicationFactor: 'replication.default_replication_factor',
   replicationFetchBatchSize: 'replication.fetch_batch_size',
   replicationFetchIntervalMs: 'replication.fetch_interval',
+  replicationLagTimeMaxMs: 'replication.lag_time_max',
+  controlledShutdownTimeoutMs: 'replication.controlled_shutdown_timeout',
   sessionTimeoutMs: 'consumer_groups.session_timeout',
   heartbeatIntervalMs: 'consumer_groups.heartbeat_interval',
   rebalanceTimeoutMs: 'consumer_groups.rebalance_timeout',
@@ -460,6 +464,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     defaultReplicationFactor: v['replication.default_replication_factor'],
     replicationFetchBatchSize: v['replication.fetch_batch_size'],
     replicationFetchIntervalMs: v['replication.fetch_interval'],
+    replicationLagTimeMaxMs: v['replication.lag_time_max'],
+    controlledShutdownTimeoutMs: v['replication.controlled_shutdown_timeout'],
     sessionTimeoutMs: v['consumer_groups.session_timeout'],
     heartbeatIntervalMs: v['consumer_groups.heartbeat_interval'],
     rebalanceTimeoutMs: v['consumer_groups.rebalance_timeout'],

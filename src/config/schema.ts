@@ -230,13 +230,25 @@ export const SCHEMA: readonly KeySpec[] = [
     key: 'replication.fetch_batch_size',
     kind: { type: 'int', min: 1, max: 100_000 },
     default: 100,
-    doc: 'Batches a follower asks for per fetch.',
+    doc: 'Batches of 16 KiB a follower asks for per partition per fetch (100: 1.6 MiB); a response holds at most ten times that, within 55 MiB.',
   },
   {
     key: 'replication.fetch_interval',
     kind: { type: 'duration', minMs: 1, maxMs: 60_000 },
     default: '100ms',
-    doc: 'Longest a follower waits between fetches.',
+    doc: "Longest a leader holds a follower's fetch that finds nothing new (Kafka's replica.fetch.wait.max.ms); a follower fetches again at once after an answer.",
+  },
+  {
+    key: 'replication.lag_time_max',
+    kind: { type: 'duration', minMs: 100, maxMs: 3_600_000 },
+    default: '30s',
+    doc: "A follower that has not caught up with the leader for this long leaves the ISR (Kafka's replica.lag.time.max.ms).",
+  },
+  {
+    key: 'replication.controlled_shutdown_timeout',
+    kind: { type: 'duration', minMs: 0, maxMs: 600_000 },
+    default: '15s',
+    doc: 'On SIGTERM, how long a node waits for its leaderships to move to other in-sync replicas before it stops anyway; 0 skips the controlled shutdown.',
   },
   {
     key: 'consumer_groups.session_timeout',

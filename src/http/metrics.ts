@@ -144,10 +144,65 @@ export class Metrics implements CoreObserver {
       help: 'Partitions whose in-sync replicas are fewer than their replicas',
       registers: [r],
       collect() {
-        // A single node holds every replica of its partitions: none is under-replicated.
-        this.set(0);
+        this.set(self.#core?.replicationStats().underReplicated ?? 0);
       },
     });
+    new client.Gauge({
+      name: 'broker_offline_partitions',
+      help: 'Replicas held here whose partition has no leader (its whole ISR is down): they take no writes and serve no reads',
+      registers: [r],
+      collect() {
+        this.set(self.#core?.replicationStats().offline ?? 0);
+      },
+    });
+    // Per partition led here; one collect fills all four, as the group gauges share theirs.
+    const labels = ['topic', 'partition'] as const;
+    const isrSize = new client.Gauge({
+      name: 'broker_partition_isr_size',
+      help: 'In-sync replicas of each partition this node leads',
+      labelNames: labels,
+      registers: [],
+    });
+    const leaderEpoch = new client.Gauge({
+      name: 'broker_partition_leader_epoch',
+      help: 'Leader epoch of each partition this node leads',
+      labelNames: labels,
+      registers: [],
+    });
+    const highWatermark = new client.Gauge({
+      name: 'broker_partition_high_watermark',
+      help: 'High watermark (offsets every in-sync replica holds) of each partition this node leads',
+      labelNames: labels,
+      registers: [],
+    });
+    const lagOffsets = new client.Gauge({
+      name: 'broker_replica_lag_offsets',
+      help: "Offsets each follower is behind this leader's log end",
+      labelNames: [...labels, 'follower'],
+      registers: [],
+    });
+    const lagMs = new client.Gauge({
+      name: 'broker_replica_lag_ms',
+      help: 'Milliseconds since each follower was last caught up with this leader (it leaves the ISR past replication.lag_time_max)',
+      labelNames: [...labels, 'follower'],
+      registers: [],
+      collect() {
+        for (const g of [isrSize, leaderEpoch, highWatermark, lagOffsets, lagMs]) g.reset();
+        for (const p of self.#core?.replicationStats().led ?? []) {
+          const l = { topic: p.topic, partition: String(p.partition) };
+          isrSize.set(l, p.isrSize);
+          leaderEpoch.set(l, p.leaderEpoch);
+          highWatermark.set(l, p.highWatermark);
+          for (const f of p.followers) {
+            lagOffsets.set({ ...l, follower: String(f.id) }, f.lagOffsets);
+            lagMs.set({ ...l, follower: String(f.id) }, f.lagMs);
+          }
+        }
+      },
+    });
+    // Registered with the lag gauge first, so that its collect has filled the others when they are read.
+    r.registerMetric(lagMs);
+    for (const g of [isrSize, leaderEpoch, highWatermark, lagOffsets]) r.registerMetric(g);
     new client.Gauge({
       name: 'storage_segment_count',
       help: 'Log segments on this node',

@@ -379,7 +379,7 @@ async function refusedStart(
     process.execPath,
     [
       brokerBin,
-      ...['--grpc-port', '0', '--kafka-port', '0', '--metrics-port', '0', '--raft-port', '0'],
+      ...['--grpc-port', '0', '--kafka-port', '0', '--metrics-port', '0', '--raft-port', '0', '--data-port', '0'],
       ...['--bind-addr', '127.0.0.1', '--advertise-addr', '127.0.0.1'],
       ...args,
     ],
@@ -436,7 +436,7 @@ test("joining through an address that does not answer, with a live node id, anot
       'node-9',
       '--data-dir',
       alone,
-      ...['--grpc-port', '0', '--kafka-port', '0', '--metrics-port', '0', '--raft-port', '0'],
+      ...['--grpc-port', '0', '--kafka-port', '0', '--metrics-port', '0', '--raft-port', '0', '--data-port', '0'],
     ],
     { stdio: ['ignore', 'pipe', 'ignore'] },
   );

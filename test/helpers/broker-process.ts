@@ -60,6 +60,8 @@ export async function spawnBroker(
       '0',
       '--raft-port',
       '0',
+      '--data-port',
+      '0',
       '--bind-addr',
       '127.0.0.1',
       '--log-level',

@@ -87,6 +87,8 @@ export class Cluster {
   readonly #clock: () => number;
   #forwarder: Forwarder | null;
   #brokerEpoch = -1;
+  /** A controlled shutdown is under way: its own heartbeats replace the regular ones. */
+  #shuttingDown = false;
   #state: BrokerState = 'unregistered';
   #listeners: Listener[] = [];
   #heartbeatTimer: NodeJS.Timeout | null = null;
@@ -316,7 +318,7 @@ export class Cluster {
   }
 
   #scheduleHeartbeat(ms: number): void {
-    if (this.#closed || this.#removed) return;
+    if (this.#closed || this.#removed || this.#shuttingDown) return;
     if (this.#heartbeatTimer) clearTimeout(this.#heartbeatTimer);
     this.#heartbeatTimer = setTimeout(() => void this.#heartbeat(), ms);
     this.#heartbeatTimer.unref();
@@ -328,7 +330,7 @@ export class Cluster {
   }
 
   async #heartbeat(): Promise<void> {
-    if (this.#heartbeating || this.#closed || this.#removed) return;
+    if (this.#heartbeating || this.#closed || this.#removed || this.#shuttingDown) return;
     this.#heartbeating = true;
     let next = this.#opts.heartbeatMs;
     try {
@@ -378,6 +380,56 @@ export class Cluster {
       this.#heartbeating = false;
     }
     this.#scheduleHeartbeat(next);
+  }
+
+  /**
+   * Controlled shutdown (DESIGN.md decision 8; Kafka's BrokerLifecycleManager): heartbeats asking to
+   * shut down, which make the controller move this node's leaderships to other in-sync replicas, until
+   * the controller says it may stop (it leads nothing and the other brokers have seen that) or
+   * `timeoutMs` passes. Skipped when no other broker is active, since there is nowhere to move to.
+   * Resolves with whether the controller let it go.
+   */
+  async controlledShutdown(timeoutMs: number): Promise<boolean> {
+    if (this.#closed || this.#removed || this.#state !== 'active') return false;
+    const image = this.log.image;
+    const others = [...image.brokers.values()].filter((b) => b.id !== this.nodeId && !b.fenced);
+    if (others.length === 0) return false;
+    if (this.#heartbeatTimer) clearTimeout(this.#heartbeatTimer);
+    this.#shuttingDown = true; // no regular heartbeat from here on: it would not ask to shut down
+    const deadline = this.#clock() + timeoutMs;
+    let done = false;
+    try {
+      while (this.#clock() < deadline && !this.#closed) {
+        try {
+          const { answer } = await this.call<HeartbeatAnswer>(
+            {
+              op: 'heartbeat',
+              request: {
+                brokerId: this.nodeId,
+                brokerEpoch: this.#brokerEpoch,
+                metadataOffset: this.#appliedOffset(),
+                wantShutDown: true,
+              },
+            },
+            { timeoutMs: Math.max(100, Math.min(2_000, deadline - this.#clock())) },
+          );
+          // Fenced now: no heartbeat may follow, or the next one would unfence this node again.
+          if (answer.shouldShutDown) {
+            done = true;
+            return true;
+          }
+        } catch (err) {
+          this.#opts.logger.warn({ err: String(err) }, 'controlled shutdown heartbeat failed');
+        }
+        await sleep(Math.min(200, Math.max(0, deadline - this.#clock())));
+      }
+      return false;
+    } finally {
+      if (!done) {
+        this.#shuttingDown = false;
+        this.#scheduleHeartbeat(0);
+      }
+    }
   }
 
   async close(): Promise<void> {

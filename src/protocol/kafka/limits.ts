@@ -25,9 +25,18 @@ export const requestElementsMax = 1_000_000;
  */
 export const taggedFieldsMax = 10_000;
 
+/**
+ * Largest response frame an outbound connection (the replica fetcher's) accepts. A follower's Fetch
+ * asks for at most the inter-broker response bound; this leaves room for its framing, and a peer that
+ * claims more is answered by a closed connection before the claim is buffered.
+ * @default 104857600
+ */
+export const outboundFrameBytesMax = 100 * 1024 * 1024;
+
 export function checkCodecLimits(): void {
   assert.ok(requestElementsMax >= 1);
   assert.ok(taggedFieldsMax >= 1);
+  assert.ok(outboundFrameBytesMax >= 1024 && outboundFrameBytesMax <= 2 ** 31 - 1);
 }
 
 checkCodecLimits();
