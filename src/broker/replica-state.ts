@@ -122,6 +122,7 @@ function assertRegistration(localId: number, r: PartitionRegistration): void {
  * The leader's replication state of one partition for one leader term.
  *
  * The caller drives it:
+ * - on becoming leader: construct it and write `highWatermark` to the log (it may have stepped at once);
  * - after every append (and, under `fsync: always`, every fsync): `leaderAdvanced(end, nowMs)`;
  * - after serving every follower fetch (once the read succeeded and no diverging epoch was answered,
  *   as Kafka's `Partition.fetchRecords` does): `followerFetched(...)`, then `isrChangeToPropose(nowMs)`
@@ -181,6 +182,9 @@ export class LeaderReplicaState {
         this.#freshFollower(id, o.isr.includes(id) ? o.nowMs : Number.NEGATIVE_INFINITY),
       );
     }
+    // Kafka's `makeLeader` steps the high watermark at once: a leader alone in the ISR need not wait
+    // for an append. The caller reads `highWatermark` after construction.
+    this.#maybeIncrementHighWatermark(o.nowMs);
   }
 
   #freshFollower(id: number, lastCaughtUpTimeMs: number): FollowerState {

@@ -240,6 +240,11 @@ test('checkEnoughReplicas is the committed ISR against min.insync.replicas, capp
   assert.equal(s.reconfigure({ minIsr: 1 }, lagMaxMs + 4).hwChanged, true);
   assert.equal(s.highWatermark, 20);
 
+  const alone = leader({ replicas: [1, 2], isr: [1], leaderEpochStartOffset: 8, highWatermark: 3 });
+  assert.equal(alone.highWatermark, 8, 'a new leader alone in the ISR steps its HW to its end at once');
+  const waiting = leader({ leaderEpochStartOffset: 8, highWatermark: 3 });
+  assert.equal(waiting.highWatermark, 3, 'with followers in the ISR it waits for their fetches');
+
   const single = leader({ replicas: [1], isr: [1], minIsr: 2 });
   assert.ok(single.checkEnoughReplicas(), 'min.insync.replicas above the replication factor is capped at it');
   assert.equal(single.leaderAdvanced(5, 0).hwChanged, true);
