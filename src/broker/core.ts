@@ -498,6 +498,8 @@ export class BrokerCore {
         nodeName: (id) => this.nodeName(id),
         clock: this.#clock,
         producerSnapshotFile: PRODUCER_SNAPSHOT,
+        lagMaxMs: this.replication.lagTimeMaxMs,
+        isIsrEligible: (id) => this.metadata.image.isActive(id),
       });
       part.onIsrCandidate = () => this.#isrChangeSoon();
       this.#replicas.set(key, part);
@@ -557,10 +559,11 @@ export class BrokerCore {
     for (const part of this.#replicas.values()) {
       const state = part.leaderState;
       if (!state) continue;
-      const newIsr = state.isrChangeToPropose(now, this.replication.lagTimeMaxMs);
+      if (state.inFlight) continue;
+      const newIsr = state.isrChangeToPropose(now);
       if (!newIsr) continue;
       state.isrChangeSent(newIsr);
-      sent.push({ part, newIsr });
+      sent.push({ part, newIsr: [...newIsr] });
     }
     if (sent.length === 0) return;
     const request = {
@@ -583,7 +586,11 @@ export class BrokerCore {
         answer.forEach((r, i) => {
           const { part, newIsr } = sent[i];
           if ('error' in r && r.error) {
-            part.leaderState?.isrChangeFailed();
+            // Refused for a stale view (fenced epoch, old partition epoch): the metadata that says so
+            // clears the change when it arrives; anything else is proposed again at the next pass.
+            const code = (r as { code?: string }).code;
+            if (code !== 'FENCED_LEADER_EPOCH' && code !== 'INVALID_UPDATE_VERSION' && code !== 'UNKNOWN_TOPIC_OR_PARTITION')
+              part.leaderState?.isrChangeFailed(this.#clock());
             this.logger.warn(
               { partition: `${part.topic}-${part.partition}`, isr: newIsr, err: r.error },
               'ISR change refused by the controller',
@@ -596,7 +603,7 @@ export class BrokerCore {
           }
         });
       } catch (err) {
-        for (const { part } of sent) part.leaderState?.isrChangeFailed();
+        for (const { part } of sent) part.leaderState?.isrChangeFailed(this.#clock());
         if (!this.#closed) this.logger.warn({ err: String(err) }, 'cannot send ISR changes to the controller');
       }
     })().finally(() => {
@@ -649,8 +656,8 @@ export class BrokerCore {
         highWatermark: state.highWatermark,
         followers: state.followers(now).map((f) => ({
           id: f.id,
-          lagOffsets: f.logEndOffset < 0 ? end : Math.max(0, end - f.logEndOffset),
-          lagMs: f.lagMs,
+          lagOffsets: f.lagOffsets ?? end,
+          lagMs: f.caughtUpLagMs ?? -1,
         })),
       });
     }

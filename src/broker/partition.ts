@@ -61,6 +61,10 @@ export interface PartitionOptions {
   clock?: () => number;
   /** The file of producer state kept beside the log, removed when the log is truncated. */
   producerSnapshotFile?: string;
+  /** replica.lag.time.max.ms. @default 30000 */
+  lagMaxMs?: number;
+  /** Whether a broker may be in an ISR now (registered, unfenced, not shutting down), from the image. */
+  isIsrEligible?: (id: number) => boolean;
 }
 
 export class Partition implements PartitionView {
@@ -79,8 +83,9 @@ export class Partition implements PartitionView {
   #followerHighWatermark = 0;
   /** The purgatory: checks run when the high watermark, the log end or the role moves. */
   readonly #waiters = new Set<() => void>();
-  /** The topic's min.insync.replicas. */
-  minInsyncReplicas = 1;
+  #minInsyncReplicas = 1;
+  readonly #lagMaxMs: number;
+  readonly #isIsrEligible: (id: number) => boolean;
   /** Set when the ISR state may want a change proposed (a follower caught up): the manager polls it. */
   onIsrCandidate: (() => void) | null = null;
 
@@ -93,6 +98,19 @@ export class Partition implements PartitionView {
     this.#nodeName = opts.nodeName;
     this.#clock = opts.clock ?? Date.now;
     this.#producerSnapshotFile = opts.producerSnapshotFile;
+    this.#lagMaxMs = opts.lagMaxMs ?? 30_000;
+    this.#isIsrEligible = opts.isIsrEligible ?? (() => true);
+  }
+
+  /** The topic's min.insync.replicas (capped at the replica count, as Kafka's effectiveMinIsr). */
+  get minInsyncReplicas(): number {
+    return this.#minInsyncReplicas;
+  }
+
+  set minInsyncReplicas(n: number) {
+    if (n === this.#minInsyncReplicas) return;
+    this.#minInsyncReplicas = n;
+    if (this.#leaderState?.reconfigure({ minIsr: n }, this.#clock()).hwChanged) this.#wake();
   }
 
   get log(): PartitionLog {
@@ -151,18 +169,23 @@ export class Partition implements PartitionView {
           leaderEpoch: reg.leaderEpoch,
           partitionEpoch: reg.partitionEpoch,
           leaderEpochStartOffset: log.logEndOffset,
+          leaderEndOffset: Math.min(this.#durableEnd(), log.logEndOffset),
           highWatermark: start,
           nowMs: this.#clock(),
+          lagMaxMs: this.#lagMaxMs,
+          minIsr: this.#minInsyncReplicas,
+          isIsrEligible: this.#isIsrEligible,
         });
-        this.#leaderState.leaderAdvanced(this.#durableEnd());
-      } else {
-        this.#leaderState.isrChangeCommitted({
-          replicas: [...reg.replicas],
-          isr: [...reg.isr],
-          leaderEpoch: reg.leaderEpoch,
-          partitionEpoch: reg.partitionEpoch,
-        });
-        this.#leaderState.leaderAdvanced(this.#durableEnd());
+      } else if (reg.partitionEpoch > this.#leaderState.partitionEpoch) {
+        this.#leaderState.isrChangeCommitted(
+          {
+            replicas: [...reg.replicas],
+            isr: [...reg.isr],
+            leaderEpoch: reg.leaderEpoch,
+            partitionEpoch: reg.partitionEpoch,
+          },
+          this.#clock(),
+        );
       }
     } else if (this.#leaderState) {
       // Stepping down keeps the high watermark this leader knew: it is what it reports as a follower.
@@ -247,7 +270,7 @@ export class Partition implements PartitionView {
   /** NOT_ENOUGH_REPLICAS when the ISR is smaller than min.insync.replicas (an acks=all write, before it appends). */
   checkEnoughReplicas(): void {
     const state = this.checkLeader();
-    if (!state.checkEnoughReplicas(this.minInsyncReplicas))
+    if (!state.checkEnoughReplicas())
       throw new BrokerError(
         'NOT_ENOUGH_REPLICAS',
         `partition ${this.topic}-${this.partition} has ${state.isr.length} in-sync replicas (${state.isr.join(', ')}); min.insync.replicas is ${this.minInsyncReplicas}`,
@@ -265,7 +288,7 @@ export class Partition implements PartitionView {
   #leaderAdvanced(): void {
     const state = this.#leaderState;
     if (!state) return;
-    state.leaderAdvanced(this.#durableEnd());
+    state.leaderAdvanced(this.#durableEnd(), this.#clock());
     // The follower long polls wait on the log end, the consumers' on the high watermark: both here.
     this.#wake();
   }
@@ -329,8 +352,8 @@ export class Partition implements PartitionView {
     const deadline = this.#clock() + timeoutMs;
     for (;;) {
       const state = this.checkLeader(epoch);
-      if (state.highWatermark > lastOffset) {
-        if (!state.checkEnoughReplicas(this.minInsyncReplicas))
+      if (state.ackedAt(lastOffset)) {
+        if (!state.enoughReplicasAfterAppend())
           throw new BrokerError(
             'NOT_ENOUGH_REPLICAS_AFTER_APPEND',
             `partition ${this.topic}-${this.partition}: the write is stored by ${state.isr.length} in-sync replicas (${state.isr.join(', ')}), fewer than min.insync.replicas ${this.minInsyncReplicas}`,
@@ -399,22 +422,37 @@ export class Partition implements PartitionView {
       logStartOffset: log.logStartOffset,
       logEndOffset: log.logEndOffset,
     };
-    const diverged = divergingEpoch(fetchOffset, lastFetchedEpoch, (e) => log.endOffsetForEpoch(e));
-    if (diverged) return { ...base, bytes: Buffer.alloc(0), divergingEpoch: diverged };
-    if (fetchOffset < log.logStartOffset || fetchOffset > log.logEndOffset)
-      throw new BrokerError(
+    const outOfRange = () =>
+      new BrokerError(
         'OFFSET_OUT_OF_RANGE',
         `partition ${this.topic}-${this.partition}: offset ${fetchOffset} is outside [${log.logStartOffset}, ${log.logEndOffset}]`,
       );
-    const before = state.highWatermark;
-    const wasInIsr = state.isr.includes(followerId);
-    state.followerFetched(followerId, fetchOffset, log.logEndOffset, this.#clock());
-    if (state.highWatermark !== before) this.#wake();
-    if (!wasInIsr && state.inFlight === null) this.onIsrCandidate?.();
-    const read = fetchOffset < log.logEndOffset ? await log.read(fetchOffset, maxBytes) : null;
+    const diverged = divergingEpoch(
+      fetchOffset,
+      lastFetchedEpoch,
+      (e) => log.endOffsetForEpoch(e),
+      log.logStartOffset,
+    );
+    if (diverged === 'OFFSET_OUT_OF_RANGE') throw outOfRange();
+    // Diverged: the follower truncates first; its fetch offset says nothing of what it holds.
+    if (diverged) return { ...base, bytes: Buffer.alloc(0), divergingEpoch: diverged };
+    if (fetchOffset < log.logStartOffset || fetchOffset > log.logEndOffset) throw outOfRange();
+    // Kafka's order: read, then record the fetch against the log end the read saw, and answer with
+    // the high watermark from before the update.
+    const endBefore = log.logEndOffset;
+    const read = fetchOffset < endBefore ? await log.read(fetchOffset, maxBytes) : null;
+    const now = this.#clock();
+    const r = state.followerFetched(followerId, fetchOffset, endBefore, now);
+    if (!r.ok)
+      throw new BrokerError(
+        'NOT_LEADER_OR_FOLLOWER',
+        `node ${followerId} is not a follower of ${this.topic}-${this.partition} in leader epoch ${state.leaderEpoch}`,
+      );
+    if (r.hwChanged) this.#wake();
+    if (state.inFlight === null && state.isrChangeToPropose(now) !== null) this.onIsrCandidate?.();
     return {
       bytes: read?.bytes ?? Buffer.alloc(0),
-      highWatermark: state.highWatermark,
+      highWatermark: base.highWatermark,
       logStartOffset: log.logStartOffset,
       logEndOffset: log.logEndOffset,
     };
@@ -458,6 +496,7 @@ export class Partition implements PartitionView {
   async truncateOnDivergence(diverging: { epoch: number; endOffset: number }): Promise<boolean> {
     const log = this.log;
     const t = truncationOnDivergence(diverging, (e) => log.endOffsetForEpoch(e), log.logEndOffset);
+    assert.ok(t.truncateTo >= 0, `a truncation offset ${t.truncateTo}`);
     await this.truncateTo(t.truncateTo);
     return t.complete;
   }
@@ -465,8 +504,10 @@ export class Partition implements PartitionView {
   /** Truncates the log to `offset`; the producer state that described what is cut goes with it. */
   async truncateTo(offset: number): Promise<void> {
     const log = this.log;
-    if (offset >= log.logEndOffset) return;
     assert.ok(this.#role !== 'leader', 'a leader never truncates its own log');
+    // At or past the log end nothing is cut, but the epoch cache still is (an epoch begun at the log
+    // end with no batch in it would otherwise answer the same divergence forever).
+    if (offset >= log.logEndOffset) return log.truncateTo(log.logEndOffset);
     await this.#dropProducerSnapshot();
     if (offset < log.logStartOffset) await log.truncateFullyAndStartAt(offset);
     else await log.truncateTo(offset);

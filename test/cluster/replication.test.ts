@@ -1,0 +1,382 @@
+/**
+ * Replication with real processes (issue 12): three nodes, topics of replication factor 3 with
+ * min.insync.replicas 2. Checked with Jepsen's vocabulary: no acknowledged write lost, none
+ * duplicated, offsets without gaps, and every replica's log the same bytes once the cluster is quiet;
+ * a diverged leader truncates what no follower got; the ISR shrinks and grows back around a SIGSTOPped
+ * follower; acks=all refuses with two of three nodes down; no unclean election.
+ */
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { Kafka, logLevel, type Producer } from 'kafkajs';
+import { BrokerClient } from '../../src/client/index.ts';
+import { type RunningCluster, startCluster } from '../../src/start-cluster.ts';
+import { within } from '../compat/helpers.ts';
+import { kafkaCaller } from '../kafka/helpers.ts';
+import { until } from './helpers.ts';
+
+const SESSION_MS = 4000;
+const LAG_MS = 1500;
+let cluster: RunningCluster;
+
+before(async () => {
+  cluster = await startCluster({
+    nodes: 3,
+    env: {
+      BROKER_CLUSTER_SESSION_TIMEOUT: `${SESSION_MS}ms`,
+      BROKER_CLUSTER_HEARTBEAT_INTERVAL: '300ms',
+      BROKER_REPLICATION_LAG_TIME_MAX: `${LAG_MS}ms`,
+    },
+  });
+});
+
+after(async () => {
+  await cluster?.close();
+});
+
+interface PartitionMeta {
+  partition: number;
+  leader: number;
+  leaderEpoch: number;
+  replicas: number[];
+  isr: number[];
+}
+
+/** The partitions of `topic` as the Kafka Metadata of a running node reports them. */
+async function metadata(topic: string): Promise<PartitionMeta[]> {
+  const node = cluster.nodes.find((n) => n.running);
+  assert.ok(node, 'a node runs');
+  const k = await kafkaCaller(node.kafkaPort);
+  try {
+    const md = await k.call('Metadata', 12, {
+      topics: [{ name: topic, topicId: '00000000-0000-0000-0000-000000000000' }],
+      allowAutoTopicCreation: false,
+      includeTopicAuthorizedOperations: false,
+    });
+    return md.topics[0].partitions
+      .map(
+        (p: {
+          partitionIndex: number;
+          leaderId: number;
+          leaderEpoch: number;
+          replicaNodes: number[];
+          isrNodes: number[];
+        }) => ({
+          partition: p.partitionIndex,
+          leader: p.leaderId,
+          leaderEpoch: p.leaderEpoch,
+          replicas: p.replicaNodes,
+          isr: p.isrNodes,
+        }),
+      )
+      .sort((a: PartitionMeta, b: PartitionMeta) => a.partition - b.partition);
+  } finally {
+    k.close();
+  }
+}
+
+async function createTopic(name: string, partitions: number, configs: Record<string, string> = {}) {
+  const k = await kafkaCaller(cluster.nodes.find((n) => n.running)!.kafkaPort);
+  try {
+    const r = await k.call('CreateTopics', 7, {
+      topics: [
+        {
+          name,
+          numPartitions: partitions,
+          replicationFactor: 3,
+          assignments: [],
+          configs: Object.entries({ 'min.insync.replicas': '2', ...configs }).map(([n, value]) => ({ name: n, value })),
+        },
+      ],
+      timeoutMs: 30_000,
+      validateOnly: false,
+    });
+    assert.equal(r.topics[0].errorCode, 0, r.topics[0].errorMessage ?? `CreateTopics ${name}`);
+  } finally {
+    k.close();
+  }
+  await fullIsr(name);
+}
+
+/** Waits until every partition of `topic` has a leader and all three replicas in its ISR. */
+async function fullIsr(topic: string, ms = 60_000): Promise<PartitionMeta[]> {
+  return until(
+    `${topic}: every partition led with its whole ISR`,
+    async () => {
+      const md = await metadata(topic).catch(() => null);
+      return md?.every((p) => p.leader >= 0 && p.isr.length === 3) ? md : null;
+    },
+    ms,
+  );
+}
+
+/** The bytes of one replica's log: its segments, in order, concatenated. */
+function logBytes(nodeId: number, topic: string, partition: number): Buffer {
+  const dir = path.join(cluster.node(nodeId).dataDir, `${topic}-${partition}`);
+  const segments = readdirSync(dir)
+    .filter((f) => f.endsWith('.log'))
+    .sort();
+  return Buffer.concat(segments.map((f) => readFileSync(path.join(dir, f))));
+}
+
+/** Waits until the three replicas of `topic-partition` hold the same bytes (the cluster is quiet). */
+async function replicasEqual(topic: string, partition: number, ms = 30_000): Promise<Buffer> {
+  return until(
+    `${topic}-${partition}: the three replicas' logs are byte for byte the same`,
+    async () => {
+      const [a, b, c] = [1, 2, 3].map((id) => logBytes(id, topic, partition));
+      return a.length > 0 && a.equals(b) && a.equals(c) ? a : null;
+    },
+    ms,
+  );
+}
+
+function kafka(clientId: string): Kafka {
+  return new Kafka({
+    clientId,
+    brokers: cluster.nodes.map((n) => n.kafkaAddress),
+    logLevel: logLevel.NOTHING,
+    retry: { retries: 30, initialRetryTime: 100, maxRetryTime: 1000 },
+    requestTimeout: 15_000,
+  });
+}
+
+interface Acked {
+  partition: number;
+  offset: number;
+  value: string;
+}
+
+/** A producer that writes until stopped, recording each acknowledged record with its offset. */
+function runProducer(name: string, send: (value: string) => Promise<{ partition: number; offset: number }>) {
+  const acked: Acked[] = [];
+  let errors = 0;
+  let stop = false;
+  let i = 0;
+  const done = (async () => {
+    while (!stop) {
+      const value = `${name}-${i++}`;
+      try {
+        const r = await send(value);
+        acked.push({ ...r, value });
+      } catch {
+        errors++;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  })();
+  return {
+    acked,
+    get errors() {
+      return errors;
+    },
+    async stop() {
+      stop = true;
+      await done;
+    },
+  };
+}
+
+/** Every record of `topic-partition` from offset 0, read through a node that leads it. */
+async function readAll(topic: string, partition: number): Promise<{ offset: number; value: string }[]> {
+  const md = await metadata(topic);
+  const leader = cluster.node(md[partition].leader);
+  const client = new BrokerClient({ servers: [leader.grpcAddress] });
+  try {
+    const out: { offset: number; value: string }[] = [];
+    let offset = 0;
+    for (;;) {
+      const r = await client.consume(topic, partition, offset, { maxRecords: 5000, maxWaitMs: 0 });
+      if (r.messages.length === 0) break;
+      for (const m of r.messages) out.push({ offset: Number(m.offset), value: String(m.value) });
+      offset = Number(r.messages[r.messages.length - 1].offset) + 1;
+    }
+    return out;
+  } finally {
+    client.close();
+  }
+}
+
+test('acks=all writes through SIGKILL, SIGSTOP and SIGTERM of leaders: none lost, none twice, replicas identical', async () => {
+  const topic = 'jepsen';
+  await createTopic(topic, 3);
+  const kjs = kafka('jepsen-kafkajs');
+  const producer: Producer = kjs.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await within('kafkajs producer connect', producer.connect(), 30_000);
+  const client = new BrokerClient({ servers: cluster.nodes.map((n) => n.grpcAddress) });
+  const tsProducer = client.producer({ idempotent: true });
+  let next = 0;
+  const a = runProducer('kjs', async (value) => {
+    const [r] = await producer.send({ topic, acks: -1, messages: [{ key: value, value }] });
+    return { partition: r.partition, offset: Number(r.baseOffset) };
+  });
+  const b = runProducer('ts', async (value) => {
+    const partition = next++ % 3;
+    const r = await tsProducer.send(topic, { key: value, value }, { partition });
+    return { partition, offset: Number(r.offset) };
+  });
+  const progress = async (what: string, n = 50) => {
+    const start = a.acked.length + b.acked.length;
+    await until(`${what}: ${n} more acknowledged writes`, async () => a.acked.length + b.acked.length >= start + n, 60_000);
+  };
+  try {
+    await progress('before the faults');
+    // 1. SIGKILL the leader of partition 0; a new leader takes over from the ISR.
+    const first = (await metadata(topic))[0];
+    await cluster.kill(first.leader, 'SIGKILL');
+    await until('partition 0 has a new leader', async () => {
+      const p = (await metadata(topic))[0];
+      return p.leader >= 0 && p.leader !== first.leader && p.leaderEpoch > first.leaderEpoch;
+    });
+    await progress('after the SIGKILL');
+    await cluster.restart(first.leader);
+    await fullIsr(topic);
+    await progress('after the restart');
+    // 2. SIGSTOP a leader for longer than the session timeout, then SIGCONT it.
+    const second = (await metadata(topic))[1];
+    const stopped = cluster.node(second.leader);
+    process.kill(stopped.pid!, 'SIGSTOP');
+    try {
+      await until('partition 1 has a new leader while its old one is stopped', async () => {
+        const p = (await metadata(topic))[1];
+        return p.leader >= 0 && p.leader !== second.leader;
+      });
+      await progress('while a leader is stopped');
+    } finally {
+      process.kill(stopped.pid!, 'SIGCONT');
+    }
+    await fullIsr(topic);
+    await progress('after SIGCONT');
+    // 3. SIGTERM a node: a controlled shutdown moves its leaderships first.
+    const third = (await metadata(topic))[2];
+    await cluster.kill(third.leader, 'SIGTERM');
+    await progress('after the SIGTERM');
+    await cluster.restart(third.leader);
+    await fullIsr(topic);
+    await progress('at the end');
+  } finally {
+    await a.stop();
+    await b.stop();
+    await producer.disconnect().catch(() => {});
+    await tsProducer.close().catch(() => {});
+    client.close();
+  }
+  const acked = [...a.acked, ...b.acked];
+  assert.ok(acked.length >= 300, `acknowledged ${acked.length} writes`);
+  for (let p = 0; p < 3; p++) {
+    await replicasEqual(topic, p);
+    const records = await readAll(topic, p);
+    // Offsets without gaps or duplicates (no compaction here, no transactions).
+    records.forEach((r, i) => assert.equal(r.offset, i, `${topic}-${p}: offset ${i} holds ${r.offset}`));
+    const byValue = new Map<string, number[]>();
+    for (const r of records) byValue.set(r.value, [...(byValue.get(r.value) ?? []), r.offset]);
+    const dupes = [...byValue].filter(([, o]) => o.length > 1);
+    assert.deepEqual(dupes, [], `${topic}-${p}: no record stored twice`);
+    for (const w of acked.filter((x) => x.partition === p)) {
+      const at = byValue.get(w.value);
+      assert.deepEqual(at, [w.offset], `${topic}-${p}: acknowledged ${w.value} is at its acknowledged offset ${w.offset}`);
+    }
+  }
+});
+
+test('a leader that appended what no follower got comes back as a follower and truncates it', async () => {
+  const topic = 'diverge';
+  await createTopic(topic, 1, { 'min.insync.replicas': '1' });
+  const client = new BrokerClient({ servers: cluster.nodes.map((n) => n.grpcAddress) });
+  try {
+    const p = client.producer({ acks: -1 });
+    for (let i = 0; i < 20; i++) await p.send(topic, { value: `before-${i}` }, { partition: 0 });
+    await replicasEqual(topic, 0);
+    const old = (await metadata(topic))[0];
+    const followers = old.replicas.filter((id) => id !== old.leader);
+    // The followers go down; the leader, alone, takes acks=1 writes no follower can have.
+    for (const id of followers) await cluster.kill(id, 'SIGKILL');
+    const leader = cluster.node(old.leader);
+    const lone = new BrokerClient({ servers: [leader.grpcAddress] });
+    const p1 = lone.producer({ acks: 1 });
+    for (let i = 0; i < 5; i++) await p1.send(topic, { value: `lost-${i}` }, { partition: 0 });
+    lone.close();
+    const diverged = logBytes(old.leader, topic, 0).length;
+    await cluster.kill(old.leader, 'SIGKILL');
+    // The followers return before their sessions lapse; the old leader's lapses and one of them leads.
+    await Promise.all(followers.map((id) => cluster.restart(id)));
+    await until(
+      'a follower leads in a new epoch',
+      async () => {
+        const m = (await metadata(topic))[0];
+        return followers.includes(m.leader) && m.leaderEpoch > old.leaderEpoch;
+      },
+      60_000,
+    );
+    const p2 = client.producer({ acks: -1 });
+    for (let i = 0; i < 10; i++) await p2.send(topic, { value: `after-${i}` }, { partition: 0 });
+    await cluster.restart(old.leader);
+    await fullIsr(topic);
+    const bytes = await replicasEqual(topic, 0);
+    assert.ok(diverged > 0 && bytes.length > 0);
+    const values = (await readAll(topic, 0)).map((r) => r.value);
+    assert.deepEqual(values, [
+      ...Array.from({ length: 20 }, (_, i) => `before-${i}`),
+      ...Array.from({ length: 10 }, (_, i) => `after-${i}`),
+    ]);
+    const truncated = cluster
+      .node(old.leader)
+      .logs.some((l) => l.msg === 'truncated a diverged replica to the leader' && String(l.partition) === `${topic}-0`);
+    assert.ok(truncated, 'the old leader logged its truncation');
+  } finally {
+    client.close();
+  }
+});
+
+test('a SIGSTOPped follower leaves the ISR after the lag time and rejoins once resumed; two nodes down refuse acks=all', async () => {
+  const topic = 'isr';
+  await createTopic(topic, 1);
+  const client = new BrokerClient({ servers: cluster.nodes.map((n) => n.grpcAddress) });
+  try {
+    const p = client.producer({ acks: -1 });
+    await p.send(topic, { value: 'one' }, { partition: 0 });
+    const m = (await metadata(topic))[0];
+    const follower = m.replicas.find((id) => id !== m.leader)!;
+    const pid = cluster.node(follower).pid!;
+    process.kill(pid, 'SIGSTOP');
+    try {
+      await until(
+        `node ${follower} leaves the ISR`,
+        async () => !(await metadata(topic))[0].isr.includes(follower),
+        SESSION_MS + LAG_MS * 4,
+      );
+      // Two in-sync replicas remain: acks=all still succeeds.
+      await p.send(topic, { value: 'two' }, { partition: 0 });
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    await fullIsr(topic);
+    // Two of three down: the leader's ISR shrinks to itself and acks=all is refused; no unclean election.
+    const now = (await metadata(topic))[0];
+    const others = now.replicas.filter((id) => id !== now.leader);
+    for (const id of others) await cluster.kill(id, 'SIGKILL');
+    const leaderOnly = new BrokerClient({ servers: [cluster.node(now.leader).grpcAddress] });
+    try {
+      const lp = leaderOnly.producer({ acks: -1, retries: 0 } as never);
+      await until(
+        'acks=all refused with NOT_ENOUGH_REPLICAS',
+        async () => {
+          try {
+            await lp.send(topic, { value: 'refused' }, { partition: 0 });
+            return false;
+          } catch (err) {
+            return /NOT_ENOUGH_REPLICAS/.test(String((err as Error).message ?? err)) ? true : false;
+          }
+        },
+        SESSION_MS * 4,
+      );
+    } finally {
+      leaderOnly.close();
+    }
+    for (const id of others) await cluster.restart(id);
+    await fullIsr(topic);
+  } finally {
+    client.close();
+  }
+});
