@@ -207,10 +207,12 @@ export function parseEpochCheckpoint(text: string): EpochEntry[] | { problem: st
   // One newline ends the last line; nothing may follow it.
   if (lines.at(-1) === '') lines.pop();
   if (lines.length < 2) return { problem: 'the file has no version and count lines' };
-  if (lines[0] !== String(CHECKPOINT_VERSION)) return { problem: `version ${JSON.stringify(lines[0].slice(0, 20))}` };
+  if (lines[0] !== String(CHECKPOINT_VERSION))
+    return { problem: `version ${JSON.stringify(lines[0].slice(0, 20))}` };
   if (!DECIMAL.test(lines[1])) return { problem: `count ${JSON.stringify(lines[1].slice(0, 20))}` };
   const count = Number(lines[1]);
-  if (count !== lines.length - 2) return { problem: `the count says ${count} entries, ${lines.length - 2} follow` };
+  if (count !== lines.length - 2)
+    return { problem: `the count says ${count} entries, ${lines.length - 2} follow` };
   const entries: EpochEntry[] = [];
   for (let i = 2; i < lines.length; i++) {
     const parts = lines[i].split(' ');
