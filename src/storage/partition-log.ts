@@ -369,7 +369,10 @@ export class PartitionLog {
       this.#epochs = LeaderEpochCache.of(read);
       const cutEnd = this.#epochs.truncateFromEnd(this.#nextOffset);
       const cutStart = this.#epochs.truncateFromStart(this.logStartOffset);
-      const last = await this.#lastBatchEpoch();
+      // A last batch wholly below the log start (DeleteRecords emptied the log) has no entry to check:
+      // the cut to the log end removed its epoch, as Kafka's load does.
+      const lastBatch = await this.#lastBatch();
+      const last = lastBatch && lastBatch.lastOffset >= this.logStartOffset ? lastBatch.epoch : null;
       if (last === null || last <= this.#epochs.latestEpoch) {
         if (cutEnd || cutStart) {
           this.#epochsUnsaved = true;
@@ -427,26 +430,26 @@ export class PartitionLog {
   }
 
   /**
-   * The partitionLeaderEpoch of the last batch on disk, or null when the log holds none or its tail does
-   * not frame. Walks headers from the last index entry of the last segment with data: recovery sealed
+   * The partitionLeaderEpoch and last offset of the last batch on disk, or null when the log holds none
+   * or its tail does not frame. Walks headers from the last index entry of the last segment with data: recovery sealed
    * every segment's index with an entry for its last batch, so this reads about one header.
    */
-  async #lastBatchEpoch(): Promise<number | null> {
+  async #lastBatch(): Promise<{ epoch: number; lastOffset: number } | null> {
     for (let i = this.segments.length - 1; i >= 0; i--) {
       const seg = this.segments[i];
       const end = seg.damage?.position ?? seg.size;
       if (end === 0) continue;
       let position = seg.index.lastPosition();
-      let epoch: number | null = null;
+      let last: { epoch: number; lastOffset: number } | null = null;
       while (position < end) {
         const header = await seg.readAt(position, BATCH_HEADER_BYTES);
         if (header.length < BATCH_HEADER_BYTES) return null;
         const size = batchSizeAt(header, 0);
         if (size < BATCH_HEADER_BYTES) return null;
-        epoch = header.readInt32BE(F.partitionLeaderEpoch);
+        last = { epoch: header.readInt32BE(F.partitionLeaderEpoch), lastOffset: lastOffsetOf(header, 0) };
         position += size;
       }
-      return epoch;
+      return last;
     }
     return null;
   }

@@ -345,12 +345,15 @@ test('deleteRecordsBefore and retention raise the first entry to the new log sta
   assert.deepEqual(again.epochEntries(), [e(3, 12)], 'an empty log keeps its latest epoch');
   assert.deepEqual(again.endOffsetForEpoch(3), { epoch: 3, endOffset: 12 });
   await again.close();
-  const third = await PartitionLog.open({
-    dir,
-    config: { segmentBytes: 1024, retentionBytes: 1, retentionMs: -1 },
-  });
+  // As Kafka's log load: the cut to the log end takes an entry that starts there, so an emptied log
+  // forgets its latest epoch across a restart (a new leader assigns its epoch at the log end again).
+  const logged: Logged = { warnings: [], infos: [] };
+  const third = await PartitionLog.open(
+    options(dir, logged, { segmentBytes: 1024, retentionBytes: 1, retentionMs: -1 }),
+  );
   t.after(() => third.close());
-  assert.deepEqual(third.epochEntries(), [e(3, 12)]);
+  assert.deepEqual(third.epochEntries(), []);
+  assert.deepEqual(logged.warnings, [], 'no rebuild for batches below the log start');
   // Retention: several segments, of which all but the active one go.
   for (let i = 0; i < 8; i++)
     await third.append(makeBatch(`r${i}`, 3, { valueBytes: 200 }), { leaderEpoch: 4 + (i >> 2) });
