@@ -509,6 +509,23 @@ export class PartitionLog {
     return this.#epochs.endOffsetFor(epoch, this.#nextOffset);
   }
 
+  /**
+   * Records that leader epoch `epoch` starts at the log end offset before it writes anything (Kafka's
+   * `Partition.makeLeader` calls `maybeAssignEpochStartOffset(leaderEpoch, logEndOffset)`), so that a new
+   * leader answers `endOffsetForEpoch` for the previous epoch with where it really ended. A no-op for an
+   * epoch not above the latest; otherwise saved to the checkpoint before it resolves. Optional: appends
+   * stamped with `leaderEpoch` record the epoch at their first batch anyway.
+   */
+  assignLeaderEpoch(epoch: number): Promise<void> {
+    this.#checkOpen();
+    assert.ok(Number.isInteger(epoch) && epoch >= 0 && epoch <= 0x7fffffff, `bad leader epoch ${epoch}`);
+    return this.#writeLock.run(async () => {
+      if (!this.#epochs.assign(epoch, this.#nextOffset)) return;
+      this.#epochsUnsaved = true;
+      await this.#saveEpochs();
+    });
+  }
+
   /** For tests and admin tools: a copy of the leader-epoch entries, oldest first. */
   epochEntries(): EpochEntry[] {
     return this.#epochs.entries();

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { Prng } from '../../src/raft/prng.ts';
@@ -483,4 +483,46 @@ test('delete removes the checkpoint with the directory', async (t) => {
   const log = await leaderLog(dir);
   await log.delete();
   await assert.rejects(stat(path.join(dir, LEADER_EPOCH_FILE)), { code: 'ENOENT' });
+});
+
+test('assignLeaderEpoch records a new leader’s epoch at the log end before it writes', async (t) => {
+  const dir = await tempDir(t);
+  const log = await leaderLog(dir);
+  t.after(() => log.close());
+  await log.assignLeaderEpoch(5);
+  assert.deepEqual(log.epochEntries(), [e(0, 0), e(1, 5), e(3, 10), e(5, 12)]);
+  assert.deepEqual(log.endOffsetForEpoch(3), { epoch: 3, endOffset: 12 }, 'epoch 3 ended at the log end');
+  assert.deepEqual(log.endOffsetForEpoch(5), { epoch: 5, endOffset: 12 });
+  assert.equal(await checkpointOf(dir), '0\n4\n0 0\n1 5\n3 10\n5 12\n');
+  await log.assignLeaderEpoch(5);
+  await log.assignLeaderEpoch(4);
+  assert.equal(log.latestEpoch(), 5, 'not above the latest: nothing changes');
+  await log.append(makeBatch('five', 2), { leaderEpoch: 5 });
+  assert.deepEqual(log.epochEntries().at(-1), e(5, 12));
+});
+
+test('a checkpoint write that fails fails the append, stores nothing of it, and is retried by the next', async (t) => {
+  const dir = await tempDir(t);
+  const logged: Logged = { warnings: [], infos: [] };
+  const log = await PartitionLog.open(options(dir, logged));
+  t.after(() => log.close());
+  await log.append(makeBatch('a', 2), { leaderEpoch: 1 });
+  // A non-empty directory where the checkpoint goes: the rename of a new checkpoint over it fails.
+  const file = path.join(dir, LEADER_EPOCH_FILE);
+  await rm(file);
+  await mkdir(path.join(file, 'blocker'), { recursive: true });
+  await assert.rejects(log.append(makeBatch('b', 3), { leaderEpoch: 2 }), { code: 'KAFKA_STORAGE_ERROR' });
+  assert.equal(log.logEndOffset, 2, 'nothing of the failed append is stored');
+  assert.deepEqual(log.epochEntries(), [e(1, 0)], 'nor its epoch');
+  // The file may hold epoch 2 at offset 2 (had the rename happened and the directory fsync failed):
+  // until the cut is saved no batch is written, not even one of a known epoch, or offset 2 of epoch 1
+  // could sit under a checkpoint that says epoch 2 starts there.
+  await assert.rejects(log.append(makeBatch('c', 1), { leaderEpoch: 1 }), { code: 'KAFKA_STORAGE_ERROR' });
+  assert.equal(log.logEndOffset, 2);
+  await rm(file, { recursive: true });
+  await log.append(makeBatch('c', 1), { leaderEpoch: 1 });
+  assert.equal(await checkpointOf(dir), '0\n1\n1 0\n', 'the cut was saved first');
+  await log.append(makeBatch('d', 3), { leaderEpoch: 2 });
+  assert.deepEqual(log.epochEntries(), [e(1, 0), e(2, 3)]);
+  assert.equal(await checkpointOf(dir), '0\n2\n1 0\n2 3\n');
 });
