@@ -187,7 +187,7 @@ export class PartitionLog {
   #indexRebuilds = new Map<Segment, Promise<void>>();
   /** Corrupt places found since open (data that cannot be served, or an index that had to be rebuilt). */
   corruptions = 0;
-  /** For each leader epoch that wrote here, its first offset (docs/storage.md, "Leader epochs"). */
+  /** For each leader epoch that wrote here, its first offset (leader-epoch-cache.ts; #loadEpochs). */
   #epochs = new LeaderEpochCache();
   /** The epochs changed since `leader-epoch-checkpoint` was last written (or its write failed). */
   #epochsUnsaved = false;
