@@ -39,6 +39,13 @@ import {
 } from '../records/batch.ts';
 import { STOP, walkBatch } from '../records/record-walk.ts';
 import { type CompactionStats, compactLog, recoverCompactionLeftovers } from './compaction.ts';
+import {
+  type EpochEndOffset,
+  type EpochEntry,
+  LeaderEpochCache,
+  readEpochCheckpoint,
+  writeEpochCheckpoint,
+} from './leader-epoch-cache.ts';
 import { type LogConfig, resolveLogConfig } from './log-config.ts';
 import { Mutex } from './mutex.ts';
 import {
@@ -180,6 +187,12 @@ export class PartitionLog {
   #indexRebuilds = new Map<Segment, Promise<void>>();
   /** Corrupt places found since open (data that cannot be served, or an index that had to be rebuilt). */
   corruptions = 0;
+  /** For each leader epoch that wrote here, its first offset (leader-epoch-cache.ts; #loadEpochs). */
+  #epochs = new LeaderEpochCache();
+  /** The epochs changed since `leader-epoch-checkpoint` was last written (or its write failed). */
+  #epochsUnsaved = false;
+  /** Serialises the checkpoint's writes, so that the last one to finish holds the latest entries. */
+  #epochFileLock = new Mutex();
 
   private constructor(opts: LogOptions, config: LogConfig) {
     this.dir = opts.dir;
@@ -270,6 +283,7 @@ export class PartitionLog {
       await syncDir(this.dir);
       this.#nextOffset = 0;
       this.#flushedOffset = 0;
+      await this.#loadEpochs();
       return;
     }
     for (const base of bases) this.segments.push(await Segment.openExisting(this.dir, base));
@@ -312,12 +326,209 @@ export class PartitionLog {
     }
     // A crash between recording a new log start and removing the segments below it: remove them now.
     await this.#removeSegmentsBelow(this.logStartOffset);
+    await this.#loadEpochs();
     if (!clean) {
       this.logger.info(
         { dir: this.dir, logEndOffset: this.#nextOffset, segments: this.segments.length },
         'recovered log after an unclean shutdown',
       );
     }
+  }
+
+  // ---------------------------------------------------------------- leader epochs
+
+  /**
+   * Loads the leader-epoch cache once recovery has fixed both ends of the log. The checkpoint is cut to
+   * the log: entries at or past the log end go (a truncation or a lost unsynced tail that the file did
+   * not hear of), and entries below the log start are raised to it. The cache is rebuilt from the batch
+   * headers when the file is missing while the log holds batches (a log of the single-node release, which
+   * wrote none), cannot be trusted (unparsable, wrong version or count, entries that do not increase,
+   * too large), or lacks the epoch of the last batch on disk.
+   *
+   * Why a crash never leaves the checkpoint behind the log: an append writes a new epoch's entry to the
+   * checkpoint, durably, before it writes the batch that starts the epoch (#writeOut), so after a crash
+   * the file holds every epoch the segments hold, and perhaps entries past the log end (the batch was
+   * never written, or was lost from an unsynced tail), which the cut below removes. A truncation changes
+   * the segments first and the file after, so the file again is ahead, never behind. Emptying the log
+   * clears the file first: a crash before the segments go leaves an empty file beside batches, which
+   * the last-batch check turns into a rebuild. The last-batch check (one header, read from the last index
+   * entry) also catches a file that is behind for any other reason, for example copied from elsewhere.
+   */
+  async #loadEpochs(): Promise<void> {
+    const read = await readEpochCheckpoint(this.dir);
+    let why: string;
+    let expected = false;
+    if (read === null) {
+      if (!this.segments.some((s) => s.size > 0)) return;
+      // A log of the single-node release, or one whose batches all carry -1: expected, so not a warning.
+      why = 'there is no leader-epoch checkpoint';
+      expected = true;
+    } else if (!Array.isArray(read)) {
+      why = `the leader-epoch checkpoint cannot be trusted: ${read.problem}`;
+    } else {
+      this.#epochs = LeaderEpochCache.of(read);
+      const cutEnd = this.#epochs.truncateFromEnd(this.#nextOffset);
+      const cutStart = this.#epochs.truncateFromStart(this.logStartOffset);
+      // A last batch wholly below the log start (DeleteRecords emptied the log) has no entry to check:
+      // the cut to the log end removed its epoch, as Kafka's load does.
+      const lastBatch = await this.#lastBatch();
+      const last = lastBatch && lastBatch.lastOffset >= this.logStartOffset ? lastBatch.epoch : null;
+      if (last === null || last <= this.#epochs.latestEpoch) {
+        if (cutEnd || cutStart) {
+          this.#epochsUnsaved = true;
+          await this.#saveEpochsOrDefer();
+        }
+        return;
+      }
+      why = `the last batch has leader epoch ${last}, the checkpoint's latest is ${this.#epochs.latestEpoch}`;
+    }
+    if (expected)
+      this.logger.info({ dir: this.dir, why }, 'building the leader-epoch cache from the batch headers');
+    else this.logger.warn({ dir: this.dir, why }, 'rebuilding the leader-epoch cache from the batch headers');
+    this.#epochs = await this.#epochsFromSegments();
+    this.#epochs.truncateFromStart(this.logStartOffset);
+    this.#epochsUnsaved = true;
+    await this.#saveEpochsOrDefer();
+  }
+
+  /**
+   * The leader-epoch cache that the batches on disk imply, read from their headers only (baseOffset and
+   * partitionLeaderEpoch; no record is decoded, no CRC computed: recovery checked them), in chunks of
+   * `scanChunkBytes`. A header that does not frame (damage recovery left in a closed segment) ends that
+   * segment's walk.
+   */
+  async #epochsFromSegments(): Promise<LeaderEpochCache> {
+    const cache = new LeaderEpochCache();
+    for (let i = 0; i < this.segments.length; i++) {
+      const seg = this.segments[i];
+      const end = seg.damage?.position ?? seg.size;
+      const nextBase = this.segments[i + 1]?.baseOffset ?? Number.POSITIVE_INFINITY;
+      let position = 0;
+      let prevLast = seg.baseOffset - 1;
+      walk: while (position < end) {
+        const chunk = await seg.readAt(position, Math.min(scanChunkBytes, end - position));
+        let at = 0;
+        for (;;) {
+          if (at + BATCH_HEADER_BYTES > chunk.length && at > 0) break;
+          const problem = headerProblem(chunk, at, position + at, end, prevLast, nextBase);
+          if (problem !== null) {
+            this.logger.warn(
+              { segment: seg.paths.log, position: position + at, problem },
+              'the leader-epoch rebuild stops reading this segment',
+            );
+            break walk;
+          }
+          cache.assign(chunk.readInt32BE(at + F.partitionLeaderEpoch), readInt64(chunk, at + F.baseOffset));
+          prevLast = lastOffsetOf(chunk, at);
+          at += batchSizeAt(chunk, at);
+          if (position + at >= end) break;
+        }
+        position += at;
+      }
+    }
+    return cache;
+  }
+
+  /**
+   * The partitionLeaderEpoch and last offset of the last batch on disk, or null when the log holds none
+   * or its tail does not frame. Walks headers from the last index entry of the last segment with data: recovery sealed
+   * every segment's index with an entry for its last batch, so this reads about one header.
+   */
+  async #lastBatch(): Promise<{ epoch: number; lastOffset: number } | null> {
+    for (let i = this.segments.length - 1; i >= 0; i--) {
+      const seg = this.segments[i];
+      const end = seg.damage?.position ?? seg.size;
+      if (end === 0) continue;
+      let position = seg.index.lastPosition();
+      let last: { epoch: number; lastOffset: number } | null = null;
+      while (position < end) {
+        const header = await seg.readAt(position, BATCH_HEADER_BYTES);
+        if (header.length < BATCH_HEADER_BYTES) return null;
+        const size = batchSizeAt(header, 0);
+        if (size < BATCH_HEADER_BYTES) return null;
+        last = { epoch: header.readInt32BE(F.partitionLeaderEpoch), lastOffset: lastOffsetOf(header, 0) };
+        position += size;
+      }
+      return last;
+    }
+    return null;
+  }
+
+  /**
+   * Writes the epochs to `leader-epoch-checkpoint` if they changed since the last write. Throws when the
+   * write fails, leaving them marked unsaved so that the next write tries again.
+   */
+  #saveEpochs(): Promise<void> {
+    return this.#epochFileLock.run(async () => {
+      if (!this.#epochsUnsaved) return;
+      // Cleared before the write: a change made while it runs marks the entries unsaved again.
+      this.#epochsUnsaved = false;
+      try {
+        await writeEpochCheckpoint(this.dir, this.#epochs.entries());
+      } catch (err) {
+        this.#epochsUnsaved = true;
+        throw err;
+      }
+    });
+  }
+
+  /**
+   * For changes that only remove or raise entries (truncations, a new log start, open): a failed write
+   * is logged and left for later. The file is then ahead of the log, never behind it, which the next
+   * open corrects (#loadEpochs), and the next append rewrites it before it writes any batch (#writeOut).
+   */
+  async #saveEpochsOrDefer(): Promise<void> {
+    try {
+      await this.#saveEpochs();
+    } catch (err) {
+      this.logger.warn(
+        { dir: this.dir, err: (err as Error).message },
+        'cannot write the leader-epoch checkpoint; the next append retries it',
+      );
+    }
+  }
+
+  /** Raises the first epoch entry to a log start offset that moved (DeleteRecords, retention). */
+  async #epochsFollowLogStart(): Promise<void> {
+    if (!this.#epochs.truncateFromStart(this.logStartOffset)) return;
+    this.#epochsUnsaved = true;
+    await this.#saveEpochsOrDefer();
+  }
+
+  /** The latest leader epoch that wrote to this log, or -1 when none did. */
+  latestEpoch(): number {
+    return this.#epochs.latestEpoch;
+  }
+
+  /**
+   * Where leader epoch `epoch` ended in this log (Kafka's `UnifiedLog.endOffsetForEpoch`, what
+   * OffsetForLeaderEpoch and a diverging-epoch fetch answer): the latest epoch ends at the log end
+   * offset; see `LeaderEpochCache.endOffsetFor` for the rest. (-1, -1) when it is unknown.
+   */
+  endOffsetForEpoch(epoch: number): EpochEndOffset {
+    return this.#epochs.endOffsetFor(epoch, this.#nextOffset);
+  }
+
+  /**
+   * Records that leader epoch `epoch` starts at the log end offset before it writes anything (Kafka's
+   * `Partition.makeLeader` calls `maybeAssignEpochStartOffset(leaderEpoch, logEndOffset)`), so that a new
+   * leader answers `endOffsetForEpoch` for the previous epoch with where it really ended. A no-op for an
+   * epoch not above the latest; otherwise saved to the checkpoint before it resolves. Optional: appends
+   * stamped with `leaderEpoch` record the epoch at their first batch anyway.
+   */
+  assignLeaderEpoch(epoch: number): Promise<void> {
+    this.#checkOpen();
+    assert.ok(Number.isInteger(epoch) && epoch >= 0 && epoch <= 0x7fffffff, `bad leader epoch ${epoch}`);
+    return this.#writeLock.run(async () => {
+      if (!this.#epochs.assign(epoch, this.#nextOffset)) return;
+      this.#epochsUnsaved = true;
+      await this.#saveEpochs();
+    });
+  }
+
+  /** For tests and admin tools: a copy of the leader-epoch entries, oldest first. */
+  epochEntries(): EpochEntry[] {
+    return this.#epochs.entries();
   }
 
   /**
@@ -591,6 +802,11 @@ export class PartitionLog {
           if (p.opts.assignOffsets !== false) writeInt64(p.bytes, pos + F.baseOffset, base);
           if (p.opts.leaderEpoch !== undefined)
             p.bytes.writeInt32BE(p.opts.leaderEpoch, pos + F.partitionLeaderEpoch);
+          // The epoch that wrote the batch: the leader's stamp, or the batch's own (a follower copying its
+          // leader keeps the leader's). A known epoch is one compare in assign; a new one is saved to the
+          // checkpoint by #writeOut before this batch reaches the file.
+          const epoch = p.opts.leaderEpoch ?? p.bytes.readInt32BE(pos + F.partitionLeaderEpoch);
+          if (this.#epochs.assign(epoch, base)) this.#epochsUnsaved = true;
           assert.equal(lastOffsetOf(p.bytes, pos), last);
           this.#nextOffset = last + 1;
           buffers.push(p.bytes.subarray(pos, pos + size));
@@ -661,9 +877,16 @@ export class PartitionLog {
     return first >= 0 && batchTimestamp - first >= this.config.segmentMs;
   }
 
-  /** Writes buffers to the active segment at its end and records them in its indexes. */
+  /**
+   * Writes buffers to the active segment at its end and records them in its indexes. A changed
+   * leader-epoch cache (a new epoch among these batches, or a removal a failed write could not save) is
+   * written to its checkpoint first, durably: the checkpoint may run ahead of the segments after a crash,
+   * which the next open corrects, but never behind them (#loadEpochs). When that write fails, nothing of
+   * the buffers is written and the round fails as for a full disk.
+   */
   async #writeOut(buffers: Buffer[], notes: [number, number, number, number, number][]): Promise<void> {
     if (buffers.length === 0) return;
+    if (this.#epochsUnsaved) await this.#saveEpochs();
     const active = this.activeSegment;
     let total = 0;
     for (const b of buffers) total += b.length;
@@ -715,6 +938,8 @@ export class PartitionLog {
     active.rollBackTo(checkpoint);
     this.#nextOffset = Math.max(active.nextOffset, active.baseOffset);
     if (this.#flushedOffset > this.#nextOffset) this.#flushedOffset = this.#nextOffset;
+    // Epochs of the forgotten batches go too; the checkpoint is rewritten before the next batch is written.
+    if (this.#epochs.truncateFromEnd(this.#nextOffset)) this.#epochsUnsaved = true;
     let cut = true;
     try {
       await active.file.truncate(checkpoint.size);
@@ -1179,6 +1404,11 @@ export class PartitionLog {
         await syncDir(this.dir);
         this.#nextOffset = Math.max(seg.nextOffset, seg.baseOffset);
         if (this.#flushedOffset > this.#nextOffset) this.#flushedOffset = this.#nextOffset;
+        // After the segments: a crash before this leaves the checkpoint ahead, which open cuts.
+        if (this.#epochs.truncateFromEnd(this.#nextOffset)) {
+          this.#epochsUnsaved = true;
+          await this.#saveEpochsOrDefer();
+        }
       }),
     );
   }
@@ -1198,6 +1428,12 @@ export class PartitionLog {
   }
 
   async #replaceAllWithEmptyAt(offset: number): Promise<void> {
+    // Before the segments go: a crash between leaves an empty checkpoint beside the old batches, which
+    // open rebuilds from (#loadEpochs), rather than old epochs beside an empty log.
+    if (this.#epochs.clear()) {
+      this.#epochsUnsaved = true;
+      await this.#saveEpochsOrDefer();
+    }
     if (this.#deletedBefore > 0) {
       await rm(path.join(this.dir, LOG_START_FILE), { force: true });
       this.#deletedBefore = 0;
@@ -1237,6 +1473,7 @@ export class PartitionLog {
       if (offset <= this.logStartOffset) return this.logStartOffset;
       await replaceFileDurably(path.join(this.dir, LOG_START_FILE), Buffer.from(`${offset}\n`));
       this.#deletedBefore = offset;
+      await this.#epochsFollowLogStart();
       await this.#removeSegmentsBelow(offset);
       this.logger.info({ dir: this.dir, logStartOffset: offset }, 'deleted records before an offset');
       return this.logStartOffset;
@@ -1268,6 +1505,7 @@ export class PartitionLog {
       await this.#dropMarker();
       return this.segments.splice(0, doomed);
     });
+    await this.#epochsFollowLogStart();
     await this.#removeSegmentFiles(gone);
   }
 
@@ -1321,6 +1559,7 @@ export class PartitionLog {
         await this.#dropMarker();
         return this.segments.splice(0, doomed);
       });
+      await this.#epochsFollowLogStart();
       const bytes = await this.#removeSegmentFiles(gone);
       this.logger.info(
         { dir: this.dir, segments: gone.length, bytes, logStartOffset: this.logStartOffset },
@@ -1377,6 +1616,9 @@ export class PartitionLog {
         this.#wakeReaders();
         const active = this.activeSegment;
         await this.#repairLocked().catch(() => {});
+        // A removal whose checkpoint write failed: the file is ahead of the log, which the next open
+        // corrects anyway, so this is only a courtesy.
+        if (this.#epochsUnsaved) await this.#saveEpochsOrDefer();
         if (!this.#failure) {
           try {
             await active.file.datasync();
