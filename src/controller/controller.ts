@@ -1093,7 +1093,9 @@ export class Controller {
    * fewer replicas than min(factor, active brokers) gets active brokers appended to its replicas,
    * chosen by `additionalReplicas` so that replica counts stay balanced. Only the replicas change: the
    * ISR and the leader stay, and a new replica joins the ISR through AlterPartition once it has caught
-   * up (the broker learns of it from `localChanges`, which lists the partition as a new follower).
+   * up (the broker learns of it from `localChanges`, which lists the partition as a new follower). An
+   * offline partition is left until it has a leader again: a new replica could not fetch from anyone,
+   * and under unclean election it would be a candidate holding nothing.
    * Runs as part of the heartbeat that unfences a broker and, for what the bound left, on its own.
    */
   raiseInternalReplication(): OperationResult<RaiseReplicationAnswer> {
@@ -1113,7 +1115,8 @@ export class Controller {
       .filter((t) => t !== undefined)
       .map((t) => c.delta.topicById(t.id))
       .filter((t) => t !== undefined);
-    if (!topics.some((t) => t.partitions.some((p) => p.replicas.length < want))) return false;
+    const lacking = (p: PartitionRegistration) => p.replicas.length < want && p.leader !== NO_LEADER;
+    if (!topics.some((t) => t.partitions.some(lacking))) return false;
     const held = new Map<number, number>();
     for (const t of c.delta.base.topicsById.values())
       for (let i = 0; i < t.partitions.length; i++)
@@ -1124,7 +1127,7 @@ export class Controller {
       for (const p of t.partitions) for (const id of p.replicas) inTopic.set(id, (inTopic.get(id) ?? 0) + 1);
       for (let i = 0; i < t.partitions.length; i++) {
         const p = c.partition(t.id, i);
-        if (p.replicas.length >= want) continue;
+        if (!lacking(p)) continue;
         const room = active.filter((b) => (held.get(b.id) ?? 0) < this.#replicasPerBrokerMax);
         const extra = additionalReplicas(
           p.replicas.map(rackOf),
