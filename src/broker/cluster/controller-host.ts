@@ -38,10 +38,10 @@ export interface ControllerHostOptions {
   /** How often to check sessions and membership. @default 250 */
   tickMs?: number;
   /**
-   * How often to elect preferred leaders (`cluster.leader_rebalance_interval`); 0 disables it. Kafka
-   * checks every 300 s and only above an imbalance ratio; here a restarted node leads its partitions
-   * again soon after it has caught up and rejoined their ISR. Checked on the tick, so it is at least
-   * `tickMs`. @default 5000
+   * How often to elect preferred leaders (`cluster.leader_rebalance_interval`); 0 disables it.
+   * Kafka's KRaft controller checks every 300 s (`leader.imbalance.check.interval.seconds`); here a
+   * restarted node leads its partitions again soon after it has caught up and rejoined their ISR.
+   * Checked on the tick, so it is at least `tickMs`. @default 5000
    */
   leaderRebalanceIntervalMs?: number;
   /**
