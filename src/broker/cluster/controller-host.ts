@@ -119,8 +119,19 @@ export class ControllerHost {
     if (this.#activating) await this.#activating;
     const queue = this.#queue;
     if (!queue) throw this.#notController();
+    // An operation may refuse with NOT_CONTROLLER itself (AlterPartition with epochs ahead of this
+    // controller's); only the queue's own NOT_CONTROLLER (a failed commit, a closed queue) means the
+    // controller must be rebuilt, which would also give every broker a fresh session.
+    let refused: unknown = null;
     try {
-      const answer = (await queue.run((c) => runOp(c, op, this.#clock()))) as T;
+      const answer = (await queue.run((c) => {
+        try {
+          return runOp(c, op, this.#clock());
+        } catch (err) {
+          refused = err;
+          throw err;
+        }
+      })) as T;
       const offset = queue.controller.image.provenance.offset;
       if (op.op === 'registerBroker') {
         // A joining node learns from its answer where the quorum's members listen.
@@ -131,7 +142,7 @@ export class ControllerHost {
       }
       return { answer, offset };
     } catch (err) {
-      if (isBrokerError(err, 'NOT_CONTROLLER')) this.#recover(queue);
+      if (err !== refused && isBrokerError(err, 'NOT_CONTROLLER')) this.#recover(queue);
       throw err;
     }
   }
