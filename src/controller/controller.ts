@@ -27,6 +27,8 @@
  *   in the ISR and the partition has no leader; it leads again when it is unfenced.
  * - The leader epoch is bumped on leader changes only, not on ISR shrinks (Kafka from metadata version
  *   3.6, KAFKA-15021); the partition epoch on every change.
+ * - Replicas are only ever appended to, by raising internal topics toward their factor (DESIGN.md
+ *   decision 12); there is no reassignment, so the preferred leader (the first replica) never changes.
  */
 import assert from 'node:assert/strict';
 import { BrokerError } from '../errors.ts';
@@ -56,7 +58,7 @@ export const UNCLEAN_LEADER_ELECTION_KEY = 'unclean.leader.election.enable';
 
 /**
  * The cluster config (broker resource "") that lets `electPreferredLeaders` move leaderships back to
- * each partition's first replica; anything but `false` enables it, as Kafka's default is true.
+ * each partition's first replica: `true` or `false` (any case), and unset means true, Kafka's default.
  */
 export const AUTO_LEADER_REBALANCE_KEY = 'auto.leader.rebalance.enable';
 
