@@ -4,7 +4,8 @@
  * and `encodeAnswer`/`decodeAnswer` carry it and its answer between nodes as JSON. A forwarded
  * operation arrives on a public listener, so `decodeOp` checks its whole shape (types, list lengths,
  * string lengths) before anything runs; the controller's own checks then apply as for a local call.
- * BrokerErrors inside answers (one per topic of a CreateTopics, one per partition of an AlterPartitions) travel as `{ "$error": code, message }`.
+ * BrokerErrors inside answers (one per topic of a CreateTopics, one per partition of an
+ * AlterPartitions) travel as `{ "$error": code, message }`.
  */
 import { BrokerError, ERROR_CODES, type ErrorCode } from '../errors.ts';
 import { recordsPerBatchMax, replicasPerPartitionMax, stringLengthMax } from '../metadata/limits.ts';
