@@ -161,6 +161,12 @@ export const SCHEMA: readonly KeySpec[] = [
     doc: 'Snapshot the metadata image, and drop the log before it, after this many entries; a node that is far behind catches up from the snapshot.',
   },
   {
+    key: 'cluster.leader_rebalance_interval',
+    kind: { type: 'duration', minMs: 0, maxMs: 86_400_000 },
+    default: '5s',
+    doc: "How often the active controller moves leaderships back to each partition's preferred (first) replica, once that replica is active and back in the ISR (it rejoins the ISR only after catching up); 0 disables it, as does the cluster config auto.leader.rebalance.enable=false. Kafka's KRaft controller checks every 300 s (leader.imbalance.check.interval.seconds); 5 s gives a restarted node its leaderships back soon after it has caught up.",
+  },
+  {
     key: 'storage.max_segment_bytes',
     kind: { type: 'int', min: 1024, max: 2 ** 31 - 1 },
     default: 16 * 1024 * 1024,

@@ -27,6 +27,8 @@
  *   in the ISR and the partition has no leader; it leads again when it is unfenced.
  * - The leader epoch is bumped on leader changes only, not on ISR shrinks (Kafka from metadata version
  *   3.6, KAFKA-15021); the partition epoch on every change.
+ * - Replicas are only ever appended to, by raising internal topics toward their factor (DESIGN.md
+ *   decision 12); there is no reassignment, so the preferred leader (the first replica) never changes.
  */
 import assert from 'node:assert/strict';
 import { BrokerError } from '../errors.ts';
@@ -49,10 +51,23 @@ import {
   recordBytes,
   topicNameProblem,
 } from '../metadata/records.ts';
-import { placeReplicas, validateAssignment } from './placement.ts';
+import { additionalReplicas, type PlacementBroker, placeReplicas, validateAssignment } from './placement.ts';
 
 /** The topic config that allows electing a leader outside the ISR (data loss for availability). */
 export const UNCLEAN_LEADER_ELECTION_KEY = 'unclean.leader.election.enable';
+
+/**
+ * The cluster config (broker resource "") that lets `electPreferredLeaders` move leaderships back to
+ * each partition's first replica: `true` or `false` (any case), and unset means true, Kafka's default.
+ */
+export const AUTO_LEADER_REBALANCE_KEY = 'auto.leader.rebalance.enable';
+
+/**
+ * Topics whose replication factor the controller raises toward `internalReplicationFactor` as brokers
+ * join (DESIGN.md decision 12). The broker layer's `INTERNAL_TOPICS` (src/broker/metadata.ts) names
+ * the same two; the controller sits below it and cannot import it.
+ */
+export const INTERNAL_TOPIC_NAMES: readonly string[] = ['__consumer_offsets', '__transaction_state'];
 
 export interface ControllerOptions {
   /** Where topic ids come from (randomUUID in production; a counter in tests). */
@@ -68,6 +83,20 @@ export interface ControllerOptions {
   defaultPartitions?: number;
   /** Replication factor of a topic created without one. @default 1 */
   defaultReplicationFactor?: number;
+  /**
+   * The factor internal topics are raised toward as brokers join (they are created with the default
+   * factor capped at the active brokers). @default defaultReplicationFactor
+   */
+  internalReplicationFactor?: number;
+  /** The topics `internalReplicationFactor` applies to. @default INTERNAL_TOPIC_NAMES */
+  internalTopics?: readonly string[];
+  /**
+   * Most partitions one preferred-leader election or one replication raise changes, so that its
+   * records stay well inside one batch (a leader-only PartitionChange is about 120 bytes; 1000 of them
+   * about 120 KiB of batchBytesMax's 1 MiB). Kafka's `maxElectionsPerImbalance` is 1000 too; the
+   * answer says when more remain and the host runs the operation again. @default 1000
+   */
+  partitionChangesPerOperationMax?: number;
   /** Most partitions of one topic. @default 10000 */
   partitionsPerTopicMax?: number;
   /** Producer ids per block. @default 1000 */
@@ -196,6 +225,35 @@ export interface PartitionState {
   partitionEpoch: number;
 }
 
+/** One partition of a batched AlterPartition: the fields of AlterPartitionRequest but the broker's. */
+export type AlterPartitionItem = Omit<AlterPartitionRequest, 'brokerId' | 'brokerEpoch'>;
+
+/** Kafka's AlterPartition request: one leader's ISR changes for many partitions at once. */
+export interface AlterPartitionsRequest {
+  brokerId: number;
+  brokerEpoch: number;
+  partitions: AlterPartitionItem[];
+}
+
+/** Each partition's outcome: its new state, or the error that refused its change alone. */
+export type AlterPartitionResult =
+  | ({ topicId: string; partition: number; error?: undefined } & PartitionState)
+  | { topicId: string; partition: number; error: BrokerError };
+
+export interface ElectPreferredLeadersAnswer {
+  /** Partitions whose leadership moved to their first replica. */
+  moved: number;
+  /** The bound stopped the operation with eligible partitions left: run it again. */
+  more: boolean;
+}
+
+export interface RaiseReplicationAnswer {
+  /** Partitions that gained replicas. */
+  raised: number;
+  /** The bound stopped the operation with partitions left: run it again. */
+  more: boolean;
+}
+
 interface Session {
   deadlineMs: number;
   /** The metadata offset the broker last reported. */
@@ -251,6 +309,9 @@ export class Controller {
   readonly #isrAtCreation: 'replicas' | 'leader';
   readonly #quorumSize: number | undefined;
   readonly #localBroker: { id: number; incarnationId: string } | undefined;
+  readonly #internalReplicationFactor: number;
+  readonly #internalTopics: readonly string[];
+  readonly #changesPerOperationMax: number;
 
   /** A controller taking over with `image` at `nowMs`: every registered broker gets a fresh session. */
   constructor(image: MetadataImage, options: ControllerOptions, nowMs: number) {
@@ -266,6 +327,14 @@ export class Controller {
     this.#isrAtCreation = options.isrAtCreation ?? 'replicas';
     this.#quorumSize = options.quorumSize;
     this.#localBroker = options.localBroker;
+    this.#internalReplicationFactor = options.internalReplicationFactor ?? this.#defaultReplicationFactor;
+    this.#internalTopics = [...(options.internalTopics ?? INTERNAL_TOPIC_NAMES)].sort();
+    this.#changesPerOperationMax = options.partitionChangesPerOperationMax ?? 1000;
+    assert.ok(
+      Number.isSafeInteger(this.#internalReplicationFactor) && this.#internalReplicationFactor >= 1,
+      'internalReplicationFactor must be a positive integer',
+    );
+    assert.ok(this.#changesPerOperationMax >= 1, 'partitionChangesPerOperationMax must be positive');
     assert.ok(this.#sessionTimeoutMs > 0, 'sessionTimeoutMs must be positive');
     assert.ok(this.#producerIdBlockSize > 0, 'producerIdBlockSize must be positive');
     for (const b of image.brokers.values()) {
@@ -443,6 +512,9 @@ export class Controller {
       if (!isCaughtUp) return answer(true, false, false);
       c.add({ type: 'BrokerRegistrationChange', brokerId: b.id, brokerEpoch: b.epoch, fenced: false });
       this.#electLeaderless(c);
+      // The newly active broker may take the replicas internal topics lack (decision 12); what the
+      // bound leaves is done by raiseInternalReplication on the host's tick.
+      this.#raiseInternal(c);
       return answer(false, false, false);
     }
     if (!b.inControlledShutdown) {
@@ -829,6 +901,7 @@ export class Controller {
           records.push({ type: 'Config', resourceType, resourceName, key, value });
         }
         this.#validateConfigs(resourceType, Object.fromEntries(current));
+        checkControllerConfigs(resourceType, current);
         for (const r of records) c.add(r);
         return { resourceType, resourceName };
       } catch (err) {
@@ -866,13 +939,66 @@ export class Controller {
   // ---- partitions ----
 
   /**
-   * A leader's ISR change (Kafka's AlterPartition), guarded by the leader epoch (FENCED_LEADER_EPOCH)
-   * and the partition epoch (INVALID_UPDATE_VERSION), so a change computed on stale state is refused.
+   * A leader's ISR change (Kafka's AlterPartition) for one partition: alterPartitions with one entry,
+   * its error thrown.
    */
   alterPartition(req: AlterPartitionRequest): OperationResult<PartitionState> {
+    const { brokerId, brokerEpoch, ...item } = req;
+    const { records, answer } = this.alterPartitions({ brokerId, brokerEpoch, partitions: [item] });
+    const [result] = answer;
+    if (result.error) throw result.error;
+    const { topicId: _t, partition: _p, error: _e, ...state } = result;
+    return { records, answer: state };
+  }
+
+  /**
+   * A leader's ISR changes for many partitions (Kafka's `ReplicationControlManager.alterPartition`).
+   * A stale broker epoch refuses the whole request; otherwise each partition is checked in Kafka's
+   * order (`validateAlterPartitionData`) and answered on its own, so one partition's error does not
+   * fail the others:
+   * - a leader or partition epoch above the controller's is NOT_CONTROLLER: this controller has not
+   *   seen a change the leader has, so it is probably not the active one any more;
+   * - a leader epoch below the current is FENCED_LEADER_EPOCH (a new leader was elected);
+   * - a broker that is not the leader is INVALID_REQUEST;
+   * - a partition epoch below the current is INVALID_UPDATE_VERSION (the change was computed on stale
+   *   state);
+   * - an ISR that repeats a broker or leaves out the leader is INVALID_REQUEST, and one naming a broker
+   *   that is not a replica, not registered, fenced or in controlled shutdown is INELIGIBLE_REPLICA
+   *   (Kafka answers a non-replica with INVALID_REQUEST; ours keeps the one code for "may not be in
+   *   this ISR").
+   * A partition named twice in one request is INVALID_REQUEST for both entries. An unchanged ISR makes
+   * no record and answers the current state. One record per partition at most; a request the decoder
+   * admits (recordsPerBatchMax entries) may still pass batchBytesMax, and the committer splits it
+   * (each change stands alone, as Kafka's non-atomic results do).
+   */
+  alterPartitions(req: AlterPartitionsRequest): OperationResult<AlterPartitionResult[]> {
     this.#checkBrokerEpoch(req.brokerId, req.brokerEpoch);
-    const t = this.#image.topicsById.get(req.topicId);
-    const p = t?.partitions[req.partition];
+    if (!Array.isArray(req.partitions)) throw new BrokerError('INVALID_REQUEST', 'partitions must be a list');
+    const c = new Changes(this.#image);
+    const key = (p: AlterPartitionItem) => `${p.topicId}:${p.partition}`;
+    const counts = new Map<string, number>();
+    for (const p of req.partitions) counts.set(key(p), (counts.get(key(p)) ?? 0) + 1);
+    const answer = req.partitions.map((item): AlterPartitionResult => {
+      const { topicId, partition } = item;
+      try {
+        if ((counts.get(key(item)) ?? 0) > 1) {
+          throw new BrokerError(
+            'INVALID_REQUEST',
+            `partition ${partition} of topic id ${topicId} appears more than once in the request`,
+          );
+        }
+        return { topicId, partition, ...this.#alterOne(c, req.brokerId, item) };
+      } catch (err) {
+        if (!(err instanceof BrokerError)) throw err;
+        return { topicId, partition, error: err };
+      }
+    });
+    return { records: c.records, answer };
+  }
+
+  #alterOne(c: Changes, brokerId: number, req: AlterPartitionItem): PartitionState {
+    const t = typeof req.topicId === 'string' ? c.delta.topicById(req.topicId) : undefined;
+    const p = t && Number.isSafeInteger(req.partition) ? t.partitions[req.partition] : undefined;
     if (!t || !p) {
       throw new BrokerError(
         'UNKNOWN_TOPIC_OR_PARTITION',
@@ -880,16 +1006,28 @@ export class Controller {
       );
     }
     const where = `${t.name}-${req.partition}`;
+    const ahead =
+      req.leaderEpoch > p.leaderEpoch
+        ? `leader epoch ${req.leaderEpoch} is ahead of this controller's ${p.leaderEpoch}`
+        : req.partitionEpoch > p.partitionEpoch
+          ? `partition epoch ${req.partitionEpoch} is ahead of this controller's ${p.partitionEpoch}`
+          : null;
+    if (ahead !== null) {
+      throw new BrokerError(
+        'NOT_CONTROLLER',
+        `${where}: ${ahead}; it is probably no longer the active controller`,
+      );
+    }
     if (req.leaderEpoch !== p.leaderEpoch) {
       throw new BrokerError(
         'FENCED_LEADER_EPOCH',
         `${where}: leader epoch ${req.leaderEpoch} is not the current ${p.leaderEpoch}`,
       );
     }
-    if (req.brokerId !== p.leader) {
+    if (brokerId !== p.leader) {
       throw new BrokerError(
         'INVALID_REQUEST',
-        `${where}: broker ${req.brokerId} is not the leader (${p.leader})`,
+        `${where}: broker ${brokerId} is not the leader (${p.leader})`,
       );
     }
     if (req.partitionEpoch !== p.partitionEpoch) {
@@ -908,20 +1046,122 @@ export class Controller {
     for (const id of isr) {
       if (!p.replicas.includes(id))
         throw new BrokerError('INELIGIBLE_REPLICA', `${where}: broker ${id} is not a replica`);
-      if (!this.#image.isActive(id)) {
+      if (!c.isActive(id)) {
         throw new BrokerError('INELIGIBLE_REPLICA', `${where}: broker ${id} is fenced or shutting down`);
       }
     }
-    const state = (q: PartitionRegistration): PartitionState => ({
-      leader: q.leader,
-      leaderEpoch: q.leaderEpoch,
-      isr: q.isr,
-      partitionEpoch: q.partitionEpoch,
-    });
-    if (sameList(isr, p.isr)) return { records: [], answer: state(p) };
+    if (!sameList(isr, p.isr))
+      c.add({ type: 'PartitionChange', topicId: t.id, partition: req.partition, isr: [...isr] });
+    const q = c.partition(t.id, req.partition);
+    return { leader: q.leader, leaderEpoch: q.leaderEpoch, isr: q.isr, partitionEpoch: q.partitionEpoch };
+  }
+
+  /**
+   * Moves leaderships back to each partition's preferred replica, its first (Kafka's
+   * `maybeBalancePartitionLeaders` with the PREFERRED election of `PartitionChangeBuilder`): a
+   * partition whose leader is not its first replica, while that replica is active and in the ISR, is
+   * led by it with a bumped leader epoch. Being in the ISR is what makes this safe: a restarted broker
+   * rejoins the ISR only through AlterPartition once it has caught up, so it leads again only then.
+   * Nothing when the cluster config `auto.leader.rebalance.enable` is `false`. At most
+   * `partitionChangesPerOperationMax` partitions per operation; `more` says to run it again.
+   */
+  electPreferredLeaders(): OperationResult<ElectPreferredLeadersAnswer> {
     const c = new Changes(this.#image);
-    c.add({ type: 'PartitionChange', topicId: t.id, partition: req.partition, isr: [...isr] });
-    return { records: c.records, answer: state(c.partition(t.id, req.partition)) };
+    if (!rebalanceEnabled(c)) return { records: [], answer: { moved: 0, more: false } };
+    let more = false;
+    scan: for (const t of this.#image.topicsById.values()) {
+      for (let i = 0; i < t.partitions.length; i++) {
+        const p = c.partition(t.id, i);
+        const preferred = p.replicas[0];
+        if (p.leader === preferred || !p.isr.includes(preferred) || !c.isActive(preferred)) continue;
+        const record: MetadataRecord = {
+          type: 'PartitionChange',
+          topicId: t.id,
+          partition: i,
+          leader: preferred,
+        };
+        if (!this.#roomFor(c, record)) {
+          more = true;
+          break scan;
+        }
+        c.add(record);
+      }
+    }
+    return { records: c.records, answer: { moved: c.records.length, more } };
+  }
+
+  /**
+   * Raises internal topics toward `internalReplicationFactor` (DESIGN.md decision 12): a partition with
+   * fewer replicas than min(factor, active brokers) gets active brokers appended to its replicas,
+   * chosen by `additionalReplicas` so that replica counts stay balanced. Only the replicas change: the
+   * ISR and the leader stay, and a new replica joins the ISR through AlterPartition once it has caught
+   * up (the broker learns of it from `localChanges`, which lists the partition as a new follower). An
+   * offline partition is left until it has a leader again: a new replica could not fetch from anyone,
+   * and under unclean election it would be a candidate holding nothing.
+   * Runs as part of the heartbeat that unfences a broker and, for what the bound left, on its own.
+   */
+  raiseInternalReplication(): OperationResult<RaiseReplicationAnswer> {
+    const c = new Changes(this.#image);
+    const more = this.#raiseInternal(c);
+    return { records: c.records, answer: { raised: c.records.length, more } };
+  }
+
+  /** True when the bound stopped it with partitions left. */
+  #raiseInternal(c: Changes): boolean {
+    const active: PlacementBroker[] = [];
+    for (const b of c.delta.base.brokers.values())
+      if (c.isActive(b.id)) active.push({ id: b.id, rack: b.rack });
+    const want = Math.min(this.#internalReplicationFactor, active.length);
+    const topics = this.#internalTopics
+      .map((name) => c.delta.topicByName(name))
+      .filter((t) => t !== undefined)
+      .map((t) => c.delta.topicById(t.id))
+      .filter((t) => t !== undefined);
+    const lacking = (p: PartitionRegistration) => p.replicas.length < want && p.leader !== NO_LEADER;
+    if (!topics.some((t) => t.partitions.some(lacking))) return false;
+    const held = new Map<number, number>();
+    for (const t of c.delta.base.topicsById.values())
+      for (let i = 0; i < t.partitions.length; i++)
+        for (const id of c.partition(t.id, i).replicas) held.set(id, (held.get(id) ?? 0) + 1);
+    const rackOf = (id: number) => ({ id, rack: c.delta.broker(id)?.rack ?? null });
+    for (const t of topics) {
+      const inTopic = new Map<number, number>();
+      for (const p of t.partitions) for (const id of p.replicas) inTopic.set(id, (inTopic.get(id) ?? 0) + 1);
+      for (let i = 0; i < t.partitions.length; i++) {
+        const p = c.partition(t.id, i);
+        if (!lacking(p)) continue;
+        const room = active.filter((b) => (held.get(b.id) ?? 0) < this.#replicasPerBrokerMax);
+        const extra = additionalReplicas(
+          p.replicas.map(rackOf),
+          room,
+          want - p.replicas.length,
+          inTopic,
+          held,
+        );
+        if (extra.length === 0) continue;
+        const record: MetadataRecord = {
+          type: 'PartitionChange',
+          topicId: t.id,
+          partition: i,
+          replicas: [...p.replicas, ...extra],
+        };
+        if (!this.#roomFor(c, record)) return true;
+        c.add(record);
+        for (const id of extra) {
+          held.set(id, (held.get(id) ?? 0) + 1);
+          inTopic.set(id, (inTopic.get(id) ?? 0) + 1);
+        }
+      }
+    }
+    return false;
+  }
+
+  /** Whether `record` fits this operation: under the change bound and inside one batch. */
+  #roomFor(c: Changes, record: MetadataRecord): boolean {
+    return (
+      c.records.length < Math.min(this.#changesPerOperationMax, recordsPerBatchMax) &&
+      c.bytes + recordBytes(record) + 1 <= batchBytesMax
+    );
   }
 }
 
@@ -961,6 +1201,11 @@ function uncleanAllowed(c: Changes, topicName: string): boolean {
     c.delta.config('topic', topicName).get(UNCLEAN_LEADER_ELECTION_KEY) ??
     c.delta.config('broker', '').get(UNCLEAN_LEADER_ELECTION_KEY);
   return v === 'true';
+}
+
+/** The cluster config `auto.leader.rebalance.enable`: on unless set to false (Kafka's default is true). */
+function rebalanceEnabled(c: Changes): boolean {
+  return c.delta.config('broker', '').get(AUTO_LEADER_REBALANCE_KEY)?.trim().toLowerCase() !== 'false';
 }
 
 function sameList(a: readonly number[], b: readonly number[]): boolean {
@@ -1020,6 +1265,20 @@ function checkConfigChanges(changes: Record<string, string | null>): Record<stri
     }
   }
   return changes;
+}
+
+/**
+ * The cluster configs the controller itself reads, checked whatever `validateConfigs` the broker
+ * injects (its validation covers topic configs only).
+ */
+function checkControllerConfigs(type: ConfigResourceType, configs: ReadonlyMap<string, string>): void {
+  const v = configs.get(AUTO_LEADER_REBALANCE_KEY);
+  if (type === 'broker' && v !== undefined && !/^\s*(true|false)\s*$/i.test(v)) {
+    throw new BrokerError(
+      'INVALID_CONFIG',
+      `config ${AUTO_LEADER_REBALANCE_KEY}=${JSON.stringify(v)} must be true or false`,
+    );
+  }
 }
 
 function defaultValidateConfigs(_type: ConfigResourceType, configs: Readonly<Record<string, string>>): void {

@@ -4,13 +4,17 @@
  * and `encodeAnswer`/`decodeAnswer` carry it and its answer between nodes as JSON. A forwarded
  * operation arrives on a public listener, so `decodeOp` checks its whole shape (types, list lengths,
  * string lengths) before anything runs; the controller's own checks then apply as for a local call.
- * BrokerErrors inside answers (one per topic of a CreateTopics) travel as `{ "$error": code, message }`.
+ * BrokerErrors inside answers (one per topic of a CreateTopics, one per partition of an
+ * AlterPartitions) travel as `{ "$error": code, message }`.
  */
 import { BrokerError, ERROR_CODES, type ErrorCode } from '../errors.ts';
-import { recordsPerBatchMax, stringLengthMax } from '../metadata/limits.ts';
+import { recordsPerBatchMax, replicasPerPartitionMax, stringLengthMax } from '../metadata/limits.ts';
 import { CONFIG_RESOURCE_TYPES, type ConfigResourceType, LISTENER_NAMES } from '../metadata/records.ts';
 import type {
   AlterConfigsRequest,
+  AlterPartitionItem,
+  AlterPartitionRequest,
+  AlterPartitionsRequest,
   Controller,
   CreatePartitionsRequest,
   CreateTopicRequest,
@@ -27,7 +31,9 @@ export type ControllerOp =
   | { op: 'createPartitions'; requests: CreatePartitionsRequest[]; validateOnly: boolean }
   | { op: 'deleteTopics'; names: string[] }
   | { op: 'alterConfigs'; requests: AlterConfigsRequest[]; validateOnly: boolean }
-  | { op: 'allocateProducerIds'; brokerId: number; brokerEpoch: number };
+  | { op: 'allocateProducerIds'; brokerId: number; brokerEpoch: number }
+  | { op: 'alterPartition'; request: AlterPartitionRequest }
+  | { op: 'alterPartitions'; request: AlterPartitionsRequest };
 
 export type OpName = ControllerOp['op'];
 
@@ -52,6 +58,10 @@ export function runOp(c: Controller, op: ControllerOp, nowMs: number): Operation
       return dry(c.alterConfigs(op.requests), op.validateOnly);
     case 'allocateProducerIds':
       return c.allocateProducerIds(op.brokerId, op.brokerEpoch);
+    case 'alterPartition':
+      return c.alterPartition(op.request);
+    case 'alterPartitions':
+      return c.alterPartitions(op.request);
   }
 }
 
@@ -107,6 +117,31 @@ function stringMap(v: unknown, what: string, nullable: boolean): Record<string, 
     out[k] = nullable && o[k] === null ? null : str(o[k], `${what}.${k}`);
   }
   return out;
+}
+
+/** A topic id as records.ts's codec accepts one: a lowercase UUID. */
+const topicIdRe = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+function topicId(v: unknown, what: string): string {
+  const s = str(v, what, 36);
+  if (!topicIdRe.test(s)) throw bad(`${what} ${JSON.stringify(s)} is not a lowercase UUID`);
+  return s;
+}
+
+const brokerIdOf = (v: unknown, what: string) => int(v, what, 0, 0x7fffffff);
+
+/** One partition's ISR change: epochs from 0, an ISR of distinct broker ids no longer than a replica list. */
+function alterPartitionItem(v: unknown): AlterPartitionItem {
+  const r = obj(v, 'partition');
+  const newIsr = list(r.newIsr, 'newIsr', (b) => brokerIdOf(b, 'newIsr member'), replicasPerPartitionMax);
+  if (new Set(newIsr).size !== newIsr.length) throw bad(`newIsr ${JSON.stringify(newIsr)} repeats a broker`);
+  return {
+    topicId: topicId(r.topicId, 'topicId'),
+    partition: int(r.partition, 'partition', 0, 0x7fffffff),
+    leaderEpoch: int(r.leaderEpoch, 'leaderEpoch', 0, 0x7fffffff),
+    partitionEpoch: int(r.partitionEpoch, 'partitionEpoch', 0, 0x7fffffff),
+    newIsr,
+  };
 }
 
 /** The operation a forwarded request carries, every field checked; INVALID_REQUEST otherwise. */
@@ -214,6 +249,28 @@ export function decodeOp(bytes: Uint8Array): ControllerOp {
         brokerId: id(o.brokerId, 'brokerId'),
         brokerEpoch: int(o.brokerEpoch, 'brokerEpoch'),
       };
+    case 'alterPartition': {
+      const r = obj(o.request, 'request');
+      return {
+        op: 'alterPartition',
+        request: {
+          brokerId: id(r.brokerId, 'brokerId'),
+          brokerEpoch: int(r.brokerEpoch, 'brokerEpoch'),
+          ...alterPartitionItem(r),
+        },
+      };
+    }
+    case 'alterPartitions': {
+      const r = obj(o.request, 'request');
+      return {
+        op: 'alterPartitions',
+        request: {
+          brokerId: id(r.brokerId, 'brokerId'),
+          brokerEpoch: int(r.brokerEpoch, 'brokerEpoch'),
+          partitions: list(r.partitions, 'partitions', alterPartitionItem),
+        },
+      };
+    }
     default:
       throw bad(`unknown operation ${JSON.stringify(o.op)}`);
   }

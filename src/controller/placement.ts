@@ -125,6 +125,51 @@ function distinctRepresentatives(sets: readonly number[][]): number[] {
 }
 
 /**
+ * The brokers to append to a partition's replicas to raise its factor by up to `count` (the controller
+ * raising internal topics as brokers join, DESIGN.md decision 12): chosen one at a time from `brokers`
+ * (the active ones with room) that are not replicas yet, preferring a rack the partition does not span,
+ * then the broker holding fewest replicas of this topic (`topicCounts`), then fewest in the cluster
+ * (`clusterCounts`), then the lower id. Choosing the least loaded each time keeps the counts of the
+ * brokers that take new replicas within one of each other, as placement at creation does; existing
+ * replicas never move (that is reassignment). Fewer than `count` when too few brokers qualify.
+ */
+export function additionalReplicas(
+  current: readonly PlacementBroker[],
+  brokers: readonly PlacementBroker[],
+  count: number,
+  topicCounts: ReadonlyMap<number, number>,
+  clusterCounts: ReadonlyMap<number, number>,
+): number[] {
+  assert.ok(Number.isSafeInteger(count) && count >= 0, `count ${count} must be >= 0`);
+  const taken = new Set(current.map((b) => b.id));
+  const racks = new Set(current.map((b) => b.rack ?? ''));
+  const topic = new Map(topicCounts);
+  const cluster = new Map(clusterCounts);
+  const out: number[] = [];
+  while (out.length < count) {
+    let best: PlacementBroker | undefined;
+    const score = (b: PlacementBroker) =>
+      [racks.has(b.rack ?? '') ? 1 : 0, topic.get(b.id) ?? 0, cluster.get(b.id) ?? 0, b.id] as const;
+    for (const b of brokers) {
+      if (taken.has(b.id)) continue;
+      if (best === undefined || lexLess(score(b), score(best))) best = b;
+    }
+    if (best === undefined) break;
+    out.push(best.id);
+    taken.add(best.id);
+    racks.add(best.rack ?? '');
+    topic.set(best.id, (topic.get(best.id) ?? 0) + 1);
+    cluster.set(best.id, (cluster.get(best.id) ?? 0) + 1);
+  }
+  return out;
+}
+
+function lexLess(a: readonly number[], b: readonly number[]): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i] < b[i];
+  return false;
+}
+
+/**
  * Checks a manual assignment (CreateTopics' `assignments`): partitions 0 to n - 1 each with a
  * non-empty list of distinct registered brokers, all lists of one length, and at least one unfenced
  * broker in each (else the partition could never get a leader). Kafka's

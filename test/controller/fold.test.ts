@@ -22,7 +22,8 @@ import { Harness, listenersOf } from '../helpers/metadata.ts';
 type Op = (h: Harness) => OperationResult<unknown> | null;
 
 const brokerId = fc.integer({ min: 1, max: 4 });
-const topicName = fc.constantFrom('a', 'b', 'c', 'd');
+// __consumer_offsets is internal: the controller raises its replication factor as brokers join.
+const topicName = fc.constantFrom('a', 'b', 'c', 'd', '__consumer_offsets');
 
 const epochOf = (h: Harness, id: number) => h.image.brokers.get(id)?.epoch ?? 0;
 
@@ -128,6 +129,15 @@ const ops: fc.Arbitrary<Op> = fc.oneof(
           { resourceType: 'broker', resourceName: '', changes: { 'unclean.leader.election.enable': value } },
         ]),
   ),
+  fc.constantFrom('true', 'false', null).map(
+    (value): Op =>
+      (h) =>
+        h.controller.alterConfigs([
+          { resourceType: 'broker', resourceName: '', changes: { 'auto.leader.rebalance.enable': value } },
+        ]),
+  ),
+  fc.constant((h: Harness) => h.controller.electPreferredLeaders()),
+  fc.constant((h: Harness) => h.controller.raiseInternalReplication()),
   // The leader of a partition shrinks or grows its ISR to a subset of the replicas that includes itself.
   {
     weight: 3,
@@ -182,7 +192,11 @@ function replicasOf(image: MetadataImage, node: number): Set<string> {
 test('folding generated operations: per-batch deltas, one delta and decoded bytes agree; snapshots round-trip; local changes track replicas', () => {
   fc.assert(
     fc.property(fc.array(ops, { minLength: 40, maxLength: 200 }), (sequence) => {
-      const h = new Harness({ sessionTimeoutMs: 9000 });
+      const h = new Harness({
+        sessionTimeoutMs: 9000,
+        internalReplicationFactor: 3,
+        partitionChangesPerOperationMax: 2,
+      });
       let image = MetadataImage.EMPTY;
       const all: MetadataRecord[] = [];
       const local = new Map<number, Set<string>>([1, 2, 3, 4].map((n) => [n, new Set<string>()]));
@@ -207,6 +221,13 @@ test('folding generated operations: per-batch deltas, one delta and decoded byte
                 assert.ok(p.partitionEpoch > o.partitionEpoch, 'a changed partition has a new epoch');
               if (p.leader !== o.leader)
                 assert.ok(p.leaderEpoch > o.leaderEpoch, 'a new leader has a new epoch');
+              // Replicas only grow, by appending (internal topics raised toward their factor).
+              assert.deepEqual(p.replicas.slice(0, o.replicas.length), o.replicas);
+              if (p.replicas.length > o.replicas.length) {
+                assert.ok(t.name === '__consumer_offsets' && p.replicas.length <= 3);
+                for (const id of p.replicas.slice(o.replicas.length))
+                  assert.ok(image.isActive(id), `added replica ${id} is active`);
+              }
             }
           });
         }

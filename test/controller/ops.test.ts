@@ -21,10 +21,19 @@ import {
 import { BrokerError } from '../../src/errors.ts';
 import { clusterClientConstructor } from '../../src/grpc-proto.ts';
 import { startBroker } from '../../src/index.ts';
-import { Harness } from '../helpers/metadata.ts';
+import { Harness, uuidOf } from '../helpers/metadata.ts';
 
 const name = fc.stringMatching(/^[a-z][a-z0-9._-]{0,20}$/);
 const id = fc.integer({ min: 1, max: 6 });
+
+/** One partition's ISR change; topic ids of the harness's topic (uuidOf(1)) or of no topic. */
+const alterItem = fc.record({
+  topicId: fc.oneof(fc.constantFrom(uuidOf(1), uuidOf(7)), fc.uuid({ version: 4 })),
+  partition: fc.integer({ min: 0, max: 4 }),
+  leaderEpoch: fc.integer({ min: 0, max: 3 }),
+  partitionEpoch: fc.integer({ min: 0, max: 3 }),
+  newIsr: fc.uniqueArray(id, { maxLength: 4 }),
+});
 
 /** Operations as a well-behaved node sends them. */
 const validOp: fc.Arbitrary<ControllerOp> = fc.oneof(
@@ -76,6 +85,20 @@ const validOp: fc.Arbitrary<ControllerOp> = fc.oneof(
     op: fc.constant('allocateProducerIds' as const),
     brokerId: id,
     brokerEpoch: fc.integer({ min: -1, max: 100 }),
+  }),
+  fc.record({
+    op: fc.constant('alterPartition' as const),
+    request: fc
+      .record({ brokerId: id, brokerEpoch: fc.integer({ min: -1, max: 100 }) })
+      .chain((b) => alterItem.map((item) => ({ ...b, ...item }))),
+  }),
+  fc.record({
+    op: fc.constant('alterPartitions' as const),
+    request: fc.record({
+      brokerId: id,
+      brokerEpoch: fc.integer({ min: -1, max: 100 }),
+      partitions: fc.array(alterItem, { maxLength: 4 }),
+    }),
   }),
 );
 
@@ -178,7 +201,7 @@ test('a real broker answers generated garbage on Cluster/ControllerCall with err
       fc.jsonValue().map((v) => Buffer.from(JSON.stringify(v))),
       fc
         .record({
-          op: fc.constantFrom('createTopics', 'registerBroker', 'heartbeat', 'nope'),
+          op: fc.constantFrom('createTopics', 'registerBroker', 'heartbeat', 'alterPartitions', 'nope'),
           requests: fc.anything(),
           request: fc.anything(),
         })

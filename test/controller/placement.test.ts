@@ -6,7 +6,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { placeReplicas, stripeOrder, validateAssignment } from '../../src/controller/placement.ts';
+import {
+  additionalReplicas,
+  placeReplicas,
+  stripeOrder,
+  validateAssignment,
+} from '../../src/controller/placement.ts';
 import { isBrokerError } from '../../src/errors.ts';
 
 function spread(counts: Map<number, number>, brokers: readonly number[]): number {
@@ -109,4 +114,54 @@ test('manual assignments are checked for unknown, repeated, fenced and uneven re
   bad([[1, 2], [3]], /partition 1 has 1 replicas; partition 0 has 2/);
   bad([[4]], /all fenced or shutting down/);
   bad([[]], /no replicas/);
+});
+
+test('additional replicas: new brokers only, distinct, and the brokers taking them end within one of each other', () => {
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 1, max: 4 }),
+      fc.integer({ min: 1, max: 8 }),
+      fc.integer({ min: 1, max: 40 }),
+      fc.integer({ min: 1, max: 6 }),
+      (holders, joiners, partitions, rfWanted) => {
+        // Every partition starts on one of the first `holders` brokers; `joiners` new brokers join.
+        const brokers = Array.from({ length: holders + joiners }, (_, i) => ({ id: i + 1, rack: null }));
+        const rf = Math.min(rfWanted, brokers.length);
+        const topic = new Map<number, number>();
+        const lists = Array.from({ length: partitions }, (_, p) => [brokers[p % holders].id]);
+        for (const l of lists) topic.set(l[0], (topic.get(l[0]) ?? 0) + 1);
+        const added = new Map<number, number>();
+        for (const l of lists) {
+          const current = l.map((id) => ({ id, rack: null }));
+          const extra = additionalReplicas(current, brokers, rf - l.length, topic, topic);
+          assert.equal(extra.length, rf - l.length);
+          assert.equal(new Set([...l, ...extra]).size, rf, 'distinct, and none already a replica');
+          for (const id of extra) {
+            topic.set(id, (topic.get(id) ?? 0) + 1);
+            if (id > holders) added.set(id, (added.get(id) ?? 0) + 1);
+          }
+        }
+        // The joiners held nothing, so least-loaded first deals them the additions evenly.
+        const joined = brokers.filter((b) => b.id > holders).map((b) => added.get(b.id) ?? 0);
+        if (joined.some((n) => n > 0)) assert.ok(Math.max(...joined) - Math.min(...joined) <= 1, `${joined}`);
+      },
+    ),
+    { numRuns: 300 },
+  );
+});
+
+test('additional replicas prefer a rack the partition does not span, then the least loaded', () => {
+  const brokers = [
+    { id: 1, rack: 'a' },
+    { id: 2, rack: 'a' },
+    { id: 3, rack: 'b' },
+    { id: 4, rack: 'b' },
+  ];
+  const none = new Map<number, number>();
+  // On rack a already: rack b first, though broker 2 is the lower id.
+  assert.deepEqual(additionalReplicas([brokers[0]], brokers, 1, none, none), [3]);
+  // Broker 3 holds more of the topic: broker 4, same rack, takes it.
+  assert.deepEqual(additionalReplicas([brokers[0]], brokers, 1, new Map([[3, 2]]), none), [4]);
+  // Asking for more than the brokers left gives what there is.
+  assert.deepEqual(additionalReplicas([brokers[0]], brokers, 5, none, none), [3, 2, 4]);
 });

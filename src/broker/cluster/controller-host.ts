@@ -9,7 +9,10 @@
  * session lapsed, and it keeps the Raft membership in line with the registered brokers (DESIGN.md
  * decision 5): every registered node follows the log as a learner; controller-eligible learners that
  * are unfenced (caught up) are promoted to voters one at a time until the quorum holds
- * `quorumSize`; an unregistered node leaves the group.
+ * `quorumSize`; an unregistered node leaves the group. On the same tick it finishes raising internal
+ * topics' replication factor (decision 12; the heartbeat that unfences a broker does the first part),
+ * and every `leaderRebalanceIntervalMs` it moves leaderships back to preferred replicas that are in the
+ * ISR again (`electPreferredLeaders`), at once again while the bound leaves some.
  */
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -35,6 +38,13 @@ export interface ControllerHostOptions {
   /** How often to check sessions and membership. @default 250 */
   tickMs?: number;
   /**
+   * How often to elect preferred leaders (`cluster.leader_rebalance_interval`); 0 disables it.
+   * Kafka's KRaft controller checks every 300 s (`leader.imbalance.check.interval.seconds`); here a
+   * restarted node leads its partitions again soon after it has caught up and rejoined their ISR.
+   * Checked on the tick, so it is at least `tickMs`. @default 5000
+   */
+  leaderRebalanceIntervalMs?: number;
+  /**
    * Records to commit once, as the first operation of this node's first term as controller, when the
    * image holds none of their topics (a data directory of the single-node release, migrated).
    */
@@ -57,6 +67,9 @@ export class ControllerHost {
   #activating: Promise<void> | null = null;
   #timer: NodeJS.Timeout | null = null;
   #reconciling = false;
+  readonly #rebalanceIntervalMs: number;
+  /** When the next preferred-leader election is due; 0 right away (on taking over, or `more`). */
+  #nextRebalanceMs = 0;
   #closed = false;
   /** This node's registration has been in the image. */
   #selfRegistered = false;
@@ -66,6 +79,11 @@ export class ControllerHost {
     this.#opts = opts;
     this.#log = opts.log;
     this.#clock = opts.clock ?? Date.now;
+    this.#rebalanceIntervalMs = opts.leaderRebalanceIntervalMs ?? 5000;
+    if (!Number.isSafeInteger(this.#rebalanceIntervalMs) || this.#rebalanceIntervalMs < 0)
+      throw new RangeError(
+        `leaderRebalanceIntervalMs must be 0 (off) or a positive integer, got ${this.#rebalanceIntervalMs}`,
+      );
     opts.log.onImage((image) => {
       if (image.brokers.has(opts.log.nodeId)) this.#selfRegistered = true;
     });
@@ -101,8 +119,19 @@ export class ControllerHost {
     if (this.#activating) await this.#activating;
     const queue = this.#queue;
     if (!queue) throw this.#notController();
+    // An operation may refuse with NOT_CONTROLLER itself (AlterPartition with epochs ahead of this
+    // controller's); only the queue's own NOT_CONTROLLER (a failed commit, a closed queue) means the
+    // controller must be rebuilt, which would also give every broker a fresh session.
+    let refused: unknown = null;
     try {
-      const answer = (await queue.run((c) => runOp(c, op, this.#clock()))) as T;
+      const answer = (await queue.run((c) => {
+        try {
+          return runOp(c, op, this.#clock());
+        } catch (err) {
+          refused = err;
+          throw err;
+        }
+      })) as T;
       const offset = queue.controller.image.provenance.offset;
       if (op.op === 'registerBroker') {
         // A joining node learns from its answer where the quorum's members listen.
@@ -113,7 +142,7 @@ export class ControllerHost {
       }
       return { answer, offset };
     } catch (err) {
-      if (isBrokerError(err, 'NOT_CONTROLLER')) this.#recover(queue);
+      if (err !== refused && isBrokerError(err, 'NOT_CONTROLLER')) this.#recover(queue);
       throw err;
     }
   }
@@ -169,6 +198,7 @@ export class ControllerHost {
         }
       }
       this.#queue = queue;
+      this.#nextRebalanceMs = 0;
       this.#opts.logger.info({ term, offset: this.#log.appliedOffset }, 'became the active controller');
       for (const fn of this.#listeners) fn(true);
       this.#tick();
@@ -228,6 +258,29 @@ export class ControllerHost {
           },
           () => this.#recover(queue),
         );
+      queue
+        .run((c) => c.raiseInternalReplication())
+        .then(
+          ({ raised }) => {
+            if (raised > 0)
+              this.#opts.logger.info({ partitions: raised }, 'added replicas to internal topics');
+          },
+          () => this.#recover(queue),
+        );
+      const nowMs = this.#clock();
+      if (this.#rebalanceIntervalMs > 0 && nowMs >= this.#nextRebalanceMs) {
+        this.#nextRebalanceMs = nowMs + this.#rebalanceIntervalMs;
+        queue
+          .run((c) => c.electPreferredLeaders())
+          .then(
+            ({ moved, more }) => {
+              if (more) this.#nextRebalanceMs = 0;
+              if (moved > 0)
+                this.#opts.logger.info({ partitions: moved }, 'moved leaderships back to preferred replicas');
+            },
+            () => this.#recover(queue),
+          );
+      }
     }
     void this.#reconcileMembership();
   }
