@@ -179,6 +179,7 @@ export async function runBroker(config: BrokerConfig, givenLogger?: Logger): Pro
         heartbeatMs: config.clusterHeartbeatIntervalMs,
         sessionTimeoutMs: config.clusterSessionTimeoutMs,
         snapshotEntries: config.clusterSnapshotEntries,
+        leaderRebalanceIntervalMs: config.clusterLeaderRebalanceIntervalMs,
         defaultReplicationFactor: config.defaultReplicationFactor,
         forwarder,
         onFatal: (err) => {
@@ -447,7 +448,11 @@ export async function runBroker(config: BrokerConfig, givenLogger?: Logger): Pro
         if (config.controlledShutdownTimeoutMs > 0) {
           const started = Date.now();
           const moved = await core.cluster.controlledShutdown(config.controlledShutdownTimeoutMs);
-          if (moved) logger.info({ ms: Date.now() - started }, 'controlled shutdown: leaderships moved to other replicas');
+          if (moved)
+            logger.info(
+              { ms: Date.now() - started },
+              'controlled shutdown: leaderships moved to other replicas',
+            );
           else if (core.cluster.ready)
             logger.info({}, 'controlled shutdown skipped or timed out: stopping with what this node leads');
         }

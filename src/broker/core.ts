@@ -40,14 +40,13 @@ import { Cluster, type ClusterOptions } from './cluster/cluster.ts';
 import { ImageTopics, isInternalTopic, type TopicMetadata, validateTopicName } from './metadata.ts';
 import { Partition } from './partition.ts';
 import { PartitionManager } from './partition-manager.ts';
-import { ReplicaFetcherManager } from './replica-fetcher.ts';
 import {
-  LocalPartitionView,
   offlinePartitionDescription,
   type PartitionDescription,
   type PartitionView,
 } from './partition-view.ts';
 import { type ProducerSnapshot, ProducerStateTable, type Validation } from './producer-state.ts';
+import { ReplicaFetcherManager } from './replica-fetcher.ts';
 import {
   checkTopicConfigName,
   effectiveConfigs,
@@ -301,6 +300,7 @@ export class BrokerCore {
       forwarder: c.forwarder ?? null,
       tickMs: c.tickMs,
       snapshotEntries: c.snapshotEntries,
+      leaderRebalanceIntervalMs: c.leaderRebalanceIntervalMs,
       onFatal: c.onFatal,
       clock,
       logger,
@@ -521,7 +521,11 @@ export class BrokerCore {
       this.#producerStates.delete(key);
       this.logger.info(
         { partition: key, role: change.role, leader: reg.leader, leaderEpoch: reg.leaderEpoch, isr: reg.isr },
-        change.role === 'leader' ? 'leading partition' : change.role === 'follower' ? 'following partition' : 'partition has no leader',
+        change.role === 'leader'
+          ? 'leading partition'
+          : change.role === 'follower'
+            ? 'following partition'
+            : 'partition has no leader',
       );
     }
     if (change.role === 'follower') this.#fetcher.follow(part, reg.leader, reg.leaderEpoch);
@@ -589,7 +593,11 @@ export class BrokerCore {
             // Refused for a stale view (fenced epoch, old partition epoch): the metadata that says so
             // clears the change when it arrives; anything else is proposed again at the next pass.
             const code = (r as { code?: string }).code;
-            if (code !== 'FENCED_LEADER_EPOCH' && code !== 'INVALID_UPDATE_VERSION' && code !== 'UNKNOWN_TOPIC_OR_PARTITION')
+            if (
+              code !== 'FENCED_LEADER_EPOCH' &&
+              code !== 'INVALID_UPDATE_VERSION' &&
+              code !== 'UNKNOWN_TOPIC_OR_PARTITION'
+            )
               part.leaderState?.isrChangeFailed(this.#clock());
             this.logger.warn(
               { partition: `${part.topic}-${part.partition}`, isr: newIsr, err: r.error },
@@ -604,7 +612,8 @@ export class BrokerCore {
         });
       } catch (err) {
         for (const { part } of sent) part.leaderState?.isrChangeFailed(this.#clock());
-        if (!this.#closed) this.logger.warn({ err: String(err) }, 'cannot send ISR changes to the controller');
+        if (!this.#closed)
+          this.logger.warn({ err: String(err) }, 'cannot send ISR changes to the controller');
       }
     })().finally(() => {
       this.#isrPass = null;
@@ -918,7 +927,10 @@ export class BrokerCore {
     this.partitions.get(topic, index); // KAFKA_STORAGE_ERROR when its log is offline here
     const part = this.#replicas.get(`${topic}-${index}`);
     if (!part)
-      throw new BrokerError('NOT_LEADER_OR_FOLLOWER', `node ${this.numericNodeId} does not hold ${topic}-${index} yet`);
+      throw new BrokerError(
+        'NOT_LEADER_OR_FOLLOWER',
+        `node ${this.numericNodeId} does not hold ${topic}-${index} yet`,
+      );
     part.checkLeader();
     return part;
   }

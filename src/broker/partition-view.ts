@@ -3,15 +3,15 @@
  * "The doors see a partition through one narrow view"), after Redpanda's `kafka/server/partition_proxy.h`:
  * whether this replica leads, its leader epoch, the high watermark, log start and end, the last stable
  * offset, its size, read, append, and the time query. Neither door nor the group service touches a
- * `PartitionLog`, its segments or its config; in a cluster this is the one place that will know the
- * replica's role and epoch, so that every read and write passes it (issue 11, "First, make room").
+ * `PartitionLog`, its segments or its config. The replica's `Partition` (partition.ts) implements it:
+ * the one place that knows the replica's role and epoch, so that every read and write passes it.
  *
  * The doors still produce and fetch through `BrokerCore.produce` and `BrokerCore.fetch`, which hold the
  * Kafka semantics above the log (validation, idempotence, timestamps, the consumer's long poll, the
  * metrics) and reach the log through this view; what the doors read from a partition directly
  * (offsets, the time query, waiting for data) comes from here.
  */
-import type { AppendResult, PartitionLog, ReadResult } from '../storage/partition-log.ts';
+import type { AppendResult, ReadResult } from '../storage/partition-log.ts';
 
 export interface PartitionDescription {
   partition: number;
@@ -77,96 +77,6 @@ export interface PartitionView {
   offsetPastDamage(offset: number): number;
   /** What admin tools show of this replica. */
   describe(): PartitionDescription;
-}
-
-/**
- * The view of a partition this node leads, in the leader epoch the metadata gives it. Followers do not
- * replicate yet (issue 12), so the leader's log is the partition and the ISR is the leader alone.
- */
-export class LocalPartitionView implements PartitionView {
-  readonly topic: string;
-  readonly partition: number;
-  readonly isLeader = true;
-  readonly leaderEpoch: number;
-  readonly #log: PartitionLog;
-  readonly #nodeId: string;
-
-  constructor(topic: string, partition: number, log: PartitionLog, nodeId: string, leaderEpoch = 0) {
-    this.topic = topic;
-    this.partition = partition;
-    this.#log = log;
-    this.#nodeId = nodeId;
-    this.leaderEpoch = leaderEpoch;
-  }
-
-  get highWatermark(): number {
-    const log = this.#log;
-    return log.config.fsync === 'always' ? log.flushedOffset : log.logEndOffset;
-  }
-
-  get logStartOffset(): number {
-    return this.#log.logStartOffset;
-  }
-
-  get logEndOffset(): number {
-    return this.#log.logEndOffset;
-  }
-
-  get lastStableOffset(): number {
-    return this.highWatermark;
-  }
-
-  get sizeBytes(): number {
-    return this.#log.sizeBytes;
-  }
-
-  get maxBatchBytes(): number {
-    return this.#log.config.maxMessageBytes;
-  }
-
-  get maxTimestamp(): number {
-    let max = -1;
-    for (const s of this.#log.segments) max = Math.max(max, s.maxTimestamp);
-    return max;
-  }
-
-  read(offset: number, maxBytes: number, opts: { maxOffset?: number } = {}): Promise<ReadResult> {
-    return this.#log.read(offset, maxBytes, opts);
-  }
-
-  append(batches: Buffer, opts: { verified?: boolean } = {}): Promise<AppendResult> {
-    return this.#log.append(batches, opts);
-  }
-
-  deleteRecordsBefore(offset: number): Promise<number> {
-    return this.#log.deleteRecordsBefore(offset);
-  }
-
-  offsetForTimestamp(timestamp: number): Promise<{ offset: number; timestamp: number } | null> {
-    return this.#log.offsetForTimestamp(timestamp);
-  }
-
-  waitForData(offset: number, timeoutMs: number, signal?: AbortSignal): Promise<void> {
-    return this.#log.waitForData(offset, timeoutMs, signal, () => this.highWatermark);
-  }
-
-  offsetPastDamage(offset: number): number {
-    return this.#log.offsetPastSegmentOf(offset);
-  }
-
-  describe(): PartitionDescription {
-    return {
-      partition: this.partition,
-      leader: this.#nodeId,
-      replicas: [this.#nodeId],
-      isr: [this.#nodeId],
-      logStartOffset: this.logStartOffset,
-      logEndOffset: this.logEndOffset,
-      highWatermark: this.highWatermark,
-      sizeBytes: this.sizeBytes,
-      segments: this.#log.segments.length,
-    };
-  }
 }
 
 /** What admin tools show of a partition whose log cannot open: no in-sync replica, no offsets. */

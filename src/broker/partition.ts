@@ -475,7 +475,11 @@ export class Partition implements PartitionView {
    * each one's framing and CRC-32C: a follower never adopts a batch that fails its checksum. Then
    * takes the leader's high watermark (capped by this log) and its log start offset.
    */
-  async appendAsFollower(bytes: Buffer, leaderHighWatermark: number, leaderLogStartOffset: number): Promise<void> {
+  async appendAsFollower(
+    bytes: Buffer,
+    leaderHighWatermark: number,
+    leaderLogStartOffset: number,
+  ): Promise<void> {
     if (this.#role !== 'follower') return;
     const log = this.log;
     if (bytes.length > 0) {
@@ -485,7 +489,10 @@ export class Partition implements PartitionView {
     }
     if (leaderLogStartOffset > log.logStartOffset && leaderLogStartOffset <= log.logEndOffset)
       await log.deleteRecordsBefore(leaderLogStartOffset);
-    this.#followerHighWatermark = Math.max(this.#followerHighWatermark, Math.min(leaderHighWatermark, log.logEndOffset));
+    this.#followerHighWatermark = Math.max(
+      this.#followerHighWatermark,
+      Math.min(leaderHighWatermark, log.logEndOffset),
+    );
     this.#wake();
   }
 

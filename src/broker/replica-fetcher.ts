@@ -263,7 +263,10 @@ class LeaderFetcher {
       }[];
     };
     if (response.errorCode !== 0)
-      throw new BrokerError('NETWORK_EXCEPTION', `the leader answered ${errorName(response.errorCode) ?? response.errorCode}`);
+      throw new BrokerError(
+        'NETWORK_EXCEPTION',
+        `the leader answered ${errorName(response.errorCode) ?? response.errorCode}`,
+      );
     let bytes = 0;
     for (const t of response.responses) {
       for (const p of t.partitions) {

@@ -43,6 +43,7 @@ export interface BrokerConfig {
   clusterHeartbeatIntervalMs: number;
   clusterSessionTimeoutMs: number;
   clusterSnapshotEntries: number;
+  clusterLeaderRebalanceIntervalMs: number;
   segmentBytes: number;
   fsync: 'always' | 'interval' | 'never';
   fsyncIntervalMs: number;
@@ -101,6 +102,7 @@ export const FIELD_KEYS = {
   clusterHeartbeatIntervalMs: 'cluster.heartbeat_interval',
   clusterSessionTimeoutMs: 'cluster.session_timeout',
   clusterSnapshotEntries: 'cluster.snapshot_entries',
+  clusterLeaderRebalanceIntervalMs: 'cluster.leader_rebalance_interval',
   segmentBytes: 'storage.max_segment_bytes',
   fsync: 'storage.fsync',
   fsyncIntervalMs: 'storage.fsync_interval',
@@ -452,6 +454,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     clusterHeartbeatIntervalMs: v['cluster.heartbeat_interval'],
     clusterSessionTimeoutMs: v['cluster.session_timeout'],
     clusterSnapshotEntries: v['cluster.snapshot_entries'],
+    clusterLeaderRebalanceIntervalMs: v['cluster.leader_rebalance_interval'],
     segmentBytes: v['storage.max_segment_bytes'],
     fsync,
     fsyncIntervalMs: v['storage.fsync_interval'],

@@ -55,6 +55,8 @@ export interface ClusterOptions {
   /** Raft tick. @default 50 */
   tickMs?: number;
   snapshotEntries?: number;
+  /** How often the active controller moves leaderships back to preferred replicas; 0 never. @default 5000 */
+  leaderRebalanceIntervalMs?: number;
   logger: {
     info(obj: object, msg: string): void;
     warn(obj: object, msg: string): void;
@@ -166,6 +168,7 @@ export class Cluster {
       migration: opts.migration,
       logger: opts.logger,
       clock: opts.clock,
+      leaderRebalanceIntervalMs: opts.leaderRebalanceIntervalMs,
     });
     const cluster = new Cluster(opts, log, host, incarnationId);
     const { voters } = log.raft.status().conf;

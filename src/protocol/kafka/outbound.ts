@@ -59,8 +59,12 @@ export class KafkaOutbound {
     this.#socket = socket;
     this.#opts = opts;
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
-    socket.on('error', (err) => this.#fail(new BrokerError('NETWORK_EXCEPTION', `${this.#peer}: ${err.message}`)));
-    socket.on('close', () => this.#fail(new BrokerError('NETWORK_EXCEPTION', `${this.#peer}: connection closed`)));
+    socket.on('error', (err) =>
+      this.#fail(new BrokerError('NETWORK_EXCEPTION', `${this.#peer}: ${err.message}`)),
+    );
+    socket.on('close', () =>
+      this.#fail(new BrokerError('NETWORK_EXCEPTION', `${this.#peer}: connection closed`)),
+    );
   }
 
   static connect(options: OutboundOptions): Promise<KafkaOutbound> {
@@ -84,7 +88,12 @@ export class KafkaOutbound {
       }, opts.connectTimeoutMs);
       socket.once('error', (err) => {
         clearTimeout(timer);
-        reject(new BrokerError('BROKER_NOT_AVAILABLE', `cannot connect to ${opts.host}:${opts.port}: ${err.message}`));
+        reject(
+          new BrokerError(
+            'BROKER_NOT_AVAILABLE',
+            `cannot connect to ${opts.host}:${opts.port}: ${err.message}`,
+          ),
+        );
       });
       socket.once('connect', () => {
         clearTimeout(timer);
@@ -120,7 +129,10 @@ export class KafkaOutbound {
       const timer = setTimeout(
         () =>
           this.#fail(
-            new BrokerError('REQUEST_TIMED_OUT', `${this.#peer}: no ${apiName} response within ${timeoutMs} ms`),
+            new BrokerError(
+              'REQUEST_TIMED_OUT',
+              `${this.#peer}: no ${apiName} response within ${timeoutMs} ms`,
+            ),
           ),
         timeoutMs,
       );
@@ -137,7 +149,10 @@ export class KafkaOutbound {
       const size = this.#chunks.peekInt32(0);
       if (size < 4 || size > this.#opts.frameBytesMax) {
         this.#fail(
-          new BrokerError('CORRUPT_MESSAGE', `${this.#peer}: response frame of ${size} bytes is out of bounds`),
+          new BrokerError(
+            'CORRUPT_MESSAGE',
+            `${this.#peer}: response frame of ${size} bytes is out of bounds`,
+          ),
         );
         return;
       }
@@ -157,7 +172,10 @@ export class KafkaOutbound {
         assert.ok(api);
         decoded = decodeResponsePayload(api, p.version, payload);
       } catch (err) {
-        const e = new BrokerError('CORRUPT_MESSAGE', `${this.#peer}: undecodable ${p.apiName} response: ${String(err)}`);
+        const e = new BrokerError(
+          'CORRUPT_MESSAGE',
+          `${this.#peer}: undecodable ${p.apiName} response: ${String(err)}`,
+        );
         p.reject(e);
         this.#fail(e);
         return;

@@ -105,7 +105,11 @@ export async function handleReplicaFetch(
   let { out, total } = await read();
   const anyAnswer = () =>
     [...out.values()].some((ps) =>
-      ps.some((r) => (r as { errorCode: number }).errorCode !== NONE || (r as { divergingEpoch?: unknown }).divergingEpoch),
+      ps.some(
+        (r) =>
+          (r as { errorCode: number }).errorCode !== NONE ||
+          (r as { divergingEpoch?: unknown }).divergingEpoch,
+      ),
     );
   while (total === 0 && Date.now() < deadline && !anyAnswer()) {
     const ac = new AbortController();
@@ -113,7 +117,11 @@ export async function handleReplicaFetch(
       const topic = byId.get(topicId);
       if (topic === undefined) return [];
       try {
-        return [core.replica(topic, p.partition).waitForLogEnd(Number(p.fetchOffset), deadline - Date.now(), ac.signal)];
+        return [
+          core
+            .replica(topic, p.partition)
+            .waitForLogEnd(Number(p.fetchOffset), deadline - Date.now(), ac.signal),
+        ];
       } catch {
         return [];
       }
@@ -142,7 +150,9 @@ export class ReplicationKafkaHandler implements KafkaRequestHandler {
 
   handle(ctx: RequestContext, request: Message): Promise<Message | null> {
     if (ctx.apiName !== 'Fetch')
-      return Promise.reject(new Error(`the inter-broker listener serves replica Fetch only, not ${ctx.apiName}`));
+      return Promise.reject(
+        new Error(`the inter-broker listener serves replica Fetch only, not ${ctx.apiName}`),
+      );
     const req = request as FetchRequest;
     if (ctx.apiVersion < 13 || replicaIdOf(ctx, req) < 0)
       return Promise.reject(
