@@ -276,7 +276,7 @@ test('SIGKILL the active controller: a new one is elected, CreateTopics through 
   }
 });
 
-test('SIGSTOP past the session: the node is fenced, its partitions and groups go leaderless; SIGCONT: it leads them again with its groups', async () => {
+test('SIGSTOP past the session: the node is fenced, its groups move to another in-sync replica with their offsets; SIGCONT: it rejoins', async () => {
   const victim = cluster.node(2);
   const k = await kafkaCaller(victim.kafkaPort);
   let group = '';
@@ -311,32 +311,49 @@ test('SIGSTOP past the session: the node is fenced, its partitions and groups go
       const md = await kafkaMetadata(cluster.node(1).kafkaPort);
       return !md.brokers.some((b: { nodeId: number }) => b.nodeId === victim.id);
     });
-    const k1 = await kafkaCaller(cluster.node(1).kafkaPort);
-    try {
-      const c = await k1.call('FindCoordinator', 4, { keyType: 0, coordinatorKeys: [group] });
-      assert.equal(c.coordinators[0].errorCode, 15, 'COORDINATOR_NOT_AVAILABLE while its leader is fenced');
-    } finally {
-      k1.close();
-    }
+    // __consumer_offsets is replicated: the group's partition gets a leader from its ISR, which
+    // loads the group with its committed offset.
+    const moved = await committedAtCoordinator(group);
+    assert.notEqual(moved.coordinator, victim.id, 'another node coordinates the group meanwhile');
+    assert.equal(moved.offset, 42);
   } finally {
     process.kill(pid, 'SIGCONT');
   }
   await until('node 2 ready again', async () => (await ready(victim.metricsUrl)) === 'FOLLOWER');
-  const fetched = await until('the group to be served again, from the reloaded shard', async () => {
-    const k2 = await kafkaCaller(victim.kafkaPort);
+  assert.equal((await committedAtCoordinator(group)).offset, 42);
+});
+
+/** The group's coordinator as node 1 names it, and the offset of spread-0 committed there. */
+async function committedAtCoordinator(group: string): Promise<{ coordinator: number; offset: number }> {
+  return until(`the coordinator of ${group} to serve its committed offset`, async () => {
+    const k1 = await kafkaCaller(cluster.node(1).kafkaPort);
+    let at: number;
+    try {
+      const c = await k1.call('FindCoordinator', 4, { keyType: 0, coordinatorKeys: [group] });
+      if (c.coordinators[0].errorCode !== 0) return null;
+      at = c.coordinators[0].nodeId;
+    } finally {
+      k1.close();
+    }
+    const node = cluster.nodes.find((n) => n.id === at && n.running);
+    if (!node) return null;
+    const k2 = await kafkaCaller(node.kafkaPort);
     try {
       const r = await k2.call('OffsetFetch', 7, {
         groupId: group,
         topics: [{ name: 'spread', partitionIndexes: [0] }],
         requireStable: false,
       });
-      return r.errorCode === 0 && r.topics[0].partitions[0].errorCode === 0 ? r : null;
+      return r.errorCode === 0 && r.topics[0].partitions[0].errorCode === 0
+        ? { coordinator: at, offset: Number(r.topics[0].partitions[0].committedOffset) }
+        : null;
+    } catch {
+      return null;
     } finally {
       k2.close();
     }
   });
-  assert.equal(fetched.topics[0].partitions[0].committedOffset, 42);
-});
+}
 
 test('a --controller false node follows the metadata as an observer, and rejoins after SIGKILL', async () => {
   const observer = await cluster.addNode({ args: ['--controller', 'false'] });

@@ -419,8 +419,7 @@ test('two of three replicas down refuse acks=all with NOT_ENOUGH_REPLICAS; the w
     );
     // acks=1 still takes it: only the leader must store it.
     await client.produce(topic, { value: 'acks-1' }, { partition: 0, acks: 1 });
-    await cluster.restart(2);
-    await cluster.restart(four.id);
+    await Promise.all([cluster.restart(2), cluster.restart(four.id)]);
     await fullIsr(topic);
     // Shrink the ISR to node 1 once more, then take node 1 down too and bring the other two back: they
     // are not in the ISR, and unclean election is off, so neither may lead: the partition is offline
@@ -429,8 +428,7 @@ test('two of three replicas down refuse acks=all with NOT_ENOUGH_REPLICAS; the w
     await cluster.kill(four.id, 'SIGKILL');
     await until('the ISR is node 1 alone again', async () => (await metadata(topic))[0].isr.length === 1);
     await cluster.kill(1, 'SIGKILL');
-    await cluster.restart(2);
-    await cluster.restart(four.id);
+    await Promise.all([cluster.restart(2), cluster.restart(four.id)]);
     await until(
       'min-isr-0 is offline with node 1 down',
       async () => {

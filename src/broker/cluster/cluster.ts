@@ -254,7 +254,9 @@ export class Cluster {
   async register(listeners: Listener[], timeoutMs: number): Promise<void> {
     this.#listeners = listeners;
     const deadline = this.#clock() + timeoutMs;
-    const duplicateDeadline = this.#clock() + this.#opts.sessionTimeoutMs + 2 * this.#opts.heartbeatMs;
+    // A restart soon after a crash finds its old session still live, and waits for it to lapse; a
+    // controller that took over meanwhile granted that session a fresh timeout, hence twice.
+    const duplicateDeadline = this.#clock() + 2 * this.#opts.sessionTimeoutMs + 2 * this.#opts.heartbeatMs;
     for (;;) {
       try {
         const { answer } = await this.call<{
