@@ -93,10 +93,11 @@ function describeText(t: TopicInfo): string {
         'HIGH-WATERMARK',
         'SEGMENTS',
         'BYTES',
+        'STATE',
       ],
       ...t.partitionInfo.map((p) => [
         p.partition,
-        p.leader,
+        p.leader || '-',
         p.replicas.join(','),
         p.isr.join(','),
         p.logStartOffset,
@@ -104,20 +105,21 @@ function describeText(t: TopicInfo): string {
         p.highWatermark,
         p.segments,
         p.sizeBytes,
+        partitionState(p),
       ]),
     ]),
   );
-  if (t.replicationFactor > 1) lines.push(FOLLOWERS_NOTE);
   return lines.join('\n');
 }
 
 /**
- * Until followers fetch (issue 12, data replication), a partition's replicas other than its leader
- * are assigned but hold no data, so the ISR is the leader alone.
+ * OFFLINE for a partition with no leader (its whole ISR is down), UNDER-REPLICATED for one whose ISR
+ * is smaller than its replicas (a follower is down or behind), else ok. The offsets are the leader's.
  */
-const FOLLOWERS_NOTE =
-  'Note: followers do not fetch yet, so each partition is stored on its leader only and the ISR is ' +
-  'the leader alone; data replication comes in the next release.';
+function partitionState(p: { leader: string; replicas: string[]; isr: string[] }): string {
+  if (!p.leader) return 'OFFLINE';
+  return p.isr.length < p.replicas.length ? 'UNDER-REPLICATED' : 'ok';
+}
 
 /** A node's role: the active controller, another voter of the metadata quorum, or an observer. */
 function roleOf(s: ServerInfo): string {
