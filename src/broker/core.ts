@@ -8,12 +8,13 @@ import path from 'node:path';
 import { numericNodeId } from '../config/node-id.ts';
 import type {
   AlterConfigsResult,
+  AlterPartitionResult,
   CreateTopicResult,
   DeleteTopicResult,
   ProducerIdBlock,
 } from '../controller/controller.ts';
 import type { ControllerOp } from '../controller/ops.ts';
-import { BrokerError, isBrokerError } from '../errors.ts';
+import { BrokerError, type ErrorCode, isBrokerError } from '../errors.ts';
 import { consumeRecordsMax } from '../limits.ts';
 import { MetadataImage, type TopicImage } from '../metadata/image.ts';
 import { migrateLegacyMetadata } from '../metadata/migrate.ts';
@@ -583,24 +584,19 @@ export class BrokerCore {
     };
     this.#isrPass = (async () => {
       try {
-        const { answer } = await this.cluster.call<AlterPartitionsAnswer>(
-          { op: 'alterPartitions', request } as ControllerOp,
+        const { answer } = await this.cluster.call<AlterPartitionResult[]>(
+          { op: 'alterPartitions', request },
           { timeoutMs: 10_000 },
         );
         answer.forEach((r, i) => {
           const { part, newIsr } = sent[i];
-          if ('error' in r && r.error) {
+          if (r.error) {
             // Refused for a stale view (fenced epoch, old partition epoch): the metadata that says so
-            // clears the change when it arrives; anything else is proposed again at the next pass.
-            const code = (r as { code?: string }).code;
-            if (
-              code !== 'FENCED_LEADER_EPOCH' &&
-              code !== 'INVALID_UPDATE_VERSION' &&
-              code !== 'UNKNOWN_TOPIC_OR_PARTITION'
-            )
-              part.leaderState?.isrChangeFailed(this.#clock());
+            // clears the change when it arrives (Kafka keeps it in flight until then); anything else
+            // is proposed again at the next pass.
+            if (!staleViewErrors.has(r.error.code)) part.leaderState?.isrChangeFailed(this.#clock());
             this.logger.warn(
-              { partition: `${part.topic}-${part.partition}`, isr: newIsr, err: r.error },
+              { partition: `${part.topic}-${part.partition}`, isr: newIsr, err: String(r.error) },
               'ISR change refused by the controller',
             );
           } else {
@@ -622,7 +618,7 @@ export class BrokerCore {
 
   /**
    * The replica of a partition held here, whatever its role (the inter-broker listener serves
-   * followers from it); UNKNOWN_TOPIC_OR_PARTITION when this node holds none.
+   * followers from it); NOT_LEADER_OR_FOLLOWER when this node holds none.
    */
   replica(topic: string, index: number): Partition {
     const part = this.#replicas.get(`${topic}-${index}`);
@@ -1537,8 +1533,12 @@ export class BrokerCore {
   }
 }
 
-/** The controller's answer to alterPartitions: one entry per partition, in request order. */
-type AlterPartitionsAnswer = ({ error?: string } | object)[];
+/** AlterPartition errors that mean this leader's view is behind: newer metadata will settle the change. */
+const staleViewErrors = new Set<ErrorCode>([
+  'FENCED_LEADER_EPOCH',
+  'INVALID_UPDATE_VERSION',
+  'UNKNOWN_TOPIC_OR_PARTITION',
+]);
 
 function timestampError(timestamp: number, offset: number, low: number, high: number): BrokerError {
   return new BrokerError(

@@ -17,7 +17,7 @@
  * `maxWaitMs` (`replication.fetch_interval`).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BrokerError, isBrokerError } from '../errors.ts';
+import { BrokerError } from '../errors.ts';
 import type { Message } from '../protocol/kafka/codec.ts';
 import { errorName } from '../protocol/kafka/error-codes.ts';
 import { KafkaOutbound } from '../protocol/kafka/outbound.ts';
@@ -307,9 +307,7 @@ class LeaderFetcher {
           await part.appendAsFollower(records, Number(p.highWatermark), Number(p.logStartOffset));
         } catch (err) {
           s.f.delayedUntil = Date.now() + errorBackoffMs;
-          if (!isBrokerError(err) && !String(err).includes('closed'))
-            this.#opts.logger.warn({ partition: s.key, err: String(err) }, 'cannot apply a replica fetch');
-          else this.#opts.logger.warn({ partition: s.key, err: String(err) }, 'replica fetch refused');
+          this.#opts.logger.warn({ partition: s.key, err: String(err) }, 'cannot apply a replica fetch');
         }
       }
     }

@@ -17,7 +17,7 @@ import type { Message } from '../../../protocol/kafka/codec.ts';
 import { errorCode, kafkaErrorCode } from '../../../protocol/kafka/error-codes.ts';
 import type { RequestContext } from '../handler.ts';
 import { fetchResponseBytesMax } from '../limits.ts';
-import { type HandlerDeps, NONE } from './shared.ts';
+import { emptyFetchPartition, type HandlerDeps, NONE } from './shared.ts';
 import { topicIds } from './topic-ids.ts';
 
 /** The first Fetch version that names topics by id rather than by name (KIP-516). */
@@ -60,15 +60,7 @@ export async function handleFetch(
     let total = 0;
     const results = [];
     for (const { at, topic, topicId, p } of wanted) {
-      const base = {
-        partitionIndex: p.partition,
-        highWatermark: -1,
-        lastStableOffset: -1,
-        logStartOffset: -1,
-        abortedTransactions: null,
-        preferredReadReplica: -1,
-        records: Buffer.alloc(0),
-      };
+      const base = emptyFetchPartition(p.partition);
       if (!known(topic, topicId)) {
         results.push({ at, result: { ...base, errorCode: errorCode('UNKNOWN_TOPIC_ID') } });
         continue;

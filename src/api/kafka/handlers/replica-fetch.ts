@@ -19,7 +19,7 @@ import type { Message } from '../../../protocol/kafka/codec.ts';
 import { errorCode, kafkaErrorCode } from '../../../protocol/kafka/error-codes.ts';
 import type { KafkaRequestHandler, RequestContext } from '../handler.ts';
 import { fetchResponseBytesMax } from '../limits.ts';
-import { type HandlerDeps, NONE } from './shared.ts';
+import { emptyFetchPartition, type HandlerDeps, NONE } from './shared.ts';
 
 /** The follower's id: in the body before version 15, in ReplicaState from 15. */
 export function replicaIdOf(ctx: RequestContext, req: FetchRequest): number {
@@ -41,15 +41,7 @@ export async function handleReplicaFetch(
     let total = 0;
     const out = new Map<string, Message[]>();
     for (const { topicId, p } of wanted) {
-      const base = {
-        partitionIndex: p.partition,
-        highWatermark: -1,
-        lastStableOffset: -1,
-        logStartOffset: -1,
-        abortedTransactions: null,
-        preferredReadReplica: -1,
-        records: Buffer.alloc(0),
-      };
+      const base = emptyFetchPartition(p.partition);
       let result: Message;
       const topic = byId.get(topicId);
       if (topic === undefined) result = { ...base, errorCode: errorCode('UNKNOWN_TOPIC_ID') };

@@ -34,6 +34,19 @@ export interface HandlerDeps extends BrokerHandlerOptions {
 /** Kafka's error code for success. */
 export const NONE = 0;
 
+/** One partition of a Fetch response before anything is known of it: no offsets, no records. */
+export function emptyFetchPartition(partition: number) {
+  return {
+    partitionIndex: partition,
+    highWatermark: -1,
+    lastStableOffset: -1,
+    logStartOffset: -1,
+    abortedTransactions: null,
+    preferredReadReplica: -1,
+    records: Buffer.alloc(0),
+  };
+}
+
 export interface KafkaBroker {
   nodeId: number;
   host: string;
