@@ -565,6 +565,38 @@ export class Controller {
     return { records: c.records, answer: { fenced } };
   }
 
+  /**
+   * Unfenced brokers not heard from for `silenceMs` (their last heartbeat, or this controller's
+   * take-over, is older): the host probes whether their process is gone, to fence a crashed broker
+   * before its session lapses.
+   */
+  silentBrokers(nowMs: number, silenceMs: number): number[] {
+    const out: number[] = [];
+    for (const b of this.#image.brokers.values()) {
+      const s = this.#sessions.get(b.id);
+      if (b.fenced || b.id === this.#localBroker?.id || !s) continue;
+      if (s.deadlineMs - this.#sessionTimeoutMs + silenceMs <= nowMs) out.push(b.id);
+    }
+    return out.sort((x, y) => x - y);
+  }
+
+  /**
+   * Fences a broker whose process is gone (the host found nothing listening at any of its registered
+   * addresses), as if its session had lapsed: only if it is still unfenced and has not heartbeated
+   * since `silentSinceMs` (when the probe began), so that a broker that answered meanwhile stays.
+   */
+  fenceUnreachable(brokerId: number, silentSinceMs: number): OperationResult<{ fenced: boolean }> {
+    const b = this.#image.brokers.get(brokerId);
+    const s = this.#sessions.get(brokerId);
+    const c = new Changes(this.#image);
+    if (!b || b.fenced || !s || s.deadlineMs - this.#sessionTimeoutMs > silentSinceMs)
+      return { records: [], answer: { fenced: false } };
+    this.#fence(c, brokerId);
+    // Its process is gone: a restart of it may register at once, as after a controlled shutdown.
+    s.deadlineMs = silentSinceMs;
+    return { records: c.records, answer: { fenced: true } };
+  }
+
   /** When the next session lapses, for the wirer's timer; null when no unfenced broker is registered. */
   nextDeadlineMs(): number | null {
     let next: number | null = null;

@@ -168,3 +168,70 @@ test('an operation that refuses with NOT_CONTROLLER itself is answered so, and t
   });
   assert.deepEqual(answer.isr, [2]);
 });
+
+test('a broker silent past the probe time whose addresses all refuse is fenced before its session lapses; the controller node itself is never probed', async (t) => {
+  const log = new FakeLog(imbalanced(1));
+  let now = 0;
+  const probed: number[] = [];
+  const dead = new Set([2]);
+  const host = new ControllerHost({
+    log: log as unknown as MetadataLog,
+    controller: { sessionTimeoutMs: 9000, localBroker: { id: 1, incarnationId: 'inc-1' } },
+    quorumSize: 2,
+    tickMs: 2,
+    leaderRebalanceIntervalMs: 0,
+    probeSilenceMs: 2500,
+    logger: { info() {}, warn() {}, error() {} },
+    clock: () => now,
+    probe: async (host) => {
+      const id = Number(host.replace('node-', '')); // the test image's brokers listen at node-<id>
+      probed.push(id);
+      return !dead.has(id);
+    },
+  });
+  t.after(() => host.close());
+  host.leaderChanged(1, 1);
+  await until('active', () => host.active);
+  // Within the probe time nothing is probed.
+  now = 2000;
+  await sleep(20);
+  assert.equal(probed.length, 0, 'nothing probed within the probe time');
+  // Past it, broker 2 (which never heartbeats to this controller) is probed, found gone and fenced,
+  // well before its 9 s session; its partition moves to the in-sync broker 1.
+  now = 2600;
+  await until('broker 2 fenced', () => log.image.brokers.get(2)!.fenced);
+  assert.ok(probed.includes(2) && !probed.includes(1), `probed ${probed}: not the controller's own node`);
+  const p = log.image.topic('t')!.partitions[0];
+  assert.equal(p.leader, 1);
+  assert.deepEqual(p.isr, [1]);
+});
+
+test('a silent broker whose process still listens (paused, slow) keeps its session', async (t) => {
+  const log = new FakeLog(imbalanced(1));
+  let now = 0;
+  let probes = 0;
+  const host = new ControllerHost({
+    log: log as unknown as MetadataLog,
+    controller: { sessionTimeoutMs: 9000, localBroker: { id: 1, incarnationId: 'inc-1' } },
+    quorumSize: 2,
+    tickMs: 2,
+    leaderRebalanceIntervalMs: 0,
+    probeSilenceMs: 2500,
+    logger: { info() {}, warn() {}, error() {} },
+    clock: () => now,
+    probe: async () => {
+      probes++;
+      return true;
+    },
+  });
+  t.after(() => host.close());
+  host.leaderChanged(1, 1);
+  await until('active', () => host.active);
+  now = 5000;
+  await until('probed', () => probes > 0);
+  await sleep(20);
+  assert.equal(log.image.brokers.get(2)!.fenced, false);
+  // The session still ends it at 9 s, as before.
+  now = 9001;
+  await until('fenced once the session lapsed', () => log.image.brokers.get(2)!.fenced);
+});

@@ -15,6 +15,7 @@
  * ISR again (`electPreferredLeaders`), at once again while the bound leaves some.
  */
 import { randomUUID } from 'node:crypto';
+import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Controller, type ControllerOptions } from '../../controller/controller.ts';
 import { type ControllerOp, runOp } from '../../controller/ops.ts';
@@ -45,6 +46,17 @@ export interface ControllerHostOptions {
    */
   leaderRebalanceIntervalMs?: number;
   /**
+   * How long a broker may go without a heartbeat before the controller checks whether its process is
+   * gone (`cluster.heartbeat_interval` plus slack); 0 never checks, leaving crashed brokers to their
+   * session timeout. @default 2500
+   */
+  probeSilenceMs?: number;
+  /**
+   * Whether something listens at `host:port`: false only when the connection is refused (no process
+   * bound there); a timeout or any other failure counts as alive. Injected by tests. @default a TCP connect
+   */
+  probe?: (host: string, port: number) => Promise<boolean>;
+  /**
    * Records to commit once, as the first operation of this node's first term as controller, when the
    * image holds none of their topics (a data directory of the single-node release, migrated).
    */
@@ -55,6 +67,21 @@ export interface ControllerHostOptions {
     error(obj: object, msg: string): void;
   };
   clock?: () => number;
+}
+
+/** A TCP connect to `host:port`: false only when it is refused (ECONNREFUSED); bounded by 1 s. */
+export function listening(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port });
+    const done = (alive: boolean) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(alive);
+    };
+    const timer = setTimeout(() => done(true), 1000);
+    socket.once('connect', () => done(true));
+    socket.once('error', (err: NodeJS.ErrnoException) => done(err.code !== 'ECONNREFUSED'));
+  });
 }
 
 export class ControllerHost {
@@ -68,6 +95,11 @@ export class ControllerHost {
   #timer: NodeJS.Timeout | null = null;
   #reconciling = false;
   readonly #rebalanceIntervalMs: number;
+  readonly #probeSilenceMs: number;
+  readonly #probe: (host: string, port: number) => Promise<boolean>;
+  /** Brokers being probed now, and when each was last probed. */
+  readonly #probing = new Set<number>();
+  readonly #probedAt = new Map<number, number>();
   /** When the next preferred-leader election is due; 0 right away (on taking over, or `more`). */
   #nextRebalanceMs = 0;
   #closed = false;
@@ -80,6 +112,8 @@ export class ControllerHost {
     this.#log = opts.log;
     this.#clock = opts.clock ?? Date.now;
     this.#rebalanceIntervalMs = opts.leaderRebalanceIntervalMs ?? 5000;
+    this.#probeSilenceMs = opts.probeSilenceMs ?? 2500;
+    this.#probe = opts.probe ?? listening;
     if (!Number.isSafeInteger(this.#rebalanceIntervalMs) || this.#rebalanceIntervalMs < 0)
       throw new RangeError(
         `leaderRebalanceIntervalMs must be 0 (off) or a positive integer, got ${this.#rebalanceIntervalMs}`,
@@ -282,7 +316,41 @@ export class ControllerHost {
           );
       }
     }
+    this.#probeSilent(queue);
     void this.#reconcileMembership();
+  }
+
+  /**
+   * Fast failure detection for crashed brokers: a broker silent past `probeSilenceMs` is probed at
+   * every address it registered; when every one refuses the connection, no process of it is left, so
+   * it is fenced now rather than when its session lapses (9 s by default), and its leaderships move.
+   * A paused or slow process (SIGSTOP, a long GC) still has its sockets, whose connections the kernel
+   * accepts, and a partitioned one does not refuse: both keep their session. Kafka waits out the
+   * session; Redpanda's per-partition Raft fails over in about its election timeout, which this
+   * matches for a crash.
+   */
+  #probeSilent(queue: ControllerQueue): void {
+    if (this.#probeSilenceMs <= 0) return;
+    const now = this.#clock();
+    for (const id of queue.controller.silentBrokers(now, this.#probeSilenceMs)) {
+      if (this.#probing.has(id) || now - (this.#probedAt.get(id) ?? 0) < 1000) continue;
+      const listeners = this.#log.image.brokers.get(id)?.listeners ?? [];
+      if (listeners.length === 0) continue;
+      this.#probing.add(id);
+      this.#probedAt.set(id, now);
+      void Promise.all(listeners.map((l) => this.#probe(l.host, l.port)))
+        .then(async (alive) => {
+          if (alive.some(Boolean) || this.#queue !== queue) return;
+          const { fenced } = await queue.run((c) => c.fenceUnreachable(id, now));
+          if (fenced)
+            this.#opts.logger.warn(
+              { broker: id, silentMs: this.#probeSilenceMs },
+              'fenced a broker whose process is gone (nothing listens at its addresses)',
+            );
+        })
+        .catch(() => {})
+        .finally(() => this.#probing.delete(id));
+    }
   }
 
   /** One membership change at a time, toward: every registered node a member, `quorumSize` voters. */
