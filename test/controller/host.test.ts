@@ -173,7 +173,7 @@ test('a broker silent past the probe time whose addresses all refuse is fenced b
   const log = new FakeLog(imbalanced(1));
   let now = 0;
   const probed: number[] = [];
-  const dead = new Set([2]);
+  const dead = new Set<number>();
   const host = new ControllerHost({
     log: log as unknown as MetadataLog,
     controller: { sessionTimeoutMs: 9000, localBroker: { id: 1, incarnationId: 'inc-1' } },
@@ -192,12 +192,16 @@ test('a broker silent past the probe time whose addresses all refuse is fenced b
   t.after(() => host.close());
   host.leaderChanged(1, 1);
   await until('active', () => host.active);
-  // Within the probe time nothing is probed.
+  // Taking over, the controller probes every other broker once; broker 2 answers.
+  await until('broker 2 probed at the take-over', () => probed.length > 0);
+  const atTakeOver = probed.length; // one probe per registered address
+  // Within the probe time it is not probed again.
   now = 2000;
   await sleep(20);
-  assert.equal(probed.length, 0, 'nothing probed within the probe time');
-  // Past it, broker 2 (which never heartbeats to this controller) is probed, found gone and fenced,
-  // well before its 9 s session; its partition moves to the in-sync broker 1.
+  assert.equal(probed.length, atTakeOver, 'nothing probed again within the probe time');
+  // Its process dies. Past the probe time broker 2 (silent since the take-over) is probed, found gone
+  // and fenced, well before its 9 s session; its partition moves to the in-sync broker 1.
+  dead.add(2);
   now = 2600;
   await until('broker 2 fenced', () => log.image.brokers.get(2)!.fenced);
   assert.ok(probed.includes(2) && !probed.includes(1), `probed ${probed}: not the controller's own node`);
@@ -234,4 +238,26 @@ test('a silent broker whose process still listens (paused, slow) keeps its sessi
   // The session still ends it at 9 s, as before.
   now = 9001;
   await until('fenced once the session lapsed', () => log.image.brokers.get(2)!.fenced);
+});
+
+test('a new controller fences at once a broker whose process is already gone (the old controller, say)', async (t) => {
+  const log = new FakeLog(imbalanced(1));
+  const host = new ControllerHost({
+    log: log as unknown as MetadataLog,
+    controller: { sessionTimeoutMs: 9000, localBroker: { id: 1, incarnationId: 'inc-1' } },
+    quorumSize: 2,
+    tickMs: 2,
+    leaderRebalanceIntervalMs: 0,
+    probeSilenceMs: 2500,
+    logger: { info() {}, warn() {}, error() {} },
+    clock: () => 0,
+    probe: async (host) => host !== 'node-2',
+  });
+  t.after(() => host.close());
+  host.leaderChanged(1, 1);
+  await until(
+    'broker 2 fenced with the clock standing at the take-over',
+    () => log.image.brokers.get(2)!.fenced,
+  );
+  assert.equal(log.image.topic('t')!.partitions[0].leader, 1);
 });

@@ -169,8 +169,8 @@ export class Cluster {
       logger: opts.logger,
       clock: opts.clock,
       leaderRebalanceIntervalMs: opts.leaderRebalanceIntervalMs,
-      // A broker heartbeats every heartbeatMs: half a second past that, a crashed one is looked for.
-      probeSilenceMs: opts.heartbeatMs + 500,
+      // A broker heartbeats every heartbeatMs: a quarter second past that, a crashed one is looked for.
+      probeSilenceMs: opts.heartbeatMs + 250,
     });
     const cluster = new Cluster(opts, log, host, incarnationId);
     const { voters } = log.raft.status().conf;

@@ -100,6 +100,8 @@ export class ControllerHost {
   /** Brokers being probed now, and when each was last probed. */
   readonly #probing = new Set<number>();
   readonly #probedAt = new Map<number, number>();
+  /** Probe every broker at the next tick, whatever its silence (set on taking over). */
+  #probeAll = false;
   /** When the next preferred-leader election is due; 0 right away (on taking over, or `more`). */
   #nextRebalanceMs = 0;
   #closed = false;
@@ -233,6 +235,10 @@ export class ControllerHost {
       }
       this.#queue = queue;
       this.#nextRebalanceMs = 0;
+      // A new controller knows no broker's last heartbeat: it looks for dead ones at once (the old
+      // controller's own node among them, when it crashed), rather than after a probe time.
+      this.#probeAll = true;
+      this.#probedAt.clear();
       this.#opts.logger.info({ term, offset: this.#log.appliedOffset }, 'became the active controller');
       for (const fn of this.#listeners) fn(true);
       this.#tick();
@@ -332,8 +338,11 @@ export class ControllerHost {
   #probeSilent(queue: ControllerQueue): void {
     if (this.#probeSilenceMs <= 0) return;
     const now = this.#clock();
-    for (const id of queue.controller.silentBrokers(now, this.#probeSilenceMs)) {
-      if (this.#probing.has(id) || now - (this.#probedAt.get(id) ?? 0) < 1000) continue;
+    const silence = this.#probeAll ? 0 : this.#probeSilenceMs;
+    this.#probeAll = false;
+    for (const id of queue.controller.silentBrokers(now, silence)) {
+      if (this.#probing.has(id) || now - (this.#probedAt.get(id) ?? Number.NEGATIVE_INFINITY) < 1000)
+        continue;
       const listeners = this.#log.image.brokers.get(id)?.listeners ?? [];
       if (listeners.length === 0) continue;
       this.#probing.add(id);
@@ -344,7 +353,7 @@ export class ControllerHost {
           const { fenced } = await queue.run((c) => c.fenceUnreachable(id, now));
           if (fenced)
             this.#opts.logger.warn(
-              { broker: id, silentMs: this.#probeSilenceMs },
+              { broker: id, silentMs: silence },
               'fenced a broker whose process is gone (nothing listens at its addresses)',
             );
         })
