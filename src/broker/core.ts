@@ -49,6 +49,12 @@ import {
 import { type ProducerSnapshot, ProducerStateTable, type Validation } from './producer-state.ts';
 import { ReplicaFetcherManager } from './replica-fetcher.ts';
 import {
+  encodeHwCheckpoint,
+  type HwEntry,
+  readHwCheckpoint,
+  writeHwCheckpoint,
+} from './replication-offset-checkpoint.ts';
+import {
   checkTopicConfigName,
   effectiveConfigs,
   logConfigFor,
@@ -121,6 +127,11 @@ export interface ReplicationOptions {
   maxWaitMs: number;
   /** Kafka's replica.lag.time.max.ms: a follower not caught up for this long leaves the ISR. @default 30000 */
   lagTimeMaxMs: number;
+  /**
+   * Kafka's replica.high.watermark.checkpoint.interval.ms: how often the high watermarks are written to
+   * `replication-offset-checkpoint` (and at shutdown); 0 writes them at shutdown only. @default 5000
+   */
+  highWatermarkCheckpointIntervalMs: number;
 }
 
 const replicationDefaults: ReplicationOptions = {
@@ -128,6 +139,7 @@ const replicationDefaults: ReplicationOptions = {
   responseMaxBytes: 10 * 1024 * 1024,
   maxWaitMs: 100,
   lagTimeMaxMs: 30_000,
+  highWatermarkCheckpointIntervalMs: 5_000,
 };
 
 export type Acks = 0 | 1 | -1;
@@ -237,8 +249,25 @@ export class BrokerCore {
   #isrPass: Promise<void> | null = null;
   #isrSoon: NodeJS.Timeout | null = null;
   readonly #clock: () => number;
+  /**
+   * The high watermarks checkpointed before this start, by `topic-partition`, not yet taken by a
+   * Partition: each is taken once, when its replica is first created here, and what is left goes at the
+   * end of start-up (no topic places it here any more).
+   */
+  #checkpointedHw: Map<string, HwEntry>;
+  #hwTimer: NodeJS.Timeout | null = null;
+  #hwWrite: Promise<void> | null = null;
+  /** The bytes last written to the checkpoint: an unchanged set is not written (and fsync'd) again. */
+  #hwWritten: Buffer | null = null;
 
-  private constructor(opts: CoreOptions, partitions: PartitionManager, cluster: Cluster, id: number) {
+  private constructor(
+    opts: CoreOptions,
+    partitions: PartitionManager,
+    cluster: Cluster,
+    id: number,
+    checkpointedHw: Map<string, HwEntry>,
+  ) {
+    this.#checkpointedHw = checkpointedHw;
     this.nodeId = opts.nodeId;
     this.numericNodeId = id;
     this.dataDir = opts.dataDir;
@@ -316,7 +345,19 @@ export class BrokerCore {
       },
       migration: () => legacy.records(cluster.log.image),
     });
-    const core = new BrokerCore(opts, partitions, cluster, id);
+    const checkpointed = await readHwCheckpoint(opts.dataDir);
+    if (!(checkpointed instanceof Map))
+      log.warn(
+        { dir: opts.dataDir, problem: checkpointed.problem },
+        'ignoring replication-offset-checkpoint: high watermarks start at the log start until the ISR fetches',
+      );
+    const core = new BrokerCore(
+      opts,
+      partitions,
+      cluster,
+      id,
+      checkpointed instanceof Map ? checkpointed : new Map(),
+    );
     cluster.appliedOffset = () => core.metadata.image.provenance.offset;
     cluster.log.onImage(() => core.#kick());
     core.#kick();
@@ -335,6 +376,7 @@ export class BrokerCore {
         const t = image.topicsByName.get(topic);
         return t?.partitions[p]?.replicas.includes(id) ?? false;
       });
+      core.#checkpointedHw.clear();
     } catch (err) {
       await core.close().catch(() => {});
       throw err;
@@ -343,6 +385,11 @@ export class BrokerCore {
     const isrEvery = Math.max(50, Math.min(core.replication.lagTimeMaxMs / 2, 5_000));
     core.#isrTimer = setInterval(() => core.#proposeIsrChanges(), isrEvery);
     core.#isrTimer.unref();
+    const hwEvery = core.replication.highWatermarkCheckpointIntervalMs;
+    if (hwEvery > 0) {
+      core.#hwTimer = setInterval(() => void core.checkpointHighWatermarks(), hwEvery);
+      core.#hwTimer.unref();
+    }
     const interval = opts.cleanupIntervalMs ?? 300_000;
     if (interval > 0) {
       core.#cleanerTimer = setInterval(() => void core.runCleaner(), interval);
@@ -501,7 +548,9 @@ export class BrokerCore {
         producerSnapshotFile: PRODUCER_SNAPSHOT,
         lagMaxMs: this.replication.lagTimeMaxMs,
         isIsrEligible: (id) => this.metadata.image.isActive(id),
+        highWatermark: this.#checkpointedHw.get(key)?.highWatermark,
       });
+      this.#checkpointedHw.delete(key);
       part.onIsrCandidate = () => this.#isrChangeSoon();
       this.#replicas.set(key, part);
     }
@@ -536,9 +585,45 @@ export class BrokerCore {
   #forgetReplica(topic: string, p: number): void {
     const key = `${topic}-${p}`;
     this.#producerStates.delete(key);
+    this.#checkpointedHw.delete(key);
     this.#fetcher.stop(topic, p);
     this.#replicas.get(key)?.close();
     this.#replicas.delete(key);
+  }
+
+  /**
+   * Writes every replica's high watermark to `replication-offset-checkpoint` (Kafka's
+   * `ReplicaManager.checkpointHighWatermarks`), durably; on the timer and at close. One write at a
+   * time: a call while one runs waits for it and writes after. A failed write is logged and retried at
+   * the next call: the old file still holds earlier, lower, high watermarks, which are safe.
+   */
+  checkpointHighWatermarks(): Promise<void> {
+    const prev = this.#hwWrite ?? Promise.resolve();
+    const next = prev.then(async () => {
+      // Entries not taken yet (start-up is under way) are kept, or a failed start would lose them.
+      const entries = new Map(this.#checkpointedHw);
+      for (const [key, part] of this.#replicas) {
+        let highWatermark: number;
+        try {
+          highWatermark = part.highWatermark;
+        } catch {
+          continue; // the log is offline here
+        }
+        entries.set(key, { topic: part.topic, partition: part.partition, highWatermark });
+      }
+      const bytes = encodeHwCheckpoint([...entries.values()]);
+      if (this.#hwWritten?.equals(bytes)) return;
+      try {
+        await writeHwCheckpoint(this.dataDir, bytes);
+        this.#hwWritten = bytes;
+      } catch (err) {
+        this.logger.warn({ err: String(err) }, 'cannot write replication-offset-checkpoint');
+      }
+    });
+    this.#hwWrite = next;
+    return next.finally(() => {
+      if (this.#hwWrite === next) this.#hwWrite = null;
+    });
   }
 
   /** A follower caught up: propose the ISR change in a moment, batched with any others. */
@@ -1517,6 +1602,7 @@ export class BrokerCore {
     if (this.#cleanerTimer) clearInterval(this.#cleanerTimer);
     if (this.#isrTimer) clearInterval(this.#isrTimer);
     if (this.#isrSoon) clearTimeout(this.#isrSoon);
+    if (this.#hwTimer) clearInterval(this.#hwTimer);
     await this.#fetcher.close();
     for (const part of this.#replicas.values()) part.close();
     await Promise.allSettled([...this.#inflight]);
@@ -1524,6 +1610,8 @@ export class BrokerCore {
     await this.#cleaning;
     await this.#snapshotProducers();
     await this.#applying?.catch(() => {});
+    // After the appends in flight and the last metadata pass, before the logs close.
+    await this.checkpointHighWatermarks();
     await this.cluster
       .close()
       .catch((err: unknown) =>
