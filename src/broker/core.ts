@@ -58,6 +58,7 @@ import {
   checkTopicConfigName,
   effectiveConfigs,
   logConfigFor,
+  minInsyncReplicasFor,
   type TopicDefaults,
   timestampBounds,
   validateTopicConfigs,
@@ -522,8 +523,7 @@ export class BrokerCore {
     }
     await Promise.all(opens);
     const rf = t.partitions[0]?.replicas.length ?? 1;
-    const setting = image.config('topic', t.name).get('min.insync.replicas');
-    const minIsr = setting !== undefined ? Number(setting) : rf >= 3 ? 2 : 1;
+    const minIsr = minInsyncReplicasFor(image.config('topic', t.name).get('min.insync.replicas'), rf);
     for (let p = 0; p < t.partitions.length; p++) {
       if (!t.partitions[p].replicas.includes(me) || !this.partitions.holds(t.name, p)) continue;
       this.#updateReplica(t, p, minIsr);
@@ -958,7 +958,7 @@ export class BrokerCore {
       name: topic.name,
       id: topic.id,
       replicationFactor: topic.replicationFactor,
-      configs: effectiveConfigs(topic.configs, this.defaults),
+      configs: effectiveConfigs(topic.configs, this.defaults, topic.replicationFactor),
       internal: isInternalTopic(name),
       partitions: t.partitions.map((reg, partition) => {
         const roles = {
