@@ -35,7 +35,7 @@ import { COMPRESSION, type CompressionCode } from '../records/compression.ts';
 import { partitionForKey } from '../records/partitioner.ts';
 import { materialize, STOP, walkBatch } from '../records/record-walk.ts';
 import { validateClientBatch } from '../records/validate.ts';
-import type { StorageLogger } from '../storage/partition-log.ts';
+import type { PartitionLog, StorageLogger } from '../storage/partition-log.ts';
 import { isTemporaryFile, replaceFileDurably } from '../storage/segment.ts';
 import { Cluster, type ClusterOptions } from './cluster/cluster.ts';
 import { ImageTopics, isInternalTopic, type TopicMetadata, validateTopicName } from './metadata.ts';
@@ -113,7 +113,8 @@ export interface ReplicationStats {
     replicas: number;
     leaderEpoch: number;
     highWatermark: number;
-    followers: { id: number; lagOffsets: number; lagMs: number }[];
+    /** lagBytes: the leader's log from the follower's end offset on (PartitionLog.bytesFrom, an estimate). */
+    followers: { id: number; lagOffsets: number; lagMs: number; lagBytes: number }[];
   }[];
   underReplicated: number;
   offline: number;
@@ -717,8 +718,8 @@ export class BrokerCore {
 
   /**
    * What the metrics show of replication here: per partition this node leads, its ISR, epoch, high
-   * watermark and each follower's lag (offsets behind the leader's end, and ms since it was last caught
-   * up); and the counts Kafka's ReplicaManager reports: partitions led here with fewer in-sync replicas
+   * watermark and each follower's lag (offsets behind the leader's end, the bytes of the leader's log
+   * past the follower's end, and ms since it was last caught up); and the counts Kafka's ReplicaManager reports: partitions led here with fewer in-sync replicas
    * than replicas (under-replicated), and replicas held here whose partition has no leader (offline).
    */
   replicationStats(): ReplicationStats {
@@ -732,8 +733,10 @@ export class BrokerCore {
       if (!state) continue;
       if (state.underReplicated) underReplicated++;
       let end = 0;
+      let log: PartitionLog;
       try {
-        end = part.logEndOffset;
+        log = part.log;
+        end = log.logEndOffset;
       } catch {
         continue;
       }
@@ -748,6 +751,8 @@ export class BrokerCore {
           id: f.id,
           lagOffsets: f.lagOffsets ?? end,
           lagMs: f.caughtUpLagMs ?? -1,
+          // A follower that has not fetched in this term (-1) lacks, as far as is known, the whole log.
+          lagBytes: log.bytesFrom(f.logEndOffset),
         })),
       });
     }
