@@ -219,7 +219,7 @@ export const TOPIC_CONFIGS = {
     syn('log.roll.ms', null),
     syn('log.roll.hours', '168', 'hours'),
   ]),
-  'unclean.leader.election.enable': def('boolean', 'false', 'stored', bool, [
+  'unclean.leader.election.enable': def('boolean', 'false', 'honoured', bool, [
     syn('unclean.leader.election.enable', 'false'),
   ]),
 } as const satisfies Record<string, TopicConfigDef>;
