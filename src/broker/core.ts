@@ -48,6 +48,7 @@ import {
 } from './partition-view.ts';
 import { type ProducerSnapshot, ProducerStateTable, type Validation } from './producer-state.ts';
 import { ReplicaFetcherManager } from './replica-fetcher.ts';
+import type { IsrChangeInFlight, LeaderReplicaState } from './replica-state.ts';
 import {
   encodeHwCheckpoint,
   type HwEntry,
@@ -646,7 +647,12 @@ export class BrokerCore {
   #proposeIsrChanges(): void {
     if (this.#isrPass || this.#closed) return;
     const now = this.#clock();
-    const sent: { part: Partition; newIsr: number[] }[] = [];
+    const sent: {
+      part: Partition;
+      newIsr: number[];
+      state: LeaderReplicaState;
+      change: IsrChangeInFlight;
+    }[] = [];
     for (const part of this.#replicas.values()) {
       const state = part.leaderState;
       if (!state) continue;
@@ -654,7 +660,7 @@ export class BrokerCore {
       const newIsr = state.isrChangeToPropose(now);
       if (!newIsr) continue;
       state.isrChangeSent(newIsr);
-      sent.push({ part, newIsr: [...newIsr] });
+      sent.push({ part, newIsr: [...newIsr], state, change: state.inFlight! });
     }
     if (sent.length === 0) return;
     const request = {
@@ -675,12 +681,14 @@ export class BrokerCore {
           { timeoutMs: 10_000 },
         );
         answer.forEach((r, i) => {
-          const { part, newIsr } = sent[i];
+          const { part, newIsr, state, change } = sent[i];
           if (r.error) {
             // Refused for a stale view (fenced epoch, old partition epoch): the metadata that says so
             // clears the change when it arrives (Kafka keeps it in flight until then); anything else
             // is proposed again at the next pass.
-            if (!staleViewErrors.has(r.error.code)) part.leaderState?.isrChangeFailed(this.#clock());
+            // The answer is for `state`'s proposal `change`: a new term, or metadata that settled it
+            // meanwhile (the controller adding a replica), leaves nothing to drop.
+            if (!staleViewErrors.has(r.error.code)) state.isrChangeFailed(this.#clock(), change);
             this.logger.warn(
               { partition: `${part.topic}-${part.partition}`, isr: newIsr, err: String(r.error) },
               'ISR change refused by the controller',
@@ -693,7 +701,7 @@ export class BrokerCore {
           }
         });
       } catch (err) {
-        for (const { part } of sent) part.leaderState?.isrChangeFailed(this.#clock());
+        for (const { state, change } of sent) state.isrChangeFailed(this.#clock(), change);
         if (!this.#closed)
           this.logger.warn({ err: String(err) }, 'cannot send ISR changes to the controller');
       }

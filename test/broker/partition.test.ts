@@ -59,3 +59,43 @@ test('a closed leader keeps its high watermark readable for the shutdown checkpo
   assert.equal(part.role, 'offline');
   assert.equal(part.highWatermark, 5);
 });
+
+test('a follower added to the replicas in the same leader epoch is tracked, then joins the ISR once caught up', async (t) => {
+  const { part, advance } = await partitionOver(t);
+  let candidates = 0;
+  part.onIsrCandidate = () => candidates++;
+  part.update({ replicas: [1, 2], isr: [1, 2], leader: 1, leaderEpoch: 1, partitionEpoch: 1 });
+  await assert.rejects(part.readForFollower(3, 0, 1, -1, 1 << 20), { code: 'NOT_LEADER_OR_FOLLOWER' });
+  await part.readForFollower(2, 5, 1, -1, 1 << 20);
+  assert.equal(part.highWatermark, 5);
+  // The controller raises the replicas (as it does for __consumer_offsets when a broker joins): a new
+  // partition epoch, the same leader and leader epoch, the ISR unchanged.
+  const change = part.update({
+    replicas: [1, 2, 3],
+    isr: [1, 2],
+    leader: 1,
+    leaderEpoch: 1,
+    partitionEpoch: 2,
+  });
+  assert.deepEqual(change, { role: 'leader', newTerm: false });
+  assert.deepEqual(part.leaderState!.replicas, [1, 2, 3]);
+  const fresh = part.leaderState!.followers(0).find((f) => f.id === 3);
+  assert.deepEqual(fresh, { id: 3, inIsr: false, logEndOffset: -1, lagOffsets: null, caughtUpLagMs: null });
+  // Its first fetch, from the start, is served; it is behind, so it neither joins nor holds the HW back.
+  advance(10);
+  const first = await part.readForFollower(3, 0, 1, -1, 1 << 20);
+  assert.ok(first.bytes.length > 0);
+  assert.equal(first.logEndOffset, 5);
+  assert.equal(part.leaderState!.isrChangeToPropose(1_010), null);
+  assert.equal(candidates, 0);
+  assert.equal(part.highWatermark, 5);
+  // Caught up: it is the candidate the replica manager proposes.
+  advance(10);
+  await part.readForFollower(3, 5, 1, 0, 1 << 20);
+  assert.equal(candidates, 1);
+  assert.deepEqual(part.leaderState!.isrChangeToPropose(1_020), [1, 2, 3]);
+  part.leaderState!.isrChangeSent([1, 2, 3]);
+  part.update({ replicas: [1, 2, 3], isr: [1, 2, 3], leader: 1, leaderEpoch: 1, partitionEpoch: 3 });
+  assert.deepEqual(part.leaderState!.isr, [1, 2, 3]);
+  assert.equal(part.leaderState!.inFlight, null);
+});
