@@ -53,6 +53,7 @@ import {
   encodeHwCheckpoint,
   type HwEntry,
   readHwCheckpoint,
+  removeHwCheckpointLeftovers,
   writeHwCheckpoint,
 } from './replication-offset-checkpoint.ts';
 import {
@@ -348,6 +349,7 @@ export class BrokerCore {
       },
       migration: () => legacy.records(cluster.log.image),
     });
+    await removeHwCheckpointLeftovers(opts.dataDir);
     const checkpointed = await readHwCheckpoint(opts.dataDir);
     if (!(checkpointed instanceof Map))
       log.warn(

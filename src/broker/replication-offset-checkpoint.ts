@@ -20,9 +20,9 @@
  * A file that cannot be trusted is ignored (the caller warns): a high watermark starting low is what
  * happened before this file existed, never a loss of data, so it is no reason to refuse to start.
  */
-import { open } from 'node:fs/promises';
+import { open, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { replaceFileDurably } from '../storage/segment.ts';
+import { isTemporaryFile, replaceFileDurably } from '../storage/segment.ts';
 
 export const HW_CHECKPOINT_FILE = 'replication-offset-checkpoint';
 
@@ -125,6 +125,19 @@ export async function readHwCheckpoint(dataDir: string): Promise<Map<string, HwE
   } finally {
     await fh.close();
   }
+}
+
+/** Removes the temporary files of writes that a crash cut short (the checkpoint itself is whole). */
+export async function removeHwCheckpointLeftovers(dataDir: string): Promise<void> {
+  let names: string[];
+  try {
+    names = await readdir(dataDir);
+  } catch {
+    return;
+  }
+  for (const name of names)
+    if (name.startsWith(`${HW_CHECKPOINT_FILE}.`) && isTemporaryFile(name))
+      await rm(path.join(dataDir, name), { force: true });
 }
 
 /** Replaces the checkpoint file in `dataDir` with `bytes` (from `encodeHwCheckpoint`), durably. */

@@ -3,7 +3,7 @@
  * its parser against damaged files, and the embedded broker writing it at close and reading it back.
  */
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import {
@@ -90,9 +90,13 @@ test('a broker writes its high watermarks at close and starts from them; a bad f
   assert.equal(broker.core.replica('hw', 1).highWatermark, 5);
   await broker.close();
 
-  // Garbage does not stop the node; the next write replaces it with a good file.
+  // Garbage does not stop the node; the next write replaces it with a good file. A temporary file of
+  // a write cut short is removed.
   await writeFile(file, 'not a checkpoint\n');
+  const leftover = `${file}.0b0e4b1e-8c1f-4b8e-9a53-6f2f8b1c2d3e.tmp`;
+  await writeFile(leftover, '0\n');
   broker = await startBroker({ dataDir });
+  assert.ok(!(await readdir(dataDir)).includes(path.basename(leftover)));
   assert.equal(broker.core.replica('hw', 1).highWatermark, 5);
   await broker.close();
   const again = parseHwCheckpoint(await readFile(file, 'utf8'));
