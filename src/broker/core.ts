@@ -35,7 +35,7 @@ import { COMPRESSION, type CompressionCode } from '../records/compression.ts';
 import { partitionForKey } from '../records/partitioner.ts';
 import { materialize, STOP, walkBatch } from '../records/record-walk.ts';
 import { validateClientBatch } from '../records/validate.ts';
-import type { StorageLogger } from '../storage/partition-log.ts';
+import type { PartitionLog, StorageLogger } from '../storage/partition-log.ts';
 import { isTemporaryFile, replaceFileDurably } from '../storage/segment.ts';
 import { Cluster, type ClusterOptions } from './cluster/cluster.ts';
 import { ImageTopics, isInternalTopic, type TopicMetadata, validateTopicName } from './metadata.ts';
@@ -48,10 +48,19 @@ import {
 } from './partition-view.ts';
 import { type ProducerSnapshot, ProducerStateTable, type Validation } from './producer-state.ts';
 import { ReplicaFetcherManager } from './replica-fetcher.ts';
+import type { IsrChangeInFlight, LeaderReplicaState } from './replica-state.ts';
+import {
+  encodeHwCheckpoint,
+  type HwEntry,
+  readHwCheckpoint,
+  removeHwCheckpointLeftovers,
+  writeHwCheckpoint,
+} from './replication-offset-checkpoint.ts';
 import {
   checkTopicConfigName,
   effectiveConfigs,
   logConfigFor,
+  minInsyncReplicasFor,
   type TopicDefaults,
   timestampBounds,
   validateTopicConfigs,
@@ -106,7 +115,8 @@ export interface ReplicationStats {
     replicas: number;
     leaderEpoch: number;
     highWatermark: number;
-    followers: { id: number; lagOffsets: number; lagMs: number }[];
+    /** lagBytes: the leader's log from the follower's end offset on (PartitionLog.bytesFrom, an estimate). */
+    followers: { id: number; lagOffsets: number; lagMs: number; lagBytes: number }[];
   }[];
   underReplicated: number;
   offline: number;
@@ -121,6 +131,11 @@ export interface ReplicationOptions {
   maxWaitMs: number;
   /** Kafka's replica.lag.time.max.ms: a follower not caught up for this long leaves the ISR. @default 30000 */
   lagTimeMaxMs: number;
+  /**
+   * Kafka's replica.high.watermark.checkpoint.interval.ms: how often the high watermarks are written to
+   * `replication-offset-checkpoint` (and at shutdown); 0 writes them at shutdown only. @default 5000
+   */
+  highWatermarkCheckpointIntervalMs: number;
 }
 
 const replicationDefaults: ReplicationOptions = {
@@ -128,6 +143,7 @@ const replicationDefaults: ReplicationOptions = {
   responseMaxBytes: 10 * 1024 * 1024,
   maxWaitMs: 100,
   lagTimeMaxMs: 30_000,
+  highWatermarkCheckpointIntervalMs: 5_000,
 };
 
 export type Acks = 0 | 1 | -1;
@@ -237,8 +253,25 @@ export class BrokerCore {
   #isrPass: Promise<void> | null = null;
   #isrSoon: NodeJS.Timeout | null = null;
   readonly #clock: () => number;
+  /**
+   * The high watermarks checkpointed before this start, by `topic-partition`, not yet taken by a
+   * Partition: each is taken once, when its replica is first created here, and what is left goes at the
+   * end of start-up (no topic places it here any more).
+   */
+  #checkpointedHw: Map<string, HwEntry>;
+  #hwTimer: NodeJS.Timeout | null = null;
+  #hwWrite: Promise<void> | null = null;
+  /** The bytes last written to the checkpoint: an unchanged set is not written (and fsync'd) again. */
+  #hwWritten: Buffer | null = null;
 
-  private constructor(opts: CoreOptions, partitions: PartitionManager, cluster: Cluster, id: number) {
+  private constructor(
+    opts: CoreOptions,
+    partitions: PartitionManager,
+    cluster: Cluster,
+    id: number,
+    checkpointedHw: Map<string, HwEntry>,
+  ) {
+    this.#checkpointedHw = checkpointedHw;
     this.nodeId = opts.nodeId;
     this.numericNodeId = id;
     this.dataDir = opts.dataDir;
@@ -316,7 +349,20 @@ export class BrokerCore {
       },
       migration: () => legacy.records(cluster.log.image),
     });
-    const core = new BrokerCore(opts, partitions, cluster, id);
+    await removeHwCheckpointLeftovers(opts.dataDir);
+    const checkpointed = await readHwCheckpoint(opts.dataDir);
+    if (!(checkpointed instanceof Map))
+      log.warn(
+        { dir: opts.dataDir, problem: checkpointed.problem },
+        'ignoring replication-offset-checkpoint: high watermarks start at the log start until the ISR fetches',
+      );
+    const core = new BrokerCore(
+      opts,
+      partitions,
+      cluster,
+      id,
+      checkpointed instanceof Map ? checkpointed : new Map(),
+    );
     cluster.appliedOffset = () => core.metadata.image.provenance.offset;
     cluster.log.onImage(() => core.#kick());
     core.#kick();
@@ -335,6 +381,7 @@ export class BrokerCore {
         const t = image.topicsByName.get(topic);
         return t?.partitions[p]?.replicas.includes(id) ?? false;
       });
+      core.#checkpointedHw.clear();
     } catch (err) {
       await core.close().catch(() => {});
       throw err;
@@ -343,6 +390,11 @@ export class BrokerCore {
     const isrEvery = Math.max(50, Math.min(core.replication.lagTimeMaxMs / 2, 5_000));
     core.#isrTimer = setInterval(() => core.#proposeIsrChanges(), isrEvery);
     core.#isrTimer.unref();
+    const hwEvery = core.replication.highWatermarkCheckpointIntervalMs;
+    if (hwEvery > 0) {
+      core.#hwTimer = setInterval(() => void core.checkpointHighWatermarks(), hwEvery);
+      core.#hwTimer.unref();
+    }
     const interval = opts.cleanupIntervalMs ?? 300_000;
     if (interval > 0) {
       core.#cleanerTimer = setInterval(() => void core.runCleaner(), interval);
@@ -475,8 +527,7 @@ export class BrokerCore {
     }
     await Promise.all(opens);
     const rf = t.partitions[0]?.replicas.length ?? 1;
-    const setting = image.config('topic', t.name).get('min.insync.replicas');
-    const minIsr = setting !== undefined ? Number(setting) : rf >= 3 ? 2 : 1;
+    const minIsr = minInsyncReplicasFor(image.config('topic', t.name).get('min.insync.replicas'), rf);
     for (let p = 0; p < t.partitions.length; p++) {
       if (!t.partitions[p].replicas.includes(me) || !this.partitions.holds(t.name, p)) continue;
       this.#updateReplica(t, p, minIsr);
@@ -501,7 +552,9 @@ export class BrokerCore {
         producerSnapshotFile: PRODUCER_SNAPSHOT,
         lagMaxMs: this.replication.lagTimeMaxMs,
         isIsrEligible: (id) => this.metadata.image.isActive(id),
+        highWatermark: this.#checkpointedHw.get(key)?.highWatermark,
       });
+      this.#checkpointedHw.delete(key);
       part.onIsrCandidate = () => this.#isrChangeSoon();
       this.#replicas.set(key, part);
     }
@@ -536,9 +589,45 @@ export class BrokerCore {
   #forgetReplica(topic: string, p: number): void {
     const key = `${topic}-${p}`;
     this.#producerStates.delete(key);
+    this.#checkpointedHw.delete(key);
     this.#fetcher.stop(topic, p);
     this.#replicas.get(key)?.close();
     this.#replicas.delete(key);
+  }
+
+  /**
+   * Writes every replica's high watermark to `replication-offset-checkpoint` (Kafka's
+   * `ReplicaManager.checkpointHighWatermarks`), durably; on the timer and at close. One write at a
+   * time: a call while one runs waits for it and writes after. A failed write is logged and retried at
+   * the next call: the old file still holds earlier, lower, high watermarks, which are safe.
+   */
+  checkpointHighWatermarks(): Promise<void> {
+    const prev = this.#hwWrite ?? Promise.resolve();
+    const next = prev.then(async () => {
+      // Entries not taken yet (start-up is under way) are kept, or a failed start would lose them.
+      const entries = new Map(this.#checkpointedHw);
+      for (const [key, part] of this.#replicas) {
+        let highWatermark: number;
+        try {
+          highWatermark = part.highWatermark;
+        } catch {
+          continue; // the log is offline here
+        }
+        entries.set(key, { topic: part.topic, partition: part.partition, highWatermark });
+      }
+      const bytes = encodeHwCheckpoint([...entries.values()]);
+      if (this.#hwWritten?.equals(bytes)) return;
+      try {
+        await writeHwCheckpoint(this.dataDir, bytes);
+        this.#hwWritten = bytes;
+      } catch (err) {
+        this.logger.warn({ err: String(err) }, 'cannot write replication-offset-checkpoint');
+      }
+    });
+    this.#hwWrite = next;
+    return next.finally(() => {
+      if (this.#hwWrite === next) this.#hwWrite = null;
+    });
   }
 
   /** A follower caught up: propose the ISR change in a moment, batched with any others. */
@@ -560,7 +649,12 @@ export class BrokerCore {
   #proposeIsrChanges(): void {
     if (this.#isrPass || this.#closed) return;
     const now = this.#clock();
-    const sent: { part: Partition; newIsr: number[] }[] = [];
+    const sent: {
+      part: Partition;
+      newIsr: number[];
+      state: LeaderReplicaState;
+      change: IsrChangeInFlight;
+    }[] = [];
     for (const part of this.#replicas.values()) {
       const state = part.leaderState;
       if (!state) continue;
@@ -568,7 +662,7 @@ export class BrokerCore {
       const newIsr = state.isrChangeToPropose(now);
       if (!newIsr) continue;
       state.isrChangeSent(newIsr);
-      sent.push({ part, newIsr: [...newIsr] });
+      sent.push({ part, newIsr: [...newIsr], state, change: state.inFlight! });
     }
     if (sent.length === 0) return;
     const request = {
@@ -589,12 +683,14 @@ export class BrokerCore {
           { timeoutMs: 10_000 },
         );
         answer.forEach((r, i) => {
-          const { part, newIsr } = sent[i];
+          const { part, newIsr, state, change } = sent[i];
           if (r.error) {
             // Refused for a stale view (fenced epoch, old partition epoch): the metadata that says so
             // clears the change when it arrives (Kafka keeps it in flight until then); anything else
             // is proposed again at the next pass.
-            if (!staleViewErrors.has(r.error.code)) part.leaderState?.isrChangeFailed(this.#clock());
+            // The answer is for `state`'s proposal `change`: a new term, or metadata that settled it
+            // meanwhile (the controller adding a replica), leaves nothing to drop.
+            if (!staleViewErrors.has(r.error.code)) state.isrChangeFailed(this.#clock(), change);
             this.logger.warn(
               { partition: `${part.topic}-${part.partition}`, isr: newIsr, err: String(r.error) },
               'ISR change refused by the controller',
@@ -607,7 +703,7 @@ export class BrokerCore {
           }
         });
       } catch (err) {
-        for (const { part } of sent) part.leaderState?.isrChangeFailed(this.#clock());
+        for (const { state, change } of sent) state.isrChangeFailed(this.#clock(), change);
         if (!this.#closed)
           this.logger.warn({ err: String(err) }, 'cannot send ISR changes to the controller');
       }
@@ -632,8 +728,8 @@ export class BrokerCore {
 
   /**
    * What the metrics show of replication here: per partition this node leads, its ISR, epoch, high
-   * watermark and each follower's lag (offsets behind the leader's end, and ms since it was last caught
-   * up); and the counts Kafka's ReplicaManager reports: partitions led here with fewer in-sync replicas
+   * watermark and each follower's lag (offsets behind the leader's end, the bytes of the leader's log
+   * past the follower's end, and ms since it was last caught up); and the counts Kafka's ReplicaManager reports: partitions led here with fewer in-sync replicas
    * than replicas (under-replicated), and replicas held here whose partition has no leader (offline).
    */
   replicationStats(): ReplicationStats {
@@ -647,8 +743,10 @@ export class BrokerCore {
       if (!state) continue;
       if (state.underReplicated) underReplicated++;
       let end = 0;
+      let log: PartitionLog;
       try {
-        end = part.logEndOffset;
+        log = part.log;
+        end = log.logEndOffset;
       } catch {
         continue;
       }
@@ -663,6 +761,8 @@ export class BrokerCore {
           id: f.id,
           lagOffsets: f.lagOffsets ?? end,
           lagMs: f.caughtUpLagMs ?? -1,
+          // A follower that has not fetched in this term (-1) lacks, as far as is known, the whole log.
+          lagBytes: log.bytesFrom(f.logEndOffset),
         })),
       });
     }
@@ -873,7 +973,7 @@ export class BrokerCore {
       name: topic.name,
       id: topic.id,
       replicationFactor: topic.replicationFactor,
-      configs: effectiveConfigs(topic.configs, this.defaults),
+      configs: effectiveConfigs(topic.configs, this.defaults, topic.replicationFactor),
       internal: isInternalTopic(name),
       partitions: t.partitions.map((reg, partition) => {
         const roles = {
@@ -1517,6 +1617,7 @@ export class BrokerCore {
     if (this.#cleanerTimer) clearInterval(this.#cleanerTimer);
     if (this.#isrTimer) clearInterval(this.#isrTimer);
     if (this.#isrSoon) clearTimeout(this.#isrSoon);
+    if (this.#hwTimer) clearInterval(this.#hwTimer);
     await this.#fetcher.close();
     for (const part of this.#replicas.values()) part.close();
     await Promise.allSettled([...this.#inflight]);
@@ -1524,6 +1625,8 @@ export class BrokerCore {
     await this.#cleaning;
     await this.#snapshotProducers();
     await this.#applying?.catch(() => {});
+    // After the appends in flight and the last metadata pass, before the logs close.
+    await this.checkpointHighWatermarks();
     await this.cluster
       .close()
       .catch((err: unknown) =>

@@ -65,6 +65,12 @@ export interface PartitionOptions {
   lagMaxMs?: number;
   /** Whether a broker may be in an ISR now (registered, unfenced, not shutting down), from the image. */
   isIsrEligible?: (id: number) => boolean;
+  /**
+   * The high watermark this replica starts from, in either role: the one the node checkpointed
+   * before it restarted (replication-offset-checkpoint.ts), read through the log's bounds (capped by
+   * its end, floored at its start). @default 0 (the log start offset)
+   */
+  highWatermark?: number;
 }
 
 export class Partition implements PartitionView {
@@ -100,6 +106,11 @@ export class Partition implements PartitionView {
     this.#producerSnapshotFile = opts.producerSnapshotFile;
     this.#lagMaxMs = opts.lagMaxMs ?? 30_000;
     this.#isIsrEligible = opts.isIsrEligible ?? (() => true);
+    this.#followerHighWatermark = opts.highWatermark ?? 0;
+    assert.ok(
+      Number.isSafeInteger(this.#followerHighWatermark) && this.#followerHighWatermark >= 0,
+      `initial high watermark ${this.#followerHighWatermark}`,
+    );
   }
 
   /** The topic's min.insync.replicas (capped at the replica count, as Kafka's effectiveMinIsr). */
@@ -200,6 +211,8 @@ export class Partition implements PartitionView {
 
   /** The replica is no longer held (deleted, or moved off this node): wake and fail what waits. */
   close(): void {
+    // The high watermark stays readable: the node checkpoints it at shutdown, after this.
+    if (this.#leaderState) this.#followerHighWatermark = this.#leaderState.highWatermark;
     this.#role = 'offline';
     this.#leaderState = null;
     this.#wake();

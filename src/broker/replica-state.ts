@@ -422,8 +422,13 @@ export class LeaderReplicaState {
    * UNKNOWN_TOPIC_OR_PARTITION it keeps the change in flight until the metadata brings the truth
    * (`isrChangeCommitted` or a new term). Returns whether the high watermark moved (a dropped expansion
    * waits for fewer replicas).
+   *
+   * `change`, when given, is the `inFlight` the refusal answers: if it is no longer in flight (the
+   * metadata committed a registration meanwhile, such as the controller adding a replica, which clears
+   * it), the refusal is stale and nothing changes. Without it, a change must be in flight.
    */
-  isrChangeFailed(nowMs: number): { hwChanged: boolean } {
+  isrChangeFailed(nowMs: number, change?: IsrChangeInFlight): { hwChanged: boolean } {
+    if (change !== undefined && change !== this.#inFlight) return { hwChanged: false };
     assert.notEqual(this.#inFlight, null, 'no ISR change is in flight');
     this.#inFlight = null;
     return { hwChanged: this.#maybeIncrementHighWatermark(nowMs) };

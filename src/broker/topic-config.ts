@@ -219,7 +219,7 @@ export const TOPIC_CONFIGS = {
     syn('log.roll.ms', null),
     syn('log.roll.hours', '168', 'hours'),
   ]),
-  'unclean.leader.election.enable': def('boolean', 'false', 'stored', bool, [
+  'unclean.leader.election.enable': def('boolean', 'false', 'honoured', bool, [
     syn('unclean.leader.election.enable', 'false'),
   ]),
 } as const satisfies Record<string, TopicConfigDef>;
@@ -355,12 +355,36 @@ export function brokerTopicDefaults(defaults: TopicDefaults): Record<TopicConfig
   return out;
 }
 
+/**
+ * The min.insync.replicas a topic applies: its own setting, else 2 when its replication factor is 3
+ * or more and 1 below it (docs/replication.md: Kafka's default is 1 everywhere; 2 is what its
+ * documentation recommends at RF 3). The one rule the replica manager applies and describe reports.
+ */
+export function minInsyncReplicasFor(setting: string | undefined, replicationFactor: number): number {
+  if (setting !== undefined) return Number(setting.trim());
+  return replicationFactor >= 3 ? 2 : 1;
+}
+
+/**
+ * The default of every config of a topic of `replicationFactor` replicas that sets none: the broker's
+ * (`brokerTopicDefaults`), but min.insync.replicas by the replication factor (`minInsyncReplicasFor`).
+ */
+export function topicDefaultsFor(
+  defaults: TopicDefaults,
+  replicationFactor: number,
+): Record<TopicConfigKey, string> {
+  const out = brokerTopicDefaults(defaults);
+  out['min.insync.replicas'] = String(minInsyncReplicasFor(undefined, replicationFactor));
+  return out;
+}
+
 /** Every config with its effective value and whether it was set on the topic (for describe). */
 export function effectiveConfigs(
   configs: TopicConfigs,
   defaults: TopicDefaults,
+  replicationFactor: number,
 ): Record<TopicConfigKey, { value: string; isDefault: boolean }> {
-  const broker = brokerTopicDefaults(defaults);
+  const broker = topicDefaultsFor(defaults, replicationFactor);
   const out = {} as Record<TopicConfigKey, { value: string; isDefault: boolean }>;
   for (const key of TOPIC_CONFIG_KEYS) {
     const set = configs[key];

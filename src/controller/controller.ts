@@ -944,7 +944,7 @@ export class Controller {
     // Allowing unclean election takes effect at once for partitions that are offline now.
     if (
       c.records.some(
-        (r) => r.type === 'Config' && r.key === UNCLEAN_LEADER_ELECTION_KEY && r.value === 'true',
+        (r) => r.type === 'Config' && r.key === UNCLEAN_LEADER_ELECTION_KEY && configIsTrue(r.value),
       )
     ) {
       this.#electLeaderless(c);
@@ -1227,12 +1227,21 @@ export function electionChange(
   return out.leader === undefined && out.isr === undefined ? null : out;
 }
 
-/** The topic's setting, else the cluster default (broker resource ""), else false, as in Kafka. */
+/**
+ * The topic's setting, else the cluster default (broker resource ""), else false, as in Kafka. Read as
+ * the topic-config validator accepts a boolean (Kafka's `ConfigDef` BOOLEAN: trimmed, any case), so
+ * that a stored `TRUE` or ` true ` allows what it says.
+ */
 function uncleanAllowed(c: Changes, topicName: string): boolean {
   const v =
     c.delta.config('topic', topicName).get(UNCLEAN_LEADER_ELECTION_KEY) ??
     c.delta.config('broker', '').get(UNCLEAN_LEADER_ELECTION_KEY);
-  return v === 'true';
+  return configIsTrue(v);
+}
+
+/** A boolean config's value as Kafka's `ConfigDef` BOOLEAN reads it: trimmed, in any case. */
+function configIsTrue(v: string | null | undefined): boolean {
+  return v?.trim().toLowerCase() === 'true';
 }
 
 /** The cluster config `auto.leader.rebalance.enable`: on unless set to false (Kafka's default is true). */
@@ -1315,7 +1324,8 @@ function checkControllerConfigs(type: ConfigResourceType, configs: ReadonlyMap<s
 
 function defaultValidateConfigs(_type: ConfigResourceType, configs: Readonly<Record<string, string>>): void {
   const v = configs[UNCLEAN_LEADER_ELECTION_KEY];
-  if (v !== undefined && v !== 'true' && v !== 'false') {
+  // As the broker's topic-config validator (topic-config.ts) accepts it.
+  if (v !== undefined && !/^\s*(true|false)\s*$/i.test(v)) {
     throw new BrokerError(
       'INVALID_CONFIG',
       `config ${UNCLEAN_LEADER_ELECTION_KEY}=${JSON.stringify(v)} must be true or false`,

@@ -181,13 +181,19 @@ export class Metrics implements CoreObserver {
       labelNames: [...labels, 'follower'],
       registers: [],
     });
+    const lagBytes = new client.Gauge({
+      name: 'broker_replica_lag_bytes',
+      help: "Bytes of this leader's log past each follower's log end offset: an estimate from the sparse offset index, high by at most one index interval (index.interval.bytes) and a batch",
+      labelNames: [...labels, 'follower'],
+      registers: [],
+    });
     const lagMs = new client.Gauge({
       name: 'broker_replica_lag_ms',
       help: 'Milliseconds since each follower was last caught up with this leader (it leaves the ISR past replication.lag_time_max)',
       labelNames: [...labels, 'follower'],
       registers: [],
       collect() {
-        for (const g of [isrSize, leaderEpoch, highWatermark, lagOffsets, lagMs]) g.reset();
+        for (const g of [isrSize, leaderEpoch, highWatermark, lagOffsets, lagBytes, lagMs]) g.reset();
         for (const p of self.#core?.replicationStats().led ?? []) {
           const l = { topic: p.topic, partition: String(p.partition) };
           isrSize.set(l, p.isrSize);
@@ -195,6 +201,7 @@ export class Metrics implements CoreObserver {
           highWatermark.set(l, p.highWatermark);
           for (const f of p.followers) {
             lagOffsets.set({ ...l, follower: String(f.id) }, f.lagOffsets);
+            lagBytes.set({ ...l, follower: String(f.id) }, f.lagBytes);
             lagMs.set({ ...l, follower: String(f.id) }, f.lagMs);
           }
         }
@@ -202,7 +209,7 @@ export class Metrics implements CoreObserver {
     });
     // Registered with the lag gauge first, so that its collect has filled the others when they are read.
     r.registerMetric(lagMs);
-    for (const g of [isrSize, leaderEpoch, highWatermark, lagOffsets]) r.registerMetric(g);
+    for (const g of [isrSize, leaderEpoch, highWatermark, lagOffsets, lagBytes]) r.registerMetric(g);
     new client.Gauge({
       name: 'storage_segment_count',
       help: 'Log segments on this node',

@@ -257,6 +257,23 @@ export class PartitionLog {
     return total;
   }
 
+  /**
+   * Bytes of the log from `offset` to its end, from the segments' sizes and their in-memory sparse
+   * offset indexes only (no file read: the metrics' scrape path asks it for every follower). It counts
+   * from the last index entry at or below `offset`, so it is an estimate that may exceed the bytes from
+   * the batch holding `offset` by up to one index interval (`index.interval.bytes`) plus that batch,
+   * and never falls short. 0 at or past the log end; below the log start, the whole log.
+   */
+  bytesFrom(offset: number): number {
+    if (offset >= this.#nextOffset) return 0;
+    const i = this.#segmentIndexFor(offset);
+    const seg = this.segments[i];
+    let total = seg.size - (offset <= seg.baseOffset ? 0 : seg.index.lookup(offset));
+    for (let j = i + 1; j < this.segments.length; j++) total += this.segments[j].size;
+    assert.ok(total >= 0, `bytes from ${offset}: ${total}`);
+    return total;
+  }
+
   get activeSegment(): Segment {
     return this.segments[this.segments.length - 1];
   }

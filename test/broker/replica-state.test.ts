@@ -176,6 +176,40 @@ test('a pending expansion counts for the HW at once; a failed one stops counting
   assert.throws(() => s.isrChangeFailed(later), /no ISR change/);
 });
 
+test('a replica added in the same epoch is tracked from scratch; a refusal of the change it settled is stale', () => {
+  const s = leader({ replicas: [1, 2], isr: [1, 2] });
+  s.leaderAdvanced(20, 0);
+  fetched(s, 2, 10, 20, 0);
+  assert.deepEqual(s.followerFetched(3, 0, 20, 0), { ok: false, error: 'NOT_LEADER_OR_FOLLOWER' });
+  // A shrink is in flight when the controller raises the replica count (a new partition epoch).
+  const shrink = s.isrChangeToPropose(2 * lagMaxMs);
+  assert.deepEqual(shrink, [1]);
+  s.isrChangeSent(shrink!);
+  const sent = s.inFlight!;
+  assert.equal(
+    s.isrChangeCommitted({ replicas: [1, 2, 3], isr: [1, 2], leaderEpoch: 1, partitionEpoch: 1 }, 10)
+      .hwChanged,
+    false,
+  );
+  // Read through a call: each step below changes it, which TypeScript's narrowing of `s.inFlight` misses.
+  const inFlight = () => s.inFlight;
+  assert.equal(inFlight(), null, 'the committed registration settles the proposal');
+  assert.deepEqual(s.replicas, [1, 2, 3]);
+  // The controller's refusal of the settled proposal arrives later: nothing to drop, no assertion.
+  assert.deepEqual(s.isrChangeFailed(20, sent), { hwChanged: false });
+  // Nor does it drop a newer proposal sent since.
+  fetched(s, 2, 20, 20, 30);
+  fetched(s, 3, 20, 20, 30);
+  const expand = s.isrChangeToPropose(30);
+  assert.deepEqual(expand, [1, 2, 3]);
+  s.isrChangeSent(expand!);
+  assert.deepEqual(s.isrChangeFailed(40, sent), { hwChanged: false });
+  const pending = inFlight();
+  assert.equal(pending?.kind, 'expand', 'the newer proposal is still in flight');
+  assert.equal(s.isrChangeFailed(40, pending).hwChanged, false);
+  assert.equal(inFlight(), null);
+});
+
 test('a failed shrink can be proposed again, and commits', () => {
   const s = leader();
   s.leaderAdvanced(10, 0);

@@ -158,10 +158,13 @@ test('the last ISR member going away leaves the partition offline, and it leads 
 });
 
 test('no unclean election unless the topic allows it; then the first live replica outside the ISR leads alone', () => {
-  for (const unclean of [false, true]) {
+  // The validator accepts a boolean in any case and with spaces around it; the election reads it alike.
+  for (const value of [undefined, 'false', ' FALSE', 'true', 'TRUE', ' true ', 'True']) {
+    const unclean = value?.trim().toLowerCase() === 'true';
     const h = new Harness({ sessionTimeoutMs: 9000 });
     for (const id of [1, 2]) h.join(id);
-    const configs: Record<string, string> = unclean ? { 'unclean.leader.election.enable': 'true' } : {};
+    const configs: Record<string, string> =
+      value === undefined ? {} : { 'unclean.leader.election.enable': value };
     h.run((c) => c.createTopics([{ name: 't', assignments: [[1, 2]], configs }]));
     const tid = h.image.topic('t')!.id;
     // Broker 2 falls out of the ISR (the leader says so), then broker 1 dies.
@@ -179,6 +182,7 @@ test('no unclean election unless the topic allows it; then the first live replic
     );
     assert.deepEqual(h.advance(9000, [2]), [1]);
     const q = h.image.topic('t')!.partitions[0];
+    assert.equal(q.leader === 2, unclean, `unclean.leader.election.enable=${JSON.stringify(value)}`);
     if (unclean) {
       assert.equal(q.leader, 2);
       assert.deepEqual(q.isr, [2]);

@@ -234,8 +234,12 @@ test('folding generated operations: per-batch deltas, one delta and decoded byte
         // Leaders are active brokers; a partition is leaderless only when no broker that may lead it is.
         for (const t of image.topicsById.values()) {
           const unclean =
-            (image.config('topic', t.name).get('unclean.leader.election.enable') ??
-              image.config('broker', '').get('unclean.leader.election.enable')) === 'true';
+            (
+              image.config('topic', t.name).get('unclean.leader.election.enable') ??
+              image.config('broker', '').get('unclean.leader.election.enable')
+            )
+              ?.trim()
+              .toLowerCase() === 'true';
           t.partitions.forEach((p, i) => {
             if (p.leader !== NO_LEADER)
               assert.ok(image.isActive(p.leader), `${t.name}-${i} led by inactive ${p.leader}`);

@@ -1,4 +1,5 @@
 import { readdirSync } from 'node:fs';
+import { HW_CHECKPOINT_FILE } from '../../src/broker/replication-offset-checkpoint.ts';
 
 /** Open file descriptors of a process. */
 export function fdCount(pid: number): number {
@@ -13,10 +14,13 @@ export function partitionDirs(dataDir: string): string[] {
     .sort();
 }
 
-/** Every other entry of a data directory: anything a failed or interrupted change left aside. */
+/**
+ * Every other entry of a data directory (beside meta/, raft/ and the high watermark checkpoint):
+ * anything a failed or interrupted change left aside.
+ */
 export function strayEntries(dataDir: string): string[] {
   return readdirSync(dataDir)
-    .filter((n) => n !== 'meta' && n !== 'raft' && !/^.+-\d+$/.test(n))
+    .filter((n) => n !== 'meta' && n !== 'raft' && n !== HW_CHECKPOINT_FILE && !/^.+-\d+$/.test(n))
     .sort();
 }
 

@@ -44,9 +44,9 @@ export async function handleCreateTopics(
     }
     try {
       // From v5 the answer carries the new topic's configs (KIP-525), as DescribeConfigs shows them.
-      const configsOf = (set: TopicConfigs) =>
+      const configsOf = (set: TopicConfigs, rf: number) =>
         ctx.apiVersion >= 5
-          ? topicConfigEntries(set, core.defaults).map((c) => ({
+          ? topicConfigEntries(set, core.defaults, rf).map((c) => ({
               name: c.name,
               value: c.value,
               readOnly: c.readOnly,
@@ -67,7 +67,7 @@ export async function handleCreateTopics(
           errorMessage: null,
           numPartitions: numPartitions === -1 ? core.defaultPartitions : numPartitions,
           replicationFactor: 1,
-          configs: configsOf(valid),
+          configs: configsOf(valid, replicationFactor === -1 ? 1 : replicationFactor),
         });
         continue;
       }
@@ -85,7 +85,7 @@ export async function handleCreateTopics(
         errorMessage: null,
         numPartitions: created.partitions,
         replicationFactor: created.replicationFactor,
-        configs: configsOf(created.configs),
+        configs: configsOf(created.configs, created.replicationFactor),
       });
     } catch (err) {
       topics.push({ ...base, errorCode: kafkaErrorCode(err), errorMessage: (err as Error).message });

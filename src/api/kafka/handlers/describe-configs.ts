@@ -22,6 +22,7 @@ import {
   type TopicConfigDef,
   type TopicConfigs,
   type TopicDefaults,
+  topicDefaultsFor,
 } from '../../../broker/topic-config.ts';
 import type { DescribeConfigsRequest } from '../../../protocol/kafka/apis/describe-configs.ts';
 import type { Message } from '../../../protocol/kafka/codec.ts';
@@ -110,16 +111,29 @@ function entry(
   };
 }
 
-/** Every topic config of a topic with `configs` set on it, as DescribeConfigs and CreateTopics show them. */
-export function topicConfigEntries(configs: TopicConfigs, defaults: TopicDefaults): ConfigEntry[] {
+/**
+ * Every topic config of a topic of `replicationFactor` replicas with `configs` set on it, as
+ * DescribeConfigs and CreateTopics show them. A default that this broker derives from the topic
+ * (min.insync.replicas by replication factor) is reported as the default it applies.
+ */
+export function topicConfigEntries(
+  configs: TopicConfigs,
+  defaults: TopicDefaults,
+  replicationFactor: number,
+): ConfigEntry[] {
   const broker = brokerTopicDefaults(defaults);
+  const applied = topicDefaultsFor(defaults, replicationFactor);
   return TOPIC_CONFIG_KEYS.map((key) => {
     const own = configs[key];
-    const synonyms = brokerSynonymsOf(key, broker[key]);
+    const derived = TOPIC_CONFIGS[key].synonyms[0];
+    const synonyms: ConfigEntry['synonyms'] =
+      applied[key] === broker[key] || derived === undefined
+        ? brokerSynonymsOf(key, broker[key])
+        : [{ name: derived.name, value: applied[key], source: CONFIG_SOURCE.DEFAULT_CONFIG }];
     if (own !== undefined) synonyms.unshift({ name: key, value: own, source: CONFIG_SOURCE.TOPIC_CONFIG });
     // Topic configs are not read-only: AlterConfigs and IncrementalAlterConfigs (and gRPC) change them.
     return {
-      ...entry(key, own ?? broker[key], TOPIC_CONFIGS[key].type, synonyms, false),
+      ...entry(key, own ?? applied[key], TOPIC_CONFIGS[key].type, synonyms, false),
       documentation: supportNote(key),
     };
   });
@@ -209,8 +223,11 @@ export function brokerConfigEntries(
 }
 
 export interface DescribeConfigsDeps {
-  /** A topic's own configs, or null when it does not exist (or its name is invalid: throws). */
-  topicConfigs(name: string): TopicConfigs | null;
+  /**
+   * A topic's own configs and its replication factor, or null when it does not exist (or its name is
+   * invalid: throws).
+   */
+  topic(name: string): { configs: TopicConfigs; replicationFactor: number } | null;
   defaults: TopicDefaults;
   /** This node's Kafka broker id. */
   nodeId: number;
@@ -240,14 +257,14 @@ export function describeConfigs(
       }));
     try {
       if (r.resourceType === RESOURCE_TOPIC) {
-        const configs = deps.topicConfigs(r.resourceName);
-        if (configs === null)
+        const topic = deps.topic(r.resourceName);
+        if (topic === null)
           return fail('UNKNOWN_TOPIC_OR_PARTITION', `topic ${r.resourceName} does not exist`);
         return {
           ...base,
           errorCode: 0,
           errorMessage: null,
-          configs: shape(topicConfigEntries(configs, deps.defaults)),
+          configs: shape(topicConfigEntries(topic.configs, deps.defaults, topic.replicationFactor)),
         };
       }
       if (r.resourceType === RESOURCE_BROKER) {
@@ -282,9 +299,9 @@ export function handleDescribeConfigs(
   const core = deps.core;
   return describeConfigs(
     {
-      topicConfigs: (name) => {
+      topic: (name) => {
         validateTopicName(name);
-        return core.metadata.getTopic(name)?.configs ?? null;
+        return core.metadata.getTopic(name) ?? null;
       },
       defaults: core.defaults,
       nodeId: deps.kafkaNodeId,
