@@ -283,7 +283,17 @@ async function runGroup(topic: string, groupId: string) {
     maxWaitTimeInMs: 200,
     metadataMaxAge: 1000,
   });
-  const admin: Admin = kjs.admin();
+  // Its own client with few retries: a poll that fails is simply made again 500 ms later, and a poll
+  // must not outlive its turn (kafkajs would retry for half a minute).
+  const admin: Admin = new Kafka({
+    clientId: 'jepsen-offsets-poller',
+    brokers: cluster.nodes.map((n) => n.kafkaAddress),
+    logLevel: logLevel.NOTHING,
+    retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 500 },
+    requestTimeout: 3000,
+  }).admin();
+  let polls = 0;
+  let pollsFailed = 0;
   let seq = 0;
   const events: GroupEvent[] = [];
   const commitErrors: string[] = [];
@@ -334,6 +344,7 @@ async function runGroup(topic: string, groupId: string) {
   const poller = (async () => {
     await admin.connect().catch(() => {});
     while (polling) {
+      polls++;
       try {
         const [r] = await within(
           'kafkajs fetchOffsets',
@@ -348,6 +359,7 @@ async function runGroup(topic: string, groupId: string) {
         }
       } catch {
         // The coordinator moves or is down: the next poll asks again.
+        pollsFailed++;
       }
       await new Promise((r) => setTimeout(r, 500));
     }
@@ -357,6 +369,10 @@ async function runGroup(topic: string, groupId: string) {
     commitErrors,
     crashes,
     fetched,
+    /** OffsetFetch polls made, and how many failed. */
+    get polls() {
+      return { made: polls, failed: pollsFailed };
+    },
     /** The last acknowledged commit of each partition. */
     lastCommits(): Map<number, number> {
       const m = new Map<number, number>();
@@ -601,7 +617,10 @@ test('acks=all writes through SIGKILL, SIGSTOP and SIGTERM of leaders: none lost
         commitErrors: group.commitErrors.length,
         firstCommitErrors: group.commitErrors.slice(0, 5),
         crashes: group.crashes,
-        readBack: Object.fromEntries(group.fetched),
+        polls: group.polls,
+        readBack: Object.fromEntries(
+          [...group.fetched].map(([p, l]) => [p, `${l.length} answers, last ${l.at(-1)}`]),
+        ),
       },
     }),
   );
