@@ -2,7 +2,7 @@
 
 Writes records py-<i> (key = value) with acks=all until its stdin closes, SIGTERM arrives or RUN_MAX_S
 pass, then flushes for at most FLUSH_MAX_S and exits. One JSON line on stdout per event:
-  {"event": "acked", "partition", "offset", "value"}   a delivery report without error
+  {"event": "acked", "partition", "offset", "value", "atMs"}   a delivery report without error
   {"event": "failed", "value", "error"}                 a delivery report with an error
   {"event": "fatal", "error"}                           librdkafka's fatal error (the producer stops)
   {"event": "done", "produced", "undelivered"}          last line: records handed over, still unanswered
@@ -69,7 +69,9 @@ def main(bootstrap, topic):
         outstanding -= 1
         value = msg.value().decode()
         if err is None:
-            out({"event": "acked", "partition": msg.partition(), "offset": msg.offset(), "value": value})
+            # The wall clock in ms, as the test stamps its own producers' acknowledgements.
+            at_ms = int(time.time() * 1000)
+            out({"event": "acked", "partition": msg.partition(), "offset": msg.offset(), "value": value, "atMs": at_ms})
         else:
             out({"event": "failed", "value": value, "error": str(err)})
 

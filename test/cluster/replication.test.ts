@@ -154,6 +154,8 @@ interface Acked {
   partition: number;
   offset: number;
   value: string;
+  /** When the acknowledgement arrived (wall clock, ms): for the diagnostic of gaps in availability. */
+  atMs: number;
 }
 
 /** A producer that writes until stopped, recording each acknowledged record with its offset. */
@@ -167,7 +169,7 @@ function runProducer(name: string, send: (value: string) => Promise<{ partition:
       const value = `${name}-${i++}`;
       try {
         const r = await send(value);
-        acked.push({ ...r, value });
+        acked.push({ ...r, value, atMs: Date.now() });
       } catch {
         errors++;
         await new Promise((r) => setTimeout(r, 100));
@@ -233,6 +235,7 @@ function runPythonProducer(t: TestContext, topic: string) {
           partition: l.partition as number,
           offset: l.offset as number,
           value: l.value as string,
+          atMs: l.atMs as number,
         });
       else if (l.event === 'failed') failed.push(`${l.value}: ${l.error}`);
       else other.push(l);
@@ -259,6 +262,20 @@ function runPythonProducer(t: TestContext, topic: string) {
       return code;
     },
   };
+}
+
+/**
+ * The longest time partition `acked`'s writes went without an acknowledgement, from any producer,
+ * and the fault phase it began in: a diagnostic of availability, not asserted (timing lives in bench/).
+ */
+function longestGap(acked: Acked[], phases: { phase: string; atMs: number }[], t0: number): string {
+  const times = acked.map((w) => w.atMs).sort((x, y) => x - y);
+  let at = 0;
+  let gap = 0;
+  for (let i = 1; i < times.length; i++)
+    if (times[i]! - times[i - 1]! > gap) [gap, at] = [times[i]! - times[i - 1]!, times[i - 1]!];
+  const during = phases.filter((f) => f.atMs <= at).at(-1)?.phase ?? 'before the faults';
+  return `${gap} ms from +${at - t0} ms (${during})`;
 }
 
 /** One delivery to the group, or one commit the coordinator acknowledged, in the order they happened. */
@@ -519,21 +536,29 @@ test('acks=all writes through SIGKILL, SIGSTOP and SIGTERM of leaders: none lost
     await until(`${what}: ${n} more acknowledged writes`, async () => ackedCount() >= start + n, 60_000);
   };
   let pyExit: number | string = 'not stopped';
+  /** The fault schedule as it happened, for the diagnostic. */
+  const phases: { phase: string; atMs: number }[] = [];
+  const phase = (name: string) => phases.push({ phase: name, atMs: Date.now() });
   try {
+    phase('no fault');
     await progress('before the faults');
     // 1. SIGKILL the leader of partition 0; a new leader takes over from the ISR.
+    phase(`SIGKILL node ${first.leader}`);
     await cluster.kill(first.leader, 'SIGKILL');
     await until('partition 0 has a new leader', async () => {
       const p = (await metadata(topic))[0];
       return p.leader >= 0 && p.leader !== first.leader && p.leaderEpoch > first.leaderEpoch;
     });
     await progress('after the SIGKILL');
+    phase(`restart node ${first.leader}`);
     await restart(first.leader);
     await fullIsr(topic);
+    phase('full ISR');
     await progress('after the restart');
     // 2. SIGSTOP a leader for longer than the session timeout, then SIGCONT it.
     const second = (await metadata(topic))[1];
     const stopped = cluster.node(second.leader);
+    phase(`SIGSTOP node ${second.leader}`);
     process.kill(stopped.pid!, 'SIGSTOP');
     try {
       await until('partition 1 has a new leader while its old one is stopped', async () => {
@@ -543,15 +568,20 @@ test('acks=all writes through SIGKILL, SIGSTOP and SIGTERM of leaders: none lost
       await progress('while a leader is stopped');
     } finally {
       process.kill(stopped.pid!, 'SIGCONT');
+      phase(`SIGCONT node ${second.leader}`);
     }
     await fullIsr(topic);
+    phase('full ISR');
     await progress('after SIGCONT');
     // 3. SIGTERM a node: a controlled shutdown moves its leaderships first.
     const third = (await metadata(topic))[2];
+    phase(`SIGTERM node ${third.leader}`);
     await cluster.kill(third.leader, 'SIGTERM');
     await progress('after the SIGTERM');
+    phase(`restart node ${third.leader}`);
     await restart(third.leader);
     await fullIsr(topic);
+    phase('full ISR');
     await progress('at the end');
     // Every producer, not only the sum, writes again once the faults are over.
     for (const [name, p] of Object.entries(producers)) {
@@ -609,8 +639,17 @@ test('acks=all writes through SIGKILL, SIGSTOP and SIGTERM of leaders: none lost
   );
   await group.stop();
   const deliveries = group.events.filter((e) => e.kind === 'delivered');
+  const t0 = phases[0]!.atMs;
   t.diagnostic(
     JSON.stringify({
+      phases: phases.map((f) => `+${f.atMs - t0} ms ${f.phase}`),
+      longestAckGaps: [0, 1, 2].map((p) =>
+        longestGap(
+          acked.filter((w) => w.partition === p),
+          phases,
+          t0,
+        ),
+      ),
       acked: Object.fromEntries(Object.entries(producers).map(([n, p]) => [n, [p.acked.length, p.errors]])),
       confluentFailed: py.report.failed.slice(0, 5),
       group: {
