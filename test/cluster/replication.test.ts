@@ -278,6 +278,49 @@ function longestGap(acked: Acked[], phases: { phase: string; atMs: number }[], t
   return `${gap} ms from +${at - t0} ms (${during})`;
 }
 
+/**
+ * Samples, every second until stopped, what each running node other than `skip` says in /metrics of
+ * the partitions of `topic` it leads: high watermark, ISR size and each follower's lag in offsets. A
+ * diagnostic of where writes wait during a fault (appended but not replicated, or not sent at all).
+ */
+function sampleReplication(topic: string, skip: number, t0: number) {
+  const samples: string[] = [];
+  let on = true;
+  const done = (async () => {
+    while (on) {
+      const at = Date.now();
+      for (const n of cluster.nodes.filter((x) => x.running && x.id !== skip)) {
+        try {
+          const res = await fetch(`${n.metricsUrl}/metrics`, { signal: AbortSignal.timeout(2000) });
+          const text = await res.text();
+          const pick = (name: string) =>
+            [...text.matchAll(new RegExp(`^${name}\\{([^}]*)\\} (-?\\d+)$`, 'gm'))]
+              .filter((m) => m[1]!.includes(`topic="${topic}"`))
+              .map((m) => {
+                const part = /partition="(\d+)"/.exec(m[1]!)?.[1];
+                const follower = /follower="(\d+)"/.exec(m[1]!)?.[1];
+                return `p${part}${follower ? `/f${follower}` : ''}=${m[2]}`;
+              })
+              .join(' ');
+          samples.push(
+            `+${at - t0} node ${n.id}: hw ${pick('broker_partition_high_watermark')}; isr ${pick('broker_partition_isr_size')}; lag ${pick('broker_replica_lag_offsets')}`,
+          );
+        } catch (err) {
+          samples.push(`+${at - t0} node ${n.id}: ${String(err)}`);
+        }
+      }
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  })();
+  return {
+    samples,
+    async stop() {
+      on = false;
+      await done;
+    },
+  };
+}
+
 /** One delivery to the group, or one commit the coordinator acknowledged, in the order they happened. */
 type GroupEvent =
   | { seq: number; kind: 'delivered'; partition: number; offset: number; value: string; atMs: number }
@@ -539,6 +582,7 @@ test('acks=all writes through SIGKILL, SIGSTOP and SIGTERM of leaders: none lost
   /** The fault schedule as it happened, for the diagnostic. */
   const phases: { phase: string; atMs: number }[] = [];
   const phase = (name: string) => phases.push({ phase: name, atMs: Date.now() });
+  let stoppedSamples: string[] = [];
   try {
     phase('no fault');
     await progress('before the faults');
@@ -560,6 +604,7 @@ test('acks=all writes through SIGKILL, SIGSTOP and SIGTERM of leaders: none lost
     const stopped = cluster.node(second.leader);
     phase(`SIGSTOP node ${second.leader}`);
     process.kill(stopped.pid!, 'SIGSTOP');
+    const sampler = sampleReplication(topic, second.leader, phases[0]!.atMs);
     try {
       await until('partition 1 has a new leader while its old one is stopped', async () => {
         const p = (await metadata(topic))[1];
@@ -569,6 +614,8 @@ test('acks=all writes through SIGKILL, SIGSTOP and SIGTERM of leaders: none lost
     } finally {
       process.kill(stopped.pid!, 'SIGCONT');
       phase(`SIGCONT node ${second.leader}`);
+      await sampler.stop();
+      stoppedSamples = sampler.samples;
     }
     await fullIsr(topic);
     phase('full ISR');
@@ -657,6 +704,7 @@ test('acks=all writes through SIGKILL, SIGSTOP and SIGTERM of leaders: none lost
           ],
         ),
       ),
+      whileStopped: stoppedSamples,
       acked: Object.fromEntries(Object.entries(producers).map(([n, p]) => [n, [p.acked.length, p.errors]])),
       confluentFailed: py.report.failed.slice(0, 5),
       group: {
