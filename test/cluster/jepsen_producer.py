@@ -59,6 +59,11 @@ def main(bootstrap, topic):
             "partitioner": "murmur2_random",
             "linger.ms": 5,
             "topic.metadata.refresh.interval.ms": 1000,
+            # A request to a SIGSTOPped broker is never answered (its socket stays open): librdkafka's
+            # default of 30 s would stall every partition that long (its idempotent producer drains
+            # in-flight requests before it goes on), rather than retrying at the new leader through
+            # the stop, which is what this producer is here to exercise.
+            "request.timeout.ms": 5000,
             "error_cb": on_error,
         }
     )

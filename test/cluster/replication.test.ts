@@ -280,11 +280,14 @@ function longestGap(acked: Acked[], phases: { phase: string; atMs: number }[], t
 
 /**
  * Samples, every second until stopped, what each running node other than `skip` says in /metrics of
- * the partitions of `topic` it leads: high watermark, ISR size and each follower's lag in offsets. A
- * diagnostic of where writes wait during a fault (appended but not replicated, or not sent at all).
+ * the partitions of `topic` it leads: high watermark, ISR size and each follower's lag in offsets; a
+ * sample is kept when it differs from the node's previous one. A diagnostic of where writes wait
+ * during a fault: appended but not replicated (a follower lags), or not sent at all (nothing moves).
  */
 function sampleReplication(topic: string, skip: number, t0: number) {
   const samples: string[] = [];
+  /** Each node's last sample, so that only changes are kept. */
+  const last = new Map<number, string>();
   let on = true;
   const done = (async () => {
     while (on) {
@@ -302,9 +305,9 @@ function sampleReplication(topic: string, skip: number, t0: number) {
                 return `p${part}${follower ? `/f${follower}` : ''}=${m[2]}`;
               })
               .join(' ');
-          samples.push(
-            `+${at - t0} node ${n.id}: hw ${pick('broker_partition_high_watermark')}; isr ${pick('broker_partition_isr_size')}; lag ${pick('broker_replica_lag_offsets')}`,
-          );
+          const sample = `hw ${pick('broker_partition_high_watermark')}; isr ${pick('broker_partition_isr_size')}; lag ${pick('broker_replica_lag_offsets')}`;
+          if (last.get(n.id) !== sample) samples.push(`+${at - t0} node ${n.id}: ${sample}`);
+          last.set(n.id, sample);
         } catch (err) {
           samples.push(`+${at - t0} node ${n.id}: ${String(err)}`);
         }
