@@ -59,10 +59,11 @@ def main(bootstrap, topic):
             "partitioner": "murmur2_random",
             "linger.ms": 5,
             "topic.metadata.refresh.interval.ms": 1000,
-            # A request to a SIGSTOPped broker is never answered (its socket stays open): librdkafka's
-            # default of 30 s would stall every partition that long (its idempotent producer drains
-            # in-flight requests before it goes on), rather than retrying at the new leader through
-            # the stop, which is what this producer is here to exercise.
+            # A request to a SIGSTOPped broker is never answered (its socket stays open): with
+            # librdkafka's defaults (60 s locally, 30 s asked of the broker) the producer would wait
+            # that long instead of retrying at the new leader through the stop, which is what it is
+            # here to exercise.
+            "socket.timeout.ms": 5000,
             "request.timeout.ms": 5000,
             "error_cb": on_error,
         }

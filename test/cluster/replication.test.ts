@@ -586,6 +586,17 @@ test('acks=all writes through SIGKILL, SIGSTOP and SIGTERM of leaders: none lost
   const phases: { phase: string; atMs: number }[] = [];
   const phase = (name: string) => phases.push({ phase: name, atMs: Date.now() });
   let stoppedSamples: string[] = [];
+  // What the Python producer said besides acknowledgements, for any failure of the schedule: its
+  // delivery errors, fatal errors and stderr are the evidence of why it stopped acknowledging.
+  const pyEvidence = () => {
+    const r = py.report;
+    return JSON.stringify({
+      acked: py.acked.length,
+      failed: r.failed.slice(-10),
+      other: r.other.slice(-10),
+      stderr: r.stderr.slice(-1500),
+    });
+  };
   try {
     phase('no fault');
     await progress('before the faults');
@@ -642,6 +653,8 @@ test('acks=all writes through SIGKILL, SIGSTOP and SIGTERM of leaders: none lost
         60_000,
       );
     }
+  } catch (err) {
+    throw new Error(`${String(err)}; confluent-kafka producer: ${pyEvidence()}`, { cause: err });
   } finally {
     await a.stop();
     await b.stop();
