@@ -1,19 +1,23 @@
 /**
  * Replication with real processes (issue 12): three nodes, topics of replication factor 3 with
  * min.insync.replicas 2. Checked with Jepsen's vocabulary: no acknowledged write lost, none
- * duplicated, offsets without gaps, and every replica's log the same bytes once the cluster is quiet;
+ * duplicated, offsets without gaps, and every replica's log the same bytes once the cluster is quiet,
+ * for three idempotent acks=all producers (kafkajs, the TypeScript client, and confluent-kafka-python
+ * over librdkafka, each with its own sequence handling); a consumer group that reads through the
+ * faults sees every record (none unseen) and nothing again below an offset it had committed;
  * a diverged leader truncates what no follower got; the ISR shrinks and grows back around a SIGSTOPped
  * follower; acks=all refuses with two of three nodes down; no unclean election.
  */
 import assert from 'node:assert/strict';
-import { appendFileSync, readdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { after, before, test } from 'node:test';
-import { Kafka, logLevel, type Producer } from 'kafkajs';
+import { after, before, type TestContext, test } from 'node:test';
+import { type Admin, type Consumer, Kafka, logLevel, type Producer } from 'kafkajs';
 import { BrokerClient } from '../../src/client/index.ts';
 import { encodeBatch } from '../../src/records/batch.ts';
 import { type RunningCluster, startCluster } from '../../src/start-cluster.ts';
-import { within } from '../compat/helpers.ts';
+import { JsonLinesChild, within } from '../compat/helpers.ts';
+import { debianPython, pythonHas, requireDebian } from '../helpers/debian.ts';
 import { kafkaCaller } from '../kafka/helpers.ts';
 import { until } from './helpers.ts';
 
@@ -150,6 +154,8 @@ interface Acked {
   partition: number;
   offset: number;
   value: string;
+  /** When the acknowledgement arrived (wall clock, ms): for the diagnostic of gaps in availability. */
+  atMs: number;
 }
 
 /** A producer that writes until stopped, recording each acknowledged record with its offset. */
@@ -163,7 +169,7 @@ function runProducer(name: string, send: (value: string) => Promise<{ partition:
       const value = `${name}-${i++}`;
       try {
         const r = await send(value);
-        acked.push({ ...r, value });
+        acked.push({ ...r, value, atMs: Date.now() });
       } catch {
         errors++;
         await new Promise((r) => setTimeout(r, 100));
@@ -202,9 +208,366 @@ async function readAll(topic: string, partition: number): Promise<{ offset: numb
   }
 }
 
-test('acks=all writes through SIGKILL, SIGSTOP and SIGTERM of leaders: none lost, none twice, replicas identical', async () => {
+/** How long the Python producer may take to flush and exit once told to stop (its own flush: 30 s). */
+const PY_STOP_MS = 60_000;
+const pyProducerScript = path.join(import.meta.dirname, 'jepsen_producer.py');
+
+/**
+ * confluent-kafka-python (librdkafka), idempotent with acks=all, as a child process writing until its
+ * stdin closes; its delivery reports are the acknowledged writes. Killed by `t.after` if the test fails
+ * before stopping it.
+ */
+function runPythonProducer(t: TestContext, topic: string) {
+  const child = new JsonLinesChild(
+    debianPython,
+    [pyProducerScript, cluster.nodes.map((n) => n.kafkaAddress).join(','), topic],
+    t,
+  );
+  const acked: Acked[] = [];
+  const failed: string[] = [];
+  const other: Record<string, unknown>[] = [];
+  let read = 0;
+  const sync = () => {
+    for (; read < child.lines.length; read++) {
+      const l = child.lines[read];
+      if (l.event === 'acked')
+        acked.push({
+          partition: l.partition as number,
+          offset: l.offset as number,
+          value: l.value as string,
+          atMs: l.atMs as number,
+        });
+      else if (l.event === 'failed') failed.push(`${l.value}: ${l.error}`);
+      else other.push(l);
+    }
+  };
+  return {
+    get acked() {
+      sync();
+      return acked;
+    },
+    get errors() {
+      sync();
+      return failed.length;
+    },
+    /** Delivery errors, fatal errors, anything but acknowledgements, and the end line. */
+    get report() {
+      sync();
+      return { failed, other, stderr: child.stderr.slice(-3000) };
+    },
+    async stop(): Promise<number | string> {
+      child.proc.stdin!.end();
+      const code = await child.done(PY_STOP_MS);
+      sync();
+      return code;
+    },
+  };
+}
+
+/**
+ * The longest time `acked` (one partition's acknowledgements) went without one, and the fault phase it
+ * began in: a diagnostic of availability, not asserted (timing lives in bench/).
+ */
+function longestGap(acked: Acked[], phases: { phase: string; atMs: number }[], t0: number): string {
+  const times = acked.map((w) => w.atMs).sort((x, y) => x - y);
+  let at = 0;
+  let gap = 0;
+  for (let i = 1; i < times.length; i++)
+    if (times[i]! - times[i - 1]! > gap) [gap, at] = [times[i]! - times[i - 1]!, times[i - 1]!];
+  const during = phases.filter((f) => f.atMs <= at).at(-1)?.phase ?? 'before the faults';
+  return `${gap} ms from +${at - t0} ms (${during})`;
+}
+
+/**
+ * Samples, every second until stopped, what each running node other than `skip` says in /metrics of
+ * the partitions of `topic` it leads: high watermark, ISR size and each follower's lag in offsets; a
+ * sample is kept when it differs from the node's previous one. A diagnostic of where writes wait
+ * during a fault: appended but not replicated (a follower lags), or not sent at all (nothing moves).
+ */
+function sampleReplication(topic: string, skip: number, t0: number) {
+  const samples: string[] = [];
+  /** Each node's last sample, so that only changes are kept. */
+  const last = new Map<number, string>();
+  let on = true;
+  const done = (async () => {
+    while (on) {
+      const at = Date.now();
+      for (const n of cluster.nodes.filter((x) => x.running && x.id !== skip)) {
+        try {
+          const res = await fetch(`${n.metricsUrl}/metrics`, { signal: AbortSignal.timeout(2000) });
+          const text = await res.text();
+          const pick = (name: string) =>
+            [...text.matchAll(new RegExp(`^${name}\\{([^}]*)\\} (-?\\d+)$`, 'gm'))]
+              .filter((m) => m[1]!.includes(`topic="${topic}"`))
+              .map((m) => {
+                const part = /partition="(\d+)"/.exec(m[1]!)?.[1];
+                const follower = /follower="(\d+)"/.exec(m[1]!)?.[1];
+                return `p${part}${follower ? `/f${follower}` : ''}=${m[2]}`;
+              })
+              .join(' ');
+          const sample = `hw ${pick('broker_partition_high_watermark')}; isr ${pick('broker_partition_isr_size')}; lag ${pick('broker_replica_lag_offsets')}`;
+          if (last.get(n.id) !== sample) samples.push(`+${at - t0} node ${n.id}: ${sample}`);
+          last.set(n.id, sample);
+        } catch (err) {
+          samples.push(`+${at - t0} node ${n.id}: ${String(err)}`);
+        }
+      }
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  })();
+  return {
+    samples,
+    async stop() {
+      on = false;
+      await done;
+    },
+  };
+}
+
+/** One delivery to the group, or one commit the coordinator acknowledged, in the order they happened. */
+type GroupEvent =
+  | { seq: number; kind: 'delivered'; partition: number; offset: number; value: string; atMs: number }
+  | { seq: number; kind: 'committed'; partition: number; offset: number; atMs: number };
+
+/**
+ * A kafkajs consumer group of one member reading `topic` from the beginning through the faults. After
+ * each batch it commits the offset after the last record it processed, one attempt (a failed commit is
+ * recorded, and the next batch's commit covers it); a commit is recorded once acknowledged. Meanwhile an
+ * admin client reads the group's committed offsets back every 500 ms, as the coordinator answers them.
+ */
+async function runGroup(topic: string, groupId: string) {
+  // Few retries: kafkajs retries a request to its cached coordinator, and a killed coordinator refuses
+  // connections; with the producers' 30 retries the member would spend half a minute on the dead node
+  // before it crashes, restarts and asks FindCoordinator again.
+  const kjs = new Kafka({
+    clientId: 'jepsen-group',
+    brokers: cluster.nodes.map((n) => n.kafkaAddress),
+    logLevel: logLevel.NOTHING,
+    retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 1000 },
+    requestTimeout: 15_000,
+  });
+  const consumer: Consumer = kjs.consumer({
+    groupId,
+    allowAutoTopicCreation: false,
+    sessionTimeout: 10_000,
+    rebalanceTimeout: 10_000,
+    heartbeatInterval: 300,
+    maxWaitTimeInMs: 200,
+    metadataMaxAge: 1000,
+  });
+  // Its own client with few retries: a poll that fails is simply made again 500 ms later, and a poll
+  // must not outlive its turn (kafkajs would retry for half a minute).
+  const admin: Admin = new Kafka({
+    clientId: 'jepsen-offsets-poller',
+    brokers: cluster.nodes.map((n) => n.kafkaAddress),
+    logLevel: logLevel.NOTHING,
+    retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 500 },
+    requestTimeout: 3000,
+  }).admin();
+  let polls = 0;
+  let pollsFailed = 0;
+  let seq = 0;
+  const events: GroupEvent[] = [];
+  const commitErrors: string[] = [];
+  const crashes: string[] = [];
+  /** The group's committed offsets as OffsetFetch answered them, per partition, in order. */
+  const fetched = new Map<number, number[]>();
+  consumer.on(consumer.events.CRASH, (e) => crashes.push(String(e.payload.error)));
+  await within('kafkajs group consumer connect', consumer.connect(), 30_000);
+  await within('kafkajs group subscribe', consumer.subscribe({ topic, fromBeginning: true }), 30_000);
+  await consumer.run({
+    autoCommit: false,
+    eachBatchAutoResolve: false,
+    eachBatch: async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }) => {
+      let last = -1;
+      for (const m of batch.messages) {
+        if (!isRunning() || isStale()) break;
+        const offset = Number(m.offset);
+        events.push({
+          seq: seq++,
+          kind: 'delivered',
+          partition: batch.partition,
+          offset,
+          value: String(m.value),
+          atMs: Date.now(),
+        });
+        resolveOffset(m.offset);
+        last = offset;
+      }
+      if (last < 0) return;
+      try {
+        await commitOffsetsIfNecessary({
+          topics: [{ topic, partitions: [{ partition: batch.partition, offset: String(last + 1) }] }],
+        });
+        events.push({
+          seq: seq++,
+          kind: 'committed',
+          partition: batch.partition,
+          offset: last + 1,
+          atMs: Date.now(),
+        });
+      } catch (err) {
+        commitErrors.push(`${batch.partition}@${last + 1}: ${String(err)}`);
+      }
+      await heartbeat();
+    },
+  });
+  let polling = true;
+  const poller = (async () => {
+    await admin.connect().catch(() => {});
+    while (polling) {
+      polls++;
+      try {
+        const [r] = await within(
+          'kafkajs fetchOffsets',
+          admin.fetchOffsets({ groupId, topics: [topic] }),
+          5000,
+        );
+        for (const p of r!.partitions) {
+          const list = fetched.get(p.partition) ?? [];
+          const o = Number(p.offset);
+          if (list.at(-1) !== o) list.push(o);
+          fetched.set(p.partition, list);
+        }
+      } catch {
+        // The coordinator moves or is down: the next poll asks again.
+        pollsFailed++;
+      }
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  })();
+  return {
+    events,
+    commitErrors,
+    crashes,
+    fetched,
+    /** OffsetFetch polls made, and how many failed. */
+    get polls() {
+      return { made: polls, failed: pollsFailed };
+    },
+    /** The last acknowledged commit of each partition. */
+    lastCommits(): Map<number, number> {
+      const m = new Map<number, number>();
+      for (const e of events) if (e.kind === 'committed') m.set(e.partition, e.offset);
+      return m;
+    },
+    async stop() {
+      polling = false;
+      await within('the committed-offsets poller', poller, 10_000).catch(() => {});
+      await within('kafkajs admin disconnect', admin.disconnect(), 10_000).catch(() => {});
+      await within('kafkajs group consumer disconnect', consumer.disconnect(), 20_000).catch(() => {});
+    },
+  };
+}
+
+/** A group name whose coordinator is node `nodeId`: the group's offsets then live through its fault. */
+async function groupCoordinatedBy(prefix: string, nodeId: number): Promise<string> {
+  const k = await kafkaCaller(cluster.nodes.find((n) => n.running)!.kafkaPort);
+  try {
+    for (let i = 0; i < 100; i++) {
+      const group = `${prefix}-${i}`;
+      const r = await k.call('FindCoordinator', 4, { keyType: 0, coordinatorKeys: [group] });
+      if (r.coordinators[0].errorCode === 0 && r.coordinators[0].nodeId === nodeId) return group;
+    }
+  } finally {
+    k.close();
+  }
+  throw new Error(`none of 100 groups tried is coordinated by node ${nodeId}`);
+}
+
+/**
+ * Jepsen's consumer checks over the group's history: every record of the log delivered (nothing unseen)
+ * with the value the log holds at its offset, no record delivered again below an offset the group had
+ * committed before (re-delivery at or above the last commit, after a rebalance or a coordinator move, is
+ * Kafka's at-least-once), and committed offsets, acknowledged or read back, never going backwards.
+ */
+function checkGroup(
+  label: string,
+  group: Awaited<ReturnType<typeof runGroup>>,
+  logs: Map<number, { offset: number; value: string }[]>,
+) {
+  const unseen: string[] = [];
+  const inconsistent: string[] = [];
+  const belowCommit: string[] = [];
+  const backwards: string[] = [];
+  for (const [p, records] of logs) {
+    const delivered = group.events.filter((e) => e.partition === p);
+    const seen = new Set<number>();
+    /** The highest acknowledged commit so far, in the order of the history. */
+    let highest: Extract<GroupEvent, { kind: 'committed' }> | null = null;
+    const at = (e: GroupEvent) => `#${e.seq} at ${new Date(e.atMs).toISOString()}`;
+    for (const e of delivered) {
+      if (e.kind === 'committed') {
+        if (highest && e.offset < highest.offset)
+          backwards.push(
+            `p${p}: acknowledged commit ${e.offset} (${at(e)}) after ${highest.offset} (${at(highest)})`,
+          );
+        if (!highest || e.offset >= highest.offset) highest = e;
+        continue;
+      }
+      seen.add(e.offset);
+      if (records[e.offset]?.value !== e.value)
+        inconsistent.push(
+          `p${p}@${e.offset}: delivered ${e.value}, the log holds ${records[e.offset]?.value}`,
+        );
+      if (highest && e.offset < highest.offset)
+        belowCommit.push(
+          `p${p}@${e.offset} delivered (${at(e)}) after the commit of ${highest.offset} (${at(highest)})`,
+        );
+    }
+    for (const r of records) if (!seen.has(r.offset)) unseen.push(`p${p}@${r.offset} ${r.value}`);
+    const readBack = group.fetched.get(p) ?? [];
+    for (let i = 1; i < readBack.length; i++)
+      if (readBack[i] < readBack[i - 1])
+        backwards.push(
+          `p${p}: OffsetFetch answered ${readBack[i]} after ${readBack[i - 1]} (${readBack.join(',')})`,
+        );
+  }
+  assert.deepEqual(
+    unseen.slice(0, 20),
+    [],
+    `${label}: every record delivered to the group (${unseen.length} unseen)`,
+  );
+  assert.deepEqual(
+    inconsistent.slice(0, 20),
+    [],
+    `${label}: each delivery holds the log's record at its offset`,
+  );
+  assert.deepEqual(
+    belowCommit.slice(0, 20),
+    [],
+    `${label}: no offset delivered again below a commit (${belowCommit.length} were)`,
+  );
+  assert.deepEqual(backwards.slice(0, 20), [], `${label}: committed offsets never go backwards`);
+}
+
+test('acks=all writes through SIGKILL, SIGSTOP and SIGTERM of leaders: none lost, none twice, replicas identical; a consumer group through it all loses nothing and never re-reads below its commits', {
+  timeout: 10 * 60_000,
+}, async (t) => {
+  requireDebian(t, pythonHas('confluent_kafka'), 'python3-confluent-kafka');
   const topic = 'jepsen';
   await createTopic(topic, 3);
+  const first = (await metadata(topic))[0];
+  // The group is coordinated by the node the first fault kills, so its offsets go through a failover.
+  const groupId = await groupCoordinatedBy('jepsen-group', first.leader);
+  // Each node's log lines, also those of the processes a restart replaced (a restart starts a new list).
+  const logs = new Map<number, Record<string, unknown>[][]>();
+  const restart = async (id: number) => {
+    logs.set(id, [...(logs.get(id) ?? []), cluster.node(id).logs]);
+    await cluster.restart(id);
+  };
+  t.after(() => {
+    const dump = process.env.JEPSEN_DUMP;
+    if (!dump) return;
+    const lines = cluster.nodes.flatMap((n) =>
+      [...(logs.get(n.id) ?? []), n.logs].flatMap((list, run) =>
+        list.map((l) => JSON.stringify({ node: n.id, run, ...l })),
+      ),
+    );
+    writeFileSync(dump, `${lines.join('\n')}\n`);
+  });
+  const group = await runGroup(topic, groupId);
+  t.after(() => group.stop());
   const kjs = kafka('jepsen-kafkajs');
   const producer: Producer = kjs.producer({ idempotent: true, maxInFlightRequests: 1 });
   await within('kafkajs producer connect', producer.connect(), 30_000);
@@ -220,69 +583,121 @@ test('acks=all writes through SIGKILL, SIGSTOP and SIGTERM of leaders: none lost
     const r = await tsProducer.send(topic, { key: value, value }, { partition });
     return { partition, offset: Number(r.offset) };
   });
-  const progress = async (what: string, n = 50) => {
-    const start = a.acked.length + b.acked.length;
-    await until(
-      `${what}: ${n} more acknowledged writes`,
-      async () => a.acked.length + b.acked.length >= start + n,
-      60_000,
-    );
+  const py = runPythonProducer(t, topic);
+  const producers = { kafkajs: a, ts: b, 'confluent-kafka': py };
+  const ackedCount = () => a.acked.length + b.acked.length + py.acked.length;
+  const commitCount = () => group.events.filter((e) => e.kind === 'committed').length;
+  /** Waits for `n` more acknowledged writes and, unless `group` is false, a new commit of the group. */
+  const progress = async (what: string, n = 50, withGroup = true) => {
+    const start = ackedCount();
+    const commits = commitCount();
+    await until(`${what}: ${n} more acknowledged writes`, async () => ackedCount() >= start + n, 60_000);
+    // The group runs through the faults rather than catching up after them.
+    if (withGroup)
+      await until(`${what}: a new commit of group ${groupId}`, async () => commitCount() > commits, 60_000);
+  };
+  let pyExit: number | string = 'not stopped';
+  /** The fault schedule as it happened, for the diagnostic. */
+  const phases: { phase: string; atMs: number }[] = [];
+  const phase = (name: string) => phases.push({ phase: name, atMs: Date.now() });
+  let stoppedSamples: string[] = [];
+  // What the Python producer said besides acknowledgements, for any failure of the schedule: its
+  // delivery errors, fatal errors and stderr are the evidence of why it stopped acknowledging.
+  const pyEvidence = () => {
+    const r = py.report;
+    return JSON.stringify({
+      acked: py.acked.length,
+      failed: r.failed.slice(-10),
+      other: r.other.slice(-10),
+      stderr: r.stderr.slice(-1500),
+    });
   };
   try {
+    phase('no fault');
     await progress('before the faults');
     // 1. SIGKILL the leader of partition 0; a new leader takes over from the ISR.
-    const first = (await metadata(topic))[0];
+    phase(`SIGKILL node ${first.leader}`);
     await cluster.kill(first.leader, 'SIGKILL');
     await until('partition 0 has a new leader', async () => {
       const p = (await metadata(topic))[0];
       return p.leader >= 0 && p.leader !== first.leader && p.leaderEpoch > first.leaderEpoch;
     });
     await progress('after the SIGKILL');
-    await cluster.restart(first.leader);
+    phase(`restart node ${first.leader}`);
+    await restart(first.leader);
     await fullIsr(topic);
+    phase('full ISR');
     await progress('after the restart');
     // 2. SIGSTOP a leader for longer than the session timeout, then SIGCONT it.
     const second = (await metadata(topic))[1];
     const stopped = cluster.node(second.leader);
+    phase(`SIGSTOP node ${second.leader}`);
     process.kill(stopped.pid!, 'SIGSTOP');
+    const sampler = sampleReplication(topic, second.leader, phases[0]!.atMs);
     try {
       await until('partition 1 has a new leader while its old one is stopped', async () => {
         const p = (await metadata(topic))[1];
         return p.leader >= 0 && p.leader !== second.leader;
       });
-      await progress('while a leader is stopped');
+      await progress('while a leader is stopped', 50, false);
     } finally {
       process.kill(stopped.pid!, 'SIGCONT');
+      phase(`SIGCONT node ${second.leader}`);
+      await sampler.stop();
+      stoppedSamples = sampler.samples;
     }
     await fullIsr(topic);
+    phase('full ISR');
     await progress('after SIGCONT');
     // 3. SIGTERM a node: a controlled shutdown moves its leaderships first.
     const third = (await metadata(topic))[2];
+    phase(`SIGTERM node ${third.leader}`);
     await cluster.kill(third.leader, 'SIGTERM');
     await progress('after the SIGTERM');
-    await cluster.restart(third.leader);
+    phase(`restart node ${third.leader}`);
+    await restart(third.leader);
     await fullIsr(topic);
+    phase('full ISR');
     await progress('at the end');
+    // Every producer, not only the sum, writes again once the faults are over.
+    for (const [name, p] of Object.entries(producers)) {
+      const start = p.acked.length;
+      await until(
+        `${name}: 10 more acknowledged writes after the faults`,
+        async () => p.acked.length >= start + 10,
+        60_000,
+      );
+    }
+  } catch (err) {
+    throw new Error(`${String(err)}; confluent-kafka producer: ${pyEvidence()}`, { cause: err });
   } finally {
     await a.stop();
     await b.stop();
+    pyExit = await py.stop().catch((err: unknown) => String(err));
     await producer.disconnect().catch(() => {});
     await tsProducer.close().catch(() => {});
     client.close();
   }
-  const acked = [...a.acked, ...b.acked];
-  assert.ok(acked.length >= 300, `acknowledged ${acked.length} writes`);
+  assert.equal(pyExit, 0, `the confluent-kafka producer exits cleanly: ${JSON.stringify(py.report)}`);
+  const pyOther = py.report.other.filter((l) => l.event !== 'done');
+  assert.deepEqual(pyOther, [], 'the confluent-kafka producer had no fatal error');
+  for (const [name, p] of Object.entries(producers))
+    assert.ok(p.acked.length >= 50, `${name} acknowledged ${p.acked.length} writes (${p.errors} errors)`);
+  const acked = [...a.acked, ...b.acked, ...py.acked];
+  const records = new Map<number, { offset: number; value: string }[]>();
   for (let p = 0; p < 3; p++) {
     await replicasEqual(topic, p);
-    const records = await readAll(topic, p);
+    records.set(p, await readAll(topic, p));
+  }
+  for (const [p, log] of records) {
     // Offsets without gaps or duplicates (no compaction here, no transactions).
     assert.deepEqual(
-      records.map((r) => r.offset),
-      records.map((_, i) => i),
+      log.map((r) => r.offset),
+      log.map((_, i) => i),
       `${topic}-${p}: offsets run from 0 without a gap or a repeat`,
     );
     const byValue = new Map<string, number[]>();
-    for (const r of records) byValue.set(r.value, [...(byValue.get(r.value) ?? []), r.offset]);
+    for (const r of log) byValue.set(r.value, [...(byValue.get(r.value) ?? []), r.offset]);
     const dupes = [...byValue].filter(([, o]) => o.length > 1);
     assert.deepEqual(dupes, [], `${topic}-${p}: no record stored twice`);
     for (const w of acked.filter((x) => x.partition === p)) {
@@ -294,6 +709,58 @@ test('acks=all writes through SIGKILL, SIGSTOP and SIGTERM of leaders: none lost
       );
     }
   }
+  // The group reads to the end of every partition and commits it, now that the cluster is quiet.
+  await until(
+    `group ${groupId}: acknowledged commits at the end of every partition (${[...records].map(([p, l]) => `${p}:${l.length}`)})`,
+    async () => [...records].every(([p, l]) => group.lastCommits().get(p) === l.length),
+    60_000,
+  );
+  await group.stop();
+  const deliveries = group.events.filter((e) => e.kind === 'delivered');
+  const t0 = phases[0]!.atMs;
+  t.diagnostic(
+    JSON.stringify({
+      phases: phases.map((f) => `+${f.atMs - t0} ms ${f.phase}`),
+      longestAckGaps: Object.fromEntries(
+        [['all', acked] as const, ...Object.entries(producers).map(([n, p]) => [n, p.acked] as const)].map(
+          ([n, list]) => [
+            n,
+            [0, 1, 2].map((p) =>
+              longestGap(
+                list.filter((w) => w.partition === p),
+                phases,
+                t0,
+              ),
+            ),
+          ],
+        ),
+      ),
+      whileStopped: stoppedSamples,
+      acked: Object.fromEntries(Object.entries(producers).map(([n, p]) => [n, [p.acked.length, p.errors]])),
+      confluentFailed: py.report.failed.slice(0, 5),
+      group: {
+        deliveries: deliveries.length,
+        redelivered: deliveries.length - new Set(deliveries.map((e) => `${e.partition}@${e.offset}`)).size,
+        commits: group.events.length - deliveries.length,
+        commitErrors: group.commitErrors.length,
+        firstCommitErrors: group.commitErrors.slice(0, 5),
+        crashes: group.crashes,
+        polls: group.polls,
+        readBack: Object.fromEntries(
+          [...group.fetched].map(([p, l]) => [p, `${l.length} answers, last ${l.at(-1)}`]),
+        ),
+      },
+    }),
+  );
+  checkGroup(`group ${groupId}`, group, records);
+  // Every acknowledged write, whichever producer made it, reached the group.
+  const deliveredValues = new Set(group.events.flatMap((e) => (e.kind === 'delivered' ? [e.value] : [])));
+  const lost = acked.filter((w) => !deliveredValues.has(w.value)).map((w) => w.value);
+  assert.deepEqual(
+    lost.slice(0, 20),
+    [],
+    `every acknowledged write delivered to the group (${lost.length} not)`,
+  );
 });
 
 test('a leader that appended what no follower got comes back as a follower and truncates it', async () => {
