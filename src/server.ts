@@ -288,6 +288,7 @@ export async function runBroker(config: BrokerConfig, givenLogger?: Logger): Pro
   });
   try {
     grpcPort = await grpc.listen(config.bindAddr, config.grpcPort);
+    core.cluster.doorsOpen();
   } catch (err) {
     await groups.close();
     await core.close();

@@ -566,6 +566,17 @@ export class Controller {
   }
 
   /**
+   * Gives every broker's session at least `sessionTimeoutMs` from `nowMs`: while this controller cannot
+   * be reached (its node's doors are not listening yet), no broker can heartbeat to it, so none may be
+   * fenced for silence.
+   */
+  renewSessions(nowMs: number): OperationResult<void> {
+    for (const s of this.#sessions.values())
+      s.deadlineMs = Math.max(s.deadlineMs, nowMs + this.#sessionTimeoutMs);
+    return { records: [], answer: undefined };
+  }
+
+  /**
    * Unfenced brokers not heard from for `silenceMs` (their last heartbeat, or this controller's
    * take-over, is older): the host probes whether their process is gone, to fence a crashed broker
    * before its session lapses.

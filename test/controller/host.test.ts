@@ -261,3 +261,31 @@ test('a new controller fences at once a broker whose process is already gone (th
   );
   assert.equal(log.image.topic('t')!.partitions[0].leader, 1);
 });
+
+test('while its node cannot be reached the controller fences nobody for silence; from markReachable the session counts', async (t) => {
+  const log = new FakeLog(imbalanced(1));
+  let now = 0;
+  const host = new ControllerHost({
+    log: log as unknown as MetadataLog,
+    controller: { sessionTimeoutMs: 9000, localBroker: { id: 1, incarnationId: 'inc-1' } },
+    quorumSize: 2,
+    tickMs: 2,
+    leaderRebalanceIntervalMs: 0,
+    probeSilenceMs: 0,
+    reachable: false,
+    logger: { info() {}, warn() {}, error() {} },
+    clock: () => now,
+  });
+  t.after(() => host.close());
+  host.leaderChanged(1, 1);
+  await until('active', () => host.active);
+  now = 20_000;
+  await sleep(30);
+  assert.equal(log.image.brokers.get(2)!.fenced, false, 'not fenced while unreachable');
+  host.markReachable();
+  now = 28_000;
+  await sleep(30);
+  assert.equal(log.image.brokers.get(2)!.fenced, false, 'the session runs from markReachable');
+  now = 29_500;
+  await until('fenced a session after markReachable', () => log.image.brokers.get(2)!.fenced);
+});

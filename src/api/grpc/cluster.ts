@@ -71,6 +71,10 @@ export class GrpcForwarder implements Forwarder {
       c = new Ctor(address, grpc.credentials.createInsecure(), {
         'grpc.max_receive_message_length': controllerCallBytesMax,
         'grpc.max_send_message_length': controllerCallBytesMax,
+        // A node that was down comes back as the controller: heartbeats must reach it within a
+        // session, so the channel retries at least every second rather than backing off to minutes.
+        'grpc.initial_reconnect_backoff_ms': 100,
+        'grpc.max_reconnect_backoff_ms': 1000,
       }) as unknown as UnaryClient;
       this.#clients.set(address, c);
     }

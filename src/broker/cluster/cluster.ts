@@ -171,6 +171,9 @@ export class Cluster {
       leaderRebalanceIntervalMs: opts.leaderRebalanceIntervalMs,
       // A broker heartbeats every heartbeatMs: a quarter second past that, a crashed one is looked for.
       probeSilenceMs: opts.heartbeatMs + 250,
+      // With a forwarder the other nodes reach this one's controller through its gRPC door, which
+      // listens only once the node has started: until then no session is checked.
+      reachable: !opts.forwarder,
     });
     const cluster = new Cluster(opts, log, host, incarnationId);
     const { voters } = log.raft.status().conf;
@@ -181,6 +184,11 @@ export class Cluster {
   /** Set by the broker core: the offset of the image it has acted on, which heartbeats report. */
   set appliedOffset(fn: () => number) {
     this.#appliedOffset = fn;
+  }
+
+  /** This node's gRPC door listens: other nodes can reach its controller (ControllerHost.markReachable). */
+  doorsOpen(): void {
+    this.controller.markReachable();
   }
 
   setForwarder(forwarder: Forwarder): void {

@@ -57,6 +57,13 @@ export interface ControllerHostOptions {
    */
   probe?: (host: string, port: number) => Promise<boolean>;
   /**
+   * Whether other nodes can reach this controller yet. A node becomes the active controller while it
+   * starts, before its gRPC door (where other nodes forward their heartbeats) listens; until
+   * `markReachable()`, sessions are renewed rather than checked, so that no broker is fenced for
+   * heartbeats it had no way to send. @default true
+   */
+  reachable?: boolean;
+  /**
    * Records to commit once, as the first operation of this node's first term as controller, when the
    * image holds none of their topics (a data directory of the single-node release, migrated).
    */
@@ -102,6 +109,7 @@ export class ControllerHost {
   readonly #probedAt = new Map<number, number>();
   /** Probe every broker at the next tick, whatever its silence (set on taking over). */
   #probeAll = false;
+  #reachable: boolean;
   /** When the next preferred-leader election is due; 0 right away (on taking over, or `more`). */
   #nextRebalanceMs = 0;
   #closed = false;
@@ -116,6 +124,7 @@ export class ControllerHost {
     this.#rebalanceIntervalMs = opts.leaderRebalanceIntervalMs ?? 5000;
     this.#probeSilenceMs = opts.probeSilenceMs ?? 2500;
     this.#probe = opts.probe ?? listening;
+    this.#reachable = opts.reachable ?? true;
     if (!Number.isSafeInteger(this.#rebalanceIntervalMs) || this.#rebalanceIntervalMs < 0)
       throw new RangeError(
         `leaderRebalanceIntervalMs must be 0 (off) or a positive integer, got ${this.#rebalanceIntervalMs}`,
@@ -125,6 +134,15 @@ export class ControllerHost {
     });
     this.#timer = setInterval(() => this.#tick(), opts.tickMs ?? 250);
     this.#timer.unref();
+  }
+
+  /** Other nodes can reach this controller now (its node's gRPC door listens): sessions count from here. */
+  markReachable(): void {
+    if (this.#reachable) return;
+    this.#reachable = true;
+    const queue = this.#queue;
+    const now = this.#clock();
+    if (queue) queue.run((c) => c.renewSessions(now)).catch(() => this.#recover(queue));
   }
 
   /** Whether this node is the active controller: it leads Raft and its controller is running. */
@@ -286,6 +304,12 @@ export class ControllerHost {
       // commit, say) is tried again, as long as this node still leads.
       const { role, term } = this.#log.raft.status();
       if (role === Role.leader && this.#activating === null && this.#term === 0) void this.#activate(term);
+      return;
+    }
+    if (!this.#reachable) {
+      const now = this.#clock();
+      if (queue.pending === 0) queue.run((c) => c.renewSessions(now)).catch(() => this.#recover(queue));
+      void this.#reconcileMembership();
       return;
     }
     if (queue.pending === 0) {
