@@ -41,6 +41,7 @@ const { values } = parseArgs({
     partitions: { type: 'string', default: '3' },
     skip: { type: 'string', default: '' },
     failovers: { type: 'string', default: '3' },
+    fsync: { type: 'string', default: 'always' },
   },
 });
 const seconds = Number(values.seconds);
@@ -48,6 +49,8 @@ const rounds = Number(values.rounds);
 const inflight = Number(values.inflight);
 const partitions = Number(values.partitions);
 const failovers = Number(values.failovers);
+/** storage.fsync of every node (both sides of every ratio alike). */
+const storageEnv = { BROKER_STORAGE_FSYNC: values.fsync };
 const skip = new Set(values.skip.split(',').filter(Boolean));
 const produceApi = APIS.get(API_KEYS.Produce)!;
 const fetchApi = APIS.get(API_KEYS.Fetch)!;
@@ -300,8 +303,8 @@ let three: RunningCluster | null = null;
 try {
   // ---- throughput and lag
   if (!skip.has('throughput')) {
-    one = await startCluster({ nodes: 1 });
-    three = await startCluster({ nodes: 3 });
+    one = await startCluster({ nodes: 1, env: storageEnv });
+    three = await startCluster({ nodes: 3, env: storageEnv });
     const rows: { rf1one: number; rf1three: number; rf3: number }[] = [];
     const lagOffsets: number[] = [];
     const lagMs: number[] = [];
