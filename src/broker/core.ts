@@ -253,6 +253,7 @@ export class BrokerCore {
   #isrPass: Promise<void> | null = null;
   #isrSoon: NodeJS.Timeout | null = null;
   readonly #clock: () => number;
+  readonly #defaultReplicationFactor: number;
   /**
    * The high watermarks checkpointed before this start, by `topic-partition`, not yet taken by a
    * Partition: each is taken once, when its replica is first created here, and what is left goes at the
@@ -284,6 +285,7 @@ export class BrokerCore {
     this.#observer = opts.observer ?? noObserver;
     this.#partitionsPerTopicMax = opts.partitionsPerTopicMax ?? 10_000;
     this.#clock = opts.clock ?? Date.now;
+    this.#defaultReplicationFactor = opts.cluster?.defaultReplicationFactor ?? 1;
     this.replication = { ...replicationDefaults, ...opts.replication };
     this.#fetcher = new ReplicaFetcherManager({
       localId: id,
@@ -848,6 +850,15 @@ export class BrokerCore {
       const topic = this.metadata.getTopic(name);
       if (!topic)
         throw new BrokerError('UNKNOWN_TOPIC_OR_PARTITION', `topic ${name} was deleted as it was created`);
+      if (rf === -1 && !spec.assignments && topic.replicationFactor < this.#defaultReplicationFactor)
+        this.logger.warn(
+          {
+            topic: name,
+            replicationFactor: topic.replicationFactor,
+            configured: this.#defaultReplicationFactor,
+          },
+          'topic created with fewer replicas than replication.default_replication_factor: not enough live brokers',
+        );
       return topic;
     });
   }
@@ -985,16 +996,18 @@ export class BrokerCore {
           isrIds: [...reg.isr],
           leaderEpoch: reg.leaderEpoch,
         };
-        const part = this.#replicas.get(`${name}-${partition}`);
-        if (!part || !this.partitions.holds(name, partition))
-          return { ...offlinePartitionDescription(partition, roles.leader), ...roles };
+        const unknown = { ...offlinePartitionDescription(partition, roles.leader), ...roles };
+        if (!this.partitions.holds(name, partition)) return unknown;
         try {
           this.partitions.get(name, partition);
-          return { ...part.describe(), ...roles };
         } catch {
           // An offline partition (its log cannot open) has no in-sync replica and reports no offsets.
-          return { ...offlinePartitionDescription(partition, roles.leader), ...roles, isr: [], isrIds: [] };
+          return { ...unknown, isr: [], isrIds: [] };
         }
+        // Offsets come from the leader only (a follower's trail it): the client asks the leader for
+        // partitions answered without them.
+        const part = this.#replicas.get(`${name}-${partition}`);
+        return part?.isLeader ? { ...part.describe(), ...roles } : unknown;
       }),
     };
   }

@@ -23,6 +23,8 @@ export interface PartitionDescription {
   highWatermark: number;
   sizeBytes: number;
   segments: number;
+  /** Offsets the slowest follower is behind the leader's log end (0 with none); -1 off the leader. */
+  maxFollowerLag?: number;
   /** The same roles by numeric node id (-1: no leader), and the leader epoch, from the metadata. */
   leaderId?: number;
   replicaIds?: number[];
@@ -91,5 +93,6 @@ export function offlinePartitionDescription(partition: number, nodeId: string): 
     highWatermark: -1,
     sizeBytes: 0,
     segments: 0,
+    maxFollowerLag: -1,
   };
 }

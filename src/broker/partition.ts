@@ -404,6 +404,12 @@ export class Partition implements PartitionView {
       replicaIds: reg ? [...reg.replicas] : [],
       isrIds: reg ? [...reg.isr] : [],
       leaderEpoch: reg?.leaderEpoch ?? 0,
+      maxFollowerLag: this.#leaderState
+        ? Math.max(
+            0,
+            ...this.#leaderState.followers(this.#clock()).map((f) => f.lagOffsets ?? this.logEndOffset),
+          )
+        : -1,
     };
   }
 

@@ -93,6 +93,7 @@ function describeText(t: TopicInfo): string {
         'HIGH-WATERMARK',
         'SEGMENTS',
         'BYTES',
+        'LAG',
         'STATE',
       ],
       ...t.partitionInfo.map((p) => [
@@ -105,6 +106,7 @@ function describeText(t: TopicInfo): string {
         p.highWatermark,
         p.segments,
         p.sizeBytes,
+        p.maxFollowerLag >= 0 ? p.maxFollowerLag : '-',
         partitionState(p),
       ]),
     ]),

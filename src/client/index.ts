@@ -110,6 +110,8 @@ export interface TopicInfo {
     highWatermark: number;
     sizeBytes: number;
     segments: number;
+    /** Offsets the slowest follower is behind the leader (0: all caught up); -1 when not known. */
+    maxFollowerLag: number;
   }[];
 }
 
@@ -1145,6 +1147,8 @@ function normalizeTopic(t: Partial<TopicInfo>): TopicInfo {
       replicaIds: p.replicaIds ?? [],
       isrIds: p.isrIds ?? [],
       leaderEpoch: p.leaderEpoch ?? 0,
+      maxFollowerLag:
+        p.maxFollowerLag === undefined || p.maxFollowerLag === null ? -1 : Number(p.maxFollowerLag),
       logStartOffset: p.logStartOffset ?? 0,
       logEndOffset: p.logEndOffset ?? 0,
       highWatermark: p.highWatermark ?? 0,

@@ -57,6 +57,7 @@ test('a single node leads every partition in epoch 0, and the view follows its l
       highWatermark: 3,
       sizeBytes: 0,
       segments: 1,
+      maxFollowerLag: 0,
       leaderId: core.numericNodeId,
       replicaIds: [core.numericNodeId],
       isrIds: [core.numericNodeId],

@@ -99,3 +99,28 @@ test('a follower added to the replicas in the same leader epoch is tracked, then
   assert.deepEqual(part.leaderState!.isr, [1, 2, 3]);
   assert.equal(part.leaderState!.inFlight, null);
 });
+
+test('a follower never adopts a batch that fails its CRC, wherever the flipped byte is; and nothing of its response is appended', async (t) => {
+  const { part, log } = await partitionOver(t);
+  part.update({ replicas: [1, 2], isr: [1, 2], leader: 2, leaderEpoch: 1, partitionEpoch: 1 });
+  assert.equal(part.role, 'follower');
+  // What a leader would send: two batches after the five offsets this replica has.
+  const at = (batch: Buffer, base: number) => {
+    batch.writeBigInt64BE(BigInt(base), 0); // baseOffset lies outside the CRC
+    return batch;
+  };
+  const good = at(makeBatch('b', 3), 5);
+  const second = at(makeBatch('c', 2), 8);
+  // Every byte the CRC covers (from attributes on; offset 21), of the second batch, flipped in turn.
+  for (let pos = 21; pos < second.length; pos += 7) {
+    const bad = Buffer.from(second);
+    bad[pos] ^= 0x5a;
+    const end = log.logEndOffset;
+    await assert.rejects(part.appendAsFollower(Buffer.concat([good, bad]), 0, 0), {
+      code: 'CORRUPT_MESSAGE',
+    });
+    assert.equal(log.logEndOffset, end, `nothing of a response whose byte ${pos} fails the CRC is appended`);
+  }
+  await part.appendAsFollower(Buffer.concat([good, second]), 10, 0);
+  assert.equal(log.logEndOffset, 10);
+});

@@ -683,6 +683,13 @@ test('acks=all writes through SIGKILL, SIGSTOP and SIGTERM of leaders: none lost
   assert.deepEqual(pyOther, [], 'the confluent-kafka producer had no fatal error');
   for (const [name, p] of Object.entries(producers))
     assert.ok(p.acked.length >= 50, `${name} acknowledged ${p.acked.length} writes (${p.errors} errors)`);
+  // Preferred leaders: once every node is back and in the ISR, each partition is led by its first
+  // replica again (cluster.leader_rebalance_interval, 5 s), so the leaderships are spread as created.
+  await until(
+    `${topic}: every partition led by its preferred (first) replica again`,
+    async () => (await metadata(topic)).every((p) => p.leader === p.replicas[0]),
+    30_000,
+  );
   const acked = [...a.acked, ...b.acked, ...py.acked];
   const records = new Map<number, { offset: number; value: string }[]>();
   for (let p = 0; p < 3; p++) {
