@@ -709,6 +709,17 @@ test('acks=all writes through SIGKILL, SIGSTOP and SIGTERM of leaders: none lost
     assert.deepEqual(dupes, [], `${topic}-${p}: no record stored twice`);
     for (const w of acked.filter((x) => x.partition === p)) {
       const at = byValue.get(w.value);
+      // librdkafka may deliver an idempotent batch without its offset: one whose request timed out is
+      // known persisted once a later batch of the producer is acknowledged (KIP-98's sequence order),
+      // and its report then carries no offset. It must still be stored, once.
+      if (w.offset === null || w.offset === undefined || Number.isNaN(w.offset)) {
+        assert.equal(
+          at?.length,
+          1,
+          `${topic}-${p}: acknowledged ${w.value} (offset not reported) is stored once`,
+        );
+        continue;
+      }
       assert.deepEqual(
         at,
         [w.offset],
