@@ -32,6 +32,9 @@ export const testDebianPackages = [
   'python3-grpc-tools',
   'kcat',
   'python3-confluent-kafka',
+  // The chaos harness's network namespaces and partitions (test/chaos/net.ts).
+  'iproute2',
+  'iptables',
   // What @confluentinc/kafka-javascript's librdkafka builds against (CKJS_LINKING=dynamic).
   'pkg-config',
   'libssl-dev',
