@@ -6,8 +6,9 @@
  *
  * The packages: kafka-python and its codecs (independent RecordBatch fixtures, the partitioner, a Kafka
  * client in test/compat), grpcio with grpc_tools (a gRPC client that is not ours), the librdkafka
- * clients of the compatibility tests (kcat and confluent-kafka, librdkafka 2.0.2), and the libraries
- * that a current librdkafka links against.
+ * clients of the compatibility tests (kcat and confluent-kafka, librdkafka 2.0.2), iproute2 and
+ * iptables (the chaos harness's network namespaces and partitions), and the libraries that a current
+ * librdkafka links against.
  *
  * Then it builds `@confluentinc/kafka-javascript` (librdkafka 2.15 inside; issue 16, section 4). Its
  * own install script would download prebuilt binaries or the sources of zlib, OpenSSL, zstd and curl,

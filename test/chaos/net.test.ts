@@ -228,3 +228,25 @@ test('leftoverNamespaces finds a namespace of a dead pid; removeNamespaces kills
     if (namespacesNow().includes(name)) spawnSync('ip', ['netns', 'del', name]);
   }
 });
+
+test('a failing step fails createChaosNet cleanly: the error names the command, nothing is left', async () => {
+  const failPrefix = `tsbc${process.pid}-b`;
+  const path = process.env.PATH;
+  process.env.PATH = '/usr/bin'; // `ip` is there, `iptables` (in /usr/sbin) is not
+  try {
+    assert.match(networkPrerequisites() ?? '', /`iptables` is missing \(Debian package iptables\)/);
+    await assert.rejects(createChaosNet({ nodes: 2, prefix: failPrefix }), (err: Error) => {
+      assert.match(
+        err.message,
+        new RegExp(`\`ip netns exec ${failPrefix}-n1 iptables -w -N CHAOS\` failed: .+`),
+      );
+      return true;
+    });
+  } finally {
+    process.env.PATH = path;
+  }
+  assert.deepEqual(
+    namespacesNow().filter((n) => n.startsWith(`${failPrefix}-`)),
+    [],
+  );
+});

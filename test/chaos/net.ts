@@ -47,8 +47,9 @@ export interface ChaosNet {
   /** The rules now in force, human readable, for the history: e.g. ['1 x 2', '3 -> 1 dropped']. */
   readonly cuts: string[];
   /**
-   * SIGKILL every process still inside the run's namespaces, delete every namespace. Idempotent; never
-   * throws: returns the errors met (empty when all went well).
+   * SIGKILL every process still inside the run's namespaces (waiting up to 2 s for them to go), delete
+   * every namespace. Idempotent (a later call retries what could not be deleted); never throws: returns
+   * the errors met (empty when all went well).
    */
   close(): Promise<string[]>;
 }
@@ -310,17 +311,20 @@ export async function createChaosNet(options: ChaosNetOptions): Promise<ChaosNet
   const nodeAddress = (id: number): string => `${SUBNET}.${id}`;
   const exec = (ns: string, argv: string[]): string[] => ['ip', 'netns', 'exec', ns, ...argv];
   const ids = Array.from({ length: nodes }, (_, i) => i + 1);
-  const created: string[] = [];
-  let closed = false;
+  let created: string[] = [];
   const cuts: string[] = [];
 
   const close = async (): Promise<string[]> => {
     const errors: string[] = [];
-    if (closed) return errors;
-    closed = true;
+    if (created.length === 0) return errors;
     // Nodes first: the hub end of each veth goes with the node namespace.
     for (const ns of created.toReversed()) await removeNamespace(ns, errors);
-    created.length = 0;
+    try {
+      const left = new Set(listNamespaces());
+      created = created.filter((ns) => left.has(ns));
+    } catch (err) {
+      errors.push((err as Error).message);
+    }
     return errors;
   };
 
