@@ -312,7 +312,6 @@ export async function createChaosNet(options: ChaosNetOptions): Promise<ChaosNet
   const exec = (ns: string, argv: string[]): string[] => ['ip', 'netns', 'exec', ns, ...argv];
   const ids = Array.from({ length: nodes }, (_, i) => i + 1);
   let created: string[] = [];
-  const cuts: string[] = [];
 
   const close = async (): Promise<string[]> => {
     const errors: string[] = [];
@@ -396,6 +395,36 @@ export async function createChaosNet(options: ChaosNetOptions): Promise<ChaosNet
     throw new Error(`cannot create the chaos network: ${message}${cleanup}`);
   }
 
+  return handle(prefix, nodes, close);
+}
+
+/**
+ * The run's network as another process made it (the supervisor creates it, the run inside the hub
+ * attaches): partitions and heals work the same; close() removes every namespace with the prefix.
+ */
+export function attachChaosNet(options: { prefix: string; nodes: number }): ChaosNet {
+  const { prefix, nodes } = options;
+  if (!Number.isInteger(nodes) || nodes < 1 || nodes > 9) throw new Error(`nodes must be 1..9, not ${nodes}`);
+  const missing = [`${prefix}-hub`, ...Array.from({ length: nodes }, (_, i) => `${prefix}-n${i + 1}`)].filter(
+    (ns) => !listNamespaces().includes(ns),
+  );
+  if (missing.length > 0) throw new Error(`no chaos network ${prefix}: ${missing.join(', ')} missing`);
+  return handle(prefix, nodes, async () => {
+    const errors: string[] = [];
+    for (const ns of listNamespaces().filter((n) => n.startsWith(`${prefix}-`)).toReversed())
+      await removeNamespace(ns, errors);
+    return errors;
+  });
+}
+
+function handle(prefix: string, nodes: number, close: () => Promise<string[]>): ChaosNet {
+  const nodeNs = (id: number): string => `${prefix}-n${id}`;
+  const nodeAddress = (id: number): string => `${SUBNET}.${id}`;
+  const exec = (ns: string, argv: string[]): string[] => ['ip', 'netns', 'exec', ns, ...argv];
+  const ids = Array.from({ length: nodes }, (_, i) => i + 1);
+  const cuts: string[] = [];
+  const iptables = (id: number, args: string[]): Promise<string> =>
+    run(exec(nodeNs(id), ['iptables', '-w', ...args]));
   const addCut = async (label: string, rules: [number, string[]][]): Promise<void> => {
     if (cuts.includes(label)) return;
     for (const [id, rule] of rules) await iptables(id, ['-A', CHAIN, ...rule, '-j', 'DROP']);
@@ -404,7 +433,7 @@ export async function createChaosNet(options: ChaosNetOptions): Promise<ChaosNet
 
   return {
     prefix,
-    hubNs,
+    hubNs: `${prefix}-hub`,
     hubAddress: HUB_ADDRESS,
     nodeNs,
     nodeAddress,

@@ -1,0 +1,734 @@
+/**
+ * `npm run chaos`: a Jepsen-style test of the cluster (issue 13). It starts real `broker` processes,
+ * each in a network namespace of its own, runs a workload through real Kafka clients and our
+ * TypeScript client, injects faults on a seeded schedule, heals, waits for recovery, and checks the
+ * history (test/chaos/checker.ts).
+ *
+ *   npm run chaos                                  one schedule of 90 s on 3 nodes, seed from the clock
+ *   npm run chaos -- --seed 7 --schedules 15 --seconds 90 --nodes 5
+ *   npm run chaos -- --quick                       the short run that npm test includes
+ *   npm run chaos -- --nodes 1 --fsync interval    a single node under SIGKILL
+ *   npm run chaos -- --clean                       removes namespaces left by a run that was killed
+ *
+ * Schedule i of a run uses seed + i, and a failed one prints the command that replays it. Results go to
+ * `--out` (default chaos-results/): per schedule history.jsonl, report.md, timeline.svg, result.json and
+ * the nodes' logs, and summary.md for the whole run. The exit code is 0 when every schedule passed, 1
+ * when one failed, 2 when the run could not start (missing package, not root, leftover namespaces).
+ *
+ * Two processes: this one (the supervisor, in the root namespace) checks the prerequisites, makes the
+ * network (test/chaos/net.ts) and runs itself again inside the hub namespace with `--inner`, where the
+ * clients reach the nodes; whatever happens to that run, the supervisor then kills every process left
+ * in the run's namespaces and deletes them. Both stop by themselves: the inner run has a deadline of
+ * its schedules' length plus four minutes each, the supervisor one minute more.
+ *
+ * CHAOS_TEST_OCCUPY=<node>:<port> (for the harness's own tests) makes the inner run listen on that
+ * port in that node's namespace before the cluster starts, as a stray process would.
+ */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { lineChartSvg } from '../../bench/lib/svg.ts';
+import { BrokerClient } from '../../src/client/index.ts';
+import { KafkaOutbound } from '../../src/protocol/kafka/outbound.ts';
+import { decodeBatchAsync, forEachBatch } from '../../src/records/batch.ts';
+import { availability, type CheckResult, check, type Verdict } from './checker.ts';
+import { ChaosCluster, PORTS } from './cluster.ts';
+import type { FinalReadOp, ReplicaLogOp } from './history.ts';
+import { applyFault, type NemesisEnv, type PlannedFault, planSchedule, quickSchedule } from './nemesis.ts';
+import {
+  attachChaosNet,
+  type ChaosNet,
+  createChaosNet,
+  leftoverNamespaces,
+  networkPrerequisites,
+  removeNamespaces,
+} from './net.ts';
+import { debianPython, History, Workload } from './workload.ts';
+
+const runTs = new URL(import.meta.url).pathname;
+const TOPIC = 'chaos';
+const GROUP = 'chaos-group';
+
+export interface ChaosOptions {
+  nodes: number;
+  seed: number;
+  schedules: number;
+  seconds: number;
+  quick: boolean;
+  out: string;
+  fsync: 'always' | 'interval' | null;
+  partitions: number;
+  consumers: number;
+}
+
+export class UsageError extends Error {}
+
+const usage = `usage: npm run chaos -- [--seed N] [--schedules K] [--seconds S] [--nodes 3|5|1..9]
+                      [--fsync always|interval] [--partitions P] [--consumers C] [--out DIR] [--quick] [--clean]`;
+
+export function parseArgs(argv: string[]): ChaosOptions & { inner: string | null; clean: boolean } {
+  const o: ChaosOptions & { inner: string | null; clean: boolean } = {
+    nodes: 3,
+    seed: Date.now() % 1_000_000,
+    schedules: 1,
+    seconds: 90,
+    quick: false,
+    out: 'chaos-results',
+    fsync: null,
+    partitions: 4,
+    consumers: 3,
+    inner: null,
+    clean: false,
+  };
+  const int = (flag: string, v: string | undefined, min: number, max: number): number => {
+    const n = Number(v);
+    if (v === undefined || !Number.isInteger(n) || n < min || n > max)
+      throw new UsageError(`${flag} takes an integer from ${min} to ${max}, got ${v ?? 'nothing'}\n${usage}`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i]!;
+    const v = argv[i + 1];
+    switch (flag) {
+      case '--seed':
+        o.seed = int(flag, v, 0, 2 ** 31 - 1);
+        i++;
+        break;
+      case '--schedules':
+        o.schedules = int(flag, v, 1, 1000);
+        i++;
+        break;
+      case '--seconds':
+        o.seconds = int(flag, v, 5, 3600);
+        i++;
+        break;
+      case '--nodes':
+        o.nodes = int(flag, v, 1, 9);
+        i++;
+        break;
+      case '--partitions':
+        o.partitions = int(flag, v, 1, 64);
+        i++;
+        break;
+      case '--consumers':
+        o.consumers = int(flag, v, 1, 16);
+        i++;
+        break;
+      case '--fsync':
+        if (v !== 'always' && v !== 'interval')
+          throw new UsageError(`--fsync takes always or interval, got ${v ?? 'nothing'}\n${usage}`);
+        o.fsync = v;
+        i++;
+        break;
+      case '--out':
+        if (!v) throw new UsageError(`--out takes a directory\n${usage}`);
+        o.out = v;
+        i++;
+        break;
+      case '--quick':
+        o.quick = true;
+        break;
+      case '--clean':
+        o.clean = true;
+        break;
+      case '--inner':
+        if (!v) throw new UsageError('--inner takes the network prefix');
+        o.inner = v;
+        i++;
+        break;
+      default:
+        throw new UsageError(`unknown argument ${flag}\n${usage}`);
+    }
+  }
+  if (o.quick) o.seconds = Math.min(o.seconds, 20);
+  return o;
+}
+
+/** The command that replays schedule `seed` of a run made with `o`. */
+export function replayCommand(o: ChaosOptions, seed: number): string {
+  const parts = ['npm run chaos --', '--seed', String(seed), '--seconds', String(o.seconds), '--nodes', String(o.nodes)];
+  if (o.quick) parts.push('--quick');
+  if (o.fsync) parts.push('--fsync', o.fsync);
+  if (o.partitions !== 4) parts.push('--partitions', String(o.partitions));
+  if (o.consumers !== 3) parts.push('--consumers', String(o.consumers));
+  return parts.join(' ');
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+// ---------------------------------------------------------------- the supervisor
+
+async function supervise(o: ReturnType<typeof parseArgs>, argv: string[]): Promise<number> {
+  const say = (s: string) => process.stderr.write(`chaos: ${s}\n`);
+  if (o.clean) {
+    const removed = removeNamespaces(leftoverNamespaces().map((l) => l.name));
+    say(removed.length ? `removed ${removed.join(', ')}` : 'no namespaces left from earlier runs');
+    return 0;
+  }
+  const lacking = networkPrerequisites();
+  if (lacking) {
+    say(lacking);
+    return 2;
+  }
+  const py = spawn(debianPython, ['-c', 'import confluent_kafka'], { stdio: 'ignore' });
+  const [pyCode] = (await once(py, 'exit').catch(() => [127])) as [number | null];
+  if (pyCode !== 0) {
+    say(
+      'the workload needs confluent-kafka for Debian\'s Python: apt-get install -y --no-install-recommends python3-confluent-kafka',
+    );
+    return 2;
+  }
+  const left = leftoverNamespaces();
+  if (left.length > 0) {
+    say(
+      `network namespaces are left from an earlier run whose process is gone: ${left.map((l) => l.name).join(', ')}.\n` +
+        'Remove them with: npm run chaos -- --clean',
+    );
+    return 2;
+  }
+  let chaosNet: ChaosNet;
+  try {
+    chaosNet = await createChaosNet({ nodes: o.nodes });
+  } catch (err) {
+    say(`cannot make the run's network: ${(err as Error).message}`);
+    return 2;
+  }
+  const inner = spawn('ip', ['netns', 'exec', chaosNet.hubNs, process.execPath, runTs, ...argv, '--inner', chaosNet.prefix], {
+    stdio: 'inherit',
+  });
+  say(`supervisor ${process.pid}, run ${inner.pid} in namespace ${chaosNet.hubNs}`);
+  const exited = once(inner, 'exit').then(([code, signal]) => (code ?? (signal ? 1 : 0)) as number);
+  const stopInner = () => {
+    inner.kill('SIGTERM');
+    setTimeout(() => inner.kill('SIGKILL'), 20_000).unref();
+  };
+  process.on('SIGINT', stopInner);
+  process.on('SIGTERM', stopInner);
+  const deadlineMs = (o.schedules * (o.seconds + 240) + 60) * 1000;
+  const deadline = setTimeout(() => {
+    say(`the run outlived its deadline of ${deadlineMs / 1000} s: stopping it`);
+    inner.kill('SIGKILL');
+  }, deadlineMs);
+  const code = await exited;
+  clearTimeout(deadline);
+  const problems = await chaosNet.close();
+  for (const p of problems) say(`cleanup: ${p}`);
+  return code;
+}
+
+// ---------------------------------------------------------------- the run
+
+/** One Kafka request to the first node that answers. */
+async function kafkaCall(
+  cluster: ChaosCluster,
+  api: Parameters<KafkaOutbound['request']>[0],
+  version: number,
+  body: Record<string, unknown>,
+  // biome-ignore lint/suspicious/noExplicitAny: the decoded Kafka message, read field by field by callers
+): Promise<any> {
+  let last: unknown = new Error('no node is running');
+  for (const n of cluster.nodes.filter((x) => x.alive && !x.paused)) {
+    let c: KafkaOutbound | null = null;
+    try {
+      c = await KafkaOutbound.connect({ host: n.address, port: PORTS.kafka, clientId: 'chaos', connectTimeoutMs: 1000 });
+      return await c.request(api, version, body, 3000);
+    } catch (err) {
+      last = err;
+    } finally {
+      c?.close();
+    }
+  }
+  throw last;
+}
+
+interface PartitionMeta {
+  partition: number;
+  leader: number;
+  replicas: number[];
+  isr: number[];
+}
+
+async function metadata(cluster: ChaosCluster): Promise<PartitionMeta[]> {
+  const md = await kafkaCall(cluster, 'Metadata', 12, {
+    topics: [{ name: TOPIC, topicId: '00000000-0000-0000-0000-000000000000' }],
+    allowAutoTopicCreation: false,
+    includeTopicAuthorizedOperations: false,
+  });
+  const t = md.topics[0];
+  if (t.errorCode !== 0) throw new Error(`Metadata: error ${t.errorCode}`);
+  return (
+    t.partitions as { partitionIndex: number; leaderId: number; replicaNodes: number[]; isrNodes: number[] }[]
+  )
+    .map((p) => ({ partition: p.partitionIndex, leader: p.leaderId, replicas: p.replicaNodes, isr: p.isrNodes }))
+    .sort((a, b) => a.partition - b.partition);
+}
+
+async function settled(cluster: ChaosCluster, rf: number, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    const md = await metadata(cluster).catch(() => null);
+    if (md?.every((p) => p.leader > 0 && p.isr.length === rf)) return true;
+    await sleep(250);
+  }
+  return false;
+}
+
+async function controllerNode(cluster: ChaosCluster): Promise<number | null> {
+  for (const n of cluster.nodes.filter((x) => x.alive && !x.paused)) {
+    try {
+      const r = await fetch(`${n.metricsUrl}/ready`, { signal: AbortSignal.timeout(1000) });
+      if ((await r.text()).trim() === 'LEADER') return n.id;
+    } catch {
+      // not answering: not the controller
+    }
+  }
+  return null;
+}
+
+/** Samples every running node's Raft gauges into the history until stopped. */
+function sampleRaft(cluster: ChaosCluster, history: History) {
+  let on = true;
+  const gauge = (text: string, name: string) => {
+    const m = new RegExp(`^${name}(?:\\{[^}]*\\})? (-?[\\d.e+]+)$`, 'm').exec(text);
+    return m ? Number(m[1]) : Number.NaN;
+  };
+  const done = (async () => {
+    while (on) {
+      await Promise.all(
+        cluster.nodes
+          .filter((n) => n.alive && !n.paused)
+          .map(async (n) => {
+            const run = n.run;
+            try {
+              const r = await fetch(`${n.metricsUrl}/metrics`, { signal: AbortSignal.timeout(1000) });
+              const text = await r.text();
+              const term = gauge(text, 'controller_raft_term');
+              const commitIndex = gauge(text, 'controller_raft_commit_index');
+              if (Number.isFinite(term) && Number.isFinite(commitIndex) && n.run === run)
+                history.add({
+                  op: 'raft',
+                  node: n.id,
+                  run,
+                  at: history.now(),
+                  term,
+                  commitIndex,
+                  isLeader: gauge(text, 'controller_is_leader') === 1,
+                });
+            } catch {
+              // down, paused or cut off: no sample
+            }
+          }),
+      );
+      await sleep(500);
+    }
+  })();
+  return async () => {
+    on = false;
+    await done;
+  };
+}
+
+/** A replica's records as its segment files hold them, with each batch's leader epoch. */
+async function replicaRecords(dataDir: string, partition: number): Promise<[number, string, number][]> {
+  const dir = path.join(dataDir, `${TOPIC}-${partition}`);
+  let files: string[];
+  try {
+    files = readdirSync(dir).filter((f) => f.endsWith('.log')).sort();
+  } catch {
+    return [];
+  }
+  const out: [number, string, number][] = [];
+  for (const f of files) {
+    const buf = readFileSync(path.join(dir, f));
+    const batches: [number, number][] = [];
+    forEachBatch(buf, (pos, size) => batches.push([pos, size]));
+    for (const [pos, size] of batches) {
+      const b = await decodeBatchAsync(buf.subarray(pos, pos + size));
+      for (const r of b.records) out.push([r.offset, String(r.value), b.header.partitionLeaderEpoch]);
+    }
+  }
+  return out;
+}
+
+interface ScheduleResult {
+  seed: number;
+  ok: boolean;
+  faults: string[];
+  check: CheckResult;
+  /** Liveness: whether the cluster recovered and the consumers caught up after healing. */
+  liveness: Verdict[];
+  dir: string;
+  seconds: number;
+}
+
+async function runSchedule(o: ChaosOptions, chaosNet: ChaosNet, seed: number): Promise<ScheduleResult> {
+  const dir = path.resolve(o.out, `seed-${seed}`);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const dataDir = path.join(os.tmpdir(), `tsbroker-chaos-${process.pid}-${seed}`);
+  rmSync(dataDir, { recursive: true, force: true });
+  const log = (s: string) => process.stderr.write(`chaos[${seed}] +${(history.now() / 1000).toFixed(1)}s ${s}\n`);
+  const history = new History(path.join(dir, 'history.jsonl'));
+  const rf = Math.min(3, o.nodes);
+  const args = ['--log-level', 'info'];
+  if (o.fsync) args.push('--fsync', o.fsync);
+  const cluster = new ChaosCluster({
+    nodes: o.nodes,
+    net: chaosNet,
+    dataDir,
+    logDir: path.join(dir, 'nodes'),
+    args,
+    env: {
+      BROKER_CLUSTER_SESSION_TIMEOUT: '4s',
+      BROKER_CLUSTER_HEARTBEAT_INTERVAL: '300ms',
+      BROKER_REPLICATION_LAG_TIME_MAX: '1500ms',
+    },
+    onControllerTerm: (node, run, term) => history.add({ op: 'controller', node, run, at: history.now(), term }),
+  });
+  const plan = o.quick ? quickSchedule(o.nodes) : planSchedule(seed, o.seconds, o.nodes);
+  const faults: string[] = [];
+  const liveness: Verdict[] = [];
+  let workload: Workload | null = null;
+  let stopRaft: (() => Promise<void>) | null = null;
+  const started = Date.now();
+  try {
+    const occupy = process.env.CHAOS_TEST_OCCUPY;
+    if (occupy) await occupyPort(chaosNet, occupy);
+    await cluster.start();
+    log(`cluster of ${o.nodes} ready`);
+    stopRaft = sampleRaft(cluster, history);
+    const created = await kafkaCall(cluster, 'CreateTopics', 7, {
+      topics: [
+        {
+          name: TOPIC,
+          numPartitions: o.partitions,
+          replicationFactor: rf,
+          assignments: [],
+          configs: [{ name: 'min.insync.replicas', value: String(Math.min(2, rf)) }],
+        },
+      ],
+      timeoutMs: 30_000,
+      validateOnly: false,
+    });
+    if (created.topics[0].errorCode !== 0)
+      throw new Error(`CreateTopics: ${created.topics[0].errorMessage ?? created.topics[0].errorCode}`);
+    if (!(await settled(cluster, rf, 60_000))) throw new Error('the topic did not get a full ISR within 60 s');
+    workload = new Workload({
+      history,
+      bootstrap: cluster.bootstrap,
+      grpcAddresses: cluster.nodes.map((n) => n.grpcAddress),
+      topic: TOPIC,
+      group: GROUP,
+      consumers: o.consumers,
+      tsInFlight: 3,
+    });
+    await workload.start();
+    // A warm-up: the group forms and every producer is acknowledged before the first fault.
+    const warm = Date.now() + 30_000;
+    while (Date.now() < warm && (history.acked < 100 || workload.polledUpTo().size === 0)) await sleep(200);
+    log(`workload running (${history.acked} acknowledged)`);
+
+    const env: NemesisEnv = {
+      cluster,
+      net: chaosNet,
+      settled: (ms) => settled(cluster, rf, ms),
+      async resolve(role, pick) {
+        if (role === 'controller') return controllerNode(cluster);
+        if (role === 'coordinator') {
+          const r = await kafkaCall(cluster, 'FindCoordinator', 4, { keyType: 0, coordinatorKeys: [GROUP] });
+          const c = r.coordinators[0];
+          return c.errorCode === 0 ? (c.nodeId as number) : null;
+        }
+        const md = await metadata(cluster);
+        const p = md[Math.floor(pick * md.length)]!;
+        if (role === 'leader') return p.leader > 0 ? p.leader : null;
+        const followers = p.replicas.filter((id) => id !== p.leader);
+        return followers.length ? followers[Math.floor(pick * followers.length)]! : null;
+      },
+    };
+    for (const f of plan) {
+      await sleep(f.gapMs);
+      const start = history.now();
+      const applied = await applyFault(f, env);
+      const label = `${f.kind} ${f.role}: ${applied.detail}`;
+      log(`fault ${label}`);
+      faults.push(label);
+      if (f.kind !== 'rolling-restart') await sleep(f.holdMs);
+      await applied.heal();
+      history.add({ op: 'nemesis', fault: f.kind, target: f.role, nodes: applied.nodes, start, end: history.now(), detail: applied.detail });
+      log(`healed ${f.kind}`);
+    }
+    // Heal everything, then recovery: every node up and every partition led with its whole ISR.
+    await chaosNet.heal();
+    await cluster.healProcesses();
+    const recovered = await settled(cluster, rf, 120_000);
+    liveness.push({
+      name: 'recovered',
+      ok: recovered,
+      count: recovered ? 0 : 1,
+      examples: recovered ? [] : ['some partition lacked a leader or a full ISR 120 s after healing'],
+    });
+    log(recovered ? 'recovered' : 'NOT recovered within 120 s');
+    await sleep(3000);
+    await workload.stopProducers();
+    log(`producers stopped (${history.acked} acknowledged)`);
+    // The consumers read up to every partition's high watermark.
+    const final = await finalReads(cluster);
+    const caughtUpBy = Date.now() + 60_000;
+    const behind = () =>
+      final.filter((f) => f.highWatermark > 0 && (workload!.polledUpTo().get(f.partition) ?? -1) < f.highWatermark - 1);
+    while (Date.now() < caughtUpBy && behind().length > 0) await sleep(250);
+    const lagging = behind();
+    liveness.push({
+      name: 'consumers-caught-up',
+      ok: lagging.length === 0,
+      count: lagging.length,
+      examples: lagging.map(
+        (f) => `p${f.partition}: polled up to ${workload!.polledUpTo().get(f.partition) ?? -1}, high watermark ${f.highWatermark}`,
+      ),
+    });
+    await workload.stopConsumers();
+    for (const f of final) history.add(f);
+    // Every replica's log, once the followers have everything (bounded: a disagreement shows anyway).
+    await settled(cluster, rf, 30_000);
+    await sleep(1500);
+    for (const f of final)
+      for (const n of cluster.nodes) {
+        const md = await metadata(cluster).catch(() => null);
+        const replicas = md?.[f.partition]?.replicas ?? cluster.nodes.map((x) => x.id);
+        if (!replicas.includes(n.id)) continue;
+        const records = await replicaRecords(n.dataDir, f.partition);
+        const op: ReplicaLogOp = {
+          op: 'replica',
+          node: n.id,
+          partition: f.partition,
+          highWatermark: records.length ? records.at(-1)![0] + 1 : 0,
+          records,
+        };
+        history.add(op);
+      }
+    liveness.push({
+      name: 'workload',
+      ok: workload.problems.length === 0,
+      count: workload.problems.length,
+      examples: workload.problems.slice(0, 10),
+    });
+  } catch (err) {
+    liveness.push({ name: 'run', ok: false, count: 1, examples: [String((err as Error).stack ?? err)] });
+    log(`run failed: ${(err as Error).message}`);
+    workload?.kill();
+  } finally {
+    await stopRaft?.();
+    await cluster.stop().catch(() => cluster.kill());
+  }
+  await history.close();
+  const result = check(history.ops);
+  const ok = result.ok && liveness.every((v) => v.ok);
+  const sr: ScheduleResult = { seed, ok, faults, check: result, liveness, dir, seconds: Math.round((Date.now() - started) / 1000) };
+  writeFileSync(path.join(dir, 'result.json'), `${JSON.stringify({ ...sr, replay: replayCommand(o, seed) }, null, 2)}\n`);
+  writeFileSync(path.join(dir, 'timeline.svg'), timelineSvg(history, seed));
+  writeFileSync(path.join(dir, 'report.md'), scheduleReport(o, sr));
+  if (ok) rmSync(dataDir, { recursive: true, force: true });
+  else log(`data directories kept in ${dataDir}`);
+  return sr;
+}
+
+/** Every partition's whole log, read through its leader with the TypeScript client. */
+async function finalReads(cluster: ChaosCluster): Promise<FinalReadOp[]> {
+  const md = await metadata(cluster);
+  const client = await BrokerClient.connect(cluster.nodes.map((n) => n.grpcAddress));
+  try {
+    const out: FinalReadOp[] = [];
+    for (const p of md) {
+      const records: [number, string][] = [];
+      let offset = 0;
+      let hw = 0;
+      for (;;) {
+        const r = await client.consumeBatch(TOPIC, offset, { partition: p.partition, maxRecords: 5000, maxWaitMs: 0 });
+        hw = r.highWatermark;
+        if (r.records.length === 0) break;
+        for (const m of r.records) records.push([m.offset, String(m.value)]);
+        offset = r.nextOffset;
+      }
+      out.push({ op: 'final-read', partition: p.partition, leader: p.leader, highWatermark: hw, records });
+    }
+    return out;
+  } finally {
+    client.close();
+  }
+}
+
+/** CHAOS_TEST_OCCUPY: a listener on `<node>:<port>` in that node's namespace, left running. */
+async function occupyPort(chaosNet: ChaosNet, spec: string): Promise<void> {
+  const [node, port] = spec.split(':').map(Number) as [number, number];
+  const argv = chaosNet.exec(chaosNet.nodeNs(node), [
+    process.execPath,
+    '-e',
+    `require('net').createServer().listen(${port}, '${chaosNet.nodeAddress(node)}', () => console.log('up'))`,
+  ]);
+  const p = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
+  await once(p.stdout!, 'data');
+}
+
+// ---------------------------------------------------------------- reports
+
+function timelineSvg(history: History, seed: number): string {
+  const a = availability(history.ops, 1000);
+  return lineChartSvg({
+    title: `Acknowledged writes per second under faults (seed ${seed})`,
+    xLabel: 'seconds',
+    yLabel: 'acknowledged writes/s',
+    series: [{ name: 'acknowledged/s', points: a.acked.map((v, i) => [i, v] as [number, number]) }],
+    bands: a.faults.map((f) => ({
+      from: f.start / 1000,
+      to: (f.end ?? history.now()) / 1000,
+      label: `${f.fault} ${f.target}`,
+    })),
+  });
+}
+
+/** Acknowledged writes per second during each fault, against the rate before the first one. */
+function faultAvailability(history: HistoryOp[]): string[] {
+  const a = availability(history, 1000);
+  const rate = (from: number, to: number) => {
+    const s = a.acked.slice(Math.floor(from / 1000), Math.max(Math.floor(from / 1000) + 1, Math.ceil(to / 1000)));
+    return s.length ? Math.round(s.reduce((x, y) => x + y, 0) / s.length) : 0;
+  };
+  const first = a.faults[0]?.start ?? history.length;
+  const baseline = rate(0, first);
+  return a.faults.map(
+    (f) => `| ${f.fault} ${f.target} (${f.nodes.join(', ')}) | ${(f.start / 1000).toFixed(1)} s | ${(((f.end ?? f.start) - f.start) / 1000).toFixed(1)} s | ${rate(f.start, f.end ?? f.start)} | ${baseline} |`,
+  );
+}
+
+type HistoryOp = History['ops'][number];
+
+function verdictRows(vs: Verdict[]): string[] {
+  return vs.map(
+    (v) =>
+      `| ${v.name} | ${v.ok ? 'ok' : '**FAIL**'} | ${v.count} | ${[v.note, ...v.examples.slice(0, 3)].filter(Boolean).join('; ').replace(/\|/g, '\\|')} |`,
+  );
+}
+
+function scheduleReport(o: ChaosOptions, r: ScheduleResult): string {
+  const c = r.check.counts;
+  const history = parseLines(path.join(r.dir, 'history.jsonl'));
+  return [
+    `# Chaos schedule, seed ${r.seed}: ${r.ok ? 'passed' : 'FAILED'}`,
+    '',
+    `${o.nodes} nodes, ${o.partitions} partitions, ${o.seconds} s of faults${o.fsync ? `, fsync ${o.fsync}` : ''}; ${r.seconds} s in all.`,
+    `Replay: \`${replayCommand(o, r.seed)}\``,
+    '',
+    '## Faults',
+    '',
+    ...r.faults.map((f, i) => `${i + 1}. ${f}`),
+    '',
+    '## Counts',
+    '',
+    `operations ${c.operations}, sends ${c.sends}, acknowledged ${c.acknowledged}, unknown ${c.unknown} (${c.unknownPresent} of them stored), failed ${c.failed}, lost ${c.lost}, duplicated ${c.duplicated} (non-idempotent producer: ${c.duplicatedNonIdempotent}), unseen ${c.unseen}, polls ${c.polls}, commits ${c.commits}, faults ${c.faults}`,
+    '',
+    '## Verdicts',
+    '',
+    '| property | verdict | count | detail |',
+    '|---|---|---|---|',
+    ...verdictRows([...r.check.verdicts, ...r.liveness]),
+    '',
+    '## Availability (acknowledged writes per second)',
+    '',
+    '| fault | at | held | during | before the faults |',
+    '|---|---|---|---|---|',
+    ...faultAvailability(history),
+    '',
+    '![timeline](timeline.svg)',
+    '',
+  ].join('\n');
+}
+
+function parseLines(file: string): HistoryOp[] {
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as HistoryOp);
+}
+
+function summary(o: ChaosOptions, results: ScheduleResult[]): string {
+  const rows = results.map((r) => {
+    const c = r.check.counts;
+    const failed = [...r.check.verdicts, ...r.liveness].filter((v) => !v.ok).map((v) => v.name);
+    return `| ${r.seed} | ${r.faults.map((f) => f.split(':')[0]).join(', ')} | ${c.acknowledged} | ${c.unknown} | ${c.lost} | ${c.duplicated} | ${c.unseen} | ${r.ok ? 'ok' : `**FAIL** (${failed.join(', ')})`} |`;
+  });
+  return [
+    `# Chaos run: ${results.filter((r) => r.ok).length} of ${results.length} schedules passed`,
+    '',
+    `${o.nodes} nodes, ${o.seconds} s per schedule, seeds ${results[0]?.seed}..${results.at(-1)?.seed}.`,
+    '',
+    '| seed | faults | acknowledged | unknown | lost | duplicated | unseen | verdict |',
+    '|---|---|---|---|---|---|---|---|',
+    ...rows,
+    '',
+    ...results.filter((r) => !r.ok).map((r) => `Replay seed ${r.seed}: \`${replayCommand(o, r.seed)}\``),
+    '',
+  ].join('\n');
+}
+
+async function inner(o: ReturnType<typeof parseArgs>): Promise<number> {
+  const chaosNet = attachChaosNet({ prefix: o.inner!, nodes: o.nodes });
+  mkdirSync(o.out, { recursive: true });
+  const results: ScheduleResult[] = [];
+  let stopping = false;
+  process.on('SIGTERM', () => {
+    stopping = true;
+  });
+  for (let i = 0; i < o.schedules && !stopping; i++) {
+    const seed = o.seed + i;
+    const r = await runSchedule(o, chaosNet, seed);
+    results.push(r);
+    await chaosNet.heal().catch(() => {});
+    const failed = [...r.check.verdicts, ...r.liveness].filter((v) => !v.ok);
+    process.stderr.write(
+      `chaos: schedule ${i + 1}/${o.schedules} seed ${seed}: ${r.ok ? 'passed' : 'FAILED'} ` +
+        `(${r.check.counts.acknowledged} acknowledged, ${r.check.counts.lost} lost, ${r.check.counts.duplicated} duplicated, ${r.check.counts.unseen} unseen) in ${r.seconds} s\n`,
+    );
+    for (const v of failed) process.stderr.write(`  ${v.name}: ${v.count}; ${v.examples.slice(0, 5).join('; ')}\n`);
+    if (!r.ok) process.stderr.write(`  replay: ${replayCommand(o, seed)}\n  results: ${r.dir}\n`);
+  }
+  writeFileSync(path.join(o.out, 'summary.md'), summary(o, results));
+  writeFileSync(
+    path.join(o.out, 'summary.json'),
+    `${JSON.stringify(results.map((r) => ({ seed: r.seed, ok: r.ok, faults: r.faults, counts: r.check.counts, failed: [...r.check.verdicts, ...r.liveness].filter((v) => !v.ok).map((v) => v.name) })), null, 2)}\n`,
+  );
+  return results.every((r) => r.ok) && results.length === o.schedules ? 0 : 1;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let o: ReturnType<typeof parseArgs>;
+  try {
+    o = parseArgs(argv);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`chaos: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  if (o.inner) return inner(o);
+  return supervise(o, argv);
+}
+
+if (import.meta.main) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err) => {
+      process.stderr.write(`chaos: ${(err as Error).stack ?? err}\n`);
+      process.exit(1);
+    },
+  );
+}
+
+// Referenced by the tests of the harness.
+export { net as _net };
