@@ -201,7 +201,19 @@ test('inconsistent-offsets: an acknowledged offset holding another value', () =>
   const h = edit(clean(), sendOf('ts-idem-2'), (op) => ({ ...op, offset: 2 }) as SendOp);
   const v = verdict(check(h), 'inconsistent-offsets');
   assert.equal(v.ok, false);
-  assert.deepEqual(v.examples, ['p0@2: acknowledged ts-idem-2, final log holds ts-idem-3']);
+  assert.deepEqual(v.examples, [
+    'p0@2: acknowledged ts-idem-2, final log holds ts-idem-3 (and ts-idem-2 at p0@1)',
+  ]);
+  // Stored in another order than the polls and replicas saw, but where acknowledged.
+  const noPolls = clean().filter((op) => op.op !== 'poll' && op.op !== 'replica');
+  const swapped = edit(noPolls, finalOf(0), () => final(0, ['ts-idem-1', 'ts-idem-3', 'ts-idem-2']));
+  edit(swapped, sendOf('ts-idem-3'), (op) => ({ ...op, offset: 1 }) as SendOp);
+  edit(swapped, sendOf('ts-idem-2'), (op) => ({ ...op, offset: 2 }) as SendOp);
+  assert.equal(verdict(check(swapped), 'inconsistent-offsets').ok, true);
+  edit(swapped, sendOf('ts-idem-1'), (op) => ({ ...op, partition: 1 }) as SendOp);
+  assert.deepEqual(verdict(check(swapped), 'inconsistent-offsets').examples, [
+    'p1@0: acknowledged ts-idem-1, final log holds librdkafka-1',
+  ]);
 });
 
 test('inconsistent-offsets: an acknowledged value stored at another offset', () => {
@@ -408,7 +420,7 @@ test('replica-agreement: the common prefix below both high watermarks, and leade
   assert.deepEqual(v.examples, ['p0@1: replica on node 3 (hw 2) holds ts-idem-9, final log ts-idem-2']);
 
   // At the final high watermark a replica lacking a record disagrees.
-  const lacking = [...clean().filter((op) => !(op.op === 'replica' && op.node === 2 && op.partition === 1))];
+  const lacking = clean().filter((op) => !(op.op === 'replica' && op.node === 2 && op.partition === 1));
   lacking.push({ ...replica(2, 1, []), highWatermark: 2, records: [[0, 'librdkafka-1', 1]] });
   assert.deepEqual(verdict(check(lacking), 'replica-agreement').examples, [
     'p1@1: replica on node 2 (hw 2) lacks librdkafka-2 of the final log',

@@ -245,7 +245,10 @@ export function check(history: HistoryOp[]): CheckResult {
       if (log === undefined || s.offset === undefined) continue;
       const there = log.byOffset.get(s.offset);
       if (there !== undefined && there !== s.value)
-        inconsistent.add(`${place}: acknowledged ${s.value}, final log holds ${there}`);
+        inconsistent.add(
+          `${place}: acknowledged ${s.value}, final log holds ${there}` +
+            (inPartition.length > 0 ? ` (and ${s.value} at ${where(s.value)})` : ''),
+        );
       else if (there === undefined && inPartition.length > 0)
         inconsistent.add(`${place}: acknowledged ${s.value}, final log holds it at ${where(s.value)}`);
     } else {
