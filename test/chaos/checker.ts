@@ -267,13 +267,13 @@ export function check(history: HistoryOp[]): CheckResult {
   }
 
   // Duplicates, by the sender of each value.
-  const idempotentOf = new Map<string, SendOp>();
-  for (const s of sends) if (!idempotentOf.has(s.value)) idempotentOf.set(s.value, s);
+  const senderOf = new Map<string, SendOp>();
+  for (const s of sends) if (!senderOf.has(s.value)) senderOf.set(s.value, s);
   const duplicate = new Anomalies();
   let duplicatedNonIdempotent = 0;
   for (const [value, positions] of stored) {
     if (positions.length < 2) continue;
-    const s = idempotentOf.get(value);
+    const s = senderOf.get(value);
     if (s === undefined) continue;
     if (!s.idempotent) {
       duplicatedNonIdempotent++;
