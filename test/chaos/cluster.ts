@@ -118,7 +118,10 @@ export class ChaosCluster {
       ...o.args,
     ]);
     const logFile = path.join(o.logDir, `node-${id}.log`);
-    appendFileSync(logFile, `${JSON.stringify({ chaos: 'start', node: id, run, at: new Date().toISOString() })}\n`);
+    appendFileSync(
+      logFile,
+      `${JSON.stringify({ chaos: 'start', node: id, run, at: new Date().toISOString() })}\n`,
+    );
     const proc = spawn(argv[0]!, argv.slice(1), {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, ...o.env, BROKER_LOGGING_FORMAT: 'json', BROKER_LOGGING_LEVEL: 'info' },
@@ -160,7 +163,9 @@ export class ChaosCluster {
         }
       });
       void exited.then(() =>
-        reject(new Error(`node ${id} exited before it was ready: ${stderr.trim().slice(-1500) || '(no output)'}`)),
+        reject(
+          new Error(`node ${id} exited before it was ready: ${stderr.trim().slice(-1500) || '(no output)'}`),
+        ),
       );
     });
     const timeoutMs = o.readyTimeoutMs ?? 60_000;
@@ -169,7 +174,10 @@ export class ChaosCluster {
       await Promise.race([
         ready,
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`node ${id} was not ready within ${timeoutMs} ms`)), timeoutMs);
+          timer = setTimeout(
+            () => reject(new Error(`node ${id} was not ready within ${timeoutMs} ms`)),
+            timeoutMs,
+          );
         }),
       ]);
     } catch (err) {

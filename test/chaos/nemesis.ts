@@ -53,14 +53,21 @@ export function prng(seed: number): () => number {
 
 /** The fault/role pairs a cluster of `nodes` can take. */
 export function faultMenu(nodes: number): [FaultKind, Role][] {
-  if (nodes === 1) return [['kill', 'random'], ['terminate', 'random'], ['pause', 'random']];
+  if (nodes === 1)
+    return [
+      ['kill', 'random'],
+      ['terminate', 'random'],
+      ['pause', 'random'],
+    ];
   const roles: Role[] = ['leader', 'follower', 'controller', 'coordinator', 'random'];
   const menu: [FaultKind, Role][] = [];
-  for (const role of roles) for (const kind of ['kill', 'pause', 'terminate'] as const) menu.push([kind, role]);
+  for (const role of roles)
+    for (const kind of ['kill', 'pause', 'terminate'] as const) menu.push([kind, role]);
   for (const role of ['leader', 'controller', 'coordinator', 'random'] as const)
     menu.push(['isolate', role], ['one-way', role]);
   menu.push(['kill', 'all'], ['pause', 'all'], ['rolling-restart', 'all']);
-  if (nodes >= 3) menu.push(['split', 'random'], ['bridge', 'random'], ['split', 'leader'], ['bridge', 'controller']);
+  if (nodes >= 3)
+    menu.push(['split', 'random'], ['bridge', 'random'], ['split', 'leader'], ['bridge', 'controller']);
   return menu;
 }
 
@@ -155,7 +162,11 @@ export async function applyFault(f: PlannedFault, env: NemesisEnv): Promise<Appl
     }
     case 'isolate':
       await net.partition([[target], others]);
-      return { nodes: [target], detail: `node ${target} cut off from ${others.join(', ')}${note}`, heal: () => net.heal() };
+      return {
+        nodes: [target],
+        detail: `node ${target} cut off from ${others.join(', ')}${note}`,
+        heal: () => net.heal(),
+      };
     case 'split': {
       // A minority of floor((n-1)/2) nodes with the target in it; at least the target alone.
       const size = Math.max(1, Math.floor((ids.length - 1) / 2));
@@ -197,7 +208,11 @@ export async function applyFault(f: PlannedFault, env: NemesisEnv): Promise<Appl
         await cluster.startNode(id);
         settledAfter.push((await env.settled(30_000)) ? `${id}` : `${id} (ISR not full within 30 s)`);
       }
-      return { nodes: ids, detail: `SIGTERM and start, in turn: ${settledAfter.join(', ')}`, heal: async () => {} };
+      return {
+        nodes: ids,
+        detail: `SIGTERM and start, in turn: ${settledAfter.join(', ')}`,
+        heal: async () => {},
+      };
     }
   }
 }

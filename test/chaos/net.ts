@@ -411,7 +411,9 @@ export function attachChaosNet(options: { prefix: string; nodes: number }): Chao
   if (missing.length > 0) throw new Error(`no chaos network ${prefix}: ${missing.join(', ')} missing`);
   return handle(prefix, nodes, async () => {
     const errors: string[] = [];
-    for (const ns of listNamespaces().filter((n) => n.startsWith(`${prefix}-`)).toReversed())
+    for (const ns of listNamespaces()
+      .filter((n) => n.startsWith(`${prefix}-`))
+      .toReversed())
       await removeNamespace(ns, errors);
     return errors;
   });

@@ -27,8 +27,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { lineChartSvg } from '../../bench/lib/svg.ts';
 import { BrokerClient } from '../../src/client/index.ts';
@@ -37,7 +35,7 @@ import { decodeBatchAsync, forEachBatch } from '../../src/records/batch.ts';
 import { availability, type CheckResult, check, type Verdict } from './checker.ts';
 import { ChaosCluster, PORTS } from './cluster.ts';
 import type { FinalReadOp, ReplicaLogOp } from './history.ts';
-import { applyFault, type NemesisEnv, type PlannedFault, planSchedule, quickSchedule } from './nemesis.ts';
+import { applyFault, type NemesisEnv, planSchedule, quickSchedule } from './nemesis.ts';
 import {
   attachChaosNet,
   type ChaosNet,
@@ -149,7 +147,15 @@ export function parseArgs(argv: string[]): ChaosOptions & { inner: string | null
 
 /** The command that replays schedule `seed` of a run made with `o`. */
 export function replayCommand(o: ChaosOptions, seed: number): string {
-  const parts = ['npm run chaos --', '--seed', String(seed), '--seconds', String(o.seconds), '--nodes', String(o.nodes)];
+  const parts = [
+    'npm run chaos --',
+    '--seed',
+    String(seed),
+    '--seconds',
+    String(o.seconds),
+    '--nodes',
+    String(o.nodes),
+  ];
   if (o.quick) parts.push('--quick');
   if (o.fsync) parts.push('--fsync', o.fsync);
   if (o.partitions !== 4) parts.push('--partitions', String(o.partitions));
@@ -179,7 +185,7 @@ async function supervise(o: ReturnType<typeof parseArgs>, argv: string[]): Promi
   const [pyCode] = (await once(py, 'exit').catch(() => [127])) as [number | null];
   if (pyCode !== 0) {
     say(
-      'the workload needs confluent-kafka for Debian\'s Python: apt-get install -y --no-install-recommends python3-confluent-kafka',
+      "the workload needs confluent-kafka for Debian's Python: apt-get install -y --no-install-recommends python3-confluent-kafka",
     );
     return 2;
   }
@@ -198,9 +204,13 @@ async function supervise(o: ReturnType<typeof parseArgs>, argv: string[]): Promi
     say(`cannot make the run's network: ${(err as Error).message}`);
     return 2;
   }
-  const inner = spawn('ip', ['netns', 'exec', chaosNet.hubNs, process.execPath, runTs, ...argv, '--inner', chaosNet.prefix], {
-    stdio: 'inherit',
-  });
+  const inner = spawn(
+    'ip',
+    ['netns', 'exec', chaosNet.hubNs, process.execPath, runTs, ...argv, '--inner', chaosNet.prefix],
+    {
+      stdio: 'inherit',
+    },
+  );
   say(`supervisor ${process.pid}, run ${inner.pid} in namespace ${chaosNet.hubNs}`);
   const exited = once(inner, 'exit').then(([code, signal]) => (code ?? (signal ? 1 : 0)) as number);
   const stopInner = () => {
@@ -235,7 +245,12 @@ async function kafkaCall(
   for (const n of cluster.nodes.filter((x) => x.alive && !x.paused)) {
     let c: KafkaOutbound | null = null;
     try {
-      c = await KafkaOutbound.connect({ host: n.address, port: PORTS.kafka, clientId: 'chaos', connectTimeoutMs: 1000 });
+      c = await KafkaOutbound.connect({
+        host: n.address,
+        port: PORTS.kafka,
+        clientId: 'chaos',
+        connectTimeoutMs: 1000,
+      });
       return await c.request(api, version, body, 3000);
     } catch (err) {
       last = err;
@@ -264,7 +279,12 @@ async function metadata(cluster: ChaosCluster): Promise<PartitionMeta[]> {
   return (
     t.partitions as { partitionIndex: number; leaderId: number; replicaNodes: number[]; isrNodes: number[] }[]
   )
-    .map((p) => ({ partition: p.partitionIndex, leader: p.leaderId, replicas: p.replicaNodes, isr: p.isrNodes }))
+    .map((p) => ({
+      partition: p.partitionIndex,
+      leader: p.leaderId,
+      replicas: p.replicaNodes,
+      isr: p.isrNodes,
+    }))
     .sort((a, b) => a.partition - b.partition);
 }
 
@@ -338,7 +358,9 @@ async function replicaRecords(dataDir: string, partition: number): Promise<[numb
   const dir = path.join(dataDir, `${TOPIC}-${partition}`);
   let files: string[];
   try {
-    files = readdirSync(dir).filter((f) => f.endsWith('.log')).sort();
+    files = readdirSync(dir)
+      .filter((f) => f.endsWith('.log'))
+      .sort();
   } catch {
     return [];
   }
@@ -370,9 +392,10 @@ async function runSchedule(o: ChaosOptions, chaosNet: ChaosNet, seed: number): P
   const dir = path.resolve(o.out, `seed-${seed}`);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
-  const dataDir = path.join(os.tmpdir(), `tsbroker-chaos-${process.pid}-${seed}`);
-  rmSync(dataDir, { recursive: true, force: true });
-  const log = (s: string) => process.stderr.write(`chaos[${seed}] +${(history.now() / 1000).toFixed(1)}s ${s}\n`);
+  // Under the results: kept when the schedule fails, for its post-mortem; removed when it passes.
+  const dataDir = path.join(dir, 'data');
+  const log = (s: string) =>
+    process.stderr.write(`chaos[${seed}] +${(history.now() / 1000).toFixed(1)}s ${s}\n`);
   const history = new History(path.join(dir, 'history.jsonl'));
   const rf = Math.min(3, o.nodes);
   const args = ['--log-level', 'info'];
@@ -388,7 +411,8 @@ async function runSchedule(o: ChaosOptions, chaosNet: ChaosNet, seed: number): P
       BROKER_CLUSTER_HEARTBEAT_INTERVAL: '300ms',
       BROKER_REPLICATION_LAG_TIME_MAX: '1500ms',
     },
-    onControllerTerm: (node, run, term) => history.add({ op: 'controller', node, run, at: history.now(), term }),
+    onControllerTerm: (node, run, term) =>
+      history.add({ op: 'controller', node, run, at: history.now(), term }),
   });
   const plan = o.quick ? quickSchedule(o.nodes) : planSchedule(seed, o.seconds, o.nodes);
   const faults: string[] = [];
@@ -417,7 +441,8 @@ async function runSchedule(o: ChaosOptions, chaosNet: ChaosNet, seed: number): P
     });
     if (created.topics[0].errorCode !== 0)
       throw new Error(`CreateTopics: ${created.topics[0].errorMessage ?? created.topics[0].errorCode}`);
-    if (!(await settled(cluster, rf, 60_000))) throw new Error('the topic did not get a full ISR within 60 s');
+    if (!(await settled(cluster, rf, 60_000)))
+      throw new Error('the topic did not get a full ISR within 60 s');
     workload = new Workload({
       history,
       bootstrap: cluster.bootstrap,
@@ -460,7 +485,15 @@ async function runSchedule(o: ChaosOptions, chaosNet: ChaosNet, seed: number): P
       faults.push(label);
       if (f.kind !== 'rolling-restart') await sleep(f.holdMs);
       await applied.heal();
-      history.add({ op: 'nemesis', fault: f.kind, target: f.role, nodes: applied.nodes, start, end: history.now(), detail: applied.detail });
+      history.add({
+        op: 'nemesis',
+        fault: f.kind,
+        target: f.role,
+        nodes: applied.nodes,
+        start,
+        end: history.now(),
+        detail: applied.detail,
+      });
       log(`healed ${f.kind}`);
     }
     // Heal everything, then recovery: every node up and every partition led with its whole ISR.
@@ -481,7 +514,9 @@ async function runSchedule(o: ChaosOptions, chaosNet: ChaosNet, seed: number): P
     const final = await finalReads(cluster);
     const caughtUpBy = Date.now() + 60_000;
     const behind = () =>
-      final.filter((f) => f.highWatermark > 0 && (workload!.polledUpTo().get(f.partition) ?? -1) < f.highWatermark - 1);
+      final.filter(
+        (f) => f.highWatermark > 0 && (workload!.polledUpTo().get(f.partition) ?? -1) < f.highWatermark - 1,
+      );
     while (Date.now() < caughtUpBy && behind().length > 0) await sleep(250);
     const lagging = behind();
     liveness.push({
@@ -489,7 +524,8 @@ async function runSchedule(o: ChaosOptions, chaosNet: ChaosNet, seed: number): P
       ok: lagging.length === 0,
       count: lagging.length,
       examples: lagging.map(
-        (f) => `p${f.partition}: polled up to ${workload!.polledUpTo().get(f.partition) ?? -1}, high watermark ${f.highWatermark}`,
+        (f) =>
+          `p${f.partition}: polled up to ${workload!.polledUpTo().get(f.partition) ?? -1}, high watermark ${f.highWatermark}`,
       ),
     });
     await workload.stopConsumers();
@@ -529,8 +565,19 @@ async function runSchedule(o: ChaosOptions, chaosNet: ChaosNet, seed: number): P
   await history.close();
   const result = check(history.ops);
   const ok = result.ok && liveness.every((v) => v.ok);
-  const sr: ScheduleResult = { seed, ok, faults, check: result, liveness, dir, seconds: Math.round((Date.now() - started) / 1000) };
-  writeFileSync(path.join(dir, 'result.json'), `${JSON.stringify({ ...sr, replay: replayCommand(o, seed) }, null, 2)}\n`);
+  const sr: ScheduleResult = {
+    seed,
+    ok,
+    faults,
+    check: result,
+    liveness,
+    dir,
+    seconds: Math.round((Date.now() - started) / 1000),
+  };
+  writeFileSync(
+    path.join(dir, 'result.json'),
+    `${JSON.stringify({ ...sr, replay: replayCommand(o, seed) }, null, 2)}\n`,
+  );
   writeFileSync(path.join(dir, 'timeline.svg'), timelineSvg(history, seed));
   writeFileSync(path.join(dir, 'report.md'), scheduleReport(o, sr));
   if (ok) rmSync(dataDir, { recursive: true, force: true });
@@ -549,7 +596,11 @@ async function finalReads(cluster: ChaosCluster): Promise<FinalReadOp[]> {
       let offset = 0;
       let hw = 0;
       for (;;) {
-        const r = await client.consumeBatch(TOPIC, offset, { partition: p.partition, maxRecords: 5000, maxWaitMs: 0 });
+        const r = await client.consumeBatch(TOPIC, offset, {
+          partition: p.partition,
+          maxRecords: 5000,
+          maxWaitMs: 0,
+        });
         hw = r.highWatermark;
         if (r.records.length === 0) break;
         for (const m of r.records) records.push([m.offset, String(m.value)]);
@@ -596,13 +647,18 @@ function timelineSvg(history: History, seed: number): string {
 function faultAvailability(history: HistoryOp[]): string[] {
   const a = availability(history, 1000);
   const rate = (from: number, to: number) => {
-    const s = a.acked.slice(Math.floor(from / 1000), Math.max(Math.floor(from / 1000) + 1, Math.ceil(to / 1000)));
+    const s = a.acked.slice(
+      Math.floor(from / 1000),
+      Math.max(Math.floor(from / 1000) + 1, Math.ceil(to / 1000)),
+    );
     return s.length ? Math.round(s.reduce((x, y) => x + y, 0) / s.length) : 0;
   };
-  const first = a.faults[0]?.start ?? history.length;
-  const baseline = rate(0, first);
+  // Before the first fault: from the first acknowledgement (the cluster's start is not a fault).
+  const firstAck = a.acked.findIndex((v) => v > 0) * 1000;
+  const baseline = rate(Math.max(0, firstAck), a.faults[0]?.start ?? a.acked.length * 1000);
   return a.faults.map(
-    (f) => `| ${f.fault} ${f.target} (${f.nodes.join(', ')}) | ${(f.start / 1000).toFixed(1)} s | ${(((f.end ?? f.start) - f.start) / 1000).toFixed(1)} s | ${rate(f.start, f.end ?? f.start)} | ${baseline} |`,
+    (f) =>
+      `| ${f.fault} ${f.target} (${f.nodes.join(', ')}) | ${(f.start / 1000).toFixed(1)} s | ${(((f.end ?? f.start) - f.start) / 1000).toFixed(1)} s | ${rate(f.start, f.end ?? f.start)} | ${baseline} |`,
   );
 }
 
@@ -680,11 +736,12 @@ async function inner(o: ReturnType<typeof parseArgs>): Promise<number> {
   const chaosNet = attachChaosNet({ prefix: o.inner!, nodes: o.nodes });
   mkdirSync(o.out, { recursive: true });
   const results: ScheduleResult[] = [];
-  let stopping = false;
+  // The supervisor kills what this run started and removes the namespaces.
   process.on('SIGTERM', () => {
-    stopping = true;
+    process.stderr.write('chaos: stopped by SIGTERM\n');
+    process.exit(143);
   });
-  for (let i = 0; i < o.schedules && !stopping; i++) {
+  for (let i = 0; i < o.schedules; i++) {
     const seed = o.seed + i;
     const r = await runSchedule(o, chaosNet, seed);
     results.push(r);
@@ -694,13 +751,24 @@ async function inner(o: ReturnType<typeof parseArgs>): Promise<number> {
       `chaos: schedule ${i + 1}/${o.schedules} seed ${seed}: ${r.ok ? 'passed' : 'FAILED'} ` +
         `(${r.check.counts.acknowledged} acknowledged, ${r.check.counts.lost} lost, ${r.check.counts.duplicated} duplicated, ${r.check.counts.unseen} unseen) in ${r.seconds} s\n`,
     );
-    for (const v of failed) process.stderr.write(`  ${v.name}: ${v.count}; ${v.examples.slice(0, 5).join('; ')}\n`);
+    for (const v of failed)
+      process.stderr.write(`  ${v.name}: ${v.count}; ${v.examples.slice(0, 5).join('; ')}\n`);
     if (!r.ok) process.stderr.write(`  replay: ${replayCommand(o, seed)}\n  results: ${r.dir}\n`);
   }
   writeFileSync(path.join(o.out, 'summary.md'), summary(o, results));
   writeFileSync(
     path.join(o.out, 'summary.json'),
-    `${JSON.stringify(results.map((r) => ({ seed: r.seed, ok: r.ok, faults: r.faults, counts: r.check.counts, failed: [...r.check.verdicts, ...r.liveness].filter((v) => !v.ok).map((v) => v.name) })), null, 2)}\n`,
+    `${JSON.stringify(
+      results.map((r) => ({
+        seed: r.seed,
+        ok: r.ok,
+        faults: r.faults,
+        counts: r.check.counts,
+        failed: [...r.check.verdicts, ...r.liveness].filter((v) => !v.ok).map((v) => v.name),
+      })),
+      null,
+      2,
+    )}\n`,
   );
   return results.every((r) => r.ok) && results.length === o.schedules ? 0 : 1;
 }
@@ -729,6 +797,3 @@ if (import.meta.main) {
     },
   );
 }
-
-// Referenced by the tests of the harness.
-export { net as _net };

@@ -60,7 +60,9 @@ class PythonChild {
   readonly polled = new Map<number, number>();
 
   constructor(args: string[], history: History, onLine?: (op: HistoryOp) => void) {
-    this.proc = spawn(debianPython, [script, ...args, String(history.t0)], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.proc = spawn(debianPython, [script, ...args, String(history.t0)], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     this.proc.stdin!.on('error', () => {});
     this.exited = once(this.proc, 'close').then(([code, signal]) => (code ?? signal) as number | string);
     let buf = '';
@@ -154,7 +156,12 @@ export class Workload {
               const r = await producer.send(o.topic, { key: value, value });
               h.add({ ...op, end: h.now(), outcome: 'ok', partition: r.partition, offset: r.offset });
             } catch (err) {
-              h.add({ ...op, end: h.now(), outcome: 'unknown', error: String((err as Error).message ?? err) });
+              h.add({
+                ...op,
+                end: h.now(),
+                outcome: 'unknown',
+                error: String((err as Error).message ?? err),
+              });
               await new Promise((r) => setTimeout(r, 100));
             }
           }
@@ -182,8 +189,7 @@ export class Workload {
   /** The highest offset any consumer has polled, per partition. */
   polledUpTo(): Map<number, number> {
     const m = new Map<number, number>();
-    for (const c of this.#consumers)
-      for (const [p, o] of c.polled) if (o > (m.get(p) ?? -1)) m.set(p, o);
+    for (const c of this.#consumers) for (const [p, o] of c.polled) if (o > (m.get(p) ?? -1)) m.set(p, o);
     return m;
   }
 
@@ -198,7 +204,8 @@ export class Workload {
     const codes = await Promise.all(this.#producers.map((p) => p.stop(40_000)));
     await Promise.all(this.#tsLoops);
     codes.forEach((c, i) => {
-      if (c !== 0) this.problems.push(`producer ${i} exited with ${c}: ${this.#producers[i]!.stderr.slice(-500)}`);
+      if (c !== 0)
+        this.problems.push(`producer ${i} exited with ${c}: ${this.#producers[i]!.stderr.slice(-500)}`);
     });
   }
 
@@ -207,7 +214,8 @@ export class Workload {
     await this.#poller;
     const codes = await Promise.all(this.#consumers.map((c) => c.stop(20_000)));
     codes.forEach((c, i) => {
-      if (c !== 0) this.problems.push(`consumer ${i + 1} exited with ${c}: ${this.#consumers[i]!.stderr.slice(-500)}`);
+      if (c !== 0)
+        this.problems.push(`consumer ${i + 1} exited with ${c}: ${this.#consumers[i]!.stderr.slice(-500)}`);
     });
     this.#client?.close();
   }

@@ -1,9 +1,15 @@
 /**
- * The chaos run's network (test/chaos/net.ts) on real namespaces: a 3-node net with a TCP echo server
- * (and a UDP receiver, for one-way cuts) in each node namespace, probed from the hub and from the nodes.
+ * The chaos harness (issue 13). First its network (test/chaos/net.ts) on real namespaces: a 3-node net
+ * with a TCP echo server (and a UDP receiver, for one-way cuts) in each node namespace, probed from the
+ * hub and from the nodes. Then the harness itself (test/chaos/run.ts) as `npm run chaos` runs it: bad
+ * arguments, a missing command, a namespace left by a dead run, a port in use, a run stopped midway
+ * (each a clear message and nothing left behind), and the `--quick` run with every verdict passing.
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { after, before, test } from 'node:test';
 import {
   type ChaosNet,
@@ -249,4 +255,163 @@ test('a failing step fails createChaosNet cleanly: the error names the command, 
     namespacesNow().filter((n) => n.startsWith(`${failPrefix}-`)),
     [],
   );
+});
+
+// ---------------------------------------------------------------- the harness (test/chaos/run.ts)
+// In this file rather than their own: a test here leaves a namespace of a dead pid on purpose, which a
+// harness started concurrently by another test file would refuse to run beside.
+
+const runTs = new URL('./run.ts', import.meta.url).pathname;
+
+interface HarnessRun {
+  code: number | null;
+  stderr: string;
+  /** The supervisor's network prefix, from its first line. */
+  prefix: string | null;
+}
+
+/** Runs the harness as `npm run chaos` would, bounded by `ms`; `onLine` sees each stderr line. */
+function harness(
+  args: string[],
+  opts: { env?: Record<string, string>; ms?: number; onLine?: (line: string, pid: number) => void } = {},
+): Promise<HarnessRun> {
+  const child = spawn(process.execPath, [runTs, ...args], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, ...opts.env },
+  });
+  let stderr = '';
+  let buf = '';
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    stderr += d;
+    buf += d;
+    const lines = buf.split('\n');
+    buf = lines.pop()!;
+    for (const l of lines) opts.onLine?.(l, child.pid!);
+  });
+  const timer = setTimeout(() => child.kill('SIGKILL'), opts.ms ?? 120_000);
+  return new Promise((resolve) => {
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      const m = /in namespace (tsbc\d+)-hub/.exec(stderr);
+      resolve({ code, stderr, prefix: m ? m[1]! : null });
+    });
+  });
+}
+
+/** Processes whose command line mentions `text` (not this test's own). */
+function processesWith(text: string): string[] {
+  const r = spawnSync('pgrep', ['-af', text], { encoding: 'utf8' });
+  return r.stdout.split('\n').filter((l) => l.trim() !== '' && !l.includes('pgrep'));
+}
+
+function tmpOut(): string {
+  return mkdtempSync(path.join(os.tmpdir(), 'chaos-test-'));
+}
+
+test('the harness refuses bad arguments with its usage, exit 2', async () => {
+  for (const args of [['--nodes', '0'], ['--bogus'], ['--fsync', 'sometimes'], ['--seconds']]) {
+    const r = await harness(args, { ms: 20_000 });
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, /usage: npm run chaos/);
+  }
+});
+
+test('a missing command: a clear message naming the package, exit 2, no namespace made', async () => {
+  const before = namespacesNow();
+  // ip and iptables live in /usr/sbin.
+  const r = await harness(['--quick'], { env: { PATH: '/usr/bin:/bin' }, ms: 20_000 });
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /iptables/);
+  assert.match(r.stderr, /apt-get install/);
+  assert.deepEqual(namespacesNow(), before);
+});
+
+test('a namespace left by a dead run: a clear message and exit 2; --clean removes it', async () => {
+  let deadPid = 99_999;
+  while (spawnSync('kill', ['-0', String(deadPid)]).status === 0) deadPid--;
+  const name = `tsbc${deadPid}-hub`;
+  assert.equal(spawnSync('ip', ['netns', 'add', name]).status, 0);
+  try {
+    const r = await harness(['--quick'], { ms: 20_000 });
+    assert.equal(r.code, 2, r.stderr);
+    assert.ok(r.stderr.includes(name), r.stderr);
+    assert.match(r.stderr, /npm run chaos -- --clean/);
+    assert.equal(r.prefix, null, 'no run started');
+    const c = await harness(['--clean'], { ms: 20_000 });
+    assert.equal(c.code, 0, c.stderr);
+    assert.ok(c.stderr.includes(`removed ${name}`), c.stderr);
+    assert.ok(!namespacesNow().includes(name));
+  } finally {
+    removeNamespaces([name]);
+  }
+});
+
+test('a port in use on a node: the run fails naming it, and leaves no namespace or process behind', async () => {
+  const out = tmpOut();
+  const r = await harness(['--quick', '--seed', '5', '--out', out], {
+    env: { CHAOS_TEST_OCCUPY: '1:9092' },
+    ms: 120_000,
+  });
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /EADDRINUSE/);
+  assert.ok(r.prefix, r.stderr);
+  assert.deepEqual(
+    namespacesNow().filter((n) => n.startsWith(`${r.prefix}-`)),
+    [],
+  );
+  assert.deepEqual(processesWith(out), []);
+  const summary = JSON.parse(readFileSync(path.join(out, 'summary.json'), 'utf8'));
+  assert.equal(summary[0].ok, false);
+  assert.ok(summary[0].failed.includes('run'), JSON.stringify(summary));
+  rmSync(out, { recursive: true, force: true });
+});
+
+test('a run stopped by SIGTERM midway: the supervisor removes its namespaces and every process in them', async () => {
+  const out = tmpOut();
+  let sent = false;
+  const r = await harness(['--seconds', '60', '--seed', '9', '--out', out], {
+    ms: 120_000,
+    onLine: (line, pid) => {
+      // Once the workload runs: the brokers, the clients and the iptables rules all exist.
+      if (!sent && line.includes('workload running')) {
+        sent = true;
+        process.kill(pid, 'SIGTERM');
+      }
+    },
+  });
+  assert.ok(sent, `the run got as far as its workload: ${r.stderr}`);
+  assert.notEqual(r.code, 0);
+  assert.ok(r.prefix);
+  assert.deepEqual(
+    namespacesNow().filter((n) => n.startsWith(`${r.prefix}-`)),
+    [],
+  );
+  assert.deepEqual(processesWith(out), []);
+  assert.deepEqual(processesWith(`${r.prefix}-n`), [], 'no process runs in its node namespaces');
+  rmSync(out, { recursive: true, force: true });
+});
+
+test('npm run chaos -- --quick: a kill, a partition and a pause lose, duplicate and reorder nothing', {
+  timeout: 5 * 60_000,
+}, async () => {
+  const out = tmpOut();
+  const seed = 20261201;
+  const r = await harness(['--quick', '--seed', String(seed), '--out', out], { ms: 4 * 60_000 });
+  const result = JSON.parse(readFileSync(path.join(out, `seed-${seed}`, 'result.json'), 'utf8'));
+  const failed = [...result.check.verdicts, ...result.liveness].filter((v: { ok: boolean }) => !v.ok);
+  assert.deepEqual(failed, [], `replay with: ${result.replay}\n${r.stderr.slice(-3000)}`);
+  assert.equal(r.code, 0, r.stderr.slice(-3000));
+  const c = result.check.counts;
+  assert.ok(c.acknowledged > 100 && c.polls > 0 && c.commits > 0, JSON.stringify(c));
+  assert.equal(c.faults, 3);
+  const history = readFileSync(path.join(out, `seed-${seed}`, 'history.jsonl'), 'utf8');
+  assert.match(history, /"op":"replica"/);
+  assert.match(history, /"op":"final-read"/);
+  assert.match(history, /"op":"controller"/);
+  assert.ok(readFileSync(path.join(out, `seed-${seed}`, 'timeline.svg'), 'utf8').startsWith('<svg'));
+  assert.deepEqual(
+    namespacesNow().filter((n) => n.startsWith(`${r.prefix}-`)),
+    [],
+  );
+  rmSync(out, { recursive: true, force: true });
 });
