@@ -398,7 +398,7 @@ test('npm run chaos -- --quick: a kill, a partition and a pause lose, duplicate 
   const seed = 20261201;
   const r = await harness(['--quick', '--seed', String(seed), '--out', out], { ms: 4 * 60_000 });
   const result = JSON.parse(readFileSync(path.join(out, `seed-${seed}`, 'result.json'), 'utf8'));
-  const failed = [...result.check.verdicts, ...result.liveness].filter((v: { ok: boolean }) => !v.ok);
+  const failed = [...result.check.verdicts, ...result.runVerdicts].filter((v: { ok: boolean }) => !v.ok);
   assert.deepEqual(failed, [], `replay with: ${result.replay}\n${r.stderr.slice(-3000)}`);
   assert.equal(r.code, 0, r.stderr.slice(-3000));
   const c = result.check.counts;

@@ -122,6 +122,19 @@ export interface OffsetFetchOp {
   offsets: Record<string, number>;
 }
 
+/**
+ * Something a client said that is no operation: a librdkafka fatal error (`fatal`: the producer can no
+ * longer keep its guarantees and stops) or a consumer's error event.
+ */
+export interface InfoOp {
+  op: 'info';
+  client?: string;
+  consumer?: string;
+  at?: number;
+  fatal?: string;
+  error?: string;
+}
+
 export type HistoryOp =
   | SendOp
   | PollOp
@@ -132,7 +145,8 @@ export type HistoryOp =
   | ControllerOp
   | FinalReadOp
   | ReplicaLogOp
-  | OffsetFetchOp;
+  | OffsetFetchOp
+  | InfoOp;
 
 /** Parses a history file's text (JSON lines; blank lines ignored), naming the line of any bad one. */
 export function parseHistory(text: string): HistoryOp[] {

@@ -377,13 +377,33 @@ async function replicaRecords(dataDir: string, partition: number): Promise<[numb
   return out;
 }
 
+/** A partition's high watermark in a node's replication-offset-checkpoint, or null when absent. */
+function checkpointedHighWatermark(dataDir: string, partition: number): number | null {
+  let text: string;
+  try {
+    text = readFileSync(path.join(dataDir, 'replication-offset-checkpoint'), 'utf8');
+  } catch {
+    return null;
+  }
+  for (const line of text.split('\n').slice(2)) {
+    const [topic, p, hw] = line.trim().split(' ');
+    if (topic === TOPIC && Number(p) === partition) return Number(hw);
+  }
+  return null;
+}
+
 interface ScheduleResult {
   seed: number;
   ok: boolean;
   faults: string[];
   check: CheckResult;
-  /** Liveness: whether the cluster recovered and the consumers caught up after healing. */
-  liveness: Verdict[];
+  /**
+   * What the run checks besides the history: the cluster recovered after healing (`recovered`), the
+   * consumers read up to every high watermark (`consumers-caught-up`), every replica's log ends at the
+   * leader's high watermark once quiet (`replicas-converged`), no client met a fatal error, and the
+   * workload's own processes ran to their end (`workload`, `run`).
+   */
+  runVerdicts: Verdict[];
   dir: string;
   seconds: number;
 }
@@ -416,9 +436,11 @@ async function runSchedule(o: ChaosOptions, chaosNet: ChaosNet, seed: number): P
   });
   const plan = o.quick ? quickSchedule(o.nodes) : planSchedule(seed, o.seconds, o.nodes);
   const faults: string[] = [];
-  const liveness: Verdict[] = [];
+  const runVerdicts: Verdict[] = [];
   let workload: Workload | null = null;
   let stopRaft: (() => Promise<void>) | null = null;
+  /** Each partition's replicas and final high watermark, once the workload has stopped. */
+  let replicaSets: { partition: number; hw: number; nodes: number[] }[] = [];
   const started = Date.now();
   try {
     const occupy = process.env.CHAOS_TEST_OCCUPY;
@@ -500,7 +522,7 @@ async function runSchedule(o: ChaosOptions, chaosNet: ChaosNet, seed: number): P
     await chaosNet.heal();
     await cluster.healProcesses();
     const recovered = await settled(cluster, rf, 120_000);
-    liveness.push({
+    runVerdicts.push({
       name: 'recovered',
       ok: recovered,
       count: recovered ? 0 : 1,
@@ -519,7 +541,7 @@ async function runSchedule(o: ChaosOptions, chaosNet: ChaosNet, seed: number): P
       );
     while (Date.now() < caughtUpBy && behind().length > 0) await sleep(250);
     const lagging = behind();
-    liveness.push({
+    runVerdicts.push({
       name: 'consumers-caught-up',
       ok: lagging.length === 0,
       count: lagging.length,
@@ -530,47 +552,74 @@ async function runSchedule(o: ChaosOptions, chaosNet: ChaosNet, seed: number): P
     });
     await workload.stopConsumers();
     for (const f of final) history.add(f);
-    // Every replica's log, once the followers have everything (bounded: a disagreement shows anyway).
+    // The followers fetch what is left; the replicas' logs are read once every node has stopped.
     await settled(cluster, rf, 30_000);
     await sleep(1500);
-    for (const f of final)
-      for (const n of cluster.nodes) {
-        const md = await metadata(cluster).catch(() => null);
-        const replicas = md?.[f.partition]?.replicas ?? cluster.nodes.map((x) => x.id);
-        if (!replicas.includes(n.id)) continue;
-        const records = await replicaRecords(n.dataDir, f.partition);
-        const op: ReplicaLogOp = {
-          op: 'replica',
-          node: n.id,
-          partition: f.partition,
-          highWatermark: records.length ? records.at(-1)![0] + 1 : 0,
-          records,
-        };
-        history.add(op);
-      }
-    liveness.push({
+    const md = await metadata(cluster).catch(() => null);
+    replicaSets = final.map((f) => ({
+      partition: f.partition,
+      hw: f.highWatermark,
+      nodes: md?.[f.partition]?.replicas ?? cluster.nodes.map((n) => n.id),
+    }));
+    runVerdicts.push({
       name: 'workload',
       ok: workload.problems.length === 0,
       count: workload.problems.length,
       examples: workload.problems.slice(0, 10),
     });
   } catch (err) {
-    liveness.push({ name: 'run', ok: false, count: 1, examples: [String((err as Error).stack ?? err)] });
+    runVerdicts.push({ name: 'run', ok: false, count: 1, examples: [String((err as Error).stack ?? err)] });
     log(`run failed: ${(err as Error).message}`);
     workload?.kill();
   } finally {
     await stopRaft?.();
     await cluster.stop().catch(() => cluster.kill());
   }
+  // On disk after a clean stop: each log as it is and the high watermark checkpointed at shutdown.
+  const diverged: string[] = [];
+  for (const set of replicaSets)
+    for (const id of set.nodes) {
+      const n = cluster.node(id);
+      const records = await replicaRecords(n.dataDir, set.partition);
+      const op: ReplicaLogOp = {
+        op: 'replica',
+        node: id,
+        partition: set.partition,
+        highWatermark: checkpointedHighWatermark(n.dataDir, set.partition) ?? 0,
+        records,
+      };
+      history.add(op);
+      const end = records.length ? records.at(-1)![0] + 1 : 0;
+      if (end !== set.hw)
+        diverged.push(
+          `p${set.partition} on node ${id}: log ends at ${end}, the leader's high watermark is ${set.hw}`,
+        );
+    }
+  if (replicaSets.length > 0)
+    runVerdicts.push({
+      name: 'replicas-converged',
+      ok: diverged.length === 0,
+      count: diverged.length,
+      examples: diverged.slice(0, 10),
+    });
+  const fatal = history.ops.flatMap((op) =>
+    op.op === 'info' && op.fatal ? [`${op.client}: ${op.fatal}`] : [],
+  );
+  runVerdicts.push({
+    name: 'no-client-fatal-error',
+    ok: fatal.length === 0,
+    count: fatal.length,
+    examples: fatal.slice(0, 10),
+  });
   await history.close();
   const result = check(history.ops);
-  const ok = result.ok && liveness.every((v) => v.ok);
+  const ok = result.ok && runVerdicts.every((v) => v.ok);
   const sr: ScheduleResult = {
     seed,
     ok,
     faults,
     check: result,
-    liveness,
+    runVerdicts,
     dir,
     seconds: Math.round((Date.now() - started) / 1000),
   };
@@ -692,7 +741,7 @@ function scheduleReport(o: ChaosOptions, r: ScheduleResult): string {
     '',
     '| property | verdict | count | detail |',
     '|---|---|---|---|',
-    ...verdictRows([...r.check.verdicts, ...r.liveness]),
+    ...verdictRows([...r.check.verdicts, ...r.runVerdicts]),
     '',
     '## Availability (acknowledged writes per second)',
     '',
@@ -715,7 +764,7 @@ function parseLines(file: string): HistoryOp[] {
 function summary(o: ChaosOptions, results: ScheduleResult[]): string {
   const rows = results.map((r) => {
     const c = r.check.counts;
-    const failed = [...r.check.verdicts, ...r.liveness].filter((v) => !v.ok).map((v) => v.name);
+    const failed = [...r.check.verdicts, ...r.runVerdicts].filter((v) => !v.ok).map((v) => v.name);
     return `| ${r.seed} | ${r.faults.map((f) => f.split(':')[0]).join(', ')} | ${c.acknowledged} | ${c.unknown} | ${c.lost} | ${c.duplicated} | ${c.unseen} | ${r.ok ? 'ok' : `**FAIL** (${failed.join(', ')})`} |`;
   });
   return [
@@ -746,7 +795,7 @@ async function inner(o: ReturnType<typeof parseArgs>): Promise<number> {
     const r = await runSchedule(o, chaosNet, seed);
     results.push(r);
     await chaosNet.heal().catch(() => {});
-    const failed = [...r.check.verdicts, ...r.liveness].filter((v) => !v.ok);
+    const failed = [...r.check.verdicts, ...r.runVerdicts].filter((v) => !v.ok);
     process.stderr.write(
       `chaos: schedule ${i + 1}/${o.schedules} seed ${seed}: ${r.ok ? 'passed' : 'FAILED'} ` +
         `(${r.check.counts.acknowledged} acknowledged, ${r.check.counts.lost} lost, ${r.check.counts.duplicated} duplicated, ${r.check.counts.unseen} unseen) in ${r.seconds} s\n`,
@@ -764,7 +813,7 @@ async function inner(o: ReturnType<typeof parseArgs>): Promise<number> {
         ok: r.ok,
         faults: r.faults,
         counts: r.check.counts,
-        failed: [...r.check.verdicts, ...r.liveness].filter((v) => !v.ok).map((v) => v.name),
+        failed: [...r.check.verdicts, ...r.runVerdicts].filter((v) => !v.ok).map((v) => v.name),
       })),
       null,
       2,

@@ -68,7 +68,7 @@ def produce(bootstrap, topic, client, idempotent):
             "partitioner": "murmur2_random",
             "linger.ms": 5,
             "request.timeout.ms": 5000,
-            "error_cb": lambda err: err.fatal() and (out({"op": "info", "client": client, "fatal": str(err)}), stop.set()),
+            "error_cb": lambda err: err.fatal() and (out({"op": "info", "client": client, "at": now(), "fatal": str(err)}), stop.set()),
         }
     )
     pending = {}
