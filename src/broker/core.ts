@@ -977,6 +977,14 @@ export class BrokerCore {
     return this.metadata.image.brokers.get(id)?.nodeName ?? `node-${id}`;
   }
 
+  /**
+   * A partition's leader as this node may tell clients: the metadata's, except -1 (none known) for a
+   * partition this node leads past its leader lease, since another node may lead it by now.
+   */
+  leaderToAdvertise(reg: { leader: number }): number {
+    return reg.leader === this.numericNodeId && !this.cluster.hasLeaderLease ? -1 : reg.leader;
+  }
+
   describeTopic(name: string): TopicDescription {
     const topic = this.#topic(name);
     const t = this.metadata.image.topicsByName.get(name)!;
@@ -986,7 +994,8 @@ export class BrokerCore {
       replicationFactor: topic.replicationFactor,
       configs: effectiveConfigs(topic.configs, this.defaults, topic.replicationFactor),
       internal: isInternalTopic(name),
-      partitions: t.partitions.map((reg, partition) => {
+      partitions: t.partitions.map((registration, partition) => {
+        const reg = { ...registration, leader: this.leaderToAdvertise(registration) };
         const roles = {
           leader: reg.leader === -1 ? '' : this.nodeName(reg.leader),
           replicas: reg.replicas.map((id) => this.nodeName(id)),
@@ -1007,7 +1016,7 @@ export class BrokerCore {
         // Offsets come from the leader only (a follower's trail it): the client asks the leader for
         // partitions answered without them.
         const part = this.#replicas.get(`${name}-${partition}`);
-        return part?.isLeader ? { ...part.describe(), ...roles } : unknown;
+        return part?.isLeader && reg.leader !== -1 ? { ...part.describe(), ...roles } : unknown;
       }),
     };
   }
@@ -1015,9 +1024,11 @@ export class BrokerCore {
   /**
    * The one view of a partition that the doors and the group service get (partition-view.ts): throws
    * UNKNOWN_TOPIC_OR_PARTITION for a partition that does not exist, NOT_LEADER_OR_FOLLOWER for one
-   * another node leads (or none does), and KAFKA_STORAGE_ERROR for one that is offline here.
+   * another node leads (or none does) or while this node holds no leader lease (Cluster.hasLeaderLease;
+   * `ignoreLease` for what only reads this node's own replica: loading group state, sizes, lag),
+   * and KAFKA_STORAGE_ERROR for one that is offline here.
    */
-  partition(topic: string, index: number): PartitionView {
+  partition(topic: string, index: number, opts: { ignoreLease?: boolean } = {}): PartitionView {
     const t = this.metadata.image.topicsByName.get(topic);
     if (!t) throw new BrokerError('UNKNOWN_TOPIC_OR_PARTITION', `topic ${topic} does not exist`);
     const reg = Number.isInteger(index) ? t.partitions[index] : undefined;
@@ -1041,6 +1052,12 @@ export class BrokerCore {
         `node ${this.numericNodeId} does not hold ${topic}-${index} yet`,
       );
     part.checkLeader();
+    if (!opts.ignoreLease && !this.cluster.hasLeaderLease)
+      throw new BrokerError(
+        'NOT_LEADER_OR_FOLLOWER',
+        `node ${this.numericNodeId} has not heard from the controller for longer than its session: ` +
+          `another node may lead ${topic}-${index} now`,
+      );
     return part;
   }
 

@@ -262,6 +262,11 @@ interface Session {
   registeredOffset: number;
   /** The offset at which its controlled shutdown committed; -1 when none. */
   controlledShutdownOffset: number;
+  /**
+   * The offset at which it was last fenced; -1 when it has not been since this controller took over.
+   * It is unfenced only once it has applied that (and so the leaderships that moved away from it).
+   */
+  fencedOffset: number;
 }
 
 /** Records built against a working copy of the image, so each step sees the steps before it. */
@@ -344,6 +349,7 @@ export class Controller {
         metadataOffset: -1,
         registeredOffset: off,
         controlledShutdownOffset: b.inControlledShutdown ? off : -1,
+        fencedOffset: -1,
       });
     }
   }
@@ -368,12 +374,15 @@ export class Controller {
             metadataOffset: -1,
             registeredOffset: provenance.offset,
             controlledShutdownOffset: -1,
+            fencedOffset: -1,
           });
         } else {
           s.registeredOffset = provenance.offset;
         }
-      } else if (r.type === 'BrokerRegistrationChange' && s && r.inControlledShutdown !== undefined) {
-        s.controlledShutdownOffset = r.inControlledShutdown ? provenance.offset : -1;
+      } else if (r.type === 'BrokerRegistrationChange' && s) {
+        if (r.inControlledShutdown !== undefined)
+          s.controlledShutdownOffset = r.inControlledShutdown ? provenance.offset : -1;
+        if (r.fenced === true) s.fencedOffset = provenance.offset;
       } else if (r.type === 'UnregisterBroker') {
         this.#sessions.delete(r.brokerId);
       }
@@ -487,7 +496,7 @@ export class Controller {
 
   /**
    * A broker's heartbeat: renews its session and moves it through Kafka's states. A fenced broker is
-   * unfenced once it has applied its own registration; one that wants to shut down enters controlled
+   * unfenced once it has applied its own registration and the record that last fenced it; one that wants to shut down enters controlled
    * shutdown (its leaderships move away) and is told to stop once it leads nothing and every other
    * active broker has applied that.
    */
@@ -497,7 +506,12 @@ export class Controller {
       throw new BrokerError('INVALID_REQUEST', `metadataOffset ${req.metadataOffset} is not an offset`);
     }
     const session = this.#touch(req.brokerId, nowMs, req.metadataOffset);
-    const isCaughtUp = session.registeredOffset >= 0 && req.metadataOffset >= session.registeredOffset;
+    // Caught up: it has applied its registration, and its last fencing with what moved away from it,
+    // so that once unfenced (and so holding a leader lease again) it acts on a current image.
+    const isCaughtUp =
+      session.registeredOffset >= 0 &&
+      req.metadataOffset >= session.registeredOffset &&
+      req.metadataOffset >= session.fencedOffset;
     const c = new Changes(this.#image);
     const answer = (fenced: boolean, shuttingDown: boolean, stop: boolean) => {
       // A broker told to stop has no live session any more: its next start may register at once.
@@ -621,7 +635,13 @@ export class Controller {
   #touch(brokerId: number, nowMs: number, metadataOffset: number): Session {
     let s = this.#sessions.get(brokerId);
     if (!s) {
-      s = { deadlineMs: 0, metadataOffset: -1, registeredOffset: -1, controlledShutdownOffset: -1 };
+      s = {
+        deadlineMs: 0,
+        metadataOffset: -1,
+        registeredOffset: -1,
+        controlledShutdownOffset: -1,
+        fencedOffset: -1,
+      };
       this.#sessions.set(brokerId, s);
     }
     s.deadlineMs = Math.max(s.deadlineMs, nowMs + this.#sessionTimeoutMs);

@@ -415,3 +415,18 @@ test('npm run chaos -- --quick: a kill, a partition and a pause lose, duplicate 
   );
   rmSync(out, { recursive: true, force: true });
 });
+
+test('chaos seed 13000 (regression, --scenario zombie-leader): a leader cut off past its session refuses clients instead of answering as leader', {
+  timeout: 5 * 60_000,
+}, async () => {
+  const out = tmpOut();
+  const r = await harness(['--scenario', 'zombie-leader', '--seed', '13000', '--out', out], {
+    ms: 4 * 60_000,
+  });
+  const result = JSON.parse(readFileSync(path.join(out, 'seed-13000', 'result.json'), 'utf8'));
+  const failed = [...result.check.verdicts, ...result.runVerdicts].filter((v: { ok: boolean }) => !v.ok);
+  assert.deepEqual(failed, [], `replay with: ${result.replay}\n${r.stderr.slice(-3000)}`);
+  assert.ok(result.runVerdicts.some((v: { name: string }) => v.name === 'zombie-refuses'));
+  assert.equal(r.code, 0);
+  rmSync(out, { recursive: true, force: true });
+});

@@ -44,10 +44,13 @@ import {
   networkPrerequisites,
   removeNamespaces,
 } from './net.ts';
+import { scenarios } from './scenarios.ts';
 import { debianPython, History, Workload } from './workload.ts';
 
 const runTs = new URL(import.meta.url).pathname;
 const TOPIC = 'chaos';
+/** The controller's session timeout given to the nodes: short, so that faults resolve within a schedule. */
+const SESSION_MS = 4000;
 const GROUP = 'chaos-group';
 
 export interface ChaosOptions {
@@ -60,12 +63,15 @@ export interface ChaosOptions {
   fsync: 'always' | 'interval' | null;
   partitions: number;
   consumers: number;
+  /** A scripted schedule of test/chaos/scenarios.ts instead of a random one. */
+  scenario: string | null;
 }
 
 export class UsageError extends Error {}
 
 const usage = `usage: npm run chaos -- [--seed N] [--schedules K] [--seconds S] [--nodes 3|5|1..9]
-                      [--fsync always|interval] [--partitions P] [--consumers C] [--out DIR] [--quick] [--clean]`;
+                      [--fsync always|interval] [--partitions P] [--consumers C] [--out DIR] [--quick]
+                      [--scenario ${Object.keys(scenarios).join('|')}] [--clean]`;
 
 export function parseArgs(argv: string[]): ChaosOptions & { inner: string | null; clean: boolean } {
   const o: ChaosOptions & { inner: string | null; clean: boolean } = {
@@ -78,6 +84,7 @@ export function parseArgs(argv: string[]): ChaosOptions & { inner: string | null
     fsync: null,
     partitions: 4,
     consumers: 3,
+    scenario: null,
     inner: null,
     clean: false,
   };
@@ -129,6 +136,14 @@ export function parseArgs(argv: string[]): ChaosOptions & { inner: string | null
       case '--quick':
         o.quick = true;
         break;
+      case '--scenario':
+        if (!v || !Object.hasOwn(scenarios, v))
+          throw new UsageError(
+            `--scenario takes one of ${Object.keys(scenarios).join(', ')}, got ${v ?? 'nothing'}\n${usage}`,
+          );
+        o.scenario = v;
+        i++;
+        break;
       case '--clean':
         o.clean = true;
         break;
@@ -157,6 +172,7 @@ export function replayCommand(o: ChaosOptions, seed: number): string {
     String(o.nodes),
   ];
   if (o.quick) parts.push('--quick');
+  if (o.scenario) parts.push('--scenario', o.scenario);
   if (o.fsync) parts.push('--fsync', o.fsync);
   if (o.partitions !== 4) parts.push('--partitions', String(o.partitions));
   if (o.consumers !== 3) parts.push('--consumers', String(o.consumers));
@@ -427,7 +443,7 @@ async function runSchedule(o: ChaosOptions, chaosNet: ChaosNet, seed: number): P
     logDir: path.join(dir, 'nodes'),
     args,
     env: {
-      BROKER_CLUSTER_SESSION_TIMEOUT: '4s',
+      BROKER_CLUSTER_SESSION_TIMEOUT: `${SESSION_MS}ms`,
       BROKER_CLUSTER_HEARTBEAT_INTERVAL: '300ms',
       BROKER_REPLICATION_LAG_TIME_MAX: '1500ms',
     },
@@ -498,7 +514,21 @@ async function runSchedule(o: ChaosOptions, chaosNet: ChaosNet, seed: number): P
         return followers.length ? followers[Math.floor(pick * followers.length)]! : null;
       },
     };
-    for (const f of plan) {
+    if (o.scenario) {
+      const r = await scenarios[o.scenario]!.run({
+        cluster,
+        net: chaosNet,
+        history,
+        topic: TOPIC,
+        sessionMs: SESSION_MS,
+        log,
+        leaders: async () => (await metadata(cluster)).map((p) => p.leader),
+      });
+      faults.push(...r.faults);
+      runVerdicts.push(...r.verdicts);
+      await sleep(5000);
+    }
+    for (const f of o.scenario ? [] : plan) {
       await sleep(f.gapMs);
       const start = history.now();
       const applied = await applyFault(f, env);

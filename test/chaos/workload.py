@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 RUN_MAX_S = 1800
 FLUSH_MAX_S = 20
@@ -103,6 +103,11 @@ def produce(bootstrap, topic, client, idempotent):
             pending.pop(value, None)
             p.poll(0.05)
             continue
+        except KafkaException as err:
+            # After a fatal error the producer refuses new records: the run of this producer ends.
+            pending.pop(value, None)
+            out({"op": "info", "client": client, "at": now(), "fatal": str(err)})
+            break
         n += 1
         p.poll(PAUSE_S)
     p.flush(FLUSH_MAX_S)

@@ -140,6 +140,26 @@ test('a lapsed session fences the broker and its partitions move to the first li
   checkImage(h.image);
 });
 
+test('a broker fenced for silence is unfenced only once it has applied its fencing and the leaderships it lost (issue 13, chaos seed 13000)', () => {
+  const h = new Harness({ sessionTimeoutMs: 9000 });
+  for (const id of [1, 2, 3]) h.join(id);
+  h.run((c) => c.createTopics([{ name: 'orders', partitions: 3, replicationFactor: 3 }]));
+  const before = h.offset;
+  // Broker 1 is cut off (it goes on running, its image stuck at `before`): fenced, its partitions move.
+  assert.deepEqual(h.advance(9000, [2, 3]), [1]);
+  const fencedAt = h.offset;
+  assert.ok(fencedAt > before);
+  // The network heals: its first heartbeat reports the image it had when cut off. Unfencing it now would
+  // give it a leader lease while it still believes it leads what moved away.
+  const stale = h.heartbeat(1, false, before);
+  assert.equal(stale.isFenced, true);
+  assert.equal(stale.isCaughtUp, false);
+  assert.equal(h.image.brokers.get(1)?.fenced, true);
+  const current = h.heartbeat(1, false, fencedAt);
+  assert.equal(current.isFenced, false);
+  assert.equal(h.image.brokers.get(1)?.fenced, false);
+});
+
 test('the last ISR member going away leaves the partition offline, and it leads again when it returns', () => {
   const h = new Harness({ sessionTimeoutMs: 9000 });
   h.join(1);

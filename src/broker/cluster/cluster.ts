@@ -96,6 +96,8 @@ export class Cluster {
   #heartbeatTimer: NodeJS.Timeout | null = null;
   #heartbeating = false;
   #caughtUp = false;
+  /** See hasLeaderLease. */
+  #leaseUntil = 0;
   #stateWaiters: (() => void)[] = [];
   /** The offset of the last image the broker has acted on (the core's published image). */
   #appliedOffset: () => number;
@@ -344,10 +346,34 @@ export class Cluster {
     return this.#removed;
   }
 
+  /**
+   * Whether this node may act as the leader of the partitions the metadata gives it: while the
+   * controller's session for it cannot have lapsed. The controller fences a broker no sooner than
+   * `sessionTimeoutMs` after it last received a heartbeat, and only then elects other leaders for its
+   * partitions; the lease runs from the moment the last acknowledged heartbeat was sent, which is
+   * earlier, so a node cut off from the controller stops leading before another node can start. Clients
+   * of a node past its lease are told NOT_LEADER_OR_FOLLOWER, and look for the leader elsewhere,
+   * instead of reading from or writing to a leader that may have been replaced (a zombie).
+   */
+  get hasLeaderLease(): boolean {
+    return this.#clock() < this.#leaseUntil;
+  }
+
+  /** How long ago the lease ran out, in ms (0 while it holds). */
+  get leaseLapsedMs(): number {
+    return Math.max(0, this.#clock() - this.#leaseUntil);
+  }
+
+  #renewLease(sentAt: number, answer: HeartbeatAnswer): void {
+    if (answer.isFenced) this.#leaseUntil = 0;
+    else this.#leaseUntil = Math.max(this.#leaseUntil, sentAt + this.#opts.sessionTimeoutMs);
+  }
+
   async #heartbeat(): Promise<void> {
     if (this.#heartbeating || this.#closed || this.#removed || this.#shuttingDown) return;
     this.#heartbeating = true;
     let next = this.#opts.heartbeatMs;
+    const sentAt = this.#clock();
     try {
       const { answer } = await this.call<HeartbeatAnswer>(
         {
@@ -362,6 +388,7 @@ export class Cluster {
         { timeoutMs: this.#opts.heartbeatMs * 2 },
       );
       this.#caughtUp = answer.isCaughtUp;
+      this.#renewLease(sentAt, answer);
       this.#setState(answer.isFenced ? 'fenced' : 'active');
       // A fenced broker asks again soon: it is unfenced as soon as it has caught up.
       if (!this.ready) next = Math.min(next, 100);
@@ -378,6 +405,7 @@ export class Cluster {
         return;
       }
       if (isBrokerError(err, 'STALE_BROKER_EPOCH')) {
+        this.#leaseUntil = 0;
         this.#opts.logger.warn(
           { err: String(err) },
           'the controller no longer knows this registration; registering again',
@@ -415,6 +443,7 @@ export class Cluster {
     let done = false;
     try {
       while (this.#clock() < deadline && !this.#closed) {
+        const sentAt = this.#clock();
         try {
           const { answer } = await this.call<HeartbeatAnswer>(
             {
@@ -428,6 +457,7 @@ export class Cluster {
             },
             { timeoutMs: Math.max(100, Math.min(2_000, deadline - this.#clock())) },
           );
+          this.#renewLease(sentAt, answer);
           // Fenced now: no heartbeat may follow, or the next one would unfence this node again.
           if (answer.shouldShutDown) {
             done = true;

@@ -176,7 +176,7 @@ export class GroupService {
     const groups = new Map<string, GroupSnapshot | null>();
     let view: PartitionView;
     try {
-      view = this.core.partition(OFFSETS_TOPIC, p);
+      view = this.core.partition(OFFSETS_TOPIC, p, { ignoreLease: true });
     } catch (err) {
       // Another node leads this partition and coordinates its groups.
       if (isBrokerError(err, 'NOT_LEADER_OR_FOLLOWER')) return;
@@ -362,12 +362,14 @@ export class GroupService {
   /**
    * The node that coordinates `groupId` (DESIGN.md decision 8): the leader of the group's
    * `__consumer_offsets` partition. Null before the topic exists (this node creates it on the first
-   * join) and while that partition has no leader.
+   * join), while that partition has no leader, and while this node leads it past its leader lease.
    */
   coordinatorOf(groupId: string): number | null {
     const t = this.core.metadata.image.topicsByName.get(OFFSETS_TOPIC);
     if (!t) return null;
     const leader = t.partitions[partitionForGroup(groupId, t.partitions.length)]?.leader ?? -1;
+    // Past its leader lease this node does not know that it still leads the offsets partition.
+    if (leader === this.core.numericNodeId && !this.core.cluster.hasLeaderLease) return null;
     return leader === -1 ? null : leader;
   }
 
@@ -388,7 +390,7 @@ export class GroupService {
       throw new BrokerError(
         'NOT_COORDINATOR',
         leader === null
-          ? `group ${groupId} has no coordinator right now: its __consumer_offsets partition has no leader`
+          ? `group ${groupId} has no coordinator right now: its __consumer_offsets partition has no leader known here`
           : `node ${this.core.numericNodeId} is not the coordinator of group ${groupId}; node ${leader} is`,
       );
   }
@@ -530,7 +532,7 @@ export class GroupService {
     for (const r of rows.values()) {
       let view: PartitionView;
       try {
-        view = this.core.partition(r.topic, r.partition);
+        view = this.core.partition(r.topic, r.partition, { ignoreLease: true });
       } catch {
         continue; // the topic was deleted, or the partition never existed
       }

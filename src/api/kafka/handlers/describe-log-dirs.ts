@@ -29,7 +29,7 @@ export async function handleDescribeLogDirs(
     for (const p of t.partitions) {
       let sizeBytes: number;
       try {
-        sizeBytes = core.partition(t.topic, p).sizeBytes;
+        sizeBytes = core.partition(t.topic, p, { ignoreLease: true }).sizeBytes;
       } catch {
         continue; // not held here
       }

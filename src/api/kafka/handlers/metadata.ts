@@ -60,6 +60,8 @@ export async function handleMetadata(
     }
     const image = core.metadata.image;
     const registrations = image.topicsByName.get(name)?.partitions ?? [];
+    // A node past its leader lease does not claim its partitions: another may lead them by now.
+    const leaderOf = (reg: { leader: number }) => core.leaderToAdvertise(reg);
     return {
       errorCode: NONE,
       name,
@@ -67,9 +69,9 @@ export async function handleMetadata(
       isInternal: name === OFFSETS_TOPIC,
       partitions: registrations.map((reg, i) => ({
         // A partition whose replicas are all fenced has no leader: LEADER_NOT_AVAILABLE, retriable.
-        errorCode: reg.leader === -1 ? errorCode('LEADER_NOT_AVAILABLE') : NONE,
+        errorCode: leaderOf(reg) === -1 ? errorCode('LEADER_NOT_AVAILABLE') : NONE,
         partitionIndex: i,
-        leaderId: reg.leader,
+        leaderId: leaderOf(reg),
         leaderEpoch: reg.leaderEpoch,
         replicaNodes: [...reg.replicas],
         isrNodes: [...reg.isr],
