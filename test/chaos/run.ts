@@ -422,6 +422,7 @@ interface ScheduleResult {
   runVerdicts: Verdict[];
   dir: string;
   seconds: number;
+  rates: FaultRates;
 }
 
 async function runSchedule(o: ChaosOptions, chaosNet: ChaosNet, seed: number): Promise<ScheduleResult> {
@@ -645,6 +646,7 @@ async function runSchedule(o: ChaosOptions, chaosNet: ChaosNet, seed: number): P
   const result = check(history.ops);
   const ok = result.ok && runVerdicts.every((v) => v.ok);
   const sr: ScheduleResult = {
+    rates: faultRates(history.ops),
     seed,
     ok,
     faults,
@@ -722,8 +724,13 @@ function timelineSvg(history: History, seed: number): string {
   });
 }
 
-/** Acknowledged writes per second during each fault, against the rate before the first one. */
-function faultAvailability(history: HistoryOp[]): string[] {
+/** Acknowledged writes per second before the first fault and during each fault. */
+export interface FaultRates {
+  baseline: number;
+  faults: { fault: string; target: string; nodes: number[]; startS: number; heldS: number; rate: number }[];
+}
+
+function faultRates(history: HistoryOp[]): FaultRates {
   const a = availability(history, 1000);
   const rate = (from: number, to: number) => {
     const s = a.acked.slice(
@@ -734,10 +741,23 @@ function faultAvailability(history: HistoryOp[]): string[] {
   };
   // Before the first fault: from the first acknowledgement (the cluster's start is not a fault).
   const firstAck = a.acked.findIndex((v) => v > 0) * 1000;
-  const baseline = rate(Math.max(0, firstAck), a.faults[0]?.start ?? a.acked.length * 1000);
-  return a.faults.map(
+  return {
+    baseline: rate(Math.max(0, firstAck), a.faults[0]?.start ?? a.acked.length * 1000),
+    faults: a.faults.map((f) => ({
+      fault: f.fault,
+      target: f.target,
+      nodes: f.nodes,
+      startS: Math.round(f.start / 100) / 10,
+      heldS: Math.round(((f.end ?? f.start) - f.start) / 100) / 10,
+      rate: rate(f.start, f.end ?? f.start),
+    })),
+  };
+}
+
+function faultAvailability(r: FaultRates): string[] {
+  return r.faults.map(
     (f) =>
-      `| ${f.fault} ${f.target} (${f.nodes.join(', ')}) | ${(f.start / 1000).toFixed(1)} s | ${(((f.end ?? f.start) - f.start) / 1000).toFixed(1)} s | ${rate(f.start, f.end ?? f.start)} | ${baseline} |`,
+      `| ${f.fault} ${f.target} (${f.nodes.join(', ')}) | ${f.startS.toFixed(1)} s | ${f.heldS.toFixed(1)} s | ${f.rate} | ${r.baseline} |`,
   );
 }
 
@@ -752,7 +772,6 @@ function verdictRows(vs: Verdict[]): string[] {
 
 function scheduleReport(o: ChaosOptions, r: ScheduleResult): string {
   const c = r.check.counts;
-  const history = parseLines(path.join(r.dir, 'history.jsonl'));
   return [
     `# Chaos schedule, seed ${r.seed}: ${r.ok ? 'passed' : 'FAILED'}`,
     '',
@@ -777,18 +796,11 @@ function scheduleReport(o: ChaosOptions, r: ScheduleResult): string {
     '',
     '| fault | at | held | during | before the faults |',
     '|---|---|---|---|---|',
-    ...faultAvailability(history),
+    ...faultAvailability(r.rates),
     '',
     '![timeline](timeline.svg)',
     '',
   ].join('\n');
-}
-
-function parseLines(file: string): HistoryOp[] {
-  return readFileSync(file, 'utf8')
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => JSON.parse(l) as HistoryOp);
 }
 
 function summary(o: ChaosOptions, results: ScheduleResult[]): string {
@@ -808,7 +820,32 @@ function summary(o: ChaosOptions, results: ScheduleResult[]): string {
     '',
     ...results.filter((r) => !r.ok).map((r) => `Replay seed ${r.seed}: \`${replayCommand(o, r.seed)}\``),
     '',
+    '## Availability by fault',
+    '',
+    "Acknowledged writes per second while a fault held, as a share of the same schedule's rate before its first fault.",
+    '',
+    '| fault | times | mean | lowest |',
+    '|---|---|---|---|',
+    ...availabilityByFault(results),
+    '',
   ].join('\n');
+}
+
+function availabilityByFault(results: ScheduleResult[]): string[] {
+  const byKind = new Map<string, number[]>();
+  for (const r of results)
+    for (const f of r.rates.faults) {
+      if (r.rates.baseline <= 0) continue;
+      const key = `${f.fault} ${f.target}`;
+      byKind.set(key, [...(byKind.get(key) ?? []), f.rate / r.rates.baseline]);
+    }
+  const pct = (x: number) => `${Math.round(x * 100)}%`;
+  return [...byKind]
+    .sort((a, b) => (a[0] < b[0] ? -1 : 1))
+    .map(
+      ([k, v]) =>
+        `| ${k} | ${v.length} | ${pct(v.reduce((x, y) => x + y, 0) / v.length)} | ${pct(Math.min(...v))} |`,
+    );
 }
 
 async function inner(o: ReturnType<typeof parseArgs>): Promise<number> {
@@ -842,6 +879,7 @@ async function inner(o: ReturnType<typeof parseArgs>): Promise<number> {
         seed: r.seed,
         ok: r.ok,
         faults: r.faults,
+        rates: r.rates,
         counts: r.check.counts,
         failed: [...r.check.verdicts, ...r.runVerdicts].filter((v) => !v.ok).map((v) => v.name),
       })),
