@@ -971,6 +971,16 @@ export class BrokerCore {
     await this.#control<void>({ op: 'unregisterBroker', brokerId });
   }
 
+  /**
+   * Moves the active controller to voter `to` (0: the most caught-up live voter); resolves with the
+   * node that controls now (ControllerHost.transferController).
+   */
+  async transferController(to: number): Promise<number> {
+    this.#checkOpen();
+    const { answer } = await this.cluster.call<{ controller: number }>({ op: 'transferController', to });
+    return answer.controller;
+  }
+
   /** The name a node goes by in descriptions: the one it registered, else `node-<id>`. */
   nodeName(id: number): string {
     if (id === this.numericNodeId) return this.nodeId;

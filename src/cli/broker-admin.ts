@@ -6,6 +6,7 @@
  *   broker-admin [--server host:port[,host:port]] [--json] <command> [args]
  *     cluster
  *     remove-node <id>
+ *     transfer-controller [<id>]
  *     create-topic <name> [--partitions N] [--replication-factor N] [--config key=value ...]
  *     list-topics
  *     describe-topic <name>
@@ -39,6 +40,8 @@ Commands:
                                       fenced or not, and the cluster id
   remove-node <id>                    removes a (stopped) node from the cluster: its leaderships
                                       move and it leaves the metadata quorum
+  transfer-controller [<id>]          moves the active controller to voter <id> (default: the live
+                                      voter most caught up), as before maintenance of its node
   create-topic <name> [--partitions N] [--replication-factor N] [--config key=value]...
   list-topics
   describe-topic <name>               partitions with leader, replicas, ISR and offsets
@@ -253,6 +256,14 @@ async function main(argv: string[]): Promise<number> {
           throw new Error(`remove-node takes a numeric node id, got ${name}`);
         await client.removeServer(id);
         out(`Removed node ${id} from the cluster.`, { removed: id });
+        return 0;
+      }
+      case 'transfer-controller': {
+        const id = name === undefined ? 0 : Number(name);
+        if (!Number.isInteger(id) || id < 0)
+          throw new Error(`transfer-controller takes a numeric node id, got ${name}`);
+        const controller = await client.transferController(id);
+        out(`Node ${controller} is the active controller.`, { controller });
         return 0;
       }
       case 'create-topic': {

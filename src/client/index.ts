@@ -521,6 +521,15 @@ export class BrokerClient {
    * Removes node `nodeId` from the cluster (it should be stopped first): the controller moves its
    * leaderships, drops its registration, and the metadata quorum drops it.
    */
+  /**
+   * Moves the active controller to node `nodeId` (a voter of the metadata quorum; 0 or omitted: the
+   * live voter most caught up); resolves with the node that controls now.
+   */
+  async transferController(nodeId = 0, opts: CallOptions = {}): Promise<number> {
+    const res = await this.#call<{ controllerId?: number }>('TransferController', { nodeId }, opts, false);
+    return res.controllerId ?? 0;
+  }
+
   async removeServer(nodeId: number, opts: CallOptions = {}): Promise<void> {
     await this.#call('RemoveServer', { nodeId }, opts, false);
   }

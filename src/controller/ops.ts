@@ -33,7 +33,9 @@ export type ControllerOp =
   | { op: 'alterConfigs'; requests: AlterConfigsRequest[]; validateOnly: boolean }
   | { op: 'allocateProducerIds'; brokerId: number; brokerEpoch: number }
   | { op: 'alterPartition'; request: AlterPartitionRequest }
-  | { op: 'alterPartitions'; request: AlterPartitionsRequest };
+  | { op: 'alterPartitions'; request: AlterPartitionsRequest }
+  /** Hand the active controller's role to voter `to` (0: the voter most caught up); the host's, not the state machine's. */
+  | { op: 'transferController'; to: number };
 
 export type OpName = ControllerOp['op'];
 
@@ -58,6 +60,9 @@ export function runOp(c: Controller, op: ControllerOp, nowMs: number): Operation
       return dry(c.alterConfigs(op.requests), op.validateOnly);
     case 'allocateProducerIds':
       return c.allocateProducerIds(op.brokerId, op.brokerEpoch);
+    case 'transferController':
+      // ControllerHost.run carries it out: it is a Raft leadership transfer, not a metadata change.
+      throw new BrokerError('INVALID_REQUEST', 'transferController is not a metadata operation');
     case 'alterPartition':
       return c.alterPartition(op.request);
     case 'alterPartitions':
@@ -199,6 +204,8 @@ export function decodeOp(bytes: Uint8Array): ControllerOp {
     }
     case 'unregisterBroker':
       return { op: 'unregisterBroker', brokerId: id(o.brokerId, 'brokerId') };
+    case 'transferController':
+      return { op: 'transferController', to: id(o.to, 'to') };
     case 'createTopics':
       return {
         op: 'createTopics',

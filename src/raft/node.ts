@@ -401,6 +401,11 @@ export class RaftNode {
     return this.raft.status();
   }
 
+  /** The leader's view of follower `id`'s log: how much of it matches (undefined on a follower). */
+  progressOf(id: NodeId): { match: number; next: number; state: string } | undefined {
+    return this.raft.progressOf(id);
+  }
+
   metrics(): RaftNodeMetrics {
     const raft = this.raft;
     return {

@@ -10,7 +10,8 @@
  * - split: a minority, the target among it, cut off from the majority;
  * - bridge: two halves that cannot reach each other, and the target in the middle reaching both;
  * - one-way: packets from every other node to the target dropped, the other direction left open;
- * - rolling-restart: every node in turn, SIGTERM and start again, waiting for a full ISR between.
+ * - rolling-restart: every node in turn, SIGTERM and start again, waiting for a full ISR between;
+ * - transfer: the active controller's role handed to another voter (TransferController), at once.
  * Roles: the leader or a follower of one partition, the active controller, the group coordinator, a
  * random node, all nodes. A role that cannot be resolved at the time (no leader known, say) falls back
  * to a random running node, and the history says so.
@@ -25,7 +26,8 @@ export type FaultKind =
   | 'split'
   | 'bridge'
   | 'one-way'
-  | 'rolling-restart';
+  | 'rolling-restart'
+  | 'transfer';
 export type Role = 'leader' | 'follower' | 'controller' | 'coordinator' | 'random' | 'all';
 
 export interface PlannedFault {
@@ -65,7 +67,7 @@ export function faultMenu(nodes: number): [FaultKind, Role][] {
     for (const kind of ['kill', 'pause', 'terminate'] as const) menu.push([kind, role]);
   for (const role of ['leader', 'controller', 'coordinator', 'random'] as const)
     menu.push(['isolate', role], ['one-way', role]);
-  menu.push(['kill', 'all'], ['pause', 'all'], ['rolling-restart', 'all']);
+  menu.push(['kill', 'all'], ['pause', 'all'], ['rolling-restart', 'all'], ['transfer', 'controller']);
   if (nodes >= 3)
     menu.push(['split', 'random'], ['bridge', 'random'], ['split', 'leader'], ['bridge', 'controller']);
   return menu;
@@ -120,6 +122,8 @@ export interface NemesisEnv {
   resolve(role: Exclude<Role, 'all' | 'random'>, pick: number): Promise<number | null>;
   /** Waits (bounded) until every partition is led with its whole ISR. */
   settled(ms: number): Promise<boolean>;
+  /** Moves the active controller to another voter; resolves with the new one. */
+  transferController(): Promise<number>;
 }
 
 export interface AppliedFault {
@@ -201,6 +205,14 @@ export async function applyFault(f: PlannedFault, env: NemesisEnv): Promise<Appl
         detail: `node ${target} hears none of ${others.join(', ')}, they hear it${note}`,
         heal: () => net.heal(),
       };
+    case 'transfer': {
+      // A refusal (no other voter up yet, say) is the cluster's answer, not the harness's failure.
+      const detail = await env.transferController().then(
+        (to) => `the controller moved from node ${target} to node ${to}${note}`,
+        (err: unknown) => `the controller stayed: ${(err as Error).message}`,
+      );
+      return { nodes: [target], detail, heal: async () => {} };
+    }
     case 'rolling-restart': {
       const settledAfter: string[] = [];
       for (const id of ids) {

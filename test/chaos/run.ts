@@ -501,6 +501,16 @@ async function runSchedule(o: ChaosOptions, chaosNet: ChaosNet, seed: number): P
       cluster,
       net: chaosNet,
       settled: (ms) => settled(cluster, rf, ms),
+      async transferController() {
+        const client = await BrokerClient.connect(
+          cluster.nodes.filter((n) => n.alive && !n.paused).map((n) => n.grpcAddress),
+        );
+        try {
+          return await client.transferController(0, { timeoutMs: 10_000 });
+        } finally {
+          client.close();
+        }
+      },
       async resolve(role, pick) {
         if (role === 'controller') return controllerNode(cluster);
         if (role === 'coordinator') {

@@ -276,6 +276,36 @@ test('SIGKILL the active controller: a new one is elected, CreateTopics through 
   }
 });
 
+test('TransferController moves the active controller to the voter asked or to the best one, refuses a node that is not a voter, and SIGTERM of the controller hands it over', async () => {
+  const from = await until('a controller', () => cluster.controller());
+  const to = cluster.nodes.find((n) => n.id !== from)!.id;
+  // Asked of a node that is not the controller: it forwards.
+  const other = cluster.nodes.find((n) => n.id !== from && n.id !== to)!;
+  const client = await BrokerClient.connect([other.grpcAddress]);
+  try {
+    assert.equal(await client.transferController(to), to);
+    assert.equal(await ready(cluster.node(to).metricsUrl), 'LEADER');
+    assert.equal(await ready(cluster.node(from).metricsUrl), 'FOLLOWER');
+    const best = await client.transferController();
+    assert.notEqual(best, to, 'with no node named, another voter takes over');
+    assert.equal(await ready(cluster.node(best).metricsUrl), 'LEADER');
+    assert.equal(await client.transferController(best), best, 'asking for the controller itself is a no-op');
+    await assert.rejects(client.transferController(99), /not a voter/);
+  } finally {
+    client.close();
+  }
+  const c = await until('a controller', () => cluster.controller());
+  const logs = cluster.node(c).logs;
+  await cluster.kill(c, 'SIGTERM');
+  assert.ok(
+    logs.some((l) => l.msg === 'handed the active controller over before stopping'),
+    'the stopping controller handed its role over',
+  );
+  const next = await until('a new controller', () => cluster.controller());
+  assert.notEqual(next, c);
+  await cluster.restart(c);
+});
+
 test('SIGSTOP past the session: the node is fenced, its groups move to another in-sync replica with their offsets; SIGCONT: it rejoins', async () => {
   const victim = cluster.node(2);
   const k = await kafkaCaller(victim.kafkaPort);

@@ -193,6 +193,9 @@ export class GrpcServer {
         await opts.core.removeNode(int(req.nodeId, 'node_id', 1, 2 ** 31 - 1, 0));
         return {};
       },
+      TransferController: async (req: { nodeId?: number }) => ({
+        controllerId: await opts.core.transferController(int(req.nodeId, 'node_id', 0, 2 ** 31 - 1, 0)),
+      }),
       GetServers: () => ({ servers: servers(opts), clusterId: opts.clusterId }),
     };
     const handlers: Record<string, unknown> = {};

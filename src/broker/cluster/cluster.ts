@@ -479,6 +479,19 @@ export class Cluster {
 
   async close(): Promise<void> {
     if (this.#closed) return;
+    // The active controller hands its role to another voter before it stops, so that the quorum does
+    // not wait out an election timeout to find a new one (etcd does the same).
+    if (this.log.isLeader && !this.#removed && this.log.raft.status().conf.voters.length > 1) {
+      try {
+        const { controller } = await this.controller.transferController(0, 2000);
+        this.#opts.logger.info({ controller }, 'handed the active controller over before stopping');
+      } catch (err) {
+        this.#opts.logger.warn(
+          { err: String(err) },
+          'could not hand the active controller over before stopping',
+        );
+      }
+    }
     this.#closed = true;
     if (this.#heartbeatTimer) clearTimeout(this.#heartbeatTimer);
     this.#setState('stopped');

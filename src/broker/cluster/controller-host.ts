@@ -91,6 +91,9 @@ export function listening(host: string, port: number): Promise<boolean> {
   });
 }
 
+/** How long a controller hand-over may take: a few election timeouts of the metadata log. */
+const TRANSFER_TIMEOUT_MS = 3000;
+
 export class ControllerHost {
   readonly #opts: ControllerHostOptions;
   readonly #log: MetadataLog;
@@ -173,6 +176,8 @@ export class ControllerHost {
     if (this.#activating) await this.#activating;
     const queue = this.#queue;
     if (!queue) throw this.#notController();
+    if (op.op === 'transferController')
+      return { answer: (await this.transferController(op.to)) as T, offset: this.#log.appliedOffset };
     // An operation may refuse with NOT_CONTROLLER itself (AlterPartition with epochs ahead of this
     // controller's); only the queue's own NOT_CONTROLLER (a failed commit, a closed queue) means the
     // controller must be rebuilt, which would also give every broker a fresh session.
@@ -199,6 +204,48 @@ export class ControllerHost {
       if (err !== refused && isBrokerError(err, 'NOT_CONTROLLER')) this.#recover(queue);
       throw err;
     }
+  }
+
+  /**
+   * Hands the active controller's role to voter `to` (0: the registered, unfenced voter whose log
+   * matches most of this one's) by a Raft leadership transfer (thesis 3.10: the target is caught up,
+   * then told to campaign at once), and resolves once it leads, within `timeoutMs`. Moving the
+   * controller off a node before maintenance costs no election timeout; SIGTERM does it too.
+   */
+  async transferController(to: number, timeoutMs = TRANSFER_TIMEOUT_MS): Promise<{ controller: number }> {
+    const self = this.#log.nodeId;
+    if (!this.#log.isLeader) throw this.#notController();
+    const voters = this.#log.raft.status().conf.voters;
+    if (to === self) return { controller: self };
+    let target = to;
+    if (to !== 0 && !voters.includes(to))
+      throw new BrokerError(
+        'INVALID_REQUEST',
+        `node ${to} is not a voter of the metadata quorum (the voters are ${voters.join(', ')})`,
+      );
+    if (to === 0) {
+      const image = this.#log.image;
+      const match = (id: number) => this.#log.raft.progressOf(id)?.match ?? -1;
+      const live = voters
+        .filter((id) => id !== self && image.brokers.get(id)?.fenced === false)
+        .sort((a, b) => match(b) - match(a) || a - b);
+      if (live.length === 0)
+        throw new BrokerError(
+          'BROKER_NOT_AVAILABLE',
+          'no other voter of the metadata quorum is up to take over',
+        );
+      target = live[0]!;
+    }
+    this.#log.raft.transferLeadership(target);
+    const deadline = this.#clock() + timeoutMs;
+    while (this.#clock() < deadline) {
+      if (this.#log.leader === target) return { controller: target };
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    throw new BrokerError(
+      'REQUEST_TIMED_OUT',
+      `node ${target} did not take over the controller within ${timeoutMs} ms (it may be behind or unreachable)`,
+    );
   }
 
   #notController(): BrokerError {
