@@ -15,6 +15,7 @@ import {
   type ChaosNet,
   createChaosNet,
   leftoverNamespaces,
+  listNamespaces,
   networkPrerequisites,
   removeNamespaces,
 } from './net.ts';
@@ -86,14 +87,6 @@ function udpSeen(id: number): string[] {
   return JSON.parse(node(net!.hubNs, REPORT, [net!.nodeAddress(id)])) as string[];
 }
 
-function namespacesNow(): string[] {
-  const r = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' });
-  return r.stdout
-    .split('\n')
-    .map((l) => l.trim().split(/\s+/)[0])
-    .filter((n) => n !== '');
-}
-
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -135,7 +128,7 @@ before(async () => {
 after(async () => {
   await net?.close();
   for (const s of servers) s.kill('SIGKILL');
-  removeNamespaces(namespacesNow().filter((n) => n.startsWith(`tsbc${process.pid}-`)));
+  removeNamespaces(listNamespaces().filter((n) => n.startsWith(`tsbc${process.pid}-`)));
 });
 
 test('layout: names and addresses', () => {
@@ -144,7 +137,7 @@ test('layout: names and addresses', () => {
   assert.equal(net!.nodeNs(2), `${prefix}-n2`);
   assert.equal(net!.nodeAddress(3), '10.77.0.3');
   assert.deepEqual(net!.exec('x', ['a', 'b']), ['ip', 'netns', 'exec', 'x', 'a', 'b']);
-  const ours = namespacesNow().filter((n) => n.startsWith(`${prefix}-`));
+  const ours = listNamespaces().filter((n) => n.startsWith(`${prefix}-`));
   assert.deepEqual(ours.sort(), [`${prefix}-hub`, `${prefix}-n1`, `${prefix}-n2`, `${prefix}-n3`]);
   const root = spawnSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' }).stdout;
   assert.doesNotMatch(root, /\bv[1-3]@|\bbr0\b/, 'nothing of the net is in the root namespace');
@@ -202,7 +195,7 @@ test('close() kills what runs inside and removes every namespace; a second close
   const errors = await net!.close();
   assert.deepEqual(errors, []);
   assert.deepEqual(
-    namespacesNow().filter((n) => n.startsWith(`${prefix}-`)),
+    listNamespaces().filter((n) => n.startsWith(`${prefix}-`)),
     [],
   );
   for (const s of servers) assert.ok(await exited(s, 2000), `server ${s.pid} still running`);
@@ -227,11 +220,11 @@ test('leftoverNamespaces finds a namespace of a dead pid; removeNamespaces kills
       [{ name, pid: deadPid }],
     );
     assert.deepEqual(removeNamespaces([name]), [name]);
-    assert.ok(!namespacesNow().includes(name));
+    assert.ok(!listNamespaces().includes(name));
     assert.ok(await exited(sleeper, 2000), 'the process inside was killed');
   } finally {
     sleeper?.kill('SIGKILL');
-    if (namespacesNow().includes(name)) spawnSync('ip', ['netns', 'del', name]);
+    if (listNamespaces().includes(name)) spawnSync('ip', ['netns', 'del', name]);
   }
 });
 
@@ -252,7 +245,7 @@ test('a failing step fails createChaosNet cleanly: the error names the command, 
     process.env.PATH = path;
   }
   assert.deepEqual(
-    namespacesNow().filter((n) => n.startsWith(`${failPrefix}-`)),
+    listNamespaces().filter((n) => n.startsWith(`${failPrefix}-`)),
     [],
   );
 });
@@ -317,13 +310,13 @@ test('the harness refuses bad arguments with its usage, exit 2', async () => {
 });
 
 test('a missing command: a clear message naming the package, exit 2, no namespace made', async () => {
-  const before = namespacesNow();
+  const before = listNamespaces();
   // ip and iptables live in /usr/sbin.
   const r = await harness(['--quick'], { env: { PATH: '/usr/bin:/bin' }, ms: 20_000 });
   assert.equal(r.code, 2, r.stderr);
   assert.match(r.stderr, /iptables/);
   assert.match(r.stderr, /apt-get install/);
-  assert.deepEqual(namespacesNow(), before);
+  assert.deepEqual(listNamespaces(), before);
 });
 
 test('a namespace left by a dead run: a clear message and exit 2; --clean removes it', async () => {
@@ -340,7 +333,7 @@ test('a namespace left by a dead run: a clear message and exit 2; --clean remove
     const c = await harness(['--clean'], { ms: 20_000 });
     assert.equal(c.code, 0, c.stderr);
     assert.ok(c.stderr.includes(`removed ${name}`), c.stderr);
-    assert.ok(!namespacesNow().includes(name));
+    assert.ok(!listNamespaces().includes(name));
   } finally {
     removeNamespaces([name]);
   }
@@ -356,7 +349,7 @@ test('a port in use on a node: the run fails naming it, and leaves no namespace 
   assert.match(r.stderr, /EADDRINUSE/);
   assert.ok(r.prefix, r.stderr);
   assert.deepEqual(
-    namespacesNow().filter((n) => n.startsWith(`${r.prefix}-`)),
+    listNamespaces().filter((n) => n.startsWith(`${r.prefix}-`)),
     [],
   );
   assert.deepEqual(processesWith(out), []);
@@ -383,7 +376,7 @@ test('a run stopped by SIGTERM midway: the supervisor removes its namespaces and
   assert.notEqual(r.code, 0);
   assert.ok(r.prefix);
   assert.deepEqual(
-    namespacesNow().filter((n) => n.startsWith(`${r.prefix}-`)),
+    listNamespaces().filter((n) => n.startsWith(`${r.prefix}-`)),
     [],
   );
   assert.deepEqual(processesWith(out), []);
@@ -410,7 +403,7 @@ test('npm run chaos -- --quick: a kill, a partition and a pause lose, duplicate 
   assert.match(history, /"op":"controller"/);
   assert.ok(readFileSync(path.join(out, `seed-${seed}`, 'timeline.svg'), 'utf8').startsWith('<svg'));
   assert.deepEqual(
-    namespacesNow().filter((n) => n.startsWith(`${r.prefix}-`)),
+    listNamespaces().filter((n) => n.startsWith(`${r.prefix}-`)),
     [],
   );
   rmSync(out, { recursive: true, force: true });

@@ -16,6 +16,7 @@
  * random node, all nodes. A role that cannot be resolved at the time (no leader known, say) falls back
  * to a random running node, and the history says so.
  */
+import { prng } from '../helpers/prng.ts';
 import type { ChaosCluster } from './cluster.ts';
 
 export type FaultKind =
@@ -39,18 +40,6 @@ export interface PlannedFault {
   gapMs: number;
   /** A number in [0, 1) that picks among candidates (which partition, which random node). */
   pick: number;
-}
-
-/** A small seeded generator (mulberry32): the schedule and every choice in it come from the seed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** The fault/role pairs a cluster of `nodes` can take. */

@@ -90,7 +90,8 @@ function runSync(argv: string[]): { ok: boolean; stdout: string; error: string }
   return { ok: true, stdout: r.stdout, error: '' };
 }
 
-function listNamespaces(): string[] {
+/** The network namespaces that exist now (`ip netns list`). */
+export function listNamespaces(): string[] {
   const r = runSync(['ip', 'netns', 'list']);
   if (!r.ok) throw new Error(r.error);
   return r.stdout

@@ -25,6 +25,7 @@ import { BrokerClient } from '../../src/client/index.ts';
 import { computeBatchCrc, encodeBatch, F } from '../../src/records/batch.ts';
 import { COMPRESSION } from '../../src/records/compression.ts';
 import { type BrokerProcess, spawnBroker } from '../helpers/broker-process.ts';
+import { prng } from '../helpers/prng.ts';
 import { RawClient, requestFrame } from '../kafka/helpers.ts';
 
 export interface SoakOptions {
@@ -58,18 +59,6 @@ export interface SoakResult {
   hostileErrors: Record<string, number>;
   produced: { grpc: number; kafka: number };
   ok: boolean;
-}
-
-/** A small seeded generator (mulberry32), so the hostile schedule is reproducible. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function shuffle<T>(items: readonly T[], random: () => number): T[] {
