@@ -1509,7 +1509,7 @@ export class BrokerCore {
     opts: FetchOptions = {},
   ): Promise<FetchResult> {
     this.#checkOpen();
-    const view = this.partition(topic, partition);
+    let view = this.partition(topic, partition);
     const maxBytes = opts.maxBytes ?? 1024 * 1024;
     if (
       opts.maxWaitMs &&
@@ -1517,7 +1517,17 @@ export class BrokerCore {
       offset >= view.logStartOffset &&
       offset <= view.logEndOffset
     ) {
+      const epoch = view.leaderEpoch;
       await view.waitForData(offset, opts.maxWaitMs, opts.signal);
+      // The leadership may have moved while the fetch waited, and the log been truncated under it:
+      // answer as a fresh fetch would, never from a replica that no longer leads (an offset past its
+      // truncated end would be OFFSET_OUT_OF_RANGE, and a consumer would reset its position).
+      view = this.partition(topic, partition);
+      if (view.leaderEpoch !== epoch)
+        throw new BrokerError(
+          'NOT_LEADER_OR_FOLLOWER',
+          `partition ${topic}-${partition} changed leader epoch (${epoch} -> ${view.leaderEpoch}) while the fetch waited`,
+        );
     }
     const hw = view.highWatermark;
     const read = await view.read(offset, maxBytes, { maxOffset: hw });

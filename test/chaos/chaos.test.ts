@@ -423,3 +423,18 @@ test('chaos seed 13000 (regression, --scenario zombie-leader): a leader cut off 
   assert.equal(r.code, 0);
   rmSync(out, { recursive: true, force: true });
 });
+
+test('chaos seeds 20261203 and 20261214 (regression, --scenario paused-leader): a leader paused past its session and continued loses, duplicates and stops nothing', {
+  timeout: 5 * 60_000,
+}, async () => {
+  const out = tmpOut();
+  const r = await harness(['--scenario', 'paused-leader', '--seed', '20261203', '--out', out], {
+    ms: 4 * 60_000,
+  });
+  const result = JSON.parse(readFileSync(path.join(out, 'seed-20261203', 'result.json'), 'utf8'));
+  const failed = [...result.check.verdicts, ...result.runVerdicts].filter((v: { ok: boolean }) => !v.ok);
+  assert.deepEqual(failed, [], `replay with: ${result.replay}\n${r.stderr.slice(-3000)}`);
+  assert.ok(result.check.counts.acknowledged > 100, JSON.stringify(result.check.counts));
+  assert.equal(r.code, 0);
+  rmSync(out, { recursive: true, force: true });
+});

@@ -490,7 +490,9 @@ async function runSchedule(o: ChaosOptions, chaosNet: ChaosNet, seed: number): P
       group: GROUP,
       consumers: o.consumers,
       tsInFlight: 3,
+      logDir: path.join(dir, 'clients'),
     });
+    mkdirSync(path.join(dir, 'clients'), { recursive: true });
     await workload.start();
     // A warm-up: the group forms and every producer is acknowledged before the first fault.
     const warm = Date.now() + 30_000;

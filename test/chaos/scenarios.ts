@@ -156,4 +156,36 @@ export const scenarios: Record<string, Scenario> = {
       return { faults: [`isolate leader: ${detail}`], verdicts: [verdict('zombie-refuses', wrong)] };
     },
   },
+  /**
+   * Schedules 20261203 and 20261214 of a 15-schedule run: the leader of a partition (and the
+   * controller) paused past its session. The idempotent producer, then Debian's librdkafka 2.0.2,
+   * stopped with a fatal "sequence desynchronization": a request to the paused leader timed out
+   * ("possibly persisted"), the new leader rightly answered the next batch OUT_OF_ORDER_SEQUENCE_NUMBER,
+   * and that librdkafka took it for a lost sequence (its defect, fixed in 2.3.0 by librdkafka PR #4438;
+   * Kafka answers the same). The idempotent producer is now a current librdkafka; this replays the
+   * pause, and the checker's verdicts (no fatal client error among them) must all pass.
+   */
+  'paused-leader': {
+    about: 'a partition leader paused past its session, then continued, while a consumer reads',
+    async run(ctx) {
+      const id = (await ctx.leaders())[0]!;
+      const start = ctx.history.now();
+      await ctx.cluster.signal(id, 'SIGSTOP');
+      ctx.log(`paused node ${id}, the leader of p0`);
+      await sleep(ctx.sessionMs * 2 + 500);
+      await ctx.cluster.signal(id, 'SIGCONT');
+      await sleep(8000);
+      const detail = `node ${id} (leader of p0) stopped for ${ctx.sessionMs * 2 + 500} ms`;
+      ctx.history.add({
+        op: 'nemesis',
+        fault: 'pause',
+        target: 'leader',
+        nodes: [id],
+        start,
+        end: ctx.history.now(),
+        detail,
+      });
+      return { faults: [`pause leader: ${detail}`], verdicts: [] };
+    },
+  },
 };

@@ -48,7 +48,12 @@ def watch_stdin():
 
 
 def common(bootstrap):
+    # librdkafka's debug contexts, logged to stderr (the harness keeps it as clients/<name>.log):
+    # "topic" by default, which names every offset reset and leader change at small cost;
+    # CHAOS_LIBRDKAFKA_DEBUG overrides it ("fetch,consumer,topic" for everything, "" for nothing).
+    debug = os.environ.get("CHAOS_LIBRDKAFKA_DEBUG", "topic")
     return {
+        **({"debug": debug} if debug else {}),
         "bootstrap.servers": bootstrap,
         "topic.metadata.refresh.interval.ms": 1000,
         # A SIGSTOPped broker never answers while its socket stays open: with librdkafka's 60 s default

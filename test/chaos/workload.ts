@@ -1,9 +1,10 @@
 /**
  * The workload of a chaos run and its history (test/chaos/history.ts):
- * - librdkafka producers (confluent-kafka-python, test/chaos/workload.py), one idempotent and one not,
- *   both acks=all;
+ * - two librdkafka producers, both acks=all: an idempotent one through a current librdkafka
+ *   (@confluentinc/kafka-javascript, test/chaos/current-librdkafka-producer.ts) and one that is not
+ *   through Debian's (confluent-kafka-python, test/chaos/workload.py);
  * - our TypeScript client's idempotent producer, with a few sends in flight;
- * - a consumer group of librdkafka members that commit after every poll;
+ * - a consumer group of librdkafka members (confluent-kafka-python) that commit after every poll;
  * - a poller reading the group's committed offsets back (OffsetFetch through the TypeScript client).
  * Every operation goes to the history as the harness learns of it.
  */
@@ -16,6 +17,7 @@ import type { HistoryOp, SendOp } from './history.ts';
 
 export const debianPython = '/usr/bin/python3';
 const script = path.join(import.meta.dirname, 'workload.py');
+const currentProducer = path.join(import.meta.dirname, 'current-librdkafka-producer.ts');
 
 /** The run's history: kept in memory for the checker and written to a JSON lines file as it grows. */
 export class History {
@@ -51,18 +53,20 @@ export class History {
   }
 }
 
-/** A workload.py child: its JSON lines become history operations. */
-class PythonChild {
+/** A client process (workload.py, current-librdkafka-producer.ts): its JSON lines become history operations. */
+class ClientChild {
   readonly proc: ChildProcess;
   readonly exited: Promise<number | string>;
   stderr = '';
   /** Its last poll's highest offset per partition (consumers only). */
   readonly polled = new Map<number, number>();
 
-  constructor(args: string[], history: History, onLine?: (op: HistoryOp) => void) {
-    this.proc = spawn(debianPython, [script, ...args, String(history.t0)], {
+  constructor(argv: string[], history: History, logFile: string | null, onLine?: (op: HistoryOp) => void) {
+    this.proc = spawn(argv[0]!, [...argv.slice(1), String(history.t0)], {
       stdio: ['pipe', 'pipe', 'pipe'],
     });
+    const log = logFile ? createWriteStream(logFile) : null;
+    if (log) this.proc.stderr!.pipe(log);
     this.proc.stdin!.on('error', () => {});
     this.exited = once(this.proc, 'close').then(([code, signal]) => (code ?? signal) as number | string);
     let buf = '';
@@ -108,12 +112,14 @@ export interface WorkloadOptions {
   consumers: number;
   /** Concurrent sends of the TypeScript producer. */
   tsInFlight: number;
+  /** Where each client process's stderr is written; null: nowhere. */
+  logDir: string | null;
 }
 
 export class Workload {
   readonly #o: WorkloadOptions;
-  readonly #producers: PythonChild[] = [];
-  readonly #consumers: PythonChild[] = [];
+  readonly #producers: ClientChild[] = [];
+  readonly #consumers: ClientChild[] = [];
   #client: BrokerClient | null = null;
   #tsLoops: Promise<void>[] = [];
   #stopTs = false;
@@ -126,15 +132,34 @@ export class Workload {
     this.#o = o;
   }
 
+  /** Where a client's stderr (librdkafka's log lines) goes: `<logDir>/<name>.log`. */
+  #logFile(name: string): string | null {
+    return this.#o.logDir ? path.join(this.#o.logDir, `${name}.log`) : null;
+  }
+
   async start(): Promise<void> {
     const o = this.#o;
     const h = o.history;
     this.#producers.push(
-      new PythonChild(['produce', o.bootstrap, o.topic, 'librdkafka-idem', '1'], h),
-      new PythonChild(['produce', o.bootstrap, o.topic, 'librdkafka', '0'], h),
+      new ClientChild(
+        [process.execPath, currentProducer, o.bootstrap, o.topic, 'librdkafka-idem'],
+        h,
+        this.#logFile('librdkafka-idem'),
+      ),
+      new ClientChild(
+        [debianPython, script, 'produce', o.bootstrap, o.topic, 'librdkafka', '0'],
+        h,
+        this.#logFile('librdkafka'),
+      ),
     );
     for (let i = 1; i <= o.consumers; i++)
-      this.#consumers.push(new PythonChild(['consume', o.bootstrap, o.topic, o.group, `consumer-${i}`], h));
+      this.#consumers.push(
+        new ClientChild(
+          [debianPython, script, 'consume', o.bootstrap, o.topic, o.group, `consumer-${i}`],
+          h,
+          this.#logFile(`consumer-${i}`),
+        ),
+      );
     this.#client = await BrokerClient.connect(o.grpcAddresses);
     const producer = this.#client.producer({ idempotent: true });
     let n = 0;
