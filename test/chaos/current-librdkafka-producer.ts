@@ -50,6 +50,10 @@ const producer = new Producer(
     'reconnect.backoff.max.ms': 1000,
     // Delivery reports with the message, so each names the value it answers.
     dr_msg_cb: true,
+    // librdkafka's log to stderr (the harness keeps it as clients/librdkafka-idem.log): the "eos" and
+    // "topic" contexts name every epoch bump, sequence reset and leader change, as workload.py's do.
+    debug: process.env.CHAOS_LIBRDKAFKA_DEBUG ?? 'eos,topic',
+    event_cb: true,
   },
   {},
 );
@@ -69,6 +73,9 @@ producer.on(
     }
     out(op);
   },
+);
+producer.on('event.log', (l: { severity: number; fac: string; message: string }) =>
+  process.stderr.write(`${l.severity}|${l.fac}|${l.message}\n`),
 );
 producer.on('event.error', (err: { isFatal?: boolean; message?: string; code?: number }) => {
   // librdkafka retries everything but a fatal error, which ends this producer's run.

@@ -436,7 +436,6 @@ async function runSchedule(o: ChaosOptions, chaosNet: ChaosNet, seed: number): P
   const history = new History(path.join(dir, 'history.jsonl'));
   const rf = Math.min(3, o.nodes);
   const args = ['--log-level', 'info'];
-  if (o.fsync) args.push('--fsync', o.fsync);
   const cluster = new ChaosCluster({
     nodes: o.nodes,
     net: chaosNet,
@@ -447,6 +446,7 @@ async function runSchedule(o: ChaosOptions, chaosNet: ChaosNet, seed: number): P
       BROKER_CLUSTER_SESSION_TIMEOUT: `${SESSION_MS}ms`,
       BROKER_CLUSTER_HEARTBEAT_INTERVAL: '300ms',
       BROKER_REPLICATION_LAG_TIME_MAX: '1500ms',
+      ...(o.fsync ? { BROKER_STORAGE_FSYNC: o.fsync } : {}),
     },
     onControllerTerm: (node, run, term) =>
       history.add({ op: 'controller', node, run, at: history.now(), term }),
