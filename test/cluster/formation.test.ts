@@ -284,11 +284,14 @@ test('TransferController moves the active controller to the voter asked or to th
   const client = await BrokerClient.connect([other.grpcAddress]);
   try {
     assert.equal(await client.transferController(to), to);
-    assert.equal(await ready(cluster.node(to).metricsUrl), 'LEADER');
-    assert.equal(await ready(cluster.node(from).metricsUrl), 'FOLLOWER');
+    // The answer comes once the Raft leadership moved; the new controller then activates.
+    const isReady = (id: number, want: string) =>
+      until(`node ${id} answers ${want}`, async () => (await ready(cluster.node(id).metricsUrl)) === want);
+    await isReady(to, 'LEADER');
+    await isReady(from, 'FOLLOWER');
     const best = await client.transferController();
     assert.notEqual(best, to, 'with no node named, another voter takes over');
-    assert.equal(await ready(cluster.node(best).metricsUrl), 'LEADER');
+    await isReady(best, 'LEADER');
     assert.equal(await client.transferController(best), best, 'asking for the controller itself is a no-op');
     await assert.rejects(client.transferController(99), /not a voter/);
   } finally {
