@@ -49,7 +49,15 @@ test('arguments: defaults, ranges, and a replay command that parses back to the 
   const replay = replayCommand(o, 9).split(' ').slice(4);
   const back = parseArgs(replay);
   assert.deepEqual({ ...back, out: o.out }, { ...o, seed: 9 });
-  for (const bad of [['--nodes', '10'], ['--seed', '-1'], ['--schedules', 'x'], ['--what']])
-    assert.throws(() => parseArgs(bad), UsageError, bad.join(' '));
+  // Every flag that takes a value, with every kind of bad value, alone and after valid arguments.
+  const bads: string[][] = [['--what'], ['-x'], ['seed'], ['--scenario', 'nope'], ['--fsync', 'never']];
+  for (const flag of ['--seed', '--schedules', '--seconds', '--nodes', '--partitions', '--consumers'])
+    for (const value of [undefined, '', 'x', '-1', '1.5', '1e3', '99999999999', ' 3'])
+      bads.push(value === undefined ? [flag] : [flag, value]);
+  bads.push(['--nodes', '0'], ['--nodes', '10'], ['--seconds', '4'], ['--out']);
+  for (const bad of bads) {
+    assert.throws(() => parseArgs(bad), UsageError, JSON.stringify(bad));
+    assert.throws(() => parseArgs(['--quick', '--seed', '3', ...bad]), UsageError, JSON.stringify(bad));
+  }
   assert.equal(parseArgs(['--quick', '--seconds', '90']).seconds, 20);
 });

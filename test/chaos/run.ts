@@ -89,7 +89,8 @@ export function parseArgs(argv: string[]): ChaosOptions & { inner: string | null
     clean: false,
   };
   const int = (flag: string, v: string | undefined, min: number, max: number): number => {
-    const n = Number(v);
+    // Decimal digits only: Number() would take '' as 0, ' 3' as 3 and '1e3' as 1000.
+    const n = v !== undefined && /^[0-9]{1,10}$/.test(v) ? Number(v) : Number.NaN;
     if (v === undefined || !Number.isInteger(n) || n < min || n > max)
       throw new UsageError(`${flag} takes an integer from ${min} to ${max}, got ${v ?? 'nothing'}\n${usage}`);
     return n;
