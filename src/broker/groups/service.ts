@@ -367,9 +367,9 @@ export class GroupService {
   coordinatorOf(groupId: string): number | null {
     const t = this.core.metadata.image.topicsByName.get(OFFSETS_TOPIC);
     if (!t) return null;
-    const leader = t.partitions[partitionForGroup(groupId, t.partitions.length)]?.leader ?? -1;
+    const reg = t.partitions[partitionForGroup(groupId, t.partitions.length)];
     // Past its leader lease this node does not know that it still leads the offsets partition.
-    if (leader === this.core.numericNodeId && !this.core.cluster.hasLeaderLease) return null;
+    const leader = reg ? this.core.leaderToAdvertise(reg) : -1;
     return leader === -1 ? null : leader;
   }
 
