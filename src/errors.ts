@@ -184,6 +184,26 @@ export const ERROR_CODES = {
     retriable: true,
     doc: "The leader epoch in the request is older than the partition's current one: a new leader was elected.",
   },
+  REASSIGNMENT_IN_PROGRESS: {
+    retriable: false,
+    doc: 'The partition is being reassigned already, or a topic being reassigned cannot be deleted or changed that way until the move finishes or is cancelled.',
+  },
+  NO_REASSIGNMENT_IN_PROGRESS: {
+    retriable: false,
+    doc: 'A cancellation named a partition that is not being reassigned.',
+  },
+  ELECTION_NOT_NEEDED: {
+    retriable: true,
+    doc: 'A leader election was asked for a partition whose leader is already the one it would elect (preferred), or that has a leader (unclean).',
+  },
+  PREFERRED_LEADER_NOT_AVAILABLE: {
+    retriable: true,
+    doc: "A preferred-leader election found the partition's first replica fenced, shutting down or out of the ISR.",
+  },
+  ELIGIBLE_LEADERS_NOT_AVAILABLE: {
+    retriable: true,
+    doc: 'An unclean leader election found no live replica of the partition to elect.',
+  },
   INELIGIBLE_REPLICA: {
     retriable: false,
     doc: 'A replica proposed for the ISR is fenced, shutting down or not a replica of the partition.',

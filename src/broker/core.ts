@@ -12,8 +12,14 @@ import type {
   CreateTopicResult,
   DeleteTopicResult,
   ProducerIdBlock,
+  ElectLeadersRequest,
+  OngoingReassignment,
+  PartitionResult,
+  ReassignmentRequest,
 } from '../controller/controller.ts';
+import type { BalancePlan, Move } from '../controller/balancer.ts';
 import type { ControllerOp } from '../controller/ops.ts';
+import { ongoingReassignments } from '../controller/reassignments.ts';
 import { BrokerError, type ErrorCode, isBrokerError } from '../errors.ts';
 import { consumeRecordsMax } from '../limits.ts';
 import { MetadataImage, type TopicImage } from '../metadata/image.ts';
@@ -938,7 +944,7 @@ export class BrokerCore {
   async createPartitions(
     name: string,
     count: number,
-    opts: { validateOnly?: boolean } = {},
+    opts: { validateOnly?: boolean; assignments?: number[][] } = {},
   ): Promise<TopicMetadata> {
     this.#checkOpen();
     this.#topic(name);
@@ -948,7 +954,7 @@ export class BrokerCore {
       const topic = this.#topic(name);
       const [result] = await this.#control<CreateTopicResult[]>({
         op: 'createPartitions',
-        requests: [{ name, count }],
+        requests: [opts.assignments ? { name, count, assignments: opts.assignments } : { name, count }],
         validateOnly: opts.validateOnly ?? false,
       });
       if (result.error) throw result.error;
@@ -968,7 +974,60 @@ export class BrokerCore {
    * node has applied the removal.
    */
   async removeNode(brokerId: number): Promise<void> {
-    await this.#control<void>({ op: 'unregisterBroker', brokerId });
+    this.#checkOpen();
+    await this.#control<void>({ op: 'decommissionBroker', brokerId });
+  }
+
+  /**
+   * Starts or cancels (replicas null) partition moves (Kafka's AlterPartitionReassignments): each
+   * partition gets its own result; the move itself goes on in the background (listPartitionReassignments
+   * shows it until it is done).
+   */
+  async alterPartitionReassignments(requests: ReassignmentRequest[]): Promise<PartitionResult[]> {
+    this.#checkOpen();
+    return this.#control<PartitionResult[]>({ op: 'alterPartitionReassignments', requests });
+  }
+
+  /**
+   * The partitions being reassigned, as this node's metadata knows them; `filter` narrows them to some
+   * topics (and partitions of each; null: all of the topic's), null lists every one.
+   */
+  listPartitionReassignments(
+    filter: { topic: string; partitions: number[] | null }[] | null = null,
+  ): OngoingReassignment[] {
+    this.#checkOpen();
+    return ongoingReassignments(this.metadata.image, filter);
+  }
+
+  /** Kafka's ElectLeaders through the controller; each partition gets its own result. */
+  async electLeaders(request: ElectLeadersRequest): Promise<PartitionResult[]> {
+    this.#checkOpen();
+    return this.#control<PartitionResult[]>({ op: 'electLeaders', request });
+  }
+
+  /** The balancer's plan for the cluster as it stands, carried out by nobody (`rebalance --dry-run`). */
+  async planRebalance(): Promise<BalancePlan> {
+    this.#checkOpen();
+    const { answer } = await this.cluster.call<BalancePlan>({ op: 'planRebalance' });
+    return answer;
+  }
+
+  /**
+   * Changes a topic's replication factor by reassigning its partitions (the balancer picks the brokers
+   * to add or drop); resolves with the moves started (or, with `validateOnly`, planned).
+   */
+  async alterReplicationFactor(
+    topic: string,
+    replicationFactor: number,
+    opts: { validateOnly?: boolean } = {},
+  ): Promise<Move[]> {
+    this.#checkOpen();
+    this.#topic(topic);
+    return this.#control<Move[]>({
+      op: 'alterReplicationFactor',
+      request: { topic, replicationFactor },
+      validateOnly: opts.validateOnly ?? false,
+    });
   }
 
   /**

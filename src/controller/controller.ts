@@ -51,6 +51,7 @@ import {
   recordBytes,
   topicNameProblem,
 } from '../metadata/records.ts';
+import type { BalancePlan, Move } from './balancer.ts';
 import { additionalReplicas, type PlacementBroker, placeReplicas, validateAssignment } from './placement.ts';
 
 /** The topic config that allows electing a leader outside the ISR (data loss for availability). */
@@ -146,6 +147,11 @@ export interface HeartbeatRequest {
   /** The offset of the last metadata record the broker has applied. */
   metadataOffset: number;
   wantShutDown: boolean;
+  /**
+   * The sizes in bytes of partitions this broker leads, as [topicId, partition, bytes], sent now and
+   * then: the balancer weighs moves by them. Soft state, kept by the active controller only.
+   */
+  partitionSizes?: [string, number, number][];
 }
 
 export interface HeartbeatAnswer {
@@ -172,6 +178,8 @@ export interface CreatePartitionsRequest {
   name: string;
   /** The new partition count, above the current one. */
   count: number;
+  /** A replica list per new partition, the preferred leader first; absent: placed as at creation. */
+  assignments?: number[][];
 }
 
 export interface CreateTopicResult {
@@ -252,6 +260,45 @@ export interface RaiseReplicationAnswer {
   raised: number;
   /** The bound stopped the operation with partitions left: run it again. */
   more: boolean;
+}
+
+/** Moves a partition's replicas to `replicas`, or cancels its move (null); Kafka's AlterPartitionReassignments. */
+export interface ReassignmentRequest {
+  topic: string;
+  partition: number;
+  /** The target replicas, the preferred leader first; null cancels the ongoing move. */
+  replicas: number[] | null;
+}
+
+/** One partition's outcome of a reassignment or an election. */
+export interface PartitionResult {
+  topic: string;
+  partition: number;
+  error?: BrokerError;
+}
+
+/** A partition being reassigned (Kafka's ListPartitionReassignments entry). */
+export interface OngoingReassignment {
+  topic: string;
+  partition: number;
+  /** Every replica now: the target ones first, then those leaving. */
+  replicas: number[];
+  addingReplicas: number[];
+  removingReplicas: number[];
+}
+
+/** Kafka's ElectLeaders: PREFERRED moves leadership to the first replica; UNCLEAN elects any live replica of a leaderless partition. */
+export type ElectionType = 'preferred' | 'unclean';
+
+export interface ElectLeadersRequest {
+  type: ElectionType;
+  /** The partitions; null means every partition (the answer then lists only those elected). */
+  partitions: { topic: string; partition: number }[] | null;
+}
+
+export interface ReplicationFactorRequest {
+  topic: string;
+  replicationFactor: number;
 }
 
 interface Session {
@@ -1217,6 +1264,28 @@ export class Controller {
       }
     }
     return false;
+  }
+
+  // ---- reassignment, elections, balancing (issue 14) ----
+
+  alterPartitionReassignments(_requests: readonly ReassignmentRequest[]): OperationResult<PartitionResult[]> {
+    throw new BrokerError('INVALID_REQUEST', 'reassignment is not written yet');
+  }
+
+  electLeaders(_request: ElectLeadersRequest): OperationResult<PartitionResult[]> {
+    throw new BrokerError('INVALID_REQUEST', 'electLeaders is not written yet');
+  }
+
+  planRebalance(): BalancePlan {
+    throw new BrokerError('INVALID_REQUEST', 'planRebalance is not written yet');
+  }
+
+  alterReplicationFactor(_request: ReplicationFactorRequest): OperationResult<Move[]> {
+    throw new BrokerError('INVALID_REQUEST', 'alterReplicationFactor is not written yet');
+  }
+
+  decommissionBroker(_brokerId: number): OperationResult<void> {
+    throw new BrokerError('INVALID_REQUEST', 'decommissionBroker is not written yet');
   }
 
   /** Whether `record` fits this operation: under the change bound and inside one batch. */

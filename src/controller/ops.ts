@@ -18,9 +18,12 @@ import type {
   Controller,
   CreatePartitionsRequest,
   CreateTopicRequest,
+  ElectLeadersRequest,
   HeartbeatRequest,
   OperationResult,
+  ReassignmentRequest,
   RegisterBrokerRequest,
+  ReplicationFactorRequest,
 } from './controller.ts';
 
 export type ControllerOp =
@@ -34,6 +37,13 @@ export type ControllerOp =
   | { op: 'allocateProducerIds'; brokerId: number; brokerEpoch: number }
   | { op: 'alterPartition'; request: AlterPartitionRequest }
   | { op: 'alterPartitions'; request: AlterPartitionsRequest }
+  | { op: 'alterPartitionReassignments'; requests: ReassignmentRequest[] }
+  | { op: 'electLeaders'; request: ElectLeadersRequest }
+  /** The balancer's plan for the cluster as it is, without carrying it out (`rebalance --dry-run`). */
+  | { op: 'planRebalance' }
+  | { op: 'alterReplicationFactor'; request: ReplicationFactorRequest; validateOnly: boolean }
+  /** Moves every replica off the broker, then removes it from the cluster (`remove-node`). */
+  | { op: 'decommissionBroker'; brokerId: number }
   /** Hand the active controller's role to voter `to` (0: the voter most caught up); the host's, not the state machine's. */
   | { op: 'transferController'; to: number };
 
@@ -67,6 +77,16 @@ export function runOp(c: Controller, op: ControllerOp, nowMs: number): Operation
       return c.alterPartition(op.request);
     case 'alterPartitions':
       return c.alterPartitions(op.request);
+    case 'alterPartitionReassignments':
+      return c.alterPartitionReassignments(op.requests);
+    case 'electLeaders':
+      return c.electLeaders(op.request);
+    case 'planRebalance':
+      return { records: [], answer: c.planRebalance() };
+    case 'alterReplicationFactor':
+      return dry(c.alterReplicationFactor(op.request), op.validateOnly);
+    case 'decommissionBroker':
+      return c.decommissionBroker(op.brokerId);
   }
 }
 
@@ -76,6 +96,9 @@ export function encodeOp(op: ControllerOp): Buffer {
 
 /** Most entries in one forwarded list (topics of a CreateTopics, listeners, configs). */
 const listMax = recordsPerBatchMax;
+
+/** Most partition sizes one heartbeat carries (a broker's `storage.max_partitions` at its largest). */
+const sizesMax = 100_000;
 
 function bad(what: string): BrokerError {
   return new BrokerError('INVALID_REQUEST', `forwarded controller operation: ${what}`);
@@ -199,6 +222,19 @@ export function decodeOp(bytes: Uint8Array): ControllerOp {
           brokerEpoch: int(r.brokerEpoch, 'brokerEpoch'),
           metadataOffset: int(r.metadataOffset, 'metadataOffset'),
           wantShutDown: bool(r.wantShutDown, 'wantShutDown'),
+          ...(r.partitionSizes === undefined
+            ? {}
+            : {
+                partitionSizes: list(
+                  r.partitionSizes,
+                  'partitionSizes',
+                  (e): [string, number, number] => {
+                    if (!Array.isArray(e) || e.length !== 3) throw bad('a partition size is [topicId, partition, bytes]');
+                    return [topicId(e[0], 'topicId'), int(e[1], 'partition', 0, 0x7fffffff), int(e[2], 'bytes', 0)];
+                  },
+                  sizesMax,
+                ),
+              }),
         },
       };
     }
@@ -229,7 +265,14 @@ export function decodeOp(bytes: Uint8Array): ControllerOp {
         validateOnly: bool(o.validateOnly, 'validateOnly'),
         requests: list(o.requests, 'requests', (x) => {
           const r = obj(x, 'topic');
-          return { name: str(r.name, 'name', 249), count: int(r.count, 'count', -1, 0x7fffffff) };
+          const assignments = optional(r.assignments, (v) =>
+            list(v, 'assignments', (a) => list(a, 'replicas', (b) => id(b, 'replica'), replicasPerPartitionMax)),
+          );
+          return {
+            name: str(r.name, 'name', 249),
+            count: int(r.count, 'count', -1, 0x7fffffff),
+            ...(assignments === undefined ? {} : { assignments }),
+          };
         }),
       };
     case 'deleteTopics':
@@ -278,6 +321,54 @@ export function decodeOp(bytes: Uint8Array): ControllerOp {
         },
       };
     }
+    case 'alterPartitionReassignments':
+      return {
+        op: 'alterPartitionReassignments',
+        requests: list(o.requests, 'requests', (x) => {
+          const r = obj(x, 'partition');
+          return {
+            topic: str(r.topic, 'topic', 249),
+            partition: int(r.partition, 'partition', 0, 0x7fffffff),
+            replicas:
+              r.replicas === null
+                ? null
+                : list(r.replicas, 'replicas', (b) => id(b, 'replica'), replicasPerPartitionMax),
+          };
+        }),
+      };
+    case 'electLeaders': {
+      const r = obj(o.request, 'request');
+      const type = str(r.type, 'type', 16);
+      if (type !== 'preferred' && type !== 'unclean') throw bad(`election type ${JSON.stringify(type)} is not preferred or unclean`);
+      return {
+        op: 'electLeaders',
+        request: {
+          type,
+          partitions:
+            r.partitions === null
+              ? null
+              : list(r.partitions, 'partitions', (x) => {
+                  const p = obj(x, 'partition');
+                  return { topic: str(p.topic, 'topic', 249), partition: int(p.partition, 'partition', 0, 0x7fffffff) };
+                }),
+        },
+      };
+    }
+    case 'planRebalance':
+      return { op: 'planRebalance' };
+    case 'alterReplicationFactor': {
+      const r = obj(o.request, 'request');
+      return {
+        op: 'alterReplicationFactor',
+        validateOnly: bool(o.validateOnly, 'validateOnly'),
+        request: {
+          topic: str(r.topic, 'topic', 249),
+          replicationFactor: int(r.replicationFactor, 'replicationFactor', 1, replicasPerPartitionMax),
+        },
+      };
+    }
+    case 'decommissionBroker':
+      return { op: 'decommissionBroker', brokerId: id(o.brokerId, 'brokerId') };
     default:
       throw bad(`unknown operation ${JSON.stringify(o.op)}`);
   }

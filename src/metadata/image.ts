@@ -27,6 +27,8 @@ export interface BrokerRegistration {
   readonly inControlledShutdown: boolean;
   /** The node's name (`node.id`), or undefined when it registered none. */
   readonly nodeName?: string;
+  /** Being decommissioned (`remove-node`): its replicas move away, then it is unregistered. Absent: false. */
+  readonly decommissioning?: boolean;
 }
 
 export interface PartitionRegistration {
@@ -39,6 +41,12 @@ export interface PartitionRegistration {
   readonly leaderEpoch: number;
   /** Bumped on every change of the partition; guards ISR changes (AlterPartition). */
   readonly partitionEpoch: number;
+  /**
+   * While the partition is reassigned (KIP-455): the replicas being added and those to drop once the
+   * added ones are in the ISR. Both within `replicas`, disjoint; absent or empty when no move is on.
+   */
+  readonly addingReplicas?: readonly number[];
+  readonly removingReplicas?: readonly number[];
 }
 
 export interface TopicImage {
