@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { appendFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, type TestContext, test } from 'node:test';
-import { type Admin, type Consumer, Kafka, logLevel, type Producer } from 'kafkajs';
+import type { Producer } from 'kafkajs';
 import { BrokerClient } from '../../src/client/index.ts';
 import { encodeBatch } from '../../src/records/batch.ts';
 import { type RunningCluster, startCluster } from '../../src/start-cluster.ts';
@@ -20,10 +20,24 @@ import { JsonLinesChild, within } from '../compat/helpers.ts';
 import { debianPython, pythonHas, requireDebian } from '../helpers/debian.ts';
 import { kafkaCaller } from '../kafka/helpers.ts';
 import { until } from './helpers.ts';
+import {
+  type Acked,
+  checkGroup,
+  kafkaOf,
+  metadataOf,
+  type PartitionMeta,
+  readAllOf,
+  runGroupOf,
+  runProducer,
+} from './workload.ts';
 
 const SESSION_MS = 4000;
 const LAG_MS = 1500;
 let cluster: RunningCluster;
+const metadata = (topic: string) => metadataOf(cluster, topic);
+const kafka = (clientId: string) => kafkaOf(cluster, clientId);
+const readAll = (topic: string, partition: number) => readAllOf(cluster, topic, partition);
+const runGroup = (topic: string, groupId: string) => runGroupOf(cluster, topic, groupId);
 
 before(async () => {
   cluster = await startCluster({
@@ -39,47 +53,6 @@ before(async () => {
 after(async () => {
   await cluster?.close();
 });
-
-interface PartitionMeta {
-  partition: number;
-  leader: number;
-  leaderEpoch: number;
-  replicas: number[];
-  isr: number[];
-}
-
-/** The partitions of `topic` as the Kafka Metadata of a running node reports them. */
-async function metadata(topic: string): Promise<PartitionMeta[]> {
-  const node = cluster.nodes.find((n) => n.running);
-  assert.ok(node, 'a node runs');
-  const k = await kafkaCaller(node.kafkaPort);
-  try {
-    const md = await k.call('Metadata', 12, {
-      topics: [{ name: topic, topicId: '00000000-0000-0000-0000-000000000000' }],
-      allowAutoTopicCreation: false,
-      includeTopicAuthorizedOperations: false,
-    });
-    return md.topics[0].partitions
-      .map(
-        (p: {
-          partitionIndex: number;
-          leaderId: number;
-          leaderEpoch: number;
-          replicaNodes: number[];
-          isrNodes: number[];
-        }) => ({
-          partition: p.partitionIndex,
-          leader: p.leaderId,
-          leaderEpoch: p.leaderEpoch,
-          replicas: p.replicaNodes,
-          isr: p.isrNodes,
-        }),
-      )
-      .sort((a: PartitionMeta, b: PartitionMeta) => a.partition - b.partition);
-  } finally {
-    k.close();
-  }
-}
 
 async function createTopic(name: string, partitions: number, configs: Record<string, string> = {}) {
   const k = await kafkaCaller(cluster.nodes.find((n) => n.running)!.kafkaPort);
@@ -138,74 +111,6 @@ async function replicasEqual(topic: string, partition: number, ms = 30_000): Pro
     },
     ms,
   );
-}
-
-function kafka(clientId: string): Kafka {
-  return new Kafka({
-    clientId,
-    brokers: cluster.nodes.map((n) => n.kafkaAddress),
-    logLevel: logLevel.NOTHING,
-    retry: { retries: 30, initialRetryTime: 100, maxRetryTime: 1000 },
-    requestTimeout: 15_000,
-  });
-}
-
-interface Acked {
-  partition: number;
-  offset: number;
-  value: string;
-  /** When the acknowledgement arrived (wall clock, ms): for the diagnostic of gaps in availability. */
-  atMs: number;
-}
-
-/** A producer that writes until stopped, recording each acknowledged record with its offset. */
-function runProducer(name: string, send: (value: string) => Promise<{ partition: number; offset: number }>) {
-  const acked: Acked[] = [];
-  let errors = 0;
-  let stop = false;
-  let i = 0;
-  const done = (async () => {
-    while (!stop) {
-      const value = `${name}-${i++}`;
-      try {
-        const r = await send(value);
-        acked.push({ ...r, value, atMs: Date.now() });
-      } catch {
-        errors++;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
-  })();
-  return {
-    acked,
-    get errors() {
-      return errors;
-    },
-    async stop() {
-      stop = true;
-      await done;
-    },
-  };
-}
-
-/** Every record of `topic-partition` from offset 0, read through a node that leads it. */
-async function readAll(topic: string, partition: number): Promise<{ offset: number; value: string }[]> {
-  const md = await metadata(topic);
-  const leader = cluster.node(md[partition].leader);
-  const client = await BrokerClient.connect([leader.grpcAddress]);
-  try {
-    const out: { offset: number; value: string }[] = [];
-    let offset = 0;
-    for (;;) {
-      const r = await client.consumeBatch(topic, offset, { partition, maxRecords: 5000, maxWaitMs: 0 });
-      if (r.records.length === 0) break;
-      for (const m of r.records) out.push({ offset: m.offset, value: String(m.value) });
-      offset = r.nextOffset;
-    }
-    return out;
-  } finally {
-    client.close();
-  }
 }
 
 /** How long the Python producer may take to flush and exit once told to stop (its own flush: 30 s). */
@@ -324,142 +229,6 @@ function sampleReplication(topic: string, skip: number, t0: number) {
   };
 }
 
-/** One delivery to the group, or one commit the coordinator acknowledged, in the order they happened. */
-type GroupEvent =
-  | { seq: number; kind: 'delivered'; partition: number; offset: number; value: string; atMs: number }
-  | { seq: number; kind: 'committed'; partition: number; offset: number; atMs: number };
-
-/**
- * A kafkajs consumer group of one member reading `topic` from the beginning through the faults. After
- * each batch it commits the offset after the last record it processed, one attempt (a failed commit is
- * recorded, and the next batch's commit covers it); a commit is recorded once acknowledged. Meanwhile an
- * admin client reads the group's committed offsets back every 500 ms, as the coordinator answers them.
- */
-async function runGroup(topic: string, groupId: string) {
-  // Few retries: kafkajs retries a request to its cached coordinator, and a killed coordinator refuses
-  // connections; with the producers' 30 retries the member would spend half a minute on the dead node
-  // before it crashes, restarts and asks FindCoordinator again.
-  const kjs = new Kafka({
-    clientId: 'jepsen-group',
-    brokers: cluster.nodes.map((n) => n.kafkaAddress),
-    logLevel: logLevel.NOTHING,
-    retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 1000 },
-    requestTimeout: 15_000,
-  });
-  const consumer: Consumer = kjs.consumer({
-    groupId,
-    allowAutoTopicCreation: false,
-    sessionTimeout: 10_000,
-    rebalanceTimeout: 10_000,
-    heartbeatInterval: 300,
-    maxWaitTimeInMs: 200,
-    metadataMaxAge: 1000,
-  });
-  // Its own client with few retries: a poll that fails is simply made again 500 ms later, and a poll
-  // must not outlive its turn (kafkajs would retry for half a minute).
-  const admin: Admin = new Kafka({
-    clientId: 'jepsen-offsets-poller',
-    brokers: cluster.nodes.map((n) => n.kafkaAddress),
-    logLevel: logLevel.NOTHING,
-    retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 500 },
-    requestTimeout: 3000,
-  }).admin();
-  let polls = 0;
-  let pollsFailed = 0;
-  let seq = 0;
-  const events: GroupEvent[] = [];
-  const commitErrors: string[] = [];
-  const crashes: string[] = [];
-  /** The group's committed offsets as OffsetFetch answered them, per partition, in order. */
-  const fetched = new Map<number, number[]>();
-  consumer.on(consumer.events.CRASH, (e) => crashes.push(String(e.payload.error)));
-  await within('kafkajs group consumer connect', consumer.connect(), 30_000);
-  await within('kafkajs group subscribe', consumer.subscribe({ topic, fromBeginning: true }), 30_000);
-  await consumer.run({
-    autoCommit: false,
-    eachBatchAutoResolve: false,
-    eachBatch: async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }) => {
-      let last = -1;
-      for (const m of batch.messages) {
-        if (!isRunning() || isStale()) break;
-        const offset = Number(m.offset);
-        events.push({
-          seq: seq++,
-          kind: 'delivered',
-          partition: batch.partition,
-          offset,
-          value: String(m.value),
-          atMs: Date.now(),
-        });
-        resolveOffset(m.offset);
-        last = offset;
-      }
-      if (last < 0) return;
-      try {
-        await commitOffsetsIfNecessary({
-          topics: [{ topic, partitions: [{ partition: batch.partition, offset: String(last + 1) }] }],
-        });
-        events.push({
-          seq: seq++,
-          kind: 'committed',
-          partition: batch.partition,
-          offset: last + 1,
-          atMs: Date.now(),
-        });
-      } catch (err) {
-        commitErrors.push(`${batch.partition}@${last + 1}: ${String(err)}`);
-      }
-      await heartbeat();
-    },
-  });
-  let polling = true;
-  const poller = (async () => {
-    await admin.connect().catch(() => {});
-    while (polling) {
-      polls++;
-      try {
-        const [r] = await within(
-          'kafkajs fetchOffsets',
-          admin.fetchOffsets({ groupId, topics: [topic] }),
-          5000,
-        );
-        for (const p of r!.partitions) {
-          const list = fetched.get(p.partition) ?? [];
-          const o = Number(p.offset);
-          if (list.at(-1) !== o) list.push(o);
-          fetched.set(p.partition, list);
-        }
-      } catch {
-        // The coordinator moves or is down: the next poll asks again.
-        pollsFailed++;
-      }
-      await new Promise((r) => setTimeout(r, 500));
-    }
-  })();
-  return {
-    events,
-    commitErrors,
-    crashes,
-    fetched,
-    /** OffsetFetch polls made, and how many failed. */
-    get polls() {
-      return { made: polls, failed: pollsFailed };
-    },
-    /** The last acknowledged commit of each partition. */
-    lastCommits(): Map<number, number> {
-      const m = new Map<number, number>();
-      for (const e of events) if (e.kind === 'committed') m.set(e.partition, e.offset);
-      return m;
-    },
-    async stop() {
-      polling = false;
-      await within('the committed-offsets poller', poller, 10_000).catch(() => {});
-      await within('kafkajs admin disconnect', admin.disconnect(), 10_000).catch(() => {});
-      await within('kafkajs group consumer disconnect', consumer.disconnect(), 20_000).catch(() => {});
-    },
-  };
-}
-
 /** A group name whose coordinator is node `nodeId`: the group's offsets then live through its fault. */
 async function groupCoordinatedBy(prefix: string, nodeId: number): Promise<string> {
   const k = await kafkaCaller(cluster.nodes.find((n) => n.running)!.kafkaPort);
@@ -473,72 +242,6 @@ async function groupCoordinatedBy(prefix: string, nodeId: number): Promise<strin
     k.close();
   }
   throw new Error(`none of 100 groups tried is coordinated by node ${nodeId}`);
-}
-
-/**
- * Jepsen's consumer checks over the group's history: every record of the log delivered (nothing unseen)
- * with the value the log holds at its offset, no record delivered again below an offset the group had
- * committed before (re-delivery at or above the last commit, after a rebalance or a coordinator move, is
- * Kafka's at-least-once), and committed offsets, acknowledged or read back, never going backwards.
- */
-function checkGroup(
-  label: string,
-  group: Awaited<ReturnType<typeof runGroup>>,
-  logs: Map<number, { offset: number; value: string }[]>,
-) {
-  const unseen: string[] = [];
-  const inconsistent: string[] = [];
-  const belowCommit: string[] = [];
-  const backwards: string[] = [];
-  for (const [p, records] of logs) {
-    const delivered = group.events.filter((e) => e.partition === p);
-    const seen = new Set<number>();
-    /** The highest acknowledged commit so far, in the order of the history. */
-    let highest: Extract<GroupEvent, { kind: 'committed' }> | null = null;
-    const at = (e: GroupEvent) => `#${e.seq} at ${new Date(e.atMs).toISOString()}`;
-    for (const e of delivered) {
-      if (e.kind === 'committed') {
-        if (highest && e.offset < highest.offset)
-          backwards.push(
-            `p${p}: acknowledged commit ${e.offset} (${at(e)}) after ${highest.offset} (${at(highest)})`,
-          );
-        if (!highest || e.offset >= highest.offset) highest = e;
-        continue;
-      }
-      seen.add(e.offset);
-      if (records[e.offset]?.value !== e.value)
-        inconsistent.push(
-          `p${p}@${e.offset}: delivered ${e.value}, the log holds ${records[e.offset]?.value}`,
-        );
-      if (highest && e.offset < highest.offset)
-        belowCommit.push(
-          `p${p}@${e.offset} delivered (${at(e)}) after the commit of ${highest.offset} (${at(highest)})`,
-        );
-    }
-    for (const r of records) if (!seen.has(r.offset)) unseen.push(`p${p}@${r.offset} ${r.value}`);
-    const readBack = group.fetched.get(p) ?? [];
-    for (let i = 1; i < readBack.length; i++)
-      if (readBack[i] < readBack[i - 1])
-        backwards.push(
-          `p${p}: OffsetFetch answered ${readBack[i]} after ${readBack[i - 1]} (${readBack.join(',')})`,
-        );
-  }
-  assert.deepEqual(
-    unseen.slice(0, 20),
-    [],
-    `${label}: every record delivered to the group (${unseen.length} unseen)`,
-  );
-  assert.deepEqual(
-    inconsistent.slice(0, 20),
-    [],
-    `${label}: each delivery holds the log's record at its offset`,
-  );
-  assert.deepEqual(
-    belowCommit.slice(0, 20),
-    [],
-    `${label}: no offset delivered again below a commit (${belowCommit.length} were)`,
-  );
-  assert.deepEqual(backwards.slice(0, 20), [], `${label}: committed offsets never go backwards`);
 }
 
 test('acks=all writes through SIGKILL, SIGSTOP and SIGTERM of leaders: none lost, none twice, replicas identical; a consumer group through it all loses nothing and never re-reads below its commits', {
