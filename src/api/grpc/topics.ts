@@ -43,7 +43,11 @@ export function topicRpcs(opts: GrpcServerOptions): UnaryRpcs {
       const t = await core.alterTopicConfigs(name, req.configs ?? {}, { remove: req.deleteKeys ?? [] });
       return { topic: topicInfo(t, core.describeTopic(name)) };
     },
-    CreatePartitions: async (req: { name?: string; count?: number; assignments?: { replicas?: number[] }[] }) => {
+    CreatePartitions: async (req: {
+      name?: string;
+      count?: number;
+      assignments?: { replicas?: number[] }[];
+    }) => {
       const name = requireString(req.name, 'name');
       const count = int(req.count, 'count', 1, 2 ** 31 - 1, 0);
       const wire = req.assignments ?? [];
@@ -55,7 +59,12 @@ export function topicRpcs(opts: GrpcServerOptions): UnaryRpcs {
       const assignments = wire.map((a, i) => replicaList(a.replicas, `assignments[${i}]`));
       const current = core.metadata.getTopic(name)?.partitions;
       // Not larger: the core's INVALID_PARTITIONS says so.
-      if (assignments.length > 0 && current !== undefined && count > current && assignments.length !== count - current)
+      if (
+        assignments.length > 0 &&
+        current !== undefined &&
+        count > current &&
+        assignments.length !== count - current
+      )
         throw new BrokerError(
           'INVALID_REPLICA_ASSIGNMENT',
           `${name} has ${current} partitions: raising it to ${count} takes ${count - current} replica lists, got ${assignments.length}`,
