@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -169,6 +170,31 @@ test('reassign --plan to the replicas a partition has: done at once, --wait says
   assert.equal(cancel.code, 1, 'no move of it to cancel');
   assert.equal(parsed.results[0].error, 'NO_REASSIGNMENT_IN_PROGRESS');
   assert.equal(parsed.results[0].result, 'error');
+});
+
+test('reassign --wait on a terminal draws a progress bar', {
+  skip: !existsSync('/usr/bin/script') && 'no script(1) for a pseudo-terminal',
+}, async () => {
+  const file = await plan('tty.json', {
+    version: 1,
+    partitions: [{ topic: 'orders', partition: 0, replicas: [1] }],
+  });
+  // script(1) runs the command on a pseudo-terminal, so that stdout is a TTY.
+  const command = [
+    process.execPath,
+    adminCli,
+    '--server',
+    broker.grpcAddress,
+    'reassign',
+    '--plan',
+    file,
+    '--wait',
+  ]
+    .map((a) => `'${a}'`)
+    .join(' ');
+  const { stdout } = await promisify(execFile)('/usr/bin/script', ['-qec', command, '/dev/null']);
+  assert.match(stdout, /\r\[#{30}\] 1\/1 moves done/);
+  assert.match(stdout, /Every move is done\./);
 });
 
 test('reassign --replication-factor --dry-run: nothing to move at the factor a topic has', async () => {

@@ -76,7 +76,7 @@ export const grpcControlRequestBytesMax = 1024 * 1024;
 
 /**
  * Most partitions one AlterPartitionReassignments or ElectLeaders request may name (a whole topic of
- * ElectLeaders counts all its partitions). Each partition becomes at most one metadata record, and one
+ * ElectLeaders counts all its partitions), and most replica lists one CreatePartitions may carry. Each partition becomes at most one metadata record, and one
  * controller operation commits its records in one batch of at most `recordsPerBatchMax`
  * (src/metadata/limits.ts), which a forwarded operation is held to as well. Not configurable. When
  * more, the request is refused with POLICY_VIOLATION (RESOURCE_EXHAUSTED) and nothing is started;
