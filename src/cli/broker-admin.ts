@@ -50,10 +50,10 @@ Commands:
                                       decommissioned, and the cluster id
   remove-node <id> [--no-wait] [--timeout SECONDS]
                                       decommissions a node: the controller moves every replica off
-                                      it, then it leaves the cluster and the metadata quorum; shows
-                                      the replicas left on it until it is gone (default timeout
-                                      600 s; the move goes on in the background after it, and
-                                      with --no-wait)
+                                      it, then it leaves the cluster and the metadata quorum. Shows
+                                      the replicas left on it until it is gone, for at most
+                                      --timeout (600 s); the move goes on in the background after
+                                      that, or at once with --no-wait
   transfer-controller [<id>]          moves the active controller to voter <id> (default: the live
                                       voter most caught up), as before maintenance of its node
   reassign --plan FILE [--wait]       moves partitions to the replicas FILE lists, in the JSON of
