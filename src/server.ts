@@ -164,6 +164,7 @@ export async function runBroker(config: BrokerConfig, givenLogger?: Logger): Pro
         responseMaxBytes: Math.min(10 * config.replicationFetchBatchSize * 16 * 1024, 55 * 1024 * 1024),
         maxWaitMs: config.replicationFetchIntervalMs,
         lagTimeMaxMs: config.replicationLagTimeMaxMs,
+        reassignmentBytesPerSec: config.replicationReassignmentBytesPerSec,
       },
       logger,
       observer: metrics,
@@ -180,6 +181,8 @@ export async function runBroker(config: BrokerConfig, givenLogger?: Logger): Pro
         sessionTimeoutMs: config.clusterSessionTimeoutMs,
         snapshotEntries: config.clusterSnapshotEntries,
         leaderRebalanceIntervalMs: config.clusterLeaderRebalanceIntervalMs,
+        autoRebalance: config.clusterAutoRebalance,
+        rebalanceMaxMoves: config.clusterRebalanceMaxMoves,
         defaultReplicationFactor: config.defaultReplicationFactor,
         forwarder,
         onFatal: (err) => {

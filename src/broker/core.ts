@@ -6,18 +6,18 @@
 import { readdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { numericNodeId } from '../config/node-id.ts';
+import type { BalancePlan, Move } from '../controller/balancer.ts';
 import type {
   AlterConfigsResult,
   AlterPartitionResult,
   CreateTopicResult,
   DeleteTopicResult,
-  ProducerIdBlock,
   ElectLeadersRequest,
   OngoingReassignment,
   PartitionResult,
+  ProducerIdBlock,
   ReassignmentRequest,
 } from '../controller/controller.ts';
-import type { BalancePlan, Move } from '../controller/balancer.ts';
 import type { ControllerOp } from '../controller/ops.ts';
 import { ongoingReassignments } from '../controller/reassignments.ts';
 import { BrokerError, type ErrorCode, isBrokerError } from '../errors.ts';
@@ -142,6 +142,11 @@ export interface ReplicationOptions {
    * `replication-offset-checkpoint` (and at shutdown); 0 writes them at shutdown only. @default 5000
    */
   highWatermarkCheckpointIntervalMs: number;
+  /**
+   * Bytes per second this node's replicas being added by reassignments may copy from their leaders
+   * (`replication.reassignment_bytes_per_sec`); 0: no throttle. @default 52428800 (50 MiB/s)
+   */
+  reassignmentBytesPerSec: number;
 }
 
 const replicationDefaults: ReplicationOptions = {
@@ -150,6 +155,7 @@ const replicationDefaults: ReplicationOptions = {
   maxWaitMs: 100,
   lagTimeMaxMs: 30_000,
   highWatermarkCheckpointIntervalMs: 5_000,
+  reassignmentBytesPerSec: 50 * 1024 * 1024,
 };
 
 export type Acks = 0 | 1 | -1;
@@ -302,8 +308,14 @@ export class BrokerCore {
       partitionMaxBytes: this.replication.partitionMaxBytes,
       responseMaxBytes: this.replication.responseMaxBytes,
       maxWaitMs: this.replication.maxWaitMs,
+      throttleBytesPerSec: this.replication.reassignmentBytesPerSec,
       logger: { info: (o, m) => this.logger.info(o, m), warn: (o, m) => this.logger.warn(o, m) },
     });
+  }
+
+  /** Bytes this node's replicas being added by reassignments have copied under the throttle. */
+  get reassignmentBytesCopied(): number {
+    return this.#fetcher.throttle?.taken ?? 0;
   }
 
   /**
@@ -343,6 +355,8 @@ export class BrokerCore {
       tickMs: c.tickMs,
       snapshotEntries: c.snapshotEntries,
       leaderRebalanceIntervalMs: c.leaderRebalanceIntervalMs,
+      autoRebalance: c.autoRebalance,
+      rebalanceMaxMoves: c.rebalanceMaxMoves,
       onFatal: c.onFatal,
       clock,
       logger,
@@ -374,6 +388,7 @@ export class BrokerCore {
     cluster.appliedOffset = () => core.metadata.image.provenance.offset;
     cluster.log.onImage(() => core.#kick());
     core.#kick();
+    cluster.partitionSizes = () => core.#ledSizes();
     const timeoutMs = opts.readyTimeoutMs ?? 120_000;
     try {
       await cluster.register(
@@ -568,6 +583,12 @@ export class BrokerCore {
     }
     part.minInsyncReplicas = minIsr;
     const reg = t.partitions[p];
+    // A replica a reassignment adds here copies under the throttle until it has joined the ISR.
+    this.#fetcher.setThrottled(
+      t.name,
+      p,
+      (reg.addingReplicas ?? []).includes(this.numericNodeId) && !reg.isr.includes(this.numericNodeId),
+    );
     let change: ReturnType<Partition['update']>;
     try {
       change = part.update(reg);
@@ -599,6 +620,7 @@ export class BrokerCore {
     this.#producerStates.delete(key);
     this.#checkpointedHw.delete(key);
     this.#fetcher.stop(topic, p);
+    this.#fetcher.setThrottled(topic, p, false);
     this.#replicas.get(key)?.close();
     this.#replicas.delete(key);
   }
@@ -1160,6 +1182,20 @@ export class BrokerCore {
   }
 
   /** Totals over the partitions this node stores, for the storage gauges (src/http/metrics.ts). */
+  /** The sizes of the partitions this node leads, [topicId, partition, bytes], for the balancer. */
+  #ledSizes(): [string, number, number][] {
+    const out: [string, number, number][] = [];
+    for (const part of this.#replicas.values()) {
+      if (!part.leaderState) continue;
+      try {
+        out.push([part.topicId, part.partition, this.partitions.get(part.topic, part.partition).sizeBytes]);
+      } catch {
+        // offline here: its size is not known
+      }
+    }
+    return out;
+  }
+
   storageStats(): StorageStats {
     const stats = {
       partitions: this.partitions.partitionCount,

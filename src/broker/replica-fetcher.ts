@@ -15,6 +15,14 @@
  * A follower's next fetch is what tells the leader it has the previous batches, so the loop fetches
  * again as soon as an answer is applied; with nothing new, the leader holds the request up to
  * `maxWaitMs` (`replication.fetch_interval`).
+ *
+ * Replicas being added by a reassignment (issue 14) copy under one throttle per node
+ * (`replication.reassignment_bytes_per_sec`, Kafka's follower.replication.throttled.rate): a token
+ * bucket holding at most one second's bytes. A throttled partition asks for no more than the bucket
+ * holds, what it receives is taken from the bucket (which may go below zero by one answer), and while
+ * the bucket is empty it is left out of the fetch until the bucket refills; the other partitions,
+ * those already in sync, fetch as before. Over any long interval the throttled bytes stay within the
+ * rate plus one second's burst.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BrokerError } from '../errors.ts';
@@ -39,6 +47,49 @@ export interface ReplicaFetcherOptions {
   logger: { info(o: object, m: string): void; warn(o: object, m: string): void };
   /** Told of each fetch answered, for the metrics. */
   onFetched?: (leaderId: number, bytes: number) => void;
+  /** Bytes per second all throttled replicas (those a reassignment adds) may copy; 0: no throttle. */
+  throttleBytesPerSec?: number;
+}
+
+/** A token bucket of bytes, refilled at `rate` per second up to one second's worth. */
+export class ByteThrottle {
+  readonly rate: number;
+  #tokens: number;
+  #at: number;
+  readonly #clock: () => number;
+  /** Bytes taken in all (the throttled replicas' copy, for metrics and benches). */
+  taken = 0;
+
+  constructor(rate: number, clock: () => number = Date.now) {
+    this.rate = rate;
+    this.#clock = clock;
+    this.#tokens = rate;
+    this.#at = clock();
+  }
+
+  #refill(): void {
+    const now = this.#clock();
+    this.#tokens = Math.min(this.rate, this.#tokens + ((now - this.#at) * this.rate) / 1000);
+    this.#at = now;
+  }
+
+  /** Bytes that may be asked for now (0 while the bucket is empty). */
+  available(): number {
+    this.#refill();
+    return Math.max(0, Math.floor(this.#tokens));
+  }
+
+  /** Milliseconds until the bucket holds at least one byte again. */
+  waitMs(): number {
+    this.#refill();
+    return this.#tokens >= 1 ? 0 : Math.ceil(((1 - this.#tokens) * 1000) / this.rate);
+  }
+
+  take(bytes: number): void {
+    this.#refill();
+    this.#tokens -= bytes;
+    this.taken += bytes;
+  }
 }
 
 interface Fetched {
@@ -47,6 +98,8 @@ interface Fetched {
   leaderEpoch: number;
   /** Not fetched again before this time (after an error). */
   delayedUntil: number;
+  /** Copied under the reassignment throttle. */
+  throttled: boolean;
 }
 
 const errorBackoffMs = 500;
@@ -57,10 +110,25 @@ export class ReplicaFetcherManager {
   readonly #fetchers = new Map<number, LeaderFetcher>();
   /** Which leader each partition (`topic-partition`) is fetched from. */
   readonly #leaderOf = new Map<string, number>();
+  /** Partitions (`topic-partition`) copied under the throttle. */
+  readonly #throttled = new Set<string>();
+  /** Shared by every leader's fetcher; null without a throttle. */
+  readonly throttle: ByteThrottle | null;
   #closed = false;
 
   constructor(opts: ReplicaFetcherOptions) {
     this.#opts = opts;
+    const rate = opts.throttleBytesPerSec ?? 0;
+    this.throttle = rate > 0 ? new ByteThrottle(rate) : null;
+  }
+
+  /** Whether `topic-partition` copies under the reassignment throttle (its replica is being added). */
+  setThrottled(topic: string, partition: number, throttled: boolean): void {
+    const key = `${topic}-${partition}`;
+    if (throttled) this.#throttled.add(key);
+    else this.#throttled.delete(key);
+    const leader = this.#leaderOf.get(key);
+    if (leader !== undefined) this.#fetchers.get(leader)?.setThrottled(key, throttled);
   }
 
   /** Fetches `partition` from `leaderId` in `leaderEpoch` (moving it from another leader's fetcher). */
@@ -72,12 +140,12 @@ export class ReplicaFetcherManager {
     this.#leaderOf.set(key, leaderId);
     let f = this.#fetchers.get(leaderId);
     if (!f) {
-      f = new LeaderFetcher(leaderId, this.#opts, () => {
+      f = new LeaderFetcher(leaderId, this.#opts, this.throttle, () => {
         this.#fetchers.delete(leaderId);
       });
       this.#fetchers.set(leaderId, f);
     }
-    f.add(key, { partition, leaderEpoch, delayedUntil: 0 });
+    f.add(key, { partition, leaderEpoch, delayedUntil: 0, throttled: this.#throttled.has(key) });
   }
 
   /** Stops fetching `topic-partition` (it leads now, is offline, or is gone). */
@@ -101,6 +169,7 @@ export class ReplicaFetcherManager {
     await Promise.all([...this.#fetchers.values()].map((f) => f.close()));
     this.#fetchers.clear();
     this.#leaderOf.clear();
+    this.#throttled.clear();
   }
 }
 
@@ -113,11 +182,23 @@ class LeaderFetcher {
   #running: Promise<void> | null = null;
   #closed = false;
   #wake: (() => void) | null = null;
+  readonly #throttle: ByteThrottle | null;
 
-  constructor(leaderId: number, opts: ReplicaFetcherOptions, onIdle: () => void) {
+  constructor(
+    leaderId: number,
+    opts: ReplicaFetcherOptions,
+    throttle: ByteThrottle | null,
+    onIdle: () => void,
+  ) {
     this.leaderId = leaderId;
     this.#opts = opts;
+    this.#throttle = throttle;
     this.#onIdle = onIdle;
+  }
+
+  setThrottled(key: string, throttled: boolean): void {
+    const f = this.#partitions.get(key);
+    if (f) f.throttled = throttled;
   }
 
   get size(): number {
@@ -204,8 +285,20 @@ class LeaderFetcher {
   async #fetchOnce(conn: KafkaOutbound, ready: [string, Fetched][]): Promise<void> {
     const byTopic = new Map<string, Message[]>();
     const sent = new Map<string, { key: string; f: Fetched; fetchOffset: number }>();
+    const throttle = this.#throttle;
+    // What the throttled partitions of this fetch may ask for between them.
+    let allowance = throttle ? throttle.available() : 0;
     for (const [key, f] of ready) {
       const part = f.partition;
+      let maxBytes = this.#opts.partitionMaxBytes;
+      if (throttle && f.throttled) {
+        if (allowance <= 0) {
+          f.delayedUntil = Date.now() + Math.max(1, throttle.waitMs());
+          continue;
+        }
+        maxBytes = Math.max(1, Math.min(maxBytes, allowance));
+        allowance -= maxBytes;
+      }
       let pos: ReturnType<Partition['fetchPosition']>;
       try {
         pos = part.fetchPosition();
@@ -226,7 +319,7 @@ class LeaderFetcher {
         fetchOffset: pos.fetchOffset,
         lastFetchedEpoch: pos.lastFetchedEpoch,
         logStartOffset: pos.logStartOffset,
-        partitionMaxBytes: this.#opts.partitionMaxBytes,
+        partitionMaxBytes: maxBytes,
       });
       sent.set(`${part.topicId}:${part.partition}`, { key, f, fetchOffset: pos.fetchOffset });
     }
@@ -304,6 +397,7 @@ class LeaderFetcher {
           }
           const records = p.records ?? Buffer.alloc(0);
           bytes += records.length;
+          if (throttle && s.f.throttled) throttle.take(records.length);
           await part.appendAsFollower(records, Number(p.highWatermark), Number(p.logStartOffset));
         } catch (err) {
           s.f.delayedUntil = Date.now() + errorBackoffMs;

@@ -44,6 +44,9 @@ export interface BrokerConfig {
   clusterSessionTimeoutMs: number;
   clusterSnapshotEntries: number;
   clusterLeaderRebalanceIntervalMs: number;
+  clusterAutoRebalance: boolean;
+  clusterRebalanceMaxMoves: number;
+  replicationReassignmentBytesPerSec: number;
   segmentBytes: number;
   fsync: 'always' | 'interval' | 'never';
   fsyncIntervalMs: number;
@@ -103,6 +106,9 @@ export const FIELD_KEYS = {
   clusterSessionTimeoutMs: 'cluster.session_timeout',
   clusterSnapshotEntries: 'cluster.snapshot_entries',
   clusterLeaderRebalanceIntervalMs: 'cluster.leader_rebalance_interval',
+  clusterAutoRebalance: 'cluster.auto_rebalance',
+  clusterRebalanceMaxMoves: 'cluster.rebalance_max_moves',
+  replicationReassignmentBytesPerSec: 'replication.reassignment_bytes_per_sec',
   segmentBytes: 'storage.max_segment_bytes',
   fsync: 'storage.fsync',
   fsyncIntervalMs: 'storage.fsync_interval',
@@ -455,6 +461,9 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     clusterSessionTimeoutMs: v['cluster.session_timeout'],
     clusterSnapshotEntries: v['cluster.snapshot_entries'],
     clusterLeaderRebalanceIntervalMs: v['cluster.leader_rebalance_interval'],
+    clusterAutoRebalance: v['cluster.auto_rebalance'],
+    clusterRebalanceMaxMoves: v['cluster.rebalance_max_moves'],
+    replicationReassignmentBytesPerSec: v['replication.reassignment_bytes_per_sec'],
     segmentBytes: v['storage.max_segment_bytes'],
     fsync,
     fsyncIntervalMs: v['storage.fsync_interval'],

@@ -167,6 +167,18 @@ export const SCHEMA: readonly KeySpec[] = [
     doc: "How often the active controller moves leaderships back to each partition's preferred (first) replica, once that replica is active and back in the ISR (it rejoins the ISR only after catching up); 0 disables it, as does the cluster config auto.leader.rebalance.enable=false. Kafka's KRaft controller checks every 300 s (leader.imbalance.check.interval.seconds); 5 s gives a restarted node its leaderships back soon after it has caught up.",
   },
   {
+    key: 'cluster.auto_rebalance',
+    kind: { type: 'bool' },
+    default: true,
+    doc: 'The active controller balances the cluster by itself: while every node is up, it moves replicas (a few partitions at a time) so that each node holds as many replicas and is the preferred leader of as many partitions as any other, within one, and evens out bytes when partition sizes differ a lot; a node that joins gets its share this way. Moving replicas off a node being removed (broker-admin remove-node) happens whatever this says.',
+  },
+  {
+    key: 'cluster.rebalance_max_moves',
+    kind: { type: 'int', min: 1, max: 1000 },
+    default: 4,
+    doc: 'Most partition moves (reassignments) the balancer keeps under way at once; each copies under replication.reassignment_bytes_per_sec on the node it moves to.',
+  },
+  {
     key: 'storage.max_segment_bytes',
     kind: { type: 'int', min: 1024, max: 2 ** 31 - 1 },
     default: 16 * 1024 * 1024,
@@ -249,6 +261,12 @@ export const SCHEMA: readonly KeySpec[] = [
     kind: { type: 'duration', minMs: 100, maxMs: 3_600_000 },
     default: '30s',
     doc: "A follower that has not caught up with the leader for this long leaves the ISR (Kafka's replica.lag.time.max.ms).",
+  },
+  {
+    key: 'replication.reassignment_bytes_per_sec',
+    kind: { type: 'int', min: 0, max: Number.MAX_SAFE_INTEGER },
+    default: 50 * 1024 * 1024,
+    doc: "Bytes per second the replicas a reassignment adds on this node may copy from their leaders, all together (Kafka's follower.replication.throttled.rate), so that clients keep their throughput while partitions move; replicas already in sync are never throttled. 0: no throttle.",
   },
   {
     key: 'replication.controlled_shutdown_timeout',

@@ -51,7 +51,14 @@ import {
   recordBytes,
   topicNameProblem,
 } from '../metadata/records.ts';
-import type { BalancePlan, Move } from './balancer.ts';
+import {
+  type BalancePlan,
+  type BalancerBroker,
+  type BalancerPartition,
+  type Move,
+  planRebalance,
+  planReplicationFactor,
+} from './balancer.ts';
 import { additionalReplicas, type PlacementBroker, placeReplicas, validateAssignment } from './placement.ts';
 
 /** The topic config that allows electing a leader outside the ISR (data loss for availability). */
@@ -364,6 +371,8 @@ export class Controller {
   readonly #internalReplicationFactor: number;
   readonly #internalTopics: readonly string[];
   readonly #changesPerOperationMax: number;
+  /** Partition sizes in bytes by `topicId:partition`, from their leaders' heartbeats. */
+  readonly #sizes = new Map<string, number>();
 
   /** A controller taking over with `image` at `nowMs`: every registered broker gets a fresh session. */
   constructor(image: MetadataImage, options: ControllerOptions, nowMs: number) {
@@ -489,6 +498,7 @@ export class Controller {
           fenced: existing.fenced,
           inControlledShutdown: existing.inControlledShutdown,
           ...nodeName(req),
+          ...(existing.decommissioning ? { decommissioning: true } : {}),
         });
       }
       this.#touch(req.brokerId, nowMs, session?.metadataOffset ?? -1);
@@ -515,6 +525,8 @@ export class Controller {
       fenced: true,
       inControlledShutdown: false,
       ...nodeName(req),
+      // A decommissioning node that restarts is still being decommissioned.
+      ...(existing?.decommissioning ? { decommissioning: true } : {}),
     });
     // The new incarnation's session starts when its registration commits (replay), so a failed commit
     // leaves the old incarnation's session as it was.
@@ -525,7 +537,11 @@ export class Controller {
     return { records: c.records, answer: { brokerEpoch } };
   }
 
-  /** Removes a broker (Kafka's UnregisterBroker): its leaderships move first. */
+  /**
+   * Removes a broker at once (Kafka's UnregisterBroker): its leaderships move and it leaves every ISR,
+   * but its replicas stay listed (under-replicated) until they are reassigned. `decommissionBroker`
+   * is the way that moves the data first; this is for a broker that is gone for good.
+   */
   unregisterBroker(brokerId: number): OperationResult<void> {
     const b = this.#image.brokers.get(brokerId);
     if (!b) throw new BrokerError('BROKER_ID_NOT_REGISTERED', `broker ${brokerId} is not registered`);
@@ -535,10 +551,16 @@ export class Controller {
         `broker ${brokerId} cannot be removed: no other controller-eligible node would be left to hold the metadata quorum`,
       );
     const c = new Changes(this.#image);
+    this.#unregister(c, brokerId);
+    return { records: c.records, answer: undefined };
+  }
+
+  #unregister(c: Changes, brokerId: number): void {
+    const b = c.delta.broker(brokerId);
+    assert.ok(b, `broker ${brokerId} is registered`);
     if (!b.fenced) c.add({ type: 'BrokerRegistrationChange', brokerId, brokerEpoch: b.epoch, fenced: true });
     this.#removeFromPartitions(c, brokerId);
     c.add({ type: 'UnregisterBroker', brokerId, brokerEpoch: b.epoch });
-    return { records: c.records, answer: undefined };
   }
 
   /**
@@ -553,6 +575,7 @@ export class Controller {
       throw new BrokerError('INVALID_REQUEST', `metadataOffset ${req.metadataOffset} is not an offset`);
     }
     const session = this.#touch(req.brokerId, nowMs, req.metadataOffset);
+    this.#recordSizes(req.partitionSizes);
     // Caught up: it has applied its registration, and its last fencing with what moved away from it,
     // so that once unfenced (and so holding a leader lease again) it acts on a current image.
     const isCaughtUp =
@@ -812,7 +835,7 @@ export class Controller {
       if (value !== null) configs[key] = value;
     }
     this.#validateConfigs('topic', configs);
-    const brokers = [...c.delta.base.brokers.values()].filter((b) => c.isActive(b.id));
+    const brokers = [...c.delta.base.brokers.values()].filter((b) => c.isActive(b.id) && !b.decommissioning);
     let assignment: number[][];
     if (req.assignments !== undefined) {
       if ((req.partitions ?? -1) !== -1 || (req.replicationFactor ?? -1) !== -1) {
@@ -935,14 +958,34 @@ export class Controller {
             `partitions must be between 1 and ${this.#partitionsPerTopicMax}, got ${req.count}`,
           );
         }
-        const rf = topic.partitions[0].replicas.length;
-        const brokers = [...this.#image.brokers.values()].filter((b) => c.isActive(b.id));
-        const assignment = placeReplicas(
-          brokers,
-          req.count - current,
-          rf,
-          this.#image.partitionCount + current,
+        const rf = Controller.#original(topic.partitions[0]).length;
+        const brokers = [...this.#image.brokers.values()].filter(
+          (b) => c.isActive(b.id) && !b.decommissioning,
         );
+        let assignment: number[][];
+        if (req.assignments !== undefined) {
+          if (req.assignments.length !== req.count - current) {
+            throw new BrokerError(
+              'INVALID_REPLICA_ASSIGNMENT',
+              `Attempted to add ${req.count - current} additional partition(s), but only ${req.assignments.length} assignment(s) were specified.`,
+            );
+          }
+          validateAssignment(
+            req.assignments,
+            (id) => c.delta.broker(id) !== undefined,
+            (id) => c.isActive(id),
+            replicasPerPartitionMax,
+          );
+          if (req.assignments[0]?.length !== rf) {
+            throw new BrokerError(
+              'INVALID_REPLICA_ASSIGNMENT',
+              `Inconsistent replication factor between partitions, partition 0 has ${rf} while partitions [${current}] have replication factors [${req.assignments[0]?.length ?? 0}], respectively.`,
+            );
+          }
+          assignment = req.assignments.map((r) => [...r]);
+        } else {
+          assignment = placeReplicas(brokers, req.count - current, rf, this.#image.partitionCount + current);
+        }
         this.#checkBrokerRoom(c, assignment);
         if (c.records.length + assignment.length > recordsPerBatchMax) {
           throw new BrokerError(
@@ -1160,8 +1203,11 @@ export class Controller {
         throw new BrokerError('INELIGIBLE_REPLICA', `${where}: broker ${id} is fenced or shutting down`);
       }
     }
-    if (!sameList(isr, p.isr))
+    if (!sameList(isr, p.isr)) {
       c.add({ type: 'PartitionChange', topicId: t.id, partition: req.partition, isr: [...isr] });
+      // The last target replica of a move caught up: the move completes in the same operation.
+      this.#completeReassignment(c, t.id, req.partition);
+    }
     const q = c.partition(t.id, req.partition);
     return { leader: q.leader, leaderEpoch: q.leaderEpoch, isr: q.isr, partitionEpoch: q.partitionEpoch };
   }
@@ -1220,14 +1266,19 @@ export class Controller {
   #raiseInternal(c: Changes): boolean {
     const active: PlacementBroker[] = [];
     for (const b of c.delta.base.brokers.values())
-      if (c.isActive(b.id)) active.push({ id: b.id, rack: b.rack });
+      if (c.isActive(b.id) && !b.decommissioning) active.push({ id: b.id, rack: b.rack });
     const want = Math.min(this.#internalReplicationFactor, active.length);
     const topics = this.#internalTopics
       .map((name) => c.delta.topicByName(name))
       .filter((t) => t !== undefined)
       .map((t) => c.delta.topicById(t.id))
       .filter((t) => t !== undefined);
-    const lacking = (p: PartitionRegistration) => p.replicas.length < want && p.leader !== NO_LEADER;
+    // A partition being moved is left to its move (its replicas are the target's and the leaving ones).
+    const lacking = (p: PartitionRegistration) =>
+      p.replicas.length < want &&
+      p.leader !== NO_LEADER &&
+      (p.addingReplicas?.length ?? 0) === 0 &&
+      (p.removingReplicas?.length ?? 0) === 0;
     if (!topics.some((t) => t.partitions.some(lacking))) return false;
     const held = new Map<number, number>();
     for (const t of c.delta.base.topicsById.values())
@@ -1268,24 +1319,445 @@ export class Controller {
 
   // ---- reassignment, elections, balancing (issue 14) ----
 
-  alterPartitionReassignments(_requests: readonly ReassignmentRequest[]): OperationResult<PartitionResult[]> {
-    throw new BrokerError('INVALID_REQUEST', 'reassignment is not written yet');
+  /**
+   * Starts, replaces or cancels partition moves (Kafka's AlterPartitionReassignments, KIP-455). A move
+   * to `target` from the original replicas `orig` records replicas = target then the rest of orig,
+   * addingReplicas = target - orig, removingReplicas = orig - target; the added replicas are followers
+   * at once, fetch from the leader and join the ISR through AlterPartition once caught up, and when
+   * every target replica is in the ISR the move completes (`#completeReassignment`): the replicas
+   * become the target, the ISR drops the removed ones, and the leader moves if it was among them. A
+   * new target for a partition being moved replaces the old one (computed from the original
+   * replicas); null cancels, going back to the original replicas. Each partition is answered on its
+   * own: an unknown topic or partition is UNKNOWN_TOPIC_OR_PARTITION, a target that is empty, repeats
+   * a broker, names an unregistered or decommissioning broker, or is longer than the most replicas is
+   * INVALID_REPLICA_ASSIGNMENT, a partition named twice INVALID_REQUEST, a cancellation of nothing
+   * NO_REASSIGNMENT_IN_PROGRESS. A target equal to the replicas is answered without a record.
+   */
+  alterPartitionReassignments(requests: readonly ReassignmentRequest[]): OperationResult<PartitionResult[]> {
+    if (!Array.isArray(requests)) throw new BrokerError('INVALID_REQUEST', 'requests must be a list');
+    const c = new Changes(this.#image);
+    const key = (r: ReassignmentRequest) => `${r.topic}\u0000${r.partition}`;
+    const counts = new Map<string, number>();
+    for (const r of requests) counts.set(key(r), (counts.get(key(r)) ?? 0) + 1);
+    const answer = requests.map((r): PartitionResult => {
+      const { topic, partition } = r;
+      try {
+        if ((counts.get(key(r)) ?? 0) > 1) {
+          throw new BrokerError(
+            'INVALID_REQUEST',
+            `partition ${partition} of ${topic} appears more than once in the request`,
+          );
+        }
+        const t = this.#partitionOf(c, topic, partition);
+        if (r.replicas === null) this.#cancelReassignment(c, t.id, partition);
+        else this.#reassign(c, t.id, partition, this.#checkTarget(c, r.replicas, `${topic}-${partition}`));
+        return { topic, partition };
+      } catch (err) {
+        if (!(err instanceof BrokerError)) throw err;
+        return { topic, partition, error: err };
+      }
+    });
+    return { records: c.records, answer };
   }
 
-  electLeaders(_request: ElectLeadersRequest): OperationResult<PartitionResult[]> {
-    throw new BrokerError('INVALID_REQUEST', 'electLeaders is not written yet');
+  /** The topic holding partition `i` of `topic`, or UNKNOWN_TOPIC_OR_PARTITION. */
+  #partitionOf(c: Changes, topic: string, i: number): { id: string; name: string } {
+    const t = typeof topic === 'string' ? c.delta.topicByName(topic) : undefined;
+    const parts = t ? c.delta.topicById(t.id)?.partitions : undefined;
+    if (!t || !parts) throw new BrokerError('UNKNOWN_TOPIC_OR_PARTITION', `topic ${topic} does not exist`);
+    if (!Number.isSafeInteger(i) || i < 0 || i >= parts.length) {
+      throw new BrokerError(
+        'UNKNOWN_TOPIC_OR_PARTITION',
+        `topic ${topic} has no partition ${i} (it has ${parts.length})`,
+      );
+    }
+    return t;
   }
 
+  /** A reassignment target as `alterPartitionReassignments` accepts one, copied. */
+  #checkTarget(c: Changes, replicas: readonly number[], where: string): number[] {
+    if (!Array.isArray(replicas) || replicas.length === 0)
+      throw invalidAssignment(`${where}: the target replicas must list at least one broker`);
+    if (replicas.length > replicasPerPartitionMax)
+      throw invalidAssignment(`${where}: at most ${replicasPerPartitionMax} replicas`);
+    const seen = new Set<number>();
+    for (const id of replicas) {
+      if (seen.has(id)) throw invalidAssignment(`${where}: the target names broker ${id} twice`);
+      seen.add(id);
+      const b = Number.isSafeInteger(id) ? c.delta.broker(id) : undefined;
+      if (!b) throw invalidAssignment(`${where}: broker ${id} is not registered`);
+    }
+    return [...replicas];
+  }
+
+  /** The replicas a partition had before its move (all of them when none is on). */
+  static #original(p: PartitionRegistration): number[] {
+    const adding = p.addingReplicas ?? [];
+    return p.replicas.filter((id) => !adding.includes(id));
+  }
+
+  #reassign(c: Changes, topicId: string, i: number, target: number[]): void {
+    const p = c.partition(topicId, i);
+    const orig = Controller.#original(p);
+    for (const id of target) {
+      if (!orig.includes(id) && c.delta.broker(id)?.decommissioning)
+        throw invalidAssignment(`broker ${id} is being decommissioned and takes no new replicas`);
+    }
+    const adding = target.filter((id) => !orig.includes(id));
+    const removing = orig.filter((id) => !target.includes(id));
+    const moving = (p.addingReplicas?.length ?? 0) > 0 || (p.removingReplicas?.length ?? 0) > 0;
+    if (adding.length === 0 && removing.length === 0) {
+      // The same brokers: a new order (a new preferred leader), or the cancellation of a move back to
+      // where it came from.
+      if (moving) this.#cancelReassignment(c, topicId, i, target);
+      else if (!sameList(target, p.replicas))
+        c.add({ type: 'PartitionChange', topicId, partition: i, replicas: target });
+      return;
+    }
+    // A replica being added by the move this one replaces, and not a target now, leaves the ISR.
+    const replicas = [...target, ...removing];
+    const isr = p.isr.filter((id) => replicas.includes(id));
+    const change: PartitionChangeRecord = {
+      type: 'PartitionChange',
+      topicId,
+      partition: i,
+      replicas,
+      addingReplicas: adding,
+      removingReplicas: removing,
+    };
+    if (!sameList(isr, p.isr)) {
+      if (isr.length === 0)
+        throw new BrokerError('REASSIGNMENT_IN_PROGRESS', 'no in-sync replica would be left');
+      change.isr = isr;
+      if (!isr.includes(p.leader)) {
+        const leader = isr.find((id) => c.isActive(id)) ?? NO_LEADER;
+        change.leader = leader;
+      }
+    }
+    c.add(change);
+    this.#completeReassignment(c, topicId, i);
+  }
+
+  /**
+   * Back to the original replicas (`order`, when given, is their new order): the added ones leave
+   * the replicas and the ISR; the leader moves if it was one of them. NO_REASSIGNMENT_IN_PROGRESS when
+   * no move is on.
+   */
+  #cancelReassignment(c: Changes, topicId: string, i: number, order?: number[]): void {
+    const p = c.partition(topicId, i);
+    if ((p.addingReplicas?.length ?? 0) === 0 && (p.removingReplicas?.length ?? 0) === 0)
+      throw new BrokerError('NO_REASSIGNMENT_IN_PROGRESS', `partition ${i} is not being reassigned`);
+    const replicas = order ?? Controller.#original(p);
+    const isr = p.isr.filter((id) => replicas.includes(id));
+    if (isr.length === 0) {
+      throw new BrokerError(
+        'REASSIGNMENT_IN_PROGRESS',
+        `none of the original replicas ${replicas} is in sync any more; move it to a new target instead of cancelling`,
+      );
+    }
+    const change: PartitionChangeRecord = {
+      type: 'PartitionChange',
+      topicId,
+      partition: i,
+      replicas,
+      addingReplicas: [],
+      removingReplicas: [],
+    };
+    if (!sameList(isr, p.isr)) change.isr = isr;
+    if (!isr.includes(p.leader) || !c.isActive(p.leader))
+      change.leader = replicas.find((id) => isr.includes(id) && c.isActive(id)) ?? NO_LEADER;
+    c.add(change);
+  }
+
+  /**
+   * Completes a move whose target replicas are all in the ISR (Kafka's
+   * `PartitionChangeBuilder.completeReassignmentIfNeeded`): the replicas become the target, the removed
+   * ones leave the ISR, and a leader among them hands over to the first target replica in the ISR
+   * that may lead, with a new leader epoch. Nothing while a target replica is still catching up.
+   */
+  #completeReassignment(c: Changes, topicId: string, i: number): boolean {
+    const p = c.partition(topicId, i);
+    const removing = p.removingReplicas ?? [];
+    const adding = p.addingReplicas ?? [];
+    if (adding.length === 0 && removing.length === 0) return false;
+    const target = p.replicas.filter((id) => !removing.includes(id));
+    if (!target.every((id) => p.isr.includes(id))) return false;
+    const isr = p.isr.filter((id) => target.includes(id));
+    const change: PartitionChangeRecord = {
+      type: 'PartitionChange',
+      topicId,
+      partition: i,
+      replicas: target,
+      addingReplicas: [],
+      removingReplicas: [],
+    };
+    if (!sameList(isr, p.isr)) change.isr = isr;
+    if (!target.includes(p.leader) || !c.isActive(p.leader)) {
+      const leader = target.find((id) => isr.includes(id) && c.isActive(id));
+      // No target replica may lead yet (all fenced): the move waits rather than leave it leaderless.
+      if (leader === undefined) return false;
+      change.leader = leader;
+    }
+    c.add(change);
+    return true;
+  }
+
+  /**
+   * Kafka's ElectLeaders. PREFERRED moves each partition's leadership to its first replica when that
+   * replica is active and in the ISR (ELECTION_NOT_NEEDED when it leads already,
+   * PREFERRED_LEADER_NOT_AVAILABLE otherwise). UNCLEAN elects a leader for a partition that has none:
+   * an active ISR member if there is one, else any active replica, which becomes the ISR alone and may
+   * lack records the old leader acknowledged (ELECTION_NOT_NEEDED when it has a leader,
+   * ELIGIBLE_LEADERS_NOT_AVAILABLE when no replica is active). With `partitions` null every partition
+   * is tried and only those elected are answered.
+   */
+  electLeaders(request: ElectLeadersRequest): OperationResult<PartitionResult[]> {
+    const { type } = request;
+    if (type !== 'preferred' && type !== 'unclean')
+      throw new BrokerError(
+        'INVALID_REQUEST',
+        `election type ${JSON.stringify(type)} is not preferred or unclean`,
+      );
+    const c = new Changes(this.#image);
+    const all = request.partitions === null;
+    const wanted =
+      request.partitions ??
+      [...this.#image.topicsByName.values()]
+        .sort((a, b) => (a.name < b.name ? -1 : 1))
+        .flatMap((t) => t.partitions.map((_, partition) => ({ topic: t.name, partition })));
+    const seen = new Set<string>();
+    const answer: PartitionResult[] = [];
+    for (const { topic, partition } of wanted) {
+      try {
+        const k = `${topic}\u0000${partition}`;
+        if (seen.has(k)) continue;
+        seen.add(k);
+        const t = this.#partitionOf(c, topic, partition);
+        this.#elect(c, t.id, partition, type);
+        answer.push({ topic, partition });
+      } catch (err) {
+        if (!(err instanceof BrokerError)) throw err;
+        if (!all) answer.push({ topic, partition, error: err });
+      }
+    }
+    return { records: c.records, answer };
+  }
+
+  #elect(c: Changes, topicId: string, i: number, type: ElectionType): void {
+    const p = c.partition(topicId, i);
+    if (type === 'preferred') {
+      const preferred = p.replicas[0];
+      if (p.leader === preferred)
+        throw new BrokerError(
+          'ELECTION_NOT_NEEDED',
+          `broker ${preferred}, the preferred replica, leads already`,
+        );
+      if (!p.isr.includes(preferred) || !c.isActive(preferred)) {
+        throw new BrokerError(
+          'PREFERRED_LEADER_NOT_AVAILABLE',
+          `the preferred replica, broker ${preferred}, is ${c.isActive(preferred) ? 'not in the ISR' : 'fenced or shutting down'}`,
+        );
+      }
+      c.add({ type: 'PartitionChange', topicId, partition: i, leader: preferred });
+      return;
+    }
+    if (p.leader !== NO_LEADER) throw new BrokerError('ELECTION_NOT_NEEDED', `broker ${p.leader} leads it`);
+    const adding = p.addingReplicas ?? [];
+    const clean = p.replicas.find((id) => p.isr.includes(id) && c.isActive(id));
+    const dirty = p.replicas.find((id) => !adding.includes(id) && c.isActive(id));
+    if (clean !== undefined) c.add({ type: 'PartitionChange', topicId, partition: i, leader: clean });
+    else if (dirty !== undefined)
+      c.add({ type: 'PartitionChange', topicId, partition: i, leader: dirty, isr: [dirty] });
+    else
+      throw new BrokerError('ELIGIBLE_LEADERS_NOT_AVAILABLE', `none of the replicas ${p.replicas} is active`);
+  }
+
+  /** The brokers the balancer may place replicas on: active and not being decommissioned, by id. */
+  #balancerBrokers(c: Changes): BalancerBroker[] {
+    return [...c.delta.base.brokers.values()]
+      .filter((b) => c.isActive(b.id) && !c.delta.broker(b.id)?.decommissioning)
+      .sort((a, b) => a.id - b.id)
+      .map((b) => ({ id: b.id, rack: b.rack }));
+  }
+
+  /** Every partition as the balancer sees it: a move's target for one being moved (pinned). */
+  #balancerPartitions(c: Changes): BalancerPartition[] {
+    const out: BalancerPartition[] = [];
+    for (const t of [...c.delta.base.topicsByName.values()].sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      const parts = c.delta.topicById(t.id)?.partitions ?? [];
+      parts.forEach((p, i) => {
+        const removing = p.removingReplicas ?? [];
+        const moving = removing.length > 0 || (p.addingReplicas?.length ?? 0) > 0;
+        out.push({
+          topic: t.name,
+          partition: i,
+          replicas: p.replicas.filter((id) => !removing.includes(id)),
+          bytes: this.#sizes.get(`${t.id}:${i}`) ?? 0,
+          ...(moving ? { pinned: true } : {}),
+        });
+      });
+    }
+    return out;
+  }
+
+  /** The balancer's full plan for the cluster as it is (`rebalance --dry-run`). */
   planRebalance(): BalancePlan {
-    throw new BrokerError('INVALID_REQUEST', 'planRebalance is not written yet');
+    const c = new Changes(this.#image);
+    const draining = [...this.#image.brokers.values()].filter((b) => b.decommissioning).map((b) => b.id);
+    return planRebalance({
+      brokers: this.#balancerBrokers(c),
+      draining,
+      partitions: this.#balancerPartitions(c),
+    });
   }
 
-  alterReplicationFactor(_request: ReplicationFactorRequest): OperationResult<Move[]> {
-    throw new BrokerError('INVALID_REQUEST', 'alterReplicationFactor is not written yet');
+  /**
+   * One step of balancing (the host runs it every few seconds): a decommissioned broker that holds
+   * nothing any more is unregistered; then, while fewer than `maxMoves` moves are on, the balancer's
+   * next moves start: those off decommissioning brokers always, the rest only when `auto` is on and
+   * every registered broker is active (a broker that is down or restarting is waited for, not moved
+   * away from). Moves that only reorder a partition's replicas (a new preferred leader) move no data
+   * and do not count.
+   */
+  balance(opts: {
+    auto: boolean;
+    maxMoves: number;
+  }): OperationResult<{ started: Move[]; removed: number[] }> {
+    const c = new Changes(this.#image);
+    const removed: number[] = [];
+    const holds = new Set<number>();
+    for (const t of this.#image.topicsById.values())
+      for (const p of t.partitions) for (const id of p.replicas) holds.add(id);
+    const draining = [...this.#image.brokers.values()].filter((b) => b.decommissioning);
+    for (const b of draining) {
+      if (holds.has(b.id)) continue;
+      this.#unregister(c, b.id);
+      removed.push(b.id);
+    }
+    const started: Move[] = [];
+    let ongoing = 0;
+    for (const t of this.#image.topicsById.values())
+      for (const p of t.partitions)
+        if ((p.addingReplicas?.length ?? 0) > 0 || (p.removingReplicas?.length ?? 0) > 0) ongoing++;
+    const stillDraining = draining.filter((b) => !removed.includes(b.id)).map((b) => b.id);
+    if (ongoing >= opts.maxMoves || (stillDraining.length === 0 && !opts.auto)) {
+      return { records: c.records, answer: { started, removed } };
+    }
+    const allActive = [...this.#image.brokers.values()].every((b) => b.decommissioning || c.isActive(b.id));
+    const brokers = this.#balancerBrokers(c);
+    if (brokers.length === 0) return { records: c.records, answer: { started, removed } };
+    let plan: BalancePlan;
+    try {
+      plan = planRebalance({ brokers, draining: stillDraining, partitions: this.#balancerPartitions(c) });
+    } catch (err) {
+      // Too few brokers left for some partition's factor (one went down after the check): wait.
+      if (err instanceof BrokerError) return { records: c.records, answer: { started, removed } };
+      throw err;
+    }
+    let budget = opts.maxMoves - ongoing;
+    for (const m of plan.moves) {
+      const drains = m.from.some((id) => stillDraining.includes(id));
+      if (!drains && !(opts.auto && allActive)) continue;
+      const reorder = m.from.length === m.to.length && m.from.every((id) => m.to.includes(id));
+      if (!reorder && budget <= 0) continue;
+      const t = c.delta.topicByName(m.topic);
+      if (!t) continue;
+      const record = { type: 'PartitionChange', topicId: t.id, partition: m.partition } as const;
+      if (!this.#roomFor(c, record)) break;
+      try {
+        this.#reassign(c, t.id, m.partition, m.to);
+      } catch (err) {
+        if (err instanceof BrokerError) continue;
+        throw err;
+      }
+      started.push(m);
+      if (!reorder) budget--;
+    }
+    return { records: c.records, answer: { started, removed } };
   }
 
-  decommissionBroker(_brokerId: number): OperationResult<void> {
-    throw new BrokerError('INVALID_REQUEST', 'decommissionBroker is not written yet');
+  /**
+   * Changes a topic's replication factor by reassignment: the balancer picks the brokers to add (the
+   * least loaded) or to drop (the most loaded, keeping the preferred leader), and every partition's
+   * move starts at once (the throttle bounds what they copy). INVALID_REPLICATION_FACTOR when the
+   * factor is below 1 or above the brokers that may take replicas; REASSIGNMENT_IN_PROGRESS when one
+   * of its partitions is being moved already.
+   */
+  alterReplicationFactor(request: ReplicationFactorRequest): OperationResult<Move[]> {
+    const c = new Changes(this.#image);
+    const t = c.delta.topicByName(request.topic);
+    const topic = t ? c.delta.topicById(t.id) : undefined;
+    if (!t || !topic)
+      throw new BrokerError('UNKNOWN_TOPIC_OR_PARTITION', `topic ${request.topic} does not exist`);
+    const rf = request.replicationFactor;
+    if (!Number.isSafeInteger(rf) || rf < 1 || rf > replicasPerPartitionMax) {
+      throw new BrokerError(
+        'INVALID_REPLICATION_FACTOR',
+        `replication factor must be from 1 to ${replicasPerPartitionMax}, got ${rf}`,
+      );
+    }
+    topic.partitions.forEach((p, i) => {
+      if ((p.addingReplicas?.length ?? 0) > 0 || (p.removingReplicas?.length ?? 0) > 0)
+        throw new BrokerError(
+          'REASSIGNMENT_IN_PROGRESS',
+          `partition ${i} of ${t.name} is being reassigned; wait for it or cancel it first`,
+        );
+    });
+    const moves = planReplicationFactor({
+      brokers: this.#balancerBrokers(c),
+      partitions: this.#balancerPartitions(c),
+      topic: t.name,
+      replicationFactor: rf,
+    });
+    for (const m of moves) this.#reassign(c, t.id, m.partition, m.to);
+    return { records: c.records, answer: moves };
+  }
+
+  /**
+   * Starts decommissioning a broker (`remove-node`): marks it, after which the balancer moves every
+   * replica off it (a few at a time, `balance`) and, once it holds nothing, it is unregistered and
+   * leaves the metadata quorum. Refused, changing nothing, when it is the last broker, the last
+   * controller-eligible one, or when the brokers left cannot hold some partition's replication
+   * factor. Again for a broker being decommissioned answers at once.
+   */
+  decommissionBroker(brokerId: number): OperationResult<void> {
+    checkBrokerId(brokerId);
+    const b = this.#image.brokers.get(brokerId);
+    if (!b) throw new BrokerError('BROKER_ID_NOT_REGISTERED', `broker ${brokerId} is not registered`);
+    if (b.decommissioning) return { records: [], answer: undefined };
+    const left = [...this.#image.brokers.values()].filter((o) => o.id !== brokerId && !o.decommissioning);
+    if (left.length === 0)
+      throw new BrokerError(
+        'INVALID_REQUEST',
+        `node ${brokerId} is the last node of the cluster and cannot be removed`,
+      );
+    if (b.controllerEligible && !left.some((o) => o.controllerEligible))
+      throw new BrokerError(
+        'INVALID_REQUEST',
+        `node ${brokerId} cannot be removed: no other controller-eligible node would be left to hold the metadata quorum`,
+      );
+    for (const t of [...this.#image.topicsByName.values()].sort((x, y) => (x.name < y.name ? -1 : 1))) {
+      t.partitions.forEach((p, i) => {
+        if (!p.replicas.includes(brokerId)) return;
+        const rf = Controller.#original(p).length;
+        if (rf > left.length) {
+          throw new BrokerError(
+            'INVALID_REPLICATION_FACTOR',
+            `node ${brokerId} cannot be removed: ${t.name}-${i} has replication factor ${rf}, and only ${left.length} other node${left.length === 1 ? '' : 's'} (${left.map((o) => o.id).join(', ')}) would be left; lower the topic's replication factor first or add a node`,
+          );
+        }
+      });
+    }
+    return {
+      records: [{ type: 'BrokerRegistrationChange', brokerId, brokerEpoch: b.epoch, decommissioning: true }],
+      answer: undefined,
+    };
+  }
+
+  /** A broker's partition sizes from its heartbeat (soft state for the balancer). */
+  #recordSizes(sizes: readonly [string, number, number][] | undefined): void {
+    if (!sizes) return;
+    for (const [topicId, partition, bytes] of sizes) this.#sizes.set(`${topicId}:${partition}`, bytes);
   }
 
   /** Whether `record` fits this operation: under the change bound and inside one batch. */
@@ -1314,7 +1786,10 @@ export function electionChange(
   let leader = p.leader;
   if (leader === NO_LEADER || !isr.includes(leader) || !acceptable(leader)) {
     const clean = p.replicas.find((id) => isr.includes(id) && acceptable(id));
-    const dirty = unclean ? p.replicas.find(acceptable) : undefined;
+    // A replica being added by a move holds nothing the partition needs: never an unclean leader.
+    const dirty = unclean
+      ? p.replicas.find((id) => acceptable(id) && !(p.addingReplicas ?? []).includes(id))
+      : undefined;
     if (clean !== undefined) leader = clean;
     else if (dirty !== undefined) {
       leader = dirty;
@@ -1351,6 +1826,10 @@ function rebalanceEnabled(c: Changes): boolean {
 
 function sameList(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+function invalidAssignment(message: string): BrokerError {
+  return new BrokerError('INVALID_REPLICA_ASSIGNMENT', message);
 }
 
 function nodeName(req: RegisterBrokerRequest): { nodeName?: string } {

@@ -229,8 +229,13 @@ export function decodeOp(bytes: Uint8Array): ControllerOp {
                   r.partitionSizes,
                   'partitionSizes',
                   (e): [string, number, number] => {
-                    if (!Array.isArray(e) || e.length !== 3) throw bad('a partition size is [topicId, partition, bytes]');
-                    return [topicId(e[0], 'topicId'), int(e[1], 'partition', 0, 0x7fffffff), int(e[2], 'bytes', 0)];
+                    if (!Array.isArray(e) || e.length !== 3)
+                      throw bad('a partition size is [topicId, partition, bytes]');
+                    return [
+                      topicId(e[0], 'topicId'),
+                      int(e[1], 'partition', 0, 0x7fffffff),
+                      int(e[2], 'bytes', 0),
+                    ];
                   },
                   sizesMax,
                 ),
@@ -266,7 +271,9 @@ export function decodeOp(bytes: Uint8Array): ControllerOp {
         requests: list(o.requests, 'requests', (x) => {
           const r = obj(x, 'topic');
           const assignments = optional(r.assignments, (v) =>
-            list(v, 'assignments', (a) => list(a, 'replicas', (b) => id(b, 'replica'), replicasPerPartitionMax)),
+            list(v, 'assignments', (a) =>
+              list(a, 'replicas', (b) => id(b, 'replica'), replicasPerPartitionMax),
+            ),
           );
           return {
             name: str(r.name, 'name', 249),
@@ -339,7 +346,8 @@ export function decodeOp(bytes: Uint8Array): ControllerOp {
     case 'electLeaders': {
       const r = obj(o.request, 'request');
       const type = str(r.type, 'type', 16);
-      if (type !== 'preferred' && type !== 'unclean') throw bad(`election type ${JSON.stringify(type)} is not preferred or unclean`);
+      if (type !== 'preferred' && type !== 'unclean')
+        throw bad(`election type ${JSON.stringify(type)} is not preferred or unclean`);
       return {
         op: 'electLeaders',
         request: {
@@ -349,7 +357,10 @@ export function decodeOp(bytes: Uint8Array): ControllerOp {
               ? null
               : list(r.partitions, 'partitions', (x) => {
                   const p = obj(x, 'partition');
-                  return { topic: str(p.topic, 'topic', 249), partition: int(p.partition, 'partition', 0, 0x7fffffff) };
+                  return {
+                    topic: str(p.topic, 'topic', 249),
+                    partition: int(p.partition, 'partition', 0, 0x7fffffff),
+                  };
                 }),
         },
       };

@@ -133,6 +133,7 @@ export class MetadataDelta {
           fenced: record.fenced,
           inControlledShutdown: record.inControlledShutdown,
           ...(record.nodeName === undefined ? {} : { nodeName: record.nodeName }),
+          ...(record.decommissioning ? { decommissioning: true } : {}),
         });
         break;
       }
@@ -143,10 +144,13 @@ export class MetadataDelta {
       }
       case 'BrokerRegistrationChange': {
         const old = this.#brokerAtEpoch(record.brokerId, record.brokerEpoch);
+        const { decommissioning: _d, ...rest } = old;
+        const decommissioning = record.decommissioning ?? old.decommissioning ?? false;
         this.#setBroker({
-          ...old,
+          ...rest,
           fenced: record.fenced ?? old.fenced,
           inControlledShutdown: record.inControlledShutdown ?? old.inControlledShutdown,
+          ...(decommissioning ? { decommissioning: true } : {}),
         });
         break;
       }
@@ -220,6 +224,7 @@ export class MetadataDelta {
       leader: r.leader,
       leaderEpoch: r.leaderEpoch,
       partitionEpoch: r.partitionEpoch,
+      ...reassignment(r.addingReplicas, r.removingReplicas),
     };
     const where = `${draft.name}-${r.partition}`;
     checkPartition(next, where);
@@ -253,6 +258,9 @@ export class MetadataDelta {
       leader: r.leader ?? old.leader,
       leaderEpoch: r.leader === undefined ? old.leaderEpoch : old.leaderEpoch + 1,
       partitionEpoch: old.partitionEpoch + 1,
+      ...(r.addingReplicas === undefined
+        ? reassignment(old.addingReplicas, old.removingReplicas)
+        : reassignment(r.addingReplicas, r.removingReplicas)),
     };
     checkPartition(next, where);
     draft.partitions[r.partition] = Object.freeze(next);
@@ -373,6 +381,15 @@ export class MetadataDelta {
     }
     return out;
   }
+}
+
+/** The reassignment fields of a registration: present only while a move is on (either list non-empty). */
+function reassignment(
+  adding: readonly number[] | undefined,
+  removing: readonly number[] | undefined,
+): Pick<PartitionRegistration, 'addingReplicas' | 'removingReplicas'> {
+  if ((adding?.length ?? 0) === 0 && (removing?.length ?? 0) === 0) return {};
+  return { addingReplicas: freezeList(adding ?? []), removingReplicas: freezeList(removing ?? []) };
 }
 
 function freezeList(ids: readonly number[]): readonly number[] {

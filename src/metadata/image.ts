@@ -155,6 +155,11 @@ export function checkPartition(p: PartitionRegistration, where: string): void {
     `${where}: leader ${p.leader} is not in the ISR`,
   );
   assert.ok(p.leaderEpoch >= 0 && p.partitionEpoch >= 0, `${where}: negative epoch`);
+  const adding = p.addingReplicas ?? [];
+  const removing = p.removingReplicas ?? [];
+  for (const id of [...adding, ...removing])
+    assert.ok(p.replicas.includes(id), `${where}: reassigned broker ${id} is not a replica`);
+  for (const id of adding) assert.ok(!removing.includes(id), `${where}: broker ${id} is added and removed`);
 }
 
 /** Asserts every invariant of a whole image: for tests and after loading a snapshot. */

@@ -55,6 +55,8 @@ export interface RegisterBrokerRecord {
   inControlledShutdown: boolean;
   /** The node's name (`node.id`, e.g. node-2), which admin tools show; absent: `node-<brokerId>`. */
   nodeName?: string;
+  /** Being decommissioned (issue 14; record version 2): kept across re-registrations. */
+  decommissioning?: boolean;
 }
 
 export interface UnregisterBrokerRecord {
@@ -70,6 +72,8 @@ export interface BrokerRegistrationChangeRecord {
   brokerEpoch: number;
   fenced?: boolean;
   inControlledShutdown?: boolean;
+  /** Marks the broker for decommissioning (issue 14; record version 2). */
+  decommissioning?: boolean;
 }
 
 export interface TopicRecord {
@@ -88,6 +92,9 @@ export interface PartitionRecord {
   leader: number;
   leaderEpoch: number;
   partitionEpoch: number;
+  /** A reassignment in progress (KIP-455; record version 2): replicas being added, and to be removed. */
+  addingReplicas?: number[];
+  removingReplicas?: number[];
 }
 
 /**
@@ -102,6 +109,9 @@ export interface PartitionChangeRecord {
   isr?: number[];
   leader?: number;
   replicas?: number[];
+  /** Replaces the reassignment's lists (record version 2); [] for both ends it. */
+  addingReplicas?: number[];
+  removingReplicas?: number[];
 }
 
 /** Deletes a topic, its partitions and its configs. */
@@ -144,8 +154,24 @@ export type MetadataRecord =
 
 export type MetadataRecordType = MetadataRecord['type'];
 
-/** The record format version this code writes and the only one it reads. */
-export const RECORD_VERSION = 1;
+/**
+ * The newest record format version, which this code reads along with the older one. Version 2 (issue
+ * 14) adds reassignment lists to Partition and PartitionChange and `decommissioning` to RegisterBroker
+ * and BrokerRegistrationChange; a record is written at version 2 only when it uses one of them, so a
+ * cluster that never reassigns writes the log an older node reads, and an older node refuses a
+ * version 2 record loudly rather than dropping a field.
+ */
+export const RECORD_VERSION = 2;
+
+/** The fields of version 2. */
+const V2_FIELDS = ['addingReplicas', 'removingReplicas', 'decommissioning'] as const;
+
+/** The version a record is written at: the oldest that holds its fields. */
+export function recordVersion(record: MetadataRecord): number {
+  return V2_FIELDS.some((f) => f in record && (record as unknown as Record<string, unknown>)[f] !== undefined)
+    ? 2
+    : 1;
+}
 
 /**
  * What is wrong with a topic name by Kafka's rule (1 to 249 characters from [a-zA-Z0-9._-], not "."
@@ -169,12 +195,13 @@ const decoder = new TextDecoder('utf-8', { fatal: true });
 export function encodeRecord(record: MetadataRecord): string {
   // Validating before writing keeps a bad record out of the log, where every node would refuse it.
   let checked: MetadataRecord;
+  const v = recordVersion(record);
   try {
-    checked = validateRecord({ v: RECORD_VERSION, ...record });
+    checked = validateRecord({ v, ...record });
   } catch (err) {
     assert.fail(`refusing to encode an invalid ${record.type} record: ${(err as Error).message}`);
   }
-  const line = JSON.stringify({ v: RECORD_VERSION, ...checked });
+  const line = JSON.stringify({ v, ...checked });
   assert.ok(
     Buffer.byteLength(line) <= recordBytesMax,
     `a ${record.type} record is larger than ${recordBytesMax} bytes`,
@@ -329,6 +356,30 @@ function checkMembers(
   }
 }
 
+/**
+ * The reassignment lists of a Partition or PartitionChange record, when present: both or neither,
+ * distinct broker ids, disjoint, and within `replicas` when the record gives them.
+ */
+function reassignmentLists(
+  o: Obj,
+  r: { addingReplicas?: number[]; removingReplicas?: number[] },
+  replicas: readonly number[] | undefined,
+  what: string,
+): void {
+  const has = [Object.hasOwn(o, 'addingReplicas'), Object.hasOwn(o, 'removingReplicas')];
+  if (!has[0] && !has[1]) return;
+  if (!has[0] || !has[1]) throw corrupt(`${what}: addingReplicas and removingReplicas come together`);
+  r.addingReplicas = brokerIds(o, 'addingReplicas', what, 0);
+  r.removingReplicas = brokerIds(o, 'removingReplicas', what, 0);
+  for (const id of r.addingReplicas) {
+    if (r.removingReplicas.includes(id)) throw corrupt(`${what}: broker ${id} is both added and removed`);
+  }
+  if (replicas) {
+    for (const id of [...r.addingReplicas, ...r.removingReplicas])
+      if (!replicas.includes(id)) throw corrupt(`${what}: reassigned broker ${id} is not a replica`);
+  }
+}
+
 /** Topic ids are UUIDs as Node's randomUUID writes them (Kafka's are base64; ours stay readable). */
 const uuidRe = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -382,10 +433,14 @@ export function validateRecord(raw: unknown): MetadataRecord {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
     throw corrupt('a metadata record is not an object');
   const o = raw as Obj;
-  if (o.v !== RECORD_VERSION) {
+  if (o.v !== 1 && o.v !== RECORD_VERSION) {
     throw corrupt(
-      `metadata record version ${JSON.stringify(o.v)} is not ${RECORD_VERSION}, the one this node reads`,
+      `metadata record version ${JSON.stringify(o.v)} is not 1 or ${RECORD_VERSION}, the ones this node reads`,
     );
+  }
+  if (o.v === 1) {
+    for (const f of V2_FIELDS)
+      if (Object.hasOwn(o, f)) throw corrupt(`${String(o.type)} record: ${f} needs record version 2`);
   }
   const type = o.type;
   const what = `${typeof type === 'string' ? type : 'metadata'} record`;
@@ -405,14 +460,19 @@ export function validateRecord(raw: unknown): MetadataRecord {
           'fenced',
           'inControlledShutdown',
           'nodeName',
+          'decommissioning',
         ],
         what,
       );
       const rack = field(o, 'rack', what);
       if (rack !== null) str(o, 'rack', what);
       const nodeName = o.nodeName === undefined ? {} : { nodeName: str(o, 'nodeName', what) };
+      const decommissioning = Object.hasOwn(o, 'decommissioning')
+        ? { decommissioning: bool(o, 'decommissioning', what) }
+        : {};
       return {
         ...nodeName,
+        ...decommissioning,
         type,
         brokerId: int(o, 'brokerId', what, 0, brokerIdMax),
         incarnationId: str(o, 'incarnationId', what),
@@ -432,7 +492,11 @@ export function validateRecord(raw: unknown): MetadataRecord {
         brokerEpoch: int(o, 'brokerEpoch', what, 0, epochMax),
       };
     case 'BrokerRegistrationChange': {
-      onlyKeys(o, ['v', 'type', 'brokerId', 'brokerEpoch', 'fenced', 'inControlledShutdown'], what);
+      onlyKeys(
+        o,
+        ['v', 'type', 'brokerId', 'brokerEpoch', 'fenced', 'inControlledShutdown', 'decommissioning'],
+        what,
+      );
       const r: BrokerRegistrationChangeRecord = {
         type,
         brokerId: int(o, 'brokerId', what, 0, brokerIdMax),
@@ -441,7 +505,8 @@ export function validateRecord(raw: unknown): MetadataRecord {
       if (Object.hasOwn(o, 'fenced')) r.fenced = bool(o, 'fenced', what);
       if (Object.hasOwn(o, 'inControlledShutdown'))
         r.inControlledShutdown = bool(o, 'inControlledShutdown', what);
-      if (r.fenced === undefined && r.inControlledShutdown === undefined)
+      if (Object.hasOwn(o, 'decommissioning')) r.decommissioning = bool(o, 'decommissioning', what);
+      if (r.fenced === undefined && r.inControlledShutdown === undefined && r.decommissioning === undefined)
         throw corrupt(`${what}: changes nothing`);
       return r;
     }
@@ -455,7 +520,19 @@ export function validateRecord(raw: unknown): MetadataRecord {
     case 'Partition': {
       onlyKeys(
         o,
-        ['v', 'type', 'topicId', 'partition', 'replicas', 'isr', 'leader', 'leaderEpoch', 'partitionEpoch'],
+        [
+          'v',
+          'type',
+          'topicId',
+          'partition',
+          'replicas',
+          'isr',
+          'leader',
+          'leaderEpoch',
+          'partitionEpoch',
+          'addingReplicas',
+          'removingReplicas',
+        ],
         what,
       );
       const r: PartitionRecord = {
@@ -469,10 +546,25 @@ export function validateRecord(raw: unknown): MetadataRecord {
         partitionEpoch: int(o, 'partitionEpoch', what, 0, epochMax),
       };
       checkMembers(r.isr, r.replicas, r.leader, what);
+      reassignmentLists(o, r, r.replicas, what);
       return r;
     }
     case 'PartitionChange': {
-      onlyKeys(o, ['v', 'type', 'topicId', 'partition', 'isr', 'leader', 'replicas'], what);
+      onlyKeys(
+        o,
+        [
+          'v',
+          'type',
+          'topicId',
+          'partition',
+          'isr',
+          'leader',
+          'replicas',
+          'addingReplicas',
+          'removingReplicas',
+        ],
+        what,
+      );
       const r: PartitionChangeRecord = {
         type,
         topicId: topicId(o, what),
@@ -483,6 +575,7 @@ export function validateRecord(raw: unknown): MetadataRecord {
       if (Object.hasOwn(o, 'replicas')) r.replicas = brokerIds(o, 'replicas', what, 1);
       // What the record alone can be checked for; the rest needs the partition (delta.ts asserts it).
       if (r.isr) checkMembers(r.isr, r.replicas, r.leader, what);
+      reassignmentLists(o, r, r.replicas, what);
       return r;
     }
     case 'RemoveTopic':

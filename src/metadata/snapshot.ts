@@ -35,6 +35,7 @@ export function imageToRecords(image: MetadataImage): MetadataRecord[] {
       fenced: b.fenced,
       inControlledShutdown: b.inControlledShutdown,
       ...(b.nodeName === undefined ? {} : { nodeName: b.nodeName }),
+      ...(b.decommissioning ? { decommissioning: true } : {}),
     });
   }
   for (const t of [...image.topicsById.values()].sort((x, y) => (x.name < y.name ? -1 : 1))) {
@@ -49,6 +50,9 @@ export function imageToRecords(image: MetadataImage): MetadataRecord[] {
         leader: p.leader,
         leaderEpoch: p.leaderEpoch,
         partitionEpoch: p.partitionEpoch,
+        ...(p.addingReplicas === undefined
+          ? {}
+          : { addingReplicas: [...p.addingReplicas], removingReplicas: [...(p.removingReplicas ?? [])] }),
       });
     });
   }

@@ -51,6 +51,16 @@ export const samples: MetadataRecord[] = [
   },
   { type: 'PartitionChange', topicId, partition: 0, isr: [1] },
   { type: 'PartitionChange', topicId, partition: 0, leader: -1 },
+  {
+    type: 'PartitionChange',
+    topicId,
+    partition: 0,
+    replicas: [3, 1, 2],
+    addingReplicas: [3],
+    removingReplicas: [2],
+  },
+  { type: 'PartitionChange', topicId, partition: 0, addingReplicas: [], removingReplicas: [] },
+  { type: 'BrokerRegistrationChange', brokerId: 1, brokerEpoch: 7, decommissioning: true },
   { type: 'RemoveTopic', topicId },
   { type: 'Config', resourceType: 'topic', resourceName: 'orders', key: 'retention.ms', value: '1000' },
   {
@@ -65,6 +75,12 @@ export const samples: MetadataRecord[] = [
 
 test('every record type round-trips through its line and through a batch', () => {
   for (const r of samples) assert.deepEqual(decodeRecord(encodeRecord(r)), r);
+  // Version 2 only for the records that use its fields: a log without moves stays readable by older nodes.
+  const versions = samples.map((r) => JSON.parse(encodeRecord(r)).v);
+  assert.deepEqual(
+    versions,
+    samples.map((r) => ('addingReplicas' in r || 'decommissioning' in r ? 2 : 1)),
+  );
   assert.deepEqual(decodeBatch(encodeBatch(samples)), samples);
 });
 
@@ -72,7 +88,23 @@ test('decoding refuses malformed records with CORRUPT_MESSAGE naming the problem
   const cases: [string, RegExp][] = [
     ['not json', /not JSON/],
     ['[]', /not an object/],
-    ['{"v":2,"type":"Topic","name":"a","topicId":"x"}', /version 2/],
+    ['{"v":3,"type":"Topic","name":"a","topicId":"x"}', /version 3 is not 1 or 2/],
+    [
+      `{"v":1,"type":"PartitionChange","topicId":"${topicId}","partition":0,"addingReplicas":[2],"removingReplicas":[]}`,
+      /addingReplicas needs record version 2/,
+    ],
+    [
+      `{"v":2,"type":"PartitionChange","topicId":"${topicId}","partition":0,"addingReplicas":[2]}`,
+      /come together/,
+    ],
+    [
+      `{"v":2,"type":"PartitionChange","topicId":"${topicId}","partition":0,"replicas":[1,2],"addingReplicas":[2],"removingReplicas":[2]}`,
+      /both added and removed/,
+    ],
+    [
+      `{"v":2,"type":"Partition","topicId":"${topicId}","partition":0,"replicas":[1,2],"isr":[1],"leader":1,"leaderEpoch":0,"partitionEpoch":0,"addingReplicas":[3],"removingReplicas":[]}`,
+      /reassigned broker 3 is not a replica/,
+    ],
     ['{"v":1,"type":"Nope"}', /unknown metadata record type/],
     [`{"v":1,"type":"Topic","name":"a"}`, /topicId is missing/],
     [`{"v":1,"type":"Topic","name":"a","topicId":"${topicId}","extra":1}`, /unknown field "extra"/],

@@ -57,6 +57,11 @@ export interface ClusterOptions {
   snapshotEntries?: number;
   /** How often the active controller moves leaderships back to preferred replicas; 0 never. @default 5000 */
   leaderRebalanceIntervalMs?: number;
+  /** Whether the active controller balances replicas by itself (`cluster.auto_rebalance`). @default true */
+  autoRebalance?: boolean;
+  /** Most partition moves under way at once (`cluster.rebalance_max_moves`). @default 4 */
+  rebalanceMaxMoves?: number;
+
   logger: {
     info(obj: object, msg: string): void;
     warn(obj: object, msg: string): void;
@@ -78,6 +83,9 @@ export interface CallOptions {
 }
 
 type BrokerState = 'unregistered' | 'fenced' | 'active' | 'stopped';
+
+/** How often heartbeats carry the sizes of the partitions a node leads, for the balancer. */
+const SIZES_EVERY_MS = 10_000;
 
 export class Cluster {
   readonly nodeId: number;
@@ -106,6 +114,10 @@ export class Cluster {
   #seenRegistered = false;
   /** This node's registration was removed while it ran. */
   #removed = false;
+  /** When partition sizes last went with a heartbeat. */
+  #sizesSentAt = Number.NEGATIVE_INFINITY;
+  /** Set by the broker core: the sizes of the partitions this node leads (see ClusterOptions). */
+  partitionSizes: (() => [string, number, number][]) | null = null;
 
   private constructor(
     opts: ClusterOptions,
@@ -171,6 +183,8 @@ export class Cluster {
       logger: opts.logger,
       clock: opts.clock,
       leaderRebalanceIntervalMs: opts.leaderRebalanceIntervalMs,
+      autoRebalance: opts.autoRebalance,
+      rebalanceMaxMoves: opts.rebalanceMaxMoves,
       // A broker heartbeats every heartbeatMs: a quarter second past that, a crashed one is looked for.
       probeSilenceMs: opts.heartbeatMs + 250,
       // With a forwarder the other nodes reach this one's controller through its gRPC door, which
@@ -369,6 +383,14 @@ export class Cluster {
     else this.#leaseUntil = Math.max(this.#leaseUntil, sentAt + this.#opts.sessionTimeoutMs);
   }
 
+  /** The partition sizes for a heartbeat sent at `now`: every SIZES_EVERY_MS, and the first one. */
+  #sizesDue(now: number): { partitionSizes?: [string, number, number][] } {
+    const sizes = this.partitionSizes;
+    if (!sizes || now < this.#sizesSentAt + SIZES_EVERY_MS) return {};
+    this.#sizesSentAt = now;
+    return { partitionSizes: sizes() };
+  }
+
   async #heartbeat(): Promise<void> {
     if (this.#heartbeating || this.#closed || this.#removed || this.#shuttingDown) return;
     this.#heartbeating = true;
@@ -383,6 +405,7 @@ export class Cluster {
             brokerEpoch: this.#brokerEpoch,
             metadataOffset: this.#appliedOffset(),
             wantShutDown: false,
+            ...this.#sizesDue(sentAt),
           },
         },
         { timeoutMs: this.#opts.heartbeatMs * 2 },

@@ -46,6 +46,15 @@ export interface ControllerHostOptions {
    */
   leaderRebalanceIntervalMs?: number;
   /**
+   * Whether the controller balances replicas and leaders across brokers by itself
+   * (`cluster.auto_rebalance`); decommissioning moves replicas whatever this says. @default true
+   */
+  autoRebalance?: boolean;
+  /** Most partition moves (reassignments) under way at once (`cluster.rebalance_max_moves`). @default 4 */
+  rebalanceMaxMoves?: number;
+  /** How often the balancer looks at the cluster. @default 1000 */
+  balanceIntervalMs?: number;
+  /**
    * How long a broker may go without a heartbeat before the controller checks whether its process is
    * gone (`cluster.heartbeat_interval` plus slack); 0 never checks, leaving crashed brokers to their
    * session timeout. @default 2500
@@ -91,6 +100,10 @@ export function listening(host: string, port: number): Promise<boolean> {
   });
 }
 
+function sameBrokers(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((id) => b.includes(id));
+}
+
 /** How long a controller hand-over may take: a few election timeouts of the metadata log. */
 const TRANSFER_TIMEOUT_MS = 3000;
 
@@ -115,6 +128,8 @@ export class ControllerHost {
   #reachable: boolean;
   /** When the next preferred-leader election is due; 0 right away (on taking over, or `more`). */
   #nextRebalanceMs = 0;
+  /** When the balancer looks next. */
+  #nextBalanceMs = 0;
   #closed = false;
   /** This node's registration has been in the image. */
   #selfRegistered = false;
@@ -392,6 +407,34 @@ export class ControllerHost {
             () => this.#recover(queue),
           );
       }
+    }
+    if (queue.pending === 0 && this.#clock() >= this.#nextBalanceMs) {
+      this.#nextBalanceMs = this.#clock() + (this.#opts.balanceIntervalMs ?? 1000);
+      const auto = this.#opts.autoRebalance ?? true;
+      const maxMoves = this.#opts.rebalanceMaxMoves ?? 4;
+      queue
+        .run((c) => c.balance({ auto, maxMoves }))
+        .then(
+          ({ started, removed }) => {
+            const moves = started.filter((m) => !sameBrokers(m.from, m.to));
+            if (moves.length > 0)
+              this.#opts.logger.info(
+                { moves: moves.map((m) => `${m.topic}-${m.partition}: ${m.from} -> ${m.to}`) },
+                'started partition moves to balance the cluster',
+              );
+            if (started.length > moves.length)
+              this.#opts.logger.info(
+                { partitions: started.length - moves.length },
+                'changed preferred leaders to balance the cluster',
+              );
+            for (const id of removed)
+              this.#opts.logger.info(
+                { node: id },
+                'node decommissioned: it holds no replicas and left the cluster',
+              );
+          },
+          () => this.#recover(queue),
+        );
     }
     this.#probeSilent(queue);
     void this.#reconcileMembership();
