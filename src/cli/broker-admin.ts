@@ -5,9 +5,13 @@
  *
  *   broker-admin [--server host:port[,host:port]] [--json] <command> [args]
  *     cluster
- *     remove-node <id>
+ *     remove-node <id> [--no-wait] [--timeout SECONDS]
  *     transfer-controller [<id>]
+ *     reassign --plan FILE [--cancel] [--wait] | --list [TOPIC] | TOPIC --replication-factor N [--dry-run]
+ *     elect-leaders [--type preferred|unclean] [TOPIC[:PARTITION]]...
+ *     rebalance [--dry-run]
  *     create-topic <name> [--partitions N] [--replication-factor N] [--config key=value ...]
+ *     add-partitions <topic> <count> [--assignments 1,2:2,3]
  *     list-topics
  *     describe-topic <name>
  *     delete-topic <name>
@@ -22,13 +26,18 @@
  * `--server` may name any node of a cluster: the client learns the others from it and asks each
  * partition's leader and each group's coordinator (src/client/cluster-view.ts).
  */
+import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import {
+  type BalancePlan,
   BrokerClient,
   BrokerClientError,
   type ConsumedMessage,
   DLQ_HEADERS,
   type GroupDescription,
+  type PartitionMove,
+  type PartitionOutcome,
   type ServerInfo,
   type TopicInfo,
 } from '../client/index.ts';
@@ -37,12 +46,40 @@ const USAGE = `Usage: broker-admin [--server host:port[,host:port...]] [--json] 
 
 Commands:
   cluster                             the nodes: addresses, roles (controller, voter, observer),
-                                      fenced or not, and the cluster id
-  remove-node <id>                    removes a (stopped) node from the cluster: its leaderships
-                                      move and it leaves the metadata quorum
+                                      fenced or not, replicas held, partitions led, whether being
+                                      decommissioned, and the cluster id
+  remove-node <id> [--no-wait] [--timeout SECONDS]
+                                      decommissions a node: the controller moves every replica off
+                                      it, then it leaves the cluster and the metadata quorum. Shows
+                                      the replicas left on it until it is gone, for at most
+                                      --timeout (600 s); the move goes on in the background after
+                                      that, or at once with --no-wait
   transfer-controller [<id>]          moves the active controller to voter <id> (default: the live
                                       voter most caught up), as before maintenance of its node
+  reassign --plan FILE [--wait]       moves partitions to the replicas FILE lists, in the JSON of
+                                      Kafka's kafka-reassign-partitions:
+                                      {"version":1,"partitions":[{"topic":"t","partition":0,
+                                      "replicas":[1,2]}]}
+  reassign --cancel --plan FILE       cancels the moves of FILE's partitions
+  reassign --list [TOPIC]             the moves in progress, with the replicas being added and removed
+  reassign TOPIC --replication-factor N [--dry-run] [--wait]
+                                      changes a topic's replication factor (--dry-run: prints the
+                                      moves, starts none)
+                                      --wait waits until the moves started are done, showing
+                                      progress; --timeout SECONDS (default 600) bounds the wait
+  elect-leaders [--type preferred|unclean] [TOPIC[:PARTITION]]...
+                                      moves leadership to each partition's first replica (unclean:
+                                      elects any live replica of a partition without a leader, which
+                                      may lose records); no argument: every partition
+  rebalance [--dry-run]               the balancer's plan: the moves it would make and each node's
+                                      replicas, leaders and bytes before and after; the controller
+                                      carries such moves out itself while cluster.auto_rebalance is
+                                      on (the default), so this command starts nothing
   create-topic <name> [--partitions N] [--replication-factor N] [--config key=value]...
+  add-partitions <topic> <count> [--assignments 1,2:2,3]
+                                      raises the topic's partition count to <count>; --assignments
+                                      places the new partitions, one replica list each (the
+                                      preferred leader first), separated by ':'
   list-topics
   describe-topic <name>               partitions with leader, replicas, ISR and offsets
   delete-topic <name>
@@ -62,7 +99,15 @@ Commands:
                                       the committed offsets of group "dlq-replay.<dlq-topic>", so a
                                       second replay sends only newer dead letters
 
---server defaults to $BROKER_SERVER or localhost:8080; any node of a cluster will do.`;
+--server defaults to $BROKER_SERVER or localhost:8080; any node of a cluster will do. Exit codes:
+0 done, 1 an error (or a partition's error), 2 a usage error, 3 a wait that timed out.`;
+
+/** How often a wait asks the cluster again. */
+const pollIntervalMs = 500;
+/** A plain (not a terminal) progress line is written when the progress changes, or this often. */
+const plainLineIntervalMs = 10_000;
+/** Exit code of a wait that timed out while the moves go on. */
+const exitTimedOut = 3;
 
 function table(rows: (string | number)[][]): string {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
@@ -136,7 +181,7 @@ function clusterText(clusterId: string, servers: ServerInfo[]): string {
   return [
     `Cluster: ${clusterId || '-'}  nodes: ${servers.length}`,
     table([
-      ['NODE', 'ID', 'ADDRESS', 'KAFKA-PORT', 'ROLE', 'FENCED'],
+      ['NODE', 'ID', 'ADDRESS', 'KAFKA-PORT', 'ROLE', 'FENCED', 'REPLICAS', 'LEADERS', 'DECOMMISSIONING'],
       ...servers.map((s) => [
         s.id,
         s.nodeId,
@@ -144,6 +189,9 @@ function clusterText(clusterId: string, servers: ServerInfo[]): string {
         s.kafkaPort || '-',
         roleOf(s),
         s.fenced ? 'yes' : 'no',
+        s.replicas,
+        s.leaders,
+        s.decommissioning ? 'yes' : 'no',
       ]),
     ]),
   ].join('\n');
@@ -219,6 +267,15 @@ async function main(argv: string[]): Promise<number> {
       'to-topic': { type: 'string' },
       'from-beginning': { type: 'boolean', default: false },
       'replication-factor': { type: 'string' },
+      plan: { type: 'string' },
+      cancel: { type: 'boolean', default: false },
+      list: { type: 'boolean', default: false },
+      wait: { type: 'boolean', default: false },
+      'no-wait': { type: 'boolean', default: false },
+      'dry-run': { type: 'boolean', default: false },
+      timeout: { type: 'string' },
+      type: { type: 'string' },
+      assignments: { type: 'string' },
       config: { type: 'string', multiple: true },
       offset: { type: 'string' },
       set: { type: 'string', multiple: true },
@@ -254,8 +311,67 @@ async function main(argv: string[]): Promise<number> {
         const id = Number(needName());
         if (!Number.isInteger(id) || id < 1)
           throw new Error(`remove-node takes a numeric node id, got ${name}`);
+        const timeoutMs = seconds(values.timeout) * 1000;
+        const before = (await client.getServers()).find((s) => s.nodeId === id);
         await client.removeServer(id);
-        out(`Removed node ${id} from the cluster.`, { removed: id });
+        if (values['no-wait']) {
+          out(
+            `Node ${id} is being decommissioned: its replicas move to the other nodes, then it leaves the cluster (broker-admin cluster shows it until then).`,
+            { decommissioning: id, replicas: before?.replicas ?? 0 },
+          );
+          return 0;
+        }
+        const gone = await waitForRemoval(
+          client,
+          id,
+          before?.replicas ?? 0,
+          progressOf(values.json),
+          timeoutMs,
+        );
+        if (!gone.done) {
+          process.stderr.write(
+            `broker-admin: node ${id} still holds ${gone.left} replica(s) after ${seconds(values.timeout)} s; the decommission goes on in the background (broker-admin cluster shows it)\n`,
+          );
+          if (values.json) out('', { decommissioning: id, replicasLeft: gone.left, timedOut: true });
+          return exitTimedOut;
+        }
+        out(
+          `Removed node ${id} from the cluster: ${gone.moved} replica(s) moved to other nodes, and it left the metadata quorum.`,
+          { removed: id, replicasMoved: gone.moved },
+        );
+        return 0;
+      }
+      case 'reassign':
+        return await reassign(client, name, values, out);
+      case 'elect-leaders': {
+        const type = values.type ?? 'preferred';
+        if (type !== 'preferred' && type !== 'unclean')
+          throw new UsageError(`--type takes preferred or unclean, got ${JSON.stringify(type)}`);
+        const targets = topicPartitions(positionals.slice(1));
+        const results = await client.electLeaders({ type, partitions: targets });
+        const resultOf = (r: PartitionOutcome) =>
+          r.error === '' ? 'elected' : r.error === 'ELECTION_NOT_NEEDED' ? 'not needed' : 'error';
+        out(
+          results.length === 0
+            ? `No partition needed a${type === 'preferred' ? ' preferred' : 'n unclean'} leader election.`
+            : table([
+                ['TOPIC', 'PARTITION', 'RESULT'],
+                ...results.map((r) => [
+                  r.topic,
+                  r.partition,
+                  resultOf(r) === 'error' ? `${r.error}: ${r.message}` : resultOf(r),
+                ]),
+              ]),
+          { type, results: results.map((r) => ({ ...r, result: resultOf(r) })) },
+        );
+        return results.some((r) => resultOf(r) === 'error') ? 1 : 0;
+      }
+      case 'rebalance': {
+        const plan = await client.planRebalance();
+        const note = values['dry-run']
+          ? 'Dry run: nothing was started.'
+          : 'The controller balances replicas by itself while cluster.auto_rebalance is on (the default); this command starts nothing. Its plan for the cluster as it stands:';
+        out(`${note}\n${planText(plan)}`, { dryRun: values['dry-run'], ...plan });
         return 0;
       }
       case 'transfer-controller': {
@@ -274,6 +390,16 @@ async function main(argv: string[]): Promise<number> {
           configs,
         });
         out(`Created topic ${t.name} with ${t.partitions} partition(s).`, t);
+        return 0;
+      }
+      case 'add-partitions': {
+        const topic = needName();
+        const countArg = positionals[2];
+        if (countArg === undefined) throw new UsageError('add-partitions needs the new partition count');
+        const count = int(countArg, '<count>');
+        const assignments = values.assignments === undefined ? undefined : assignmentsOf(values.assignments);
+        const t = await client.createPartitions(topic, count, { assignments });
+        out(`Topic ${t.name} has ${t.partitions} partition(s) now.`, t);
         return 0;
       }
       case 'list-topics': {
@@ -438,6 +564,379 @@ async function main(argv: string[]): Promise<number> {
 }
 
 class UsageError extends Error {}
+
+type Out = (human: string, data: unknown) => void;
+
+interface ReassignFlags {
+  json: boolean;
+  plan?: string;
+  cancel: boolean;
+  list: boolean;
+  wait: boolean;
+  'dry-run': boolean;
+  'replication-factor'?: string;
+  timeout?: string;
+}
+
+/** `reassign`: a plan file's moves (or their cancellation), the moves in progress, or an RF change. */
+async function reassign(
+  client: BrokerClient,
+  topic: string | undefined,
+  values: ReassignFlags,
+  out: Out,
+): Promise<number> {
+  const timeoutMs = seconds(values.timeout) * 1000;
+  if (values.list) {
+    const ongoing = await client.listPartitionReassignments(topic ? [{ topic }] : undefined);
+    out(
+      ongoing.length === 0
+        ? '(no partition is being moved)'
+        : table([
+            ['TOPIC', 'PARTITION', 'REPLICAS', 'ADDING', 'REMOVING'],
+            ...ongoing.map((r) => [
+              r.topic,
+              r.partition,
+              r.replicas.join(','),
+              r.addingReplicas.join(',') || '-',
+              r.removingReplicas.join(',') || '-',
+            ]),
+          ]),
+      ongoing,
+    );
+    return 0;
+  }
+  if (values.plan !== undefined) {
+    if (topic !== undefined) throw new UsageError('reassign --plan takes no topic: the file names them');
+    const plan = readPlan(values.plan, values.cancel);
+    const results = await client.alterPartitionReassignments(
+      plan.map((p) => ({ ...p, replicas: values.cancel ? null : p.replicas })),
+    );
+    const target = new Map(plan.map((p) => [`${p.topic}-${p.partition}`, p.replicas]));
+    const rows = results.map((r) => ({
+      ...r,
+      replicas: values.cancel ? null : (target.get(`${r.topic}-${r.partition}`) ?? null),
+      result: r.error === '' ? (values.cancel ? 'cancelled' : 'moving') : 'error',
+    }));
+    const human = table([
+      ['TOPIC', 'PARTITION', 'REPLICAS', 'RESULT'],
+      ...rows.map((r) => [
+        r.topic,
+        r.partition,
+        r.replicas?.join(',') ?? '-',
+        r.result === 'error' ? `${r.error}: ${r.message}` : r.result,
+      ]),
+    ]);
+    const failed = rows.some((r) => r.result === 'error');
+    const started = rows.filter((r) => r.result === 'moving');
+    if (!values.wait || values.cancel || started.length === 0) {
+      out(human, { results: rows });
+      return failed ? 1 : 0;
+    }
+    if (!values.json) process.stdout.write(`${human}\n`);
+    const waited = await waitForMoves(client, started, progressOf(values.json), timeoutMs);
+    return finishWait(waited, values, out, { results: rows }, failed ? 1 : 0);
+  }
+  if (topic !== undefined && values['replication-factor'] !== undefined) {
+    const rf = int(values['replication-factor'], '--replication-factor');
+    const dryRun = values['dry-run'];
+    const moves = await client.alterReplicationFactor(topic, rf, { validateOnly: dryRun });
+    const human = `${
+      moves.length === 0
+        ? `Every partition of ${topic} has ${rf} replica(s) already: nothing to move.`
+        : dryRun
+          ? `Would move ${moves.length} partition(s) of ${topic} to ${rf} replica(s) (dry run: nothing was started):`
+          : `Moving ${moves.length} partition(s) of ${topic} to ${rf} replica(s):`
+    }${moves.length === 0 ? '' : `\n${movesText(moves)}`}`;
+    const data = { topic, replicationFactor: rf, dryRun, moves };
+    if (!values.wait || dryRun || moves.length === 0) {
+      out(human, data);
+      return 0;
+    }
+    if (!values.json) process.stdout.write(`${human}\n`);
+    const waited = await waitForMoves(client, moves, progressOf(values.json), timeoutMs);
+    return finishWait(waited, values, out, data, 0);
+  }
+  throw new UsageError(
+    'reassign needs --plan FILE, --list [TOPIC], or TOPIC --replication-factor N (see the usage below)',
+  );
+}
+
+/** After `--wait`: says how it ended; exits `code`, or `exitTimedOut` when the moves are not done. */
+function finishWait(
+  waited: { done: boolean; left: number },
+  values: { json: boolean; timeout?: string },
+  out: Out,
+  data: object,
+  code: number,
+): number {
+  if (!waited.done) {
+    process.stderr.write(
+      `broker-admin: ${waited.left} move(s) still in progress after ${seconds(values.timeout)} s; they go on in the background (broker-admin reassign --list shows them)\n`,
+    );
+    if (values.json) out('', { ...data, completed: false, movesLeft: waited.left });
+    return exitTimedOut;
+  }
+  out('Every move is done.', { ...data, completed: true });
+  return code;
+}
+
+/**
+ * The partitions of a kafka-reassign-partitions JSON file (`--reassignment-json-file`):
+ * {"version":1,"partitions":[{"topic":"t","partition":0,"replicas":[1,2],"log_dirs":["any","any"]}]}.
+ * A cancellation needs no replicas. log_dirs is accepted when every entry is "any": a node has one
+ * log directory.
+ */
+function readPlan(file: string, cancel: boolean): { topic: string; partition: number; replicas: number[] }[] {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new Error(`cannot read the plan ${file}: ${(err as Error).message}`);
+  }
+  const shape =
+    '{"version":1,"partitions":[{"topic":"t","partition":0,"replicas":[1,2]}]} (the format of kafka-reassign-partitions)';
+  const d = doc as { version?: unknown; partitions?: unknown };
+  if (typeof doc !== 'object' || doc === null || !Array.isArray(d.partitions))
+    throw new Error(`the plan ${file} is not ${shape}`);
+  if (d.version !== undefined && d.version !== 1)
+    throw new Error(`the plan ${file} has version ${JSON.stringify(d.version)}; only version 1 is known`);
+  if (d.partitions.length === 0) throw new Error(`the plan ${file} lists no partitions`);
+  return d.partitions.map((x: unknown, i: number) => {
+    const e = (typeof x === 'object' && x !== null ? x : {}) as Record<string, unknown>;
+    const where = `the plan ${file}, partitions[${i}]`;
+    if (typeof e.topic !== 'string' || e.topic === '')
+      throw new Error(`${where}: "topic" must be a topic name`);
+    if (!Number.isInteger(e.partition) || (e.partition as number) < 0)
+      throw new Error(`${where}: "partition" must be an integer >= 0`);
+    const replicas = e.replicas ?? [];
+    if (!Array.isArray(replicas) || !replicas.every((r) => Number.isInteger(r) && r >= 0))
+      throw new Error(`${where}: "replicas" must be a list of broker ids`);
+    if (!cancel && replicas.length === 0)
+      throw new Error(`${where}: "replicas" must name at least one broker`);
+    if (e.log_dirs !== undefined && !(Array.isArray(e.log_dirs) && e.log_dirs.every((l) => l === 'any')))
+      throw new Error(
+        `${where}: "log_dirs" other than "any" are not supported (a node has one log directory)`,
+      );
+    return { topic: e.topic, partition: e.partition as number, replicas: replicas as number[] };
+  });
+}
+
+/** `TOPIC` or `TOPIC:PARTITION` arguments, by topic (a bare topic: all its partitions); none: undefined. */
+function topicPartitions(args: string[]): { topic: string; partitions?: number[] }[] | undefined {
+  if (args.length === 0) return undefined;
+  const byTopic = new Map<string, Set<number> | 'all'>();
+  for (const arg of args) {
+    const colon = arg.lastIndexOf(':');
+    const topic = colon < 0 ? arg : arg.slice(0, colon);
+    if (topic === '') throw new UsageError(`expected TOPIC or TOPIC:PARTITION, got ${JSON.stringify(arg)}`);
+    if (colon < 0) {
+      byTopic.set(topic, 'all');
+      continue;
+    }
+    const partition = int(arg.slice(colon + 1), `the partition of ${arg}`);
+    const known = byTopic.get(topic);
+    if (known === 'all') continue;
+    if (known) known.add(partition);
+    else byTopic.set(topic, new Set([partition]));
+  }
+  return [...byTopic].map(([topic, ps]) => (ps === 'all' ? { topic } : { topic, partitions: [...ps] }));
+}
+
+/** `1,2:2,3`: one replica list per new partition. */
+function assignmentsOf(v: string): number[][] {
+  return v.split(':').map((list) =>
+    list.split(',').map((id) => {
+      if (!/^\d+$/.test(id.trim()))
+        throw new UsageError(`--assignments takes broker ids like 1,2:2,3, got ${JSON.stringify(v)}`);
+      return Number(id);
+    }),
+  );
+}
+
+/** `--timeout SECONDS`, 600 by default. */
+function seconds(v: string | undefined): number {
+  if (v === undefined) return 600;
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n < 1)
+    throw new UsageError(`--timeout takes whole seconds >= 1, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+function humanBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return u === 0 ? `${v} B` : `${v.toFixed(1)} ${units[u]}`;
+}
+
+function movesText(moves: PartitionMove[]): string {
+  return table([
+    ['TOPIC', 'PARTITION', 'FROM', 'TO'],
+    ...moves.map((m) => [m.topic, m.partition, m.from.join(','), m.to.join(',')]),
+  ]);
+}
+
+/** A rebalance plan: its moves, and each node's load before -> after them. */
+function planText(plan: BalancePlan): string {
+  const after = new Map(plan.after.map((l) => [l.nodeId, l]));
+  const ids = [...new Set([...plan.before, ...plan.after].map((l) => l.nodeId))].sort((a, b) => a - b);
+  const before = new Map(plan.before.map((l) => [l.nodeId, l]));
+  const cell = (id: number, f: (l: { replicas: number; leaders: number; bytes: number }) => string) => {
+    const b = before.get(id);
+    const a = after.get(id);
+    const x = b ? f(b) : '-';
+    const y = a ? f(a) : '-';
+    return x === y ? x : `${x} -> ${y}`;
+  };
+  return [
+    plan.moves.length === 0
+      ? 'No moves: the replicas are balanced.'
+      : `${plan.moves.length} move(s):\n${movesText(plan.moves)}`,
+    table([
+      ['NODE', 'REPLICAS', 'LEADERS', 'BYTES'],
+      ...ids.map((id) => [
+        id,
+        cell(id, (l) => String(l.replicas)),
+        cell(id, (l) => String(l.leaders)),
+        cell(id, (l) => humanBytes(l.bytes)),
+      ]),
+    ]),
+  ].join('\n');
+}
+
+/**
+ * Progress of a wait: a bar redrawn in place on a terminal; elsewhere a plain line when it changes
+ * (or every `plainLineIntervalMs`). On stderr with --json, so that stdout holds the JSON alone.
+ */
+class Progress {
+  readonly #stream: NodeJS.WriteStream;
+  readonly #tty: boolean;
+  #last = '';
+  #lastAtMs = 0;
+  #drawn = false;
+
+  constructor(stream: NodeJS.WriteStream) {
+    this.#stream = stream;
+    this.#tty = stream.isTTY === true;
+  }
+
+  update(done: number, total: number, what: string, detail = ''): void {
+    const line = `${done}/${total} ${what}${detail ? `, ${detail}` : ''}`;
+    if (this.#tty) {
+      const width = 30;
+      const filled = total === 0 ? width : Math.min(width, Math.round((width * done) / total));
+      this.#stream.write(`\r[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${line}\x1b[K`);
+      this.#drawn = true;
+      return;
+    }
+    const now = Date.now();
+    if (line === this.#last && now - this.#lastAtMs < plainLineIntervalMs) return;
+    this.#last = line;
+    this.#lastAtMs = now;
+    this.#stream.write(`${line}\n`);
+  }
+
+  end(): void {
+    if (this.#drawn) this.#stream.write('\n');
+    this.#drawn = false;
+  }
+}
+
+function progressOf(json: boolean): Progress {
+  return new Progress(json ? process.stderr : process.stdout);
+}
+
+/** A retriable failure (a node or the controller moving): the wait asks again. */
+function retriable(err: unknown): boolean {
+  return err instanceof BrokerClientError && err.retriable;
+}
+
+/**
+ * Waits until none of `moves` is listed as in progress, or `timeoutMs` passes. The progress shows
+ * the moves done and, of those left, how many of their added replicas have joined the ISR and how far
+ * the slowest follower is behind.
+ */
+async function waitForMoves(
+  client: BrokerClient,
+  moves: { topic: string; partition: number }[],
+  progress: Progress,
+  timeoutMs: number,
+): Promise<{ done: boolean; left: number }> {
+  const wanted = new Set(moves.map((m) => `${m.topic}-${m.partition}`));
+  const deadline = Date.now() + timeoutMs;
+  let left = wanted.size;
+  try {
+    for (;;) {
+      try {
+        const ongoing = (await client.listPartitionReassignments()).filter((r) =>
+          wanted.has(`${r.topic}-${r.partition}`),
+        );
+        left = ongoing.length;
+        let adding = 0;
+        let inSync = 0;
+        let lag = -1;
+        for (const t of new Set(ongoing.map((r) => r.topic))) {
+          const info = await client.describeTopic(t);
+          for (const r of ongoing.filter((o) => o.topic === t)) {
+            const p = info.partitionInfo[r.partition];
+            adding += r.addingReplicas.length;
+            inSync += r.addingReplicas.filter((id) => p?.isrIds.includes(id)).length;
+            lag = Math.max(lag, p?.maxFollowerLag ?? -1);
+          }
+        }
+        const detail =
+          adding === 0
+            ? ''
+            : `added replicas in sync ${inSync}/${adding}${lag >= 0 ? `, slowest follower ${lag} offset(s) behind` : ''}`;
+        progress.update(wanted.size - left, wanted.size, 'moves done', detail);
+        if (left === 0) return { done: true, left };
+      } catch (err) {
+        if (!retriable(err)) throw err;
+      }
+      if (Date.now() >= deadline) return { done: false, left };
+      await sleep(pollIntervalMs);
+    }
+  } finally {
+    progress.end();
+  }
+}
+
+/**
+ * Waits until node `id` is gone from GetServers (its replicas moved, it unregistered), or `timeoutMs`
+ * passes. `replicas` is what it held before; the progress counts the replicas moved off it.
+ */
+async function waitForRemoval(
+  client: BrokerClient,
+  id: number,
+  replicas: number,
+  progress: Progress,
+  timeoutMs: number,
+): Promise<{ done: boolean; left: number; moved: number }> {
+  const deadline = Date.now() + timeoutMs;
+  let total = replicas;
+  let left = replicas;
+  try {
+    for (;;) {
+      try {
+        const node = (await client.getServers()).find((s) => s.nodeId === id);
+        if (!node) return { done: true, left: 0, moved: total };
+        left = node.replicas;
+        total = Math.max(total, left);
+        progress.update(total - left, total, `replicas moved off node ${id}`, `${left} left`);
+      } catch (err) {
+        if (!retriable(err)) throw err;
+      }
+      if (Date.now() >= deadline) return { done: false, left, moved: total - left };
+      await sleep(pollIntervalMs);
+    }
+  } finally {
+    progress.end();
+  }
+}
 
 /** `key=value` flags as a record; `flag` names them in the usage error. */
 function keyValues(pairs: string[] | undefined, flag: string): Record<string, string> {

@@ -155,6 +155,52 @@ export interface ServerInfo {
   voter: boolean;
   /** May become a voter (cluster.controller). */
   controllerEligible: boolean;
+  /** Being decommissioned (`removeServer`): its replicas are moving to other nodes. */
+  decommissioning: boolean;
+  /** Partition replicas it holds, and partitions it leads, as the node asked knows them. */
+  replicas: number;
+  leaders: number;
+}
+
+/** One partition's outcome of a reassignment or an election: `error` is '' on success, else the broker's error name. */
+export interface PartitionOutcome {
+  topic: string;
+  partition: number;
+  error: string;
+  /** What went wrong, for people; '' on success. */
+  message: string;
+}
+
+/** A partition being moved (ListPartitionReassignments). */
+export interface OngoingReassignment {
+  topic: string;
+  partition: number;
+  /** Every replica now: the target ones first, then those leaving. */
+  replicas: number[];
+  addingReplicas: number[];
+  removingReplicas: number[];
+}
+
+/** Moving a partition's replicas from one list to another, the preferred leader first in each. */
+export interface PartitionMove {
+  topic: string;
+  partition: number;
+  from: number[];
+  to: number[];
+}
+
+/** One node's share: replicas held, partitions it is the preferred leader of, bytes held. */
+export interface BrokerLoad {
+  nodeId: number;
+  replicas: number;
+  leaders: number;
+  bytes: number;
+}
+
+export interface BalancePlan {
+  moves: PartitionMove[];
+  before: BrokerLoad[];
+  after: BrokerLoad[];
 }
 
 type Unary = (
@@ -444,9 +490,22 @@ export class BrokerClient {
     this.#createdAt.delete(name);
   }
 
-  /** Raises a topic's partition count to `count`. */
-  async createPartitions(name: string, count: number, opts: CallOptions = {}): Promise<TopicInfo> {
-    const res = await this.#call<{ topic: TopicInfo }>('CreatePartitions', { name, count }, opts, false);
+  /**
+   * Raises a topic's partition count to `count`; `assignments` places the new partitions, one replica
+   * list (broker ids, the preferred leader first) per new partition.
+   */
+  async createPartitions(
+    name: string,
+    count: number,
+    opts: CallOptions & { assignments?: number[][] } = {},
+  ): Promise<TopicInfo> {
+    const assignments = (opts.assignments ?? []).map((replicas) => ({ replicas }));
+    const res = await this.#call<{ topic: TopicInfo }>(
+      'CreatePartitions',
+      { name, count, assignments },
+      opts,
+      false,
+    );
     // The new partitions are being created on their leaders; give them the grace of a new topic.
     this.#createdAt.set(name, Date.now());
     return this.#learnTopic(normalizeTopic(res.topic));
@@ -518,10 +577,6 @@ export class BrokerClient {
   }
 
   /**
-   * Removes node `nodeId` from the cluster (it should be stopped first): the controller moves its
-   * leaderships, drops its registration, and the metadata quorum drops it.
-   */
-  /**
    * Moves the active controller to node `nodeId` (a voter of the metadata quorum; 0 or omitted: the
    * live voter most caught up); resolves with the node that controls now.
    */
@@ -530,8 +585,123 @@ export class BrokerClient {
     return res.controllerId ?? 0;
   }
 
+  /**
+   * Decommissions node `nodeId`: resolves once it is marked; the controller then moves every replica
+   * off it in the background and finally unregisters it, and the metadata quorum drops it.
+   * `getServers` shows the progress (`decommissioning`, `replicas`) until the node is gone from it.
+   */
   async removeServer(nodeId: number, opts: CallOptions = {}): Promise<void> {
     await this.#call('RemoveServer', { nodeId }, opts, false);
+  }
+
+  // ---------------------------------------------------------------- partition placement (issue 14)
+
+  /**
+   * Starts moves (Kafka's AlterPartitionReassignments): each partition to `replicas`, the preferred
+   * leader first, or `replicas: null` to cancel its move. Resolves once the controller has recorded
+   * them, with each partition's outcome; the data moves in the background
+   * (`listPartitionReassignments` shows each move until it is done).
+   */
+  async alterPartitionReassignments(
+    moves: { topic: string; partition: number; replicas: number[] | null }[],
+    opts: CallOptions = {},
+  ): Promise<PartitionOutcome[]> {
+    const res = await this.#call<{ results?: Partial<PartitionOutcome>[] }>(
+      'AlterPartitionReassignments',
+      {
+        partitions: moves.map((m) =>
+          m.replicas === null
+            ? { topic: m.topic, partition: m.partition, cancel: true }
+            : { topic: m.topic, partition: m.partition, replicas: m.replicas },
+        ),
+      },
+      opts,
+      false,
+    );
+    return (res.results ?? []).map(normalizeOutcome);
+  }
+
+  /**
+   * The moves in progress: all, or those of some topics (a topic without `partitions`: all of its
+   * partitions).
+   */
+  async listPartitionReassignments(
+    topics?: { topic: string; partitions?: number[] }[],
+    opts: CallOptions = {},
+  ): Promise<OngoingReassignment[]> {
+    const res = await this.#call<{ reassignments?: Partial<OngoingReassignment>[] }>(
+      'ListPartitionReassignments',
+      { topics: (topics ?? []).map((t) => ({ topic: t.topic, partitions: t.partitions ?? [] })) },
+      opts,
+    );
+    return (res.reassignments ?? []).map((r) => ({
+      topic: r.topic ?? '',
+      partition: r.partition ?? 0,
+      replicas: r.replicas ?? [],
+      addingReplicas: r.addingReplicas ?? [],
+      removingReplicas: r.removingReplicas ?? [],
+    }));
+  }
+
+  /**
+   * Elects leaders (Kafka's ElectLeaders): `preferred` (the default) moves leadership to each
+   * partition's first replica, `unclean` elects any live replica of a partition without a leader (it
+   * may lose acknowledged records). Without `partitions`, every partition, and only those elected are
+   * answered; a topic without `partitions` means all of its partitions. ELECTION_NOT_NEEDED in a
+   * partition's `error` says it had the leader asked for already.
+   */
+  async electLeaders(
+    opts: CallOptions & {
+      type?: 'preferred' | 'unclean';
+      partitions?: { topic: string; partitions?: number[] }[];
+    } = {},
+  ): Promise<PartitionOutcome[]> {
+    const res = await this.#call<{ results?: Partial<PartitionOutcome>[] }>(
+      'ElectLeaders',
+      {
+        type: opts.type === 'unclean' ? 'ELECTION_TYPE_UNCLEAN' : 'ELECTION_TYPE_PREFERRED',
+        partitions: (opts.partitions ?? []).map((t) => ({ topic: t.topic, partitions: t.partitions ?? [] })),
+      },
+      opts,
+      false,
+    );
+    return (res.results ?? []).map(normalizeOutcome);
+  }
+
+  /**
+   * The balancer's plan for the cluster as it stands: the moves it would make and each node's load
+   * before and after. Nothing changes (the controller carries such moves out itself while
+   * `cluster.auto_rebalance` is on).
+   */
+  async planRebalance(opts: CallOptions = {}): Promise<BalancePlan> {
+    const res = await this.#call<{
+      moves?: WireMove[];
+      before?: Partial<BrokerLoad>[];
+      after?: Partial<BrokerLoad>[];
+    }>('PlanRebalance', {}, opts);
+    return {
+      moves: (res.moves ?? []).map(normalizeMove),
+      before: (res.before ?? []).map(normalizeLoad),
+      after: (res.after ?? []).map(normalizeLoad),
+    };
+  }
+
+  /**
+   * Changes a topic's replication factor by moving its partitions; resolves with the moves started,
+   * or with `validateOnly` the moves that would be, starting none.
+   */
+  async alterReplicationFactor(
+    topic: string,
+    replicationFactor: number,
+    opts: CallOptions & { validateOnly?: boolean } = {},
+  ): Promise<PartitionMove[]> {
+    const res = await this.#call<{ moves?: WireMove[] }>(
+      'AlterReplicationFactor',
+      { topic, replicationFactor, validateOnly: opts.validateOnly ?? false },
+      opts,
+      false,
+    );
+    return (res.moves ?? []).map(normalizeMove);
   }
 
   /** The cluster's id (the same as Kafka Metadata's cluster_id) and the servers the node knows. */
@@ -558,6 +728,9 @@ export class BrokerClient {
       fenced: s.fenced ?? false,
       voter: s.voter ?? false,
       controllerEligible: s.controllerEligible ?? false,
+      decommissioning: s.decommissioning ?? false,
+      replicas: s.replicas ?? 0,
+      leaders: s.leaders ?? 0,
     }));
     this.#view.setServers(servers);
     return { clusterId: res.clusterId ?? '', servers };
@@ -1133,6 +1306,40 @@ export class BrokerClient {
 
 function wireHeaders(h: Message['headers']) {
   return toHeaders(h).map((x) => ({ key: x.key, value: x.value ?? undefined }));
+}
+
+interface WireMove {
+  topic?: string;
+  partition?: number;
+  fromReplicas?: number[];
+  toReplicas?: number[];
+}
+
+function normalizeMove(m: WireMove): PartitionMove {
+  return {
+    topic: m.topic ?? '',
+    partition: m.partition ?? 0,
+    from: m.fromReplicas ?? [],
+    to: m.toReplicas ?? [],
+  };
+}
+
+function normalizeLoad(l: Partial<BrokerLoad>): BrokerLoad {
+  return {
+    nodeId: l.nodeId ?? 0,
+    replicas: l.replicas ?? 0,
+    leaders: l.leaders ?? 0,
+    bytes: Number(l.bytes ?? 0),
+  };
+}
+
+function normalizeOutcome(r: Partial<PartitionOutcome>): PartitionOutcome {
+  return {
+    topic: r.topic ?? '',
+    partition: r.partition ?? 0,
+    error: r.error ?? '',
+    message: r.message ?? '',
+  };
 }
 
 function normalizeTopic(t: Partial<TopicInfo>): TopicInfo {

@@ -14,6 +14,7 @@
  */
 import assert from 'node:assert/strict';
 import { batchBytesMax } from '../../limits.ts';
+import { recordsPerBatchMax } from '../../metadata/limits.ts';
 
 /**
  * Room in a ProduceBatch request for everything besides the one batch it may carry: topic name,
@@ -73,12 +74,24 @@ export const produceRecordBatchBytesMax = batchBytesMax;
  */
 export const grpcControlRequestBytesMax = 1024 * 1024;
 
+/**
+ * Most partitions one AlterPartitionReassignments or ElectLeaders request may name (a whole topic of
+ * ElectLeaders counts all its partitions), and most replica lists one CreatePartitions may carry. Each partition becomes at most one metadata record, and one
+ * controller operation commits its records in one batch of at most `recordsPerBatchMax`
+ * (src/metadata/limits.ts), which a forwarded operation is held to as well. Not configurable. When
+ * more, the request is refused with POLICY_VIOLATION (RESOURCE_EXHAUSTED) and nothing is started;
+ * send several requests.
+ * @default 5000
+ */
+export const adminPartitionsPerRequestMax = recordsPerBatchMax;
+
 export function checkGrpcLimits(): void {
   assert.ok(produceRecordBatchBytesMax + grpcRequestOverheadBytes <= grpcRequestBytesMax);
   assert.ok(grpcRequestBytesMax < 2 ** 32, 'the gRPC length prefix is 32 bits');
   assert.ok(grpcResponseBytesMax >= batchBytesMax, 'a fetch of the largest batch must fit an answer');
   assert.ok(produceRecordsPerRequestMax > 0);
   assert.ok(grpcControlRequestBytesMax <= grpcRequestBytesMax);
+  assert.ok(adminPartitionsPerRequestMax <= recordsPerBatchMax, 'one operation fits one metadata batch');
 }
 
 checkGrpcLimits();

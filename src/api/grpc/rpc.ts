@@ -8,6 +8,7 @@ import type * as grpc from '@grpc/grpc-js';
 import type { TopicDescription } from '../../broker/core.ts';
 import type { TopicMetadata } from '../../broker/metadata.ts';
 import { BrokerError } from '../../errors.ts';
+import { replicasPerPartitionMax } from '../../metadata/limits.ts';
 import type { DecodedRecord, RecordInput } from '../../records/batch.ts';
 
 /**
@@ -84,4 +85,28 @@ export function acksOf(value: unknown): 0 | 1 | -1 {
   if (n !== 0 && n !== 1 && n !== -1)
     throw new BrokerError('INVALID_REQUIRED_ACKS', `acks must be 0, 1 or -1, got ${value}`);
   return n;
+}
+
+/**
+ * A replica list as a request names it (broker ids, the preferred leader first), checked as far as
+ * the door can without the metadata: not empty, at most `replicasPerPartitionMax` ids, none negative
+ * or repeated. Whether the brokers are registered is the controller's to say. `where` names the
+ * partition in the message.
+ */
+export function replicaList(value: unknown, where: string): number[] {
+  const ids = Array.isArray(value) ? value.map(Number) : [];
+  const refuse = (why: string) => new BrokerError('INVALID_REPLICA_ASSIGNMENT', `${where}: ${why}`);
+  if (ids.length === 0) throw refuse('the replica list is empty');
+  if (ids.length > replicasPerPartitionMax)
+    throw refuse(
+      `a replica list may name at most ${replicasPerPartitionMax} brokers (replicasPerPartitionMax), got ${ids.length}`,
+    );
+  const seen = new Set<number>();
+  for (const id of ids) {
+    if (!Number.isSafeInteger(id) || id < 0 || id > 2 ** 31 - 1)
+      throw refuse(`broker id ${id} is not an id (0 to 2147483647)`);
+    if (seen.has(id)) throw refuse(`broker ${id} is named twice in ${ids.join(',')}`);
+    seen.add(id);
+  }
+  return ids;
 }

@@ -2,7 +2,7 @@
  * The gRPC front door: the listener, the health service (grpc.health.v1) and server reflection, so
  * that generic gRPC tools work, and the wrapping every RPC shares (request bounds, readiness, error
  * mapping, latency). The RPCs themselves, which decode a request, call the core and encode the answer,
- * live one file per group: topics.ts, produce.ts, consume.ts and groups.ts.
+ * live one file per group: topics.ts, produce.ts, consume.ts, groups.ts and cluster-admin.ts.
  */
 import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
@@ -17,13 +17,14 @@ import {
   loadProtos,
 } from '../../grpc-proto.ts';
 import { clusterHandlers } from './cluster.ts';
+import { clusterAdminRpcs } from './cluster-admin.ts';
 import { consumeRpcs, type SubscribeCall, subscribe } from './consume.ts';
 import { toGrpcError } from './errors.ts';
 import { groupRpcs } from './groups.ts';
 import { grpcRequestBytesMax, grpcResponseBytesMax } from './limits.ts';
 import { produceRpcs } from './produce.ts';
 import { RefusedRequest, withRequestBounds } from './request-bounds.ts';
-import { int, type UnaryRpc, type UnaryRpcs } from './rpc.ts';
+import type { UnaryRpc, UnaryRpcs } from './rpc.ts';
 import { topicRpcs } from './topics.ts';
 
 export interface GrpcServerOptions {
@@ -189,14 +190,7 @@ export class GrpcServer {
       ...produceRpcs(opts),
       ...consumeRpcs(opts),
       ...groupRpcs(opts),
-      RemoveServer: async (req: { nodeId?: number }) => {
-        await opts.core.removeNode(int(req.nodeId, 'node_id', 1, 2 ** 31 - 1, 0));
-        return {};
-      },
-      TransferController: async (req: { nodeId?: number }) => ({
-        controllerId: await opts.core.transferController(int(req.nodeId, 'node_id', 0, 2 ** 31 - 1, 0)),
-      }),
-      GetServers: () => ({ servers: servers(opts), clusterId: opts.clusterId }),
+      ...clusterAdminRpcs(opts),
     };
     const handlers: Record<string, unknown> = {};
     for (const [method, fn] of Object.entries(rpcs)) handlers[method] = this.#unary(method, fn);
@@ -218,42 +212,4 @@ export class GrpcServer {
       this.#streams.delete(stream);
     }
   }
-}
-
-/**
- * Every registered node, as the metadata image this node has acted on names them (a node without a
- * gRPC listener yet is left out), and this node whatever the image says so far.
- */
-function servers(opts: GrpcServerOptions) {
-  const core = opts.core;
-  const image = core.metadata.image;
-  const { voters } = core.cluster.log.raft.status().conf;
-  const leader = core.cluster.log.leader;
-  const self = opts.self();
-  const roles = (id: number) => {
-    const b = image.brokers.get(id);
-    return {
-      fenced: b?.fenced ?? true,
-      voter: voters.includes(id),
-      controllerEligible: b?.controllerEligible ?? true,
-    };
-  };
-  const others = [...image.brokers.values()]
-    .filter((b) => b.id !== self.nodeId)
-    .flatMap((b) => {
-      const grpcL = b.listeners.find((l) => l.name === 'grpc');
-      if (!grpcL) return [];
-      return [
-        {
-          id: core.nodeName(b.id),
-          nodeId: b.id,
-          address: `${grpcL.host}:${grpcL.port}`,
-          kafkaPort: b.listeners.find((l) => l.name === 'kafka')?.port ?? 0,
-          isLeader: b.id === leader,
-          ...roles(b.id),
-        },
-      ];
-    });
-  const mine = { ...self, isLeader: opts.isControllerLeader(), ...roles(self.nodeId) };
-  return [mine, ...others].sort((a, b) => a.nodeId - b.nodeId);
 }

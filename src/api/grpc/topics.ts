@@ -2,7 +2,9 @@
  * The gRPC door's topic RPCs (broker.proto): CreateTopic, DeleteTopic, ListTopics, DescribeTopic,
  * AlterTopicConfigs, CreatePartitions and DeleteRecords, each one call of the core.
  */
-import { int, requireString, topicInfo, type UnaryRpcs } from './rpc.ts';
+import { BrokerError } from '../../errors.ts';
+import { adminPartitionsPerRequestMax } from './limits.ts';
+import { int, replicaList, requireString, topicInfo, type UnaryRpcs } from './rpc.ts';
 import type { GrpcServerOptions } from './server.ts';
 
 export function topicRpcs(opts: GrpcServerOptions): UnaryRpcs {
@@ -41,9 +43,33 @@ export function topicRpcs(opts: GrpcServerOptions): UnaryRpcs {
       const t = await core.alterTopicConfigs(name, req.configs ?? {}, { remove: req.deleteKeys ?? [] });
       return { topic: topicInfo(t, core.describeTopic(name)) };
     },
-    CreatePartitions: async (req: { name?: string; count?: number }) => {
+    CreatePartitions: async (req: {
+      name?: string;
+      count?: number;
+      assignments?: { replicas?: number[] }[];
+    }) => {
       const name = requireString(req.name, 'name');
-      const t = await core.createPartitions(name, int(req.count, 'count', 1, 2 ** 31 - 1, 0));
+      const count = int(req.count, 'count', 1, 2 ** 31 - 1, 0);
+      const wire = req.assignments ?? [];
+      if (wire.length > adminPartitionsPerRequestMax)
+        throw new BrokerError(
+          'POLICY_VIOLATION',
+          `a CreatePartitions request may carry at most ${adminPartitionsPerRequestMax} assignments (adminPartitionsPerRequestMax)`,
+        );
+      const assignments = wire.map((a, i) => replicaList(a.replicas, `assignments[${i}]`));
+      const current = core.metadata.getTopic(name)?.partitions;
+      // Not larger: the core's INVALID_PARTITIONS says so.
+      if (
+        assignments.length > 0 &&
+        current !== undefined &&
+        count > current &&
+        assignments.length !== count - current
+      )
+        throw new BrokerError(
+          'INVALID_REPLICA_ASSIGNMENT',
+          `${name} has ${current} partitions: raising it to ${count} takes ${count - current} replica lists, got ${assignments.length}`,
+        );
+      const t = await core.createPartitions(name, count, assignments.length > 0 ? { assignments } : {});
       return { topic: topicInfo(t, core.describeTopic(name)) };
     },
     DeleteRecords: async (req: { topic?: string; partition?: number; offset?: number }) => {
