@@ -684,6 +684,7 @@ export class BrokerCore {
       newIsr: number[];
       state: LeaderReplicaState;
       change: IsrChangeInFlight;
+      grows: boolean;
     }[] = [];
     for (const part of this.#replicas.values()) {
       const state = part.leaderState;
@@ -692,7 +693,9 @@ export class BrokerCore {
       const newIsr = state.isrChangeToPropose(now);
       if (!newIsr) continue;
       state.isrChangeSent(newIsr);
-      sent.push({ part, newIsr: [...newIsr], state, change: state.inFlight! });
+      // Whether it grows is known now: by the time the answer arrives the image may have changed.
+      const grows = newIsr.length > state.isr.length;
+      sent.push({ part, newIsr: [...newIsr], state, change: state.inFlight!, grows });
     }
     if (sent.length === 0) return;
     const request = {
@@ -728,7 +731,7 @@ export class BrokerCore {
           } else {
             this.logger.info(
               { partition: `${part.topic}-${part.partition}`, isr: newIsr },
-              newIsr.length > (part.registration?.isr.length ?? 0) ? 'ISR expanded' : 'ISR shrunk',
+              sent[i].grows ? 'ISR expanded' : 'ISR shrunk',
             );
           }
         });
