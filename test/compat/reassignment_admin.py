@@ -23,13 +23,13 @@ def out(obj):
 
 
 def refusal(err):
-    """The Kafka error name a client's exception carries."""
-    name = getattr(err, "name", None) or type(err).__name__
+    """The Kafka error code a client's exception carries (kafka-python's errno, confluent-kafka's code())."""
+    code = getattr(err, "errno", None)
     try:  # confluent-kafka: a KafkaException wrapping a KafkaError
-        name = err.args[0].name()
+        code = err.args[0].code()
     except Exception:  # noqa: BLE001 - not a confluent-kafka error
         pass
-    return {"refused": True, "error": name, "message": str(err)}
+    return {"refused": True, "error_code": code, "message": str(err)}
 
 
 def kafka_python(bootstrap, topic, broker_id):
