@@ -4,8 +4,9 @@
  * the per-topic and broker partition limits: INVALID_PARTITIONS when the count is not larger, with
  * Kafka's message. A manual assignment (one replica list per new partition, the preferred leader
  * first) goes to the controller, which checks its brokers against those registered as Kafka's
- * `ReplicationControlManager.createPartitions` does (INVALID_REPLICA_ASSIGNMENT for an unknown or
- * repeated broker, an empty list or lists of different lengths). The one check made here is the
+ * `ReplicationControlManager.createPartitions` does (INVALID_REPLICA_ASSIGNMENT for an unregistered
+ * or repeated broker, an empty list, lists of different lengths or of another length than the topic's
+ * replication factor, or lists whose brokers are all fenced). The one check made here is the
  * client-facing count: as many assignments as new partitions, with Kafka's message. A topic named
  * twice is INVALID_REQUEST for both, as Kafka answers duplicates. Validate-only checks everything and
  * changes nothing.
