@@ -593,7 +593,10 @@ test('ApiVersions 4 advertises every API at its Kafka 4 maximum, keeping the old
     35: '0-4', // DescribeLogDirs
     37: '0-3', // CreatePartitions
     42: '0-2', // DeleteGroups
+    43: '0-2', // ElectLeaders
     44: '0-1', // IncrementalAlterConfigs
+    45: '0-1', // AlterPartitionReassignments
+    46: '0-0', // ListPartitionReassignments
     47: '0-0', // OffsetDelete
     60: '0-1', // DescribeCluster
     61: '0-0', // DescribeProducers

@@ -7,6 +7,7 @@
  * responses; only bugs reject.
  */
 import type { AlterConfigsRequest } from '../../../protocol/kafka/apis/alter-configs.ts';
+import type { AlterPartitionReassignmentsRequest } from '../../../protocol/kafka/apis/alter-partition-reassignments.ts';
 import type { CreatePartitionsRequest } from '../../../protocol/kafka/apis/create-partitions.ts';
 import type { CreateTopicsRequest } from '../../../protocol/kafka/apis/create-topics.ts';
 import type { DeleteGroupsRequest } from '../../../protocol/kafka/apis/delete-groups.ts';
@@ -17,6 +18,7 @@ import type { DescribeConfigsRequest } from '../../../protocol/kafka/apis/descri
 import type { DescribeGroupsRequest } from '../../../protocol/kafka/apis/describe-groups.ts';
 import type { DescribeLogDirsRequest } from '../../../protocol/kafka/apis/describe-log-dirs.ts';
 import type { DescribeProducersRequest } from '../../../protocol/kafka/apis/describe-producers.ts';
+import type { ElectLeadersRequest } from '../../../protocol/kafka/apis/elect-leaders.ts';
 import type { FetchRequest } from '../../../protocol/kafka/apis/fetch.ts';
 import type { FindCoordinatorRequest } from '../../../protocol/kafka/apis/find-coordinator.ts';
 import type { HeartbeatRequest } from '../../../protocol/kafka/apis/heartbeat.ts';
@@ -26,6 +28,7 @@ import type { JoinGroupRequest } from '../../../protocol/kafka/apis/join-group.t
 import type { LeaveGroupRequest } from '../../../protocol/kafka/apis/leave-group.ts';
 import type { ListGroupsRequest } from '../../../protocol/kafka/apis/list-groups.ts';
 import type { ListOffsetsRequest } from '../../../protocol/kafka/apis/list-offsets.ts';
+import type { ListPartitionReassignmentsRequest } from '../../../protocol/kafka/apis/list-partition-reassignments.ts';
 import type { MetadataRequest } from '../../../protocol/kafka/apis/metadata.ts';
 import type { OffsetCommitRequest } from '../../../protocol/kafka/apis/offset-commit.ts';
 import type { OffsetDeleteRequest } from '../../../protocol/kafka/apis/offset-delete.ts';
@@ -35,6 +38,7 @@ import type { SyncGroupRequest } from '../../../protocol/kafka/apis/sync-group.t
 import type { Message } from '../../../protocol/kafka/codec.ts';
 import type { KafkaRequestHandler, RequestContext } from '../handler.ts';
 import { handleAlterConfigs } from './alter-configs.ts';
+import { handleAlterPartitionReassignments } from './alter-partition-reassignments.ts';
 import { handleCreatePartitions } from './create-partitions.ts';
 import { handleCreateTopics } from './create-topics.ts';
 import { handleDeleteGroups } from './delete-groups.ts';
@@ -45,6 +49,7 @@ import { handleDescribeConfigs } from './describe-configs.ts';
 import { handleDescribeGroups } from './describe-groups.ts';
 import { handleDescribeLogDirs } from './describe-log-dirs.ts';
 import { handleDescribeProducers } from './describe-producers.ts';
+import { handleElectLeaders } from './elect-leaders.ts';
 import { handleFetch } from './fetch.ts';
 import { handleFindCoordinator } from './find-coordinator.ts';
 import { handleHeartbeat } from './heartbeat.ts';
@@ -54,6 +59,7 @@ import { handleJoinGroup } from './join-group.ts';
 import { handleLeaveGroup } from './leave-group.ts';
 import { handleListGroups } from './list-groups.ts';
 import { handleListOffsets } from './list-offsets.ts';
+import { handleListPartitionReassignments } from './list-partition-reassignments.ts';
 import { handleMetadata } from './metadata.ts';
 import { handleOffsetCommit } from './offset-commit.ts';
 import { handleOffsetDelete } from './offset-delete.ts';
@@ -127,6 +133,14 @@ export class BrokerKafkaHandler implements KafkaRequestHandler {
         return handleDescribeLogDirs(deps, request as DescribeLogDirsRequest);
       case 'DescribeProducers':
         return handleDescribeProducers(deps, request as DescribeProducersRequest);
+      case 'ElectLeaders':
+        return handleElectLeaders(deps, request as ElectLeadersRequest);
+      case 'AlterPartitionReassignments':
+        return handleAlterPartitionReassignments(deps, request as AlterPartitionReassignmentsRequest);
+      case 'ListPartitionReassignments':
+        return Promise.resolve(
+          handleListPartitionReassignments(deps, request as ListPartitionReassignmentsRequest),
+        );
       default:
         return Promise.reject(new Error(`no handler for ${ctx.apiName}`));
     }

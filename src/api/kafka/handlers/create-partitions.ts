@@ -1,11 +1,15 @@
 /**
  * CreatePartitions (API key 37): the grammar is in ../apis/create-partitions.ts. Each topic grows to
- * `count` partitions on this node through the core's `createPartitions` (the gRPC CreatePartitions
- * call), within the per-topic and node partition limits: INVALID_PARTITIONS when the count is not
- * larger, with Kafka's message. A manual assignment must give one replica list per new partition and
- * name this node alone, as Kafka's `ReplicationControlManager.createPartitions` requires of
- * registered brokers (INVALID_REPLICA_ASSIGNMENT otherwise). A topic named twice is INVALID_REQUEST
- * for both, as Kafka answers duplicates. Validate-only checks everything and changes nothing.
+ * `count` partitions through the core's `createPartitions` (the gRPC CreatePartitions call), within
+ * the per-topic and broker partition limits: INVALID_PARTITIONS when the count is not larger, with
+ * Kafka's message. A manual assignment (one replica list per new partition, the preferred leader
+ * first) goes to the controller, which checks its brokers against those registered as Kafka's
+ * `ReplicationControlManager.createPartitions` does (INVALID_REPLICA_ASSIGNMENT for an unregistered
+ * or repeated broker, an empty list, lists of different lengths or of another length than the topic's
+ * replication factor, or lists whose brokers are all fenced). The one check made here is the
+ * client-facing count: as many assignments as new partitions, with Kafka's message. A topic named
+ * twice is INVALID_REQUEST for both, as Kafka answers duplicates. Validate-only checks everything and
+ * changes nothing.
  */
 import { BrokerError } from '../../../errors.ts';
 import type { CreatePartitionsRequest } from '../../../protocol/kafka/apis/create-partitions.ts';
@@ -15,20 +19,12 @@ import { type HandlerDeps, NONE } from './shared.ts';
 
 type Topic = CreatePartitionsRequest['topics'][number];
 
-/** What is wrong with a manual assignment (Kafka's INVALID_REPLICA_ASSIGNMENT message), or null. */
-function assignmentProblem(t: Topic, current: number, nodeId: number): string | null {
+/** Kafka's message when the assignments do not match the partitions added, or null when they do. */
+function countProblem(t: Topic, current: number): string | null {
   if (t.assignments === null) return null;
   const more = t.count - current;
   if (more > 0 && t.assignments.length !== more)
     return `Attempted to add ${more} additional partition(s), but only ${t.assignments.length} assignment(s) were specified.`;
-  for (const a of t.assignments) {
-    if (a.brokerIds.length === 0) return 'The manual partition assignment includes an empty replica list.';
-    const other = a.brokerIds.find((id) => id !== nodeId);
-    if (other !== undefined)
-      return `The manual partition assignment includes broker ${other}, but no such broker is registered (this single node is broker ${nodeId}).`;
-    if (a.brokerIds.length > 1)
-      return `The manual partition assignment includes the broker ${nodeId} more than once.`;
-  }
   return null;
 }
 
@@ -44,10 +40,13 @@ export async function handleCreatePartitions(
         if ((named.get(t.name) ?? 0) > 1)
           throw new BrokerError('INVALID_REQUEST', `Duplicate topic name: ${t.name}`);
         const current = deps.core.partitionCount(t.name);
-        const problem = assignmentProblem(t, current, deps.kafkaNodeId);
+        const problem = countProblem(t, current);
         if (problem !== null)
           return { name: t.name, errorCode: errorCode('INVALID_REPLICA_ASSIGNMENT'), errorMessage: problem };
-        await deps.core.createPartitions(t.name, t.count, { validateOnly: req.validateOnly });
+        await deps.core.createPartitions(t.name, t.count, {
+          validateOnly: req.validateOnly,
+          ...(t.assignments === null ? {} : { assignments: t.assignments.map((a) => a.brokerIds) }),
+        });
         return { name: t.name, errorCode: NONE, errorMessage: null };
       } catch (err) {
         return { name: t.name, errorCode: kafkaErrorCode(err), errorMessage: (err as Error).message };

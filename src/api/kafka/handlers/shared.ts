@@ -9,6 +9,7 @@ import type { GroupService } from '../../../broker/groups/service.ts';
 import { OFFSETS_TOPIC } from '../../../broker/groups/service.ts';
 import { isInternalTopic } from '../../../broker/metadata.ts';
 import { BrokerError } from '../../../errors.ts';
+import { kafkaErrorCode } from '../../../protocol/kafka/error-codes.ts';
 import type { KafkaLogger } from '../handler.ts';
 
 export interface BrokerHandlerOptions {
@@ -144,4 +145,24 @@ export async function autoCreateAll(
     );
   }
   return refused;
+}
+
+/**
+ * Items grouped by their topic, topics in the order they first appear: the shape of the per-topic
+ * answers of ElectLeaders, AlterPartitionReassignments and ListPartitionReassignments.
+ */
+export function groupByTopic<T extends { topic: string }>(items: readonly T[]): Map<string, T[]> {
+  const out = new Map<string, T[]>();
+  for (const item of items) {
+    const list = out.get(item.topic);
+    if (list) list.push(item);
+    else out.set(item.topic, [item]);
+  }
+  return out;
+}
+
+/** A partition's error code and message for a response: none, or the error's code and its message. */
+export function partitionError(err: unknown): { errorCode: number; errorMessage: string | null } {
+  if (err === undefined) return { errorCode: NONE, errorMessage: null };
+  return { errorCode: kafkaErrorCode(err), errorMessage: err instanceof Error ? err.message : String(err) };
 }

@@ -12,6 +12,10 @@
 import assert from 'node:assert/strict';
 import { type CompiledMessage, compileMessage, type MessageSpec } from '../schema.ts';
 import { alterConfigsRequest, alterConfigsResponse } from './alter-configs.ts';
+import {
+  alterPartitionReassignmentsRequest,
+  alterPartitionReassignmentsResponse,
+} from './alter-partition-reassignments.ts';
 import { apiVersionsRequest, apiVersionsResponse } from './api-versions.ts';
 import { createPartitionsRequest, createPartitionsResponse } from './create-partitions.ts';
 import { createTopicsRequest, createTopicsResponse } from './create-topics.ts';
@@ -23,6 +27,7 @@ import { describeConfigsRequest, describeConfigsResponse } from './describe-conf
 import { describeGroupsRequest, describeGroupsResponse } from './describe-groups.ts';
 import { describeLogDirsRequest, describeLogDirsResponse } from './describe-log-dirs.ts';
 import { describeProducersRequest, describeProducersResponse } from './describe-producers.ts';
+import { electLeadersRequest, electLeadersResponse } from './elect-leaders.ts';
 import { fetchRequest, fetchResponse } from './fetch.ts';
 import { findCoordinatorRequest, findCoordinatorResponse } from './find-coordinator.ts';
 import { heartbeatRequest, heartbeatResponse } from './heartbeat.ts';
@@ -35,6 +40,10 @@ import { joinGroupRequest, joinGroupResponse } from './join-group.ts';
 import { leaveGroupRequest, leaveGroupResponse } from './leave-group.ts';
 import { listGroupsRequest, listGroupsResponse } from './list-groups.ts';
 import { listOffsetsRequest, listOffsetsResponse } from './list-offsets.ts';
+import {
+  listPartitionReassignmentsRequest,
+  listPartitionReassignmentsResponse,
+} from './list-partition-reassignments.ts';
 import { metadataRequest, metadataResponse } from './metadata.ts';
 import { offsetCommitRequest, offsetCommitResponse } from './offset-commit.ts';
 import { offsetDeleteRequest, offsetDeleteResponse } from './offset-delete.ts';
@@ -67,7 +76,10 @@ export const API_KEYS = {
   DescribeLogDirs: 35,
   CreatePartitions: 37,
   DeleteGroups: 42,
+  ElectLeaders: 43,
   IncrementalAlterConfigs: 44,
+  AlterPartitionReassignments: 45,
+  ListPartitionReassignments: 46,
   OffsetDelete: 47,
   DescribeCluster: 60,
   DescribeProducers: 61,
@@ -114,6 +126,15 @@ const table: [ApiName, number, number, MessageSpec, MessageSpec][] = [
   ['DescribeCluster', 0, 1, describeClusterRequest, describeClusterResponse],
   ['DescribeLogDirs', 0, 4, describeLogDirsRequest, describeLogDirsResponse],
   ['DescribeProducers', 0, 0, describeProducersRequest, describeProducersResponse],
+  ['ElectLeaders', 0, 2, electLeadersRequest, electLeadersResponse],
+  [
+    'AlterPartitionReassignments',
+    0,
+    1,
+    alterPartitionReassignmentsRequest,
+    alterPartitionReassignmentsResponse,
+  ],
+  ['ListPartitionReassignments', 0, 0, listPartitionReassignmentsRequest, listPartitionReassignmentsResponse],
 ];
 
 /** Every API we serve, by key. */
