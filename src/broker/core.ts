@@ -1184,7 +1184,6 @@ export class BrokerCore {
     return this.#track(view.deleteRecordsBefore(target));
   }
 
-  /** Totals over the partitions this node stores, for the storage gauges (src/http/metrics.ts). */
   /** The sizes of the partitions this node leads, [topicId, partition, bytes], for the balancer. */
   #ledSizes(): [string, number, number][] {
     const out: [string, number, number][] = [];
@@ -1199,6 +1198,7 @@ export class BrokerCore {
     return out;
   }
 
+  /** Totals over the partitions this node stores, for the storage gauges (src/http/metrics.ts). */
   storageStats(): StorageStats {
     const stats = {
       partitions: this.partitions.partitionCount,

@@ -975,6 +975,7 @@ export class Controller {
             (id) => c.delta.broker(id) !== undefined,
             (id) => c.isActive(id),
             replicasPerPartitionMax,
+            current,
           );
           if (req.assignments[0]?.length !== rf) {
             throw new BrokerError(

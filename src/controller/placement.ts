@@ -180,17 +180,20 @@ export function validateAssignment(
   isRegistered: (id: number) => boolean,
   isActive: (id: number) => boolean,
   replicasMax: number,
+  /** The number of the first partition assigned (CreatePartitions adds after the existing ones). */
+  firstPartition = 0,
 ): void {
   if (assignment.length === 0)
     throw invalidAssignment('a manual assignment must list at least one partition');
   const rf = assignment[0].length;
-  assignment.forEach((replicas, p) => {
+  assignment.forEach((replicas, i) => {
+    const p = firstPartition + i;
     if (replicas.length === 0) throw invalidAssignment(`partition ${p} has no replicas`);
     if (replicas.length > replicasMax)
       throw invalidAssignment(`partition ${p} has more than ${replicasMax} replicas`);
     if (replicas.length !== rf) {
       throw invalidAssignment(
-        `partition ${p} has ${replicas.length} replicas; partition 0 has ${rf}, and all must match`,
+        `partition ${p} has ${replicas.length} replicas; partition ${firstPartition} has ${rf}, and all must match`,
       );
     }
     if (new Set(replicas).size !== replicas.length)
