@@ -1617,8 +1617,9 @@ export class Controller {
    * nothing any more is unregistered; then, while fewer than `maxMoves` moves are on, the balancer's
    * next moves start: those off decommissioning brokers always, the rest only when `auto` is on and
    * every registered broker is active (a broker that is down or restarting is waited for, not moved
-   * away from). Moves that only reorder a partition's replicas (a new preferred leader) move no data
-   * and do not count.
+   * away from). The balancer cuts its plan at that many partitions changed, reorders (a new
+   * preferred leader, no data moved) included, so that each step is a state its full plan passes
+   * through.
    */
   balance(opts: {
     auto: boolean;
@@ -1649,18 +1650,24 @@ export class Controller {
     if (brokers.length === 0) return { records: c.records, answer: { started, removed } };
     let plan: BalancePlan;
     try {
-      plan = planRebalance({ brokers, draining: stillDraining, partitions: this.#balancerPartitions(c) });
+      // The first moves of the plan, as the balancer cuts it: a state the full plan passes through,
+      // so that carrying them out and planning again converges (balancer.ts).
+      plan = planRebalance({
+        brokers,
+        draining: stillDraining,
+        partitions: this.#balancerPartitions(c),
+        maxMoves: opts.maxMoves - ongoing,
+      });
     } catch (err) {
       // Too few brokers left for some partition's factor (one went down after the check): wait.
       if (err instanceof BrokerError) return { records: c.records, answer: { started, removed } };
       throw err;
     }
-    let budget = opts.maxMoves - ongoing;
     for (const m of plan.moves) {
+      // Draining moves come first in a plan; without balancing (off, or a node down) only they are
+      // carried out, and the rest waits.
       const drains = m.from.some((id) => stillDraining.includes(id));
-      if (!drains && !(opts.auto && allActive)) continue;
-      const reorder = m.from.length === m.to.length && m.from.every((id) => m.to.includes(id));
-      if (!reorder && budget <= 0) continue;
+      if (!drains && !(opts.auto && allActive)) break;
       const t = c.delta.topicByName(m.topic);
       if (!t) continue;
       const record = { type: 'PartitionChange', topicId: t.id, partition: m.partition } as const;
@@ -1672,7 +1679,6 @@ export class Controller {
         throw err;
       }
       started.push(m);
-      if (!reorder) budget--;
     }
     return { records: c.records, answer: { started, removed } };
   }

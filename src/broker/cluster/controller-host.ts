@@ -374,7 +374,9 @@ export class ControllerHost {
       void this.#reconcileMembership();
       return;
     }
-    if (queue.pending === 0) {
+    // The tick's operations go in together; the next tick adds more only once these have run.
+    const idle = queue.pending === 0;
+    if (idle) {
       queue
         .run((c) => c.tick(this.#clock()))
         .then(
@@ -408,7 +410,7 @@ export class ControllerHost {
           );
       }
     }
-    if (queue.pending === 0 && this.#clock() >= this.#nextBalanceMs) {
+    if (idle && this.#clock() >= this.#nextBalanceMs) {
       this.#nextBalanceMs = this.#clock() + (this.#opts.balanceIntervalMs ?? 1000);
       const auto = this.#opts.autoRebalance ?? true;
       const maxMoves = this.#opts.rebalanceMaxMoves ?? 4;
