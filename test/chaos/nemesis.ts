@@ -11,7 +11,10 @@
  * - bridge: two halves that cannot reach each other, and the target in the middle reaching both;
  * - one-way: packets from every other node to the target dropped, the other direction left open;
  * - rolling-restart: every node in turn, SIGTERM and start again, waiting for a full ISR between;
- * - transfer: the active controller's role handed to another voter (TransferController), at once.
+ * - transfer: the active controller's role handed to another voter (TransferController), at once;
+ * - elect: one partition's leadership moved to another in-sync replica while it is written: its
+ *   replicas are reordered by a reassignment (the new leader first, no data moved) and a preferred
+ *   ElectLeaders follows, as an operator moves a leader off a node.
  * Roles: the leader or a follower of one partition, the active controller, the group coordinator, a
  * random node, all nodes. A role that cannot be resolved at the time (no leader known, say) falls back
  * to a random running node, and the history says so.
@@ -28,7 +31,8 @@ export type FaultKind =
   | 'bridge'
   | 'one-way'
   | 'rolling-restart'
-  | 'transfer';
+  | 'transfer'
+  | 'elect';
 export type Role = 'leader' | 'follower' | 'controller' | 'coordinator' | 'random' | 'all';
 
 export interface PlannedFault {
@@ -56,7 +60,13 @@ export function faultMenu(nodes: number): [FaultKind, Role][] {
     for (const kind of ['kill', 'pause', 'terminate'] as const) menu.push([kind, role]);
   for (const role of ['leader', 'controller', 'coordinator', 'random'] as const)
     menu.push(['isolate', role], ['one-way', role]);
-  menu.push(['kill', 'all'], ['pause', 'all'], ['rolling-restart', 'all'], ['transfer', 'controller']);
+  menu.push(
+    ['kill', 'all'],
+    ['pause', 'all'],
+    ['rolling-restart', 'all'],
+    ['transfer', 'controller'],
+    ['elect', 'leader'],
+  );
   if (nodes >= 3)
     menu.push(['split', 'random'], ['bridge', 'random'], ['split', 'leader'], ['bridge', 'controller']);
   return menu;
@@ -113,6 +123,11 @@ export interface NemesisEnv {
   settled(ms: number): Promise<boolean>;
   /** Moves the active controller to another voter; resolves with the new one. */
   transferController(): Promise<number>;
+  /**
+   * Moves the leadership of the partition `pick` chooses to another live in-sync replica (reorder,
+   * then a preferred election); resolves with what happened.
+   */
+  moveLeadership(pick: number): Promise<string>;
 }
 
 export interface AppliedFault {
@@ -200,6 +215,12 @@ export async function applyFault(f: PlannedFault, env: NemesisEnv): Promise<Appl
         (to) => `the controller moved from node ${target} to node ${to}${note}`,
         (err: unknown) => `the controller stayed: ${(err as Error).message}`,
       );
+      return { nodes: [target], detail, heal: async () => {} };
+    }
+    case 'elect': {
+      const detail = await env
+        .moveLeadership(f.pick)
+        .catch((err: unknown) => `the leadership stayed: ${(err as Error).message}`);
       return { nodes: [target], detail, heal: async () => {} };
     }
     case 'rolling-restart': {

@@ -514,6 +514,33 @@ async function runSchedule(o: ChaosOptions, chaosNet: ChaosNet, seed: number): P
           client.close();
         }
       },
+      async moveLeadership(pick) {
+        const md = await metadata(cluster);
+        const p = md[Math.floor(pick * md.length)]!;
+        const alive = new Set(cluster.nodes.filter((n) => n.alive && !n.paused).map((n) => n.id));
+        const next = p.isr.find((id) => id !== p.leader && alive.has(id));
+        if (next === undefined) return `partition ${p.partition}: no other live in-sync replica to lead it`;
+        const replicas = [next, ...p.replicas.filter((id) => id !== next)];
+        const client = await BrokerClient.connect([...alive].map((id) => cluster.node(id).grpcAddress));
+        try {
+          const [moved] = await client.alterPartitionReassignments(
+            [{ topic: TOPIC, partition: p.partition, replicas }],
+            { timeoutMs: 10_000 },
+          );
+          if (moved?.error)
+            return `partition ${p.partition}: reorder refused: ${moved.error} ${moved.message}`;
+          const [elected] = await client.electLeaders({
+            type: 'preferred',
+            partitions: [{ topic: TOPIC, partitions: [p.partition] }],
+            timeoutMs: 10_000,
+          });
+          return elected?.error
+            ? `partition ${p.partition}: replicas ${replicas}, election: ${elected.error} ${elected.message}`
+            : `partition ${p.partition}: leadership from node ${p.leader} to node ${next}`;
+        } finally {
+          client.close();
+        }
+      },
       async resolve(role, pick) {
         if (role === 'controller') return controllerNode(cluster);
         if (role === 'coordinator') {
