@@ -133,10 +133,10 @@ try {
   });
   await client.createTopic('live', { partitions: 3, replicationFactor: 2 });
 
-  // Fill: 1 MiB batches of 16 KiB records of random bytes (incompressible), 4 in flight per partition.
+  // Fill: batches of 60 records of 16 KiB (under max.message.bytes) of random bytes (incompressible), 4 in flight per partition.
   const record = Buffer.alloc(16 * 1024);
   for (let i = 0; i < record.length; i++) record[i] = (i * 2654435761) >>> 24;
-  const batch = encodeBatch({ records: Array.from({ length: 64 }, () => ({ value: record })) });
+  const batch = encodeBatch({ records: Array.from({ length: 60 }, () => ({ value: record })) });
   const fillStart = performance.now();
   await Promise.all(
     Array.from({ length: partitions }, async (_, p) => {
