@@ -1,7 +1,55 @@
 /**
- * The replica balancer (issue 14): pure planning of partition moves, run by the active controller.
- * PLACEHOLDER HEADER: the implementation replaces this comment with the method and its guarantees.
+ * The replica balancer (issue 14): pure planning of partition moves, run by the active controller when
+ * a broker joins, while the cluster stays imbalanced, for `broker-admin rebalance --dry-run`, and to
+ * decommission (`draining`) brokers. Like Cruise Control's goal optimizer, it runs goals in priority
+ * order on a simulated copy of the assignment, each goal keeping what the earlier ones achieved:
+ *
+ * 1. Drain: every replica on a draining broker is replaced, in the same list position, by the broker
+ *    of `brokers` that keeps the partition on the most racks, then holds the fewest replicas, then the
+ *    fewest bytes, then has the lowest id.
+ * 2. Replica counts: while some broker holds two or more replicas more than another, one replica moves
+ *    along an augmenting path a -> m1 -> ... -> b (a's replica of p1 goes to m1, m1's replica of p2 to
+ *    m2, ..., ending at b, with count(a) >= count(b) + 2), found by breadth-first search over the
+ *    brokers, nearest first, so a direct move from the fullest to the emptiest broker wins when there
+ *    is one. The reachable count vectors of such moves form the base of a polymatroid (replicas are a
+ *    flow from partitions to brokers, at most one per pair), whose sum of squares has no local minimum
+ *    other than the global one: when no augmenting path is left, the counts are as even as any
+ *    assignment can make them, so within one of each other whenever that is possible. Edges that keep
+ *    the partition's rack count are searched first; an edge that loses a rack is taken only when no
+ *    rack-keeping path exists. Of the replicas that could take an edge, the one whose size is nearest
+ *    half the two brokers' byte difference moves (it evens their bytes best).
+ * 3. Preferred leaders: the same augmenting paths over preferred-leader counts, where an edge x -> y is
+ *    a partition led by x that has a replica on y; it moves y to the front of the list, which moves no
+ *    data. A reorder of a partition moved already costs no extra move and is preferred. When no path is
+ *    left and some broker still leads two or more fewer than another, a replica move makes room: a
+ *    partition led by a moves its replica to b, which leads it, and (unless a holds more replicas than
+ *    b, so the counts stay within one without it) a partition on which b is a follower moves that
+ *    replica to a. Reorders alone reach the optimum of the reorder polytope; the replica moves cover
+ *    the cases the placement leaves (a broker with too few partitions it could lead).
+ * 4. Bytes: when counts are within one and the heaviest broker holds more than `bytesRatioMax` times
+ *    the lightest and more than `bytesSpreadMax` bytes more (1.25x and 64 MiB: below that, copying data
+ *    costs more than the imbalance), a replica of p on the heavy broker H and one of q on the light
+ *    broker L change places, where 0 < bytes(p) - bytes(q) < bytes(H) - bytes(L) (nearest half the
+ *    difference), and p and q are both led by, or both followed by, H and L respectively, so replica
+ *    and leader counts do not change.
+ *
+ * Every step strictly lowers, in lexicographic order, (replicas on draining brokers, the sum of
+ * squared replica counts, the sum of squared leader counts, the sum of squared bytes), so the plan is
+ * finite, and a plan made again after some of its moves are carried out continues downhill: the
+ * controller's apply-a-few-and-replan loop converges. Steps on one partition merge into one move (its
+ * original list to its final one), placed where its first step was: draining moves come first, then
+ * replica-count moves, leader reorders and byte swaps. Partitions are taken in (topic, partition) order
+ * and brokers by id, so the same input gives the same plan whatever order it lists them in.
+ *
+ * Pinned partitions (being reassigned) never move but count where they are; replicas on brokers in
+ * neither `brokers` nor `draining` (fenced ones) stay where they are and count for nobody, and a
+ * partition whose preferred leader is such a broker keeps it. So the balance guarantees hold over what
+ * may move: a pinned partition on a draining broker stays there until its reassignment ends and a
+ * later plan drains it; counts or leaders fixed by pinned partitions may leave the balance more than
+ * one apart, as even as the rest allows.
  */
+import assert from 'node:assert/strict';
+import { BrokerError } from '../errors.ts';
 
 /** A broker that may receive replicas (active and not being decommissioned). */
 export interface BalancerBroker {
@@ -54,8 +102,604 @@ export interface BalancePlan {
   after: BrokerLoad[];
 }
 
-export function planRebalance(_input: BalanceInput): BalancePlan {
-  throw new Error('planRebalance is not written yet');
+/**
+ * Byte balancing starts when the heaviest broker holds more than this many times the bytes of the
+ * lightest (and more than `bytesSpreadMax` more): within it, moving data costs more than it evens.
+ */
+export const bytesRatioMax = 1.25;
+/** Byte balancing starts only when the heaviest broker holds more than this many bytes more. */
+export const bytesSpreadMax = 64 * 1024 * 1024;
+
+/** The simulated assignment the goals work on: brokers of `brokers` by index 0..n-1. */
+interface State {
+  ids: number[];
+  index: Map<number, number>;
+  racks: string[];
+  /** Rack key of any broker id (brokers outside `brokers` each get one of their own). */
+  rackOf: (id: number) => string;
+  parts: Part[];
+  /** Per broker index, the indices of the partitions with a replica on it. */
+  holds: Set<number>[];
+  counts: number[];
+  leaders: number[];
+  bytes: number[];
+  /** Sequence number of each partition's first step (its place in the plan); -1 when untouched. */
+  firstStep: number[];
+  steps: number;
+  /**
+   * Per (strict, x, y), how many unpinned partitions on broker index x could move that replica to y
+   * (strict: keeping their racks), at `(strict ? n * n : 0) + x * n + y`; kept up to date by every
+   * move, so the path search asks in constant time whether an edge exists. Empty until needed.
+   */
+  movable: Int32Array;
+  /** Per (x, y), how many unpinned partitions led by x have a replica on y, at `x * n + y`. */
+  leadable: Int32Array;
+  /** Per broker index, its unpinned partitions by (bytes, index): the count goal's choice. */
+  bySize: number[][];
+}
+
+interface Part {
+  source: BalancerPartition;
+  replicas: number[];
+  pinned: boolean;
+}
+
+/**
+ * The moves that balance replica counts, preferred leaders and bytes over `input.brokers` and empty
+ * the draining brokers (see the header for the method and its guarantees). INVALID_REPLICATION_FACTOR
+ * when a draining broker's replicas have nowhere to go (fewer brokers than a partition's factor).
+ */
+export function planRebalance(input: BalanceInput): BalancePlan {
+  const draining = [...new Set(input.draining ?? [])].sort((a, b) => a - b);
+  const st = makeState(input.brokers, input.partitions);
+  for (const id of draining) assert.ok(!st.index.has(id), `draining broker ${id} is also in brokers`);
+  const drainSet = new Set(draining);
+  const loadIds = [...st.ids, ...draining].sort((a, b) => a - b);
+  const before = loads(loadIds, input.partitions);
+  checkDrainable(st, drainSet);
+  st.movable = new Int32Array(2 * st.ids.length * st.ids.length);
+  st.leadable = new Int32Array(st.ids.length * st.ids.length);
+  for (let pi = 0; pi < st.parts.length; pi++) countEdges(st, pi, 1);
+  st.bySize = st.holds.map((set) => [...set].filter((pi) => !st.parts[pi].pinned).sort(bySizeOrder(st)));
+
+  drain(st, drainSet);
+  balanceCounts(st);
+  balanceLeaders(st);
+  balanceBytes(st);
+
+  let moves = collectMoves(st);
+  if (input.maxMoves !== undefined) {
+    assert.ok(Number.isSafeInteger(input.maxMoves) && input.maxMoves >= 0, 'maxMoves is a count');
+    moves = moves.slice(0, input.maxMoves);
+  }
+  return { moves, before, after: loads(loadIds, applyMoves(input.partitions, moves)) };
+}
+
+function makeState(brokers: readonly BalancerBroker[], partitions: readonly BalancerPartition[]): State {
+  const sorted = [...brokers].sort((a, b) => a.id - b.id);
+  const ids = sorted.map((b) => b.id);
+  const index = new Map(ids.map((id, i) => [id, i]));
+  assert.equal(index.size, ids.length, 'brokers are distinct');
+  // Brokers without a rack share one unnamed rack; those outside `brokers` (fenced or draining) are
+  // unknown here and count as a rack each, so leaving them never looks like keeping a rack.
+  const racks = sorted.map((b) => b.rack ?? '');
+  const rackOf = (id: number) => {
+    const i = index.get(id);
+    return i === undefined ? `\u0000${id}` : racks[i];
+  };
+  const parts = [...partitions]
+    .sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition))
+    .map((source) => {
+      assert.ok(source.replicas.length > 0, `${source.topic}-${source.partition} has replicas`);
+      assert.equal(
+        new Set(source.replicas).size,
+        source.replicas.length,
+        `${source.topic}-${source.partition} repeats a broker in ${source.replicas}`,
+      );
+      assert.ok(source.bytes >= 0, `${source.topic}-${source.partition} has bytes >= 0`);
+      return { source, replicas: [...source.replicas], pinned: source.pinned === true };
+    });
+  const n = ids.length;
+  const st: State = {
+    ids,
+    index,
+    racks,
+    rackOf,
+    parts,
+    holds: Array.from({ length: n }, () => new Set<number>()),
+    counts: new Array(n).fill(0),
+    leaders: new Array(n).fill(0),
+    bytes: new Array(n).fill(0),
+    firstStep: new Array(parts.length).fill(-1),
+    steps: 0,
+    movable: new Int32Array(0),
+    leadable: new Int32Array(0),
+    bySize: [],
+  };
+  parts.forEach((p, pi) => {
+    p.replicas.forEach((id, pos) => {
+      const bi = index.get(id);
+      if (bi === undefined) return;
+      st.holds[bi].add(pi);
+      st.counts[bi]++;
+      st.bytes[bi] += p.source.bytes;
+      if (pos === 0) st.leaders[bi]++;
+    });
+  });
+  return st;
+}
+
+/** Throws when some partition's draining replicas cannot all be replaced by brokers it lacks. */
+function checkDrainable(st: State, draining: ReadonlySet<number>): void {
+  for (const p of st.parts) {
+    if (p.pinned) continue;
+    const leaving = p.replicas.filter((id) => draining.has(id)).length;
+    if (leaving === 0) continue;
+    const free = st.ids.length - p.replicas.filter((id) => st.index.has(id)).length;
+    if (free < leaving) {
+      throw new BrokerError(
+        'INVALID_REPLICATION_FACTOR',
+        `${p.source.topic}-${p.source.partition} has replication factor ${p.replicas.length} on brokers ` +
+          `${p.replicas.join(',')}; draining ${[...draining].join(',')} leaves ` +
+          `${st.ids.length === 0 ? 'no brokers' : `brokers ${st.ids.join(',')}`}, too few to hold its replicas`,
+      );
+    }
+  }
+}
+
+/** Records that partition `pi` changed, so it is part of the plan from this step on. */
+function touch(st: State, pi: number): void {
+  if (st.firstStep[pi] < 0) st.firstStep[pi] = st.steps;
+  st.steps++;
+}
+
+/** Moves partition `pi`'s replica at list position `pos` to broker index `to`. */
+function moveReplica(st: State, pi: number, pos: number, to: number): void {
+  const p = st.parts[pi];
+  assert.ok(!p.pinned, 'a pinned partition never moves');
+  const fromId = p.replicas[pos];
+  const from = st.index.get(fromId);
+  countEdges(st, pi, -1);
+  if (st.bySize.length > 0) {
+    if (from !== undefined) st.bySize[from].splice(sizeRank(st, st.bySize[from], pi), 1);
+    st.bySize[to].splice(sizeRank(st, st.bySize[to], pi), 0, pi);
+  }
+  const toId = st.ids[to];
+  assert.ok(!p.replicas.includes(toId), `${toId} holds ${p.source.topic}-${p.source.partition} already`);
+  if (from !== undefined) {
+    st.holds[from].delete(pi);
+    st.counts[from]--;
+    st.bytes[from] -= p.source.bytes;
+    if (pos === 0) st.leaders[from]--;
+  }
+  st.holds[to].add(pi);
+  st.counts[to]++;
+  st.bytes[to] += p.source.bytes;
+  if (pos === 0) st.leaders[to]++;
+  p.replicas[pos] = toId;
+  countEdges(st, pi, 1);
+  touch(st, pi);
+}
+
+function bySizeOrder(st: State): (a: number, b: number) => number {
+  return (a, b) => st.parts[a].source.bytes - st.parts[b].source.bytes || a - b;
+}
+
+/** Where partition `pi` is, or would go, in the (bytes, index) order of `list`. */
+function sizeRank(st: State, list: readonly number[], pi: number): number {
+  const order = bySizeOrder(st);
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (order(list[mid], pi) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Adds (`sign` 1) or removes (-1) partition `pi`'s edges in `st.movable` and `st.leadable`. */
+function countEdges(st: State, pi: number, sign: number): void {
+  const p = st.parts[pi];
+  const n = st.ids.length;
+  if (p.pinned || st.movable.length === 0) return;
+  const leader = st.index.get(p.replicas[0]);
+  if (leader !== undefined) {
+    for (const id of p.replicas) {
+      const y = st.index.get(id);
+      if (y !== undefined && y !== leader) st.leadable[leader * n + y] += sign;
+    }
+  }
+  p.replicas.forEach((id, pos) => {
+    const x = st.index.get(id);
+    if (x === undefined) return;
+    for (let y = 0; y < n; y++) {
+      if (p.replicas.includes(st.ids[y])) continue;
+      st.movable[x * n + y] += sign;
+      if (keepsRacks(st, p.replicas, pos, st.ids[y])) st.movable[n * n + x * n + y] += sign;
+    }
+  });
+}
+
+/** Makes broker index `to` (a replica of partition `pi`) its preferred leader, moving no data. */
+function lead(st: State, pi: number, to: number): void {
+  const p = st.parts[pi];
+  assert.ok(!p.pinned, 'a pinned partition is never reordered');
+  const toId = st.ids[to];
+  const at = p.replicas.indexOf(toId);
+  assert.ok(at > 0, `${toId} is a follower of ${p.source.topic}-${p.source.partition}`);
+  const from = st.index.get(p.replicas[0]);
+  assert.ok(from !== undefined, 'only a leader in brokers is replaced');
+  countEdges(st, pi, -1);
+  st.leaders[from]--;
+  st.leaders[to]++;
+  p.replicas.splice(at, 1);
+  p.replicas.unshift(toId);
+  countEdges(st, pi, 1);
+  touch(st, pi);
+}
+
+function rackCount(st: State, replicas: readonly number[]): number {
+  return new Set(replicas.map(st.rackOf)).size;
+}
+
+/** Whether replacing `replicas[pos]` by broker `toId` keeps the number of racks the list spans. */
+function keepsRacks(st: State, replicas: readonly number[], pos: number, toId: number): boolean {
+  const leaving = st.rackOf(replicas[pos]);
+  const coming = st.rackOf(toId);
+  if (leaving === coming) return true;
+  let leavingShared = false;
+  let comingPresent = false;
+  for (let i = 0; i < replicas.length; i++) {
+    if (i === pos) continue;
+    const r = st.rackOf(replicas[i]);
+    if (r === leaving) leavingShared = true;
+    if (r === coming) comingPresent = true;
+  }
+  // The count drops only when the leaving rack goes and no new one comes.
+  return leavingShared || !comingPresent;
+}
+
+/** Goal 1: every replica of an unpinned partition on a draining broker moves into `brokers`. */
+function drain(st: State, draining: ReadonlySet<number>): void {
+  st.parts.forEach((p, pi) => {
+    if (p.pinned) return;
+    for (let pos = 0; pos < p.replicas.length; pos++) {
+      if (!draining.has(p.replicas[pos])) continue;
+      let best = -1;
+      let bestKey: number[] = [];
+      for (let bi = 0; bi < st.ids.length; bi++) {
+        if (p.replicas.includes(st.ids[bi])) continue;
+        const trial = p.replicas.slice();
+        trial[pos] = st.ids[bi];
+        const key = [-rackCount(st, trial), st.counts[bi], st.bytes[bi], st.ids[bi]];
+        if (best < 0 || lexLess(key, bestKey)) [best, bestKey] = [bi, key];
+      }
+      assert.ok(best >= 0, 'checkDrainable found room for every draining replica');
+      moveReplica(st, pi, pos, best);
+    }
+  });
+}
+
+/**
+ * Breadth-first search from broker index `source` for the nearest broker `isTarget` accepts, over the
+ * edges `edge(x, y)` admits (brokers tried in `order`): the brokers of the path, source first, or
+ * undefined when no target is reachable.
+ */
+function augmentingPath(
+  n: number,
+  source: number,
+  order: readonly number[],
+  isTarget: (b: number) => boolean,
+  edge: (x: number, y: number) => boolean,
+): number[] | undefined {
+  const via = new Array<number>(n).fill(-1);
+  via[source] = source;
+  let frontier = [source];
+  while (frontier.length > 0) {
+    const next: number[] = [];
+    for (const x of frontier) {
+      for (const y of order) {
+        if (via[y] >= 0 || !edge(x, y)) continue;
+        via[y] = x;
+        if (isTarget(y)) {
+          const path = [y];
+          for (let b = y; b !== source; b = via[b]) path.unshift(via[b]);
+          return path;
+        }
+        next.push(y);
+      }
+    }
+    frontier = next;
+  }
+  return undefined;
+}
+
+/** Broker indices by `load` descending (then bytes descending, id ascending). */
+function byLoadDesc(st: State, load: readonly number[]): number[] {
+  return st.ids
+    .map((_, i) => i)
+    .sort((a, b) => load[b] - load[a] || st.bytes[b] - st.bytes[a] || st.ids[a] - st.ids[b]);
+}
+
+/** Broker indices by `load` ascending (then bytes ascending, id ascending). */
+function byLoadAsc(st: State, load: readonly number[]): number[] {
+  return st.ids
+    .map((_, i) => i)
+    .sort((a, b) => load[a] - load[b] || st.bytes[a] - st.bytes[b] || st.ids[a] - st.ids[b]);
+}
+
+/**
+ * Runs augmenting paths over `load` until no broker exceeds another by two along a path. `pick(x, y,
+ * strict)` is the partition to carry one unit of load from broker index x to y (keeping its racks when
+ * `strict`), undefined when there is none; `exists` answers the same question, faster; `apply` carries
+ * the unit over.
+ */
+function augmentAll(
+  st: State,
+  load: number[],
+  exists: (x: number, y: number, strict: boolean) => boolean,
+  pick: (x: number, y: number, strict: boolean) => number | undefined,
+  apply: (pi: number, x: number, y: number) => void,
+): void {
+  const n = st.ids.length;
+  for (;;) {
+    const desc = byLoadDesc(st, load);
+    const asc = byLoadAsc(st, load);
+    if (n < 2 || load[desc[0]] - load[asc[0]] <= 1) return;
+    let path: number[] | undefined;
+    let strict = true;
+    for (const s of [true, false]) {
+      strict = s;
+      for (const a of desc) {
+        if (load[a] - load[asc[0]] <= 1) break;
+        path = augmentingPath(
+          n,
+          a,
+          asc,
+          (b) => load[b] <= load[a] - 2,
+          (x, y) => exists(x, y, s),
+        );
+        if (path) break;
+      }
+      if (path) break;
+    }
+    if (!path) return;
+    // The last edge first: were the plan cut part way, the target has gained already. An edge stays
+    // available while later ones are carried out: they only take load away from its target.
+    for (let i = path.length - 2; i >= 0; i--) {
+      const pi = pick(path[i], path[i + 1], strict);
+      assert.ok(pi !== undefined, 'an edge of the path is still there');
+      apply(pi, path[i], path[i + 1]);
+    }
+  }
+}
+
+/** Goal 2: replica counts within one of each other (as even as possible). */
+function balanceCounts(st: State): void {
+  const n = st.ids.length;
+  const exists = (x: number, y: number, strict: boolean) => st.movable[(strict ? n * n : 0) + x * n + y] > 0;
+  const pick = (x: number, y: number, strict: boolean) => {
+    // The replica whose size is nearest half the two brokers' byte difference evens them best: walk
+    // outward from that size in x's list by size, nearer first, to the first that may move.
+    const ideal = (st.bytes[x] - st.bytes[y]) / 2;
+    const list = st.bySize[x];
+    const xId = st.ids[x];
+    const yId = st.ids[y];
+    const fits = (pi: number) => {
+      const r = st.parts[pi].replicas;
+      return !r.includes(yId) && (!strict || keepsRacks(st, r, r.indexOf(xId), yId));
+    };
+    const size = (k: number) => st.parts[list[k]].source.bytes;
+    let lo = 0;
+    let hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (size(mid) < ideal) lo = mid + 1;
+      else hi = mid;
+    }
+    let left = lo - 1;
+    let right = lo;
+    while (left >= 0 || right < list.length) {
+      const takeRight = left < 0 || (right < list.length && size(right) - ideal <= ideal - size(left));
+      const k = takeRight ? right++ : left--;
+      if (fits(list[k])) return list[k];
+    }
+    return undefined;
+  };
+  augmentAll(st, st.counts, exists, pick, (pi, from, to) => {
+    moveReplica(st, pi, st.parts[pi].replicas.indexOf(st.ids[from]), to);
+  });
+}
+
+/** Goal 3: preferred-leader counts within one, by reordering, then by replica moves. */
+function balanceLeaders(st: State): void {
+  const reorder = (x: number, y: number) => {
+    const xId = st.ids[x];
+    const yId = st.ids[y];
+    let best: number | undefined;
+    for (const pi of st.holds[x]) {
+      const p = st.parts[pi];
+      if (p.pinned || p.replicas[0] !== xId || !p.replicas.includes(yId)) continue;
+      // A partition in the plan already takes the reorder for free; else the first in order.
+      const planned = st.firstStep[pi] >= 0;
+      const bestPlanned = best !== undefined && st.firstStep[best] >= 0;
+      if (best === undefined || (planned && !bestPlanned) || (planned === bestPlanned && pi < best))
+        best = pi;
+    }
+    return best;
+  };
+  for (let rounds = 0; ; rounds++) {
+    assert.ok(rounds <= st.parts.length + 1, 'leader balancing terminates');
+    augmentAll(
+      st,
+      st.leaders,
+      (x, y) => st.leadable[x * st.ids.length + y] > 0,
+      reorder,
+      (pi, _, to) => lead(st, pi, to),
+    );
+    if (!leaderMove(st)) return;
+  }
+}
+
+/**
+ * One replica move (or a swap of two) that lets a broker leading two or more fewer than another lead
+ * one more, keeping counts within one and racks; false when there is none.
+ */
+function leaderMove(st: State): boolean {
+  const desc = byLoadDesc(st, st.leaders);
+  const asc = byLoadAsc(st, st.leaders);
+  for (const a of desc) {
+    for (const b of asc) {
+      if (st.leaders[a] - st.leaders[b] <= 1) break;
+      const aId = st.ids[a];
+      const bId = st.ids[b];
+      const p = sortedHolds(st, a).find((pi) => {
+        const r = st.parts[pi].replicas;
+        return !st.parts[pi].pinned && r[0] === aId && !r.includes(bId) && keepsRacks(st, r, 0, bId);
+      });
+      if (p === undefined) continue;
+      if (st.counts[a] > st.counts[b]) {
+        moveReplica(st, p, 0, b);
+        return true;
+      }
+      const q = sortedHolds(st, b).find((qi) => {
+        const r = st.parts[qi].replicas;
+        const at = r.indexOf(bId);
+        return !st.parts[qi].pinned && at > 0 && !r.includes(aId) && keepsRacks(st, r, at, aId);
+      });
+      if (q === undefined) continue;
+      moveReplica(st, p, 0, b);
+      moveReplica(st, q, st.parts[q].replicas.indexOf(bId), a);
+      return true;
+    }
+  }
+  return false;
+}
+
+function sortedHolds(st: State, bi: number): number[] {
+  return [...st.holds[bi]].sort((x, y) => x - y);
+}
+
+/** Whether bytes are spread enough over the brokers to be worth moving data for. */
+function bytesImbalanced(heavy: number, light: number): boolean {
+  return heavy - light > bytesSpreadMax && heavy > bytesRatioMax * light;
+}
+
+/** Goal 4: swaps of replicas between heavy and light brokers, keeping replica and leader counts. */
+function balanceBytes(st: State): void {
+  const n = st.ids.length;
+  for (let rounds = 0; n >= 2; rounds++) {
+    assert.ok(rounds <= st.parts.length * n, 'byte balancing terminates');
+    const desc = byLoadDesc(st, st.bytes);
+    if (!bytesImbalanced(st.bytes[desc[0]], st.bytes[desc[n - 1]])) return;
+    let done = false;
+    // The heaviest with the lightest first, then the next pairs that are still spread enough.
+    for (let i = 0; i < n && !done; i++) {
+      for (let j = n - 1; j > i && !done; j--) {
+        if (!bytesImbalanced(st.bytes[desc[i]], st.bytes[desc[j]])) break;
+        done = swapBytes(st, desc[i], desc[j]);
+      }
+    }
+    if (!done) return;
+  }
+}
+
+/** The best swap between heavy broker `h` and light broker `l`, carried out; false when none helps. */
+function swapBytes(st: State, h: number, l: number): boolean {
+  const hId = st.ids[h];
+  const lId = st.ids[l];
+  const spread = st.bytes[h] - st.bytes[l];
+  // Candidates on the light broker, by bytes, split by whether the light broker leads them.
+  const light: [number[], number[]] = [[], []];
+  for (const qi of st.holds[l]) {
+    const q = st.parts[qi];
+    if (q.pinned || q.replicas.includes(hId)) continue;
+    if (!keepsRacks(st, q.replicas, q.replicas.indexOf(lId), hId)) continue;
+    light[q.replicas[0] === lId ? 1 : 0].push(qi);
+  }
+  for (const list of light) list.sort((x, y) => st.parts[x].source.bytes - st.parts[y].source.bytes || x - y);
+  let best: [number, number] | undefined;
+  let bestGap = Number.POSITIVE_INFINITY;
+  for (const pi of sortedHolds(st, h)) {
+    const p = st.parts[pi];
+    if (p.pinned || p.replicas.includes(lId)) continue;
+    if (!keepsRacks(st, p.replicas, p.replicas.indexOf(hId), lId)) continue;
+    const list = light[p.replicas[0] === hId ? 1 : 0];
+    // Want bytes(q) = bytes(p) - spread / 2, and 0 < bytes(p) - bytes(q) < spread.
+    const want = p.source.bytes - spread / 2;
+    let lo = 0;
+    let hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (st.parts[list[mid]].source.bytes < want) lo = mid + 1;
+      else hi = mid;
+    }
+    for (const k of [lo - 1, lo]) {
+      if (k < 0 || k >= list.length) continue;
+      const qi = list[k];
+      const delta = p.source.bytes - st.parts[qi].source.bytes;
+      if (delta <= 0 || delta >= spread) continue;
+      const gap = Math.abs(delta - spread / 2);
+      if (gap < bestGap) [best, bestGap] = [[pi, qi], gap];
+    }
+  }
+  if (!best) return false;
+  const [pi, qi] = best;
+  moveReplica(st, pi, st.parts[pi].replicas.indexOf(hId), l);
+  moveReplica(st, qi, st.parts[qi].replicas.indexOf(lId), h);
+  return true;
+}
+
+/** One move per partition that changed, in the order of their first steps. */
+function collectMoves(st: State): Move[] {
+  const moved: number[] = [];
+  st.parts.forEach((p, pi) => {
+    if (st.firstStep[pi] < 0) return;
+    const same = p.replicas.every((id, i) => id === p.source.replicas[i]);
+    if (!same) moved.push(pi);
+  });
+  moved.sort((a, b) => st.firstStep[a] - st.firstStep[b]);
+  return moved.map((pi) => {
+    const p = st.parts[pi];
+    assert.equal(p.replicas.length, p.source.replicas.length, 'a move keeps the replication factor');
+    assert.equal(new Set(p.replicas).size, p.replicas.length, 'a move never doubles a replica');
+    return {
+      topic: p.source.topic,
+      partition: p.source.partition,
+      from: [...p.source.replicas],
+      to: [...p.replicas],
+    };
+  });
+}
+
+/** `partitions` with `moves` carried out. */
+function applyMoves(partitions: readonly BalancerPartition[], moves: readonly Move[]): BalancerPartition[] {
+  const to = new Map(moves.map((m) => [`${m.topic}\u0000${m.partition}`, m.to]));
+  return partitions.map((p) => {
+    const replicas = to.get(`${p.topic}\u0000${p.partition}`);
+    return replicas ? { ...p, replicas } : p;
+  });
+}
+
+/** Each broker of `ids`: replicas, preferred leaderships and bytes held over `partitions`. */
+function loads(ids: readonly number[], partitions: readonly BalancerPartition[]): BrokerLoad[] {
+  const byId = new Map(ids.map((id) => [id, { id, replicas: 0, leaders: 0, bytes: 0 }]));
+  for (const p of partitions) {
+    p.replicas.forEach((id, pos) => {
+      const load = byId.get(id);
+      if (!load) return;
+      load.replicas++;
+      load.bytes += p.bytes;
+      if (pos === 0) load.leaders++;
+    });
+  }
+  return ids.map((id) => byId.get(id)!);
+}
+
+function lexLess(a: readonly number[], b: readonly number[]): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i] < b[i];
+  return false;
 }
 
 export interface ReplicationFactorInput {
@@ -66,7 +710,98 @@ export interface ReplicationFactorInput {
   replicationFactor: number;
 }
 
-/** The moves that give every partition of `topic` `replicationFactor` replicas. */
-export function planReplicationFactor(_input: ReplicationFactorInput): Move[] {
-  throw new Error('planReplicationFactor is not written yet');
+/**
+ * The moves that give every partition of `topic` `replicationFactor` replicas. Raising appends, one at
+ * a time, the broker of `brokers` that the partition lacks on a rack it does not span yet, then with
+ * the fewest replicas in the cluster, then the fewest bytes, then the lowest id; existing replicas keep
+ * their order. Lowering drops replicas on brokers outside `brokers` (fenced) first, then those on the
+ * most loaded brokers (most replicas, then bytes, then the higher id), preferring a drop that keeps the
+ * partition's racks, and never the preferred leader unless it is outside `brokers` and another replica
+ * is in. Loads are updated after each choice, so the counts stay as even as the choices allow.
+ * INVALID_REPLICATION_FACTOR for a factor below 1 or above the number of brokers,
+ * UNKNOWN_TOPIC_OR_PARTITION for a topic without partitions, REASSIGNMENT_IN_PROGRESS when one of its
+ * partitions is pinned (being reassigned).
+ */
+export function planReplicationFactor(input: ReplicationFactorInput): Move[] {
+  const { replicationFactor: rf, topic } = input;
+  if (!Number.isSafeInteger(rf) || rf < 1) {
+    throw new BrokerError('INVALID_REPLICATION_FACTOR', `replication factor must be at least 1, got ${rf}`);
+  }
+  if (rf > input.brokers.length) {
+    throw new BrokerError(
+      'INVALID_REPLICATION_FACTOR',
+      `replication factor ${rf} is larger than the ${input.brokers.length} available broker${input.brokers.length === 1 ? '' : 's'}`,
+    );
+  }
+  const st = makeState(input.brokers, input.partitions);
+  const mine = st.parts.map((_, pi) => pi).filter((pi) => st.parts[pi].source.topic === topic);
+  if (mine.length === 0) throw new BrokerError('UNKNOWN_TOPIC_OR_PARTITION', `topic ${topic} does not exist`);
+  for (const pi of mine) {
+    const p = st.parts[pi];
+    if (p.pinned) {
+      throw new BrokerError(
+        'REASSIGNMENT_IN_PROGRESS',
+        `${topic}-${p.source.partition} is being reassigned; change its replication factor when that ends`,
+      );
+    }
+  }
+  const moves: Move[] = [];
+  for (const pi of mine) {
+    const p = st.parts[pi];
+    const from = [...p.replicas];
+    while (p.replicas.length < rf) addReplica(st, pi);
+    while (p.replicas.length > rf) dropReplica(st, pi);
+    if (p.replicas.length !== from.length) {
+      assert.equal(new Set(p.replicas).size, rf, 'a new replica list repeats no broker');
+      moves.push({ topic, partition: p.source.partition, from, to: [...p.replicas] });
+    }
+  }
+  return moves;
+}
+
+function addReplica(st: State, pi: number): void {
+  const p = st.parts[pi];
+  const spanned = new Set(p.replicas.map(st.rackOf));
+  let best = -1;
+  let bestKey: number[] = [];
+  for (let bi = 0; bi < st.ids.length; bi++) {
+    if (p.replicas.includes(st.ids[bi])) continue;
+    const key = [spanned.has(st.racks[bi]) ? 1 : 0, st.counts[bi], st.bytes[bi], st.ids[bi]];
+    if (best < 0 || lexLess(key, bestKey)) [best, bestKey] = [bi, key];
+  }
+  assert.ok(best >= 0, 'a factor at most the broker count leaves a broker to add');
+  p.replicas.push(st.ids[best]);
+  st.holds[best].add(pi);
+  st.counts[best]++;
+  st.bytes[best] += p.source.bytes;
+}
+
+function dropReplica(st: State, pi: number): void {
+  const p = st.parts[pi];
+  const leaderIn = st.index.has(p.replicas[0]);
+  const othersIn = p.replicas.slice(1).some((id) => st.index.has(id));
+  const racks = rackCount(st, p.replicas);
+  let best = -1;
+  let bestKey: number[] = [];
+  p.replicas.forEach((id, pos) => {
+    if (pos === 0 && (leaderIn || !othersIn)) return;
+    const bi = st.index.get(id);
+    const rest = p.replicas.filter((_, i) => i !== pos);
+    const key = [
+      bi === undefined ? 0 : 1,
+      rackCount(st, rest) === racks ? 0 : 1,
+      bi === undefined ? 0 : -st.counts[bi],
+      bi === undefined ? 0 : -st.bytes[bi],
+      -id,
+    ];
+    if (best < 0 || lexLess(key, bestKey)) [best, bestKey] = [pos, key];
+  });
+  assert.ok(best >= 0, 'a partition above the factor has a replica to drop');
+  const bi = st.index.get(p.replicas[best]);
+  if (bi !== undefined) {
+    st.holds[bi].delete(pi);
+    st.counts[bi]--;
+    st.bytes[bi] -= p.source.bytes;
+  }
+  p.replicas.splice(best, 1);
 }
