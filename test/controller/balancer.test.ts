@@ -106,13 +106,19 @@ function checkBalanced(input: BalanceInput, partitions: readonly BalancerPartiti
   if (partitions.every((p) => !p.pinned)) {
     assert.ok(spread([...counts.values()]) <= 1, `${where}: replica counts ${[...counts]} within one`);
   } else {
-    assert.ok(!improvable(ids, counts, countEdge), `${where}: replica counts ${[...counts]} as even as can be`);
+    assert.ok(
+      !improvable(ids, counts, countEdge),
+      `${where}: replica counts ${[...counts]} as even as can be`,
+    );
   }
   // Preferred leaders: no chain of reorders evens them further; within one when nothing is pinned
   // and no preferred leader is fenced (see the header of balancer.ts for why that suffices).
   const leaderEdge = (x: number, y: number) =>
     movable.some((p) => p.replicas[0] === x && p.replicas.includes(y));
-  assert.ok(!improvable(ids, leaders, leaderEdge), `${where}: leaders ${[...leaders]} as even as reorders allow`);
+  assert.ok(
+    !improvable(ids, leaders, leaderEdge),
+    `${where}: leaders ${[...leaders]} as even as reorders allow`,
+  );
   const fencedLeader = partitions.some((p) => !active.has(p.replicas[0]));
   if (partitions.every((p) => !p.pinned) && !fencedLeader) {
     assert.ok(spread([...leaders.values()]) <= 1, `${where}: leaders ${[...leaders]} within one`);
@@ -169,7 +175,13 @@ function randomInput(seed: number): BalanceInput {
       if (!replicas.includes(holders[at])) replicas.push(holders[at]);
     }
     const bytes = byteMode === 0 ? 0 : byteMode === 1 ? int(512) * MiB : Math.floor(rng() ** 4 * 4096) * MiB;
-    partitions.push({ topic, partition: Math.floor(i / topics), replicas, bytes, pinned: rng() < pinnedShare });
+    partitions.push({
+      topic,
+      partition: Math.floor(i / topics),
+      replicas,
+      bytes,
+      pinned: rng() < pinnedShare,
+    });
   }
   return { brokers, draining, partitions };
 }
@@ -213,7 +225,8 @@ function checkFullPlan(input: BalanceInput, where: string) {
       for (const p of on(heavy.id, light.id)) {
         for (const q of on(light.id, heavy.id)) {
           const delta = p.bytes - q.bytes;
-          if (delta <= 0 || delta >= d || (p.replicas[0] === heavy.id) !== (q.replicas[0] === light.id)) continue;
+          if (delta <= 0 || delta >= d || (p.replicas[0] === heavy.id) !== (q.replicas[0] === light.id))
+            continue;
           const pTo = p.replicas.map((id) => (id === heavy.id ? light.id : id));
           const qTo = q.replicas.map((id) => (id === light.id ? heavy.id : id));
           const keeps =
@@ -280,7 +293,12 @@ function threeBrokers(count: number, bytes = 0): BalancerPartition[] {
     [2, 3],
     [3, 1],
   ];
-  return Array.from({ length: count }, (_, i) => ({ topic: 't', partition: i, replicas: lists[i % 3], bytes }));
+  return Array.from({ length: count }, (_, i) => ({
+    topic: 't',
+    partition: i,
+    replicas: lists[i % 3],
+    bytes,
+  }));
 }
 
 const plain = (...ids: number[]): BalancerBroker[] => ids.map((id) => ({ id, rack: null }));
@@ -321,10 +339,10 @@ describe('balancer: scenarios', () => {
 
   it('decommissioning one of 4 brokers moves its replicas, and only those, to the other 3', () => {
     const input = { brokers: plain(1, 2, 3), partitions: [] as BalancerPartition[] };
-    input.partitions = planRebalance({ brokers: plain(1, 2, 3, 4), partitions: threeBrokers(12) }).moves.reduce(
-      (parts, m) => apply(parts, [m], 'setup'),
-      threeBrokers(12),
-    );
+    input.partitions = planRebalance({
+      brokers: plain(1, 2, 3, 4),
+      partitions: threeBrokers(12),
+    }).moves.reduce((parts, m) => apply(parts, [m], 'setup'), threeBrokers(12));
     const plan = checkFullPlan({ ...input, draining: [4] }, 'decommission');
     assert.equal(replicaMoves(plan.moves), 6);
     assert.deepEqual(plan.after.at(-1), { id: 4, replicas: 0, leaders: 0, bytes: 0 });
@@ -348,27 +366,60 @@ describe('balancer: scenarios', () => {
       bytes: 0,
     }));
     const plan = checkFullPlan({ brokers, partitions }, 'racks');
-    for (const m of plan.moves) assert.equal(rackSpan(brokers, m.to), 2, `${key(m)} -> ${m.to} spans a and b`);
-    // Draining broker 3 (rack b) sends its replicas to 4, the other broker of rack b.
-    const drain = planRebalance({ brokers: brokers.filter((b) => b.id !== 3), draining: [3], partitions });
-    for (const m of drain.moves) assert.ok(m.to.includes(4), `${key(m)} -> ${m.to} goes to rack b`);
+    for (const m of plan.moves)
+      assert.equal(rackSpan(brokers, m.to), 2, `${key(m)} -> ${m.to} spans a and b`);
+  });
+
+  it('drains a broker onto its rack when that keeps the counts even', () => {
+    // Racks a (1, 2) and b (3, 4, and 5, which is new); every partition spans both racks.
+    const brokers: BalancerBroker[] = [
+      { id: 1, rack: 'a' },
+      { id: 2, rack: 'a' },
+      { id: 4, rack: 'b' },
+      { id: 5, rack: 'b' },
+    ];
+    const lists = [
+      [1, 3],
+      [2, 4],
+      [3, 1],
+      [4, 2],
+    ];
+    const partitions = Array.from({ length: 8 }, (_, i) => ({
+      topic: 't',
+      partition: i,
+      replicas: lists[i % 4],
+      bytes: 0,
+    }));
+    const plan = checkFullPlan({ brokers, draining: [3], partitions }, 'drain racks');
+    for (const m of plan.moves) {
+      assert.ok(m.from.includes(3) && m.to.includes(5), `${key(m)} ${m.from} -> ${m.to} goes from 3 to 5`);
+      assert.equal(rackSpan(brokers, m.to), 2);
+    }
+    assert.equal(replicaMoves(plan.moves), 4);
   });
 
   it('evens bytes by swapping replicas when counts are balanced but sizes are not', () => {
     // Broker 1 holds the large partitions, 2 the small ones: counts and leaders are even.
     const partitions: BalancerPartition[] = [
-      ...Array.from({ length: 4 }, (_, i) => ({ topic: 'big', partition: i, replicas: [1], bytes: 1024 * MiB })),
+      ...Array.from({ length: 4 }, (_, i) => ({
+        topic: 'big',
+        partition: i,
+        replicas: [1],
+        bytes: 1024 * MiB,
+      })),
       ...Array.from({ length: 4 }, (_, i) => ({ topic: 'small', partition: i, replicas: [2], bytes: MiB })),
     ];
     const input = { brokers: plain(1, 2), partitions };
     const plan = checkFullPlan(input, 'bytes');
-    assert.equal(plan.moves.length, 2, 'one swap evens 4 GiB against 4 MiB');
+    // 4096 MiB against 4 MiB: one swap leaves 3073 against 1027, still over the rule; a second
+    // evens them.
+    assert.equal(plan.moves.length, 4, 'two swaps');
     assert.deepEqual(
       plan.after.map((l) => [l.replicas, l.leaders, l.bytes]),
       [
-        [4, 4, 3073 * MiB],
-        [4, 4, 1027 * MiB],
-      ].sort(() => 0),
+        [4, 4, 2050 * MiB],
+        [4, 4, 2050 * MiB],
+      ],
     );
     // Within the rule (1.25x or 64 MiB), nothing moves.
     const near = partitions.map((p) => ({ ...p, bytes: p.topic === 'big' ? 16 * MiB : MiB }));
@@ -399,7 +450,8 @@ describe('balancer: scenarios', () => {
     const partitions = threeBrokers(3);
     assert.throws(
       () => planRebalance({ brokers: plain(1), draining: [2, 3], partitions }),
-      (err: unknown) => code('INVALID_REPLICATION_FACTOR')(err) && /t-0 .*factor 2.*brokers 1\b/.test(String(err)),
+      (err: unknown) =>
+        code('INVALID_REPLICATION_FACTOR')(err) && /t-0 .*factor 2.*brokers 1\b/.test(String(err)),
     );
     assert.throws(
       () => planRebalance({ brokers: [], draining: [1, 2, 3], partitions }),
