@@ -398,6 +398,39 @@ describe('balancer: scenarios', () => {
     assert.equal(replicaMoves(plan.moves), 4);
   });
 
+  it('drains onto the rack that keeps the partition spread, even past a less loaded broker', () => {
+    const brokers: BalancerBroker[] = [
+      { id: 1, rack: 'a' },
+      { id: 2, rack: 'a' },
+      { id: 4, rack: 'b' },
+    ];
+    const partitions: BalancerPartition[] = [
+      { topic: 't', partition: 0, replicas: [3, 1], bytes: 0 },
+      { topic: 'u', partition: 0, replicas: [4], bytes: 0 },
+    ];
+    const plan = checkFullPlan({ brokers, draining: [3], partitions }, 'drain onto rack');
+    const after = apply(partitions, plan.moves, 'drain onto rack');
+    assert.deepEqual(after[0].replicas, [4, 1], 't-0 goes to rack b');
+    assert.deepEqual(after[1].replicas, [2], 'u-0 makes room');
+  });
+
+  it('evens counts through a chain of moves when pinned partitions block the direct one', () => {
+    // Broker 1 holds three pinned partitions and t-0, which broker 3 holds too: 1 cannot pass t-0 to
+    // 3, but it can pass it to 2, which passes u-0 on to 3.
+    const partitions: BalancerPartition[] = [
+      ...[0, 1, 2].map((i) => ({ topic: 'p', partition: i, replicas: [1], bytes: 0, pinned: true })),
+      { topic: 't', partition: 0, replicas: [1, 3], bytes: 0 },
+      { topic: 't', partition: 1, replicas: [3], bytes: 0 },
+      ...[0, 1, 2].map((i) => ({ topic: 'u', partition: i, replicas: [2], bytes: 0 })),
+    ];
+    const plan = checkFullPlan({ brokers: plain(1, 2, 3), partitions }, 'chain');
+    assert.deepEqual(
+      plan.after.map((l) => l.replicas),
+      [3, 3, 3],
+    );
+    assert.equal(replicaMoves(plan.moves), 2);
+  });
+
   it('evens bytes by swapping replicas when counts are balanced but sizes are not', () => {
     // Broker 1 holds the large partitions, 2 the small ones: counts and leaders are even.
     const partitions: BalancerPartition[] = [
