@@ -110,6 +110,12 @@ export const bytesRatioMax = 1.25;
 /** Byte balancing starts only when the heaviest broker holds more than this many bytes more. */
 export const bytesSpreadMax = 64 * 1024 * 1024;
 
+/** Which replica moves an edge may use: any, those keeping the racks, or those also not leaders. */
+const ANY = 0;
+const KEEPS_RACKS = 1;
+const FOLLOWER_KEEPS_RACKS = 2;
+type EdgeKind = typeof ANY | typeof KEEPS_RACKS | typeof FOLLOWER_KEEPS_RACKS;
+
 /** The simulated assignment the goals work on: brokers of `brokers` by index 0..n-1. */
 interface State {
   ids: number[];
@@ -127,9 +133,9 @@ interface State {
   firstStep: number[];
   steps: number;
   /**
-   * Per (strict, x, y), how many unpinned partitions on broker index x could move that replica to y
-   * (strict: keeping their racks), at `(strict ? n * n : 0) + x * n + y`; kept up to date by every
-   * move, so the path search asks in constant time whether an edge exists. Empty until needed.
+   * Per (edge kind, x, y), how many unpinned partitions on broker index x could move that replica to
+   * y, at `kind * n * n + x * n + y`; kept up to date by every move, so the path search asks in
+   * constant time whether an edge exists. Empty until needed.
    */
   movable: Int32Array;
   /** Per (x, y), how many unpinned partitions led by x have a replica on y, at `x * n + y`. */
@@ -157,7 +163,7 @@ export function planRebalance(input: BalanceInput): BalancePlan {
   const loadIds = [...st.ids, ...draining].sort((a, b) => a - b);
   const before = loads(loadIds, input.partitions);
   checkDrainable(st, drainSet);
-  st.movable = new Int32Array(2 * st.ids.length * st.ids.length);
+  st.movable = new Int32Array(3 * st.ids.length * st.ids.length);
   st.leadable = new Int32Array(st.ids.length * st.ids.length);
   for (let pi = 0; pi < st.parts.length; pi++) countEdges(st, pi, 1);
   st.bySize = st.holds.map((set) => [...set].filter((pi) => !st.parts[pi].pinned).sort(bySizeOrder(st)));
@@ -281,6 +287,32 @@ function moveReplica(st: State, pi: number, pos: number, to: number): void {
   touch(st, pi);
 }
 
+/** Puts partition `pi` back on `replicas` (undoing a trial), without making it part of the plan. */
+function restore(st: State, pi: number, replicas: readonly number[]): void {
+  const p = st.parts[pi];
+  countEdges(st, pi, -1);
+  const change = (list: readonly number[], sign: number) => {
+    list.forEach((id, pos) => {
+      const bi = st.index.get(id);
+      if (bi === undefined) return;
+      if (sign < 0) {
+        st.holds[bi].delete(pi);
+        st.bySize[bi].splice(sizeRank(st, st.bySize[bi], pi), 1);
+      } else {
+        st.holds[bi].add(pi);
+        st.bySize[bi].splice(sizeRank(st, st.bySize[bi], pi), 0, pi);
+      }
+      st.counts[bi] += sign;
+      st.bytes[bi] += sign * p.source.bytes;
+      if (pos === 0) st.leaders[bi] += sign;
+    });
+  };
+  change(p.replicas, -1);
+  p.replicas = [...replicas];
+  change(p.replicas, 1);
+  countEdges(st, pi, 1);
+}
+
 function bySizeOrder(st: State): (a: number, b: number) => number {
   return (a, b) => st.parts[a].source.bytes - st.parts[b].source.bytes || a - b;
 }
@@ -315,8 +347,10 @@ function countEdges(st: State, pi: number, sign: number): void {
     if (x === undefined) return;
     for (let y = 0; y < n; y++) {
       if (p.replicas.includes(st.ids[y])) continue;
-      st.movable[x * n + y] += sign;
-      if (keepsRacks(st, p.replicas, pos, st.ids[y])) st.movable[n * n + x * n + y] += sign;
+      st.movable[ANY * n * n + x * n + y] += sign;
+      if (!keepsRacks(st, p.replicas, pos, st.ids[y])) continue;
+      st.movable[KEEPS_RACKS * n * n + x * n + y] += sign;
+      if (pos > 0) st.movable[FOLLOWER_KEEPS_RACKS * n * n + x * n + y] += sign;
     }
   });
 }
@@ -430,16 +464,16 @@ function byLoadAsc(st: State, load: readonly number[]): number[] {
 }
 
 /**
- * Runs augmenting paths over `load` until no broker exceeds another by two along a path. `pick(x, y,
- * strict)` is the partition to carry one unit of load from broker index x to y (keeping its racks when
- * `strict`), undefined when there is none; `exists` answers the same question, faster; `apply` carries
- * the unit over.
+ * Runs augmenting paths over `load` until no broker exceeds another by two along a path, rack-keeping
+ * edges first. `pick(x, y, kind)` is the partition to carry one unit of load from broker index x to y
+ * over an edge of that kind, undefined when there is none; `exists` answers the same question,
+ * faster; `apply` carries the unit over.
  */
 function augmentAll(
   st: State,
   load: number[],
-  exists: (x: number, y: number, strict: boolean) => boolean,
-  pick: (x: number, y: number, strict: boolean) => number | undefined,
+  exists: (x: number, y: number, kind: EdgeKind) => boolean,
+  pick: (x: number, y: number, kind: EdgeKind) => number | undefined,
   apply: (pi: number, x: number, y: number) => void,
 ): void {
   const n = st.ids.length;
@@ -448,9 +482,9 @@ function augmentAll(
     const asc = byLoadAsc(st, load);
     if (n < 2 || load[desc[0]] - load[asc[0]] <= 1) return;
     let path: number[] | undefined;
-    let strict = true;
-    for (const s of [true, false]) {
-      strict = s;
+    let kind: EdgeKind = KEEPS_RACKS;
+    for (const k of [KEEPS_RACKS, ANY] as const) {
+      kind = k;
       for (const a of desc) {
         if (load[a] - load[asc[0]] <= 1) break;
         path = augmentingPath(
@@ -458,7 +492,7 @@ function augmentAll(
           a,
           asc,
           (b) => load[b] <= load[a] - 2,
-          (x, y) => exists(x, y, s),
+          (x, y) => exists(x, y, k),
         );
         if (path) break;
       }
@@ -468,7 +502,7 @@ function augmentAll(
     // The last edge first: were the plan cut part way, the target has gained already. An edge stays
     // available while later ones are carried out: they only take load away from its target.
     for (let i = path.length - 2; i >= 0; i--) {
-      const pi = pick(path[i], path[i + 1], strict);
+      const pi = pick(path[i], path[i + 1], kind);
       assert.ok(pi !== undefined, 'an edge of the path is still there');
       apply(pi, path[i], path[i + 1]);
     }
@@ -477,58 +511,73 @@ function augmentAll(
 
 /** Goal 2: replica counts within one of each other (as even as possible). */
 function balanceCounts(st: State): void {
-  const n = st.ids.length;
-  const exists = (x: number, y: number, strict: boolean) => st.movable[(strict ? n * n : 0) + x * n + y] > 0;
-  const pick = (x: number, y: number, strict: boolean) => {
-    // The replica whose size is nearest half the two brokers' byte difference evens them best: walk
-    // outward from that size in x's list by size, nearer first, to the first that may move.
-    const ideal = (st.bytes[x] - st.bytes[y]) / 2;
-    const list = st.bySize[x];
-    const xId = st.ids[x];
-    const yId = st.ids[y];
-    const fits = (pi: number) => {
-      const r = st.parts[pi].replicas;
-      return !r.includes(yId) && (!strict || keepsRacks(st, r, r.indexOf(xId), yId));
-    };
-    const size = (k: number) => st.parts[list[k]].source.bytes;
-    let lo = 0;
-    let hi = list.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (size(mid) < ideal) lo = mid + 1;
-      else hi = mid;
-    }
-    let left = lo - 1;
-    let right = lo;
-    while (left >= 0 || right < list.length) {
-      const takeRight = left < 0 || (right < list.length && size(right) - ideal <= ideal - size(left));
-      const k = takeRight ? right++ : left--;
-      if (fits(list[k])) return list[k];
-    }
-    return undefined;
-  };
+  const exists = (x: number, y: number, kind: EdgeKind) => canMove(st, x, y, kind);
+  const pick = (x: number, y: number, kind: EdgeKind) => pickReplica(st, x, y, kind);
   augmentAll(st, st.counts, exists, pick, (pi, from, to) => {
     moveReplica(st, pi, st.parts[pi].replicas.indexOf(st.ids[from]), to);
   });
 }
 
+function canMove(st: State, x: number, y: number, kind: EdgeKind): boolean {
+  const n = st.ids.length;
+  return st.movable[kind * n * n + x * n + y] > 0;
+}
+
+/**
+ * The partition whose replica on broker index x moves to y over an edge of `kind`: of those that may,
+ * the one whose size is nearest half the two brokers' byte difference, which evens them best. It walks
+ * outward from that size in x's list by size, nearer first, to the first that may move.
+ */
+function pickReplica(st: State, x: number, y: number, kind: EdgeKind): number | undefined {
+  const ideal = (st.bytes[x] - st.bytes[y]) / 2;
+  const list = st.bySize[x];
+  const xId = st.ids[x];
+  const yId = st.ids[y];
+  const fits = (pi: number) => {
+    const r = st.parts[pi].replicas;
+    if (r.includes(yId)) return false;
+    const pos = r.indexOf(xId);
+    return kind === ANY || (keepsRacks(st, r, pos, yId) && (kind === KEEPS_RACKS || pos > 0));
+  };
+  const size = (k: number) => st.parts[list[k]].source.bytes;
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (size(mid) < ideal) lo = mid + 1;
+    else hi = mid;
+  }
+  let left = lo - 1;
+  let right = lo;
+  while (left >= 0 || right < list.length) {
+    const takeRight = left < 0 || (right < list.length && size(right) - ideal <= ideal - size(left));
+    const k = takeRight ? right++ : left--;
+    if (fits(list[k])) return list[k];
+  }
+  return undefined;
+}
+
+/**
+ * A partition led by broker index x with a replica on y, to lead from y: one in the plan already
+ * (the reorder costs no extra move), else the first in order.
+ */
+function pickReorder(st: State, x: number, y: number): number | undefined {
+  const xId = st.ids[x];
+  const yId = st.ids[y];
+  let best: number | undefined;
+  for (const pi of st.holds[x]) {
+    const p = st.parts[pi];
+    if (p.pinned || p.replicas[0] !== xId || !p.replicas.includes(yId)) continue;
+    const planned = st.firstStep[pi] >= 0;
+    const bestPlanned = best !== undefined && st.firstStep[best] >= 0;
+    if (best === undefined || (planned && !bestPlanned) || (planned === bestPlanned && pi < best)) best = pi;
+  }
+  return best;
+}
+
 /** Goal 3: preferred-leader counts within one, by reordering, then by replica moves. */
 function balanceLeaders(st: State): void {
-  const reorder = (x: number, y: number) => {
-    const xId = st.ids[x];
-    const yId = st.ids[y];
-    let best: number | undefined;
-    for (const pi of st.holds[x]) {
-      const p = st.parts[pi];
-      if (p.pinned || p.replicas[0] !== xId || !p.replicas.includes(yId)) continue;
-      // A partition in the plan already takes the reorder for free; else the first in order.
-      const planned = st.firstStep[pi] >= 0;
-      const bestPlanned = best !== undefined && st.firstStep[best] >= 0;
-      if (best === undefined || (planned && !bestPlanned) || (planned === bestPlanned && pi < best))
-        best = pi;
-    }
-    return best;
-  };
+  const reorder = (x: number, y: number) => pickReorder(st, x, y);
   for (let rounds = 0; ; rounds++) {
     assert.ok(rounds <= st.parts.length + 1, 'leader balancing terminates');
     augmentAll(
@@ -543,35 +592,77 @@ function balanceLeaders(st: State): void {
 }
 
 /**
- * One replica move (or a swap of two) that lets a broker leading two or more fewer than another lead
- * one more, keeping counts within one and racks; false when there is none.
+ * One replica move that lets some broker leading two or more fewer than broker a lead one more, for
+ * when reorders alone cannot: a partition led by a moves that replica to a broker y, which leads it,
+ * keeping its racks; if y does not lead two fewer than a did, a chain of reorders carries the
+ * leadership on from y to one that does; and if y then holds more replicas than a did, a chain of
+ * follower moves that keep racks (so no leader changes) carries one replica from y to a broker that
+ * holds fewer than a did, so the sum of squared counts does not grow while that of leaders falls.
+ * Where a step has no chain, the trial is undone and the next pair tried. False when none succeeds.
  */
 function leaderMove(st: State): boolean {
+  const n = st.ids.length;
   const desc = byLoadDesc(st, st.leaders);
-  const asc = byLoadAsc(st, st.leaders);
+  const low = st.leaders[byLoadAsc(st, st.leaders)[0]];
   for (const a of desc) {
-    for (const b of asc) {
-      if (st.leaders[a] - st.leaders[b] <= 1) break;
+    if (st.leaders[a] - low <= 1) break;
+    const leadersA = st.leaders[a];
+    const countA = st.counts[a];
+    for (const y of byLoadAsc(st, st.leaders)) {
+      if (y === a) continue;
       const aId = st.ids[a];
-      const bId = st.ids[b];
-      const p = sortedHolds(st, a).find((pi) => {
-        const r = st.parts[pi].replicas;
-        return !st.parts[pi].pinned && r[0] === aId && !r.includes(bId) && keepsRacks(st, r, 0, bId);
+      const yId = st.ids[y];
+      const pi = sortedHolds(st, a).find((i) => {
+        const r = st.parts[i].replicas;
+        return !st.parts[i].pinned && r[0] === aId && !r.includes(yId) && keepsRacks(st, r, 0, yId);
       });
-      if (p === undefined) continue;
-      if (st.counts[a] > st.counts[b]) {
-        moveReplica(st, p, 0, b);
-        return true;
+      if (pi === undefined) continue;
+      const saved = new Map<number, [number[], number]>();
+      const save = (i: number) => {
+        if (!saved.has(i)) saved.set(i, [[...st.parts[i].replicas], st.firstStep[i]]);
+      };
+      save(pi);
+      moveReplica(st, pi, 0, y);
+      let ok = true;
+      if (st.leaders[y] > leadersA - 1) {
+        const path = augmentingPath(
+          n,
+          y,
+          byLoadAsc(st, st.leaders),
+          (z) => st.leaders[z] <= leadersA - 2,
+          (u, v) => st.leadable[u * n + v] > 0,
+        );
+        if (path) {
+          for (let i = path.length - 2; i >= 0; i--) {
+            const qi = pickReorder(st, path[i], path[i + 1]);
+            assert.ok(qi !== undefined, 'an edge of the path is still there');
+            save(qi);
+            lead(st, qi, path[i + 1]);
+          }
+        } else ok = false;
       }
-      const q = sortedHolds(st, b).find((qi) => {
-        const r = st.parts[qi].replicas;
-        const at = r.indexOf(bId);
-        return !st.parts[qi].pinned && at > 0 && !r.includes(aId) && keepsRacks(st, r, at, aId);
-      });
-      if (q === undefined) continue;
-      moveReplica(st, p, 0, b);
-      moveReplica(st, q, st.parts[q].replicas.indexOf(bId), a);
-      return true;
+      if (ok && st.counts[y] > countA) {
+        const path = augmentingPath(
+          n,
+          y,
+          byLoadAsc(st, st.counts),
+          (z) => st.counts[z] <= countA - 1,
+          (u, v) => canMove(st, u, v, FOLLOWER_KEEPS_RACKS),
+        );
+        if (path) {
+          for (let i = path.length - 2; i >= 0; i--) {
+            const qi = pickReplica(st, path[i], path[i + 1], FOLLOWER_KEEPS_RACKS);
+            assert.ok(qi !== undefined, 'an edge of the path is still there');
+            save(qi);
+            moveReplica(st, qi, st.parts[qi].replicas.indexOf(st.ids[path[i]]), path[i + 1]);
+          }
+        } else ok = false;
+      }
+      if (ok) return true;
+      for (const [i, [replicas, firstStep]] of [...saved].reverse()) {
+        restore(st, i, replicas);
+        st.firstStep[i] = firstStep;
+      }
     }
   }
   return false;

@@ -243,10 +243,12 @@ function checkFullPlan(input: BalanceInput, where: string) {
 }
 
 const baseSeed = Number(process.env.BALANCER_SEED ?? 20261201);
+/** BALANCER_RUNS=n runs n times as many random clusters (a longer search, off the default run). */
+const runsScale = Number(process.env.BALANCER_RUNS ?? 1);
 
 describe('balancer: seeded random clusters', () => {
   it('meets every guarantee on the full plan, deterministically, with the loads it reports', () => {
-    for (let run = 0; run < 300; run++) {
+    for (let run = 0; run < 300 * runsScale; run++) {
       const seed = baseSeed + run;
       const where = `seed ${seed} (BALANCER_SEED=${seed} reproduces as run 0)`;
       const input = randomInput(seed);
@@ -264,8 +266,8 @@ describe('balancer: seeded random clusters', () => {
   });
 
   it('converges when the first two moves are carried out and the plan made again', () => {
-    for (let run = 0; run < 150; run++) {
-      const seed = baseSeed + 1000 + run;
+    for (let run = 0; run < 150 * runsScale; run++) {
+      const seed = baseSeed + 1_000_000 + run;
       const where = `seed ${seed}`;
       const input = randomInput(seed);
       let partitions = input.partitions;
