@@ -123,6 +123,8 @@ interface State {
   racks: string[];
   /** Rack key of any broker id (brokers outside `brokers` each get one of their own). */
   rackOf: (id: number) => string;
+  /** Per broker index, its rack's index among the racks of `brokers`, for `Part.rackMask`. */
+  rackIndex: number[];
   parts: Part[];
   /** Per broker index, the indices of the partitions with a replica on it. */
   holds: Set<number>[];
@@ -148,6 +150,10 @@ interface Part {
   source: BalancerPartition;
   replicas: number[];
   pinned: boolean;
+  /** Bit r set when a replica is on a broker of rack index r (brokers of `brokers` only). */
+  rackMask: number;
+  /** Bit r set when two or more replicas are on rack index r. */
+  rackTwice: number;
 }
 
 /**
@@ -193,6 +199,9 @@ function makeState(brokers: readonly BalancerBroker[], partitions: readonly Bala
     const i = index.get(id);
     return i === undefined ? `\u0000${id}` : racks[i];
   };
+  // Racks as bits of a mask: the path search asks whether a move keeps racks millions of times.
+  const rackNames = [...new Set(racks)].sort();
+  assert.ok(rackNames.length <= 30, `at most 30 racks, got ${rackNames.length}`);
   const parts = [...partitions]
     .sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition))
     .map((source) => {
@@ -203,7 +212,13 @@ function makeState(brokers: readonly BalancerBroker[], partitions: readonly Bala
         `${source.topic}-${source.partition} repeats a broker in ${source.replicas}`,
       );
       assert.ok(source.bytes >= 0, `${source.topic}-${source.partition} has bytes >= 0`);
-      return { source, replicas: [...source.replicas], pinned: source.pinned === true };
+      return {
+        source,
+        replicas: [...source.replicas],
+        pinned: source.pinned === true,
+        rackMask: 0,
+        rackTwice: 0,
+      };
     });
   const n = ids.length;
   const st: State = {
@@ -211,6 +226,7 @@ function makeState(brokers: readonly BalancerBroker[], partitions: readonly Bala
     index,
     racks,
     rackOf,
+    rackIndex: racks.map((r) => rackNames.indexOf(r)),
     parts,
     holds: Array.from({ length: n }, () => new Set<number>()),
     counts: new Array(n).fill(0),
@@ -223,6 +239,7 @@ function makeState(brokers: readonly BalancerBroker[], partitions: readonly Bala
     bySize: [],
   };
   parts.forEach((p, pi) => {
+    updateRackMask(st, p);
     p.replicas.forEach((id, pos) => {
       const bi = index.get(id);
       if (bi === undefined) return;
@@ -283,6 +300,7 @@ function moveReplica(st: State, pi: number, pos: number, to: number): void {
   st.bytes[to] += p.source.bytes;
   if (pos === 0) st.leaders[to]++;
   p.replicas[pos] = toId;
+  updateRackMask(st, p);
   countEdges(st, pi, 1);
   touch(st, pi);
 }
@@ -309,6 +327,7 @@ function restore(st: State, pi: number, replicas: readonly number[]): void {
   };
   change(p.replicas, -1);
   p.replicas = [...replicas];
+  updateRackMask(st, p);
   change(p.replicas, 1);
   countEdges(st, pi, 1);
 }
@@ -348,7 +367,7 @@ function countEdges(st: State, pi: number, sign: number): void {
     for (let y = 0; y < n; y++) {
       if (p.replicas.includes(st.ids[y])) continue;
       st.movable[ANY * n * n + x * n + y] += sign;
-      if (!keepsRacks(st, p.replicas, pos, st.ids[y])) continue;
+      if (!keepsRacks(st, p, x, y)) continue;
       st.movable[KEEPS_RACKS * n * n + x * n + y] += sign;
       if (pos > 0) st.movable[FOLLOWER_KEEPS_RACKS * n * n + x * n + y] += sign;
     }
@@ -377,21 +396,26 @@ function rackCount(st: State, replicas: readonly number[]): number {
   return new Set(replicas.map(st.rackOf)).size;
 }
 
-/** Whether replacing `replicas[pos]` by broker `toId` keeps the number of racks the list spans. */
-function keepsRacks(st: State, replicas: readonly number[], pos: number, toId: number): boolean {
-  const leaving = st.rackOf(replicas[pos]);
-  const coming = st.rackOf(toId);
-  if (leaving === coming) return true;
-  let leavingShared = false;
-  let comingPresent = false;
-  for (let i = 0; i < replicas.length; i++) {
-    if (i === pos) continue;
-    const r = st.rackOf(replicas[i]);
-    if (r === leaving) leavingShared = true;
-    if (r === coming) comingPresent = true;
+function updateRackMask(st: State, p: Part): void {
+  p.rackMask = 0;
+  p.rackTwice = 0;
+  for (const id of p.replicas) {
+    const bi = st.index.get(id);
+    if (bi === undefined) continue;
+    const bit = 1 << st.rackIndex[bi];
+    if (p.rackMask & bit) p.rackTwice |= bit;
+    p.rackMask |= bit;
   }
-  // The count drops only when the leaving rack goes and no new one comes.
-  return leavingShared || !comingPresent;
+}
+
+/**
+ * Whether moving partition `p`'s replica from broker index x to y keeps the number of racks it spans:
+ * it drops only when x's rack goes (no other replica there) and y's rack is spanned already.
+ */
+function keepsRacks(st: State, p: Part, x: number, y: number): boolean {
+  const leaving = 1 << st.rackIndex[x];
+  const coming = 1 << st.rackIndex[y];
+  return leaving === coming || (p.rackTwice & leaving) !== 0 || (p.rackMask & coming) === 0;
 }
 
 /** Goal 1: every replica of an unpinned partition on a draining broker moves into `brokers`. */
@@ -537,7 +561,7 @@ function pickReplica(st: State, x: number, y: number, kind: EdgeKind): number | 
     const r = st.parts[pi].replicas;
     if (r.includes(yId)) return false;
     const pos = r.indexOf(xId);
-    return kind === ANY || (keepsRacks(st, r, pos, yId) && (kind === KEEPS_RACKS || pos > 0));
+    return kind === ANY || (keepsRacks(st, st.parts[pi], x, y) && (kind === KEEPS_RACKS || pos > 0));
   };
   const size = (k: number) => st.parts[list[k]].source.bytes;
   let lo = 0;
@@ -558,8 +582,8 @@ function pickReplica(st: State, x: number, y: number, kind: EdgeKind): number | 
 }
 
 /**
- * A partition led by broker index x with a replica on y, to lead from y: one in the plan already
- * (the reorder costs no extra move), else the first in order.
+ * A partition led by broker index x with a replica on y, to lead from y: the first found that is in
+ * the plan already (the reorder costs no extra move), else the first in order.
  */
 function pickReorder(st: State, x: number, y: number): number | undefined {
   const xId = st.ids[x];
@@ -568,9 +592,8 @@ function pickReorder(st: State, x: number, y: number): number | undefined {
   for (const pi of st.holds[x]) {
     const p = st.parts[pi];
     if (p.pinned || p.replicas[0] !== xId || !p.replicas.includes(yId)) continue;
-    const planned = st.firstStep[pi] >= 0;
-    const bestPlanned = best !== undefined && st.firstStep[best] >= 0;
-    if (best === undefined || (planned && !bestPlanned) || (planned === bestPlanned && pi < best)) best = pi;
+    if (st.firstStep[pi] >= 0) return pi;
+    if (best === undefined || pi < best) best = pi;
   }
   return best;
 }
@@ -614,7 +637,7 @@ function leaderMove(st: State): boolean {
       const yId = st.ids[y];
       const pi = sortedHolds(st, a).find((i) => {
         const r = st.parts[i].replicas;
-        return !st.parts[i].pinned && r[0] === aId && !r.includes(yId) && keepsRacks(st, r, 0, yId);
+        return !st.parts[i].pinned && r[0] === aId && !r.includes(yId) && keepsRacks(st, st.parts[i], a, y);
       });
       if (pi === undefined) continue;
       const saved = new Map<number, [number[], number]>();
@@ -706,7 +729,7 @@ function swapBytes(st: State, h: number, l: number): boolean {
   for (const qi of st.holds[l]) {
     const q = st.parts[qi];
     if (q.pinned || q.replicas.includes(hId)) continue;
-    if (!keepsRacks(st, q.replicas, q.replicas.indexOf(lId), hId)) continue;
+    if (!keepsRacks(st, q, l, h)) continue;
     light[q.replicas[0] === lId ? 1 : 0].push(qi);
   }
   for (const list of light) list.sort((x, y) => st.parts[x].source.bytes - st.parts[y].source.bytes || x - y);
@@ -715,7 +738,7 @@ function swapBytes(st: State, h: number, l: number): boolean {
   for (const pi of sortedHolds(st, h)) {
     const p = st.parts[pi];
     if (p.pinned || p.replicas.includes(lId)) continue;
-    if (!keepsRacks(st, p.replicas, p.replicas.indexOf(hId), lId)) continue;
+    if (!keepsRacks(st, p, h, l)) continue;
     const list = light[p.replicas[0] === hId ? 1 : 0];
     // Want bytes(q) = bytes(p) - spread / 2, and 0 < bytes(p) - bytes(q) < spread.
     const want = p.source.bytes - spread / 2;
