@@ -549,11 +549,25 @@ function canMove(st: State, x: number, y: number, kind: EdgeKind): boolean {
 
 /**
  * The partition whose replica on broker index x moves to y over an edge of `kind`: of those that may,
- * the one whose size is nearest half the two brokers' byte difference, which evens them best. It walks
- * outward from that size in x's list by size, nearer first, to the first that may move.
+ * the one nearest in size to the bytes each of the two should pass on per move. When all brokers end
+ * with the mean bytes T, x has bytes(x) - T to shed over the k(x) replicas it holds above the mean
+ * count, and y T - bytes(y) to take over its k(y) below (each k at least 1); the ideal size is the mean
+ * of the two shares. With one move left on each side it is half their difference, which evens the pair
+ * best; earlier, it keeps the first moves from taking all the largest replicas. It walks outward from
+ * that size in x's list by size, nearer first, to the first that may move.
  */
 function pickReplica(st: State, x: number, y: number, kind: EdgeKind): number | undefined {
-  const ideal = (st.bytes[x] - st.bytes[y]) / 2;
+  const n = st.ids.length;
+  let replicas = 0;
+  let bytes = 0;
+  for (let i = 0; i < n; i++) {
+    replicas += st.counts[i];
+    bytes += st.bytes[i];
+  }
+  const meanBytes = bytes / n;
+  const shedCount = Math.max(1, st.counts[x] - Math.ceil(replicas / n));
+  const takeCount = Math.max(1, Math.floor(replicas / n) - st.counts[y]);
+  const ideal = ((st.bytes[x] - meanBytes) / shedCount + (meanBytes - st.bytes[y]) / takeCount) / 2;
   const list = st.bySize[x];
   const xId = st.ids[x];
   const yId = st.ids[y];
@@ -719,43 +733,51 @@ function balanceBytes(st: State): void {
   }
 }
 
-/** The best swap between heavy broker `h` and light broker `l`, carried out; false when none helps. */
+/**
+ * A swap between heavy broker index `h` and light broker index `l`, carried out; false when none
+ * helps. It wants partitions p on h and q on l with 0 < bytes(p) - bytes(q) < spread (so the pair's
+ * spread falls) nearest spread / 2, where h leads p exactly when l leads q (so leader counts stay) and
+ * both moves keep racks. The largest p are tried first, and the first pair that at least halves the
+ * spread is taken: the best would cost a search of every pair, and any such pair converges.
+ */
 function swapBytes(st: State, h: number, l: number): boolean {
   const hId = st.ids[h];
   const lId = st.ids[l];
   const spread = st.bytes[h] - st.bytes[l];
-  // Candidates on the light broker, by bytes, split by whether the light broker leads them.
-  const light: [number[], number[]] = [[], []];
-  for (const qi of st.holds[l]) {
-    const q = st.parts[qi];
-    if (q.pinned || q.replicas.includes(hId)) continue;
-    if (!keepsRacks(st, q, l, h)) continue;
-    light[q.replicas[0] === lId ? 1 : 0].push(qi);
-  }
-  for (const list of light) list.sort((x, y) => st.parts[x].source.bytes - st.parts[y].source.bytes || x - y);
+  const heavy = st.bySize[h];
+  const light = st.bySize[l];
+  const size = (k: number) => st.parts[light[k]].source.bytes;
   let best: [number, number] | undefined;
   let bestGap = Number.POSITIVE_INFINITY;
-  for (const pi of sortedHolds(st, h)) {
+  for (let k = heavy.length - 1; k >= 0 && bestGap > spread / 4; k--) {
+    const pi = heavy[k];
     const p = st.parts[pi];
-    if (p.pinned || p.replicas.includes(lId)) continue;
-    if (!keepsRacks(st, p, h, l)) continue;
-    const list = light[p.replicas[0] === hId ? 1 : 0];
-    // Want bytes(q) = bytes(p) - spread / 2, and 0 < bytes(p) - bytes(q) < spread.
-    const want = p.source.bytes - spread / 2;
+    const pBytes = p.source.bytes;
+    // Smaller p only do worse once even the smallest q leaves p - q under half the spread.
+    if (pBytes === 0 || light.length === 0 || spread / 2 - (pBytes - size(0)) >= bestGap) break;
+    if (p.replicas.includes(lId) || !keepsRacks(st, p, h, l)) continue;
+    const pLed = p.replicas[0] === hId;
+    // Walk outward from bytes(q) = bytes(p) - spread / 2, nearer first, while nearer than the best.
+    const want = pBytes - spread / 2;
     let lo = 0;
-    let hi = list.length;
+    let hi = light.length;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
-      if (st.parts[list[mid]].source.bytes < want) lo = mid + 1;
+      if (size(mid) < want) lo = mid + 1;
       else hi = mid;
     }
-    for (const k of [lo - 1, lo]) {
-      if (k < 0 || k >= list.length) continue;
-      const qi = list[k];
-      const delta = p.source.bytes - st.parts[qi].source.bytes;
-      if (delta <= 0 || delta >= spread) continue;
-      const gap = Math.abs(delta - spread / 2);
-      if (gap < bestGap) [best, bestGap] = [[pi, qi], gap];
+    let left = lo - 1;
+    let right = lo;
+    while (left >= 0 || right < light.length) {
+      const takeRight = left < 0 || (right < light.length && size(right) - want <= want - size(left));
+      const at = takeRight ? right++ : left--;
+      const gap = Math.abs(size(at) - want);
+      if (gap >= bestGap || gap >= spread / 2) break;
+      const qi = light[at];
+      const q = st.parts[qi];
+      if (q.replicas.includes(hId) || (q.replicas[0] === lId) !== pLed || !keepsRacks(st, q, l, h)) continue;
+      [best, bestGap] = [[pi, qi], gap];
+      break;
     }
   }
   if (!best) return false;
