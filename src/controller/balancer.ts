@@ -4,49 +4,65 @@
  * decommission (`draining`) brokers. Like Cruise Control's goal optimizer, it runs goals in priority
  * order on a simulated copy of the assignment, each goal keeping what the earlier ones achieved:
  *
- * 1. Drain: every replica on a draining broker is replaced, in the same list position, by the broker
- *    of `brokers` that keeps the partition on the most racks, then holds the fewest replicas, then the
- *    fewest bytes, then has the lowest id.
+ * 1. Drain: every replica of a movable partition on a draining broker is replaced, in the same list
+ *    position, by the broker of `brokers` that keeps the partition on the most racks, then holds the
+ *    fewest replicas, then the fewest bytes, then has the lowest id.
  * 2. Replica counts: while some broker holds two or more replicas more than another, one replica moves
  *    along an augmenting path a -> m1 -> ... -> b (a's replica of p1 goes to m1, m1's replica of p2 to
  *    m2, ..., ending at b, with count(a) >= count(b) + 2), found by breadth-first search over the
  *    brokers, nearest first, so a direct move from the fullest to the emptiest broker wins when there
- *    is one. The reachable count vectors of such moves form the base of a polymatroid (replicas are a
- *    flow from partitions to brokers, at most one per pair), whose sum of squares has no local minimum
- *    other than the global one: when no augmenting path is left, the counts are as even as any
- *    assignment can make them, so within one of each other whenever that is possible. Edges that keep
- *    the partition's rack count are searched first; an edge that loses a rack is taken only when no
- *    rack-keeping path exists. Of the replicas that could take an edge, the one whose size is nearest
- *    half the two brokers' byte difference moves (it evens their bytes best).
+ *    is one. Replicas are a flow from partitions to brokers (at most one per pair), so the reachable
+ *    count vectors are the bases of a polymatroid, on which a separable convex sum (of squared counts)
+ *    has no local minimum but the global one: when no augmenting path is left, the counts are as even
+ *    as any assignment of the movable replicas makes them, which is within one of each other whenever
+ *    that is possible (always, when nothing is pinned: striping the movable replicas would do it).
+ *    Edges that keep the partition's rack count are searched first; one that loses a rack is taken
+ *    only when no rack-keeping path exists, since even counts come first. Of the replicas that may take
+ *    an edge, the one nearest in size to the two brokers' shares of the byte imbalance moves
+ *    (`pickReplica`), so bytes even out as the counts do.
  * 3. Preferred leaders: the same augmenting paths over preferred-leader counts, where an edge x -> y is
- *    a partition led by x that has a replica on y; it moves y to the front of the list, which moves no
- *    data. A reorder of a partition moved already costs no extra move and is preferred. When no path is
- *    left and some broker still leads two or more fewer than another, a replica move makes room: a
- *    partition led by a moves its replica to b, which leads it, and (unless a holds more replicas than
- *    b, so the counts stay within one without it) a partition on which b is a follower moves that
- *    replica to a. Reorders alone reach the optimum of the reorder polytope; the replica moves cover
- *    the cases the placement leaves (a broker with too few partitions it could lead).
- * 4. Bytes: when counts are within one and the heaviest broker holds more than `bytesRatioMax` times
- *    the lightest and more than `bytesSpreadMax` bytes more (1.25x and 64 MiB: below that, copying data
- *    costs more than the imbalance), a replica of p on the heavy broker H and one of q on the light
- *    broker L change places, where 0 < bytes(p) - bytes(q) < bytes(H) - bytes(L) (nearest half the
- *    difference), and p and q are both led by, or both followed by, H and L respectively, so replica
- *    and leader counts do not change.
+ *    a movable partition led by x with a replica on y, carried out by moving y to the front of the list
+ *    (no data moves; a partition in the plan already is preferred, costing no extra move). This reaches
+ *    the optimum over reorders, by the same argument. When no path is left and a broker still leads two
+ *    or more more than another, `leaderMove` tries replica moves: a partition led by a moves that
+ *    replica to y, then a chain of reorders and a chain of rack-keeping follower moves restore leader
+ *    and replica balance; a trial that finds no chain is undone.
+ * 4. Bytes: when the heaviest broker holds more than `bytesRatioMax` times the bytes of the lightest
+ *    and more than `bytesSpreadMax` bytes more (1.25x and 64 MiB: below that, copying data costs more
+ *    than the imbalance), a replica of p on a heavy broker H and one of q on a light broker L change
+ *    places, with 0 < bytes(p) - bytes(q) < bytes(H) - bytes(L), near half of it, where p and q are
+ *    both led by, or both followed by, H and L respectively and both moves keep racks: replica and
+ *    leader counts do not change, and the pair's spread falls. It stops when the rule is met or no such
+ *    swap is left between any heavy and light pair over the rule.
+ *
+ * Guarantees of the full plan: every replica of a movable partition leaves the draining brokers; no
+ * list repeats a broker, changes length or gains a broker outside `brokers`; replica counts over
+ * `brokers` end within one whenever that is possible, and otherwise as even as possible; preferred
+ * leaders end at the reorder optimum (no chain of reorders evens them further); a move never loses a
+ * rack unless the counts need it. Preferred leaders also ended within one in every seeded cluster of
+ * the property test without pinned partitions or fenced preferred leaders, but the replica-move step
+ * is a local search (it keeps racks, and tries one partition per pair of brokers), not proven to
+ * reach it. With pinned partitions it can be impossible: two pinned partitions of factor 1 on broker
+ * 1 of brokers 1 and 2 leave leaders at 2 and 0 whatever moves. The racks of draining and fenced
+ * brokers are not in the input, so each counts as a rack of its own.
  *
  * Every step strictly lowers, in lexicographic order, (replicas on draining brokers, the sum of
  * squared replica counts, the sum of squared leader counts, the sum of squared bytes), so the plan is
- * finite, and a plan made again after some of its moves are carried out continues downhill: the
- * controller's apply-a-few-and-replan loop converges. Steps on one partition merge into one move (its
- * original list to its final one), placed where its first step was: draining moves come first, then
- * replica-count moves, leader reorders and byte swaps. Partitions are taken in (topic, partition) order
- * and brokers by id, so the same input gives the same plan whatever order it lists them in.
+ * finite. Steps on one partition merge into one move (its original list to its final one), placed
+ * where its first step was: draining moves come first, then replica-count moves, leader reorders and
+ * byte swaps. The controller carries out the first few and plans again, so a cut plan must not lead
+ * back uphill: a path is carried out from its last edge, so any part of it already applied moves a
+ * unit from a broker to one holding two fewer or from an intermediate (which holds at least one more
+ * than the target) to the target, never raising the sum of squares; after half a byte swap, the count
+ * goal's choice of size picks the swap's other half, not the way back. That the loop converges is
+ * checked by the property test rather than proven for every cut. Partitions are taken in (topic,
+ * partition) order and brokers by id, so the same input gives the same plan in whatever order it lists
+ * them.
  *
  * Pinned partitions (being reassigned) never move but count where they are; replicas on brokers in
  * neither `brokers` nor `draining` (fenced ones) stay where they are and count for nobody, and a
- * partition whose preferred leader is such a broker keeps it. So the balance guarantees hold over what
- * may move: a pinned partition on a draining broker stays there until its reassignment ends and a
- * later plan drains it; counts or leaders fixed by pinned partitions may leave the balance more than
- * one apart, as even as the rest allows.
+ * partition whose preferred leader is such a broker keeps it. A pinned partition on a draining broker
+ * stays there until its reassignment ends and a later plan drains it.
  */
 import assert from 'node:assert/strict';
 import { BrokerError } from '../errors.ts';
