@@ -151,6 +151,12 @@ interface State {
   firstStep: number[];
   steps: number;
   /**
+   * Every step, in order: the unit it belongs to (a whole path, swap or drained partition, which
+   * lowers the measure on its own), the partition and its list after the step. A cut plan replays it.
+   */
+  log: { unit: number; pi: number; replicas: number[] }[];
+  unit: number;
+  /**
    * Per (edge kind, x, y), how many unpinned partitions on broker index x could move that replica to
    * y, at `kind * n * n + x * n + y`; kept up to date by every move, so the path search asks in
    * constant time whether an edge exists. Empty until needed.
@@ -195,11 +201,10 @@ export function planRebalance(input: BalanceInput): BalancePlan {
   balanceLeaders(st);
   balanceBytes(st);
 
-  let moves = collectMoves(st);
   if (input.maxMoves !== undefined) {
     assert.ok(Number.isSafeInteger(input.maxMoves) && input.maxMoves >= 0, 'maxMoves is a count');
-    moves = moves.slice(0, input.maxMoves);
   }
+  const moves = planMoves(st, input.maxMoves ?? Number.POSITIVE_INFINITY);
   return { moves, before, after: loads(loadIds, applyMoves(input.partitions, moves)) };
 }
 
@@ -250,6 +255,8 @@ function makeState(brokers: readonly BalancerBroker[], partitions: readonly Bala
     bytes: new Array(n).fill(0),
     firstStep: new Array(parts.length).fill(-1),
     steps: 0,
+    log: [],
+    unit: 0,
     movable: new Int32Array(0),
     leadable: new Int32Array(0),
     bySize: [],
@@ -290,6 +297,7 @@ function checkDrainable(st: State, draining: ReadonlySet<number>): void {
 function touch(st: State, pi: number): void {
   if (st.firstStep[pi] < 0) st.firstStep[pi] = st.steps;
   st.steps++;
+  st.log.push({ unit: st.unit, pi, replicas: [...st.parts[pi].replicas] });
 }
 
 /** Moves partition `pi`'s replica at list position `pos` to broker index `to`. */
@@ -438,6 +446,7 @@ function keepsRacks(st: State, p: Part, x: number, y: number): boolean {
 function drain(st: State, draining: ReadonlySet<number>): void {
   st.parts.forEach((p, pi) => {
     if (p.pinned) return;
+    st.unit++;
     for (let pos = 0; pos < p.replicas.length; pos++) {
       if (!draining.has(p.replicas[pos])) continue;
       let best = -1;
@@ -542,6 +551,7 @@ function augmentAll(
     if (!path) return;
     // The last edge first: were the plan cut part way, the target has gained already. An edge stays
     // available while later ones are carried out: they only take load away from its target.
+    st.unit++;
     for (let i = path.length - 2; i >= 0; i--) {
       const pi = pick(path[i], path[i + 1], kind);
       assert.ok(pi !== undefined, 'an edge of the path is still there');
@@ -677,6 +687,8 @@ function leaderMove(st: State): boolean {
         if (!saved.has(i)) saved.set(i, [[...st.parts[i].replicas], st.firstStep[i]]);
       };
       save(pi);
+      const logged = st.log.length;
+      st.unit++;
       moveReplica(st, pi, 0, y);
       let ok = true;
       if (st.leaders[y] > leadersA - 1) {
@@ -718,6 +730,7 @@ function leaderMove(st: State): boolean {
         restore(st, i, replicas);
         st.firstStep[i] = firstStep;
       }
+      st.log.length = logged;
     }
   }
   return false;
@@ -801,31 +814,81 @@ function swapBytes(st: State, h: number, l: number): boolean {
   }
   if (!best) return false;
   const [pi, qi] = best;
+  st.unit++;
   moveReplica(st, pi, st.parts[pi].replicas.indexOf(hId), l);
   moveReplica(st, qi, st.parts[qi].replicas.indexOf(lId), h);
   return true;
 }
 
-/** One move per partition that changed, in the order of their first steps. */
-function collectMoves(st: State): Move[] {
-  const moved: number[] = [];
-  st.parts.forEach((p, pi) => {
-    if (st.firstStep[pi] < 0) return;
-    const same = p.replicas.every((id, i) => id === p.source.replicas[i]);
-    if (!same) moved.push(pi);
-  });
-  moved.sort((a, b) => st.firstStep[a] - st.firstStep[b]);
-  return moved.map((pi) => {
-    const p = st.parts[pi];
-    assert.equal(p.replicas.length, p.source.replicas.length, 'a move keeps the replication factor');
-    assert.equal(new Set(p.replicas).size, p.replicas.length, 'a move never doubles a replica');
-    return {
-      topic: p.source.topic,
-      partition: p.source.partition,
-      from: [...p.source.replicas],
-      to: [...p.replicas],
-    };
-  });
+/**
+ * The moves of the plan: one per partition that changed, from its list to its final one, in the order
+ * of their first steps. Cut to `maxMoves`, it is the moves of the longest run of whole units from the
+ * start that changes at most that many partitions (so what is carried out is a state the plan passed
+ * through, lower in the measure than the start), or, when the first unit alone changes more, as many
+ * of its steps as fit (carried out last edge first, a cut path does not raise the measure either).
+ */
+function planMoves(st: State, maxMoves: number): Move[] {
+  const now = new Map<number, number[]>();
+  const first = new Map<number, number>();
+  const changed = new Set<number>();
+  const same = (a: readonly number[], b: readonly number[]) => a.every((id, i) => id === b[i]);
+  const step = (k: number) => {
+    const { pi, replicas } = st.log[k];
+    if (!first.has(pi)) first.set(pi, k);
+    now.set(pi, replicas);
+    if (same(replicas, st.parts[pi].source.replicas)) changed.delete(pi);
+    else changed.add(pi);
+  };
+  let k = 0;
+  while (k < st.log.length) {
+    let end = k;
+    while (end < st.log.length && st.log[end].unit === st.log[k].unit) end++;
+    // Try the whole unit; undo it if it changes too many partitions.
+    const before = new Map<
+      number,
+      { list: number[] | undefined; first: number | undefined; changed: boolean }
+    >();
+    for (let i = k; i < end; i++) {
+      const pi = st.log[i].pi;
+      if (!before.has(pi))
+        before.set(pi, { list: now.get(pi), first: first.get(pi), changed: changed.has(pi) });
+    }
+    for (let i = k; i < end; i++) step(i);
+    if (changed.size <= maxMoves) {
+      k = end;
+      continue;
+    }
+    for (const [pi, was] of before) {
+      if (was.list) now.set(pi, was.list);
+      else now.delete(pi);
+      if (was.first === undefined) first.delete(pi);
+      else first.set(pi, was.first);
+      if (was.changed) changed.add(pi);
+      else changed.delete(pi);
+    }
+    if (k === 0) {
+      for (let i = k; i < end; i++) {
+        const pi = st.log[i].pi;
+        if (!changed.has(pi) && changed.size >= maxMoves) break;
+        step(i);
+      }
+    }
+    break;
+  }
+  return [...changed]
+    .sort((a, b) => first.get(a)! - first.get(b)!)
+    .map((pi) => {
+      const p = st.parts[pi];
+      const to = now.get(pi)!;
+      assert.equal(to.length, p.source.replicas.length, 'a move keeps the replication factor');
+      assert.equal(new Set(to).size, to.length, 'a move never doubles a replica');
+      return {
+        topic: p.source.topic,
+        partition: p.source.partition,
+        from: [...p.source.replicas],
+        to: [...to],
+      };
+    });
 }
 
 /** `partitions` with `moves` carried out. */

@@ -141,6 +141,9 @@ function checkMoves(input: BalanceInput, moves: readonly Move[], where: string) 
   }
 }
 
+/** The brokers a plan reports loads for. */
+const loadIds = (input: BalanceInput) => [...input.brokers.map((b) => b.id), ...(input.draining ?? [])];
+
 /** One seeded random cluster. */
 function randomInput(seed: number): BalanceInput {
   const rng = prng(seed);
@@ -190,10 +193,9 @@ function randomInput(seed: number): BalanceInput {
 function checkFullPlan(input: BalanceInput, where: string) {
   const plan = planRebalance(input);
   checkMoves(input, plan.moves, where);
-  const ids = [...input.brokers.map((b) => b.id), ...(input.draining ?? [])];
   const after = apply(input.partitions, plan.moves, where);
-  assert.deepEqual(plan.before, loadsOf(ids, input.partitions), `${where}: before`);
-  assert.deepEqual(plan.after, loadsOf(ids, after), `${where}: after`);
+  assert.deepEqual(plan.before, loadsOf(loadIds(input), input.partitions), `${where}: before`);
+  assert.deepEqual(plan.after, loadsOf(loadIds(input), after), `${where}: after`);
   checkBalanced(input, after, where);
   // Racks: a move off active brokers never loses a rack when the racks are of one size and nothing is
   // pinned (so a rack-keeping choice always exists). The racks of draining brokers are not known.
@@ -260,8 +262,18 @@ describe('balancer: seeded random clusters', () => {
         partitions: [...input.partitions].reverse(),
       };
       assert.deepEqual(planRebalance(shuffled), plan, `${where}: deterministic`);
-      // maxMoves returns the plan's first moves.
-      assert.deepEqual(planRebalance({ ...input, maxMoves: 3 }).moves, plan.moves.slice(0, 3), where);
+      // maxMoves cuts the plan after its first steps: at most that many valid moves, the whole plan
+      // when it fits, and the reported loads are those of the cut.
+      const cut = planRebalance({ ...input, maxMoves: 3 });
+      assert.ok(cut.moves.length <= 3 && cut.moves.length >= Math.min(1, plan.moves.length), `${where}: cut`);
+      checkMoves(input, cut.moves, `${where} cut`);
+      assert.deepEqual(
+        cut.after,
+        loadsOf(loadIds(input), apply(input.partitions, cut.moves, where)),
+        `${where} cut`,
+      );
+      const all = planRebalance({ ...input, maxMoves: plan.moves.length });
+      assert.deepEqual(all, plan, `${where}: maxMoves of the plan's length gives the plan`);
     }
   });
 
