@@ -46,18 +46,22 @@
  * 1 of brokers 1 and 2 leave leaders at 2 and 0 whatever moves. The racks of draining and fenced
  * brokers are not in the input, so each counts as a rack of its own.
  *
- * Every step strictly lowers, in lexicographic order, (replicas on draining brokers, the sum of
- * squared replica counts, the sum of squared leader counts, the sum of squared bytes), so the plan is
- * finite. Steps on one partition merge into one move (its original list to its final one), placed
- * where its first step was: draining moves come first, then replica-count moves, leader reorders and
- * byte swaps. The controller carries out the first few and plans again, so a cut plan must not lead
- * back uphill: a path is carried out from its last edge, so any part of it already applied moves a
- * unit from a broker to one holding two fewer or from an intermediate (which holds at least one more
- * than the target) to the target, never raising the sum of squares; after half a byte swap, the count
- * goal's choice of size picks the swap's other half, not the way back. That the loop converges is
- * checked by the property test rather than proven for every cut. Partitions are taken in (topic,
- * partition) order and brokers by id, so the same input gives the same plan in whatever order it lists
- * them.
+ * Every unit of steps (a drained partition, a path, a leader move, a swap) strictly lowers, in
+ * lexicographic order, (replicas on draining brokers, the sum of squared replica counts, the sum of
+ * squared leader counts, the sum of squared bytes), so the plan is finite. Steps on one partition
+ * merge into one move (its original list to its final one), placed where its first step was: draining
+ * moves come first, then replica-count moves, leader reorders and byte swaps. The controller carries
+ * out a few moves (`maxMoves`) and plans again, so a cut plan must not lead back uphill. Cutting the
+ * merged list would (a partition moved along a path and back later is no move at all, leaving the
+ * path's other steps without their end: two states then alternated forever), so a cut plan is the
+ * moves of the longest run of whole units from the start that changes at most `maxMoves` partitions:
+ * a state the full plan passed through. When the first unit alone changes more, as many of its steps
+ * as fit are taken; a path is carried out from its last edge, so any part of it moves a unit from an
+ * intermediate broker (holding at least one more than the target) to the target, which does not
+ * raise the sum of squares; half a byte swap can, and the next plan's count goal then picks a
+ * replica of the swap's other size to restore the counts. That the loop converges is checked by the
+ * property test rather than proven for every cut. Partitions are taken in (topic, partition) order
+ * and brokers by id, so the same input gives the same plan in whatever order it lists them.
  *
  * Pinned partitions (being reassigned) never move but count where they are; replicas on brokers in
  * neither `brokers` nor `draining` (fenced ones) stay where they are and count for nobody, and a
@@ -91,7 +95,11 @@ export interface BalanceInput {
   /** Brokers every replica must leave (being decommissioned); not in `brokers`. */
   draining?: readonly number[];
   partitions: readonly BalancerPartition[];
-  /** Most moves to return (the first ones of the full plan); all when absent. */
+  /**
+   * Most moves to return: those of the plan's first whole steps that fit (see the header), which are
+   * the first moves of the full plan when no later step changes their partitions again; all when
+   * absent.
+   */
   maxMoves?: number;
 }
 
