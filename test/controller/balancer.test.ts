@@ -112,7 +112,8 @@ function checkBalanced(input: BalanceInput, partitions: readonly BalancerPartiti
     );
   }
   // Preferred leaders: no chain of reorders evens them further; within one when nothing is pinned
-  // and no preferred leader is fenced (see the header of balancer.ts for why that suffices).
+  // and no preferred leader is fenced (the header of balancer.ts: what its local search reaches on
+  // these clusters, not a theorem; pinned partitions can make it impossible).
   const leaderEdge = (x: number, y: number) =>
     movable.some((p) => p.replicas[0] === x && p.replicas.includes(y));
   assert.ok(
@@ -342,7 +343,10 @@ describe('balancer: scenarios', () => {
     const input = { brokers: plain(1, 2, 3, 4), partitions: threeBrokers(12) };
     const plan = checkFullPlan(input, 'join');
     assert.equal(replicaMoves(plan.moves), 6);
-    for (const m of plan.moves) assert.ok(m.to.includes(4), `${key(m)} moves to the new broker`);
+    for (const m of plan.moves) {
+      const added = m.to.filter((id) => !m.from.includes(id));
+      assert.ok(added.length === 0 || (added.length === 1 && added[0] === 4), `${key(m)} moves only to 4`);
+    }
     assert.deepEqual(
       plan.after.map((l) => [l.id, l.replicas, l.leaders]),
       [
