@@ -23,8 +23,8 @@
  * 3. Preferred leaders: the same augmenting paths over preferred-leader counts, where an edge x -> y is
  *    a movable partition led by x with a replica on y, carried out by moving y to the front of the list
  *    (no data moves; a partition in the plan already is preferred, costing no extra move). This reaches
- *    the optimum over reorders, by the same argument. When no path is left and a broker still leads two
- *    or more more than another, `leaderMove` tries replica moves: a partition led by a moves that
+ *    the optimum over reorders, by the same argument. When no path is left and a broker still leads at
+ *    least two more than another, `leaderMove` tries replica moves: a partition led by a moves that
  *    replica to y, then a chain of reorders and a chain of rack-keeping follower moves restore leader
  *    and replica balance; a trial that finds no chain is undone.
  * 4. Bytes: when the heaviest broker holds more than `bytesRatioMax` times the bytes of the lightest
@@ -38,13 +38,15 @@
  * Guarantees of the full plan: every replica of a movable partition leaves the draining brokers; no
  * list repeats a broker, changes length or gains a broker outside `brokers`; replica counts over
  * `brokers` end within one whenever that is possible, and otherwise as even as possible; preferred
- * leaders end at the reorder optimum (no chain of reorders evens them further); a move never loses a
- * rack unless the counts need it. Preferred leaders also ended within one in every seeded cluster of
- * the property test without pinned partitions or fenced preferred leaders, but the replica-move step
- * is a local search (it keeps racks, and tries one partition per pair of brokers), not proven to
- * reach it. With pinned partitions it can be impossible: two pinned partitions of factor 1 on broker
- * 1 of brokers 1 and 2 leave leaders at 2 and 0 whatever moves. The racks of draining and fenced
- * brokers are not in the input, so each counts as a rack of its own.
+ * leaders end at the reorder optimum (no chain of reorders evens them further); a drained replica
+ * goes where the partition keeps the most racks, leader moves and byte swaps always keep racks, and a
+ * count move loses one only when no rack-keeping path could even the counts at that step. Preferred
+ * leaders also ended within one in every seeded cluster of the property test without pinned
+ * partitions or fenced preferred leaders, but the replica-move step is a local search (it keeps racks,
+ * and tries one partition per pair of brokers), not proven to reach it. With pinned partitions it can
+ * be impossible: two pinned partitions of factor 1 on broker 1 of brokers 1 and 2 leave leaders at 2
+ * and 0 whatever moves. The racks of draining and fenced brokers are not in the input, so each counts
+ * as a rack of its own.
  *
  * Every unit of steps (a drained partition, a path, a leader move, a swap) strictly lowers, in
  * lexicographic order, (replicas on draining brokers, the sum of squared replica counts, the sum of
