@@ -523,10 +523,10 @@ function byLoadAsc(st: State, load: readonly number[]): number[] {
 }
 
 /**
- * Runs augmenting paths over `load` until no broker exceeds another by two along a path, over the
- * edges of the first of `kinds` that has one. `pick(x, y, kind)` is the partition to carry one unit of load from broker index x to y
- * over an edge of that kind, undefined when there is none; `exists` answers the same question,
- * faster; `apply` carries the unit over.
+ * Runs augmenting paths over `load` until no broker exceeds another by two along a path, each over
+ * the edges of the first of `kinds` that has one. `pick(x, y, kind)` is the partition to carry one
+ * unit of load from broker index x to y over an edge of that kind, undefined when there is none;
+ * `exists` answers the same question, faster; `apply` carries the unit over.
  */
 function augmentAll(
   st: State,
