@@ -526,13 +526,14 @@ function byLoadAsc(st: State, load: readonly number[]): number[] {
  * Runs augmenting paths over `load` until no broker exceeds another by two along a path, each over
  * the edges of the first of `kinds` that has one. `pick(x, y, kind)` is the partition to carry one
  * unit of load from broker index x to y over an edge of that kind, undefined when there is none;
- * `exists` answers the same question, faster; `apply` carries the unit over.
+ * `candidates` counts the partitions it could choose from, in constant time; `apply` carries the unit
+ * over.
  */
 function augmentAll(
   st: State,
   load: number[],
   kinds: readonly EdgeKind[],
-  exists: (x: number, y: number, kind: EdgeKind) => boolean,
+  candidates: (x: number, y: number, kind: EdgeKind) => number,
   pick: (x: number, y: number, kind: EdgeKind) => number | undefined,
   apply: (pi: number, x: number, y: number) => void,
 ): void {
@@ -545,14 +546,18 @@ function augmentAll(
     let kind = kinds[0];
     for (const k of kinds) {
       kind = k;
-      for (const a of desc) {
+      // Of equally loaded sources, the one with the most replicas that could go straight to the least
+      // loaded broker first: its choice is widest, and finding one that fits is quickest.
+      const direct = (a: number) => candidates(a, asc[0], k);
+      const sources = [...desc].sort((a, b) => load[b] - load[a] || direct(b) - direct(a));
+      for (const a of sources) {
         if (load[a] - load[asc[0]] <= 1) break;
         path = augmentingPath(
           n,
           a,
           asc,
           (b) => load[b] <= load[a] - 2,
-          (x, y) => exists(x, y, k),
+          (x, y) => candidates(x, y, k) > 0,
         );
         if (path) break;
       }
@@ -572,16 +577,16 @@ function augmentAll(
 
 /** Goal 2: replica counts within one of each other (as even as possible). */
 function balanceCounts(st: State): void {
-  const exists = (x: number, y: number, kind: EdgeKind) => canMove(st, x, y, kind);
+  const candidates = (x: number, y: number, kind: EdgeKind) => movable(st, x, y, kind);
   const pick = (x: number, y: number, kind: EdgeKind) => pickReplica(st, x, y, kind);
-  augmentAll(st, st.counts, [KEEPS_RACKS, ANY], exists, pick, (pi, from, to) => {
+  augmentAll(st, st.counts, [KEEPS_RACKS, ANY], candidates, pick, (pi, from, to) => {
     moveReplica(st, pi, st.parts[pi].replicas.indexOf(st.ids[from]), to);
   });
 }
 
-function canMove(st: State, x: number, y: number, kind: EdgeKind): boolean {
+function movable(st: State, x: number, y: number, kind: EdgeKind): number {
   const n = st.ids.length;
-  return st.movable[kind * n * n + x * n + y] > 0;
+  return st.movable[kind * n * n + x * n + y];
 }
 
 /**
@@ -609,10 +614,10 @@ function pickReplica(st: State, x: number, y: number, kind: EdgeKind): number | 
   const xId = st.ids[x];
   const yId = st.ids[y];
   const fits = (pi: number) => {
-    const r = st.parts[pi].replicas;
-    if (r.includes(yId)) return false;
-    const pos = r.indexOf(xId);
-    return kind === ANY || (keepsRacks(st, st.parts[pi], x, y) && (kind === KEEPS_RACKS || pos > 0));
+    const p = st.parts[pi];
+    // The rack test first: bit operations, where the others search the list.
+    if (kind !== ANY && !keepsRacks(st, p, x, y)) return false;
+    return !p.replicas.includes(yId) && (kind !== FOLLOWER_KEEPS_RACKS || p.replicas[0] !== xId);
   };
   const size = (k: number) => st.parts[list[k]].source.bytes;
   let lo = 0;
@@ -658,7 +663,7 @@ function balanceLeaders(st: State): void {
       st,
       st.leaders,
       [ANY],
-      (x, y) => st.leadable[x * st.ids.length + y] > 0,
+      (x, y) => st.leadable[x * st.ids.length + y],
       reorder,
       (pi, _, to) => lead(st, pi, to),
     );
@@ -724,7 +729,7 @@ function leaderMove(st: State): boolean {
           y,
           byLoadAsc(st, st.counts),
           (z) => st.counts[z] <= countA - 1,
-          (u, v) => canMove(st, u, v, FOLLOWER_KEEPS_RACKS),
+          (u, v) => movable(st, u, v, FOLLOWER_KEEPS_RACKS) > 0,
         );
         if (path) {
           for (let i = path.length - 2; i >= 0; i--) {
