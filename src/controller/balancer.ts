@@ -32,8 +32,9 @@
  *    than the imbalance), a replica of p on a heavy broker H and one of q on a light broker L change
  *    places, with 0 < bytes(p) - bytes(q) < bytes(H) - bytes(L), near half of it, where p and q are
  *    both led by, or both followed by, H and L respectively and both moves keep racks: replica and
- *    leader counts do not change, and the pair's spread falls. It stops when the rule is met or no such
- *    swap is left between any heavy and light pair over the rule.
+ *    leader counts do not change, and the pair's spread falls. When H holds more replicas than L, a
+ *    single move of a replica H follows does the same with half the data. It stops when the rule is
+ *    met or no such move is left between any heavy and light pair over the rule.
  *
  * Guarantees of the full plan: every replica of a movable partition leaves the draining brokers; no
  * list repeats a broker, changes length or gains a broker outside `brokers`; replica counts over
@@ -773,7 +774,7 @@ function balanceBytes(st: State): void {
     for (let i = 0; i < n && !done; i++) {
       for (let j = n - 1; j > i && !done; j--) {
         if (!bytesImbalanced(st.bytes[desc[i]], st.bytes[desc[j]])) break;
-        done = swapBytes(st, desc[i], desc[j]);
+        done = moveBytes(st, desc[i], desc[j]) || swapBytes(st, desc[i], desc[j]);
       }
     }
     if (!done) return;
@@ -830,9 +831,54 @@ function swapBytes(st: State, h: number, l: number): boolean {
   if (!best) return false;
   const [pi, qi] = best;
   st.unit++;
-  moveReplica(st, pi, st.parts[pi].replicas.indexOf(hId), l);
-  moveReplica(st, qi, st.parts[qi].replicas.indexOf(lId), h);
+  // The half that leaves the counts more than one apart first: were the plan cut after it, the next
+  // plan's count goal completes the swap (it picks a replica near the other half's size). The other
+  // half alone would leave them even, and the next byte goal could move it straight back.
+  const p = () => moveReplica(st, pi, st.parts[pi].replicas.indexOf(hId), l);
+  const q = () => moveReplica(st, qi, st.parts[qi].replicas.indexOf(lId), h);
+  if (st.counts[h] > st.counts[l]) {
+    q();
+    p();
+  } else {
+    p();
+    q();
+  }
   return true;
+}
+
+/**
+ * A single move evening bytes between heavy broker index `h` and light broker index `l` when h holds
+ * more replicas (so counts stay within one): a partition h follows (so leaders stay), not on l, whose
+ * move keeps racks, with 0 < bytes < spread, nearest spread / 2. False when there is none.
+ */
+function moveBytes(st: State, h: number, l: number): boolean {
+  if (st.counts[h] <= st.counts[l]) return false;
+  const hId = st.ids[h];
+  const lId = st.ids[l];
+  const spread = st.bytes[h] - st.bytes[l];
+  const list = st.bySize[h];
+  const size = (k: number) => st.parts[list[k]].source.bytes;
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (size(mid) < spread / 2) lo = mid + 1;
+    else hi = mid;
+  }
+  let left = lo - 1;
+  let right = lo;
+  while (left >= 0 || right < list.length) {
+    const takeRight =
+      left < 0 || (right < list.length && size(right) - spread / 2 <= spread / 2 - size(left));
+    const k = takeRight ? right++ : left--;
+    if (Math.abs(size(k) - spread / 2) >= spread / 2) break;
+    const p = st.parts[list[k]];
+    if (p.replicas[0] === hId || p.replicas.includes(lId) || !keepsRacks(st, p, h, l)) continue;
+    st.unit++;
+    moveReplica(st, list[k], p.replicas.indexOf(hId), l);
+    return true;
+  }
+  return false;
 }
 
 /**
