@@ -302,18 +302,41 @@ describe('balancer: seeded random clusters', () => {
     }
   });
 
-  it('regression: a cut plan of a path whose last step a later step undid cycled between two states', () => {
-    // Seed 1006166 (BALANCER_SEED=4242): the merged plan's first two moves were the middle edges of
-    // count paths; carried out alone, the next plan moved them back.
-    const input = randomInput(1006166);
-    let partitions = input.partitions;
-    for (let rounds = 0; ; rounds++) {
-      assert.ok(rounds <= 30, 'converges within 30 rounds');
-      const plan = planRebalance({ ...input, partitions, maxMoves: 2 });
-      if (plan.moves.length === 0) break;
-      partitions = apply(partitions, plan.moves, 'regression');
+  // Seed 1006166 (BALANCER_SEED=4242), two moves at a time: the merged plan's first two moves were the
+  // middle edges of count paths; carried out alone, the next plan moved them back. Seed 555085, one
+  // move at a time: half a byte swap left counts even and bytes worse, and the next plan's byte goal
+  // moved it back.
+  for (const [seed, maxMoves] of [
+    [1006166, 2],
+    [555085, 1],
+  ]) {
+    it(`regression: seed ${seed} with maxMoves ${maxMoves} cycled between states`, () => {
+      const input = randomInput(seed);
+      let partitions = input.partitions;
+      for (let rounds = 0; ; rounds++) {
+        assert.ok(rounds <= 40, 'converges within 40 rounds');
+        const plan = planRebalance({ ...input, partitions, maxMoves });
+        if (plan.moves.length === 0) break;
+        partitions = apply(partitions, plan.moves, `seed ${seed}`);
+      }
+      checkBalanced(input, partitions, `seed ${seed}`);
+    });
+  }
+
+  it('converges one move at a time too', () => {
+    for (let run = 0; run < 40 * runsScale; run++) {
+      const seed = baseSeed + 2_000_000 + run;
+      const input = randomInput(seed);
+      let partitions = input.partitions;
+      const full = planRebalance(input).moves.length;
+      for (let rounds = 0; ; rounds++) {
+        assert.ok(rounds <= 3 * full + 60, `seed ${seed}: converges within ${3 * full + 60} rounds`);
+        const plan = planRebalance({ ...input, partitions, maxMoves: 1 });
+        if (plan.moves.length === 0) break;
+        partitions = apply(partitions, plan.moves, `seed ${seed}`);
+      }
+      checkBalanced(input, partitions, `seed ${seed} one at a time`);
     }
-    checkBalanced(input, partitions, 'regression');
   });
 });
 
