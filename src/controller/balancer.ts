@@ -32,8 +32,9 @@
  *    than the imbalance), a replica of p on a heavy broker H and one of q on a light broker L change
  *    places, with 0 < bytes(p) - bytes(q) < bytes(H) - bytes(L), near half of it, where p and q are
  *    both led by, or both followed by, H and L respectively and both moves keep racks: replica and
- *    leader counts do not change, and the pair's spread falls. It stops when the rule is met or no such
- *    swap is left between any heavy and light pair over the rule.
+ *    leader counts do not change, and the pair's spread falls. When H holds more replicas than L, a
+ *    single move of a replica H follows does the same with half the data. It stops when the rule is
+ *    met or no such move is left between any heavy and light pair over the rule.
  *
  * Guarantees of the full plan: every replica of a movable partition leaves the draining brokers; no
  * list repeats a broker, changes length or gains a broker outside `brokers`; replica counts over
@@ -526,13 +527,14 @@ function byLoadAsc(st: State, load: readonly number[]): number[] {
  * Runs augmenting paths over `load` until no broker exceeds another by two along a path, each over
  * the edges of the first of `kinds` that has one. `pick(x, y, kind)` is the partition to carry one
  * unit of load from broker index x to y over an edge of that kind, undefined when there is none;
- * `exists` answers the same question, faster; `apply` carries the unit over.
+ * `candidates` counts the partitions it could choose from, in constant time; `apply` carries the unit
+ * over.
  */
 function augmentAll(
   st: State,
   load: number[],
   kinds: readonly EdgeKind[],
-  exists: (x: number, y: number, kind: EdgeKind) => boolean,
+  candidates: (x: number, y: number, kind: EdgeKind) => number,
   pick: (x: number, y: number, kind: EdgeKind) => number | undefined,
   apply: (pi: number, x: number, y: number) => void,
 ): void {
@@ -545,14 +547,18 @@ function augmentAll(
     let kind = kinds[0];
     for (const k of kinds) {
       kind = k;
-      for (const a of desc) {
+      // Of equally loaded sources, the one with the most replicas that could go straight to the least
+      // loaded broker first: its choice is widest, and finding one that fits is quickest.
+      const direct = (a: number) => candidates(a, asc[0], k);
+      const sources = [...desc].sort((a, b) => load[b] - load[a] || direct(b) - direct(a));
+      for (const a of sources) {
         if (load[a] - load[asc[0]] <= 1) break;
         path = augmentingPath(
           n,
           a,
           asc,
           (b) => load[b] <= load[a] - 2,
-          (x, y) => exists(x, y, k),
+          (x, y) => candidates(x, y, k) > 0,
         );
         if (path) break;
       }
@@ -572,16 +578,16 @@ function augmentAll(
 
 /** Goal 2: replica counts within one of each other (as even as possible). */
 function balanceCounts(st: State): void {
-  const exists = (x: number, y: number, kind: EdgeKind) => canMove(st, x, y, kind);
+  const candidates = (x: number, y: number, kind: EdgeKind) => movable(st, x, y, kind);
   const pick = (x: number, y: number, kind: EdgeKind) => pickReplica(st, x, y, kind);
-  augmentAll(st, st.counts, [KEEPS_RACKS, ANY], exists, pick, (pi, from, to) => {
+  augmentAll(st, st.counts, [KEEPS_RACKS, ANY], candidates, pick, (pi, from, to) => {
     moveReplica(st, pi, st.parts[pi].replicas.indexOf(st.ids[from]), to);
   });
 }
 
-function canMove(st: State, x: number, y: number, kind: EdgeKind): boolean {
+function movable(st: State, x: number, y: number, kind: EdgeKind): number {
   const n = st.ids.length;
-  return st.movable[kind * n * n + x * n + y] > 0;
+  return st.movable[kind * n * n + x * n + y];
 }
 
 /**
@@ -609,10 +615,10 @@ function pickReplica(st: State, x: number, y: number, kind: EdgeKind): number | 
   const xId = st.ids[x];
   const yId = st.ids[y];
   const fits = (pi: number) => {
-    const r = st.parts[pi].replicas;
-    if (r.includes(yId)) return false;
-    const pos = r.indexOf(xId);
-    return kind === ANY || (keepsRacks(st, st.parts[pi], x, y) && (kind === KEEPS_RACKS || pos > 0));
+    const p = st.parts[pi];
+    // The rack test first: bit operations, where the others search the list.
+    if (kind !== ANY && !keepsRacks(st, p, x, y)) return false;
+    return !p.replicas.includes(yId) && (kind !== FOLLOWER_KEEPS_RACKS || p.replicas[0] !== xId);
   };
   const size = (k: number) => st.parts[list[k]].source.bytes;
   let lo = 0;
@@ -658,7 +664,7 @@ function balanceLeaders(st: State): void {
       st,
       st.leaders,
       [ANY],
-      (x, y) => st.leadable[x * st.ids.length + y] > 0,
+      (x, y) => st.leadable[x * st.ids.length + y],
       reorder,
       (pi, _, to) => lead(st, pi, to),
     );
@@ -724,7 +730,7 @@ function leaderMove(st: State): boolean {
           y,
           byLoadAsc(st, st.counts),
           (z) => st.counts[z] <= countA - 1,
-          (u, v) => canMove(st, u, v, FOLLOWER_KEEPS_RACKS),
+          (u, v) => movable(st, u, v, FOLLOWER_KEEPS_RACKS) > 0,
         );
         if (path) {
           for (let i = path.length - 2; i >= 0; i--) {
@@ -768,7 +774,7 @@ function balanceBytes(st: State): void {
     for (let i = 0; i < n && !done; i++) {
       for (let j = n - 1; j > i && !done; j--) {
         if (!bytesImbalanced(st.bytes[desc[i]], st.bytes[desc[j]])) break;
-        done = swapBytes(st, desc[i], desc[j]);
+        done = moveBytes(st, desc[i], desc[j]) || swapBytes(st, desc[i], desc[j]);
       }
     }
     if (!done) return;
@@ -825,9 +831,54 @@ function swapBytes(st: State, h: number, l: number): boolean {
   if (!best) return false;
   const [pi, qi] = best;
   st.unit++;
-  moveReplica(st, pi, st.parts[pi].replicas.indexOf(hId), l);
-  moveReplica(st, qi, st.parts[qi].replicas.indexOf(lId), h);
+  // The half that leaves the counts more than one apart first: were the plan cut after it, the next
+  // plan's count goal completes the swap (it picks a replica near the other half's size). The other
+  // half alone would leave them even, and the next byte goal could move it straight back.
+  const p = () => moveReplica(st, pi, st.parts[pi].replicas.indexOf(hId), l);
+  const q = () => moveReplica(st, qi, st.parts[qi].replicas.indexOf(lId), h);
+  if (st.counts[h] > st.counts[l]) {
+    q();
+    p();
+  } else {
+    p();
+    q();
+  }
   return true;
+}
+
+/**
+ * A single move evening bytes between heavy broker index `h` and light broker index `l` when h holds
+ * more replicas (so counts stay within one): a partition h follows (so leaders stay), not on l, whose
+ * move keeps racks, with 0 < bytes < spread, nearest spread / 2. False when there is none.
+ */
+function moveBytes(st: State, h: number, l: number): boolean {
+  if (st.counts[h] <= st.counts[l]) return false;
+  const hId = st.ids[h];
+  const lId = st.ids[l];
+  const spread = st.bytes[h] - st.bytes[l];
+  const list = st.bySize[h];
+  const size = (k: number) => st.parts[list[k]].source.bytes;
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (size(mid) < spread / 2) lo = mid + 1;
+    else hi = mid;
+  }
+  let left = lo - 1;
+  let right = lo;
+  while (left >= 0 || right < list.length) {
+    const takeRight =
+      left < 0 || (right < list.length && size(right) - spread / 2 <= spread / 2 - size(left));
+    const k = takeRight ? right++ : left--;
+    if (Math.abs(size(k) - spread / 2) >= spread / 2) break;
+    const p = st.parts[list[k]];
+    if (p.replicas[0] === hId || p.replicas.includes(lId) || !keepsRacks(st, p, h, l)) continue;
+    st.unit++;
+    moveReplica(st, list[k], p.replicas.indexOf(hId), l);
+    return true;
+  }
+  return false;
 }
 
 /**
