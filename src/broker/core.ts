@@ -1138,6 +1138,14 @@ export class BrokerCore {
           ? `partition ${topic}-${index} has no leader: its replicas ${reg.replicas.join(', ')} are all unavailable`
           : `node ${this.numericNodeId} does not lead partition ${topic}-${index}; node ${reg.leader} does`,
       );
+    // The image this request saw still makes this node the leader while the replica is already going
+    // (a move took it off this node, and the image that says so is published next): the partition
+    // exists and moved, which clients handle by asking for metadata again.
+    if (!this.partitions.holds(topic, index))
+      throw new BrokerError(
+        'NOT_LEADER_OR_FOLLOWER',
+        `node ${this.numericNodeId} no longer holds ${topic}-${index}: it moved to other nodes`,
+      );
     this.partitions.get(topic, index); // KAFKA_STORAGE_ERROR when its log is offline here
     const part = this.#replicas.get(`${topic}-${index}`);
     if (!part)

@@ -74,6 +74,9 @@
 import assert from 'node:assert/strict';
 import { BrokerError } from '../errors.ts';
 
+/** The most distinct racks the balancer weighs (racks are bits of a 32-bit mask); past it, none. */
+export const RACKS_MAX = 30;
+
 /** A broker that may receive replicas (active and not being decommissioned). */
 export interface BalancerBroker {
   id: number;
@@ -232,8 +235,10 @@ function makeState(brokers: readonly BalancerBroker[], partitions: readonly Bala
     return i === undefined ? `\u0000${id}` : racks[i];
   };
   // Racks as bits of a mask: the path search asks whether a move keeps racks millions of times.
+  // More racks than a mask holds (RACKS_MAX, a cluster's node.rack settings allow it): racks are
+  // left out of the plan, as if no node named one, rather than refuse to balance.
   const rackNames = [...new Set(racks)].sort();
-  assert.ok(rackNames.length <= 30, `at most 30 racks, got ${rackNames.length}`);
+  const rackAware = rackNames.length <= RACKS_MAX;
   const parts = [...partitions]
     .sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition))
     .map((source) => {
@@ -258,7 +263,7 @@ function makeState(brokers: readonly BalancerBroker[], partitions: readonly Bala
     index,
     racks,
     rackOf,
-    rackIndex: racks.map((r) => rackNames.indexOf(r)),
+    rackIndex: racks.map((r) => (rackAware ? rackNames.indexOf(r) : 0)),
     parts,
     holds: Array.from({ length: n }, () => new Set<number>()),
     counts: new Array(n).fill(0),
@@ -784,7 +789,9 @@ function balanceBytes(st: State): void {
 /**
  * A swap between heavy broker index `h` and light broker index `l`, carried out; false when none
  * helps. It wants partitions p on h and q on l with 0 < bytes(p) - bytes(q) < spread (so the pair's
- * spread falls) nearest spread / 2, where h leads p exactly when l leads q (so leader counts stay) and
+ * spread falls) nearest spread / 2, and a gain, 2 (bytes(p) - bytes(q)), of at least bytesSpreadMax
+ * and a quarter of the bytes it copies (two near-equal replicas of a GiB each are not swapped to
+ * shift a few MiB), where h leads p exactly when l leads q (so leader counts stay) and
  * both moves keep racks. The largest p are tried first, and the first pair that at least halves the
  * spread is taken: the best would cost a search of every pair, and any such pair converges.
  */
@@ -821,6 +828,9 @@ function swapBytes(st: State, h: number, l: number): boolean {
       const at = takeRight ? right++ : left--;
       const gap = Math.abs(size(at) - want);
       if (gap >= bestGap || gap >= spread / 2) break;
+      // Worth its copying: a swap copies both replicas to even the pair by twice their difference,
+      // which must be at least bytesSpreadMax and a quarter of what it copies.
+      if (2 * (pBytes - size(at)) < Math.max(bytesSpreadMax, (pBytes + size(at)) / 4)) continue;
       const qi = light[at];
       const q = st.parts[qi];
       if (q.replicas.includes(hId) || (q.replicas[0] === lId) !== pLed || !keepsRacks(st, q, l, h)) continue;
