@@ -216,6 +216,20 @@ try {
   }
   const all = await placements(c);
   const held = (id: number) => all.filter((p) => p.replicas.includes(id)).length;
+  // What the controller started, when (from its log lines), and node 4's copy rate second by second.
+  const moveLog = c.nodes.flatMap((n) =>
+    n.logs
+      .filter((l) => l.msg === 'started partition moves to balance the cluster')
+      .map((l) => ({
+        atSec: Number(((Number(l.time) - (Date.now() - (performance.now() - t0))) / 1000).toFixed(1)),
+        moves: l.moves,
+      })),
+  );
+  const copyTimeline: number[] = [];
+  for (let sec = 1; sec * 1000 <= balancedAt - t0; sec++) {
+    const at = (ms: number) => samples.findLast((x) => x.at - t0 <= ms)?.bytes ?? 0;
+    copyTimeline.push(Number(((at(sec * 1000) - at((sec - 1) * 1000)) / MiB).toFixed(1)));
+  }
   Object.assign(results, {
     moveSec,
     node4Bytes: took,
@@ -228,6 +242,8 @@ try {
     produceMiBPerSecBefore: before,
     produceMiBPerSecDuring: during,
     produceRatioDuringToBefore: during / before,
+    moveLog,
+    copyMiBPerSecond: copyTimeline,
   });
   console.log(
     [

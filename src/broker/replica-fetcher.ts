@@ -18,11 +18,11 @@
  *
  * Replicas being added by a reassignment (issue 14) copy under one throttle per node
  * (`replication.reassignment_bytes_per_sec`, Kafka's follower.replication.throttled.rate): a token
- * bucket holding at most one second's bytes. A throttled partition asks for no more than the bucket
- * holds, what it receives is taken from the bucket (which may go below zero by one answer), and while
- * the bucket is empty it is left out of the fetch until the bucket refills; the other partitions,
- * those already in sync, fetch as before. Over any long interval the throttled bytes stay within the
- * rate plus one second's burst.
+ * bucket holding at most a tenth of a second's bytes. A throttled partition asks for no more than the
+ * bucket holds, what it receives is taken from the bucket (which may go below zero by one answer: a
+ * leader sends at least one whole batch), and while the bucket is empty it is left out of the fetch
+ * until the bucket refills; the other partitions, those already in sync, fetch as before. Over any
+ * interval the throttled bytes stay within the rate plus a tenth of a second's worth and one batch.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BrokerError } from '../errors.ts';
@@ -51,9 +51,11 @@ export interface ReplicaFetcherOptions {
   throttleBytesPerSec?: number;
 }
 
-/** A token bucket of bytes, refilled at `rate` per second up to one second's worth. */
+/** A token bucket of bytes, refilled at `rate` per second up to a tenth of a second's worth. */
 export class ByteThrottle {
   readonly rate: number;
+  /** The most the bucket holds: the burst above the rate that any interval may see. */
+  readonly capacity: number;
   #tokens: number;
   #at: number;
   readonly #clock: () => number;
@@ -63,13 +65,14 @@ export class ByteThrottle {
   constructor(rate: number, clock: () => number = Date.now) {
     this.rate = rate;
     this.#clock = clock;
-    this.#tokens = rate;
+    this.capacity = rate / 10;
+    this.#tokens = this.capacity;
     this.#at = clock();
   }
 
   #refill(): void {
     const now = this.#clock();
-    this.#tokens = Math.min(this.rate, this.#tokens + ((now - this.#at) * this.rate) / 1000);
+    this.#tokens = Math.min(this.capacity, this.#tokens + ((now - this.#at) * this.rate) / 1000);
     this.#at = now;
   }
 
