@@ -18,7 +18,7 @@ import type {
   ProducerIdBlock,
   ReassignmentRequest,
 } from '../controller/controller.ts';
-import type { ControllerOp } from '../controller/ops.ts';
+import { type ControllerOp, partitionSizesPerHeartbeatMax } from '../controller/ops.ts';
 import { ongoingReassignments } from '../controller/reassignments.ts';
 import { BrokerError, type ErrorCode, isBrokerError } from '../errors.ts';
 import { consumeRecordsMax } from '../limits.ts';
@@ -1192,7 +1192,10 @@ export class BrokerCore {
     return this.#track(view.deleteRecordsBefore(target));
   }
 
-  /** The sizes of the partitions this node leads, [topicId, partition, bytes], for the balancer. */
+  /**
+   * The sizes of the partitions this node leads, [topicId, partition, bytes], for the balancer: the
+   * largest `partitionSizesPerHeartbeatMax` of them.
+   */
   #ledSizes(): [string, number, number][] {
     const out: [string, number, number][] = [];
     for (const part of this.#replicas.values()) {
@@ -1203,7 +1206,8 @@ export class BrokerCore {
         // offline here: its size is not known
       }
     }
-    return out;
+    if (out.length <= partitionSizesPerHeartbeatMax) return out;
+    return out.sort((a, b) => b[2] - a[2]).slice(0, partitionSizesPerHeartbeatMax);
   }
 
   /** Totals over the partitions this node stores, for the storage gauges (src/http/metrics.ts). */

@@ -30,11 +30,14 @@
  * 4. Bytes: when the heaviest broker holds more than `bytesRatioMax` times the bytes of the lightest
  *    and more than `bytesSpreadMax` bytes more (1.25x and 64 MiB: below that, copying data costs more
  *    than the imbalance), a replica of p on a heavy broker H and one of q on a light broker L change
- *    places, with 0 < bytes(p) - bytes(q) < bytes(H) - bytes(L), near half of it, where p and q are
- *    both led by, or both followed by, H and L respectively and both moves keep racks: replica and
- *    leader counts do not change, and the pair's spread falls. When H holds more replicas than L, a
- *    single move of a replica H follows does the same with half the data. It stops when the rule is
- *    met or no such move is left between any heavy and light pair over the rule.
+ *    places, with bytes(p) - bytes(q) within a quarter of bytes(H) - bytes(L) of half of it (so the
+ *    pair's spread at least halves) and a gain, twice that difference, of at least 64 MiB and a
+ *    quarter of the bytes the swap copies, where p and q are both led by, or both followed by, H and L
+ *    respectively and both moves keep racks: replica and leader counts do not change. When H holds
+ *    more replicas than L, a single move of a replica H follows, of a size within the same window,
+ *    does the same with half the data. It stops when the rule is met or no such move is left between
+ *    any heavy and light pair over the rule. The window and the gain keep sizes that change between
+ *    plans (partitions being written) from swapping replicas back and forth.
  *
  * Guarantees of the full plan: every replica of a movable partition leaves the draining brokers; no
  * list repeats a broker, changes length or gains a broker outside `brokers`; replica counts over
@@ -788,8 +791,8 @@ function balanceBytes(st: State): void {
 
 /**
  * A swap between heavy broker index `h` and light broker index `l`, carried out; false when none
- * helps. It wants partitions p on h and q on l with 0 < bytes(p) - bytes(q) < spread (so the pair's
- * spread falls) nearest spread / 2, and a gain, 2 (bytes(p) - bytes(q)), of at least bytesSpreadMax
+ * helps. It wants partitions p on h and q on l with bytes(p) - bytes(q) within a quarter of the spread
+ * of spread / 2 (so the pair's spread at least halves), nearest spread / 2, and a gain, 2 (bytes(p) - bytes(q)), of at least bytesSpreadMax
  * and a quarter of the bytes it copies (two near-equal replicas of a GiB each are not swapped to
  * shift a few MiB), where h leads p exactly when l leads q (so leader counts stay) and
  * both moves keep racks. The largest p are tried first, and the first pair that at least halves the
@@ -827,7 +830,10 @@ function swapBytes(st: State, h: number, l: number): boolean {
       const takeRight = left < 0 || (right < light.length && size(right) - want <= want - size(left));
       const at = takeRight ? right++ : left--;
       const gap = Math.abs(size(at) - want);
-      if (gap >= bestGap || gap >= spread / 2) break;
+      // At most a quarter of the spread off its middle: the pair's spread at least halves. A swap that
+      // flips most of the spread to the other side gains little, and with sizes that change (a topic
+      // being written) the next plan would swap back.
+      if (gap >= bestGap || gap > spread / 4) break;
       // Worth its copying: a swap copies both replicas to even the pair by twice their difference,
       // which must be at least bytesSpreadMax and a quarter of what it copies.
       if (2 * (pBytes - size(at)) < Math.max(bytesSpreadMax, (pBytes + size(at)) / 4)) continue;
@@ -859,7 +865,8 @@ function swapBytes(st: State, h: number, l: number): boolean {
 /**
  * A single move evening bytes between heavy broker index `h` and light broker index `l` when h holds
  * more replicas (so counts stay within one): a partition h follows (so leaders stay), not on l, whose
- * move keeps racks, with 0 < bytes < spread, nearest spread / 2. False when there is none.
+ * move keeps racks, with spread / 4 <= bytes <= 3 spread / 4 (the pair's spread at least halves),
+ * nearest spread / 2. False when there is none.
  */
 function moveBytes(st: State, h: number, l: number): boolean {
   if (st.counts[h] <= st.counts[l]) return false;
@@ -881,7 +888,7 @@ function moveBytes(st: State, h: number, l: number): boolean {
     const takeRight =
       left < 0 || (right < list.length && size(right) - spread / 2 <= spread / 2 - size(left));
     const k = takeRight ? right++ : left--;
-    if (Math.abs(size(k) - spread / 2) >= spread / 2) break;
+    if (Math.abs(size(k) - spread / 2) > spread / 4) break;
     const p = st.parts[list[k]];
     if (p.replicas[0] === hId || p.replicas.includes(lId) || !keepsRacks(st, p, h, l)) continue;
     st.unit++;

@@ -97,8 +97,11 @@ export function encodeOp(op: ControllerOp): Buffer {
 /** Most entries in one forwarded list (topics of a CreateTopics, listeners, configs). */
 const listMax = recordsPerBatchMax;
 
-/** Most partition sizes one heartbeat carries (a broker's `storage.max_partitions` at its largest). */
-const sizesMax = 100_000;
+/**
+ * Most partition sizes one heartbeat carries (about 1.2 MB of JSON): a broker leading more sends its
+ * largest ones, which are those the balancer's byte goal weighs.
+ */
+export const partitionSizesPerHeartbeatMax = 20_000;
 
 function bad(what: string): BrokerError {
   return new BrokerError('INVALID_REQUEST', `forwarded controller operation: ${what}`);
@@ -237,7 +240,7 @@ export function decodeOp(bytes: Uint8Array): ControllerOp {
                       int(e[2], 'bytes', 0),
                     ];
                   },
-                  sizesMax,
+                  partitionSizesPerHeartbeatMax,
                 ),
               }),
         },

@@ -230,8 +230,10 @@ function checkFullPlan(input: BalanceInput, where: string) {
           const delta = p.bytes - q.bytes;
           if (delta <= 0 || delta >= d || (p.replicas[0] === heavy.id) !== (q.replicas[0] === light.id))
             continue;
-          // A swap not worth its copying (balancer.ts swapBytes) is not expected either.
+          // A swap not worth its copying, or one that would not at least halve the pair's spread
+          // (balancer.ts swapBytes), is not expected either.
           if (2 * delta < Math.max(bytesSpreadMax, (p.bytes + q.bytes) / 4)) continue;
+          if (Math.abs(delta - d / 2) > d / 4) continue;
           const pTo = p.replicas.map((id) => (id === heavy.id ? light.id : id));
           const qTo = q.replicas.map((id) => (id === light.id ? heavy.id : id));
           const keeps =
