@@ -8,8 +8,8 @@
  * Measured, in the same run:
  * - the time from the join until the cluster is balanced again (no move under way, replicas per node
  *   within one), and the bytes node 4 took;
- * - the throttle: node 4's copy rate, from the size of its data directory sampled every 500 ms, as the
- *   mean over the move and the highest over any 5 s window, each against the configured rate;
+ * - the throttle: node 4's copy rate, from its broker_reassignment_bytes_total sampled every 500 ms,
+ *   as the mean over the move and the highest over any 5 s window, each against the configured rate;
  * - the steady producer's acknowledged rate during the move as a ratio to its rate before the join.
  *
  * Usage: `node bench/elastic.ts [--partitions N] [--gib G] [--throttle-mib M] [--dir DIR]`. Prints a
@@ -194,9 +194,14 @@ try {
   const t0 = performance.now();
   const node4 = await c.addNode();
   const samples: { at: number; bytes: number }[] = [];
+  /** node 4's broker_reassignment_bytes_total: what the throttle let through, exactly. */
+  const throttled = async () => {
+    const text = await (await fetch(`${node4.metricsUrl}/metrics`)).text();
+    return Number(/^broker_reassignment_bytes_total (\d+)/m.exec(text)?.[1] ?? 0);
+  };
   let balancedAt = 0;
   while (balancedAt === 0) {
-    samples.push({ at: performance.now(), bytes: dirBytes(node4.dataDir) });
+    samples.push({ at: performance.now(), bytes: await throttled().catch(() => samples.at(-1)?.bytes ?? 0) });
     const all = await placements(c).catch(() => null);
     if (all && all.some((p) => p.replicas.includes(4)) && balancedOver(all, [1, 2, 3, 4], rf))
       balancedAt = performance.now();
@@ -208,6 +213,7 @@ try {
   await Promise.all(live);
   const moveSec = (balancedAt - t0) / 1000;
   const took = samples.at(-1)!.bytes;
+  const onDisk = dirBytes(node4.dataDir);
   // The copy rate: over the whole move, and the highest over any 5 s window.
   let peak = 0;
   for (const s of samples) {
@@ -233,6 +239,7 @@ try {
   Object.assign(results, {
     moveSec,
     node4Bytes: took,
+    node4DiskBytes: onDisk,
     node4Replicas: held(4),
     replicasPerNode: [1, 2, 3, 4].map(held),
     copyMiBPerSecMean: took / MiB / moveSec,

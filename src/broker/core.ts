@@ -774,7 +774,10 @@ export class BrokerCore {
       if (part.role === 'offline') offline++;
       const state = part.leaderState;
       if (!state) continue;
-      if (state.underReplicated) underReplicated++;
+      // As Kafka counts it: replicas a move is still adding are not missing from the ISR yet.
+      const reg = part.registration;
+      const factor = (reg?.replicas.length ?? 0) - (reg?.addingReplicas?.length ?? 0);
+      if (reg ? state.isr.length < factor : state.underReplicated) underReplicated++;
       let end = 0;
       let log: PartitionLog;
       try {

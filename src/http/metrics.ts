@@ -131,6 +131,7 @@ export class Metrics implements CoreObserver {
       connectionClosed: (reason: ConnectionCloseReason) => closed.inc({ reason }),
     };
     const self = this;
+    let reassignmentBytesReported = 0;
     new client.Gauge({
       name: 'broker_active_partitions',
       help: 'Partitions stored on this node',
@@ -145,6 +146,19 @@ export class Metrics implements CoreObserver {
       registers: [r],
       collect() {
         this.set(self.#core?.replicationStats().underReplicated ?? 0);
+      },
+    });
+    new client.Counter({
+      name: 'broker_reassignment_bytes_total',
+      help: 'Bytes the replicas that reassignments add on this node have copied from their leaders, under replication.reassignment_bytes_per_sec',
+      registers: [r],
+      collect() {
+        // The core keeps the total; the counter goes up by what was copied since the last scrape.
+        const copied = self.#core?.reassignmentBytesCopied ?? 0;
+        if (copied > reassignmentBytesReported) {
+          this.inc(copied - reassignmentBytesReported);
+          reassignmentBytesReported = copied;
+        }
       },
     });
     new client.Gauge({
