@@ -197,7 +197,7 @@ try {
   /** node 4's broker_reassignment_bytes_total: what the throttle let through, exactly. */
   const throttled = async () => {
     const text = await (await fetch(`${node4.metricsUrl}/metrics`)).text();
-    return Number(/^broker_reassignment_bytes_total (\d+)/m.exec(text)?.[1] ?? 0);
+    return Number(/^broker_reassignment_bytes_total(?:\{[^}]*\})? (\d+)$/m.exec(text)?.[1] ?? 0);
   };
   let balancedAt = 0;
   while (balancedAt === 0) {

@@ -65,7 +65,8 @@ export class ByteThrottle {
   constructor(rate: number, clock: () => number = Date.now) {
     this.rate = rate;
     this.#clock = clock;
-    this.capacity = rate / 10;
+    // At least one byte, so that any rate lets a fetch through (an empty replica catches up by one).
+    this.capacity = Math.max(1, rate / 10);
     this.#tokens = this.capacity;
     this.#at = clock();
   }
