@@ -209,7 +209,7 @@ try {
   while (balancedAt === 0) {
     samples.push({ at: performance.now(), bytes: await throttled().catch(() => samples.at(-1)?.bytes ?? 0) });
     const all = await placements(c).catch(() => null);
-    if (all && all.some((p) => p.replicas.includes(4)) && balancedOver(all, [1, 2, 3, 4], rf))
+    if (all?.some((p) => p.replicas.includes(4)) && balancedOver(all, [1, 2, 3, 4], rf))
       balancedAt = performance.now();
     else await sleep(500);
     if (performance.now() - t0 > 60 * 60_000) throw new Error('not balanced within an hour');

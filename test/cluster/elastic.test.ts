@@ -295,7 +295,7 @@ test('a node joins and gets its share, another is decommissioned, all restart in
   for (const p of md) {
     await until(`${TOPIC}-${p.partition}: its replicas hold the same bytes`, async () => {
       const copies = p.replicas.map((id) => logBytes(id, TOPIC, p.partition));
-      return copies.every((c) => c !== null && c.equals(copies[0]!));
+      return copies.every((c) => c?.equals(copies[0]!));
     });
     const log = await readAllOf(cluster, TOPIC, p.partition);
     logs.set(p.partition, log);
