@@ -29,7 +29,7 @@ import { isBrokerError } from './errors.ts';
 import { Metrics } from './http/metrics.ts';
 import { HttpServer } from './http/server.ts';
 import { createLogger, type Logger } from './logging.ts';
-import { claimDataDir, listenFailure, prepareDataDir } from './start-up.ts';
+import { claimDataDir, claimPidFile, listenFailure, prepareDataDir } from './start-up.ts';
 
 export interface RunningBroker {
   readonly config: BrokerConfig;
@@ -104,11 +104,25 @@ export async function startBroker(options: StartOptions = {}): Promise<RunningBr
   };
 }
 
+export interface RunOptions {
+  /**
+   * Writes `<data-dir>/broker.pid` once the data directory is claimed, holds it while the broker runs
+   * and removes it at the end of a clean close, for `broker stop` (pid-file.ts). The CLI sets it; an
+   * embedded broker shares its process with its host, which `broker stop` must never signal.
+   * @default false
+   */
+  pidFile?: boolean;
+}
+
 /**
  * Starts a node from a complete config (the CLI's path). Every failure that a setting can fix rejects
  * with a ConfigError naming its key; what was started before it is closed first.
  */
-export async function runBroker(config: BrokerConfig, givenLogger?: Logger): Promise<RunningBroker> {
+export async function runBroker(
+  config: BrokerConfig,
+  givenLogger?: Logger,
+  options: RunOptions = {},
+): Promise<RunningBroker> {
   validateConfig(config);
   const logger =
     givenLogger ?? createLogger({ nodeId: config.nodeId, level: config.logLevel, format: config.logFormat });
@@ -125,6 +139,30 @@ export async function runBroker(config: BrokerConfig, givenLogger?: Logger): Pro
     forwarder.close();
     throw err;
   });
+  if (!options.pidFile) return openNode(config, logger, forwarder, clusterId);
+  const pidFile = await claimPidFile(config, logger).catch((err: unknown) => {
+    forwarder.close();
+    throw err;
+  });
+  let broker: RunningBroker;
+  try {
+    broker = await openNode(config, logger, forwarder, clusterId);
+  } catch (err) {
+    await pidFile.release();
+    throw err;
+  }
+  // Removed last, once the logs are flushed: a pid file left behind tells `broker stop` the shutdown
+  // was not clean.
+  return { ...broker, close: () => broker.close().then(() => pidFile.release()) };
+}
+
+/** The rest of runBroker, once the data directory is this node's: everything it opens and serves. */
+async function openNode(
+  config: BrokerConfig,
+  logger: Logger,
+  forwarder: GrpcForwarder,
+  clusterId: string,
+): Promise<RunningBroker> {
   const metrics = new Metrics(config.nodeId);
   let state: 'starting' | 'ready' | 'stopping' = 'starting';
   // Set once the core is open: readiness and the controller gauge read the cluster through it.

@@ -16,6 +16,7 @@ import {
   metaPropertiesBytesMax,
   parseMetaProperties,
 } from './meta-properties.ts';
+import { inspectPidFile } from './pid-file.ts';
 import { replaceFileDurably, syncDir } from './storage/segment.ts';
 
 /** What a system error code means, in words, for the error message. */
@@ -219,6 +220,77 @@ export async function claimDataDir(
         : 'first start: wrote meta/meta.properties for the cluster joined',
     );
   return props;
+}
+
+/** A pid file this process wrote and holds open (see pid-file.ts). */
+export interface HeldPidFile {
+  readonly file: string;
+  /** Removes the file (only if it is still this process's) and closes it. Run last on a clean exit. */
+  release(): Promise<void>;
+}
+
+/**
+ * Writes `<data-dir>/broker.pid` with this process's pid, fsynced with its directory, and keeps it
+ * open for as long as the broker runs: the open file is how `broker stop`, and the next start, tell
+ * this process from another that got the same pid after a crash (pid-file.ts). Run after claimDataDir.
+ *
+ * A stale file (its process gone, or another program, or a broker of another directory) is written
+ * over, with an info line saying what it named: it never stops a start. A running broker of this
+ * directory does, with a ConfigError naming node.data_dir: two brokers on one directory would write
+ * over each other's logs. (Two starting at the same moment can both pass the check; the pid file is a
+ * guard against mistakes, not a lock.) A pid that cannot be checked (no /proc) is warned about and
+ * written over, as a stale one is.
+ */
+export async function claimPidFile(
+  config: BrokerConfig,
+  logger: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void },
+): Promise<HeldPidFile> {
+  const dir = config.dataDir;
+  const unusable = (problem: string, cause?: unknown): ConfigError =>
+    configUnusable('node.data_dir', dir, problem, originOf(config, 'node.data_dir'), cause);
+  const found = await inspectPidFile(dir).catch((err: unknown) => {
+    throw unusable(`its pid file cannot be read: ${words(err)}`, err);
+  });
+  if (found.kind === 'running')
+    throw unusable(
+      `broker pid ${found.pid} runs on it (it holds ${found.file} open); stop it first (broker stop --data-dir ${dir}), or give this node another data directory`,
+    );
+  if (found.kind === 'stale')
+    logger.info({ file: found.file, reason: found.reason }, 'replacing a stale pid file');
+  if (found.kind === 'unknown')
+    logger.warn({ file: found.file, reason: found.reason }, 'replacing a pid file that cannot be checked');
+  const file = found.file;
+  let fh: Awaited<ReturnType<typeof open>>;
+  try {
+    // Written in place, not renamed into place: a torn write leaves a file naming no running broker,
+    // which is stale like any other, and no temporary file is left beside it.
+    fh = await open(file, 'w');
+  } catch (err) {
+    throw unusable(`${file} cannot be written: ${words(err)}`, err);
+  }
+  try {
+    await fh.writeFile(`${process.pid}\n`);
+    await fh.sync();
+    await syncDir(dir);
+  } catch (err) {
+    await fh.close().catch(() => {});
+    await rm(file, { force: true }).catch(() => {});
+    throw unusable(`${file} cannot be written: ${words(err)}`, err);
+  }
+  const mine = await fh.stat();
+  let released: Promise<void> | null = null;
+  return {
+    file,
+    release() {
+      released ??= (async () => {
+        // Removed only while it is still the file this process wrote: if someone replaced it, it is theirs.
+        const now = await stat(file).catch(() => null);
+        if (now !== null && now.dev === mine.dev && now.ino === mine.ino) await rm(file, { force: true });
+        await fh.close();
+      })();
+      return released;
+    },
+  };
 }
 
 /**

@@ -2,9 +2,14 @@
  * `broker`: parse flags, build the config, start the node; on SIGTERM or SIGINT shut down cleanly and
  * exit 0. Any failure to start exits with code 2: an invalid value, a port in use or an unusable data
  * directory with a message naming the key, the value and what is wrong. Unknown BROKER_* environment
- * variables are warned about on stderr, with the nearest known one.
+ * variables are warned about on stderr, with the nearest known one. `broker stop` is broker-stop.ts.
  */
 import { HELP, loadConfig } from '../config/load.ts';
+
+if (process.argv[2] === 'stop') {
+  const { brokerStop } = await import('./broker-stop.ts');
+  process.exit(await brokerStop(process.argv.slice(3)));
+}
 
 let loaded: ReturnType<typeof loadConfig>;
 try {
@@ -50,7 +55,7 @@ process.on('SIGINT', () => stop('SIGINT'));
 try {
   // Loaded only now, so that --help and a bad flag answer without loading gRPC, pino and the core.
   const { runBroker } = await import('../server.ts');
-  broker = await runBroker(loaded.config);
+  broker = await runBroker(loaded.config, undefined, { pidFile: true });
 } catch (err) {
   process.stderr.write(`broker: cannot start: ${(err as Error).message}\n`);
   process.exit(2);

@@ -262,9 +262,12 @@ export function readConfigFile(file: string, origin?: string): RawValues {
 }
 
 export const HELP = `Usage: broker [flags]
+       broker stop [--data-dir DIR | --id NODE] [--config FILE] [--timeout SECONDS]
 
 Starts a broker node. With no flags it runs a single-node broker on the defaults (gRPC 8080,
-Kafka 9092, HTTP metrics/health 9090, data under ./data/<id>).
+Kafka 9092, HTTP metrics/health 9090, data under ./data/<id>). While it runs, <data-dir>/broker.pid
+holds its pid. \`broker stop\` stops the broker of a data directory (found as the broker finds it)
+with a controlled shutdown and waits for it to exit; see broker stop --help.
 
 Flags (each overrides the matching BROKER_* environment variable and config file key):
 ${SCHEMA.filter((s) => s.flag)

@@ -1,5 +1,6 @@
 import { readdirSync } from 'node:fs';
 import { HW_CHECKPOINT_FILE } from '../../src/broker/replication-offset-checkpoint.ts';
+import { PID_FILE } from '../../src/pid-file.ts';
 
 /** Open file descriptors of a process. */
 export function fdCount(pid: number): number {
@@ -15,12 +16,15 @@ export function partitionDirs(dataDir: string): string[] {
 }
 
 /**
- * Every other entry of a data directory (beside meta/, raft/ and the high watermark checkpoint):
- * anything a failed or interrupted change left aside.
+ * Every other entry of a data directory (beside meta/, raft/, the high watermark checkpoint and a
+ * running broker process's pid file): anything a failed or interrupted change left aside.
  */
 export function strayEntries(dataDir: string): string[] {
   return readdirSync(dataDir)
-    .filter((n) => n !== 'meta' && n !== 'raft' && n !== HW_CHECKPOINT_FILE && !/^.+-\d+$/.test(n))
+    .filter(
+      (n) =>
+        n !== 'meta' && n !== 'raft' && n !== HW_CHECKPOINT_FILE && n !== PID_FILE && !/^.+-\d+$/.test(n),
+    )
     .sort();
 }
 
