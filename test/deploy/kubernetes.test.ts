@@ -1,8 +1,10 @@
 /**
  * The Kubernetes manifests (issue 15), checked without a cluster. Each object that deploy/kubernetes
  * renders is validated against the Kubernetes OpenAPI schemas as the `kubernetes-models` package
- * compiles them (types, required fields, enums, formats), the ServiceMonitor against the Prometheus
- * Operator's CRD schema (`@kubernetes-models/prometheus-operator`). The kustomization is rendered as
+ * compiles them (types, required fields, enums, formats) and strictly (no field the API does not
+ * define, read from the models' declarations, as `kubectl --validate=strict` would refuse); the
+ * ServiceMonitor the same way against the Prometheus Operator's CRD schema
+ * (`@kubernetes-models/prometheus-operator`). The kustomization is rendered as
  * it is and with what a user changes (5 replicas, another image, another volume size) by a small
  * renderer here that knows the fields kustomization.yaml uses; where `kubectl` is on the PATH its
  * `kubectl kustomize` renders the same directories and must give the same objects, which keeps the
@@ -17,6 +19,7 @@ import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor';
 import { StatefulSet } from 'kubernetes-models/apps/v1/StatefulSet';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
@@ -170,7 +173,108 @@ const MODELS: Record<string, { validate(): void } & (new (data: Obj) => { valida
   'monitoring.coreos.com/v1/ServiceMonitor': ServiceMonitor,
 } as never;
 
-/** Validates each object against its schema; an object of a kind not known here fails. */
+/** Each kind's model module, whose declaration file lists its fields. */
+const MODEL_MODULES: Record<string, string> = {
+  'v1/Service': 'kubernetes-models/v1/Service',
+  'apps/v1/StatefulSet': 'kubernetes-models/apps/v1/StatefulSet',
+  'policy/v1/PodDisruptionBudget': 'kubernetes-models/policy/v1/PodDisruptionBudget',
+  'monitoring.coreos.com/v1/ServiceMonitor':
+    '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor',
+};
+
+interface Shape {
+  /** Field name -> its TypeScript type, as written. */
+  fields: Map<string, string>;
+  /** Imported type name -> the declaration file that defines it. */
+  imports: Map<string, string>;
+}
+
+const shapes = new Map<string, Shape | null>();
+
+/** The declaration file (.d.ts) of a module specifier, from `from` when it is relative. */
+function declarationOf(spec: string, from?: string): string {
+  const js =
+    spec.startsWith('.') && from
+      ? path.resolve(path.dirname(from), spec)
+      : fileURLToPath(import.meta.resolve(spec));
+  return `${js.replace(/\.js$/, '')}.d.ts`;
+}
+
+/**
+ * The fields of the interface a kubernetes-models declaration file defines (null for a type alias
+ * such as Quantity or IntOrString, which has no fields). The generated files hold one interface each,
+ * with one `"name"?: Type;` per field of the OpenAPI definition.
+ */
+function shapeOf(file: string): Shape | null {
+  if (shapes.has(file)) return shapes.get(file) ?? null;
+  const text = readFileSync(file, 'utf8').replace(/\/\*[\s\S]*?\*\//g, '');
+  const imports = new Map<string, string>();
+  for (const [, names, spec] of text.matchAll(/import \{([^}]+)\} from "([^"]+)"/g))
+    for (const n of names.split(','))
+      imports.set(
+        n
+          .trim()
+          .split(/\s+as\s+/)
+          .pop()!,
+        spec,
+      );
+  const start = /export interface \w+(?: extends [\w, ]+)? \{/.exec(text);
+  let shape: Shape | null = null;
+  if (start) {
+    const fields = new Map<string, string>();
+    let i = start.index + start[0].length;
+    for (;;) {
+      const field = /^\s*"([^"]+)"\??:\s*/.exec(text.slice(i));
+      if (!field) break;
+      i += field[0].length;
+      let depth = 0;
+      let j = i;
+      for (; j < text.length && !(depth === 0 && text[j] === ';'); j++) {
+        if ('{<('.includes(text[j])) depth++;
+        else if ('}>)'.includes(text[j])) depth--;
+      }
+      fields.set(field[1], text.slice(i, j).trim());
+      i = j + 1;
+    }
+    assert.ok(fields.size > 0, `${file}: no fields read`);
+    shape = { fields, imports: new Map([...imports].map(([n, spec]) => [n, declarationOf(spec, file)])) };
+  }
+  shapes.set(file, shape);
+  return shape;
+}
+
+/**
+ * Fields the Kubernetes API does not define: what `kubectl --validate=strict` refuses and the
+ * OpenAPI validators let through (the API server drops them, so a misspelt probe or volume field
+ * would be lost without a word). Walks the value along the model's declared types.
+ */
+function unknownFields(
+  value: unknown,
+  type: string,
+  imports: Map<string, string>,
+  at: string,
+  out: string[],
+) {
+  const t = type.trim();
+  const array = /^Array<(.+)>$/s.exec(t);
+  const map = /^\{\s*\[key: string\]:\s*(.+?);?\s*\}$/s.exec(t);
+  if (array && Array.isArray(value)) {
+    for (const [i, v] of value.entries()) unknownFields(v, array[1], imports, `${at}[${i}]`, out);
+  } else if (map && value && typeof value === 'object')
+    for (const [k, v] of Object.entries(value)) unknownFields(v, map[1], imports, `${at}.${k}`, out);
+  else if (imports.has(t) && value && typeof value === 'object' && !Array.isArray(value)) {
+    const shape = shapeOf(imports.get(t)!);
+    if (!shape) return;
+    for (const [k, v] of Object.entries(value)) {
+      const fieldType = shape.fields.get(k);
+      if (fieldType === undefined)
+        out.push(`${at}.${k} is not a field of ${path.basename(imports.get(t)!, '.d.ts')}`);
+      else unknownFields(v, fieldType, shape.imports, `${at}.${k}`, out);
+    }
+  }
+}
+
+/** Validates each object against its schema, strictly; an object of a kind not known here fails. */
 function validate(objects: Obj[], where: string): void {
   for (const o of objects) {
     const key = `${o.apiVersion}/${o.kind}`;
@@ -183,6 +287,9 @@ function validate(objects: Obj[], where: string): void {
         `${where}: ${key} ${o.metadata?.name} does not match its schema: ${(err as Error).message}`,
       );
     }
+    const unknown: string[] = [];
+    unknownFields(o, 'Root', new Map([['Root', declarationOf(MODEL_MODULES[key])]]), o.kind, unknown);
+    assert.deepEqual(unknown, [], `${where}: ${key} ${o.metadata?.name}: fields Kubernetes does not define`);
   }
 }
 
