@@ -25,6 +25,7 @@ import { StatefulSet } from 'kubernetes-models/apps/v1/StatefulSet';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
 import { Service } from 'kubernetes-models/v1/Service';
 import { parse, parseAllDocuments } from 'yaml';
+import { loadConfig } from '../../src/config/load.ts';
 
 const root = new URL('../../', import.meta.url).pathname;
 const k8sDir = path.join(root, 'deploy/kubernetes');
@@ -417,6 +418,12 @@ function checkEntrypoint(broker: Obj, replicas: number): void {
     for (const restarted of [false, true]) {
       const { env, asked } = runEntrypoint(broker, pod, { restarted, peersReady: ordinal > 0 && !restarted });
       const what = `${pod} (${restarted ? 'restarted' : 'first start'})`;
+      // The broker reads this environment as meant: no unknown BROKER_* variable, every value valid.
+      const { config, warnings } = loadConfig([], env);
+      assert.deepEqual(warnings, [], `${what}: the broker warns of nothing in its environment`);
+      assert.equal(config.numericNodeId, ordinal + 1);
+      assert.equal(config.controlledShutdownTimeoutMs, 15_000);
+      assert.equal(config.metricsPort, 9090);
       assert.equal(env.BROKER_NODE_ID, `node-${ordinal + 1}`, `${what}: node id from the ordinal`);
       assert.equal(env.BROKER_ADVERTISE_ADDR, `${pod}.${peers}`, `${what}: advertises its stable name`);
       // Pod 0 starts the cluster or rejoins from its data: it never joins itself.
