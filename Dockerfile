@@ -51,6 +51,7 @@ RUN node --version | grep -q '^v24\.'; \
     npm cache clean --force
 
 FROM ${BASE_IMAGE}
+SHELL ["/bin/sh", "-eu", "-c"]
 # The only file the build stage adds outside /app: the Node 24 binary when the base lacks one.
 COPY --from=build /opt/node/bin/ /usr/local/bin/
 # A fixed uid and gid, so that a volume or host directory can be prepared for them (chown 10001:10001).

@@ -534,10 +534,14 @@ async function main(): Promise<void> {
         `127.0.0.1:${readyPort}:9090`,
         brokerImage,
       ]);
-      const body = await waitFor('/ready', 30_000, async () => {
-        const r = await httpGet(`http://127.0.0.1:${readyPort}/ready`, 1000);
-        return r.status === 200 ? r.body : undefined;
-      });
+      // Polled every 10 ms (waitFor's 250 ms would blur the measurement).
+      let body = '';
+      while (!body) {
+        if (Date.now() - t0 > 30_000) throw new Error('/ready did not answer 200 within 30 s');
+        const r = await httpGet(`http://127.0.0.1:${readyPort}/ready`, 1000).catch(() => null);
+        if (r?.status === 200) body = r.body;
+        else await sleep(10);
+      }
       const ms = Date.now() - t0;
       times.push(ms);
       // The broker's own share: from the container's start to its "Distributed broker ready" line.
