@@ -462,8 +462,8 @@ async function main(): Promise<void> {
   await step('Compose file', async () => {
     const [cmd, ...pre] = composeCommand();
     const v = await run(cmd, [...pre, 'version', '--short'], { check: false });
-    say(`   ${composeCommand().join(' ')} ${v.stdout.trim()}: config ok`);
     await compose(['config', '--quiet']);
+    say(`   ${composeCommand().join(' ')} ${v.stdout.trim()}: config ok`);
     facts.push(`compose: ${composeCommand().join(' ')} ${v.stdout.trim()}`);
     if (composeCommand()[0] !== 'docker' && pluginAnswers()) {
       await run(
@@ -517,6 +517,26 @@ async function main(): Promise<void> {
     say(`   node ${node.stdout.trim()} in the image, running as ${user.stdout.trim()}`);
     if (!node.stdout.startsWith('v24.')) throw new Error(`the image's node is ${node.stdout.trim()}, not 24`);
     if (!user.stdout.startsWith('uid=10001')) throw new Error(`the image runs as ${user.stdout.trim()}`);
+    // Only what runs: no dev dependencies, no tests or benchmarks, no compiler.
+    const listing = await run('docker', [
+      'run',
+      '--rm',
+      '--entrypoint',
+      'sh',
+      brokerImage,
+      '-c',
+      'ls -A /app; cd /app/node_modules && ls -d * @*/*; command -v gcc cc g++ make || true',
+    ]);
+    const entries = new Set(listing.stdout.split('\n').map((l) => l.trim()));
+    const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as {
+      devDependencies: Record<string, string>;
+    };
+    const unwanted = [...Object.keys(pkg.devDependencies), 'test', 'bench', 'examples', 'scripts'].filter(
+      (x) => entries.has(x),
+    );
+    unwanted.push(...[...entries].filter((e) => /\/(gcc|cc|g\+\+|make)$/.test(e)));
+    if (unwanted.length) throw new Error(`the image holds what does not run: ${unwanted.join(', ')}`);
+    say(`   no dev dependency, test, benchmark or compiler in the image (${entries.size} entries checked)`);
   });
 
   await step('docker run to /ready, one broker', async () => {
