@@ -38,16 +38,18 @@ RUN mkdir -p /opt/node/bin; \
         apt-get update; \
         apt-get install -y --no-install-recommends curl ca-certificates; \
       fi; \
-      curl -fsSL "$NPM_REGISTRY/node-linux-$arch/-/node-linux-$arch-$version.tgz" \
+      curl -fsSL --retry 3 "$NPM_REGISTRY/node-linux-$arch/-/node-linux-$arch-$version.tgz" \
         | tar -xz -C /opt/node --strip-components=1 package/bin/node; \
       mkdir -p /opt/npm; \
-      curl -fsSL "$NPM_REGISTRY/npm/-/npm-$NPM_VERSION.tgz" | tar -xz -C /opt/npm --strip-components=1; \
+      curl -fsSL --retry 3 "$NPM_REGISTRY/npm/-/npm-$NPM_VERSION.tgz" | tar -xz -C /opt/npm --strip-components=1; \
       printf '#!/bin/sh\nexec /opt/node/bin/node /opt/npm/bin/npm-cli.js "$@"\n' > /usr/local/bin/npm; \
       chmod +x /usr/local/bin/npm; \
     fi
-ENV PATH=/opt/node/bin:$PATH
+# npm trusts the system's certificate store as well as Node's own (a base may add a proxy's CA there).
+ENV PATH=/opt/node/bin:$PATH \
+    NODE_OPTIONS=--use-system-ca
 RUN node --version | grep -q '^v24\.'; \
-    npm ci --omit=dev --ignore-scripts --no-audit --no-fund --registry="$NPM_REGISTRY"; \
+    npm ci --omit=dev --ignore-scripts --no-audit --no-fund --no-update-notifier --registry="$NPM_REGISTRY"; \
     npm cache clean --force
 
 FROM ${BASE_IMAGE}
@@ -56,10 +58,10 @@ SHELL ["/bin/sh", "-eu", "-c"]
 COPY --from=build /opt/node/bin/ /usr/local/bin/
 # A fixed uid and gid, so that a volume or host directory can be prepared for them (chown 10001:10001).
 RUN node --version | grep -q '^v24\.'; \
-    groupadd --system --gid 10001 tsbroker; \
-    useradd --system --uid 10001 --gid 10001 --home-dir /app --no-create-home --shell /usr/sbin/nologin tsbroker; \
-    mkdir -p /data; \
-    chown 10001:10001 /data
+    groupadd --gid 10001 tsbroker; \
+    useradd --uid 10001 --gid 10001 --home-dir /app --no-create-home --shell /usr/sbin/nologin tsbroker; \
+    mkdir -p /data /app/.compile-cache; \
+    chown 10001:10001 /data /app/.compile-cache
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
 COPY package.json ./
@@ -78,15 +80,15 @@ ENV NODE_ENV=production \
     BROKER_RAFT_PORT=9080 \
     BROKER_DATA_PORT=9180 \
     BROKER_METRICS_PORT=9090
-# Node's module compile cache (src/cli/broker.ts turns it on): filled here once, so that a container
-# does not compile the type-stripped TypeScript and the gRPC, pino and prom-client modules again.
-ENV NODE_COMPILE_CACHE=/app/.compile-cache
-RUN node --input-type=module -e "await import('./src/config/load.ts'); await import('./src/server.ts');"; \
-    chown -R 10001:10001 /app/.compile-cache
 VOLUME /data
 # gRPC (and the join address), Kafka, Raft, inter-broker data, HTTP /health /ready /metrics.
 EXPOSE 8080 9092 9080 9180 9090
 USER 10001:10001
+# Node's module compile cache (src/cli/broker.ts turns it on), filled here once, so that a container
+# does not compile the type-stripped TypeScript and the gRPC, pino and prom-client modules again at
+# each start. Node keys the cache by uid, so it is filled as the user that runs the broker.
+ENV NODE_COMPILE_CACHE=/app/.compile-cache
+RUN node --input-type=module -e "await import('./src/config/load.ts'); await import('./src/server.ts');"
 # SIGTERM starts the controlled shutdown: leaderships move away (replication.controlled_shutdown_timeout,
 # 15 s at most by default), every log is fsynced, the shutdown is marked clean. Give the container a
 # stop grace above that: `docker stop -t 30`, Compose's stop_grace_period, Kubernetes'

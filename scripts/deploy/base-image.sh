@@ -41,6 +41,16 @@ deb $mirror bookworm main
 deb $mirror bookworm-updates main
 deb $security_mirror bookworm-security main
 EOF
+# The certificate authorities this host added to its own store (/usr/local/share/ca-certificates),
+# e.g. a TLS-intercepting egress proxy's, as on the machine this project is built on: without them the
+# build could not reach the npm registry. Only public CA certificates are copied; LOCAL_CA_DIR= (empty)
+# leaves them out.
+local_ca_dir=${LOCAL_CA_DIR-/usr/local/share/ca-certificates}
+if [ -n "$local_ca_dir" ] && compgen -G "$local_ca_dir/*.crt" >/dev/null; then
+  echo "adding the host's local CA certificates: $(cd "$local_ca_dir" && echo *.crt)"
+  cp "$local_ca_dir"/*.crt "$rootfs/usr/local/share/ca-certificates/"
+  chroot "$rootfs" update-ca-certificates
+fi
 # What debootstrap leaves that an image does not need: downloaded packages, package lists (a build
 # that installs something runs apt-get update first), logs.
 rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/cache/apt/*.bin \
