@@ -528,12 +528,15 @@ async function main(): Promise<void> {
       'ls -A /app; cd /app/node_modules && ls -d * @*/*; command -v gcc cc g++ make || true',
     ]);
     const entries = new Set(listing.stdout.split('\n').map((l) => l.trim()));
-    const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as {
-      devDependencies: Record<string, string>;
+    // A package the lock file marks dev is one that no production dependency needs (@types/node is a
+    // devDependency, and a dependency of protobufjs too).
+    const lock = JSON.parse(readFileSync(path.join(root, 'package-lock.json'), 'utf8')) as {
+      packages: Record<string, { dev?: boolean }>;
     };
-    const unwanted = [...Object.keys(pkg.devDependencies), 'test', 'bench', 'examples', 'scripts'].filter(
-      (x) => entries.has(x),
-    );
+    const devOnly = Object.entries(lock.packages)
+      .filter(([p, v]) => v.dev && p.split('node_modules/').length === 2)
+      .map(([p]) => p.slice('node_modules/'.length));
+    const unwanted = [...devOnly, 'test', 'bench', 'examples', 'scripts'].filter((x) => entries.has(x));
     unwanted.push(...[...entries].filter((e) => /\/(gcc|cc|g\+\+|make)$/.test(e)));
     if (unwanted.length) throw new Error(`the image holds what does not run: ${unwanted.join(', ')}`);
     say(`   no dev dependency, test, benchmark or compiler in the image (${entries.size} entries checked)`);
