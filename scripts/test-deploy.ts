@@ -12,7 +12,8 @@
  *     "Distributed broker ready" in each broker's log, checks /ready on each (exactly one LEADER),
  *     runs the demo from the host, produces with kcat through a published Kafka port and reads it back
  *     through another, does the same from a container on the Compose network, checks Prometheus's
- *     targets and a query, stops broker-1 and runs the demo again through broker-2.
+ *     targets and a query, stops broker-1 and runs the demo again through broker-2, then starts
+ *     broker-1 again, which rejoins from its volume.
  *  6. Tears everything down (containers, networks, volumes), on success, failure, deadline or SIGINT.
  *     The images stay, as a cache for the next run.
  *
@@ -279,7 +280,11 @@ async function build(tag: string, context: string, args: Record<string, string>,
   )
     env.DOCKER_BUILDKIT = '0';
   say(`   docker build -t ${tag} ${buildArgs.join(' ')} ${context}   (log: ${path.join(logDir, log)})`);
-  await run('docker', ['build', '-t', tag, ...buildArgs, context], { log, env, timeoutMs: 20 * 60_000 });
+  await run('docker', ['build', '--force-rm', '-t', tag, ...buildArgs, context], {
+    log,
+    env,
+    timeoutMs: 20 * 60_000,
+  });
 }
 
 // ------------------------------------------------------------------ compose
@@ -699,6 +704,16 @@ async function main(): Promise<void> {
       if (ok) return true;
       throw new Error(t.map((x) => `${x.instance} ${x.health}`).join('; '));
     });
+  });
+
+  await step('docker-compose start broker-1: it rejoins from its volume', async () => {
+    await compose(['start', 'broker-1'], { timeoutMs: 90_000 });
+    await waitOneLeader(brokers);
+    const readyLines = (await logsOf('broker-1'))
+      .split('\n')
+      .filter((l) => l.includes('Distributed broker ready')).length;
+    if (readyLines !== 2)
+      throw new Error(`broker-1 logged "Distributed broker ready" ${readyLines} times, not 2`);
   });
 
   for (const hook of ['scripts/deploy/validate-dashboards.ts', 'scripts/deploy/validate-kubernetes.ts']) {
