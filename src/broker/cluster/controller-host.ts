@@ -100,6 +100,9 @@ export function listening(host: string, port: number): Promise<boolean> {
   });
 }
 
+/** How long a balanced cluster goes without a plan while its metadata does not change. */
+const BALANCE_RECHECK_MS = 30_000;
+
 function sameBrokers(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((id) => b.includes(id));
 }
@@ -130,6 +133,9 @@ export class ControllerHost {
   #nextRebalanceMs = 0;
   /** When the balancer looks next. */
   #nextBalanceMs = 0;
+  /** The metadata offset at which the balancer last found nothing to do, and when; -1: none. */
+  #balancedOffset = -1;
+  #balancedAtMs = 0;
   #closed = false;
   /** This node's registration has been in the image. */
   #selfRegistered = false;
@@ -410,14 +416,25 @@ export class ControllerHost {
           );
       }
     }
-    if (idle && this.#clock() >= this.#nextBalanceMs) {
+    // A plan costs a scan of every partition (about half a second for 10,000): after one that moved
+    // nothing, the next waits for a change of the metadata, or half a minute (partition sizes move on).
+    const quiet =
+      this.#log.image.provenance.offset === this.#balancedOffset &&
+      this.#clock() < this.#balancedAtMs + BALANCE_RECHECK_MS;
+    if (idle && this.#clock() >= this.#nextBalanceMs && !quiet) {
       this.#nextBalanceMs = this.#clock() + (this.#opts.balanceIntervalMs ?? 1000);
+      const offset = this.#log.image.provenance.offset;
+      const at = this.#clock();
       const auto = this.#opts.autoRebalance ?? true;
       const maxMoves = this.#opts.rebalanceMaxMoves ?? 4;
       queue
         .run((c) => c.balance({ auto, maxMoves }))
         .then(
           ({ started, removed }) => {
+            if (started.length === 0 && removed.length === 0) {
+              this.#balancedOffset = offset;
+              this.#balancedAtMs = at;
+            } else this.#balancedOffset = -1;
             const moves = started.filter((m) => !sameBrokers(m.from, m.to));
             if (moves.length > 0)
               this.#opts.logger.info(
