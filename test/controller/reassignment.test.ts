@@ -12,6 +12,7 @@ import { isBrokerError } from '../../src/errors.ts';
 import { NO_LEADER } from '../../src/metadata/records.ts';
 import { decodeSnapshot, encodeSnapshot } from '../../src/metadata/snapshot.ts';
 import type { Harness } from '../helpers/metadata.ts';
+import { prng } from '../helpers/prng.ts';
 import { catchUp, cluster, epochOf, part } from '../helpers/reassignment.ts';
 
 const reassign = (h: Harness, topic: string, partition: number, replicas: number[] | null) =>
@@ -335,4 +336,60 @@ test('decommissioning refuses what the cluster cannot hold, and marks a node tha
     () => h.controller.decommissionBroker(1),
     (err: unknown) => isBrokerError(err, 'INVALID_REQUEST') && /last node/.test((err as Error).message),
   );
+});
+
+test('generated bad reassignments (unknown nodes, repeated nodes, deleted topics, bad partitions) are each refused with its code and change nothing', () => {
+  for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
+    const random = prng(seed);
+    const pick = (n: number) => Math.floor(random() * n);
+    const h = cluster([1, 2, 3, 4]);
+    h.run((c) =>
+      c.createTopics([
+        { name: 't', partitions: 4, replicationFactor: 2 },
+        { name: 'gone', partitions: 2 },
+      ]),
+    );
+    h.run((c) => c.deleteTopics(['gone']));
+    for (let i = 0; i < 50; i++) {
+      const before = h.image;
+      const good = [1, 2, 3, 4].filter(() => random() < 0.5);
+      const base = good.length > 0 ? good : [1 + pick(4)];
+      const kind = pick(4);
+      let request: { topic: string; partition: number; replicas: number[] };
+      let code: string;
+      if (kind === 0) {
+        // An unknown node somewhere in the list.
+        const unknown = 5 + pick(1000);
+        const replicas = [...base];
+        replicas.splice(pick(replicas.length + 1), 0, unknown);
+        request = { topic: 't', partition: pick(4), replicas };
+        code = 'INVALID_REPLICA_ASSIGNMENT';
+      } else if (kind === 1) {
+        // A node named twice.
+        const replicas = [...base];
+        replicas.splice(pick(replicas.length + 1), 0, replicas[pick(replicas.length)]!);
+        request = { topic: 't', partition: pick(4), replicas };
+        code = 'INVALID_REPLICA_ASSIGNMENT';
+      } else if (kind === 2) {
+        request = { topic: 'gone', partition: pick(2), replicas: base };
+        code = 'UNKNOWN_TOPIC_OR_PARTITION';
+      } else {
+        const partition = random() < 0.5 ? -1 - pick(100) : 4 + pick(100);
+        request = { topic: 't', partition, replicas: base };
+        code = 'UNKNOWN_TOPIC_OR_PARTITION';
+      }
+      const [r] = h.run((c) => c.alterPartitionReassignments([request]));
+      assert.equal(r.error?.code, code, `seed ${seed}: ${JSON.stringify(request)}`);
+      assert.equal(h.image, before, `seed ${seed}: ${JSON.stringify(request)} committed nothing`);
+    }
+    // Removing nodes until one is left: the last is always refused, and nothing changes.
+    h.run((c) => c.deleteTopics(['t']));
+    for (const id of [4, 3, 2]) h.run((c) => c.decommissionBroker(id));
+    const before = h.image;
+    assert.throws(
+      () => h.controller.decommissionBroker(1),
+      (err: unknown) => isBrokerError(err, 'INVALID_REQUEST') && /last node/.test((err as Error).message),
+    );
+    assert.equal(h.image, before);
+  }
 });
