@@ -33,7 +33,12 @@
 import assert from 'node:assert/strict';
 import { BrokerError } from '../errors.ts';
 import { MetadataDelta } from '../metadata/delta.ts';
-import type { MetadataImage, PartitionRegistration, Provenance } from '../metadata/image.ts';
+import {
+  isReassigning,
+  type MetadataImage,
+  type PartitionRegistration,
+  type Provenance,
+} from '../metadata/image.ts';
 import {
   batchBytesMax,
   producerIdBlockSizeDefault,
@@ -1276,10 +1281,7 @@ export class Controller {
       .filter((t) => t !== undefined);
     // A partition being moved is left to its move (its replicas are the target's and the leaving ones).
     const lacking = (p: PartitionRegistration) =>
-      p.replicas.length < want &&
-      p.leader !== NO_LEADER &&
-      (p.addingReplicas?.length ?? 0) === 0 &&
-      (p.removingReplicas?.length ?? 0) === 0;
+      p.replicas.length < want && p.leader !== NO_LEADER && !isReassigning(p);
     if (!topics.some((t) => t.partitions.some(lacking))) return false;
     const held = new Map<number, number>();
     for (const t of c.delta.base.topicsById.values())
@@ -1406,7 +1408,7 @@ export class Controller {
     }
     const adding = target.filter((id) => !orig.includes(id));
     const removing = orig.filter((id) => !target.includes(id));
-    const moving = (p.addingReplicas?.length ?? 0) > 0 || (p.removingReplicas?.length ?? 0) > 0;
+    const moving = isReassigning(p);
     if (adding.length === 0 && removing.length === 0) {
       // The same brokers: a new order (a new preferred leader), or the cancellation of a move back to
       // where it came from.
@@ -1446,7 +1448,7 @@ export class Controller {
    */
   #cancelReassignment(c: Changes, topicId: string, i: number, order?: number[]): void {
     const p = c.partition(topicId, i);
-    if ((p.addingReplicas?.length ?? 0) === 0 && (p.removingReplicas?.length ?? 0) === 0)
+    if (!isReassigning(p))
       throw new BrokerError('NO_REASSIGNMENT_IN_PROGRESS', `partition ${i} is not being reassigned`);
     const replicas = order ?? Controller.#original(p);
     const isr = p.isr.filter((id) => replicas.includes(id));
@@ -1588,7 +1590,7 @@ export class Controller {
       const parts = c.delta.topicById(t.id)?.partitions ?? [];
       parts.forEach((p, i) => {
         const removing = p.removingReplicas ?? [];
-        const moving = removing.length > 0 || (p.addingReplicas?.length ?? 0) > 0;
+        const moving = isReassigning(p);
         out.push({
           topic: t.name,
           partition: i,
@@ -1639,8 +1641,7 @@ export class Controller {
     const started: Move[] = [];
     let ongoing = 0;
     for (const t of this.#image.topicsById.values())
-      for (const p of t.partitions)
-        if ((p.addingReplicas?.length ?? 0) > 0 || (p.removingReplicas?.length ?? 0) > 0) ongoing++;
+      for (const p of t.partitions) if (isReassigning(p)) ongoing++;
     const stillDraining = draining.filter((b) => !removed.includes(b.id)).map((b) => b.id);
     if (ongoing >= opts.maxMoves || (stillDraining.length === 0 && !opts.auto)) {
       return { records: c.records, answer: { started, removed } };
@@ -1704,7 +1705,7 @@ export class Controller {
       );
     }
     topic.partitions.forEach((p, i) => {
-      if ((p.addingReplicas?.length ?? 0) > 0 || (p.removingReplicas?.length ?? 0) > 0)
+      if (isReassigning(p))
         throw new BrokerError(
           'REASSIGNMENT_IN_PROGRESS',
           `partition ${i} of ${t.name} is being reassigned; wait for it or cancel it first`,

@@ -2,7 +2,7 @@
  * Reading reassignments out of an image (issue 14): the partitions being moved, as Kafka's
  * ListPartitionReassignments answers them. Shared by the controller and the broker's doors.
  */
-import type { MetadataImage } from '../metadata/image.ts';
+import { isReassigning, type MetadataImage } from '../metadata/image.ts';
 import type { OngoingReassignment } from './controller.ts';
 
 /**
@@ -21,15 +21,13 @@ export function ongoingReassignments(
     const only = wanted?.get(t.name) ?? null;
     t.partitions.forEach((p, i) => {
       if (only && !only.includes(i)) return;
-      const adding = p.addingReplicas ?? [];
-      const removing = p.removingReplicas ?? [];
-      if (adding.length === 0 && removing.length === 0) return;
+      if (!isReassigning(p)) return;
       out.push({
         topic: t.name,
         partition: i,
         replicas: [...p.replicas],
-        addingReplicas: [...adding],
-        removingReplicas: [...removing],
+        addingReplicas: [...(p.addingReplicas ?? [])],
+        removingReplicas: [...(p.removingReplicas ?? [])],
       });
     });
   }

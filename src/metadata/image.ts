@@ -139,6 +139,11 @@ export class MetadataImage {
   }
 }
 
+/** Whether a reassignment of the partition is under way (either of its lists is non-empty). */
+export function isReassigning(p: PartitionRegistration): boolean {
+  return (p.addingReplicas?.length ?? 0) > 0 || (p.removingReplicas?.length ?? 0) > 0;
+}
+
 /** Asserts a partition's invariants (see the header). `where` names it in the failure. */
 export function checkPartition(p: PartitionRegistration, where: string): void {
   assert.ok(p.replicas.length > 0, `${where}: no replicas`);
