@@ -84,11 +84,19 @@ VOLUME /data
 # gRPC (and the join address), Kafka, Raft, inter-broker data, HTTP /health /ready /metrics.
 EXPOSE 8080 9092 9080 9180 9090
 USER 10001:10001
-# Node's module compile cache (src/cli/broker.ts turns it on), filled here once, so that a container
-# does not compile the type-stripped TypeScript and the gRPC, pino and prom-client modules again at
-# each start. Node keys the cache by uid, so it is filled as the user that runs the broker.
+# Node's module compile cache, filled here once by starting a broker to ready and stopping it, so that
+# a container neither strips the TypeScript types nor compiles the gRPC, pino and prom-client modules
+# again at each start (about 0.4 s of a 0.9 s start). The variable, unlike src/cli/broker.ts's own
+# call, turns the cache on before the entry file itself is read, so even that one comes from the
+# cache. Node keys the cache by uid, so it is filled as the user that runs the broker.
 ENV NODE_COMPILE_CACHE=/app/.compile-cache
-RUN node --input-type=module -e "await import('./src/config/load.ts'); await import('./src/server.ts');"
+RUN dir=$(mktemp -d); \
+    node src/cli/broker.ts --data-dir "$dir/data" --grpc-port 0 --kafka-port 0 --raft-port 0 \
+      --data-port 0 --metrics-port 0 > "$dir/log" 2>&1 & pid=$!; \
+    for _ in $(seq 300); do grep -q '"broker ready"' "$dir/log" && break; sleep 0.1; done; \
+    kill -TERM "$pid"; wait "$pid" || { cat "$dir/log"; exit 1; }; \
+    grep -q '"broker ready"' "$dir/log" || { cat "$dir/log"; exit 1; }; \
+    rm -rf "$dir"
 # SIGTERM starts the controlled shutdown: leaderships move away (replication.controlled_shutdown_timeout,
 # 15 s at most by default), every log is fsynced, the shutdown is marked clean. Give the container a
 # stop grace above that: `docker stop -t 30`, Compose's stop_grace_period, Kubernetes'

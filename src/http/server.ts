@@ -3,9 +3,14 @@
  * or FOLLOWER once the broker serves requests, 503 NOT_READY before and during shutdown) and
  * `/metrics` (Prometheus text format).
  */
-import http from 'node:http';
+import type http from 'node:http';
+
 import type { AddressInfo } from 'node:net';
 import type { Metrics } from './metrics.ts';
+
+// Not `import http from 'node:http'`: an ES import of node:http evaluates every export, and its lazy
+// WebSocket and fetch getters load undici, about 20 ms of the broker's start. The CommonJS form does not.
+const { createServer } = process.getBuiltinModule('node:http');
 
 export interface HttpServerOptions {
   metrics: Metrics;
@@ -16,7 +21,7 @@ export class HttpServer {
   readonly server: http.Server;
 
   constructor(opts: HttpServerOptions) {
-    this.server = http.createServer((req, res) => {
+    this.server = createServer((req, res) => {
       const url = (req.url ?? '/').split('?')[0];
       const reply = (status: number, body: string, type = 'text/plain; charset=utf-8') => {
         res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });

@@ -5,7 +5,6 @@
  * live one file per group: topics.ts, produce.ts, consume.ts, groups.ts and cluster-admin.ts.
  */
 import * as grpc from '@grpc/grpc-js';
-import { ReflectionService } from '@grpc/reflection';
 import type { BrokerCore } from '../../broker/core.ts';
 import type { GroupService } from '../../broker/groups/service.ts';
 import { BrokerError } from '../../errors.ts';
@@ -14,7 +13,6 @@ import {
   brokerServiceDefinition,
   clusterServiceDefinition,
   healthServiceDefinition,
-  loadProtos,
 } from '../../grpc-proto.ts';
 import { clusterHandlers } from './cluster.ts';
 import { clusterAdminRpcs } from './cluster-admin.ts';
@@ -23,6 +21,7 @@ import { toGrpcError } from './errors.ts';
 import { groupRpcs } from './groups.ts';
 import { grpcRequestBytesMax, grpcResponseBytesMax } from './limits.ts';
 import { produceRpcs } from './produce.ts';
+import { addReflection } from './reflection.ts';
 import { RefusedRequest, withRequestBounds } from './request-bounds.ts';
 import type { UnaryRpc, UnaryRpcs } from './rpc.ts';
 import { topicRpcs } from './topics.ts';
@@ -73,7 +72,7 @@ export class GrpcServer {
       clusterServiceDefinition(),
       clusterHandlers({ cluster: () => opts.core.cluster, clusterId: opts.clusterId }),
     );
-    new ReflectionService(loadProtos().definition).addToServer(this.server);
+    addReflection(this.server);
   }
 
   listen(host: string, port: number): Promise<number> {
