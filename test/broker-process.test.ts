@@ -229,11 +229,9 @@ test('long poll, subscribe, health, readiness and metrics on the real process', 
 });
 
 async function grpcHealth(address: string, service: string): Promise<string> {
-  const { loadProtos } = await import('../src/grpc-proto.ts');
-  const pkg = (
-    ((loadProtos().loaded.grpc as grpc.GrpcObject).health as grpc.GrpcObject).v1 as grpc.GrpcObject
-  ).Health as grpc.ServiceClientConstructor;
-  const c = new pkg(address, grpc.credentials.createInsecure());
+  const { healthClientConstructor } = await import('../src/grpc-proto.ts');
+  const Health = healthClientConstructor();
+  const c = new Health(address, grpc.credentials.createInsecure());
   try {
     return await new Promise((resolve, reject) =>
       (

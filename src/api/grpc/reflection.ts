@@ -7,9 +7,8 @@
  */
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
-import { loadProtos } from '../../grpc-proto.ts';
+import type * as grpc from '@grpc/grpc-js';
+import { ProtoServices, reflectionPackageDefinition } from '../../grpc-proto.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -30,7 +29,7 @@ export function addReflection(server: grpc.Server): void {
             built.set(method.path, impl[name] as ReflectionHandler);
         },
       };
-      new ReflectionService(loadProtos().definition).addToServer(catcher as unknown as grpc.Server);
+      new ReflectionService(reflectionPackageDefinition()).addToServer(catcher as unknown as grpc.Server);
       handlers = built;
     }
     const handler = handlers.get(methodPath);
@@ -38,24 +37,15 @@ export function addReflection(server: grpc.Server): void {
     return handler;
   };
 
-  const protoRoot = path.join(path.dirname(require.resolve('@grpc/reflection')), '../proto');
+  const dir = path.join(path.dirname(require.resolve('@grpc/reflection')), '../proto');
+  // The package's own message shape (its PROTO_LOADER_OPTS): its handlers read and write that.
+  const protos = new ProtoServices(
+    dir,
+    VERSIONS.map((v) => `grpc/reflection/${v}/reflection.proto`),
+    { longs: String, enums: String, bytes: Array, defaults: true, oneofs: true },
+  );
   for (const version of VERSIONS) {
-    // The package's own loader options: its handlers read and write messages in that shape.
-    const definition = protoLoader.loadSync(
-      path.join(protoRoot, `grpc/reflection/${version}/reflection.proto`),
-      {
-        longs: String,
-        enums: String,
-        bytes: Array,
-        defaults: true,
-        oneofs: true,
-      },
-    );
-    const pkg = grpc.loadPackageDefinition(definition) as unknown as {
-      grpc: { reflection: Record<string, { ServerReflection: grpc.ServiceClientConstructor }> };
-    };
-    const service = pkg.grpc.reflection[version]?.ServerReflection.service;
-    if (service === undefined) throw new Error(`no ServerReflection service in reflection ${version}`);
+    const service = protos.definition(`grpc.reflection.${version}.ServerReflection`);
     const methodPath = service.ServerReflectionInfo?.path;
     if (methodPath === undefined) throw new Error(`no ServerReflectionInfo method in reflection ${version}`);
     server.addService(service, {
