@@ -30,6 +30,8 @@ export interface ViewServer {
 
 /** The largest message either way: a 64 MiB batch and its envelope, with room to spare. */
 const messageBytesMax = 80 * 1024 * 1024;
+/** The HTTP/2 window the client grants the server: the server grants the same (its `grpcFlowControlWindowBytes`). */
+const clientFlowControlWindowBytes = 8 * 1024 * 1024;
 
 export class ClusterView {
   readonly bootstrap: readonly string[];
@@ -59,6 +61,8 @@ export class ClusterView {
       c = new this.#ctor(address, grpc.credentials.createInsecure(), {
         'grpc.max_receive_message_length': messageBytesMax,
         'grpc.max_send_message_length': messageBytesMax,
+        // HTTP/2's 64 KiB would make each large consume answer wait on round trips.
+        'grpc-node.flow_control_window': clientFlowControlWindowBytes,
       });
       this.#channels.set(address, c);
     }

@@ -18,8 +18,9 @@ import { clusterHandlers } from './cluster.ts';
 import { clusterAdminRpcs } from './cluster-admin.ts';
 import { consumeRpcs, type SubscribeCall, subscribe } from './consume.ts';
 import { toGrpcError } from './errors.ts';
+import { widenFlowControlWindow } from './flow-control.ts';
 import { groupRpcs } from './groups.ts';
-import { grpcRequestBytesMax, grpcResponseBytesMax } from './limits.ts';
+import { grpcFlowControlWindowBytes, grpcRequestBytesMax, grpcResponseBytesMax } from './limits.ts';
 import { produceRpcs } from './produce.ts';
 import { addReflection } from './reflection.ts';
 import { RefusedRequest, withRequestBounds } from './request-bounds.ts';
@@ -80,7 +81,15 @@ export class GrpcServer {
       this.server.bindAsync(
         `${host.includes(':') ? `[${host}]` : host}:${port}`,
         grpc.ServerCredentials.createInsecure(),
-        (err, bound) => (err ? reject(err) : resolve(bound)),
+        (err, bound) => {
+          if (err) return reject(err);
+          if (!widenFlowControlWindow(this.server, grpcFlowControlWindowBytes))
+            this.#opts.logger.warn(
+              {},
+              'grpc-js keeps its listeners elsewhere: the gRPC door runs with HTTP/2 64 KiB flow-control windows',
+            );
+          resolve(bound);
+        },
       );
     });
   }
