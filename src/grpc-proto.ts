@@ -49,7 +49,10 @@ const conversion: protobuf.IConversionOptions = {
 function serializer(type: protobuf.Type): grpc.serialize<object> {
   return (value) => {
     if (Array.isArray(value)) throw new Error(`cannot serialize an array as ${type.fullName}`);
-    return Buffer.from(type.encode(type.fromObject(value)).finish());
+    const bytes = type.encode(type.fromObject(value)).finish();
+    // protobufjs's writer builds a Buffer under Node: taken as it is, never copied (a produce
+    // request is a whole batch).
+    return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
   };
 }
 
