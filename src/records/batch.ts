@@ -245,8 +245,11 @@ function writeNullable(buf: Buffer, pos: number, b: Buffer | null | undefined): 
   return pos + b.length;
 }
 
-/** Encodes the records section (uncompressed) of a batch. */
-export function encodeRecords(records: RecordInput[], baseTimestamp: number): Buffer {
+/**
+ * Encodes the records section (uncompressed) of a batch, after `reserve` bytes left unwritten at the
+ * front: an uncompressed batch reserves its header there and is written in one buffer, once.
+ */
+export function encodeRecords(records: RecordInput[], baseTimestamp: number, reserve = 0): Buffer {
   const sizes: number[] = new Array(records.length);
   let total = 0;
   for (let i = 0; i < records.length; i++) {
@@ -255,8 +258,8 @@ export function encodeRecords(records: RecordInput[], baseTimestamp: number): Bu
     sizes[i] = body;
     total += varintBytes(body) + body;
   }
-  const buf = Buffer.allocUnsafe(total);
-  let pos = 0;
+  const buf = Buffer.allocUnsafe(reserve + total);
+  let pos = reserve;
   for (let i = 0; i < records.length; i++) {
     const r = records[i];
     pos = writeVarint(buf, pos, sizes[i]);
@@ -275,7 +278,7 @@ export function encodeRecords(records: RecordInput[], baseTimestamp: number): Bu
     }
     assert.equal(pos - start, sizes[i], 'record size computed before writing must match what was written');
   }
-  assert.equal(pos, total);
+  assert.equal(pos, reserve + total);
   return buf;
 }
 
@@ -287,20 +290,31 @@ function batchTimestamps(input: BatchInput): { base: number; max: number } {
   return { base, max };
 }
 
-function assembleBatch(input: BatchInput, section: Buffer, base: number, max: number): Buffer {
+/**
+ * The batch around a records section: `section` is either the section alone (copied after the header)
+ * or, with `inPlace`, a buffer that holds it after BATCH_HEADER_BYTES left for the header.
+ */
+function assembleBatch(
+  input: BatchInput,
+  section: Buffer,
+  base: number,
+  max: number,
+  inPlace = false,
+): Buffer {
   const codec = input.compression ?? COMPRESSION.none;
-  const size = BATCH_HEADER_BYTES + section.length;
+  const size = inPlace ? section.length : BATCH_HEADER_BYTES + section.length;
   if (size > batchBytesMax) {
     throw new BrokerError('MESSAGE_TOO_LARGE', `batch of ${size} bytes exceeds ${batchBytesMax}`);
   }
-  const buf = Buffer.allocUnsafe(size);
+  const buf = inPlace ? section : Buffer.allocUnsafe(size);
   let attributes = codec;
   if (input.logAppendTime) attributes |= ATTR.logAppendTime;
   if (input.transactional) attributes |= ATTR.transactional;
   if (input.control) attributes |= ATTR.control;
   const n = input.records.length;
-  const lastOffsetDelta =
-    input.lastOffsetDelta ?? (n === 0 ? 0 : Math.max(...input.records.map((r, i) => r.offsetDelta ?? i)));
+  let lastOffsetDelta = input.lastOffsetDelta ?? 0;
+  if (input.lastOffsetDelta === undefined)
+    for (let i = 0; i < n; i++) lastOffsetDelta = Math.max(lastOffsetDelta, input.records[i].offsetDelta ?? i);
   writeInt64(buf, F.baseOffset, input.baseOffset ?? 0);
   buf.writeInt32BE(size - LOG_OVERHEAD, F.batchLength);
   buf.writeInt32BE(input.partitionLeaderEpoch ?? -1, F.partitionLeaderEpoch);
@@ -313,7 +327,7 @@ function assembleBatch(input: BatchInput, section: Buffer, base: number, max: nu
   buf.writeInt16BE(input.producerEpoch ?? -1, F.producerEpoch);
   buf.writeInt32BE(input.baseSequence ?? -1, F.baseSequence);
   buf.writeInt32BE(n, F.recordsCount);
-  section.copy(buf, F.records);
+  if (!inPlace) section.copy(buf, F.records);
   buf.writeUInt32BE(computeBatchCrc(buf, 0, size), F.crc);
   return buf;
 }
@@ -321,15 +335,19 @@ function assembleBatch(input: BatchInput, section: Buffer, base: number, max: nu
 /** Encodes one batch, compressing on the calling thread. */
 export function encodeBatch(input: BatchInput): Buffer {
   const { base, max } = batchTimestamps(input);
-  const section = compressSync(input.compression ?? COMPRESSION.none, encodeRecords(input.records, base));
-  return assembleBatch(input, section, base, max);
+  const codec = input.compression ?? COMPRESSION.none;
+  if (codec === COMPRESSION.none)
+    return assembleBatch(input, encodeRecords(input.records, base, BATCH_HEADER_BYTES), base, max, true);
+  return assembleBatch(input, compressSync(codec, encodeRecords(input.records, base)), base, max);
 }
 
 /** Encodes one batch, compressing on libuv's thread pool. */
 export async function encodeBatchAsync(input: BatchInput): Promise<Buffer> {
   const { base, max } = batchTimestamps(input);
-  const section = await compress(input.compression ?? COMPRESSION.none, encodeRecords(input.records, base));
-  return assembleBatch(input, section, base, max);
+  const codec = input.compression ?? COMPRESSION.none;
+  if (codec === COMPRESSION.none)
+    return assembleBatch(input, encodeRecords(input.records, base, BATCH_HEADER_BYTES), base, max, true);
+  return assembleBatch(input, await compress(codec, encodeRecords(input.records, base)), base, max);
 }
 
 /**
