@@ -409,31 +409,18 @@ test('npm run chaos -- --quick: a kill, a partition and a pause lose, duplicate 
   rmSync(out, { recursive: true, force: true });
 });
 
-test('chaos seed 13000 (regression, --scenario zombie-leader): a leader cut off past its session refuses clients instead of answering as leader', {
-  timeout: 5 * 60_000,
+test('chaos regressions, one cluster (--scenario zombie-leader,paused-leader): a leader cut off past its session refuses clients instead of answering as leader (schedule 13000); a leader paused past its session and continued loses, duplicates and stops nothing (schedules 20261203 and 20261214)', {
+  timeout: 6 * 60_000,
 }, async () => {
   const out = tmpOut();
-  const r = await harness(['--scenario', 'zombie-leader', '--seed', '13000', '--out', out], {
-    ms: 4 * 60_000,
-  });
-  const result = JSON.parse(readFileSync(path.join(out, 'seed-13000', 'result.json'), 'utf8'));
-  const failed = [...result.check.verdicts, ...result.runVerdicts].filter((v: { ok: boolean }) => !v.ok);
-  assert.deepEqual(failed, [], `replay with: ${result.replay}\n${r.stderr.slice(-3000)}`);
-  assert.ok(result.runVerdicts.some((v: { name: string }) => v.name === 'zombie-refuses'));
-  assert.equal(r.code, 0);
-  rmSync(out, { recursive: true, force: true });
-});
-
-test('chaos seeds 20261203 and 20261214 (regression, --scenario paused-leader): a leader paused past its session and continued loses, duplicates and stops nothing', {
-  timeout: 5 * 60_000,
-}, async () => {
-  const out = tmpOut();
-  const r = await harness(['--scenario', 'paused-leader', '--seed', '20261203', '--out', out], {
-    ms: 4 * 60_000,
+  const r = await harness(['--scenario', 'zombie-leader,paused-leader', '--seed', '20261203', '--out', out], {
+    ms: 5 * 60_000,
   });
   const result = JSON.parse(readFileSync(path.join(out, 'seed-20261203', 'result.json'), 'utf8'));
   const failed = [...result.check.verdicts, ...result.runVerdicts].filter((v: { ok: boolean }) => !v.ok);
   assert.deepEqual(failed, [], `replay with: ${result.replay}\n${r.stderr.slice(-3000)}`);
+  assert.ok(result.runVerdicts.some((v: { name: string }) => v.name === 'zombie-refuses'));
+  assert.equal(result.check.counts.faults, 2, JSON.stringify(result.check.counts));
   assert.ok(result.check.counts.acknowledged > 100, JSON.stringify(result.check.counts));
   assert.equal(r.code, 0);
   rmSync(out, { recursive: true, force: true });

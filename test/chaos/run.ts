@@ -63,7 +63,7 @@ export interface ChaosOptions {
   fsync: 'always' | 'interval' | null;
   partitions: number;
   consumers: number;
-  /** A scripted schedule of test/chaos/scenarios.ts instead of a random one. */
+  /** Scripted schedules of test/chaos/scenarios.ts (comma-separated, run in turn) instead of a random one. */
   scenario: string | null;
 }
 
@@ -71,7 +71,7 @@ export class UsageError extends Error {}
 
 const usage = `usage: npm run chaos -- [--seed N] [--schedules K] [--seconds S] [--nodes 3|5|1..9]
                       [--fsync always|interval] [--partitions P] [--consumers C] [--out DIR] [--quick]
-                      [--scenario ${Object.keys(scenarios).join('|')}] [--clean]`;
+                      [--scenario ${Object.keys(scenarios).join('|')}[,...]] [--clean]`;
 
 export function parseArgs(argv: string[]): ChaosOptions & { inner: string | null; clean: boolean } {
   const o: ChaosOptions & { inner: string | null; clean: boolean } = {
@@ -138,9 +138,10 @@ export function parseArgs(argv: string[]): ChaosOptions & { inner: string | null
         o.quick = true;
         break;
       case '--scenario':
-        if (!v || !Object.hasOwn(scenarios, v))
+        // One scenario, or several separated by commas, run one after another on the same cluster.
+        if (!v || !v.split(',').every((name) => Object.hasOwn(scenarios, name)))
           throw new UsageError(
-            `--scenario takes one of ${Object.keys(scenarios).join(', ')}, got ${v ?? 'nothing'}\n${usage}`,
+            `--scenario takes one or more of ${Object.keys(scenarios).join(', ')} (comma-separated), got ${v ?? 'nothing'}\n${usage}`,
           );
         o.scenario = v;
         i++;
@@ -555,8 +556,12 @@ async function runSchedule(o: ChaosOptions, chaosNet: ChaosNet, seed: number): P
         return followers.length ? followers[Math.floor(pick * followers.length)]! : null;
       },
     };
-    if (o.scenario) {
-      const r = await scenarios[o.scenario]!.run({
+    for (const [i, name] of (o.scenario ? o.scenario.split(',') : []).entries()) {
+      // Each scenario after the first starts from a cluster that is whole again.
+      if (i > 0 && !(await settled(cluster, rf, 60_000)))
+        throw new Error(`the cluster did not recover within 60 s before scenario ${name}`);
+      log(`scenario ${name}`);
+      const r = await scenarios[name]!.run({
         cluster,
         net: chaosNet,
         history,
