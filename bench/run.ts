@@ -17,7 +17,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
@@ -26,8 +26,10 @@ import { describeMachine } from './lib/machine.ts';
 import {
   type BrokerProcess,
   freePort,
+  minorGcSeconds,
   nodeBin,
   type ProcSample,
+  pinCpus,
   resetPeakRss,
   root,
   run,
@@ -632,65 +634,85 @@ await section('latency', async () => {
       );
       max = r.recordsPerSec;
     }
-    results.latency = { maxRecordsPerSec: max, batch, recordBytes, rows: [] };
-    for (const loadPercent of [10, 50, 80]) {
-      const topic = `lat-${loadPercent}`;
-      await admin.createTopic(topic, { partitions: 1 });
-      const rate = (max * loadPercent) / 100;
-      const base = {
-        address: broker.grpcAddress,
-        topic,
-        partition: 0,
-        recordBytes,
-        batch,
-        acks: 1,
-        ratePerSec: rate,
-        warmupMs: plan.latencyWarmupMs,
-        durationMs: plan.latencyMs,
-        maxInFlight: 64,
-        expectedRecords: Math.floor((plan.latencyMs * rate) / 1000 / batch) * batch - batch,
-        graceMs: 10_000,
-      };
-      const m = await measure(broker, async () => {
-        // The consumer first, so that it is following the partition before the first record.
-        const consumer = spawn(
-          nodeBin,
-          [path.join(root, 'bench/load/latency.ts'), JSON.stringify({ ...base, role: 'consumer' })],
-          {
-            stdio: ['ignore', 'pipe', 'inherit'],
-          },
-        );
-        const consumerDone = track(consumer);
-        let out = '';
-        consumer.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-        try {
-          while (!out.includes('"ready":true')) {
-            if (consumer.exitCode !== null) throw new Error('latency consumer exited before it was ready');
-            await sleep(20);
-          }
-          const producer = await runLoad<{ sentRecords: number; sendLagP99Ms: number }>(
-            'latency',
-            { ...base, role: 'producer' },
-            plan.latencyWarmupMs + plan.latencyMs + 120_000,
+    // The broker on one CPU and this runner, with the load generators it starts, on another, so that
+    // they do not take turns on one core (the generators are the suite's own TypeScript ones: the same
+    // client the throughput rows use; its timers and GC are visible as "send lag").
+    const cpus = availableParallelism();
+    const runnerPinned = cpus >= 2 && pinCpus(process.pid, '0');
+    const pinned = runnerPinned && pinCpus(broker.pid, '1');
+    results.latency = {
+      maxRecordsPerSec: max,
+      batch,
+      recordBytes,
+      pinning: pinned
+        ? 'broker on CPU 1, load generators on CPU 0 (taskset)'
+        : 'none (one CPU, or no taskset)',
+      rows: [],
+    };
+    try {
+      for (const loadPercent of [10, 50, 80]) {
+        const topic = `lat-${loadPercent}`;
+        await admin.createTopic(topic, { partitions: 1 });
+        const rate = (max * loadPercent) / 100;
+        const base = {
+          address: broker.grpcAddress,
+          topic,
+          partition: 0,
+          recordBytes,
+          batch,
+          acks: 1,
+          ratePerSec: rate,
+          warmupMs: plan.latencyWarmupMs,
+          durationMs: plan.latencyMs,
+          maxInFlight: 64,
+          expectedRecords: Math.floor((plan.latencyMs * rate) / 1000 / batch) * batch - batch,
+          graceMs: 10_000,
+        };
+        const gcBefore = await minorGcSeconds(broker.metricsPort);
+        const m = await measure(broker, async () => {
+          // The consumer first, so that it is following the partition before the first record.
+          const consumer = spawn(
+            nodeBin,
+            [path.join(root, 'bench/load/latency.ts'), JSON.stringify({ ...base, role: 'consumer' })],
+            {
+              stdio: ['ignore', 'pipe', 'inherit'],
+            },
           );
-          const t = setTimeout(() => consumer.kill('SIGKILL'), 60_000);
-          await consumerDone;
-          clearTimeout(t);
-          const latency = JSON.parse(out.trim().split('\n').pop()!) as LatencySummary;
-          return { producer, latency };
-        } finally {
-          if (consumer.exitCode === null) consumer.kill('SIGKILL');
-        }
-      });
-      results.latency.rows.push({
-        loadPercent,
-        offeredRecordsPerSec: rate,
-        sentRecords: m.value.producer.sentRecords,
-        sendLagP99Ms: m.value.producer.sendLagP99Ms,
-        latency: m.value.latency,
-        broker: m.broker,
-      });
-      log(`latency ${loadPercent}%: p99 ${m.value.latency.p99Ms} ms`);
+          const consumerDone = track(consumer);
+          let out = '';
+          consumer.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+          try {
+            while (!out.includes('"ready":true')) {
+              if (consumer.exitCode !== null) throw new Error('latency consumer exited before it was ready');
+              await sleep(20);
+            }
+            const producer = await runLoad<{ sentRecords: number; sendLagP99Ms: number }>(
+              'latency',
+              { ...base, role: 'producer' },
+              plan.latencyWarmupMs + plan.latencyMs + 120_000,
+            );
+            const t = setTimeout(() => consumer.kill('SIGKILL'), 60_000);
+            await consumerDone;
+            clearTimeout(t);
+            const latency = JSON.parse(out.trim().split('\n').pop()!) as LatencySummary;
+            return { producer, latency };
+          } finally {
+            if (consumer.exitCode === null) consumer.kill('SIGKILL');
+          }
+        });
+        results.latency.rows.push({
+          loadPercent,
+          offeredRecordsPerSec: rate,
+          sentRecords: m.value.producer.sentRecords,
+          sendLagP99Ms: m.value.producer.sendLagP99Ms,
+          latency: m.value.latency,
+          broker: m.broker,
+          minorGcSeconds: (await minorGcSeconds(broker.metricsPort)) - gcBefore,
+        });
+        log(`latency ${loadPercent}%: p99 ${m.value.latency.p99Ms} ms`);
+      }
+    } finally {
+      if (runnerPinned) pinCpus(process.pid, `0-${cpus - 1}`);
     }
   });
 });

@@ -4,7 +4,7 @@
  * processes, and the /proc figures of a process (CPU seconds, RSS, peak RSS, open descriptors).
  * Every child is killed when the suite exits, also on error or Ctrl-C.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -234,4 +234,26 @@ export async function runLoad<T>(name: string, params: unknown, timeoutMs: numbe
 /** Starts a load generator without waiting; the promise resolves with its parsed JSON line. */
 export function startLoad<T>(name: string, params: unknown, timeoutMs: number): Promise<T> {
   return runLoad<T>(name, params, timeoutMs);
+}
+
+/**
+ * Pins every thread of `pid` to `cpus` (taskset's list, e.g. "1" or "0-1"); processes it starts later
+ * inherit the set. False when taskset is missing or refuses, and nothing changed.
+ */
+export function pinCpus(pid: number, cpus: string): boolean {
+  const r = spawnSync('taskset', ['-a', '-p', '-c', cpus, String(pid)], { stdio: 'ignore' });
+  return r.status === 0;
+}
+
+/** Seconds of young-generation (minor) GC the broker has spent, from its /metrics; NaN if unknown. */
+export async function minorGcSeconds(metricsPort: number): Promise<number> {
+  try {
+    const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    const m = /^nodejs_gc_duration_seconds_sum\{[^}]*kind="minor"[^}]*\} (\S+)$/m.exec(text);
+    if (m) return Number(m[1]);
+    // The histogram's series appear with the first collection of their kind.
+    return text.includes('# TYPE nodejs_gc_duration_seconds histogram') ? 0 : Number.NaN;
+  } catch {
+    return Number.NaN;
+  }
 }

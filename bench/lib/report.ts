@@ -221,12 +221,14 @@ export function renderReport(r: Results, opts: { chartFiles: string[] }): string
       '',
     );
     out.push(
-      '| load | offered records/s | records measured | p50 ms | p99 ms | p99.9 ms | max ms | send lag p99 ms | broker CPU s | broker peak RSS MiB |',
-      '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+      `CPUs: ${r.latency.pinning ?? 'not pinned'}.`,
+      '',
+      '| load | offered records/s | records measured | p50 ms | p99 ms | p99.9 ms | max ms | send lag p99 ms | broker minor GC ms | broker CPU s | broker peak RSS MiB |',
+      '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     );
     for (const x of r.latency.rows)
       out.push(
-        `| ${x.loadPercent}% | ${formatInt(x.offeredRecordsPerSec)} | ${formatInt(x.latency.count)} | ${formatMs(x.latency.p50Ms)} | ${formatMs(x.latency.p99Ms)} | ${formatMs(x.latency.p999Ms)} | ${formatMs(x.latency.maxMs)} | ${formatMs(x.sendLagP99Ms)} | ${cost(x.broker)} |`,
+        `| ${x.loadPercent}% | ${formatInt(x.offeredRecordsPerSec)} | ${formatInt(x.latency.count)} | ${formatMs(x.latency.p50Ms)} | ${formatMs(x.latency.p99Ms)} | ${formatMs(x.latency.p999Ms)} | ${formatMs(x.latency.maxMs)} | ${formatMs(x.sendLagP99Ms)} | ${x.minorGcSeconds === undefined || Number.isNaN(x.minorGcSeconds) ? 'n/a' : formatMs(x.minorGcSeconds * 1000)} | ${cost(x.broker)} |`,
       );
     out.push('');
     for (const x of r.latency.rows)

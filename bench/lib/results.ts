@@ -67,6 +67,8 @@ export interface Results {
     maxRecordsPerSec: number;
     batch: number;
     recordBytes: number;
+    /** Which CPUs the broker and the load generators ran on. */
+    pinning?: string;
     rows: {
       loadPercent: number;
       offeredRecordsPerSec: number;
@@ -74,6 +76,8 @@ export interface Results {
       sendLagP99Ms: number;
       latency: LatencySummary;
       broker: BrokerCost;
+      /** The broker's young-generation GC time during the row (its nodejs_gc_duration_seconds). */
+      minorGcSeconds?: number;
     }[];
   };
   scale?: {
