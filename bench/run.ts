@@ -5,7 +5,8 @@
  *   npm run bench               # the full run; writes bench/RESULTS.md
  *   npm run bench -- --quick    # a short run (a few minutes) with smaller sizes, said so in its report
  *   npm run bench -- --only limits,produce   # some sections (limits, nats, kafka, produce, consume,
- *                                            # latency, scale, compression, startup, recovery)
+ *                                            # latency, scale, compression, cluster, startup,
+ *                                            # recovery)
  *
  * The broker runs as users run it (`node src/cli/broker.ts`, flags and BROKER_* environment), and
  * separate load-generator processes (bench/load/) drive it over loopback. Beside it, in the same run:
@@ -15,7 +16,7 @@
  * Results go to bench/results/<mode>-<time>/ (results.json, report.md, SVG charts).
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
@@ -55,7 +56,9 @@ const { values } = parseArgs({
 });
 const quick = values.quick === true;
 const sections = new Set(
-  (values.only ?? 'limits,nats,kafka,produce,consume,latency,scale,compression,startup,recovery').split(','),
+  (
+    values.only ?? 'limits,nats,kafka,produce,consume,latency,scale,compression,cluster,startup,recovery'
+  ).split(','),
 );
 const dataRoot = values.dir ?? tmpdir();
 const GiB = 2 ** 30;
@@ -799,6 +802,35 @@ await section('compression', async () => {
     });
     results.compression = { ...m.value, broker: m.broker };
   });
+});
+
+// ----------------------------------------------------------------------------------------- cluster
+
+/** Runs one of the cluster benchmarks and reads the JSON file it says it wrote. */
+async function clusterBench(script: string, args: string[]): Promise<Record<string, unknown>> {
+  const out = await run(nodeBin, [path.join(root, 'bench', script), ...args], { timeoutMs: 1_800_000 });
+  const wrote = /^wrote (.+\.json)$/m.exec(out)?.[1];
+  if (!wrote) throw new Error(`${script} did not say which file it wrote`);
+  return JSON.parse(readFileSync(path.resolve(root, wrote), 'utf8')) as Record<string, unknown>;
+}
+
+await section('cluster', async () => {
+  // Three broker processes on loopback, formed with --join, as `npm run bench:cluster` runs them.
+  const c = await clusterBench('cluster.ts', quick ? ['--records', '10000', '--failovers', '2'] : []);
+  const r = await clusterBench(
+    'replication.ts',
+    quick ? ['--seconds', '2', '--rounds', '1', '--skip', 'memory'] : ['--skip', 'memory'],
+  );
+  results.cluster = {
+    status: 'measured: bench/cluster.ts and bench/replication.ts (three broker processes on loopback)',
+    joinMs: c.joinMs as number[],
+    controllerFailoverMs: c.failoverElectedMs as number[],
+    rf3OverRf1One: r.rf3OverRf1One as number[],
+    rf3OverRf1Three: r.rf3OverRf1Three as number[],
+    lag: r.lag as NonNullable<Results['cluster']>['lag'],
+    latency: r.latency as NonNullable<Results['cluster']>['latency'],
+    failover: r.failover as NonNullable<Results['cluster']>['failover'],
+  };
 });
 
 // ------------------------------------------------------------------------------ startup, recovery

@@ -238,6 +238,43 @@ export function renderReport(r: Results, opts: { chartFiles: string[] }): string
           '',
         );
   }
+  if (r.cluster) {
+    out.push('## Cluster: three nodes', '');
+    out.push(`${r.cluster.status}.`, '');
+    const c = r.cluster;
+    const med = (xs: number[] | undefined) => {
+      if (!xs?.length) return null;
+      const s = [...xs].sort((a, b) => a - b);
+      return s[Math.floor(s.length / 2)];
+    };
+    const range = (xs: number[] | undefined, f: (n: number) => string) =>
+      xs?.length
+        ? `${f(med(xs)!)} (${f(Math.min(...xs))} to ${f(Math.max(...xs))}, ${xs.length} runs)`
+        : 'n/a';
+    const ms = (n: number) => `${formatInt(n)} ms`;
+    const x = (n: number) => `${n.toFixed(2)}x`;
+    out.push('| figure | median (range) |', '|---|---|');
+    out.push(`| RF 3 acks=all throughput / RF 1 on one node | ${range(c.rf3OverRf1One, x)} |`);
+    out.push(
+      `| RF 3 acks=all throughput / RF 1 over the same three nodes | ${range(c.rf3OverRf1Three, x)} |`,
+    );
+    if (c.lag)
+      out.push(
+        `| replication lag under that load | p50 ${formatInt(c.lag.offsetsP50)} offsets / ${formatMs(c.lag.msP50)} ms, p99 ${formatInt(c.lag.offsetsP99)} offsets / ${formatMs(c.lag.msP99)} ms |`,
+      );
+    if (c.latency)
+      out.push(
+        `| acks=all latency at ${formatInt(c.latency.rateRecordsPerSec)} records/s | acknowledgement p50 ${formatMs(c.latency.ackP50)} ms, p99 ${formatMs(c.latency.ackP99)} ms; end to end p50 ${formatMs(c.latency.e2eP50)} ms, p99 ${formatMs(c.latency.e2eP99)} ms |`,
+      );
+    out.push(
+      `| controller failover (SIGKILL of the active controller to a new LEADER on /ready) | ${range(c.controllerFailoverMs, ms)} |`,
+    );
+    for (const [kind, f] of Object.entries(c.failover ?? {}))
+      out.push(
+        `| partition leader failover, ${kind} (to the next acknowledged produce) | ${range(f.ms, ms)}; ${formatInt(f.retriedSends)} sends retried, ${formatInt(f.failedSends)} failed |`,
+      );
+    out.push(`| a third node joins (start to ready and a voter) | ${range(c.joinMs, ms)} |`, '');
+  }
   if (r.scale?.length) {
     out.push('## Scale: partitions on one node', '');
     out.push(

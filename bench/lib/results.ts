@@ -109,6 +109,19 @@ export interface Results {
     medianFirstAckMs: number;
     medianReadyMs: number;
   };
+  /** Three-node figures, from bench/cluster.ts and bench/replication.ts run by the suite. */
+  cluster?: {
+    status: string;
+    joinMs?: number[];
+    controllerFailoverMs?: number[];
+    /** RF 3 acks=all throughput as a ratio to RF 1 on one node, and to RF 1 over the same three nodes. */
+    rf3OverRf1One?: number[];
+    rf3OverRf1Three?: number[];
+    lag?: { offsetsP50: number; offsetsP99: number; msP50: number; msP99: number };
+    latency?: { rateRecordsPerSec: number; ackP50: number; ackP99: number; e2eP50: number; e2eP99: number };
+    /** Partition leader failover: by kind, the milliseconds until the next acknowledged produce. */
+    failover?: Record<string, { ms: number[]; retriedSends: number; failedSends: number }>;
+  };
   recovery?: {
     dataBytes: number;
     status: string;
