@@ -129,6 +129,7 @@ export const KAFKA_ERRORS = {
   MISMATCHED_ENDPOINT_TYPE: { code: 114, retriable: false },
   UNSUPPORTED_ENDPOINT_TYPE: { code: 115, retriable: false },
   UNKNOWN_CONTROLLER_ID: { code: 116, retriable: false },
+  INVALID_REGULAR_EXPRESSION: { code: 128, retriable: false },
 } as const;
 
 export type KafkaErrorName = keyof typeof KAFKA_ERRORS;
