@@ -266,6 +266,10 @@ async function openNode(
   const groups = new GroupService(core, {
     offsetsPartitions: config.offsetsPartitions,
     coordinator: { maxGroupSize: config.groupMaxSize },
+    consumerGroups: {
+      sessionTimeoutMs: config.consumerSessionTimeoutMs,
+      heartbeatIntervalMs: config.consumerHeartbeatIntervalMs,
+    },
     onSkippedRecord: (kind) => metrics.offsetsRecordsSkipped.inc({ kind }),
   });
   try {
