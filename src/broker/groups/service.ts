@@ -94,6 +94,8 @@ export class GroupService {
   /** KIP-848 groups; their committed offsets live in `coordinator` as classic groups' do. */
   readonly consumerGroups: ConsumerGroups;
   #topicsImage: MetadataImage | null = null;
+  /** Writes of consumer group state made by the call in progress, which answers once they are stored. */
+  #consumerWrites: Promise<void>[] = [];
   #topics: TopicsByName = new Map();
   readonly offsetsPartitions: number;
   readonly clock: () => number;
@@ -391,7 +393,9 @@ export class GroupService {
 
   #persistConsumerGroup(groupId: string, s: ConsumerGroupSnapshot | null): void {
     if (this.#closed) return;
-    this.#append(groupId, [{ key: { type: 'consumer-group', group: groupId }, value: s }]).catch((err) =>
+    const write = this.#append(groupId, [{ key: { type: 'consumer-group', group: groupId }, value: s }]);
+    this.#consumerWrites.push(write);
+    write.catch((err) =>
       this.core.logger.error({ group: groupId, err: String(err) }, 'cannot persist consumer group state'),
     );
   }
@@ -517,11 +521,20 @@ export class GroupService {
         'GROUP_ID_NOT_FOUND',
         `group ${req.groupId} is a classic group with members; this broker does not convert it to the consumer protocol`,
       );
+    let result: ConsumerHeartbeatResult;
+    this.#consumerWrites = [];
     try {
-      return this.consumerGroups.heartbeat(req, this.#topicsByName(), this.clock(), version >= 1);
+      result = this.consumerGroups.heartbeat(req, this.#topicsByName(), this.clock(), version >= 1);
     } finally {
       this.#reschedule();
     }
+    // The answer waits until the state it reports is stored (acks=all), as Kafka's coordinator answers
+    // after its records commit: a member never acts on an epoch or assignment a restart would forget.
+    // A failed write fails the answer; the member retries, and the state held here stands.
+    const writes = this.#consumerWrites;
+    this.#consumerWrites = [];
+    await Promise.all(writes);
+    return result;
   }
 
   /** A consumer group's state, or null; NOT_COORDINATOR on a node that does not coordinate it. */
