@@ -379,3 +379,63 @@ test('property: no partition is ever owned by two members, and eventually all ar
     assert.equal(groups.snapshot('g')!.state, 'Stable', `seed ${seed}`);
   }
 });
+
+test('a deleted topic leaves every member at once; its partitions are not revoked one by one', () => {
+  const groups = setup();
+  let topics = topicsOf({ t: 2, u: 1 });
+  const a = groups.heartbeat(
+    hb({ memberId: 'a', memberEpoch: 0, subscribedTopicNames: ['t', 'u'] }),
+    topics,
+    0,
+    true,
+  );
+  assert.equal(count(a.assignment), 3);
+  topics = topicsOf({ t: 2 });
+  const a2 = groups.heartbeat(hb({ memberId: 'a', memberEpoch: a.memberEpoch }), topics, 1, true);
+  assert.equal(a2.memberEpoch, a.memberEpoch + 1);
+  assert.deepEqual(a2.assignment, [{ topicId: 'id-t', partitions: [0, 1] }]);
+});
+
+test('subscriptions past half of groupStateBytesMax are MESSAGE_TOO_LARGE and change nothing', () => {
+  const groups = setup();
+  const topics = topicsOf({ t: 1 });
+  const names = (tag: string) => Array.from({ length: 9000 }, (_, i) => `${tag}-${i}-`.padEnd(249, 'x'));
+  groups.heartbeat(hb({ memberId: 'a', memberEpoch: 0, subscribedTopicNames: names('a') }), topics, 0, true);
+  assert.equal(
+    code(() =>
+      groups.heartbeat(
+        hb({ memberId: 'b', memberEpoch: 0, subscribedTopicNames: names('b') }),
+        topics,
+        0,
+        true,
+      ),
+    ),
+    'MESSAGE_TOO_LARGE',
+  );
+  assert.deepEqual(
+    groups.snapshot('g')!.members.map((m) => m.memberId),
+    ['a'],
+  );
+});
+
+test('offset fetches that name a member are checked against its epoch', () => {
+  const groups = setup();
+  const a = groups.heartbeat(hb({ memberId: 'a', memberEpoch: 0 }), topicsOf({ t: 1 }), 0, true);
+  assert.equal(
+    code(() => groups.validateFetch('g', null, -1)),
+    'NONE',
+    'an admin client',
+  );
+  assert.equal(
+    code(() => groups.validateFetch('g', 'a', a.memberEpoch)),
+    'NONE',
+  );
+  assert.equal(
+    code(() => groups.validateFetch('g', 'a', a.memberEpoch + 1)),
+    'STALE_MEMBER_EPOCH',
+  );
+  assert.equal(
+    code(() => groups.validateFetch('g', 'b', 1)),
+    'UNKNOWN_MEMBER_ID',
+  );
+});

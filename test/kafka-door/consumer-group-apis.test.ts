@@ -209,6 +209,17 @@ test('OffsetCommit v9 carries the member epoch; DeleteGroups deletes an empty co
     requireStable: false,
   });
   assert.equal(fetched.groups[0].topics[0].partitions[0].committedOffset, 0);
+  const fetchAs = async (memberId: string | null, memberEpoch: number) =>
+    (
+      await k.call('OffsetFetch', 9, {
+        groups: [{ groupId: 'g1', memberId, memberEpoch, topics: [{ name: topic, partitionIndexes: [0] }] }],
+        requireStable: false,
+      })
+    ).groups[0].errorCode;
+  assert.equal(await fetchAs('member-1', 1), 0);
+  assert.equal(await fetchAs(null, -1), 0, 'an admin client names no member');
+  assert.equal(await fetchAs('member-1', 0), errorCode('STALE_MEMBER_EPOCH'));
+  assert.equal(await fetchAs('ghost', 1), errorCode('UNKNOWN_MEMBER_ID'));
 
   const del = () => k.call('DeleteGroups', 2, { groupsNames: ['g1'] });
   assert.equal((await del()).results[0].errorCode, errorCode('NON_EMPTY_GROUP'));
@@ -219,6 +230,40 @@ test('OffsetCommit v9 carries the member epoch; DeleteGroups deletes an empty co
     includeAuthorizedOperations: false,
   });
   assert.equal(d.groups[0].errorCode, errorCode('GROUP_ID_NOT_FOUND'));
+});
+
+test('an empty classic group (offsets only) becomes a consumer group and keeps its offsets', async () => {
+  const commit = await k.call('OffsetCommit', 9, {
+    groupId: 'converted',
+    generationId: -1,
+    memberId: '',
+    groupInstanceId: null,
+    topics: [
+      { name: topic, partitions: [{ partitionIndex: 1, committedOffset: 7, committedMetadata: null }] },
+    ],
+  });
+  assert.equal(commit.topics[0].partitions[0].errorCode, 0);
+  const r = await hb(join('converted', 'c-1'));
+  assert.equal(r.errorCode, 0, r.errorMessage);
+  const fetched = await k.call('OffsetFetch', 9, {
+    groups: [
+      {
+        groupId: 'converted',
+        memberId: 'c-1',
+        memberEpoch: r.memberEpoch,
+        topics: [{ name: topic, partitionIndexes: [1] }],
+      },
+    ],
+    requireStable: false,
+  });
+  assert.equal(fetched.groups[0].topics[0].partitions[0].committedOffset, 7);
+  const listed = await k.call('ListGroups', 5, { statesFilter: [], typesFilter: [] });
+  const mine = listed.groups.filter((g: { groupId: string }) => g.groupId === 'converted');
+  assert.deepEqual(
+    mine.map((g: { groupType: string }) => g.groupType),
+    ['consumer'],
+    'listed once, as a consumer group',
+  );
 });
 
 test('the members, epochs and assignments of a group survive a broker restart', async () => {

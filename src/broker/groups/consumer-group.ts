@@ -235,6 +235,7 @@ export class ConsumerGroups {
     const epoch = req.memberEpoch;
     let group = this.#groups.get(req.groupId);
     if (epoch === LEAVE_EPOCH || epoch === STATIC_LEAVE_EPOCH) return this.#leave(group, req, now);
+    checkSubscriptionBytes(group, req);
     if (!group) {
       if (epoch !== JOIN_EPOCH)
         throw new BrokerError('UNKNOWN_MEMBER_ID', `group ${req.groupId} has no member ${req.memberId}`);
@@ -586,6 +587,22 @@ export class ConsumerGroups {
       );
   }
 
+  /**
+   * Checks an OffsetFetch v9+ that names a member (Kafka's ConsumerGroup.validateOffsetFetch): a fetch
+   * without one (null member id, epoch -1: an admin client) is allowed; otherwise UNKNOWN_MEMBER_ID or
+   * STALE_MEMBER_EPOCH as for commits.
+   */
+  validateFetch(groupId: string, memberId: string | null, memberEpoch: number): void {
+    if (memberId === null && memberEpoch < 0) return;
+    const m = this.#groups.get(groupId)?.members.get(memberId ?? '');
+    if (!m) throw new BrokerError('UNKNOWN_MEMBER_ID', `group ${groupId} has no member ${memberId}`);
+    if (memberEpoch !== m.memberEpoch)
+      throw new BrokerError(
+        'STALE_MEMBER_EPOCH',
+        `member epoch ${memberEpoch} is not member ${m.memberId}'s current ${m.memberEpoch}`,
+      );
+  }
+
   /** Whether a member subscribes to the topic (OffsetDelete keeps such offsets). */
   subscribesTo(groupId: string, topic: string): boolean {
     const group = this.#groups.get(groupId);
@@ -687,6 +704,34 @@ export class ConsumerGroups {
     }
     this.#dirty.clear();
   }
+}
+
+/**
+ * The group's record holds every member's subscription: together they stay within half of
+ * groupStateBytesMax, so that the record fits offsetsRecordBytesMax with the assignments. Checked
+ * before the heartbeat changes anything; MESSAGE_TOO_LARGE past it, as a classic join is answered.
+ */
+function checkSubscriptionBytes(group: Group | undefined, req: ConsumerHeartbeat): void {
+  if (req.subscribedTopicNames === null && req.subscribedTopicRegex === null) return;
+  const m = group?.members.get(req.memberId);
+  let total = subscriptionBytes(
+    req.subscribedTopicNames ?? m?.subscribedTopicNames ?? [],
+    req.subscribedTopicRegex ?? m?.subscribedTopicRegex ?? null,
+  );
+  for (const o of group?.members.values() ?? [])
+    if (o !== m) total += subscriptionBytes(o.subscribedTopicNames, o.subscribedTopicRegex);
+  if (total > groupStateBytesMax / 2)
+    throw new BrokerError(
+      'MESSAGE_TOO_LARGE',
+      `the subscriptions of group ${req.groupId} would take ${total} bytes, more than ${groupStateBytesMax / 2}`,
+    );
+}
+
+/** Bytes a subscription takes in the group's record, as JSON strings. */
+function subscriptionBytes(names: readonly string[], regex: string | null): number {
+  let n = regex === null ? 0 : Buffer.byteLength(regex) + 3;
+  for (const name of names) n += Buffer.byteLength(name) + 3;
+  return n;
 }
 
 function groupState(g: Group): ConsumerGroupState {
