@@ -8,6 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { BrokerClient } from '../../src/client/index.ts';
 import { errorCode } from '../../src/protocol/kafka/error-codes.ts';
 import { type BrokerProcess, spawnBroker } from '../helpers/broker-process.ts';
 import { tempDir } from '../helpers/tmp.ts';
@@ -264,6 +265,25 @@ test('an empty classic group (offsets only) becomes a consumer group and keeps i
     ['consumer'],
     'listed once, as a consumer group',
   );
+  // The gRPC door sees the same group (DESIGN.md decision 2).
+  const grpc = await BrokerClient.connect(broker.grpcAddress);
+  try {
+    const g = (await grpc.listGroups()).find((x) => x.groupId === 'converted');
+    assert.deepEqual(g, { groupId: 'converted', state: 'Stable', protocolType: 'consumer', members: 1 });
+    const d = await grpc.describeGroup('converted');
+    assert.equal(d.strategy, 'uniform');
+    assert.deepEqual(d.members[0].assignments, [{ topic, partitions: [0, 1, 2] }]);
+    assert.deepEqual(
+      d.offsets.map((o) => [o.partition, o.committedOffset]),
+      [
+        [0, -1],
+        [1, 7],
+        [2, -1],
+      ],
+    );
+  } finally {
+    grpc.close();
+  }
 });
 
 test('the members, epochs and assignments of a group survive a broker restart', async () => {

@@ -650,6 +650,13 @@ export class GroupService {
           rows.set(offsetKey(a.topic, p), { topic: a.topic, partition: p, committed: -1 });
       }
     }
+    for (const m of this.consumerGroups.snapshot(groupId)?.members ?? []) {
+      for (const t of m.assigned) {
+        const topic = this.topicName(t.topicId);
+        if (topic === null) continue;
+        for (const p of t.partitions) rows.set(offsetKey(topic, p), { topic, partition: p, committed: -1 });
+      }
+    }
     for (const c of this.coordinator.committed(groupId)) {
       rows.set(offsetKey(c.topic, c.partition), {
         topic: c.topic,
