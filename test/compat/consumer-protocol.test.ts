@@ -13,6 +13,8 @@ import { createRequire } from 'node:module';
 import { after, before, test } from 'node:test';
 import type { KafkaJS as KafkaJSTypes } from '@confluentinc/kafka-javascript';
 import { Admin, Consumer, Producer, stringDeserializers, stringSerializers } from '@platformatic/kafka';
+import { BrokerClient } from '../../src/client/index.ts';
+import { kafkaCaller } from '../kafka/helpers.ts';
 import { CompatBroker, expectedValues, isSplit, waitFor, within } from './helpers.ts';
 
 const { KafkaJS } = createRequire(import.meta.url)('@confluentinc/kafka-javascript') as {
@@ -66,7 +68,7 @@ async function produce(topic: string, values: string[], partitions: number): Pro
   await producer.disconnect();
 }
 
-async function confluentMember(groupId: string, topic: string) {
+async function confluentMember(groupId: string, topic: string, subscription: string | RegExp = topic) {
   const seen: Seen[] = [];
   const c = kafka.consumer({
     kafkaJS: { groupId, fromBeginning: true, autoCommit: false },
@@ -76,7 +78,7 @@ async function confluentMember(groupId: string, topic: string) {
   });
   closers.push(() => c.disconnect());
   await c.connect();
-  await c.subscribe({ topics: [topic] });
+  await c.subscribe({ topics: [subscription] });
   await c.run({
     eachMessage: async ({ partition, message }) => {
       seen.push({ partition, offset: Number(message.offset), value: message.value?.toString() ?? '' });
@@ -166,9 +168,21 @@ test('confluent-javascript, group.protocol=consumer: two members split, one leav
     new Set([...Array(partitions).keys()]),
   );
   await a.commit();
+  // Partitions added to the topic start a new group epoch: a is assigned them too.
+  const grpc = await BrokerClient.connect(broker.grpcAddress);
+  try {
+    await grpc.createPartitions(topic, partitions + 2);
+  } finally {
+    grpc.close();
+  }
+  await waitFor('a owns the added partitions', () => isSplit([a.owned()], partitions + 2), 30_000);
   await a.c.disconnect();
+  // The admin lists the partitions with commits; the added ones have none.
   const after2 = JSON.stringify([...Array(partitions).keys()].map((p) => [p, 6]));
-  await waitFor(`committed ${after2}`, async () => (await committed(groupId, topic)) === after2);
+  let last = '';
+  await waitFor(`committed ${after2}`, async () => (last = await committed(groupId, topic)) === after2).catch(
+    (err) => assert.fail(`${err}; last seen ${last}`),
+  );
 
   await broker.restart();
 
@@ -180,6 +194,39 @@ test('confluent-javascript, group.protocol=consumer: two members split, one leav
   assert.deepEqual(c.seen.map((s) => s.value).sort(), [...third].sort());
   assert.ok(c.seen.every((s) => s.offset >= 6));
   await c.c.disconnect();
+});
+
+test('confluent-javascript, group.protocol=consumer: a regex subscription follows topics created later', async () => {
+  const groupId = 'kip848-regex';
+  await createTopic('kip848-re-one', 2);
+  await createTopic('kip848-other', 1);
+  const m = await confluentMember(groupId, 'kip848-re-one', /^kip848-re-.*/);
+  const topicsOwned = () => [...new Set(m.c.assignment().map((tp) => `${tp.topic}-${tp.partition}`))].sort();
+  await waitFor(
+    'the matching topic is assigned',
+    () => topicsOwned().join() === 'kip848-re-one-0,kip848-re-one-1',
+    30_000,
+  );
+  await createTopic('kip848-re-two', 1);
+  await waitFor(
+    'the topic created later is assigned too',
+    () => topicsOwned().join() === 'kip848-re-one-0,kip848-re-one-1,kip848-re-two-0',
+    30_000,
+  );
+  // librdkafka sent the regex itself (ConsumerGroupHeartbeat v1's SubscribedTopicRegex), which the
+  // broker resolves.
+  const raw = await kafkaCaller(broker.kafkaPort);
+  try {
+    const d = await raw.call('ConsumerGroupDescribe', 1, {
+      groupIds: [groupId],
+      includeAuthorizedOperations: false,
+    });
+    // librdkafka sends its regexes joined, each in parentheses: `(^kip848-re-.*)`.
+    assert.match(d.groups[0].members[0].subscribedTopicRegex, /\^kip848-re-\.\*/);
+  } finally {
+    raw.close();
+  }
+  await m.c.disconnect();
 });
 
 test('@platformatic/kafka, groupProtocol consumer: two members split and the survivor takes all', async () => {
