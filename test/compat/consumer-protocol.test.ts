@@ -68,13 +68,19 @@ async function produce(topic: string, values: string[], partitions: number): Pro
   await producer.disconnect();
 }
 
-async function confluentMember(groupId: string, topic: string, subscription: string | RegExp = topic) {
+async function confluentMember(
+  groupId: string,
+  topic: string,
+  subscription: string | RegExp = topic,
+  extra: Record<string, unknown> = {},
+) {
   const seen: Seen[] = [];
   const c = kafka.consumer({
     kafkaJS: { groupId, fromBeginning: true, autoCommit: false },
     'group.protocol': 'consumer',
     'fetch.wait.max.ms': 200,
     'topic.metadata.refresh.interval.ms': 1000,
+    ...extra,
   });
   closers.push(() => c.disconnect());
   await c.connect();
@@ -227,6 +233,45 @@ test('confluent-javascript, group.protocol=consumer: a regex subscription follow
     raw.close();
   }
   await m.c.disconnect();
+});
+
+test('confluent-javascript, group.protocol=consumer: a static member comes back to its partitions without a new group epoch', async () => {
+  const topic = 'kip848-static';
+  const groupId = 'kip848-static';
+  await createTopic(topic, 4);
+  const raw = await kafkaCaller(broker.kafkaPort);
+  const describe = async () =>
+    (await raw.call('ConsumerGroupDescribe', 1, { groupIds: [groupId], includeAuthorizedOperations: false }))
+      .groups[0];
+  try {
+    const a = await confluentMember(groupId, topic, topic, { 'group.instance.id': 'static-a' });
+    const b = await confluentMember(groupId, topic, topic, { 'group.instance.id': 'static-b' });
+    await waitFor('a and b split the partitions', () => isSplit([a.owned(), b.owned()], 4), 30_000);
+    await waitFor('the group is stable', async () => (await describe()).groupState === 'Stable');
+    const before = await describe();
+    const bOwned = b.owned();
+    // A static member's close is a temporary leave (epoch -2): its partitions wait for it.
+    await b.c.disconnect();
+    await waitFor('b left for now', async () =>
+      (await describe()).members.some(
+        (m: { instanceId: string; memberEpoch: number }) =>
+          m.instanceId === 'static-b' && m.memberEpoch === -2,
+      ),
+    );
+    const b2 = await confluentMember(groupId, topic, topic, { 'group.instance.id': 'static-b' });
+    await waitFor('the new b owns what b owned', () => b2.owned().join() === bOwned.join(), 30_000);
+    const after = await describe();
+    assert.equal(after.groupEpoch, before.groupEpoch, 'no rebalance');
+    assert.equal(after.members.length, 2);
+    assert.deepEqual(
+      a.owned(),
+      [0, 1, 2, 3].filter((p) => !bOwned.includes(p)),
+    );
+    await a.c.disconnect();
+    await b2.c.disconnect();
+  } finally {
+    raw.close();
+  }
 });
 
 test('@platformatic/kafka, groupProtocol consumer: two members split and the survivor takes all', async () => {
