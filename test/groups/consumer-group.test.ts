@@ -413,7 +413,7 @@ test('a deleted topic leaves every member at once; its partitions are not revoke
   assert.deepEqual(a2.assignment, [{ topicId: 'id-t', partitions: [0, 1] }]);
 });
 
-test('subscriptions past half of groupStateBytesMax are MESSAGE_TOO_LARGE and change nothing', () => {
+test('members past half of groupStateBytesMax in ids and subscriptions are MESSAGE_TOO_LARGE and change nothing', () => {
   const groups = setup();
   const topics = topicsOf({ t: 1 });
   const names = (tag: string) => Array.from({ length: 9000 }, (_, i) => `${tag}-${i}-`.padEnd(249, 'x'));

@@ -235,7 +235,7 @@ export class ConsumerGroups {
     const epoch = req.memberEpoch;
     let group = this.#groups.get(req.groupId);
     if (epoch === LEAVE_EPOCH || epoch === STATIC_LEAVE_EPOCH) return this.#leave(group, req, now);
-    checkSubscriptionBytes(group, req);
+    checkMemberBytes(group, req);
     if (!group) {
       if (epoch !== JOIN_EPOCH)
         throw new BrokerError('UNKNOWN_MEMBER_ID', `group ${req.groupId} has no member ${req.memberId}`);
@@ -435,6 +435,18 @@ export class ConsumerGroups {
     });
     for (const t of topics.values()) if (partitionsOf.has(t.id)) partitionsOf.set(t.id, t.partitions);
     group.target = SERVER_ASSIGNORS[group.assignor]({ members, partitionsOf, previous: group.target });
+    // An assignor gives each partition of a subscribed topic to at most one member, and nothing else.
+    const given = new Set<string>();
+    for (const target of group.target.values())
+      for (const [t, ps] of target)
+        for (const p of ps) {
+          assert.ok(
+            p >= 0 && p < (partitionsOf.get(t) ?? 0),
+            `assignor gave ${t}-${p}, which does not exist`,
+          );
+          assert.ok(!given.has(`${t}:${p}`), `assignor gave ${t}-${p} twice`);
+          given.add(`${t}:${p}`);
+        }
     group.assignmentEpoch = group.groupEpoch;
     group.metadataSignature = this.#signature(group, topics);
     group.topicsSeen = topics;
@@ -480,6 +492,8 @@ export class ConsumerGroups {
         if (held.has(`${t}:${p}`)) missing = true;
         else addTo(next, t, p);
       }
+    for (const [t, ps] of next)
+      for (const p of ps) assert.ok(!held.has(`${t}:${p}`), `${t}-${p} has an owner`);
     const state: MemberState = missing ? 'unreleased' : 'stable';
     if (
       m.memberEpoch !== group.assignmentEpoch ||
@@ -707,30 +721,53 @@ export class ConsumerGroups {
 }
 
 /**
- * The group's record holds every member's subscription: together they stay within half of
- * groupStateBytesMax, so that the record fits offsetsRecordBytesMax with the assignments. Checked
- * before the heartbeat changes anything; MESSAGE_TOO_LARGE past it, as a classic join is answered.
+ * The group's record holds every member's ids, client id and host and subscription: together they stay
+ * within half of groupStateBytesMax, so that the record fits offsetsRecordBytesMax with the
+ * assignments. Checked before a heartbeat that joins or changes any of them changes anything;
+ * MESSAGE_TOO_LARGE past it, as a classic join past groupStateBytesMax is answered.
  */
-function checkSubscriptionBytes(group: Group | undefined, req: ConsumerHeartbeat): void {
-  if (req.subscribedTopicNames === null && req.subscribedTopicRegex === null) return;
+function checkMemberBytes(group: Group | undefined, req: ConsumerHeartbeat): void {
   const m = group?.members.get(req.memberId);
-  let total = subscriptionBytes(
-    req.subscribedTopicNames ?? m?.subscribedTopicNames ?? [],
-    req.subscribedTopicRegex ?? m?.subscribedTopicRegex ?? null,
-  );
-  for (const o of group?.members.values() ?? [])
-    if (o !== m) total += subscriptionBytes(o.subscribedTopicNames, o.subscribedTopicRegex);
+  const changes =
+    !m ||
+    req.subscribedTopicNames !== null ||
+    req.subscribedTopicRegex !== null ||
+    req.clientId !== m.clientId ||
+    req.clientHost !== m.clientHost ||
+    (req.instanceId !== null && req.instanceId !== m.instanceId) ||
+    (req.rackId !== null && req.rackId !== m.rackId);
+  if (!changes) return;
+  let total = memberBytes({
+    memberId: req.memberId,
+    instanceId: req.instanceId ?? m?.instanceId ?? null,
+    rackId: req.rackId ?? m?.rackId ?? null,
+    clientId: req.clientId,
+    clientHost: req.clientHost,
+    subscribedTopicNames: req.subscribedTopicNames ?? m?.subscribedTopicNames ?? [],
+    subscribedTopicRegex: req.subscribedTopicRegex ?? m?.subscribedTopicRegex ?? null,
+  });
+  for (const o of group?.members.values() ?? []) if (o !== m) total += memberBytes(o);
   if (total > groupStateBytesMax / 2)
     throw new BrokerError(
       'MESSAGE_TOO_LARGE',
-      `the subscriptions of group ${req.groupId} would take ${total} bytes, more than ${groupStateBytesMax / 2}`,
+      `the members of group ${req.groupId} would take ${total} bytes of ids and subscriptions, more than ${groupStateBytesMax / 2}`,
     );
 }
 
-/** Bytes a subscription takes in the group's record, as JSON strings. */
-function subscriptionBytes(names: readonly string[], regex: string | null): number {
-  let n = regex === null ? 0 : Buffer.byteLength(regex) + 3;
-  for (const name of names) n += Buffer.byteLength(name) + 3;
+/** Bytes a member's strings take in the group's record, as JSON strings. */
+function memberBytes(m: {
+  memberId: string;
+  instanceId: string | null;
+  rackId: string | null;
+  clientId: string;
+  clientHost: string;
+  subscribedTopicNames: readonly string[];
+  subscribedTopicRegex: string | null;
+}): number {
+  let n = 0;
+  for (const x of [m.memberId, m.instanceId, m.rackId, m.clientId, m.clientHost, m.subscribedTopicRegex])
+    if (x !== null) n += Buffer.byteLength(x) + 3;
+  for (const name of m.subscribedTopicNames) n += Buffer.byteLength(name) + 3;
   return n;
 }
 
