@@ -265,6 +265,13 @@ test('an empty classic group (offsets only) becomes a consumer group and keeps i
     ['consumer'],
     'listed once, as a consumer group',
   );
+  // OffsetDelete keeps the offsets of a topic a member subscribes to.
+  const deleted = await k.call('OffsetDelete', 0, {
+    groupId: 'converted',
+    topics: [{ name: topic, partitions: [{ partitionIndex: 1 }] }],
+  });
+  assert.equal(deleted.errorCode, 0);
+  assert.equal(deleted.topics[0].partitions[0].errorCode, errorCode('GROUP_SUBSCRIBED_TO_TOPIC'));
   // The gRPC door sees the same group (DESIGN.md decision 2).
   const grpc = await BrokerClient.connect(broker.grpcAddress);
   try {
