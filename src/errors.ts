@@ -124,6 +124,26 @@ export const ERROR_CODES = {
     retriable: false,
     doc: 'Another member joined with the same static group.instance.id.',
   },
+  FENCED_MEMBER_EPOCH: {
+    retriable: false,
+    doc: "A consumer-protocol member's epoch is not its current one (or it was fenced): it joins again with epoch 0.",
+  },
+  STALE_MEMBER_EPOCH: {
+    retriable: false,
+    doc: "An offset commit or fetch carries a member epoch other than the member's current one (KIP-848).",
+  },
+  UNRELEASED_INSTANCE_ID: {
+    retriable: false,
+    doc: 'A static member joined with an instance id that a live member of the group still holds.',
+  },
+  UNSUPPORTED_ASSIGNOR: {
+    retriable: false,
+    doc: 'A consumer-protocol member named a server assignor that the broker does not have.',
+  },
+  INVALID_REGULAR_EXPRESSION: {
+    retriable: false,
+    doc: 'A consumer-protocol subscription regex does not compile.',
+  },
   NON_EMPTY_GROUP: {
     retriable: false,
     doc: 'The group still has members, so it cannot be deleted.',

@@ -176,6 +176,22 @@ export const topicCreationsInFlightMax = 16;
 export const groupMembersMax = 1000;
 
 /**
+ * Topic names one consumer-protocol member may subscribe to (ConsumerGroupHeartbeat's
+ * SubscribedTopicNames). Each name is kept with the member and stored in its group's record; a
+ * heartbeat past it is answered INVALID_REQUEST and changes nothing.
+ * @default 10000
+ */
+export const consumerSubscribedTopicsMax = 10_000;
+
+/**
+ * Bytes of a consumer-protocol member's SubscribedTopicRegex. The regex is a JavaScript RegExp (Kafka
+ * uses RE2/J, which cannot backtrack), run over topic names; the bound keeps one heartbeat's matching
+ * cheap. A longer one is answered INVALID_REQUEST.
+ * @default 1024
+ */
+export const consumerRegexBytesMax = 1024;
+
+/**
  * Bytes of protocol metadata one member may bring to a join: the names and metadata of every
  * assignment strategy it offers. A Java consumer's subscription is a few hundred bytes per topic it
  * subscribes to; Kafka Streams adds its task map. A join past it is answered MESSAGE_TOO_LARGE and

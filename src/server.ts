@@ -266,6 +266,10 @@ async function openNode(
   const groups = new GroupService(core, {
     offsetsPartitions: config.offsetsPartitions,
     coordinator: { maxGroupSize: config.groupMaxSize },
+    consumerGroups: {
+      sessionTimeoutMs: config.consumerSessionTimeoutMs,
+      heartbeatIntervalMs: config.consumerHeartbeatIntervalMs,
+    },
     onSkippedRecord: (kind) => metrics.offsetsRecordsSkipped.inc({ kind }),
   });
   try {
@@ -293,8 +297,14 @@ async function openNode(
     },
   );
   metrics.groupCollectors.push((members, lag) => {
-    for (const id of groups.coordinator.groupIds()) {
-      members.set({ group: id }, groups.coordinator.snapshot(id)?.members.length ?? 0);
+    // A KIP-848 group's offsets sit in a classic entry of the same id; its members are the consumer group's.
+    const ids = new Set([...groups.coordinator.groupIds(), ...groups.consumerGroups.groupIds()]);
+    for (const id of ids) {
+      const count =
+        groups.consumerGroups.snapshot(id)?.members.length ??
+        groups.coordinator.snapshot(id)?.members.length ??
+        0;
+      members.set({ group: id }, count);
       for (const l of groups.lag(id))
         lag.set({ group: id, topic: l.topic, partition: String(l.partition) }, l.lag);
     }

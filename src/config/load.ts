@@ -64,6 +64,8 @@ export interface BrokerConfig {
   sessionTimeoutMs: number;
   heartbeatIntervalMs: number;
   rebalanceTimeoutMs: number;
+  consumerSessionTimeoutMs: number;
+  consumerHeartbeatIntervalMs: number;
   offsetsPartitions: number;
   groupMaxSize: number;
   logLevel: string;
@@ -126,6 +128,8 @@ export const FIELD_KEYS = {
   sessionTimeoutMs: 'consumer_groups.session_timeout',
   heartbeatIntervalMs: 'consumer_groups.heartbeat_interval',
   rebalanceTimeoutMs: 'consumer_groups.rebalance_timeout',
+  consumerSessionTimeoutMs: 'consumer_groups.consumer_session_timeout',
+  consumerHeartbeatIntervalMs: 'consumer_groups.consumer_heartbeat_interval',
   offsetsPartitions: 'consumer_groups.offsets_partitions',
   groupMaxSize: 'consumer_groups.max_size',
   logLevel: 'logging.level',
@@ -491,6 +495,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     sessionTimeoutMs: v['consumer_groups.session_timeout'],
     heartbeatIntervalMs: v['consumer_groups.heartbeat_interval'],
     rebalanceTimeoutMs: v['consumer_groups.rebalance_timeout'],
+    consumerSessionTimeoutMs: v['consumer_groups.consumer_session_timeout'],
+    consumerHeartbeatIntervalMs: v['consumer_groups.consumer_heartbeat_interval'],
     offsetsPartitions: v['consumer_groups.offsets_partitions'],
     groupMaxSize: v['consumer_groups.max_size'],
     logLevel: v['logging.level'],
@@ -574,6 +580,13 @@ export function validateConfig(config: BrokerConfig): void {
       'consumer_groups.heartbeat_interval',
       `${config.heartbeatIntervalMs}ms`,
       `must be shorter than consumer_groups.session_timeout (${config.sessionTimeoutMs}ms)`,
+    );
+  }
+  if (config.consumerHeartbeatIntervalMs >= config.consumerSessionTimeoutMs) {
+    throw configError(
+      'consumer_groups.consumer_heartbeat_interval',
+      `${config.consumerHeartbeatIntervalMs}ms`,
+      `must be shorter than consumer_groups.consumer_session_timeout (${config.consumerSessionTimeoutMs}ms)`,
     );
   }
   if (config.clusterHeartbeatIntervalMs >= config.clusterSessionTimeoutMs) {

@@ -293,6 +293,18 @@ export const SCHEMA: readonly KeySpec[] = [
     doc: 'Longest a rebalance may take.',
   },
   {
+    key: 'consumer_groups.consumer_session_timeout',
+    kind: { type: 'duration', minMs: 1000, maxMs: 3_600_000 },
+    default: '45s',
+    doc: "Session timeout of KIP-848 consumer-protocol members (Kafka's group.consumer.session.timeout.ms).",
+  },
+  {
+    key: 'consumer_groups.consumer_heartbeat_interval',
+    kind: { type: 'duration', minMs: 100, maxMs: 600_000 },
+    default: '5s',
+    doc: "Heartbeat interval KIP-848 consumer-protocol members are told to use (Kafka's group.consumer.heartbeat.interval.ms).",
+  },
+  {
     key: 'consumer_groups.offsets_partitions',
     kind: { type: 'int', min: 1, max: 1000 },
     default: 50,

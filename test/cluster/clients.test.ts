@@ -30,6 +30,7 @@ import { type RunningCluster, startCluster } from '../../src/start-cluster.ts';
 import { runJsonLines, within } from '../compat/helpers.ts';
 import { debianPython, pythonHas, requireDebian } from '../helpers/debian.ts';
 import { kafkaCaller } from '../kafka/helpers.ts';
+import { until } from './helpers.ts';
 
 const PARTITIONS = 6;
 const COUNT = 10_000;
@@ -483,3 +484,95 @@ for (const c of cases) {
     await roundTrip(t, c.label, c.flows(), c.at());
   });
 }
+
+/**
+ * KIP-848 (ConsumerGroupHeartbeat) in the cluster: the group's state is in its `__consumer_offsets`
+ * partition, replicated, so when its coordinator stops (SIGTERM: its leaderships move first) the new
+ * leader of that partition loads the group and the member heartbeats on at its epoch, owning what it
+ * owned, without joining again.
+ */
+test(
+  'a KIP-848 consumer group keeps its members, epochs and assignment when its coordinator moves',
+  bounded,
+  async () => {
+    const any = await kafkaCaller(cluster.node(1).kafkaPort);
+    const coordinatorOf = async (group: string) => {
+      const r = await any.call('FindCoordinator', 4, { keyType: 0, coordinatorKeys: [group] });
+      return r.coordinators[0].errorCode === 0 ? (r.coordinators[0].nodeId as number) : null;
+    };
+    try {
+      const created = await any.call('CreateTopics', 7, {
+        topics: [
+          { name: 'kip848-cluster', numPartitions: 2, replicationFactor: 3, assignments: [], configs: [] },
+        ],
+        timeoutMs: 30_000,
+        validateOnly: false,
+      });
+      assert.equal(created.topics[0].errorCode, 0);
+      // A group coordinated by node 2 or 3, so that node 1, through which the test looks, stays up.
+      let group = '';
+      for (let i = 0; i < 100 && group === ''; i++) {
+        const id = await coordinatorOf(`kip848-cluster-${i}`);
+        if (id !== null && id !== 1) group = `kip848-cluster-${i}`;
+      }
+      assert.ok(group, 'a group coordinated by node 2 or 3');
+      const first = (await coordinatorOf(group))!;
+      const body = (memberEpoch: number) => ({
+        groupId: group,
+        memberId: 'cluster-member',
+        memberEpoch,
+        instanceId: null,
+        rackId: null,
+        rebalanceTimeoutMs: memberEpoch === 0 ? 30_000 : -1,
+        subscribedTopicNames: memberEpoch === 0 ? ['kip848-cluster'] : null,
+        subscribedTopicRegex: null,
+        serverAssignor: null,
+        topicPartitions: memberEpoch === 0 ? [] : null,
+      });
+      const atFirst = await kafkaCaller(cluster.node(first).kafkaPort);
+      let joined: Awaited<ReturnType<typeof atFirst.call>>;
+      try {
+        joined = await atFirst.call('ConsumerGroupHeartbeat', 1, body(0));
+      } finally {
+        atFirst.close();
+      }
+      assert.equal(joined.errorCode, 0, joined.errorMessage);
+      assert.equal(joined.memberEpoch, 1);
+      await cluster.kill(first, 'SIGTERM');
+      try {
+        const next = await until(
+          `another node coordinates ${group}`,
+          async () => {
+            const id = await coordinatorOf(group);
+            return id !== null && id !== first ? id : null;
+          },
+          30_000,
+        );
+        const atNext = await kafkaCaller(cluster.node(next).kafkaPort);
+        try {
+          // The new coordinator may still be loading the partition (COORDINATOR_LOAD_IN_PROGRESS).
+          const r = await until(
+            'a heartbeat at epoch 1 to the new coordinator',
+            async () => {
+              const x = await atNext.call('ConsumerGroupHeartbeat', 1, body(1));
+              return x.errorCode === 0 ? x : null;
+            },
+            30_000,
+          );
+          assert.equal(r.memberEpoch, 1, 'the member did not have to join again');
+          const d = await atNext.call('ConsumerGroupDescribe', 1, {
+            groupIds: [group],
+            includeAuthorizedOperations: false,
+          });
+          assert.deepEqual(d.groups[0].members[0].assignment.topicPartitions[0].partitions, [0, 1]);
+        } finally {
+          atNext.close();
+        }
+      } finally {
+        await cluster.restart(first);
+      }
+    } finally {
+      any.close();
+    }
+  },
+);

@@ -45,13 +45,22 @@ export class CompatBroker {
     this.proc = proc;
   }
 
-  static async start(): Promise<CompatBroker> {
+  /** Extra `BROKER_*` environment for every start of the process. */
+  env: Record<string, string> = {};
+
+  static async start(env: Record<string, string> = {}): Promise<CompatBroker> {
     const dataDir = await tempDir(undefined, 'tsbroker-compat-');
     // A port picked by binding 0 can be taken by someone else before the broker binds it; try again.
     for (let attempt = 1; ; attempt++) {
       const port = await freePort();
       try {
-        return new CompatBroker(dataDir, port, await spawnBroker(dataDir, CompatBroker.args(port)));
+        const broker = new CompatBroker(
+          dataDir,
+          port,
+          await spawnBroker(dataDir, CompatBroker.args(port), env),
+        );
+        broker.env = env;
+        return broker;
       } catch (err) {
         if (attempt >= 3 || !/EADDRINUSE/.test(String(err))) throw err;
       }
@@ -76,7 +85,7 @@ export class CompatBroker {
   async restart(): Promise<void> {
     const code = await this.proc.stop('SIGTERM');
     assert.equal(code, 0, 'the broker exits 0 on SIGTERM');
-    this.proc = await spawnBroker(this.dataDir, CompatBroker.args(this.kafkaPort));
+    this.proc = await spawnBroker(this.dataDir, CompatBroker.args(this.kafkaPort), this.env);
     this.restarts++;
     assert.equal(this.proc.kafkaPort, this.kafkaPort);
   }

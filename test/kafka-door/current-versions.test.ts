@@ -600,5 +600,7 @@ test('ApiVersions 4 advertises every API at its Kafka 4 maximum, keeping the old
     47: '0-0', // OffsetDelete
     60: '0-1', // DescribeCluster
     61: '0-0', // DescribeProducers
+    68: '0-1', // ConsumerGroupHeartbeat
+    69: '0-1', // ConsumerGroupDescribe
   });
 });

@@ -114,15 +114,28 @@ export function groupRpcs(opts: GrpcServerOptions): UnaryRpcs {
       };
     },
     ListGroups: () => ({
-      groups: opts.groups.coordinator
-        .groupIds()
-        .map((id) => opts.groups.coordinator.snapshot(id)!)
-        .map((g) => ({
-          groupId: g.groupId,
-          state: g.state,
-          protocolType: g.protocolType ?? '',
-          members: g.members.length,
-        })),
+      // KIP-848 consumer groups too (their offsets sit in a classic entry of the same id, not listed).
+      groups: [
+        ...opts.groups.coordinator
+          .groupIds()
+          .filter((id) => !opts.groups.consumerGroups.has(id))
+          .map((id) => opts.groups.coordinator.snapshot(id)!)
+          .map((g) => ({
+            groupId: g.groupId,
+            state: g.state as string,
+            protocolType: g.protocolType ?? '',
+            members: g.members.length,
+          })),
+        ...opts.groups.consumerGroups.groupIds().map((id) => {
+          const g = opts.groups.consumerGroups.snapshot(id)!;
+          return {
+            groupId: id,
+            state: g.state as string,
+            protocolType: 'consumer',
+            members: g.members.length,
+          };
+        }),
+      ].sort((a, b) => (a.groupId < b.groupId ? -1 : a.groupId > b.groupId ? 1 : 0)),
     }),
     DeleteGroup: async (req: { groupId?: string }) => {
       await opts.groups.deleteGroup(requireString(req.groupId, 'group_id'));
@@ -141,6 +154,35 @@ export function groupRpcs(opts: GrpcServerOptions): UnaryRpcs {
     },
     DescribeGroup: (req: { groupId?: string }) => {
       const groupId = requireString(req.groupId, 'group_id');
+      const offsets = () =>
+        opts.groups.lag(groupId).map((l) => ({
+          topic: l.topic,
+          partition: l.partition,
+          committedOffset: l.committed,
+          logEndOffset: l.logEndOffset,
+          lag: l.lag,
+        }));
+      const consumer = opts.groups.describeConsumerGroup(groupId);
+      if (consumer)
+        // A KIP-848 group: its group epoch stands for the generation, its server assignor for the strategy.
+        return {
+          groupId,
+          state: consumer.state,
+          protocolType: 'consumer',
+          strategy: consumer.assignor,
+          generationId: consumer.groupEpoch,
+          leaderId: '',
+          members: consumer.members.map((m) => ({
+            memberId: m.memberId,
+            clientId: m.clientId,
+            clientHost: m.clientHost,
+            assignments: m.assigned.flatMap((t) => {
+              const topic = opts.groups.topicName(t.topicId);
+              return topic === null ? [] : [{ topic, partitions: t.partitions }];
+            }),
+          })),
+          offsets: offsets(),
+        };
       const g = opts.groups.describe(groupId);
       if (!g) throw new BrokerError('GROUP_ID_NOT_FOUND', `no group ${groupId}`);
       return {

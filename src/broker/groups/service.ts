@@ -8,9 +8,18 @@
 import { randomUUID } from 'node:crypto';
 import { BrokerError, isBrokerError } from '../../errors.ts';
 import { offsetsRecordBytesMax } from '../../limits.ts';
+import type { MetadataImage } from '../../metadata/image.ts';
 import { encodeBatch, F, forEachBatch, readInt64 } from '../../records/batch.ts';
 import { recordKey, recordValue, walkBatch } from '../../records/record-walk.ts';
 import type { BrokerCore, PartitionView } from '../core.ts';
+import {
+  type ConsumerGroupConfig,
+  type ConsumerGroupSnapshot,
+  ConsumerGroups,
+  type ConsumerHeartbeat,
+  type ConsumerHeartbeatResult,
+  type TopicsByName,
+} from './consumer-group.ts';
 import {
   assignedPartitions,
   type CommittedOffset,
@@ -38,9 +47,17 @@ export function partitionForGroup(groupId: string, partitions: number): number {
   return (h === -2147483648 ? 0 : Math.abs(h)) % partitions;
 }
 
+/**
+ * Keys of `__consumer_offsets` records, JSON. `consumer-group` holds a KIP-848 group's whole state
+ * (epochs, members with subscriptions, current and target assignments) in one record, where Kafka
+ * writes a record per member and per member's assignment (ConsumerGroupMetadata, MemberMetadata,
+ * TargetAssignment..., key versions 3-8): simpler, at the cost of rewriting the group's state on
+ * every change.
+ */
 type OffsetsKey =
   | { type: 'offset'; group: string; topic: string; partition: number }
-  | { type: 'group'; group: string };
+  | { type: 'group'; group: string }
+  | { type: 'consumer-group'; group: string };
 
 interface StoredGroup extends Omit<GroupSnapshot, 'members'> {
   members: (Omit<GroupSnapshot['members'][number], 'metadata' | 'assignment'> & {
@@ -53,6 +70,8 @@ export interface GroupServiceOptions {
   /** Partitions of `__consumer_offsets`. @default 50 (Kafka's offsets.topic.num.partitions) */
   offsetsPartitions?: number;
   coordinator?: Partial<CoordinatorConfig>;
+  /** KIP-848 consumer groups (ConsumerGroupHeartbeat). @default defaultConsumerGroupConfig */
+  consumerGroups?: Partial<ConsumerGroupConfig>;
   clock?: () => number;
   /**
    * Called for each offsets-topic record (or batch) that `load()` skipped because it cannot be parsed,
@@ -72,6 +91,12 @@ export interface OffsetCommit {
 export class GroupService {
   readonly core: BrokerCore;
   readonly coordinator: GroupCoordinator;
+  /** KIP-848 groups; their committed offsets live in `coordinator` as classic groups' do. */
+  readonly consumerGroups: ConsumerGroups;
+  #topicsImage: MetadataImage | null = null;
+  /** Writes of consumer group state made by the call in progress, which answers once they are stored. */
+  #consumerWrites: Promise<void>[] = [];
+  #topics: TopicsByName = new Map();
   readonly offsetsPartitions: number;
   readonly clock: () => number;
   #timer: NodeJS.Timeout | null = null;
@@ -103,6 +128,30 @@ export class GroupService {
       },
       opts.coordinator,
     );
+    this.consumerGroups = new ConsumerGroups(
+      {
+        newMemberId: () => randomUUID(),
+        onGroupChange: (id, snapshot) => this.#persistConsumerGroup(id, snapshot),
+      },
+      {
+        ...(opts.coordinator?.maxGroupSize === undefined
+          ? {}
+          : { maxGroupSize: opts.coordinator.maxGroupSize }),
+        ...opts.consumerGroups,
+      },
+    );
+  }
+
+  /** The topics of the current metadata image by name; the same map until the image changes. */
+  #topicsByName(): TopicsByName {
+    const image = this.core.metadata.image;
+    if (image !== this.#topicsImage) {
+      this.#topicsImage = image;
+      this.#topics = new Map(
+        [...image.topicsByName.values()].map((t) => [t.name, { id: t.id, partitions: t.partitions.length }]),
+      );
+    }
+    return this.#topics;
   }
 
   /**
@@ -165,6 +214,8 @@ export class GroupService {
         const count = this.core.metadata.image.topicsByName.get(OFFSETS_TOPIC)?.partitions.length ?? 0;
         for (const id of this.coordinator.groupIds())
           if (count === 0 || partitionForGroup(id, count) === partition) this.coordinator.unload(id);
+        for (const id of this.consumerGroups.groupIds())
+          if (count === 0 || partitionForGroup(id, count) === partition) this.consumerGroups.unload(id);
         this.core.logger.info({ partition }, 'no longer coordinates the groups of an offsets partition');
       }
     });
@@ -174,6 +225,7 @@ export class GroupService {
   async #loadPartition(p: number): Promise<void> {
     const now = this.clock();
     const groups = new Map<string, GroupSnapshot | null>();
+    const consumerGroups = new Map<string, ConsumerGroupSnapshot | null>();
     let view: PartitionView;
     try {
       view = this.core.partition(OFFSETS_TOPIC, p, { ignoreLease: true });
@@ -208,7 +260,7 @@ export class GroupService {
           await walkBatch(bytes.subarray(pos, pos + size), (r, records) => {
             const at = baseOffset + r.offsetDelta;
             try {
-              this.#replay(recordKey(r, records), recordValue(r, records), groups);
+              this.#replay(recordKey(r, records), recordValue(r, records), groups, consumerGroups);
             } catch (err) {
               this.#skipped(p, at, err, 'record');
             }
@@ -219,6 +271,14 @@ export class GroupService {
         }
       }
       offset = nextOffset;
+    }
+    for (const snapshot of consumerGroups.values()) {
+      if (!snapshot) continue;
+      try {
+        this.consumerGroups.restore(snapshot, now);
+      } catch (err) {
+        this.#skipped(p, -1, err, 'record');
+      }
     }
     for (const [group, snapshot] of groups) {
       if (!snapshot) {
@@ -239,6 +299,7 @@ export class GroupService {
     keyBytes: Buffer | null,
     valueBytes: Buffer | null,
     groups: Map<string, GroupSnapshot | null>,
+    consumerGroups: Map<string, ConsumerGroupSnapshot | null>,
   ): void {
     if (keyBytes === null) throw new Error('record has no key');
     const key = JSON.parse(keyBytes.toString('utf8')) as OffsetsKey;
@@ -253,6 +314,8 @@ export class GroupService {
       this.coordinator.applyCommit(key.group, key.topic, key.partition, checkCommitted(value));
     } else if (key.type === 'group') {
       groups.set(key.group, value === null ? null : fromStored(checkStoredGroup(value)));
+    } else if (key.type === 'consumer-group') {
+      consumerGroups.set(key.group, value === null ? null : checkStoredConsumerGroup(value));
     } else {
       throw new Error(`unknown key type ${String((key as { type?: unknown }).type)}`);
     }
@@ -328,9 +391,20 @@ export class GroupService {
     );
   }
 
+  #persistConsumerGroup(groupId: string, s: ConsumerGroupSnapshot | null): void {
+    if (this.#closed) return;
+    const write = this.#append(groupId, [{ key: { type: 'consumer-group', group: groupId }, value: s }]);
+    this.#consumerWrites.push(write);
+    write.catch((err) =>
+      this.core.logger.error({ group: groupId, err: String(err) }, 'cannot persist consumer group state'),
+    );
+  }
+
   #reschedule(): void {
     if (this.#closed) return;
-    const next = this.coordinator.nextDeadline();
+    const classic = this.coordinator.nextDeadline();
+    const consumer = this.consumerGroups.nextDeadline();
+    const next = classic === null ? consumer : consumer === null ? classic : Math.min(classic, consumer);
     if (next === null) {
       if (this.#timer) clearTimeout(this.#timer);
       this.#timer = null;
@@ -342,7 +416,9 @@ export class GroupService {
     this.#timer = setTimeout(
       () => {
         this.#timer = null;
-        this.coordinator.tick(this.clock());
+        const now = this.clock();
+        this.coordinator.tick(now);
+        this.consumerGroups.tick(now);
         this.#reschedule();
       },
       Math.max(0, next - this.clock()) + 1,
@@ -405,6 +481,16 @@ export class GroupService {
     this.#checkOpen();
     await this.#ensureTopic();
     this.#checkCoordinator(req.groupId);
+    if (this.consumerGroups.has(req.groupId)) {
+      // Kafka answers a classic join to a consumer-protocol group with members so (it would convert
+      // online; this broker does not). An empty consumer group becomes a classic one.
+      if (!this.consumerGroups.isEmpty(req.groupId))
+        throw new BrokerError(
+          'INCONSISTENT_GROUP_PROTOCOL',
+          `group ${req.groupId} is a consumer-protocol group with members; join it with ConsumerGroupHeartbeat`,
+        );
+      this.consumerGroups.deleteGroup(req.groupId);
+    }
     return new Promise((resolve, reject) => {
       this.coordinator.join(req, this.clock(), (r) => (r instanceof BrokerError ? reject(r) : resolve(r)));
       this.#reschedule();
@@ -418,6 +504,48 @@ export class GroupService {
       this.coordinator.sync(req, this.clock(), (r) => (r instanceof BrokerError ? reject(r) : resolve(r)));
       this.#reschedule();
     });
+  }
+
+  /**
+   * One ConsumerGroupHeartbeat (KIP-848). A group id that names a classic group with members is
+   * GROUP_ID_NOT_FOUND, as Kafka answers when it does not convert the group; an empty classic group
+   * (committed offsets only) becomes a consumer group and keeps its offsets.
+   */
+  async consumerHeartbeat(req: ConsumerHeartbeat, version: number): Promise<ConsumerHeartbeatResult> {
+    this.#checkOpen();
+    await this.#ensureTopic();
+    this.#checkCoordinator(req.groupId);
+    const classic = this.consumerGroups.has(req.groupId) ? null : this.coordinator.snapshot(req.groupId);
+    if (classic && classic.members.length > 0)
+      throw new BrokerError(
+        'GROUP_ID_NOT_FOUND',
+        `group ${req.groupId} is a classic group with members; this broker does not convert it to the consumer protocol`,
+      );
+    let result: ConsumerHeartbeatResult;
+    this.#consumerWrites = [];
+    try {
+      result = this.consumerGroups.heartbeat(req, this.#topicsByName(), this.clock(), version >= 1);
+    } finally {
+      this.#reschedule();
+    }
+    // The answer waits until the state it reports is stored (acks=all), as Kafka's coordinator answers
+    // after its records commit: a member never acts on an epoch or assignment a restart would forget.
+    // A failed write fails the answer; the member retries, and the state held here stands.
+    const writes = this.#consumerWrites;
+    this.#consumerWrites = [];
+    await Promise.all(writes);
+    return result;
+  }
+
+  /** A consumer group's state, or null; NOT_COORDINATOR on a node that does not coordinate it. */
+  describeConsumerGroup(groupId: string): ConsumerGroupSnapshot | null {
+    this.#checkCoordinator(groupId);
+    return this.consumerGroups.snapshot(groupId);
+  }
+
+  /** Topic names by id, from the current metadata image. */
+  topicName(topicId: string): string | null {
+    return this.core.metadata.image.topicsById.get(topicId)?.name ?? null;
   }
 
   heartbeat(groupId: string, memberId: string, generationId: number, groupInstanceId?: string | null): void {
@@ -458,7 +586,8 @@ export class GroupService {
     // The coordinator is the leader of the group's offsets partition, which must exist to say who.
     await this.#ensureTopic();
     this.#checkCoordinator(groupId);
-    this.coordinator.validateCommit(groupId, memberId, generationId, groupInstanceId);
+    if (this.consumerGroups.has(groupId)) this.consumerGroups.validateCommit(groupId, memberId, generationId);
+    else this.coordinator.validateCommit(groupId, memberId, generationId, groupInstanceId);
     const now = this.clock();
     const results: (BrokerError | null)[] = offsets.map((o) => {
       const t = this.core.metadata.getTopic(o.topic);
@@ -521,6 +650,13 @@ export class GroupService {
           rows.set(offsetKey(a.topic, p), { topic: a.topic, partition: p, committed: -1 });
       }
     }
+    for (const m of this.consumerGroups.snapshot(groupId)?.members ?? []) {
+      for (const t of m.assigned) {
+        const topic = this.topicName(t.topicId);
+        if (topic === null) continue;
+        for (const p of t.partitions) rows.set(offsetKey(topic, p), { topic, partition: p, committed: -1 });
+      }
+    }
     for (const c of this.coordinator.committed(groupId)) {
       rows.set(offsetKey(c.topic, c.partition), {
         topic: c.topic,
@@ -553,7 +689,11 @@ export class GroupService {
     if (groupId === '') throw new BrokerError('INVALID_GROUP_ID', 'the group id is empty');
     // Read before the coordinator forgets the group: these are the offsets to tombstone.
     const offsets = this.coordinator.committed(groupId);
-    this.coordinator.deleteGroup(groupId);
+    if (this.consumerGroups.has(groupId)) {
+      // Its offsets, if any, are held by the classic coordinator's entry of the same id.
+      this.consumerGroups.deleteGroup(groupId);
+      if (this.coordinator.has(groupId)) this.coordinator.deleteGroup(groupId);
+    } else this.coordinator.deleteGroup(groupId);
     await this.#append(groupId, [
       { key: { type: 'group', group: groupId }, value: null },
       ...offsets.map((o) => ({
@@ -576,13 +716,16 @@ export class GroupService {
     this.#checkOpen();
     this.#checkCoordinator(groupId);
     if (groupId === '') throw new BrokerError('INVALID_GROUP_ID', 'the group id is empty');
-    if (!this.coordinator.snapshot(groupId))
+    if (!this.coordinator.snapshot(groupId) && !this.consumerGroups.has(groupId))
       throw new BrokerError('GROUP_ID_NOT_FOUND', `no group ${groupId}`);
     const results = partitions.map(({ topic, partition }) => {
       const t = this.core.metadata.getTopic(topic);
       if (!t || !Number.isInteger(partition) || partition < 0 || partition >= t.partitions)
         return new BrokerError('UNKNOWN_TOPIC_OR_PARTITION', `no partition ${topic}-${partition}`);
-      if (this.coordinator.subscribesTo(groupId, topic))
+      if (
+        this.consumerGroups.subscribesTo(groupId, topic) ||
+        (this.coordinator.has(groupId) && this.coordinator.subscribesTo(groupId, topic))
+      )
         return new BrokerError(
           'GROUP_SUBSCRIBED_TO_TOPIC',
           `a member of group ${groupId} subscribes to ${topic}`,
@@ -622,6 +765,46 @@ function toStored(s: GroupSnapshot): StoredGroup {
       assignment: m.assignment.toString('base64'),
     })),
   };
+}
+
+function checkStoredConsumerGroup(value: unknown): ConsumerGroupSnapshot {
+  const g = value as ConsumerGroupSnapshot;
+  const partitionsOk = (l: unknown) =>
+    Array.isArray(l) &&
+    l.every(
+      (t) =>
+        typeof t === 'object' &&
+        t !== null &&
+        typeof t.topicId === 'string' &&
+        Array.isArray(t.partitions) &&
+        t.partitions.every((p: unknown) => Number.isInteger(p) && (p as number) >= 0),
+    );
+  if (
+    typeof g !== 'object' ||
+    g === null ||
+    typeof g.groupId !== 'string' ||
+    !Number.isInteger(g.groupEpoch) ||
+    !Number.isInteger(g.assignmentEpoch) ||
+    typeof g.metadataSignature !== 'string' ||
+    !Array.isArray(g.members) ||
+    !g.members.every(
+      (m) =>
+        typeof m === 'object' &&
+        m !== null &&
+        typeof m.memberId === 'string' &&
+        Number.isInteger(m.memberEpoch) &&
+        Number.isInteger(m.previousMemberEpoch) &&
+        Array.isArray(m.subscribedTopicNames) &&
+        m.subscribedTopicNames.every((n) => typeof n === 'string') &&
+        ['stable', 'unrevoked', 'unreleased'].includes(m.state) &&
+        partitionsOk(m.assigned) &&
+        partitionsOk(m.revoking) &&
+        partitionsOk(m.target),
+    )
+  ) {
+    throw new Error('consumer group value has the wrong shape');
+  }
+  return g;
 }
 
 function checkCommitted(value: unknown): CommittedOffset | null {

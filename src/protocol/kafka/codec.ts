@@ -91,6 +91,7 @@ function decodeField(r: Reader, f: PlanField, flexible: boolean, budget: DecodeB
       return a;
     }
     case 'struct':
+      if (f.nullable && r.int8() < 0) return null;
       return decodeStruct(r, f.struct as Plan, budget);
     default:
       return decodePrimitive(r, f.kind, f.nullable, flexible, f.beyondSafe);
@@ -219,6 +220,10 @@ function encodeField(w: Writer, f: PlanField, v: unknown, flexible: boolean, pat
       return;
     }
     case 'struct':
+      if (f.nullable) {
+        w.int8(v === null ? -1 : 1);
+        if (v === null) return;
+      }
       encodeStruct(w, f.struct as Plan, v as Message, `${path}.`);
       return;
     default:

@@ -129,6 +129,18 @@ export const KAFKA_ERRORS = {
   MISMATCHED_ENDPOINT_TYPE: { code: 114, retriable: false },
   UNSUPPORTED_ENDPOINT_TYPE: { code: 115, retriable: false },
   UNKNOWN_CONTROLLER_ID: { code: 116, retriable: false },
+  UNKNOWN_SUBSCRIPTION_ID: { code: 117, retriable: false },
+  TELEMETRY_TOO_LARGE: { code: 118, retriable: false },
+  INVALID_REGISTRATION: { code: 119, retriable: false },
+  TRANSACTION_ABORTABLE: { code: 120, retriable: false },
+  INVALID_RECORD_STATE: { code: 121, retriable: false },
+  SHARE_SESSION_NOT_FOUND: { code: 122, retriable: true },
+  INVALID_SHARE_SESSION_EPOCH: { code: 123, retriable: true },
+  FENCED_STATE_EPOCH: { code: 124, retriable: false },
+  INVALID_VOTER_KEY: { code: 125, retriable: false },
+  DUPLICATE_VOTER: { code: 126, retriable: false },
+  VOTER_NOT_FOUND: { code: 127, retriable: false },
+  INVALID_REGULAR_EXPRESSION: { code: 128, retriable: false },
 } as const;
 
 export type KafkaErrorName = keyof typeof KAFKA_ERRORS;

@@ -145,7 +145,7 @@ type OrNull<F, V> = F extends { nullable: string } ? V | null : F extends { defa
 type FieldValue<F> = F extends { type: '[]struct'; fields: infer S extends readonly FieldSpec[] }
   ? OrNull<F, StructValue<S>[]>
   : F extends { type: 'struct'; fields: infer S extends readonly FieldSpec[] }
-    ? StructValue<S>
+    ? OrNull<F, StructValue<S>>
     : F extends { type: `[]${infer P}` }
       ? OrNull<F, PrimitiveValue<P>[]>
       : F extends { type: 'int64' }
@@ -285,9 +285,10 @@ function compileField(f: FieldSpec, version: number, flexible: boolean): PlanFie
         name: f.name,
         kind: 'struct',
         struct: plan,
-        nullable: false,
-        makeDefault: () => defaultStruct(plan),
-        minBytes: plan.minBytes,
+        // A nullable struct is preceded by an int8: -1 for null, 1 for a value (Kafka's generator).
+        nullable,
+        makeDefault: f.default === null ? () => null : () => defaultStruct(plan),
+        minBytes: nullable ? 1 : plan.minBytes,
         beyondSafe,
       };
     } else {

@@ -8,6 +8,8 @@
  */
 import type { AlterConfigsRequest } from '../../../protocol/kafka/apis/alter-configs.ts';
 import type { AlterPartitionReassignmentsRequest } from '../../../protocol/kafka/apis/alter-partition-reassignments.ts';
+import type { ConsumerGroupDescribeRequest } from '../../../protocol/kafka/apis/consumer-group-describe.ts';
+import type { ConsumerGroupHeartbeatRequest } from '../../../protocol/kafka/apis/consumer-group-heartbeat.ts';
 import type { CreatePartitionsRequest } from '../../../protocol/kafka/apis/create-partitions.ts';
 import type { CreateTopicsRequest } from '../../../protocol/kafka/apis/create-topics.ts';
 import type { DeleteGroupsRequest } from '../../../protocol/kafka/apis/delete-groups.ts';
@@ -39,6 +41,8 @@ import type { Message } from '../../../protocol/kafka/codec.ts';
 import type { KafkaRequestHandler, RequestContext } from '../handler.ts';
 import { handleAlterConfigs } from './alter-configs.ts';
 import { handleAlterPartitionReassignments } from './alter-partition-reassignments.ts';
+import { handleConsumerGroupDescribe } from './consumer-group-describe.ts';
+import { handleConsumerGroupHeartbeat } from './consumer-group-heartbeat.ts';
 import { handleCreatePartitions } from './create-partitions.ts';
 import { handleCreateTopics } from './create-topics.ts';
 import { handleDeleteGroups } from './delete-groups.ts';
@@ -140,6 +144,12 @@ export class BrokerKafkaHandler implements KafkaRequestHandler {
       case 'ListPartitionReassignments':
         return Promise.resolve(
           handleListPartitionReassignments(deps, request as ListPartitionReassignmentsRequest),
+        );
+      case 'ConsumerGroupHeartbeat':
+        return handleConsumerGroupHeartbeat(deps, ctx, request as ConsumerGroupHeartbeatRequest);
+      case 'ConsumerGroupDescribe':
+        return Promise.resolve(
+          handleConsumerGroupDescribe(deps, ctx, request as ConsumerGroupDescribeRequest),
         );
       default:
         return Promise.reject(new Error(`no handler for ${ctx.apiName}`));

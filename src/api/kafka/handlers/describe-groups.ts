@@ -1,7 +1,8 @@
 /**
  * DescribeGroups (API key 15): the request and response grammar is in ../apis/describe-groups.ts. Each
  * group's state and members; an unknown group is Dead, as Kafka answers, and from version 6 also
- * GROUP_ID_NOT_FOUND with a message (KIP-1043).
+ * GROUP_ID_NOT_FOUND with a message (KIP-1043). A KIP-848 consumer group is shown with protocol type
+ * `consumer` and its members without metadata or assignment bytes.
  */
 import type { DescribeGroupsRequest } from '../../../protocol/kafka/apis/describe-groups.ts';
 import type { Message } from '../../../protocol/kafka/codec.ts';
@@ -36,6 +37,25 @@ export function handleDescribeGroups(
           members: [],
         };
       }
+      const consumer = deps.groups.consumerGroups.snapshot(groupId);
+      if (consumer)
+        // A KIP-848 group, as Kafka's DescribeGroups shows one: protocol type `consumer`, the server
+        // assignor as the protocol, and members without metadata (ConsumerGroupDescribe has the rest).
+        return {
+          errorCode: NONE,
+          groupId,
+          groupState: consumer.state,
+          protocolType: 'consumer',
+          protocolData: consumer.assignor,
+          members: consumer.members.map((m) => ({
+            memberId: m.memberId,
+            groupInstanceId: m.instanceId,
+            clientId: m.clientId,
+            clientHost: m.clientHost,
+            memberMetadata: Buffer.alloc(0),
+            memberAssignment: Buffer.alloc(0),
+          })),
+        };
       if (!g)
         return {
           errorCode: notFound ? errorCode('GROUP_ID_NOT_FOUND') : NONE,

@@ -2,7 +2,8 @@
  * OffsetCommit (API key 8): the request and response grammar is in ../apis/offset-commit.ts. Stores a
  * group's offsets through the group service, each partition with its own error. From version 9 a commit
  * with a generation (0 or more) to a group that does not exist is answered GROUP_ID_NOT_FOUND, as Kafka's
- * OffsetMetadataManager.validateOffsetCommit does; a commit without one (-1: an admin client or a consumer
+ * OffsetMetadataManager.validateOffsetCommit does; for a KIP-848 consumer group it is the member epoch, and a
+ * member's commit at another epoch is STALE_MEMBER_EPOCH (a member commits through v9+ only); a commit without one (-1: an admin client or a consumer
  * outside group management) still creates the group, at every version. From version 10 topics are named by
  * id; an id no topic has gets UNKNOWN_TOPIC_ID for each of its partitions, and the rest are committed.
  */
@@ -15,6 +16,8 @@ import { topicIds } from './topic-ids.ts';
 
 /** The first OffsetCommit version that answers GROUP_ID_NOT_FOUND for a group that does not exist. */
 const groupIdNotFoundVersion = 9;
+/** The first OffsetCommit version whose GenerationIdOrMemberEpoch is a KIP-848 member epoch. */
+const memberEpochVersion = 9;
 /** The first OffsetCommit version that names topics by id (KIP-848). */
 const topicIdsVersion = 10;
 
@@ -40,13 +43,19 @@ export async function handleOffsetCommit(
       leaderEpoch: p.committedLeaderEpoch,
     }));
   });
+  const consumerGroup = deps.groups.consumerGroups.has(req.groupId);
   const missingGroup =
     ctx.apiVersion >= groupIdNotFoundVersion &&
     req.generationId >= 0 &&
-    !deps.groups.coordinator.has(req.groupId);
+    !deps.groups.coordinator.has(req.groupId) &&
+    !consumerGroup;
   let errors: number[];
   if (missingGroup) {
     errors = flat.map(() => errorCode('GROUP_ID_NOT_FOUND'));
+  } else if (consumerGroup && ctx.apiVersion < memberEpochVersion && req.memberId !== '') {
+    // A member of a KIP-848 group commits with its member epoch, which only v9+ carries (Kafka's
+    // OffsetMetadataManager answers older versions so).
+    errors = flat.map(() => errorCode('UNSUPPORTED_VERSION'));
   } else {
     try {
       const results = await deps.groups.commit(

@@ -1,7 +1,8 @@
 /**
  * OffsetFetch (API key 9): the request and response grammar is in ../apis/offset-fetch.ts. A group's
- * committed offsets (v8+: of several groups at once). v9's MemberId and MemberEpoch are ignored, as Kafka's
- * ClassicGroup.validateOffsetFetch ignores them: every group here is a classic group. From version 10 topics
+ * committed offsets (v8+: of several groups at once). v9's MemberId and MemberEpoch are ignored for a classic
+ * group, as Kafka's ClassicGroup.validateOffsetFetch ignores them; for a KIP-848 consumer group a fetch that
+ * names a member is checked as ConsumerGroup.validateOffsetFetch does (UNKNOWN_MEMBER_ID, STALE_MEMBER_EPOCH). From version 10 topics
  * are named by id: an id no topic has gets UNKNOWN_TOPIC_ID for each partition asked, and a request for all
  * of a group's topics lists those that exist now, by id (a deleted topic's offsets have no id to go by).
  */
@@ -12,6 +13,8 @@ import type { RequestContext } from '../handler.ts';
 import { type HandlerDeps, NONE } from './shared.ts';
 import { type TopicIds, topicIds } from './topic-ids.ts';
 
+/** The first OffsetFetch version that carries a KIP-848 member id and epoch. */
+const memberEpochVersion = 9;
 /** The first OffsetFetch version that names topics by id (KIP-848). */
 const topicIdsVersion = 10;
 
@@ -76,6 +79,8 @@ export function handleOffsetFetch(deps: HandlerDeps, ctx: RequestContext, req: O
       throttleTimeMs: 0,
       groups: req.groups.map((g) => {
         try {
+          if (ctx.apiVersion >= memberEpochVersion && deps.groups.consumerGroups.has(g.groupId))
+            deps.groups.consumerGroups.validateFetch(g.groupId, g.memberId, g.memberEpoch);
           const topics = ids
             ? offsetsById(deps, ids, g.groupId, g.topics)
             : offsetsOf(deps, g.groupId, g.topics);

@@ -17,6 +17,8 @@ import {
   alterPartitionReassignmentsResponse,
 } from './alter-partition-reassignments.ts';
 import { apiVersionsRequest, apiVersionsResponse } from './api-versions.ts';
+import { consumerGroupDescribeRequest, consumerGroupDescribeResponse } from './consumer-group-describe.ts';
+import { consumerGroupHeartbeatRequest, consumerGroupHeartbeatResponse } from './consumer-group-heartbeat.ts';
 import { createPartitionsRequest, createPartitionsResponse } from './create-partitions.ts';
 import { createTopicsRequest, createTopicsResponse } from './create-topics.ts';
 import { deleteGroupsRequest, deleteGroupsResponse } from './delete-groups.ts';
@@ -83,6 +85,8 @@ export const API_KEYS = {
   OffsetDelete: 47,
   DescribeCluster: 60,
   DescribeProducers: 61,
+  ConsumerGroupHeartbeat: 68,
+  ConsumerGroupDescribe: 69,
 } as const;
 
 export type ApiName = keyof typeof API_KEYS;
@@ -135,6 +139,8 @@ const table: [ApiName, number, number, MessageSpec, MessageSpec][] = [
     alterPartitionReassignmentsResponse,
   ],
   ['ListPartitionReassignments', 0, 0, listPartitionReassignmentsRequest, listPartitionReassignmentsResponse],
+  ['ConsumerGroupHeartbeat', 0, 1, consumerGroupHeartbeatRequest, consumerGroupHeartbeatResponse],
+  ['ConsumerGroupDescribe', 0, 1, consumerGroupDescribeRequest, consumerGroupDescribeResponse],
 ];
 
 /** Every API we serve, by key. */
