@@ -314,7 +314,8 @@ function assembleBatch(
   const n = input.records.length;
   let lastOffsetDelta = input.lastOffsetDelta ?? 0;
   if (input.lastOffsetDelta === undefined)
-    for (let i = 0; i < n; i++) lastOffsetDelta = Math.max(lastOffsetDelta, input.records[i].offsetDelta ?? i);
+    for (let i = 0; i < n; i++)
+      lastOffsetDelta = Math.max(lastOffsetDelta, input.records[i].offsetDelta ?? i);
   writeInt64(buf, F.baseOffset, input.baseOffset ?? 0);
   buf.writeInt32BE(size - LOG_OVERHEAD, F.batchLength);
   buf.writeInt32BE(input.partitionLeaderEpoch ?? -1, F.partitionLeaderEpoch);

@@ -139,7 +139,7 @@ export function parseArgs(argv: string[]): ChaosOptions & { inner: string | null
         break;
       case '--scenario':
         // One scenario, or several separated by commas, run one after another on the same cluster.
-        if (!v || !v.split(',').every((name) => Object.hasOwn(scenarios, name)))
+        if (!v?.split(',').every((name) => Object.hasOwn(scenarios, name)))
           throw new UsageError(
             `--scenario takes one or more of ${Object.keys(scenarios).join(', ')} (comma-separated), got ${v ?? 'nothing'}\n${usage}`,
           );
