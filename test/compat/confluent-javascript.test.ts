@@ -3,7 +3,8 @@
  * real broker process (issue 16): the client Node teams are told to pick, and a current librdkafka,
  * which sends Metadata v12 with three trailing bytes (librdkafka #5049) and the newest versions of every
  * API. Metadata of all topics, every codec, a two-member classic group that rebalances, commits and
- * resumes after a broker restart, admin create / list / delete, and idempotent produce.
+ * resumes after a broker restart, admin create / list / delete / create partitions, and idempotent
+ * produce. (The package has no describe-configs; confluent-kafka-python's librdkafka covers it.)
  */
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
@@ -90,6 +91,51 @@ test('confluent-javascript: admin lists all topics (Metadata v12 with trailing b
     grpc.close();
   }
   await admin.disconnect();
+});
+
+test('confluent-javascript: librdkafka AdminClient createPartitions grows a topic and is refused a shrink', async () => {
+  // The package's librdkafka AdminClient (its KafkaJS-style admin has no createPartitions).
+  const { AdminClient } = createRequire(import.meta.url)('@confluentinc/kafka-javascript') as {
+    AdminClient: {
+      create(conf: Record<string, unknown>): {
+        createTopic(
+          t: { topic: string; num_partitions: number; replication_factor: number },
+          timeout: number,
+          cb: (err: unknown) => void,
+        ): void;
+        createPartitions(topic: string, total: number, timeout: number, cb: (err: unknown) => void): void;
+        disconnect(): void;
+      };
+    };
+  };
+  const admin = AdminClient.create({
+    'bootstrap.servers': broker.kafkaAddress,
+    'client.id': 'ckjs-partitions',
+  });
+  const call = (f: (cb: (err: unknown) => void) => void) =>
+    new Promise<void>((resolve, reject) => f((err) => (err ? reject(err) : resolve())));
+  const grpc = await BrokerClient.connect(broker.grpcAddress);
+  try {
+    await within(
+      'create topic',
+      call((cb) =>
+        admin.createTopic({ topic: 'ckjs-grow', num_partitions: 2, replication_factor: 1 }, 10_000, cb),
+      ),
+    );
+    await within(
+      'create partitions',
+      call((cb) => admin.createPartitions('ckjs-grow', 5, 10_000, cb)),
+    );
+    assert.equal((await grpc.describeTopic('ckjs-grow')).partitions, 5);
+    await assert.rejects(
+      call((cb) => admin.createPartitions('ckjs-grow', 3, 10_000, cb)),
+      (err: { message?: string }) => /partition/i.test(String(err.message)),
+    );
+    assert.equal((await grpc.describeTopic('ckjs-grow')).partitions, 5);
+  } finally {
+    grpc.close();
+    admin.disconnect();
+  }
 });
 
 test('confluent-javascript: produce and consume with every codec', async () => {
