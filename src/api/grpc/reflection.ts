@@ -8,6 +8,7 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
+import { status as grpcStatus } from '@grpc/grpc-js';
 import { ProtoServices, reflectionPackageDefinition } from '../../grpc-proto.ts';
 
 const require = createRequire(import.meta.url);
@@ -49,7 +50,17 @@ export function addReflection(server: grpc.Server): void {
     const methodPath = service.ServerReflectionInfo?.path;
     if (methodPath === undefined) throw new Error(`no ServerReflectionInfo method in reflection ${version}`);
     server.addService(service, {
-      ServerReflectionInfo: (call: grpc.ServerDuplexStream<unknown, unknown>) => handlerFor(methodPath)(call),
+      ServerReflectionInfo: (call: grpc.ServerDuplexStream<unknown, unknown>) => {
+        let handler: ReflectionHandler;
+        try {
+          handler = handlerFor(methodPath);
+        } catch (err) {
+          // A reflection package that cannot index the protos fails this call, never the broker.
+          call.emit('error', { code: grpcStatus.INTERNAL, details: `reflection: ${(err as Error).message}` });
+          return;
+        }
+        handler(call);
+      },
     });
   }
 }
