@@ -217,6 +217,57 @@ test('regex subscriptions match whole names, skip internal topics, and follow cr
   assert.ok(!groups.subscribesTo('g', 'other'));
 });
 
+test('regexes run as RE2/J runs them: linear time, whole-name alternatives, no backreferences or lookaround', {
+  timeout: 10_000,
+}, () => {
+  const groups = setup();
+  // A name that makes a backtracking engine try 2^249 ways before failing: with a linear-time engine
+  // the heartbeat answers at once (a backtracking one would never return).
+  const hostile = `${'a'.repeat(248)}!`;
+  const topics = topicsOf({ [hostile]: 1, ab: 1, abc: 1 });
+  const r = groups.heartbeat(
+    hb({ memberId: 'a', memberEpoch: 0, subscribedTopicNames: null, subscribedTopicRegex: '(a+)+$' }),
+    topics,
+    0,
+    true,
+  );
+  assert.deepEqual(r.assignment, []);
+  // `a|ab` matches the whole of "ab" (as RE2/J's matches() does), though its first alternative is
+  // a prefix of it; it does not match "abc".
+  const r2 = groups.heartbeat(
+    hb({
+      memberId: 'b',
+      memberEpoch: 0,
+      groupId: 'g2',
+      subscribedTopicNames: null,
+      subscribedTopicRegex: 'a|ab',
+    }),
+    topics,
+    0,
+    true,
+  );
+  assert.deepEqual(r2.assignment, [{ topicId: 'id-ab', partitions: [0] }]);
+  for (const bad of ['(a)\\1', '(?=a)a', 'a)(b'])
+    assert.equal(
+      code(() =>
+        groups.heartbeat(
+          hb({
+            memberId: 'c',
+            memberEpoch: 0,
+            groupId: 'g3',
+            subscribedTopicNames: null,
+            subscribedTopicRegex: bad,
+          }),
+          topics,
+          0,
+          true,
+        ),
+      ),
+      'INVALID_REGULAR_EXPRESSION',
+      bad,
+    );
+});
+
 test('commits are checked against the member epoch', () => {
   const groups = setup();
   const topics = topicsOf({ t: 1 });

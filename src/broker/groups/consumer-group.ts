@@ -19,7 +19,9 @@
  * - A member that does not revoke within its rebalance timeout, or whose session lapses, is fenced:
  *   removed, its partitions freed, the group epoch bumped.
  */
+
 import assert from 'node:assert/strict';
+import v8 from 'node:v8';
 import { BrokerError } from '../../errors.ts';
 import {
   consumerRegexBytesMax,
@@ -676,7 +678,7 @@ export class ConsumerGroups {
         rebalanceTimeoutMs: m.rebalanceTimeoutMs,
         subscribedTopicNames: m.subscribedTopicNames,
         subscribedTopicRegex: m.subscribedTopicRegex,
-        regex: m.subscribedTopicRegex === null ? null : compileRegex(m.subscribedTopicRegex),
+        regex: restoredRegex(m.subscribedTopicRegex),
         serverAssignor:
           m.serverAssignor !== null && isServerAssignor(m.serverAssignor) ? m.serverAssignor : null,
         memberEpoch: m.memberEpoch,
@@ -841,26 +843,47 @@ function checkEpoch(m: Member, epoch: number, owned: TopicPartitions[] | null): 
 }
 
 /**
- * The subscription regex. Kafka compiles it with RE2/J, which has no backreferences or lookaround
- * and runs in linear time; this is a JavaScript RegExp (with the `u` flag), which accepts those and
- * can backtrack. Its length is bounded (`consumerRegexBytesMax`), and it runs against topic names
- * only, which are at most 249 characters.
+ * The subscription regex, compiled as Kafka's RE2/J would run it: in linear time, with no
+ * backreferences or lookaround, and matching a whole topic name. V8's linear-time engine (the `l`
+ * flag, enabled on first use: it adds that flag and changes no other regex) refuses what it cannot run
+ * without backtracking, so a regex such as `(a+)+$` against a long name cannot stall the broker's
+ * event loop. The source is checked alone before it is anchored, so that it cannot close the group
+ * it is wrapped in. Without the `u` flag, which the linear engine does not take: topic names are ASCII.
  */
 function compileRegex(source: string): RegExp {
+  enableLinearRegex();
   try {
-    return new RegExp(source, 'u');
+    new RegExp(source, 'l');
+    return new RegExp(`^(?:${source})$`, 'l');
   } catch (err) {
     throw new BrokerError(
       'INVALID_REGULAR_EXPRESSION',
-      `SubscribedTopicRegex ${source} is invalid: ${String(err)}`,
+      `SubscribedTopicRegex ${source} is invalid or cannot run in linear time (no backreferences or lookaround): ${String(err)}`,
     );
   }
 }
 
-/** RE2/J's `matches()`: the whole name must match. */
+let linearRegex = false;
+
+function enableLinearRegex(): void {
+  if (linearRegex) return;
+  v8.setFlagsFromString('--enable-experimental-regexp-engine');
+  linearRegex = true;
+}
+
+/** A stored member's regex: one this version refuses matches nothing rather than stopping the load. */
+function restoredRegex(source: string | null): RegExp | null {
+  if (source === null) return null;
+  try {
+    return compileRegex(source);
+  } catch {
+    return /(?!)/;
+  }
+}
+
+/** RE2/J's `matches()`: the whole name must match (the compiled regex is anchored). */
 function fullMatch(re: RegExp, name: string): boolean {
-  const m = re.exec(name);
-  return m !== null && m.index === 0 && m[0].length === name.length;
+  return re.test(name);
 }
 
 function fromList(list: readonly TopicPartitions[]): TopicPartitionsById {
