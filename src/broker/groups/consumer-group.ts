@@ -132,20 +132,10 @@ export interface ConsumerGroupSnapshot {
   members: ConsumerMemberSnapshot[];
 }
 
-interface Member {
-  memberId: string;
-  instanceId: string | null;
-  rackId: string | null;
-  clientId: string;
-  clientHost: string;
-  rebalanceTimeoutMs: number;
-  subscribedTopicNames: string[];
-  subscribedTopicRegex: string | null;
+/** A member as the group holds it: the snapshot's fields, with partition maps and timers. */
+interface Member extends Omit<ConsumerMemberSnapshot, 'serverAssignor' | 'assigned' | 'revoking' | 'target'> {
   regex: RegExp | null;
   serverAssignor: ServerAssignorName | null;
-  memberEpoch: number;
-  previousMemberEpoch: number;
-  state: MemberState;
   /** Partitions the member owns and may use. */
   assigned: TopicPartitionsById;
   /** Partitions the member was told to give up and has not yet confirmed giving up. */
