@@ -5,7 +5,9 @@
  * ratio holds on a shared, noisy machine. Each figure is the median of `--rounds` rounds, the doors
  * alternating. Reported, never asserted.
  *
- *   npm run bench:doors [-- --records 250000 --bytes 1024 --rounds 3]
+ *   npm run bench:doors [-- --records 250000 --bytes 1024 --rounds 3 --json out.json]
+ *
+ * `npm run bench` runs it as its `doors` section, with --json.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,6 +21,7 @@ const { values } = parseArgs({
     records: { type: 'string', default: '250000' },
     bytes: { type: 'string', default: '1024' },
     rounds: { type: 'string', default: '3' },
+    json: { type: 'string' },
   },
 });
 const records = Number(values.records);
@@ -139,3 +142,17 @@ for (const name of Object.keys(rows)) {
 console.log(
   `gRPC / Kafka broker CPU per MiB: produce ${(perMiB('gRPC produce') / perMiB('Kafka produce')).toFixed(2)}x, consume ${(perMiB('gRPC consume') / perMiB('Kafka consume')).toFixed(2)}x (goal: at most 1.5x)`,
 );
+if (values.json)
+  writeFileSync(
+    values.json,
+    JSON.stringify({
+      records,
+      recordBytes: bytes,
+      rounds,
+      rows: Object.keys(rows).map((door) => ({
+        door,
+        recordsPerSec: records / median(rows[door].map((x) => x.s)),
+        brokerCpuMsPerMiB: perMiB(door),
+      })),
+    }),
+  );

@@ -5,8 +5,8 @@
  *   npm run bench               # the full run; writes bench/RESULTS.md
  *   npm run bench -- --quick    # a short run (a few minutes) with smaller sizes, said so in its report
  *   npm run bench -- --only limits,produce   # some sections (limits, nats, kafka, produce, consume,
- *                                            # latency, scale, compression, cluster, startup,
- *                                            # recovery)
+ *                                            # doors, latency, scale, compression, cluster,
+ *                                            # startup, recovery)
  *
  * The broker runs as users run it (`node src/cli/broker.ts`, flags and BROKER_* environment), and
  * separate load-generator processes (bench/load/) drive it over loopback. Beside it, in the same run:
@@ -55,11 +55,9 @@ const { values } = parseArgs({
   },
 });
 const quick = values.quick === true;
-const sections = new Set(
-  (
-    values.only ?? 'limits,nats,kafka,produce,consume,latency,scale,compression,cluster,startup,recovery'
-  ).split(','),
-);
+const allSections =
+  'limits,nats,kafka,produce,consume,doors,latency,scale,compression,cluster,startup,recovery'.split(',');
+const sections = new Set(values.only?.split(',') ?? allSections);
 const dataRoot = values.dir ?? tmpdir();
 const GiB = 2 ** 30;
 const MiB = 2 ** 20;
@@ -79,6 +77,7 @@ const plan = quick
       recoveryBytes: [64 * MiB, 256 * MiB],
       ddBytes: 256 * MiB,
       fsyncCount: 200,
+      appendWrites: 3000,
       tcpMs: 2000,
       natsRecords: 200_000,
       kafkaRecords: 200_000,
@@ -96,6 +95,7 @@ const plan = quick
       recoveryBytes: [1 * GiB, 10 * GiB],
       ddBytes: 1 * GiB,
       fsyncCount: 1000,
+      appendWrites: 10000,
       tcpMs: 5000,
       natsRecords: 1_000_000,
       kafkaRecords: 1_000_000,
@@ -245,6 +245,26 @@ await section('limits', async () => {
     );
   } catch (err) {
     errors.push(`fdatasync: ${(err as Error).message}`);
+  }
+  try {
+    // A batch of 100 records of 100 B is about 10 KiB; 1,000 rounds a second is about the latency
+    // section's load at 50%.
+    const w = await runLoad<LatencySummary & { bytes: number }>(
+      'fsync-latency',
+      { dir: dataRoot, count: plan.appendWrites, bytes: 10_240, sync: false, ratePerSec: 1000 },
+      600_000,
+    );
+    limits.appendWrite = {
+      count: w.count,
+      p50Ms: w.p50Ms,
+      p99Ms: w.p99Ms,
+      p999Ms: w.p999Ms,
+      maxMs: w.maxMs,
+      meanMs: w.meanMs,
+      bytes: w.bytes,
+    };
+  } catch (err) {
+    errors.push(`append write: ${(err as Error).message}`);
   }
   // Loopback TCP: iperf3 (installed from Debian when missing) and a Node socket pump, which is the
   // ceiling a Node broker and a Node client share.
@@ -613,112 +633,261 @@ await section('consume', async () => {
 
 // ----------------------------------------------------------------------------------------- latency
 
+// ------------------------------------------------------------------------------------------- doors
+
+await section('doors', async () => {
+  // What each door costs the broker per MiB, the same records through kcat and the TypeScript client
+  // into one broker, as `npm run bench:doors` measures it.
+  const dir = tempDir('doors');
+  try {
+    const out = path.join(dir, 'doors.json');
+    await run(
+      nodeBin,
+      [
+        path.join(root, 'bench/door-cost.ts'),
+        '--records',
+        quick ? '50000' : '250000',
+        '--rounds',
+        quick ? '1' : '3',
+      ].concat(['--json', out]),
+      { timeoutMs: 1_800_000 },
+    );
+    results.doors = JSON.parse(readFileSync(out, 'utf8')) as NonNullable<Results['doors']>;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/**
+ * Builds the Go latency generator (bench/grpc-latency) with Debian's Go and grpc-go, offline, as the
+ * NATS generator is built; installs them when missing (as root). Returns the binary, or why not.
+ */
+async function goLatencyGenerator(dir: string): Promise<{ bin: string } | { reason: string }> {
+  const grpcGo = '/usr/share/gocode/src/google.golang.org/grpc';
+  if (!which('go') || !existsSync(grpcGo)) {
+    const e = aptInstall(['golang-go', 'golang-google-grpc-dev', 'golang-google-protobuf-dev']);
+    if (e) return { reason: e };
+  }
+  if (!which('go') || !existsSync(grpcGo))
+    return { reason: 'Go or grpc-go (golang-google-grpc-dev) is missing' };
+  const bin = path.join(dir, 'grpc-latency');
+  try {
+    await run('go', ['build', '-o', bin, path.join(root, 'bench/grpc-latency/latency.go')], {
+      timeoutMs: 300_000,
+      env: { GO111MODULE: 'off', GOPATH: '/usr/share/gocode', GOCACHE: path.join(dir, 'cache'), GOFLAGS: '' },
+    });
+    return { bin };
+  } catch (err) {
+    return { reason: `go build failed: ${(err as Error).message.split('\n')[0]}` };
+  }
+}
+
+interface GoLatencyResult extends LatencySummary {
+  ackP50Ms: number;
+  ackP99Ms: number;
+  sentRecords: number;
+  recordsPerSec: number;
+  failedBatches: number;
+  sendLagP99Ms: number;
+  cpuSeconds: number;
+}
+
 await section('latency', async () => {
   const batch = 100;
   const recordBytes = 100;
-  let max = measuredMax(batch);
-  await withBroker('latency', 'interval', async (broker, admin) => {
-    if (max === null) {
-      // The produce section did not run: measure the maximum here the same way.
-      await admin.createTopic('lat-max', { partitions: 1 });
-      const r = await runLoad<{ recordsPerSec: number }>(
-        'produce',
-        {
-          address: broker.grpcAddress,
-          topic: 'lat-max',
-          partitions: 1,
-          recordBytes,
+  const buildDir = tempDir('latency-build');
+  try {
+    const gen = await goLatencyGenerator(buildDir);
+    await withBroker('latency', 'interval', async (broker, admin) => {
+      const cpus = availableParallelism();
+      const pinned = cpus >= 2 && pinCpus(broker.pid, '1');
+      if ('bin' in gen) {
+        // One Go process offers the load and tails the partition, pinned to the other CPU with
+        // GOMAXPROCS=1: a fraction of a core, where the TypeScript client needs two processes that
+        // compete with each other (the fallback below).
+        const goRun = async (topic: string, ratePerSec: number, durationMs: number) =>
+          JSON.parse(
+            (
+              await run(
+                pinned ? 'taskset' : gen.bin,
+                [
+                  ...(pinned ? ['-c', '0', gen.bin] : []),
+                  `-addr=${broker.grpcAddress}`,
+                  `-topic=${topic}`,
+                  `-size=${recordBytes}`,
+                  `-batch=${batch}`,
+                  `-rate=${ratePerSec}`,
+                  `-warmup=${plan.latencyWarmupMs}ms`,
+                  `-duration=${durationMs}ms`,
+                  '-inflight=64',
+                ],
+                { timeoutMs: plan.latencyWarmupMs + durationMs + 120_000, env: { GOMAXPROCS: '1' } },
+              )
+            )
+              .trim()
+              .split('\n')
+              .pop()!,
+          ) as GoLatencyResult;
+        await admin.createTopic('lat-max', { partitions: 1 });
+        const max = (await goRun('lat-max', 0, plan.produceMs)).recordsPerSec;
+        results.latency = {
+          maxRecordsPerSec: max,
           batch,
-          acks: 1,
-          concurrency: plan.concurrency,
-          durationMs: plan.produceMs,
-        },
-        plan.produceMs + 120_000,
-      );
-      max = r.recordsPerSec;
-    }
-    // The broker on one CPU and this runner, with the load generators it starts, on another, so that
-    // they do not take turns on one core (the generators are the suite's own TypeScript ones: the same
-    // client the throughput rows use; its timers and GC are visible as "send lag").
-    const cpus = availableParallelism();
-    const runnerPinned = cpus >= 2 && pinCpus(process.pid, '0');
-    const pinned = runnerPinned && pinCpus(broker.pid, '1');
-    results.latency = {
-      maxRecordsPerSec: max,
-      batch,
-      recordBytes,
-      pinning: pinned
-        ? 'broker on CPU 1, load generators on CPU 0 (taskset)'
-        : 'none (one CPU, or no taskset)',
-      rows: [],
-    };
-    try {
-      for (const loadPercent of [10, 50, 80]) {
-        const topic = `lat-${loadPercent}`;
-        await admin.createTopic(topic, { partitions: 1 });
-        const rate = (max * loadPercent) / 100;
-        const base = {
-          address: broker.grpcAddress,
-          topic,
-          partition: 0,
           recordBytes,
-          batch,
-          acks: 1,
-          ratePerSec: rate,
-          warmupMs: plan.latencyWarmupMs,
-          durationMs: plan.latencyMs,
-          maxInFlight: 64,
-          expectedRecords: Math.floor((plan.latencyMs * rate) / 1000 / batch) * batch - batch,
-          graceMs: 10_000,
+          generator:
+            'bench/grpc-latency (Go, grpc-go from Debian): one process producing and tailing, GOMAXPROCS=1; the maximum is its closed-loop rate with 64 calls in flight',
+          pinning: pinned
+            ? 'broker on CPU 1, the generator on CPU 0 (taskset)'
+            : 'none (one CPU, or no taskset)',
+          rows: [],
         };
-        const gcBefore = await minorGcSeconds(broker.metricsPort);
-        const m = await measure(broker, async () => {
-          // The consumer first, so that it is following the partition before the first record.
-          const consumer = spawn(
-            nodeBin,
-            [path.join(root, 'bench/load/latency.ts'), JSON.stringify({ ...base, role: 'consumer' })],
-            {
-              stdio: ['ignore', 'pipe', 'inherit'],
+        for (const loadPercent of [10, 50, 80]) {
+          const topic = `lat-${loadPercent}`;
+          await admin.createTopic(topic, { partitions: 1 });
+          const rate = (max * loadPercent) / 100;
+          const gcBefore = await minorGcSeconds(broker.metricsPort);
+          const m = await measure(broker, () => goRun(topic, rate, plan.latencyMs));
+          const { ackP50Ms, ackP99Ms, sentRecords, sendLagP99Ms, cpuSeconds, ...latency } = m.value;
+          results.latency.rows.push({
+            loadPercent,
+            offeredRecordsPerSec: rate,
+            sentRecords,
+            sendLagP99Ms,
+            latency: {
+              count: latency.count,
+              p50Ms: latency.p50Ms,
+              p99Ms: latency.p99Ms,
+              p999Ms: latency.p999Ms,
+              maxMs: latency.maxMs,
+              meanMs: latency.meanMs,
             },
-          );
-          const consumerDone = track(consumer);
-          let out = '';
-          consumer.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-          try {
-            while (!out.includes('"ready":true')) {
-              if (consumer.exitCode !== null) throw new Error('latency consumer exited before it was ready');
-              await sleep(20);
-            }
-            const producer = await runLoad<{ sentRecords: number; sendLagP99Ms: number }>(
-              'latency',
-              { ...base, role: 'producer' },
-              plan.latencyWarmupMs + plan.latencyMs + 120_000,
-            );
-            const t = setTimeout(() => consumer.kill('SIGKILL'), 60_000);
-            await consumerDone;
-            clearTimeout(t);
-            const latency = JSON.parse(out.trim().split('\n').pop()!) as LatencySummary;
-            return { producer, latency };
-          } finally {
-            if (consumer.exitCode === null) consumer.kill('SIGKILL');
-          }
-        });
-        results.latency.rows.push({
-          loadPercent,
-          offeredRecordsPerSec: rate,
-          sentRecords: m.value.producer.sentRecords,
-          sendLagP99Ms: m.value.producer.sendLagP99Ms,
-          latency: m.value.latency,
-          broker: m.broker,
-          minorGcSeconds: (await minorGcSeconds(broker.metricsPort)) - gcBefore,
-        });
-        log(`latency ${loadPercent}%: p99 ${m.value.latency.p99Ms} ms`);
+            ackP50Ms,
+            ackP99Ms,
+            generatorCpuSeconds: cpuSeconds,
+            broker: m.broker,
+            minorGcSeconds: (await minorGcSeconds(broker.metricsPort)) - gcBefore,
+          });
+          log(`latency ${loadPercent}%: p99 ${latency.p99Ms} ms (acknowledgement p99 ${ackP99Ms} ms)`);
+        }
+        return;
       }
-    } finally {
-      if (runnerPinned) pinCpus(process.pid, `0-${cpus - 1}`);
-    }
-  });
+      results.notes.push(
+        `latency: the Go generator is not available (${gen.reason}); the TypeScript one measured`,
+      );
+      await tsLatency(broker, admin, pinned, batch, recordBytes);
+    });
+  } finally {
+    rmSync(buildDir, { recursive: true, force: true });
+  }
 });
+
+/** The latency rows with the suite's TypeScript generators: a producer and a consumer process. */
+async function tsLatency(
+  broker: BrokerProcess,
+  admin: BrokerClient,
+  brokerPinned: boolean,
+  batch: number,
+  recordBytes: number,
+): Promise<void> {
+  let max = measuredMax(batch);
+  if (max === null) {
+    // The produce section did not run: measure the maximum here the same way.
+    await admin.createTopic('lat-max', { partitions: 1 });
+    const r = await runLoad<{ recordsPerSec: number }>(
+      'produce',
+      {
+        address: broker.grpcAddress,
+        topic: 'lat-max',
+        partitions: 1,
+        recordBytes,
+        batch,
+        acks: 1,
+        concurrency: plan.concurrency,
+        durationMs: plan.produceMs,
+      },
+      plan.produceMs + 120_000,
+    );
+    max = r.recordsPerSec;
+  }
+  // This runner, with the load generators it starts, on the CPU the broker is not on.
+  const cpus = availableParallelism();
+  const runnerPinned = brokerPinned && pinCpus(process.pid, '0');
+  results.latency = {
+    maxRecordsPerSec: max,
+    batch,
+    recordBytes,
+    generator: 'bench/load/latency.ts (the TypeScript client): a producer and a consumer process',
+    pinning: runnerPinned
+      ? 'broker on CPU 1, load generators on CPU 0 (taskset)'
+      : 'none (one CPU, or no taskset)',
+    rows: [],
+  };
+  try {
+    for (const loadPercent of [10, 50, 80]) {
+      const topic = `lat-${loadPercent}`;
+      await admin.createTopic(topic, { partitions: 1 });
+      const rate = (max * loadPercent) / 100;
+      const base = {
+        address: broker.grpcAddress,
+        topic,
+        partition: 0,
+        recordBytes,
+        batch,
+        acks: 1,
+        ratePerSec: rate,
+        warmupMs: plan.latencyWarmupMs,
+        durationMs: plan.latencyMs,
+        maxInFlight: 64,
+        expectedRecords: Math.floor((plan.latencyMs * rate) / 1000 / batch) * batch - batch,
+        graceMs: 10_000,
+      };
+      const gcBefore = await minorGcSeconds(broker.metricsPort);
+      const m = await measure(broker, async () => {
+        // The consumer first, so that it is following the partition before the first record.
+        const consumer = spawn(
+          nodeBin,
+          [path.join(root, 'bench/load/latency.ts'), JSON.stringify({ ...base, role: 'consumer' })],
+          {
+            stdio: ['ignore', 'pipe', 'inherit'],
+          },
+        );
+        const consumerDone = track(consumer);
+        let out = '';
+        consumer.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+        try {
+          while (!out.includes('"ready":true')) {
+            if (consumer.exitCode !== null) throw new Error('latency consumer exited before it was ready');
+            await sleep(20);
+          }
+          const producer = await runLoad<{ sentRecords: number; sendLagP99Ms: number }>(
+            'latency',
+            { ...base, role: 'producer' },
+            plan.latencyWarmupMs + plan.latencyMs + 120_000,
+          );
+          const t = setTimeout(() => consumer.kill('SIGKILL'), 60_000);
+          await consumerDone;
+          clearTimeout(t);
+          const latency = JSON.parse(out.trim().split('\n').pop()!) as LatencySummary;
+          return { producer, latency };
+        } finally {
+          if (consumer.exitCode === null) consumer.kill('SIGKILL');
+        }
+      });
+      results.latency.rows.push({
+        loadPercent,
+        offeredRecordsPerSec: rate,
+        sentRecords: m.value.producer.sentRecords,
+        sendLagP99Ms: m.value.producer.sendLagP99Ms,
+        latency: m.value.latency,
+        broker: m.broker,
+        minorGcSeconds: (await minorGcSeconds(broker.metricsPort)) - gcBefore,
+      });
+      log(`latency ${loadPercent}%: p99 ${m.value.latency.p99Ms} ms`);
+    }
+  } finally {
+    if (runnerPinned) pinCpus(process.pid, `0-${cpus - 1}`);
+  }
+}
 
 // ------------------------------------------------------------------------------------------- scale
 
@@ -948,7 +1117,8 @@ const charts = renderCharts(results);
 for (const [name, svg] of Object.entries(charts)) writeFileSync(path.join(outDir, name), svg);
 const report = renderReport(results, { chartFiles: Object.keys(charts) });
 writeFileSync(path.join(outDir, 'report.md'), report);
-if (!quick && sections.size === 10) writeFileSync(path.join(root, 'bench/RESULTS.md'), report);
+if (!quick && allSections.every((s) => sections.has(s)))
+  writeFileSync(path.join(root, 'bench/RESULTS.md'), report);
 log(`done: ${outDir}`);
 // Children are gone; a lingering gRPC channel must not keep the suite alive.
 process.exit(0);

@@ -140,6 +140,32 @@ export function renderReport(r: Results, opts: { chartFiles: string[] }): string
   );
   out.push('');
 
+  out.push('## Goals (issue 17)', '');
+  out.push('| goal | measured | ratio to goal | |', '|---|---:|---:|---|');
+  const vsNats1k = ratio(headline1k?.recordsPerSec, nats1k?.produceRecordsPerSec);
+  out.push(
+    `| gRPC produce of 1 KiB records (batches of 1000) ≥ 2x NATS JetStream's 1 KiB rate | ${formatRatio(vsNats1k)} (${formatInt(headline1k?.recordsPerSec)} against ${formatInt(nats1k?.produceRecordsPerSec)} records/s) | ${formatRatio(ratio(vsNats1k, 2))} | ${verdict(vsNats1k === null ? null : vsNats1k >= 2)} |`,
+  );
+  out.push(
+    `| gRPC produce of 100 B records ≥ 1,500,000 records/s | ${formatInt(grpcRate)} | ${formatRatio(ratio(grpcRate, 1_500_000))} | ${verdict(grpcRate === null ? null : grpcRate >= 1_500_000)} |`,
+  );
+  const door = (name: string) => r.doors?.rows.find((x) => x.door === name)?.brokerCpuMsPerMiB ?? null;
+  for (const dir of ['produce', 'consume']) {
+    const g = door(`gRPC ${dir}`);
+    const k = door(`Kafka ${dir}`);
+    const x = ratio(g, k);
+    out.push(
+      `| broker CPU per MiB ${dir === 'produce' ? 'produced' : 'consumed'} through gRPC ≤ 1.5x the Kafka door's | ${formatRatio(x)} (${g === null ? 'n/a' : g.toFixed(2)} against ${k === null ? 'n/a' : k.toFixed(2)} ms/MiB) | ${formatRatio(ratio(x, 1.5))} | ${verdict(x === null ? null : x <= 1.5)} |`,
+    );
+  }
+  out.push(
+    `| p99 end-to-end ≤ ${goals.p99AtHalfLoadMs} ms at 50% load, generator off the broker's CPU | ${formatMs(p99)} ms | ${formatRatio(ratio(p99, goals.p99AtHalfLoadMs))} | ${verdict(p99 === null ? null : p99 <= goals.p99AtHalfLoadMs)} |`,
+  );
+  out.push(
+    `| three-node rows in the same run | ${r.cluster ? 'reported below' : 'not run'} | | ${verdict(r.cluster ? true : null)} |`,
+  );
+  out.push('');
+
   out.push('## Side by side: the peer and the machine', '');
   const l = r.limits;
   out.push('| figure | value | ours | ours as a ratio |', '|---|---:|---:|---:|');
@@ -214,27 +240,59 @@ export function renderReport(r: Results, opts: { chartFiles: string[] }): string
       );
     out.push('');
   }
+  if (r.doors) {
+    const d = r.doors;
+    out.push('## What each door costs the broker', '');
+    out.push(
+      `bench/door-cost.ts: ${formatInt(d.records)} records of ${formatInt(d.recordBytes)} B produced and consumed through the Kafka door (kcat, librdkafka) and through the gRPC door (the TypeScript client, batches of 1000, 8 in flight; consume with ConsumeBatch of 4 MiB), into one broker, alternating, medians of ${d.rounds} round(s). Broker CPU per MiB of record values.`,
+      '',
+      '| door | records/s | broker CPU ms per MiB |',
+      '|---|---:|---:|',
+    );
+    for (const x of d.rows)
+      out.push(`| ${x.door} | ${formatInt(x.recordsPerSec)} | ${x.brokerCpuMsPerMiB.toFixed(2)} |`);
+    out.push('');
+  }
   if (r.latency) {
+    const lat = r.latency;
+    const go = lat.rows.some((x) => x.ackP99Ms !== undefined);
     out.push('## End-to-end latency', '');
     out.push(
-      `Produce (acks=1, fsync interval) until a separate consumer process (Subscribe) receives the record, at fixed offered rates of the measured maximum for 100 B records in batches of ${r.latency.batch} (${formatInt(r.latency.maxRecordsPerSec)} records/s). Open loop: latency counts from when each batch was due, so a stall is not hidden (coordinated omission); HdrHistogram, 3 significant digits. "send lag p99" is how late the generator itself sent (Node timers), already included in the latency.`,
+      `Produce (acks=1, fsync interval) until a subscriber (Subscribe) receives the record, at fixed offered rates of the measured maximum for 100 B records in batches of ${lat.batch} (${formatInt(lat.maxRecordsPerSec)} records/s). Open loop: latency counts from when each batch was due, so a stall is not hidden (coordinated omission). "send lag p99" is how late the generator itself sent, already included in the latency.`,
+      '',
+      `Generator: ${lat.generator ?? 'bench/load/latency.ts'}. CPUs: ${lat.pinning ?? 'not pinned'}.`,
       '',
     );
     out.push(
-      `CPUs: ${r.latency.pinning ?? 'not pinned'}.`,
-      '',
-      '| load | offered records/s | records measured | p50 ms | p99 ms | p99.9 ms | max ms | send lag p99 ms | broker minor GC ms | broker CPU s | broker peak RSS MiB |',
-      '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+      go
+        ? '| load | offered records/s | records measured | p50 ms | p99 ms | p99.9 ms | max ms | ack p50 ms | ack p99 ms | send lag p99 ms | generator CPU s | broker minor GC ms | broker CPU s | broker peak RSS MiB |'
+        : '| load | offered records/s | records measured | p50 ms | p99 ms | p99.9 ms | max ms | send lag p99 ms | broker minor GC ms | broker CPU s | broker peak RSS MiB |',
+      go
+        ? '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|'
+        : '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     );
-    for (const x of r.latency.rows)
+    for (const x of lat.rows) {
+      const gc =
+        x.minorGcSeconds === undefined || Number.isNaN(x.minorGcSeconds)
+          ? 'n/a'
+          : formatMs(x.minorGcSeconds * 1000);
+      const ack = go ? ` ${formatMs(x.ackP50Ms ?? null)} | ${formatMs(x.ackP99Ms ?? null)} |` : '';
+      const genCpu = go ? ` ${x.generatorCpuSeconds?.toFixed(1) ?? 'n/a'} |` : '';
       out.push(
-        `| ${x.loadPercent}% | ${formatInt(x.offeredRecordsPerSec)} | ${formatInt(x.latency.count)} | ${formatMs(x.latency.p50Ms)} | ${formatMs(x.latency.p99Ms)} | ${formatMs(x.latency.p999Ms)} | ${formatMs(x.latency.maxMs)} | ${formatMs(x.sendLagP99Ms)} | ${x.minorGcSeconds === undefined || Number.isNaN(x.minorGcSeconds) ? 'n/a' : formatMs(x.minorGcSeconds * 1000)} | ${cost(x.broker)} |`,
+        `| ${x.loadPercent}% | ${formatInt(x.offeredRecordsPerSec)} | ${formatInt(x.latency.count)} | ${formatMs(x.latency.p50Ms)} | ${formatMs(x.latency.p99Ms)} | ${formatMs(x.latency.p999Ms)} | ${formatMs(x.latency.maxMs)} |${ack} ${formatMs(x.sendLagP99Ms)} |${genCpu} ${gc} | ${cost(x.broker)} |`,
       );
+    }
     out.push('');
-    for (const x of r.latency.rows)
+    const w = r.limits?.appendWrite;
+    if (w)
+      out.push(
+        `The disk under the same data directory, in the same run: a ${formatInt(w.bytes)}-byte write appended to a file (no fsync, as acks=1 with fsync interval writes) takes p50 ${formatMs(w.p50Ms)} ms, p99 ${formatMs(w.p99Ms)} ms, max ${formatMs(w.maxMs)} ms (${formatInt(w.count)} writes). Appends to one partition are written one round at a time, so a slow write holds every produce queued behind it.`,
+        '',
+      );
+    for (const x of lat.rows)
       if (x.sendLagP99Ms > 1 && x.sendLagP99Ms >= x.latency.p99Ms / 2)
         out.push(
-          `At ${x.loadPercent}% the load generator itself sent late (send lag p99 ${formatMs(x.sendLagP99Ms)} ms against a latency p99 of ${formatMs(x.latency.p99Ms)} ms): it could not offer this rate on this machine, so the row measures the generator's backlog as much as the broker.`,
+          `At ${x.loadPercent}% the load generator itself sent late (send lag p99 ${formatMs(x.sendLagP99Ms)} ms against a latency p99 of ${formatMs(x.latency.p99Ms)} ms): it could not offer this rate${go ? ' with 64 calls in flight (the broker answered too slowly)' : ' on this machine'}, so the row measures the backlog as much as the broker.`,
           '',
         );
   }

@@ -35,6 +35,8 @@ export interface Results {
     ddBytesPerSec?: number;
     ddBytes?: number;
     fdatasync?: LatencySummary & { syncsPerSec: number };
+    /** Appending writes without fsync (what an acks=1 produce waits for under fsync interval). */
+    appendWrite?: LatencySummary & { bytes: number };
     iperf3BytesPerSec?: number | null;
     nodeTcpBytesPerSec?: number;
     errors: string[];
@@ -63,10 +65,19 @@ export interface Results {
     consumeRecordsPerSec: number;
     broker: BrokerCost;
   };
+  /** bench/door-cost.ts: broker CPU per MiB through each door, the same records, one broker. */
+  doors?: {
+    records: number;
+    recordBytes: number;
+    rounds: number;
+    rows: { door: string; recordsPerSec: number; brokerCpuMsPerMiB: number }[];
+  };
   latency?: {
     maxRecordsPerSec: number;
     batch: number;
     recordBytes: number;
+    /** Which generator offered the load and received it, and why it is light enough. */
+    generator?: string;
     /** Which CPUs the broker and the load generators ran on. */
     pinning?: string;
     rows: {
@@ -78,6 +89,10 @@ export interface Results {
       broker: BrokerCost;
       /** The broker's young-generation GC time during the row (its nodejs_gc_duration_seconds). */
       minorGcSeconds?: number;
+      /** From each call's send to its acknowledgement (the Go generator measures it). */
+      ackP50Ms?: number;
+      ackP99Ms?: number;
+      generatorCpuSeconds?: number;
     }[];
   };
   scale?: {
