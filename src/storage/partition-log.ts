@@ -1092,10 +1092,13 @@ export class PartitionLog {
     // the default 16 MiB segments, and tens of milliseconds of latency at each roll). A crash meanwhile
     // can leave this segment without indexes and with an unsynced tail: open() cuts that tail and the
     // segment after it (#recoverNewestClosed).
-    if (this.config.fsync === 'always') await this.#finalize(old);
+    const always = this.config.fsync === 'always';
+    if (always) await this.#finalize(old);
     const next = await Segment.create(this.dir, baseOffset);
     try {
-      await syncDir(this.dir);
+      // The new file's name made durable before anything in it is acknowledged under fsync always;
+      // otherwise the background finish syncs the directory.
+      if (always) await syncDir(this.dir);
     } catch (err) {
       // Leave no file behind that a retried roll would collide with.
       await next.file.close().catch(() => {});
@@ -1103,13 +1106,17 @@ export class PartitionLog {
       throw err;
     }
     this.segments.push(next);
-    if (this.config.fsync !== 'always') this.#finalizeLater(old);
+    if (!always) this.#finalizeLater(old);
   }
 
-  /** fdatasyncs a closed segment, then writes its index files; the flushed offset then passes it. */
+  /**
+   * fdatasyncs a closed segment, then writes its index files and syncs the directory (their names, and
+   * the new segment's); the flushed offset then passes it.
+   */
   async #finalize(seg: Segment): Promise<void> {
     await seg.file.datasync();
     await seg.writeIndexes();
+    await syncDir(this.dir);
     if (this.#unfinalized === seg) this.#unfinalized = null;
     if (this.#flushedOffset < seg.nextOffset) this.#flushedOffset = seg.nextOffset;
   }
