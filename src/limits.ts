@@ -135,6 +135,13 @@ export const appendsPerWriteMax = 1024;
 export const bytesPerWriteMax = 8 * 1024 * 1024;
 
 /**
+ * Bytes of just-written batches that all logs together keep in memory for readers waiting at the log
+ * end (a tailing consumer, a follower), so that they are answered without reading the file back. Not
+ * configurable; a write round that would pass it is not kept, and its readers read the file.
+ */
+export const tailBytesMax = 64 * 1024 * 1024;
+
+/**
  * Partition logs opening (and recovering) or closing at once, across start-up, topic creations,
  * reopenings, deletions and shutdown. Opening or closing a log holds a few descriptors for a moment
  * (the directory, the marker, the index files), so without a bound one Produce naming 20,000 unknown

@@ -318,12 +318,21 @@ export class Partition implements PartitionView {
    * Resolves once `visible()` passes `offset`, after `timeoutMs`, on abort, or when the role changes:
    * the one delayed operation every wait of this partition is.
    */
-  #wait(visible: () => number, offset: number, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+  #wait(
+    visible: () => number,
+    offset: number,
+    timeoutMs: number,
+    signal?: AbortSignal,
+    reader = false,
+  ): Promise<void> {
     if (visible() > offset || timeoutMs <= 0 || signal?.aborted) return Promise.resolve();
     const role = this.#role;
     const epoch = this.leaderEpoch;
     return new Promise((resolve) => {
+      // A reader's wait lets the log keep the next write round in memory for it.
+      const endWait = reader ? this.log.readerWaiting(offset) : undefined;
       const done = () => {
+        endWait?.();
         clearTimeout(timer);
         this.#waiters.delete(check);
         signal?.removeEventListener('abort', done);
@@ -347,12 +356,12 @@ export class Partition implements PartitionView {
 
   /** The consumer's long poll: until the high watermark passes `offset`. */
   waitForData(offset: number, timeoutMs: number, signal?: AbortSignal): Promise<void> {
-    return this.#wait(() => this.highWatermark, offset, timeoutMs, signal);
+    return this.#wait(() => this.highWatermark, offset, timeoutMs, signal, true);
   }
 
   /** A follower's long poll on the leader: until the log end passes `offset`. */
   waitForLogEnd(offset: number, timeoutMs: number, signal?: AbortSignal): Promise<void> {
-    return this.#wait(() => this.log.logEndOffset, offset, timeoutMs, signal);
+    return this.#wait(() => this.log.logEndOffset, offset, timeoutMs, signal, true);
   }
 
   /**

@@ -27,6 +27,7 @@ import {
   readBytesMax,
   scanChunkBytes,
   segmentRelativeOffsetMax,
+  tailBytesMax,
 } from '../limits.ts';
 import {
   BATCH_HEADER_BYTES,
@@ -127,6 +128,14 @@ export interface ReadResult {
   nextOffset: number;
 }
 
+/** A batch of a write round, as written: its offsets, its segment, and its bytes. */
+interface TailBatch {
+  base: number;
+  last: number;
+  segment: Segment;
+  bytes: Buffer;
+}
+
 interface PendingAppend {
   bytes: Buffer;
   /** Positions and sizes of the batches inside `bytes`. */
@@ -184,6 +193,16 @@ export class PartitionLog {
    * set after a failure until a write round's repair finishes it.
    */
   #unfinalized: Segment | null = null;
+  /**
+   * The batches of the last write round, kept while readers wait at the log end so that they are
+   * answered from memory rather than by reading back what was just written (#keepTail). Dropped at the
+   * next round, once a reader waits past them, at any change to the log other than an append, and at
+   * close; all logs together keep at most `tailBytesMax`.
+   */
+  #tail: { end: number; bytes: number; batches: TailBatch[] } | null = null;
+  static #tailBytes = 0;
+  /** Readers waiting for data outside waitForData (readerWaiting): a broker's partition waits itself. */
+  #readersWaiting = 0;
   #finalizing: Promise<void> | null = null;
   #fsyncTimer: NodeJS.Timeout | null = null;
   #unsynced = false;
@@ -814,6 +833,7 @@ export class PartitionLog {
       return;
     }
     const results: (AppendResult | null)[] = [];
+    const written: TailBatch[] = [];
     let buffers: Buffer[] = [];
     let notes: [number, number, number, number, number][] = [];
     let position = this.activeSegment.size;
@@ -879,6 +899,7 @@ export class PartitionLog {
           this.#nextOffset = last + 1;
           buffers.push(p.bytes.subarray(pos, pos + size));
           notes.push([position, size, base, last, maxTimestamp]);
+          written.push({ base, last, segment: this.activeSegment, bytes: buffers[buffers.length - 1] });
           position += size;
           if (result === null) {
             result = { baseOffset: base, lastOffset: last, batchCount: 0, maxTimestamp };
@@ -907,7 +928,52 @@ export class PartitionLog {
       const r = results[i];
       if (r) p.resolve(r);
     });
+    this.#keepTail(written);
     this.#wakeReaders();
+  }
+
+  /** Keeps a round's batches for the readers waiting at the log end, if any and within the budget. */
+  #keepTail(written: TailBatch[]): void {
+    this.#dropTail();
+    if (this.#waiters.size + this.#readersWaiting === 0 || written.length === 0) return;
+    let bytes = 0;
+    for (const b of written) bytes += b.bytes.length;
+    if (PartitionLog.#tailBytes + bytes > tailBytesMax) return;
+    PartitionLog.#tailBytes += bytes;
+    this.#tail = { end: written[written.length - 1].last + 1, bytes, batches: written };
+  }
+
+  #dropTail(): void {
+    if (this.#tail === null) return;
+    PartitionLog.#tailBytes -= this.#tail.bytes;
+    this.#tail = null;
+  }
+
+  /**
+   * A read served from the kept round, as #readSegment would serve it from the file: whole batches from
+   * the one holding `offset`, within one segment, up to `limit` bytes (the first always), none whose
+   * last offset reaches `end`. Null when the round does not hold `offset`. A copy, so that no reader
+   * shares the caller's buffer.
+   */
+  #readTail(offset: number, limit: number, end: number): ReadResult | null {
+    const tail = this.#tail;
+    if (tail === null || offset >= tail.end || offset < tail.batches[0].base) return null;
+    const out: Buffer[] = [];
+    let total = 0;
+    let last = -1;
+    let segment: Segment | null = null;
+    for (const b of tail.batches) {
+      if (b.last < offset) continue;
+      if (segment !== null && b.segment !== segment) break;
+      if (out.length > 0 && total + b.bytes.length > limit) break;
+      if (b.last >= end) break;
+      segment = b.segment;
+      out.push(b.bytes);
+      total += b.bytes.length;
+      last = b.last;
+    }
+    if (out.length === 0) return null;
+    return { bytes: Buffer.concat(out, total), nextOffset: last + 1 };
   }
 
   /**
@@ -999,6 +1065,7 @@ export class PartitionLog {
     start: Segment,
     checkpoint: SegmentCheckpoint,
   ): Promise<void> {
+    this.#dropTail();
     const failure = this.#fail(err);
     const active = this.activeSegment;
     // A roll that failed half way leaves `start` active; one that finished moved `start` with it.
@@ -1192,6 +1259,8 @@ export class PartitionLog {
     }
     const limit = Math.min(Math.max(maxBytes, 0), readBytesMax);
     const end = Math.min(opts.maxOffset ?? this.#nextOffset, this.#nextOffset);
+    const kept = this.#readTail(offset, limit, end);
+    if (kept) return kept;
     // The next segment is found by offset, not by position in the list: compaction may merge segments
     // (and retention remove them) while this read awaits, which shifts positions but not offsets.
     let at = offset;
@@ -1391,6 +1460,8 @@ export class PartitionLog {
     signal?: AbortSignal,
     visibleEnd: () => number = () => this.#nextOffset,
   ): Promise<void> {
+    // A reader waiting past the kept round has read it.
+    if (this.#tail !== null && offset >= this.#tail.end) this.#dropTail();
     if (visibleEnd() > offset || this.#closed || this.#closing || timeoutMs <= 0 || signal?.aborted)
       return Promise.resolve();
     return new Promise((resolve) => {
@@ -1407,6 +1478,22 @@ export class PartitionLog {
       this.#waiters.add(check);
       signal?.addEventListener('abort', done, { once: true });
     });
+  }
+
+  /**
+   * Says that a reader waits for data at `offset` somewhere else than waitForData (a broker's partition
+   * runs its own long polls), so that the next write round is kept for it; the function returned ends
+   * that wait.
+   */
+  readerWaiting(offset: number): () => void {
+    if (this.#tail !== null && offset >= this.#tail.end) this.#dropTail();
+    this.#readersWaiting++;
+    let ended = false;
+    return () => {
+      if (ended) return;
+      ended = true;
+      this.#readersWaiting--;
+    };
   }
 
   #wakeReaders(): void {
@@ -1499,6 +1586,7 @@ export class PartitionLog {
     return this.#maintenanceLock.run(() =>
       this.#writeLock.run(async () => {
         if (offset >= this.#nextOffset) return;
+        this.#dropTail();
         await this.#repairLocked();
         await this.#settledLocked();
         await this.#dropMarker();
@@ -1549,6 +1637,7 @@ export class PartitionLog {
   }
 
   async #replaceAllWithEmptyAt(offset: number): Promise<void> {
+    this.#dropTail();
     // Before the segments go: a crash between leaves an empty checkpoint beside the old batches, which
     // open rebuilds from (#loadEpochs), rather than old epochs beside an empty log.
     if (this.#epochs.clear()) {
@@ -1714,6 +1803,7 @@ export class PartitionLog {
         swap: (fn) =>
           this.#writeLock.run(async () => {
             await this.#settledLocked();
+            this.#dropTail();
             await this.#dropMarker();
             await fn();
           }),
@@ -1737,6 +1827,7 @@ export class PartitionLog {
     await this.#maintenanceLock.run(() =>
       this.#writeLock.run(async () => {
         this.#closed = true;
+        this.#dropTail();
         this.#wakeReaders();
         const active = this.activeSegment;
         await this.#repairLocked().catch(() => {});

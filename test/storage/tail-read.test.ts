@@ -1,0 +1,90 @@
+/**
+ * Readers waiting at the log end are answered from the write round's batches kept in memory (#tail in
+ * partition-log.ts), with what a read of the file would return, and never with bytes the log no longer
+ * holds.
+ */
+import assert from 'node:assert/strict';
+import { truncate } from 'node:fs/promises';
+import { test } from 'node:test';
+import { PartitionLog } from '../../src/storage/partition-log.ts';
+import { tempDir } from '../helpers/tmp.ts';
+import { makeBatch, recordsOf } from './helpers.ts';
+
+const config = { segmentBytes: 1 << 20, fsync: 'interval' as const, fsyncIntervalMs: 60_000 };
+
+/** Appends `batches` in one write round while a reader waits at the log end. */
+async function appendWhileWaiting(log: PartitionLog, batches: Buffer[]): Promise<void> {
+  const waiting = log.waitForData(log.logEndOffset, 10_000);
+  await Promise.all(batches.map((b) => log.append(b)));
+  await waiting;
+}
+
+test('a reader waiting at the log end is answered from memory with the bytes the file holds', async (t) => {
+  const dir = await tempDir(t);
+  const log = await PartitionLog.open({ dir, config });
+  t.after(() => log.close());
+  await log.append(makeBatch('before', 2));
+  const batches = [makeBatch('a', 3), makeBatch('b', 2), makeBatch('c', 4)];
+  await appendWhileWaiting(log, batches);
+  const fromMemory = await log.read(2, 1 << 20);
+  assert.deepEqual(fromMemory.bytes, Buffer.concat(batches));
+  assert.equal(fromMemory.nextOffset, 11);
+  // From the middle of a batch, within a byte limit (the first batch always), below a high watermark.
+  assert.deepEqual((await log.read(6, 1)).bytes, batches[1]);
+  assert.deepEqual((await log.read(2, batches[0].length + 1)).bytes, batches[0]);
+  assert.deepEqual((await log.read(2, 1 << 20, { maxOffset: 7 })).bytes, Buffer.concat(batches.slice(0, 2)));
+  assert.deepEqual((await log.read(2, 1 << 20, { maxOffset: 4 })).bytes, Buffer.alloc(0));
+  // The reader's copy is its own.
+  fromMemory.bytes.fill(0);
+  assert.deepEqual((await log.read(2, 1 << 20)).bytes, Buffer.concat(batches));
+  // Not read back from the file: the file cut behind the log's back does not change the answer.
+  await truncate(`${dir}/00000000000000000000.log`, 0);
+  assert.deepEqual((await log.read(5, 1 << 20)).bytes, Buffer.concat(batches.slice(1)));
+  // Below the kept round, the file is read (and is now empty there).
+  await assert.rejects(log.read(0, 1 << 20));
+});
+
+test('the kept round goes once a reader waits past it, and at truncation', async (t) => {
+  const dir = await tempDir(t);
+  const log = await PartitionLog.open({ dir, config });
+  t.after(() => log.close());
+  await appendWhileWaiting(log, [makeBatch('a', 2), makeBatch('b', 2)]);
+  await log.truncateTo(2);
+  await appendWhileWaiting(log, [makeBatch('new', 3)]);
+  const after = recordsOf((await log.read(0, 1 << 20)).bytes);
+  assert.deepEqual(
+    after.map((r) => r.value?.split(':').slice(0, 2).join(':')),
+    ['a:0', 'a:1', 'new:0', 'new:1', 'new:2'],
+  );
+  assert.deepEqual(
+    recordsOf((await log.read(2, 1 << 20)).bytes).map((r) => r.offset),
+    [2, 3, 4],
+  );
+  // A reader past the round drops it: later reads come from the file, with the same bytes.
+  const kept = (await log.read(2, 1 << 20)).bytes;
+  const waiting = log.waitForData(5, 1);
+  await waiting;
+  assert.deepEqual((await log.read(2, 1 << 20)).bytes, kept);
+});
+
+test('reads of a kept round that rolled stop at the segment end, as reads of the file do', async (t) => {
+  const dir = await tempDir(t);
+  const log = await PartitionLog.open({ dir, config: { ...config, segmentBytes: 1024 } });
+  t.after(() => log.close());
+  const batches = Array.from({ length: 6 }, (_, i) => makeBatch(`r${i}`, 2, { valueBytes: 150 }));
+  await appendWhileWaiting(log, batches);
+  assert.ok(log.segments.length >= 2, 'the round rolled');
+  const first = await log.read(0, 1 << 20);
+  const firstSegmentEnd = log.segments[1].baseOffset;
+  assert.equal(first.nextOffset, firstSegmentEnd, 'one segment per read, as from the file');
+  const all: number[] = [];
+  for (let offset = 0; offset < log.logEndOffset; ) {
+    const r = await log.read(offset, 1 << 20);
+    all.push(...recordsOf(r.bytes).map((x) => x.offset));
+    offset = r.nextOffset;
+  }
+  assert.deepEqual(
+    all,
+    Array.from({ length: 12 }, (_, i) => i),
+  );
+});
