@@ -283,6 +283,12 @@ export function renderReport(r: Results, opts: { chartFiles: string[] }): string
       );
     }
     out.push('');
+    const rowSeconds = (Number(r.plan.latencyWarmupMs) + Number(r.plan.latencyMs)) / 1000;
+    if (go && rowSeconds > 0)
+      out.push(
+        `The broker's share of its CPU during each row (CPU seconds over the row's ${rowSeconds.toFixed(0)} s, warm-up included): ${lat.rows.map((x) => `${Math.round((x.broker.cpuSeconds / rowSeconds) * 100)}% at ${x.loadPercent}%`).join(', ')}. The maximum is measured closed loop, where many calls share each write round and event-loop turn; at a fixed rate each call pays its own way, so the broker is busier than the load figure says, and a row near saturation queues.`,
+        '',
+      );
     const w = r.limits?.appendWrite;
     if (w)
       out.push(
