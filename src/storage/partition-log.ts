@@ -937,7 +937,13 @@ export class PartitionLog {
     this.#dropTail();
     if (this.#waiters.size + this.#readersWaiting === 0 || written.length === 0) return;
     let bytes = 0;
-    for (const b of written) bytes += b.bytes.length;
+    for (const b of written) {
+      // A batch may be a slice of a larger request (a Kafka Produce names many partitions): kept as it
+      // is, it would hold the whole request, so such a batch is copied; otherwise its buffer counts.
+      const whole = b.bytes.buffer.byteLength;
+      if (whole > 2 * b.bytes.length && whole > 64 * 1024) b.bytes = Buffer.from(b.bytes);
+      bytes += Math.max(b.bytes.length, b.bytes.buffer.byteLength);
+    }
     if (PartitionLog.#tailBytes + bytes > tailBytesMax) return;
     PartitionLog.#tailBytes += bytes;
     this.#tail = { end: written[written.length - 1].last + 1, bytes, batches: written };

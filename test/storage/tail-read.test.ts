@@ -88,3 +88,18 @@ test('reads of a kept round that rolled stop at the segment end, as reads of the
     Array.from({ length: 12 }, (_, i) => i),
   );
 });
+
+test('a batch that is a slice of a larger request is kept as a copy, not as the whole request', async (t) => {
+  const dir = await tempDir(t);
+  const log = await PartitionLog.open({ dir, config });
+  t.after(() => log.close());
+  const batch = makeBatch('slice', 3);
+  // A Kafka Produce holding other partitions' data around this one's batch.
+  const request = Buffer.alloc(256 * 1024, 7);
+  batch.copy(request, 1000);
+  const slice = request.subarray(1000, 1000 + batch.length);
+  await appendWhileWaiting(log, [slice]);
+  const stored = Buffer.from(slice);
+  request.fill(0);
+  assert.deepEqual((await log.read(0, 1 << 20)).bytes, stored, 'the kept bytes are not the request');
+});
