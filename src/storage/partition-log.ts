@@ -189,8 +189,8 @@ export class PartitionLog {
   /**
    * The closed segment a roll left to finish in the background (fsync other than always): its fdatasync
    * and then its index files, while appends go on into the new segment. At most one at a time: the next
-   * roll, and every operation that changes or removes closed segments, waits for it (#settled). Stays
-   * set after a failure until a write round's repair finishes it.
+   * roll, and every operation that changes or removes closed segments, waits for it (#settledLocked).
+   * Stays set after a failure until a write round's repair finishes it.
    */
   #unfinalized: Segment | null = null;
   /**
