@@ -55,12 +55,15 @@ export function parseProcStat(text: string): ProcStat | null {
   return { state: fields[0], startTime: fields[19] };
 }
 
-/** Names of the broker's entry point: the script (src/cli/broker.ts and the module it loads) or the `broker` bin. */
-const BROKER_SCRIPTS = new Set(['broker.ts', 'broker-main.ts']);
+/**
+ * Names of the broker's entry point: the script (src/cli/broker.ts and the module it loads), or the
+ * Docker image's bundle of it (dist/broker.mjs, scripts/bundle.ts).
+ */
+const BROKER_SCRIPTS = new Set(['broker.ts', 'broker-main.ts', 'broker.mjs']);
 
 /**
  * Whether a command line (the NUL-separated arguments of `/proc/<pid>/cmdline`) runs the broker: an
- * argument is its script (`node src/cli/broker.ts`, with any Node flags before it), or the program or
+ * argument is its script (`node src/cli/broker.ts` or `node dist/broker.mjs`, with any Node flags before it), or the program or
  * its first argument is the `broker` bin (`node /usr/local/bin/broker`, which links to the script).
  */
 export function isBrokerCommand(argv: readonly string[]): boolean {

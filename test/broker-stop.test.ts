@@ -64,6 +64,7 @@ test('the pid file parsers: a pid, /proc/<pid>/stat, and what runs the broker', 
   assert.ok(isBrokerCommand(['/usr/bin/node', '/app/src/cli/broker.ts', '--id', 'node-1']));
   assert.ok(isBrokerCommand(['node', '--enable-source-maps', 'src/cli/broker.ts']));
   assert.ok(isBrokerCommand(['node', '/usr/local/bin/broker', '--data-dir', '/data']));
+  assert.ok(isBrokerCommand(['node', 'dist/broker.mjs', 'stop']));
   assert.ok(!isBrokerCommand(['sleep', '1000']));
   assert.ok(!isBrokerCommand(['node', 'src/cli/broker-admin.ts', 'cluster']));
   // A data directory named "broker" is not the broker's entry point.

@@ -3,33 +3,19 @@
  * time) calls the real broker process: the API, the standard health service and server reflection.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import { partitionForKey } from '../../src/records/partitioner.ts';
 import { spawnBroker } from '../helpers/broker-process.ts';
-import { debianPython, pythonHas, requireDebian } from '../helpers/debian.ts';
+import { pythonHas, requireDebian } from '../helpers/debian.ts';
+import { runPythonGrpcClient } from '../helpers/python-grpc.ts';
 import { tempDir } from '../helpers/tmp.ts';
-
-const root = new URL('../../', import.meta.url).pathname;
 
 test('Python grpcio calls the broker: topics, produce, consume, errors, health, reflection', async (t) => {
   if (!requireDebian(t, pythonHas('grpc', 'grpc_tools'), 'python3-grpcio and python3-grpc-tools')) return;
   const broker = await spawnBroker(await tempDir(t));
   t.after(() => broker.stop());
-  const out = await tempDir(t);
-  const r = spawnSync(
-    debianPython,
-    [
-      `${root}test/grpc/python-client.py`,
-      broker.grpcAddress,
-      `${root}proto`,
-      `${root}node_modules/@grpc/reflection/build/proto`,
-      out,
-    ],
-    { encoding: 'utf8', timeout: 60_000 },
-  );
-  assert.equal(r.status, 0, r.stderr);
-  const res = JSON.parse(r.stdout);
+  // biome-ignore lint/suspicious/noExplicitAny: the client's JSON, checked field by field.
+  const res: any = runPythonGrpcClient(broker.grpcAddress, await tempDir(t));
   assert.equal(res.health, 'SERVING');
   assert.ok(res.services.includes('tsbroker.v1.Broker'), JSON.stringify(res.services));
   assert.ok(res.services.includes('grpc.health.v1.Health'));

@@ -37,8 +37,11 @@ export async function spawnBroker(
   dataDir: string,
   args: string[] = [],
   env: Record<string, string> = {},
-  /** `openFilesMax`: the process's open files limit (`ulimit -n`), for descriptor-exhaustion tests. */
-  limits: { openFilesMax?: number } = {},
+  /**
+   * `openFilesMax`: the process's open files limit (`ulimit -n`), for descriptor-exhaustion tests.
+   * `bin`: the entry file to run in place of src/cli/broker.ts (the image's bundle, in its test).
+   */
+  limits: { openFilesMax?: number; bin?: string } = {},
 ): Promise<BrokerProcess> {
   // With a limit, a shell sets it and execs node in its place (same pid).
   const wrap =
@@ -49,7 +52,7 @@ export async function spawnBroker(
     wrap.length > 0 ? '/bin/sh' : process.execPath,
     [
       ...wrap,
-      brokerBin,
+      limits.bin ?? brokerBin,
       '--data-dir',
       dataDir,
       '--grpc-port',
