@@ -18,6 +18,7 @@ import {
   healthServiceDefinition,
   loaderOptions,
   PROTO_DIR,
+  serializedBytes,
 } from '../../src/grpc-proto.ts';
 
 const theirs = protoLoader.loadSync([BROKER_PROTO, HEALTH_PROTO, CLUSTER_PROTO], loaderOptions);
@@ -120,7 +121,7 @@ test('every request and response message: the same bytes and the same decoded ob
       ] as const) {
         assert.ok(type);
         for (const value of [{}, filled(type, 3)]) {
-          const bytes = ser(value);
+          const bytes = serializedBytes(ser(value));
           assert.deepEqual(bytes, oser(value), `${m.name} ${type.name}: bytes`);
           assert.deepEqual(de(bytes), ode(bytes), `${m.name} ${type.name}: decoded`);
           checked++;
@@ -130,4 +131,34 @@ test('every request and response message: the same bytes and the same decoded ob
     }
   }
   assert.ok(checked > 50, `${checked} messages checked`);
+});
+
+test('a consume answer with large record_batches: copied once into the gRPC frame, the same bytes', () => {
+  const mine = brokerServiceDefinition();
+  const other = theirs['tsbroker.v1.Broker'] as protoLoader.ServiceDefinition;
+  const batches = Buffer.alloc(100_000);
+  for (let i = 0; i < batches.length; i++) batches[i] = (i * 31) & 0xff;
+  for (const method of ['ConsumeBatch', 'Subscribe']) {
+    for (const value of [
+      { recordBatches: batches, nextOffset: 2 ** 40 + 3, highWatermark: 2 ** 41, logStartOffset: 7 },
+      { recordBatches: batches },
+    ]) {
+      const out = mine[method].responseSerialize(value);
+      // Not a Buffer: grpc-js's server copies it into its frame, after the 5-byte message prefix.
+      assert.equal(Buffer.isBuffer(out), false, method);
+      const frame = Buffer.alloc(out.byteLength + 5, 0xee);
+      assert.equal(out.copy(frame, 5), out.byteLength);
+      const expected = other[method].responseSerialize(value);
+      assert.deepEqual(frame.subarray(5), expected, `${method}: bytes`);
+      assert.deepEqual(frame.subarray(0, 5), Buffer.alloc(5, 0xee), `${method}: nothing written before`);
+      assert.deepEqual(serializedBytes(out), expected);
+      assert.deepEqual(
+        mine[method].responseDeserialize(serializedBytes(out)),
+        other[method].responseDeserialize(expected),
+      );
+    }
+    // Small batches are encoded whole, as any other message.
+    const small = { recordBatches: Buffer.from('tiny'), nextOffset: 1 };
+    assert.deepEqual(mine[method].responseSerialize(small), other[method].responseSerialize(small));
+  }
 });
