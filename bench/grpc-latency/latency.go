@@ -8,7 +8,10 @@
 // its stall (coordinated omission). Records of the first `-warmup` are sent but not measured. The
 // consumer's stream is open before the first send. With -rate 0 it runs closed loop instead, as fast
 // as -inflight calls allow, latency counting from each send: that is how the maximum is measured.
-// Prints one JSON line.
+// With -stream, the batches go as ProduceStream messages on one call instead of ProduceBatch calls
+// (-inflight then bounds the requests without an answer). With -consume=false nothing tails the
+// partition: a pure produce load, whose figures are the acknowledgements and the rate. Prints one
+// JSON line.
 //
 // Built at bench time with Debian's Go toolchain and golang-google-grpc-dev, offline:
 //
@@ -102,6 +105,51 @@ func produceRequest(topic string, partition int, batch []byte, acks int) []byte 
 	m = protowire.AppendTag(m, 5, protowire.VarintType)
 	m = protowire.AppendVarint(m, uint64(int64(acks)))
 	return m
+}
+
+// streamRequest wraps a ProduceBatchRequest as ProduceStreamRequest {id = 1, batch = 2}.
+func streamRequest(id uint64, batch []byte) []byte {
+	var m []byte
+	m = protowire.AppendTag(m, 1, protowire.VarintType)
+	m = protowire.AppendVarint(m, id)
+	m = protowire.AppendTag(m, 2, protowire.BytesType)
+	m = protowire.AppendBytes(m, batch)
+	return m
+}
+
+// streamAnswer reads ProduceStreamResponse: its id, and the message of its error (field 3) if any.
+func streamAnswer(msg []byte) (id uint64, errMsg string, err error) {
+	for len(msg) > 0 {
+		num, typ, n := protowire.ConsumeTag(msg)
+		if n < 0 {
+			return 0, "", protowire.ParseError(n)
+		}
+		msg = msg[n:]
+		if num == 1 && typ == protowire.VarintType {
+			v, n := protowire.ConsumeVarint(msg)
+			if n < 0 {
+				return 0, "", protowire.ParseError(n)
+			}
+			id = v
+			msg = msg[n:]
+			continue
+		}
+		if num == 3 && typ == protowire.BytesType {
+			v, n := protowire.ConsumeBytes(msg)
+			if n < 0 {
+				return 0, "", protowire.ParseError(n)
+			}
+			errMsg = fmt.Sprintf("ProduceStreamError %x", v)
+			msg = msg[n:]
+			continue
+		}
+		n = protowire.ConsumeFieldValue(num, typ, msg)
+		if n < 0 {
+			return 0, "", protowire.ParseError(n)
+		}
+		msg = msg[n:]
+	}
+	return id, errMsg, nil
 }
 
 func subscribeRequest(topic string, partition int) []byte {
@@ -237,6 +285,8 @@ func main() {
 	duration := flag.Duration("duration", 5*time.Second, "measured")
 	maxInFlight := flag.Int("inflight", 64, "calls in flight at most")
 	grace := flag.Duration("grace", 10*time.Second, "how long the consumer waits for the last records")
+	useStream := flag.Bool("stream", false, "send the batches as ProduceStream messages on one call")
+	consume := flag.Bool("consume", true, "tail the partition with Subscribe and measure end-to-end latency")
 	flag.Parse()
 	if *size < 8 {
 		fail(errors.New("-size must be at least 8"))
@@ -252,16 +302,19 @@ func main() {
 	// The consumer: open before the first send, from the partition's start.
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	stream, err := conn.NewStream(ctx, &grpc.StreamDesc{ServerStreams: true}, "/tsbroker.v1.Broker/Subscribe")
-	if err != nil {
-		fail(err)
-	}
-	req := subscribeRequest(*topic, *partition)
-	if err := stream.SendMsg(&req); err != nil {
-		fail(err)
-	}
-	if err := stream.CloseSend(); err != nil {
-		fail(err)
+	var stream grpc.ClientStream
+	if *consume {
+		stream, err = conn.NewStream(ctx, &grpc.StreamDesc{ServerStreams: true}, "/tsbroker.v1.Broker/Subscribe")
+		if err != nil {
+			fail(err)
+		}
+		req := subscribeRequest(*topic, *partition)
+		if err := stream.SendMsg(&req); err != nil {
+			fail(err)
+		}
+		if err := stream.CloseSend(); err != nil {
+			fail(err)
+		}
 	}
 	start := time.Now()
 	warmupEnd := start.Add(*warmup)
@@ -278,7 +331,7 @@ func main() {
 	warmupRecords := 0
 	consumed := make(chan error, 1)
 	go func() {
-		for {
+		for stream != nil {
 			var msg []byte
 			if err := stream.RecvMsg(&msg); err != nil {
 				consumed <- err
@@ -315,6 +368,65 @@ func main() {
 	var ackUs []int64
 	var wg sync.WaitGroup
 	slots := make(chan struct{}, *maxInFlight)
+	// With -stream: one ProduceStream call, its requests named by the batch number; the answers are
+	// matched to their send time and whether they are measured.
+	type pendingBatch struct {
+		sentAt   time.Time
+		measured bool
+	}
+	var produceCall grpc.ClientStream
+	var pendingMu sync.Mutex
+	pending := map[uint64]pendingBatch{}
+	answered := make(chan error, 1)
+	settle := func(measured bool, sentAt time.Time, err error) {
+		if measured {
+			acksMu.Lock()
+			ackUs = append(ackUs, time.Since(sentAt).Microseconds())
+			acksMu.Unlock()
+		}
+		if err != nil {
+			atomic.AddInt64(&failed, 1)
+			fmt.Fprintln(os.Stderr, "produce:", err)
+		} else if measured {
+			atomic.AddInt64(&sent, int64(*batch))
+		}
+	}
+	if *useStream {
+		produceCall, err = conn.NewStream(ctx, &grpc.StreamDesc{ServerStreams: true, ClientStreams: true},
+			"/tsbroker.v1.Broker/ProduceStream")
+		if err != nil {
+			fail(err)
+		}
+		go func() {
+			for {
+				var msg []byte
+				if err := produceCall.RecvMsg(&msg); err != nil {
+					answered <- err
+					return
+				}
+				id, errMsg, err := streamAnswer(msg)
+				if err != nil {
+					answered <- err
+					return
+				}
+				pendingMu.Lock()
+				p, ok := pending[id]
+				delete(pending, id)
+				pendingMu.Unlock()
+				if !ok {
+					answered <- fmt.Errorf("an answer for request %d, which is not in flight", id)
+					return
+				}
+				var e error
+				if errMsg != "" {
+					e = errors.New(errMsg)
+				}
+				settle(p.measured, p.sentAt, e)
+				wg.Done()
+				<-slots
+			}
+		}()
+	}
 	for i := 0; ; i++ {
 		due := start.Add(time.Duration(i) * batchEvery)
 		if *rate <= 0 {
@@ -341,29 +453,42 @@ func main() {
 		}
 		body := produceRequest(*topic, *partition, recordBatch(*batch, *size, stamp), *acks)
 		wg.Add(1)
+		if produceCall != nil {
+			id := uint64(i)
+			msg := streamRequest(id, body)
+			pendingMu.Lock()
+			pending[id] = pendingBatch{time.Now(), measured}
+			pendingMu.Unlock()
+			if err := produceCall.SendMsg(&msg); err != nil {
+				fail(fmt.Errorf("ProduceStream send: %v", err))
+			}
+			continue
+		}
 		go func() {
 			defer wg.Done()
 			defer func() { <-slots }()
 			var reply []byte
 			sentAt := time.Now()
 			err := conn.Invoke(context.Background(), "/tsbroker.v1.Broker/ProduceBatch", &body, &reply)
-			if measured {
-				acksMu.Lock()
-				ackUs = append(ackUs, time.Since(sentAt).Microseconds())
-				acksMu.Unlock()
-			}
-			if err != nil {
-				atomic.AddInt64(&failed, 1)
-				fmt.Fprintln(os.Stderr, "produce:", err)
-			} else if measured {
-				atomic.AddInt64(&sent, int64(*batch))
-			}
+			settle(measured, sentAt, err)
 		}()
+	}
+	if produceCall != nil {
+		done := make(chan struct{})
+		go func() { wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case err := <-answered:
+			fail(fmt.Errorf("ProduceStream ended: %v", err))
+		}
+		if err := produceCall.CloseSend(); err != nil {
+			fail(err)
+		}
 	}
 	wg.Wait()
 	// Wait for every acknowledged measured record, or the grace period, or the stream's end.
 	deadline := time.Now().Add(*grace)
-	for time.Now().Before(deadline) {
+	for stream != nil && time.Now().Before(deadline) {
 		mu.Lock()
 		got := len(latencies)
 		mu.Unlock()

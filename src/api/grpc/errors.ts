@@ -71,15 +71,23 @@ export function grpcStatusOf(code: ErrorCode): grpc.status {
   return STATUS[code];
 }
 
+/** What a failure tells a gRPC client: the status code, the message, the broker's code, retriable. */
+export interface GrpcFailure {
+  code: grpc.status;
+  details: string;
+  brokerCode: ErrorCode;
+  retriable: boolean;
+}
+
 /**
- * A gRPC error for `err`. An unknown partition of a known topic is INVALID_ARGUMENT (the issue's
- * "bad partition"), an unknown topic NOT_FOUND. The broker's own code travels in the trailers.
+ * The failure `err` is to a gRPC client. An unknown partition of a known topic is INVALID_ARGUMENT (the
+ * issue's "bad partition"), an unknown topic NOT_FOUND.
  */
-export function toGrpcError(
+export function grpcFailureOf(
   err: unknown,
   topicExists?: (name: string) => boolean,
   topic?: string,
-): Partial<grpc.StatusObject> {
+): GrpcFailure {
   const be =
     err instanceof BrokerError
       ? err
@@ -87,10 +95,21 @@ export function toGrpcError(
   let code = STATUS[be.code];
   if (be.code === 'UNKNOWN_TOPIC_OR_PARTITION' && topic && topicExists?.(topic))
     code = grpc.status.INVALID_ARGUMENT;
-  const metadata = new grpc.Metadata();
-  metadata.set('broker-error-code', be.code);
   // Kafka calls an unknown topic retriable because metadata spreads through a cluster over time; through
   // this API the answer comes from the metadata owner, so waiting would not change it.
-  metadata.set('broker-retriable', String(be.retriable && be.code !== 'UNKNOWN_TOPIC_OR_PARTITION'));
-  return { code, details: be.message, metadata };
+  const retriable = be.retriable && be.code !== 'UNKNOWN_TOPIC_OR_PARTITION';
+  return { code, details: be.message, brokerCode: be.code, retriable };
+}
+
+/** A gRPC error for `err` (grpcFailureOf), the broker's own code in the trailers. */
+export function toGrpcError(
+  err: unknown,
+  topicExists?: (name: string) => boolean,
+  topic?: string,
+): Partial<grpc.StatusObject> {
+  const f = grpcFailureOf(err, topicExists, topic);
+  const metadata = new grpc.Metadata();
+  metadata.set('broker-error-code', f.brokerCode);
+  metadata.set('broker-retriable', String(f.retriable));
+  return { code: f.code, details: f.details, metadata };
 }

@@ -64,7 +64,17 @@ export const produceRecordsPerRequestMax = 100_000;
 export const produceRecordBatchBytesMax = batchBytesMax;
 
 /**
- * Largest request of every method but Produce and ProduceBatch (topic and group administration,
+ * Most request bytes (record batches and record keys and values) one ProduceStream call holds between
+ * reading them and answering them. Past it the broker stops reading that stream until answers go out,
+ * and HTTP/2 flow control holds the client back; so a client that pipelines without bound costs at
+ * most this, plus the flow-control window. Also reached when the client does not read its answers.
+ * Not configurable.
+ * @default 67108864 (64 MiB)
+ */
+export const produceStreamReadAheadBytesMax = 64 * 1024 * 1024;
+
+/**
+ * Largest request of every method but Produce, ProduceBatch and ProduceStream (topic and group administration,
  * consume requests, offset commits and fetches). They carry names, configs and partition lists,
  * never records; 1 MiB holds an offset commit of about 30 000 partitions with short metadata, while
  * a message of `grpcRequestBytesMax` bytes of tiny repeated entries would decode into millions of

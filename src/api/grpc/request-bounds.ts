@@ -5,8 +5,9 @@
  * decoding a repeated field of a million records allocates a million objects. Every method's
  * deserializer is therefore wrapped. ProduceBatch's first walks the message's top-level fields (tag,
  * then skip the value, as protobuf's wire format allows without decoding it), counting `records`
- * entries and measuring `record_batch`, and stops at the first bound passed; the methods that carry
- * no records are held to `grpcControlRequestBytesMax`. A request over a bound is not decoded at all:
+ * entries and measuring `record_batch`, and stops at the first bound passed; ProduceStream's walks each
+ * message's `batch` the same way; the methods that carry no records are held to
+ * `grpcControlRequestBytesMax`. A request over a bound is not decoded at all:
  * the handler receives a `RefusedRequest` carrying the typed error, and answers it through the same
  * error path as every other failure (status code and broker-error-code trailer).
  */
@@ -19,11 +20,16 @@ import {
   produceRecordsPerRequestMax,
 } from './limits.ts';
 
-/** What the wrapped deserializer hands the handler instead of a decoded request. */
+/**
+ * What the wrapped deserializer hands the handler instead of a decoded request. `id` is the request's
+ * id when it is a ProduceStream message whose id could be read, so that only that request fails.
+ */
 export class RefusedRequest {
   readonly error: BrokerError;
-  constructor(error: BrokerError) {
+  readonly id: number | undefined;
+  constructor(error: BrokerError, id?: number) {
     this.error = error;
+    this.id = id;
   }
 }
 
@@ -101,18 +107,62 @@ export function checkProduceBatchBounds(
   return null;
 }
 
-/** Methods that carry records, bounded by `grpcRequestBytesMax` (and ProduceBatch by its scan). */
-const RECORD_METHODS = new Set(['Produce', 'ProduceBatch']);
+/** ProduceStreamRequest field numbers. */
+const streamIdField = 1;
+const streamBatchField = 2;
 
-/** The check of one method's raw request bytes: the error to refuse them with, or null. */
-function boundsOf(method: string): (buf: Buffer) => BrokerError | null {
-  if (method === 'ProduceBatch') return (buf) => checkProduceBatchBounds(buf);
+/**
+ * A ProduceStream message's refusal, or null: its `batch` is held to ProduceBatch's bounds. The id is
+ * read too (wherever it sits among the fields), so that the refusal names the request.
+ */
+export function checkProduceStreamBounds(buf: Uint8Array): RefusedRequest | null {
+  let pos = 0;
+  let id: number | undefined;
+  let refused: BrokerError | null = null;
+  while (pos < buf.length) {
+    const tag = varint(buf, pos);
+    if (!tag) break;
+    pos = tag[1];
+    const wireType = tag[0] & 7;
+    const fieldNumber = Math.floor(tag[0] / 8);
+    if (wireType === 0) {
+      const v = varint(buf, pos);
+      if (!v) break;
+      pos = v[1];
+      if (fieldNumber === streamIdField) id = v[0];
+    } else if (wireType === 2) {
+      const len = varint(buf, pos);
+      if (!len || len[1] + len[0] > buf.length) break;
+      if (fieldNumber === streamBatchField)
+        refused ??= checkProduceBatchBounds(buf.subarray(len[1], len[1] + len[0]));
+      pos = len[1] + len[0];
+    } else if (wireType === 1) pos += 8;
+    else if (wireType === 5) pos += 4;
+    else break;
+  }
+  // An absent id is proto3's 0, as the decoder would read it.
+  return refused ? new RefusedRequest(refused, id ?? 0) : null;
+}
+
+/** Methods that carry records, bounded by `grpcRequestBytesMax` (and ProduceBatch by its scan). */
+const RECORD_METHODS = new Set(['Produce', 'ProduceBatch', 'ProduceStream']);
+
+/** The check of one method's raw request bytes: the refusal, or null. */
+function boundsOf(method: string): (buf: Buffer) => RefusedRequest | null {
+  if (method === 'ProduceBatch')
+    return (buf) => {
+      const e = checkProduceBatchBounds(buf);
+      return e ? new RefusedRequest(e) : null;
+    };
+  if (method === 'ProduceStream') return checkProduceStreamBounds;
   if (RECORD_METHODS.has(method)) return () => null;
   return (buf) =>
     buf.length > grpcControlRequestBytesMax
-      ? new BrokerError(
-          'POLICY_VIOLATION',
-          `a ${method} request may be at most ${grpcControlRequestBytesMax} bytes (grpcControlRequestBytesMax); this one is ${buf.length}`,
+      ? new RefusedRequest(
+          new BrokerError(
+            'POLICY_VIOLATION',
+            `a ${method} request may be at most ${grpcControlRequestBytesMax} bytes (grpcControlRequestBytesMax); this one is ${buf.length}`,
+          ),
         )
       : null;
 }
@@ -127,10 +177,7 @@ export function withRequestBounds(definition: grpc.ServiceDefinition): grpc.Serv
     Object.entries(definition).map(([name, method]) => {
       const check = boundsOf(name);
       const decode = method.requestDeserialize;
-      const requestDeserialize = (buf: Buffer) => {
-        const refused = check(buf);
-        return refused ? new RefusedRequest(refused) : decode(buf);
-      };
+      const requestDeserialize = (buf: Buffer) => check(buf) ?? decode(buf);
       return [name, { ...method, requestDeserialize }];
     }),
   );

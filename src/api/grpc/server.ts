@@ -22,6 +22,7 @@ import { widenFlowControlWindow } from './flow-control.ts';
 import { groupRpcs } from './groups.ts';
 import { grpcFlowControlWindowBytes, grpcRequestBytesMax, grpcResponseBytesMax } from './limits.ts';
 import { produceRpcs } from './produce.ts';
+import { type ProduceStreamCall, type ProduceStreamHandle, produceStream } from './produce-stream.ts';
 import { addReflection } from './reflection.ts';
 import { RefusedRequest, withRequestBounds } from './request-bounds.ts';
 import type { UnaryRpc, UnaryRpcs } from './rpc.ts';
@@ -52,6 +53,8 @@ export class GrpcServer {
   readonly #opts: GrpcServerOptions;
   /** Open Subscribe streams and the abort that stops their long polls. */
   #streams = new Map<grpc.ServerWritableStream<unknown, unknown>, AbortController>();
+  /** Open ProduceStream calls, which close() ends once the requests they read are answered. */
+  #produceStreams = new Set<ProduceStreamHandle>();
   #healthWatchers = new Set<{
     service: string;
     call: grpc.ServerWritableStream<unknown, unknown>;
@@ -112,6 +115,7 @@ export class GrpcServer {
       if (!s.writableEnded) s.end();
     }
     for (const w of this.#healthWatchers) w.call.end();
+    for (const p of this.#produceStreams) p.close();
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         this.server.forceShutdown();
@@ -204,6 +208,12 @@ export class GrpcServer {
     for (const [method, fn] of Object.entries(rpcs)) handlers[method] = this.#unary(method, fn);
     handlers.Subscribe = (call: SubscribeCall) => {
       void this.#subscribe(call);
+    };
+    handlers.ProduceStream = (call: ProduceStreamCall) => {
+      const handle = produceStream(opts, call, rpcs.ProduceBatch);
+      this.#produceStreams.add(handle);
+      call.on('close', () => this.#produceStreams.delete(handle));
+      call.on('cancelled', () => this.#produceStreams.delete(handle));
     };
     return handlers;
   }
