@@ -4,9 +4,9 @@
  *
  *   npm run bench               # the full run; writes bench/RESULTS.md
  *   npm run bench -- --quick    # a short run (a few minutes) with smaller sizes, said so in its report
- *   npm run bench -- --only limits,produce   # some sections (limits, nats, kafka, produce, consume,
- *                                            # doors, latency, scale, compression, cluster,
- *                                            # startup, recovery)
+ *   npm run bench -- --only limits,produce   # some sections (limits, nats, kafka, produce,
+ *                                            # produce-go, consume, doors, latency, scale,
+ *                                            # compression, cluster, startup, recovery)
  *
  * The broker runs as users run it (`node src/cli/broker.ts`, flags and BROKER_* environment), and
  * separate load-generator processes (bench/load/) drive it over loopback. Beside it, in the same run:
@@ -40,7 +40,7 @@ import {
   track,
 } from './lib/proc.ts';
 import { renderCharts, renderReport } from './lib/report.ts';
-import type { BrokerCost, Results } from './lib/results.ts';
+import type { BrokerCost, LatencyResults, Results } from './lib/results.ts';
 import type { LatencySummary } from './lib/stats.ts';
 import { ddBytesPerSec, mbPerSec } from './lib/stats.ts';
 
@@ -56,7 +56,9 @@ const { values } = parseArgs({
 });
 const quick = values.quick === true;
 const allSections =
-  'limits,nats,kafka,produce,consume,doors,latency,scale,compression,cluster,startup,recovery'.split(',');
+  'limits,nats,kafka,produce,produce-go,consume,doors,latency,scale,compression,cluster,startup,recovery'.split(
+    ',',
+  );
 const sections = new Set(values.only?.split(',') ?? allSections);
 const dataRoot = values.dir ?? tmpdir();
 const GiB = 2 ** 30;
@@ -692,6 +694,114 @@ interface GoLatencyResult extends LatencySummary {
   cpuSeconds: number;
 }
 
+/**
+ * Runs the Go generator (bench/grpc-latency) against a broker with `flags`, pinned to CPU 0 when the
+ * broker is pinned to CPU 1, with GOMAXPROCS=1; returns its JSON line.
+ */
+async function runGoGenerator(
+  bin: string,
+  pinned: boolean,
+  flags: string[],
+  timeoutMs: number,
+): Promise<GoLatencyResult> {
+  const out = await run(pinned ? 'taskset' : bin, [...(pinned ? ['-c', '0', bin] : []), ...flags], {
+    timeoutMs,
+    env: { GOMAXPROCS: '1' },
+  });
+  return JSON.parse(out.trim().split('\n').pop()!) as GoLatencyResult;
+}
+
+/** The Go generator's flags for one run (rate 0: closed loop). */
+function goFlags(o: {
+  address: string;
+  topic: string;
+  recordBytes: number;
+  batch: number;
+  rate: number;
+  warmupMs: number;
+  durationMs: number;
+  inFlight: number;
+  rpc: 'ProduceBatch' | 'ProduceStream';
+  consume: boolean;
+}): string[] {
+  return [
+    `-addr=${o.address}`,
+    `-topic=${o.topic}`,
+    `-size=${o.recordBytes}`,
+    `-batch=${o.batch}`,
+    `-rate=${o.rate}`,
+    `-warmup=${o.warmupMs}ms`,
+    `-duration=${o.durationMs}ms`,
+    `-inflight=${o.inFlight}`,
+    `-consume=${o.consume}`,
+    ...(o.rpc === 'ProduceStream' ? ['-stream'] : []),
+  ];
+}
+
+const goGeneratorNote =
+  'bench/grpc-latency (Go, grpc-go from Debian): one process, GOMAXPROCS=1, a fraction of a core';
+
+await section('produce-go', async () => {
+  const buildDir = tempDir('produce-go-build');
+  try {
+    const gen = await goLatencyGenerator(buildDir);
+    if (!('bin' in gen)) {
+      results.notes.push(`produce-go: the Go generator is not available (${gen.reason})`);
+      return;
+    }
+    await withBroker('produce-go', 'interval', async (broker, admin) => {
+      const pinned = availableParallelism() >= 2 && pinCpus(broker.pid, '1');
+      const inFlight = 8;
+      results.produceGo = {
+        generator: `${goGeneratorNote}; closed loop, ${inFlight} batches in flight, no consumer`,
+        pinning: pinned
+          ? 'broker on CPU 1, the generator on CPU 0 (taskset)'
+          : 'none (one CPU, or no taskset)',
+        rows: [],
+      };
+      for (const recordBytes of [100, 1024])
+        for (const rpc of ['ProduceBatch', 'ProduceStream'] as const) {
+          const topic = `go-${recordBytes}-${rpc}`;
+          await admin.createTopic(topic, { partitions: 1 });
+          const m = await measure(broker, () =>
+            runGoGenerator(
+              gen.bin,
+              pinned,
+              goFlags({
+                address: broker.grpcAddress,
+                topic,
+                recordBytes,
+                batch: 1000,
+                rate: 0,
+                warmupMs: 1000,
+                durationMs: plan.produceMs,
+                inFlight,
+                rpc,
+                consume: false,
+              }),
+              plan.produceMs + 120_000,
+            ),
+          );
+          results.produceGo.rows.push({
+            recordBytes,
+            batch: 1000,
+            rpc,
+            inFlight,
+            recordsPerSec: m.value.recordsPerSec,
+            mbPerSec: mbPerSec(m.value.recordsPerSec, recordBytes),
+            ackP50Ms: m.value.ackP50Ms,
+            ackP99Ms: m.value.ackP99Ms,
+            generatorCpuSeconds: m.value.cpuSeconds,
+            broker: m.broker,
+          });
+          log(`produce-go ${recordBytes} B ${rpc}: ${Math.round(m.value.recordsPerSec)} records/s`);
+        }
+    });
+  } finally {
+    rmSync(buildDir, { recursive: true, force: true });
+  }
+});
+
 await section('latency', async () => {
   const batch = 100;
   const recordBytes = 100;
@@ -704,70 +814,73 @@ await section('latency', async () => {
       if ('bin' in gen) {
         // One Go process offers the load and tails the partition, pinned to the other CPU with
         // GOMAXPROCS=1: a fraction of a core, where the TypeScript client needs two processes that
-        // compete with each other (the fallback below).
-        const goRun = async (topic: string, ratePerSec: number, durationMs: number) =>
-          JSON.parse(
-            (
-              await run(
-                pinned ? 'taskset' : gen.bin,
-                [
-                  ...(pinned ? ['-c', '0', gen.bin] : []),
-                  `-addr=${broker.grpcAddress}`,
-                  `-topic=${topic}`,
-                  `-size=${recordBytes}`,
-                  `-batch=${batch}`,
-                  `-rate=${ratePerSec}`,
-                  `-warmup=${plan.latencyWarmupMs}ms`,
-                  `-duration=${durationMs}ms`,
-                  '-inflight=64',
-                ],
-                { timeoutMs: plan.latencyWarmupMs + durationMs + 120_000, env: { GOMAXPROCS: '1' } },
-              )
-            )
-              .trim()
-              .split('\n')
-              .pop()!,
-          ) as GoLatencyResult;
-        await admin.createTopic('lat-max', { partitions: 1 });
-        const max = (await goRun('lat-max', 0, plan.produceMs)).recordsPerSec;
-        results.latency = {
-          maxRecordsPerSec: max,
-          batch,
-          recordBytes,
-          generator:
-            'bench/grpc-latency (Go, grpc-go from Debian): one process producing and tailing, GOMAXPROCS=1; the maximum is its closed-loop rate with 64 calls in flight',
-          pinning: pinned
-            ? 'broker on CPU 1, the generator on CPU 0 (taskset)'
-            : 'none (one CPU, or no taskset)',
-          rows: [],
-        };
-        for (const loadPercent of [10, 50, 80]) {
-          const topic = `lat-${loadPercent}`;
-          await admin.createTopic(topic, { partitions: 1 });
-          const rate = (max * loadPercent) / 100;
-          const gcBefore = await minorGcSeconds(broker.metricsPort);
-          const m = await measure(broker, () => goRun(topic, rate, plan.latencyMs));
-          const { ackP50Ms, ackP99Ms, sentRecords, sendLagP99Ms, cpuSeconds, ...latency } = m.value;
-          results.latency.rows.push({
-            loadPercent,
-            offeredRecordsPerSec: rate,
-            sentRecords,
-            sendLagP99Ms,
-            latency: {
-              count: latency.count,
-              p50Ms: latency.p50Ms,
-              p99Ms: latency.p99Ms,
-              p999Ms: latency.p999Ms,
-              maxMs: latency.maxMs,
-              meanMs: latency.meanMs,
-            },
-            ackP50Ms,
-            ackP99Ms,
-            generatorCpuSeconds: cpuSeconds,
-            broker: m.broker,
-            minorGcSeconds: (await minorGcSeconds(broker.metricsPort)) - gcBefore,
-          });
-          log(`latency ${loadPercent}%: p99 ${latency.p99Ms} ms (acknowledgement p99 ${ackP99Ms} ms)`);
+        // compete with each other (the fallback below). Both RPCs are measured: ProduceStream, the
+        // fast path, and a ProduceBatch call per batch.
+        for (const rpc of ['ProduceStream', 'ProduceBatch'] as const) {
+          const goRun = (topic: string, ratePerSec: number, durationMs: number) =>
+            runGoGenerator(
+              gen.bin,
+              pinned,
+              goFlags({
+                address: broker.grpcAddress,
+                topic,
+                recordBytes,
+                batch,
+                rate: ratePerSec,
+                warmupMs: plan.latencyWarmupMs,
+                durationMs,
+                inFlight: 64,
+                rpc,
+                consume: true,
+              }),
+              plan.latencyWarmupMs + durationMs + 120_000,
+            );
+          const tag = rpc === 'ProduceStream' ? 'stream' : 'unary';
+          await admin.createTopic(`lat-max-${tag}`, { partitions: 1 });
+          const max = (await goRun(`lat-max-${tag}`, 0, plan.produceMs)).recordsPerSec;
+          const lat: LatencyResults = {
+            maxRecordsPerSec: max,
+            batch,
+            recordBytes,
+            rpc,
+            generator: `${goGeneratorNote}, producing ${rpc === 'ProduceStream' ? 'on one ProduceStream call' : 'with ProduceBatch calls'} and tailing with Subscribe; the maximum is its closed-loop rate with 64 batches in flight`,
+            pinning: pinned
+              ? 'broker on CPU 1, the generator on CPU 0 (taskset)'
+              : 'none (one CPU, or no taskset)',
+            rows: [],
+          };
+          if (rpc === 'ProduceStream') results.latency = lat;
+          else results.latencyUnary = lat;
+          for (const loadPercent of [10, 50, 80]) {
+            const topic = `lat-${tag}-${loadPercent}`;
+            await admin.createTopic(topic, { partitions: 1 });
+            const rate = (max * loadPercent) / 100;
+            const gcBefore = await minorGcSeconds(broker.metricsPort);
+            const m = await measure(broker, () => goRun(topic, rate, plan.latencyMs));
+            const { ackP50Ms, ackP99Ms, sentRecords, sendLagP99Ms, cpuSeconds, ...latency } = m.value;
+            lat.rows.push({
+              loadPercent,
+              offeredRecordsPerSec: rate,
+              sentRecords,
+              sendLagP99Ms,
+              latency: {
+                count: latency.count,
+                p50Ms: latency.p50Ms,
+                p99Ms: latency.p99Ms,
+                p999Ms: latency.p999Ms,
+                maxMs: latency.maxMs,
+                meanMs: latency.meanMs,
+              },
+              ackP50Ms,
+              ackP99Ms,
+              generatorCpuSeconds: cpuSeconds,
+              broker: m.broker,
+              minorGcSeconds: (await minorGcSeconds(broker.metricsPort)) - gcBefore,
+            });
+            log(
+              `latency ${rpc} ${loadPercent}%: p99 ${latency.p99Ms} ms (acknowledgement p99 ${ackP99Ms} ms)`,
+            );
+          }
         }
         return;
       }

@@ -4,7 +4,7 @@
  * Every figure is reported beside the goals of issue 7 and as ratios to the peer and the machine's
  * limits measured in the same run; nothing is asserted.
  */
-import type { ProduceRow, Results } from './results.ts';
+import type { LatencyResults, ProduceRow, Results } from './results.ts';
 import { formatInt, formatMs, formatRatio, mib, ratio } from './stats.ts';
 import { barChartSvg } from './svg.ts';
 
@@ -19,6 +19,20 @@ export const goals = {
   tenThousandPartitionsRssBytes: 2 * 2 ** 30,
   firstAckMs: 300,
 } as const;
+
+/**
+ * The highest gRPC produce rate of `size`-byte records in batches of 1000 (acks=1, fsync interval),
+ * from the TypeScript client's row or the Go generator's, and which it was.
+ */
+function bestGrpcProduce(r: Results, size: number): { recordsPerSec: number; source: string } | null {
+  const candidates: { recordsPerSec: number; source: string }[] = [];
+  const ts = produceRow(r, size, 1000, 1, 'interval');
+  if (ts) candidates.push({ recordsPerSec: ts.recordsPerSec, source: 'TypeScript client, ProduceBatch' });
+  for (const g of r.produceGo?.rows ?? [])
+    if (g.recordBytes === size && g.batch === 1000)
+      candidates.push({ recordsPerSec: g.recordsPerSec, source: `Go generator, ${g.rpc}` });
+  return candidates.sort((a, b) => b.recordsPerSec - a.recordsPerSec)[0] ?? null;
+}
 
 function produceRow(r: Results, size: number, batch: number, acks: 1 | -1, fsync: 'interval' | 'always') {
   return r.produce?.find(
@@ -142,12 +156,15 @@ export function renderReport(r: Results, opts: { chartFiles: string[] }): string
 
   out.push('## Goals (issue 17)', '');
   out.push('| goal | measured | ratio to goal | |', '|---|---:|---:|---|');
-  const vsNats1k = ratio(headline1k?.recordsPerSec, nats1k?.produceRecordsPerSec);
+  const best1k = bestGrpcProduce(r, 1024);
+  const best100 = bestGrpcProduce(r, 100);
+  const vsNats1k = ratio(best1k?.recordsPerSec, nats1k?.produceRecordsPerSec);
   out.push(
-    `| gRPC produce of 1 KiB records (batches of 1000) ≥ 2x NATS JetStream's 1 KiB rate | ${formatRatio(vsNats1k)} (${formatInt(headline1k?.recordsPerSec)} against ${formatInt(nats1k?.produceRecordsPerSec)} records/s) | ${formatRatio(ratio(vsNats1k, 2))} | ${verdict(vsNats1k === null ? null : vsNats1k >= 2)} |`,
+    `| gRPC produce of 1 KiB records (batches of 1000) ≥ 2x NATS JetStream's 1 KiB rate | ${formatRatio(vsNats1k)} (${formatInt(best1k?.recordsPerSec)} against ${formatInt(nats1k?.produceRecordsPerSec)} records/s; ${best1k?.source ?? 'not measured'}) | ${formatRatio(ratio(vsNats1k, 2))} | ${verdict(vsNats1k === null ? null : vsNats1k >= 2)} |`,
   );
+  const rate100 = best100?.recordsPerSec ?? null;
   out.push(
-    `| gRPC produce of 100 B records ≥ 1,500,000 records/s | ${formatInt(grpcRate)} | ${formatRatio(ratio(grpcRate, 1_500_000))} | ${verdict(grpcRate === null ? null : grpcRate >= 1_500_000)} |`,
+    `| gRPC produce of 100 B records ≥ 1,500,000 records/s | ${formatInt(rate100)} (${best100?.source ?? 'not measured'}) | ${formatRatio(ratio(rate100, 1_500_000))} | ${verdict(rate100 === null ? null : rate100 >= 1_500_000)} |`,
   );
   const door = (name: string) => r.doors?.rows.find((x) => x.door === name)?.brokerCpuMsPerMiB ?? null;
   for (const dir of ['produce', 'consume']) {
@@ -158,8 +175,13 @@ export function renderReport(r: Results, opts: { chartFiles: string[] }): string
       `| broker CPU per MiB ${dir === 'produce' ? 'produced' : 'consumed'} through gRPC ≤ 1.5x the Kafka door's | ${formatRatio(x)} (${g === null ? 'n/a' : g.toFixed(2)} against ${k === null ? 'n/a' : k.toFixed(2)} ms/MiB) | ${formatRatio(ratio(x, 1.5))} | ${verdict(x === null ? null : x <= 1.5)} |`,
     );
   }
+  const halves = [r.latency, r.latencyUnary]
+    .map((lat) => ({ lat, row: lat?.rows.find((x) => x.loadPercent === 50) }))
+    .filter((x) => x.row !== undefined);
+  const bestHalf = halves.sort((a, b) => a.row!.latency.p99Ms - b.row!.latency.p99Ms)[0];
+  const p99Best = bestHalf?.row?.latency.p99Ms ?? null;
   out.push(
-    `| p99 end-to-end ≤ ${goals.p99AtHalfLoadMs} ms at 50% load, generator off the broker's CPU | ${formatMs(p99)} ms | ${formatRatio(ratio(p99, goals.p99AtHalfLoadMs))} | ${verdict(p99 === null ? null : p99 <= goals.p99AtHalfLoadMs)} |`,
+    `| p99 end-to-end ≤ ${goals.p99AtHalfLoadMs} ms at 50% load, generator off the broker's CPU | ${formatMs(p99Best)} ms${bestHalf?.lat?.rpc ? ` (${bestHalf.lat.rpc})` : ''} | ${formatRatio(ratio(p99Best, goals.p99AtHalfLoadMs))} | ${verdict(p99Best === null ? null : p99Best <= goals.p99AtHalfLoadMs)} |`,
   );
   out.push(
     `| three-node rows in the same run | ${r.cluster ? 'reported below' : 'not run'} | | ${verdict(r.cluster ? true : null)} |`,
@@ -253,55 +275,23 @@ export function renderReport(r: Results, opts: { chartFiles: string[] }): string
       out.push(`| ${x.door} | ${formatInt(x.recordsPerSec)} | ${x.brokerCpuMsPerMiB.toFixed(2)} |`);
     out.push('');
   }
-  if (r.latency) {
-    const lat = r.latency;
-    const go = lat.rows.some((x) => x.ackP99Ms !== undefined);
-    out.push('## End-to-end latency', '');
+  if (r.produceGo && r.produceGo.rows.length > 0) {
+    const g = r.produceGo;
+    out.push('## Produce through gRPC, Go generator', '');
     out.push(
-      `Produce (acks=1, fsync interval) until a subscriber (Subscribe) receives the record, at fixed offered rates of the measured maximum for 100 B records in batches of ${lat.batch} (${formatInt(lat.maxRecordsPerSec)} records/s). Open loop: latency counts from when each batch was due, so a stall is not hidden (coordinated omission). "send lag p99" is how late the generator itself sent, already included in the latency.`,
+      `The broker's own produce rate, where the TypeScript load process above runs out of CPU first: ${g.generator}. 1000 records per batch, one partition, acks=1, fsync interval. CPUs: ${g.pinning}. ProduceBatch is a call per batch; ProduceStream sends the batches as messages of one call.`,
       '',
-      `Generator: ${lat.generator ?? 'bench/load/latency.ts'}. CPUs: ${lat.pinning ?? 'not pinned'}.`,
-      '',
+      '| record | RPC | records/s | MB/s | ack p50 ms | ack p99 ms | generator CPU s | broker CPU s | broker peak RSS MiB |',
+      '|---:|---|---:|---:|---:|---:|---:|---:|---:|',
     );
-    out.push(
-      go
-        ? '| load | offered records/s | records measured | p50 ms | p99 ms | p99.9 ms | max ms | ack p50 ms | ack p99 ms | send lag p99 ms | generator CPU s | broker minor GC ms | broker CPU s | broker peak RSS MiB |'
-        : '| load | offered records/s | records measured | p50 ms | p99 ms | p99.9 ms | max ms | send lag p99 ms | broker minor GC ms | broker CPU s | broker peak RSS MiB |',
-      go
-        ? '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|'
-        : '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
-    );
-    for (const x of lat.rows) {
-      const gc =
-        x.minorGcSeconds === undefined || Number.isNaN(x.minorGcSeconds)
-          ? 'n/a'
-          : formatMs(x.minorGcSeconds * 1000);
-      const ack = go ? ` ${formatMs(x.ackP50Ms ?? null)} | ${formatMs(x.ackP99Ms ?? null)} |` : '';
-      const genCpu = go ? ` ${x.generatorCpuSeconds?.toFixed(1) ?? 'n/a'} |` : '';
+    for (const x of g.rows)
       out.push(
-        `| ${x.loadPercent}% | ${formatInt(x.offeredRecordsPerSec)} | ${formatInt(x.latency.count)} | ${formatMs(x.latency.p50Ms)} | ${formatMs(x.latency.p99Ms)} | ${formatMs(x.latency.p999Ms)} | ${formatMs(x.latency.maxMs)} |${ack} ${formatMs(x.sendLagP99Ms)} |${genCpu} ${gc} | ${cost(x.broker)} |`,
+        `| ${x.recordBytes === 1024 ? '1024 B' : `${x.recordBytes} B`} | ${x.rpc} | ${formatInt(x.recordsPerSec)} | ${x.mbPerSec.toFixed(1)} | ${formatMs(x.ackP50Ms)} | ${formatMs(x.ackP99Ms)} | ${x.generatorCpuSeconds.toFixed(1)} | ${cost(x.broker)} |`,
       );
-    }
     out.push('');
-    const rowSeconds = (Number(r.plan.latencyWarmupMs) + Number(r.plan.latencyMs)) / 1000;
-    if (go && rowSeconds > 0)
-      out.push(
-        `The broker's share of its CPU during each row (CPU seconds over the row's ${rowSeconds.toFixed(0)} s, warm-up included): ${lat.rows.map((x) => `${Math.round((x.broker.cpuSeconds / rowSeconds) * 100)}% at ${x.loadPercent}%`).join(', ')}. The maximum is measured closed loop, where many calls share each write round and event-loop turn; at a fixed rate each call pays its own way, so the broker is busier than the load figure says, and a row near saturation queues.`,
-        '',
-      );
-    const w = r.limits?.appendWrite;
-    if (w)
-      out.push(
-        `The disk under the same data directory, in the same run: a ${formatInt(w.bytes)}-byte write appended to a file (no fsync, as acks=1 with fsync interval writes) takes p50 ${formatMs(w.p50Ms)} ms, p99 ${formatMs(w.p99Ms)} ms, max ${formatMs(w.maxMs)} ms (${formatInt(w.count)} writes). Appends to one partition are written one round at a time, so a slow write holds every produce queued behind it.`,
-        '',
-      );
-    for (const x of lat.rows)
-      if (x.sendLagP99Ms > 1 && x.sendLagP99Ms >= x.latency.p99Ms / 2)
-        out.push(
-          `At ${x.loadPercent}% the load generator itself sent late (send lag p99 ${formatMs(x.sendLagP99Ms)} ms against a latency p99 of ${formatMs(x.latency.p99Ms)} ms): it could not offer this rate${go ? ' with 64 calls in flight (the broker answered too slowly)' : ' on this machine'}, so the row measures the backlog as much as the broker.`,
-          '',
-        );
   }
+  if (r.latency) renderLatency(out, r, r.latency, true);
+  if (r.latencyUnary) renderLatency(out, r, r.latencyUnary, !r.latency);
   if (r.cluster) {
     out.push('## Cluster: three nodes', '');
     out.push(`${r.cluster.status}.`, '');
@@ -423,4 +413,54 @@ if (import.meta.main) {
     path.join(path.dirname(file), 'report.md'),
     renderReport(results, { chartFiles: Object.keys(charts) }),
   );
+}
+
+/** One end-to-end latency table (ProduceStream's or ProduceBatch's) with its notes. */
+function renderLatency(out: string[], r: Results, lat: LatencyResults, diskNote: boolean): void {
+  const go = lat.rows.some((x) => x.ackP99Ms !== undefined);
+  out.push(`## End-to-end latency${lat.rpc ? `, ${lat.rpc}` : ''}`, '');
+  out.push(
+    `Produce (acks=1, fsync interval) until a subscriber (Subscribe) receives the record, at fixed offered rates of the measured maximum for 100 B records in batches of ${lat.batch} (${formatInt(lat.maxRecordsPerSec)} records/s). Open loop: latency counts from when each batch was due, so a stall is not hidden (coordinated omission). "send lag p99" is how late the generator itself sent, already included in the latency.`,
+    '',
+    `Generator: ${lat.generator ?? 'bench/load/latency.ts'}. CPUs: ${lat.pinning ?? 'not pinned'}.`,
+    '',
+  );
+  out.push(
+    go
+      ? '| load | offered records/s | records measured | p50 ms | p99 ms | p99.9 ms | max ms | ack p50 ms | ack p99 ms | send lag p99 ms | generator CPU s | broker minor GC ms | broker CPU s | broker peak RSS MiB |'
+      : '| load | offered records/s | records measured | p50 ms | p99 ms | p99.9 ms | max ms | send lag p99 ms | broker minor GC ms | broker CPU s | broker peak RSS MiB |',
+    go
+      ? '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|'
+      : '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+  );
+  for (const x of lat.rows) {
+    const gc =
+      x.minorGcSeconds === undefined || Number.isNaN(x.minorGcSeconds)
+        ? 'n/a'
+        : formatMs(x.minorGcSeconds * 1000);
+    const ack = go ? ` ${formatMs(x.ackP50Ms ?? null)} | ${formatMs(x.ackP99Ms ?? null)} |` : '';
+    const genCpu = go ? ` ${x.generatorCpuSeconds?.toFixed(1) ?? 'n/a'} |` : '';
+    out.push(
+      `| ${x.loadPercent}% | ${formatInt(x.offeredRecordsPerSec)} | ${formatInt(x.latency.count)} | ${formatMs(x.latency.p50Ms)} | ${formatMs(x.latency.p99Ms)} | ${formatMs(x.latency.p999Ms)} | ${formatMs(x.latency.maxMs)} |${ack} ${formatMs(x.sendLagP99Ms)} |${genCpu} ${gc} | ${cost(x.broker)} |`,
+    );
+  }
+  out.push('');
+  const rowSeconds = (Number(r.plan.latencyWarmupMs) + Number(r.plan.latencyMs)) / 1000;
+  if (go && rowSeconds > 0)
+    out.push(
+      `The broker's share of its CPU during each row (CPU seconds over the row's ${rowSeconds.toFixed(0)} s, warm-up included): ${lat.rows.map((x) => `${Math.round((x.broker.cpuSeconds / rowSeconds) * 100)}% at ${x.loadPercent}%`).join(', ')}. The maximum is measured closed loop, where many calls share each write round and event-loop turn; at a fixed rate each call pays its own way, so the broker is busier than the load figure says, and a row near saturation queues.`,
+      '',
+    );
+  const w = diskNote ? r.limits?.appendWrite : undefined;
+  if (w)
+    out.push(
+      `The disk under the same data directory, in the same run: a ${formatInt(w.bytes)}-byte write appended to a file (no fsync, as acks=1 with fsync interval writes) takes p50 ${formatMs(w.p50Ms)} ms, p99 ${formatMs(w.p99Ms)} ms, max ${formatMs(w.maxMs)} ms (${formatInt(w.count)} writes). Appends to one partition are written one round at a time, so a slow write holds every produce queued behind it.`,
+      '',
+    );
+  for (const x of lat.rows)
+    if (x.sendLagP99Ms > 1 && x.sendLagP99Ms >= x.latency.p99Ms / 2)
+      out.push(
+        `At ${x.loadPercent}% the load generator itself sent late (send lag p99 ${formatMs(x.sendLagP99Ms)} ms against a latency p99 of ${formatMs(x.latency.p99Ms)} ms): it could not offer this rate${go ? ' with 64 calls in flight (the broker answered too slowly)' : ' on this machine'}, so the row measures the backlog as much as the broker.`,
+        '',
+      );
 }

@@ -72,29 +72,30 @@ export interface Results {
     rounds: number;
     rows: { door: string; recordsPerSec: number; brokerCpuMsPerMiB: number }[];
   };
-  latency?: {
-    maxRecordsPerSec: number;
-    batch: number;
-    recordBytes: number;
-    /** Which generator offered the load and received it, and why it is light enough. */
-    generator?: string;
-    /** Which CPUs the broker and the load generators ran on. */
-    pinning?: string;
+  /**
+   * gRPC produce with the Go generator (bench/grpc-latency), closed loop and pinned off the broker's
+   * CPU: the broker's own rate, where the TypeScript load process (produce) runs out of CPU first.
+   */
+  produceGo?: {
+    generator: string;
+    pinning: string;
     rows: {
-      loadPercent: number;
-      offeredRecordsPerSec: number;
-      sentRecords: number;
-      sendLagP99Ms: number;
-      latency: LatencySummary;
+      recordBytes: number;
+      batch: number;
+      rpc: 'ProduceBatch' | 'ProduceStream';
+      inFlight: number;
+      recordsPerSec: number;
+      mbPerSec: number;
+      ackP50Ms: number;
+      ackP99Ms: number;
+      generatorCpuSeconds: number;
       broker: BrokerCost;
-      /** The broker's young-generation GC time during the row (its nodejs_gc_duration_seconds). */
-      minorGcSeconds?: number;
-      /** From each call's send to its acknowledgement (the Go generator measures it). */
-      ackP50Ms?: number;
-      ackP99Ms?: number;
-      generatorCpuSeconds?: number;
     }[];
   };
+  /** End-to-end latency with the batches sent as ProduceStream messages (the Go generator). */
+  latency?: LatencyResults;
+  /** The same rows with one ProduceBatch call per batch. */
+  latencyUnary?: LatencyResults;
   scale?: {
     partitions: number;
     createSeconds: number;
@@ -144,5 +145,31 @@ export interface Results {
     readyMs?: number;
     firstAckMs?: number;
     broker?: BrokerCost;
+  }[];
+}
+
+export interface LatencyResults {
+  maxRecordsPerSec: number;
+  batch: number;
+  recordBytes: number;
+  /** The RPC that carried the batches. */
+  rpc?: 'ProduceBatch' | 'ProduceStream';
+  /** Which generator offered the load and received it, and why it is light enough. */
+  generator?: string;
+  /** Which CPUs the broker and the load generators ran on. */
+  pinning?: string;
+  rows: {
+    loadPercent: number;
+    offeredRecordsPerSec: number;
+    sentRecords: number;
+    sendLagP99Ms: number;
+    latency: LatencySummary;
+    broker: BrokerCost;
+    /** The broker's young-generation GC time during the row (its nodejs_gc_duration_seconds). */
+    minorGcSeconds?: number;
+    /** From each call's send to its acknowledgement (the Go generator measures it). */
+    ackP50Ms?: number;
+    ackP99Ms?: number;
+    generatorCpuSeconds?: number;
   }[];
 }
