@@ -36,6 +36,7 @@ import {
   toHeaders,
   type Value,
 } from './messages.ts';
+import { ProduceStreamMux } from './produce-stream.ts';
 import { Producer, type ProducerOptions } from './producer.ts';
 
 export type {
@@ -62,6 +63,12 @@ export interface ClientOptions {
   requestTimeoutMs?: number;
   /** How long connect() waits for a server to answer. @default 10000 */
   connectTimeoutMs?: number;
+  /**
+   * Send produce requests as messages of one ProduceStream call per broker instead of a ProduceBatch
+   * call each: several times cheaper per batch, for both ends. A broker without ProduceStream gets
+   * unary calls. @default true
+   */
+  produceStream?: boolean;
 }
 
 export interface CallOptions {
@@ -231,6 +238,8 @@ export class BrokerClient {
   /** Set when an answer suggests the server list changed; the next routed call asks GetServers. */
   #serversStale = false;
   #closed = false;
+  /** One ProduceStream call per broker address that produce requests went to. */
+  #produceStreams = new Map<string, ProduceStreamMux>();
 
   private constructor(addresses: string[], options: ClientOptions) {
     this.addresses = addresses;
@@ -240,6 +249,7 @@ export class BrokerClient {
       retryBackoffMaxMs: options.retryBackoffMaxMs ?? 2000,
       requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
       connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
+      produceStream: options.produceStream ?? true,
     };
     this.#view = new ClusterView(addresses);
   }
@@ -292,7 +302,25 @@ export class BrokerClient {
 
   close(): void {
     this.#closed = true;
+    for (const mux of this.#produceStreams.values()) mux.close();
+    this.#produceStreams.clear();
     this.#view.close();
+  }
+
+  /** The ProduceStream call to `address` (produce-stream.ts), opened on first use. */
+  #produceStream(address: string): ProduceStreamMux {
+    let mux = this.#produceStreams.get(address);
+    if (mux === undefined) {
+      const channel = this.#view.channel(address) as unknown as Record<
+        string,
+        (metadata: grpc.Metadata, options: grpc.CallOptions) => grpc.ClientDuplexStream<unknown, never>
+      >;
+      mux = new ProduceStreamMux((metadata, options) =>
+        channel.ProduceStream.call(channel, metadata, options),
+      );
+      this.#produceStreams.set(address, mux);
+    }
+    return mux;
   }
 
   /**
@@ -333,8 +361,26 @@ export class BrokerClient {
     }
   }
 
-  /** One unary call to `address`, without retries. */
-  #unary<T>(address: string, method: string, request: unknown, opts: CallOptions): Promise<T> {
+  /**
+   * One call to `address`, without retries: ProduceBatch as a ProduceStream message when the option
+   * and the broker allow, anything else as a unary call.
+   */
+  async #unary<T>(address: string, method: string, request: unknown, opts: CallOptions): Promise<T> {
+    if (method === 'ProduceBatch' && this.options.produceStream) {
+      const mux = this.#produceStream(address);
+      if (mux.supported) {
+        try {
+          return await mux.send<T>(request, opts.timeoutMs ?? this.options.requestTimeoutMs, opts.signal);
+        } catch (err) {
+          // An older broker: this request and the next go as unary calls.
+          if (!(err instanceof BrokerClientError && err.grpcCode === grpc.status.UNIMPLEMENTED)) throw err;
+        }
+      }
+    }
+    return this.#unaryCall<T>(address, method, request, opts);
+  }
+
+  #unaryCall<T>(address: string, method: string, request: unknown, opts: CallOptions): Promise<T> {
     const { signal } = opts;
     const client = this.#view.channel(address);
     return new Promise<T>((resolve, reject) => {

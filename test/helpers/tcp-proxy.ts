@@ -6,8 +6,10 @@
  *
  * gRPC runs over HTTP/2, so the proxy reads the broker-to-client byte stream as HTTP/2 frames (RFC 9113
  * section 4.1: a 9-byte header of length(24) type(8) flags(8) stream id(32)). A HEADERS frame (type 1)
- * on a stream (id > 0) is the start of a response; the broker's gRPC server sends it only once the
- * handler has finished, so for a produce with acks=all it means the append is done.
+ * on a stream (id > 0) is the start of a unary response, and a DATA frame (type 0) on a stream whose
+ * headers came already is the next message of a streamed one (a ProduceStream answer); the broker's
+ * gRPC server sends either only once the handler has finished, so for a produce with acks=all it
+ * means the append is done.
  */
 import { once } from 'node:events';
 import net from 'node:net';
@@ -26,6 +28,7 @@ export interface TcpProxy {
   close(): Promise<void>;
 }
 
+const HTTP2_DATA = 0x0;
 const HTTP2_HEADERS = 0x1;
 
 export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
@@ -61,7 +64,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
         const type = pending[pos + 3];
         const stream = pending.readUInt32BE(pos + 5) & 0x7fffffff;
         if (pending.length - pos < 9 + length) break;
-        if (armed && type === HTTP2_HEADERS && stream > 0) {
+        if (armed && (type === HTTP2_HEADERS || type === HTTP2_DATA) && stream > 0) {
           armed = false;
           cuts++;
           // Forward what came before this frame, then drop the connection both ways.
