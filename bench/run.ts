@@ -741,157 +741,154 @@ function goFlags(o: {
 const goGeneratorNote =
   'bench/grpc-latency (Go, grpc-go from Debian): one process, GOMAXPROCS=1, a fraction of a core';
 
-await section('produce-go', async () => {
-  const buildDir = tempDir('produce-go-build');
-  try {
-    const gen = await goLatencyGenerator(buildDir);
-    if (!('bin' in gen)) {
-      results.notes.push(`produce-go: the Go generator is not available (${gen.reason})`);
-      return;
-    }
-    await withBroker('produce-go', 'interval', async (broker, admin) => {
-      const pinned = availableParallelism() >= 2 && pinCpus(broker.pid, '1');
-      const inFlight = 8;
-      results.produceGo = {
-        generator: `${goGeneratorNote}; closed loop, ${inFlight} batches in flight, no consumer`,
-        pinning: pinned
-          ? 'broker on CPU 1, the generator on CPU 0 (taskset)'
-          : 'none (one CPU, or no taskset)',
-        rows: [],
-      };
-      for (const recordBytes of [100, 1024])
-        for (const rpc of ['ProduceBatch', 'ProduceStream'] as const) {
-          const topic = `go-${recordBytes}-${rpc}`;
-          await admin.createTopic(topic, { partitions: 1 });
-          const m = await measure(broker, () =>
-            runGoGenerator(
-              gen.bin,
-              pinned,
-              goFlags({
-                address: broker.grpcAddress,
-                topic,
-                recordBytes,
-                batch: 1000,
-                rate: 0,
-                warmupMs: 1000,
-                durationMs: plan.produceMs,
-                inFlight,
-                rpc,
-                consume: false,
-              }),
-              plan.produceMs + 120_000,
-            ),
-          );
-          results.produceGo.rows.push({
-            recordBytes,
-            batch: 1000,
-            rpc,
-            inFlight,
-            recordsPerSec: m.value.recordsPerSec,
-            mbPerSec: mbPerSec(m.value.recordsPerSec, recordBytes),
-            ackP50Ms: m.value.ackP50Ms,
-            ackP99Ms: m.value.ackP99Ms,
-            generatorCpuSeconds: m.value.cpuSeconds,
-            broker: m.broker,
-          });
-          log(`produce-go ${recordBytes} B ${rpc}: ${Math.round(m.value.recordsPerSec)} records/s`);
-        }
-    });
-  } finally {
-    rmSync(buildDir, { recursive: true, force: true });
+/** The Go generator, built once for the sections that use it; its directory goes when the run ends. */
+let goGenerator: Promise<{ bin: string } | { reason: string }> | null = null;
+function goGeneratorOnce(): Promise<{ bin: string } | { reason: string }> {
+  if (goGenerator === null) {
+    const dir = tempDir('grpc-latency-build');
+    process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+    goGenerator = goLatencyGenerator(dir);
   }
+  return goGenerator;
+}
+
+await section('produce-go', async () => {
+  const gen = await goGeneratorOnce();
+  if (!('bin' in gen)) {
+    results.notes.push(`produce-go: the Go generator is not available (${gen.reason})`);
+    return;
+  }
+  await withBroker('produce-go', 'interval', async (broker, admin) => {
+    const pinned = availableParallelism() >= 2 && pinCpus(broker.pid, '1');
+    const inFlight = 8;
+    results.produceGo = {
+      generator: `${goGeneratorNote}; closed loop, ${inFlight} batches in flight, no consumer`,
+      pinning: pinned ? 'broker on CPU 1, the generator on CPU 0 (taskset)' : 'none (one CPU, or no taskset)',
+      rows: [],
+    };
+    for (const recordBytes of [100, 1024])
+      for (const rpc of ['ProduceBatch', 'ProduceStream'] as const) {
+        const topic = `go-${recordBytes}-${rpc}`;
+        await admin.createTopic(topic, { partitions: 1 });
+        const m = await measure(broker, () =>
+          runGoGenerator(
+            gen.bin,
+            pinned,
+            goFlags({
+              address: broker.grpcAddress,
+              topic,
+              recordBytes,
+              batch: 1000,
+              rate: 0,
+              warmupMs: 1000,
+              durationMs: plan.produceMs,
+              inFlight,
+              rpc,
+              consume: false,
+            }),
+            plan.produceMs + 120_000,
+          ),
+        );
+        results.produceGo.rows.push({
+          recordBytes,
+          batch: 1000,
+          rpc,
+          inFlight,
+          recordsPerSec: m.value.recordsPerSec,
+          mbPerSec: mbPerSec(m.value.recordsPerSec, recordBytes),
+          ackP50Ms: m.value.ackP50Ms,
+          ackP99Ms: m.value.ackP99Ms,
+          generatorCpuSeconds: m.value.cpuSeconds,
+          broker: m.broker,
+        });
+        log(`produce-go ${recordBytes} B ${rpc}: ${Math.round(m.value.recordsPerSec)} records/s`);
+      }
+  });
 });
 
 await section('latency', async () => {
   const batch = 100;
   const recordBytes = 100;
-  const buildDir = tempDir('latency-build');
-  try {
-    const gen = await goLatencyGenerator(buildDir);
-    await withBroker('latency', 'interval', async (broker, admin) => {
-      const cpus = availableParallelism();
-      const pinned = cpus >= 2 && pinCpus(broker.pid, '1');
-      if ('bin' in gen) {
-        // One Go process offers the load and tails the partition, pinned to the other CPU with
-        // GOMAXPROCS=1: a fraction of a core, where the TypeScript client needs two processes that
-        // compete with each other (the fallback below). Both RPCs are measured: ProduceStream, the
-        // fast path, and a ProduceBatch call per batch.
-        for (const rpc of ['ProduceStream', 'ProduceBatch'] as const) {
-          const goRun = (topic: string, ratePerSec: number, durationMs: number) =>
-            runGoGenerator(
-              gen.bin,
-              pinned,
-              goFlags({
-                address: broker.grpcAddress,
-                topic,
-                recordBytes,
-                batch,
-                rate: ratePerSec,
-                warmupMs: plan.latencyWarmupMs,
-                durationMs,
-                inFlight: 64,
-                rpc,
-                consume: true,
-              }),
-              plan.latencyWarmupMs + durationMs + 120_000,
-            );
-          const tag = rpc === 'ProduceStream' ? 'stream' : 'unary';
-          await admin.createTopic(`lat-max-${tag}`, { partitions: 1 });
-          const max = (await goRun(`lat-max-${tag}`, 0, plan.produceMs)).recordsPerSec;
-          const lat: LatencyResults = {
-            maxRecordsPerSec: max,
-            batch,
-            recordBytes,
-            rpc,
-            generator: `${goGeneratorNote}, producing ${rpc === 'ProduceStream' ? 'on one ProduceStream call' : 'with ProduceBatch calls'} and tailing with Subscribe; the maximum is its closed-loop rate with 64 batches in flight`,
-            pinning: pinned
-              ? 'broker on CPU 1, the generator on CPU 0 (taskset)'
-              : 'none (one CPU, or no taskset)',
-            rows: [],
-          };
-          if (rpc === 'ProduceStream') results.latency = lat;
-          else results.latencyUnary = lat;
-          for (const loadPercent of [10, 50, 80]) {
-            const topic = `lat-${tag}-${loadPercent}`;
-            await admin.createTopic(topic, { partitions: 1 });
-            const rate = (max * loadPercent) / 100;
-            const gcBefore = await minorGcSeconds(broker.metricsPort);
-            const m = await measure(broker, () => goRun(topic, rate, plan.latencyMs));
-            const { ackP50Ms, ackP99Ms, sentRecords, sendLagP99Ms, cpuSeconds, ...latency } = m.value;
-            lat.rows.push({
-              loadPercent,
-              offeredRecordsPerSec: rate,
-              sentRecords,
-              sendLagP99Ms,
-              latency: {
-                count: latency.count,
-                p50Ms: latency.p50Ms,
-                p99Ms: latency.p99Ms,
-                p999Ms: latency.p999Ms,
-                maxMs: latency.maxMs,
-                meanMs: latency.meanMs,
-              },
-              ackP50Ms,
-              ackP99Ms,
-              generatorCpuSeconds: cpuSeconds,
-              broker: m.broker,
-              minorGcSeconds: (await minorGcSeconds(broker.metricsPort)) - gcBefore,
-            });
-            log(
-              `latency ${rpc} ${loadPercent}%: p99 ${latency.p99Ms} ms (acknowledgement p99 ${ackP99Ms} ms)`,
-            );
-          }
+  const gen = await goGeneratorOnce();
+  await withBroker('latency', 'interval', async (broker, admin) => {
+    const cpus = availableParallelism();
+    const pinned = cpus >= 2 && pinCpus(broker.pid, '1');
+    if ('bin' in gen) {
+      // One Go process offers the load and tails the partition, pinned to the other CPU with
+      // GOMAXPROCS=1: a fraction of a core, where the TypeScript client needs two processes that
+      // compete with each other (the fallback below). Both RPCs are measured: ProduceStream, the
+      // fast path, and a ProduceBatch call per batch.
+      for (const rpc of ['ProduceStream', 'ProduceBatch'] as const) {
+        const goRun = (topic: string, ratePerSec: number, durationMs: number) =>
+          runGoGenerator(
+            gen.bin,
+            pinned,
+            goFlags({
+              address: broker.grpcAddress,
+              topic,
+              recordBytes,
+              batch,
+              rate: ratePerSec,
+              warmupMs: plan.latencyWarmupMs,
+              durationMs,
+              inFlight: 64,
+              rpc,
+              consume: true,
+            }),
+            plan.latencyWarmupMs + durationMs + 120_000,
+          );
+        const tag = rpc === 'ProduceStream' ? 'stream' : 'unary';
+        await admin.createTopic(`lat-max-${tag}`, { partitions: 1 });
+        const max = (await goRun(`lat-max-${tag}`, 0, plan.produceMs)).recordsPerSec;
+        const lat: LatencyResults = {
+          maxRecordsPerSec: max,
+          batch,
+          recordBytes,
+          rpc,
+          generator: `${goGeneratorNote}, producing ${rpc === 'ProduceStream' ? 'on one ProduceStream call' : 'with ProduceBatch calls'} and tailing with Subscribe; the maximum is its closed-loop rate with 64 batches in flight`,
+          pinning: pinned
+            ? 'broker on CPU 1, the generator on CPU 0 (taskset)'
+            : 'none (one CPU, or no taskset)',
+          rows: [],
+        };
+        if (rpc === 'ProduceStream') results.latency = lat;
+        else results.latencyUnary = lat;
+        for (const loadPercent of [10, 50, 80]) {
+          const topic = `lat-${tag}-${loadPercent}`;
+          await admin.createTopic(topic, { partitions: 1 });
+          const rate = (max * loadPercent) / 100;
+          const gcBefore = await minorGcSeconds(broker.metricsPort);
+          const m = await measure(broker, () => goRun(topic, rate, plan.latencyMs));
+          const { ackP50Ms, ackP99Ms, sentRecords, sendLagP99Ms, cpuSeconds, ...latency } = m.value;
+          lat.rows.push({
+            loadPercent,
+            offeredRecordsPerSec: rate,
+            sentRecords,
+            sendLagP99Ms,
+            latency: {
+              count: latency.count,
+              p50Ms: latency.p50Ms,
+              p99Ms: latency.p99Ms,
+              p999Ms: latency.p999Ms,
+              maxMs: latency.maxMs,
+              meanMs: latency.meanMs,
+            },
+            ackP50Ms,
+            ackP99Ms,
+            generatorCpuSeconds: cpuSeconds,
+            broker: m.broker,
+            minorGcSeconds: (await minorGcSeconds(broker.metricsPort)) - gcBefore,
+          });
+          log(`latency ${rpc} ${loadPercent}%: p99 ${latency.p99Ms} ms (acknowledgement p99 ${ackP99Ms} ms)`);
         }
-        return;
       }
-      results.notes.push(
-        `latency: the Go generator is not available (${gen.reason}); the TypeScript one measured`,
-      );
-      await tsLatency(broker, admin, pinned, batch, recordBytes);
-    });
-  } finally {
-    rmSync(buildDir, { recursive: true, force: true });
-  }
+      return;
+    }
+    results.notes.push(
+      `latency: the Go generator is not available (${gen.reason}); the TypeScript one measured`,
+    );
+    await tsLatency(broker, admin, pinned, batch, recordBytes);
+  });
 });
 
 /** The latency rows with the suite's TypeScript generators: a producer and a consumer process. */

@@ -85,7 +85,6 @@ class FramedBatches {
   readonly #key: Buffer;
   readonly #batches: Buffer;
   readonly byteLength: number;
-  readonly length: number;
 
   constructor(head: Buffer, fieldId: number, batches: Buffer) {
     this.#head = head;
@@ -94,7 +93,6 @@ class FramedBatches {
     this.#key = Buffer.from(key.finish());
     this.#batches = batches;
     this.byteLength = head.length + this.#key.length + batches.length;
-    this.length = this.byteLength;
   }
 
   /** Writes the whole message at `offset` of `target`, as Buffer.copy does; returns its length. */

@@ -12,7 +12,7 @@
  * (UNIMPLEMENTED, an older version) is remembered, and its requests go as unary calls.
  */
 import * as grpc from '@grpc/grpc-js';
-import { BrokerClientError } from './errors.ts';
+import { abortError, BrokerClientError } from './errors.ts';
 
 interface Answer {
   id?: number;
@@ -71,15 +71,7 @@ export class ProduceStreamMux {
       }, timeoutMs);
       const onAbort = () => {
         settle();
-        reject(
-          new BrokerClientError(
-            `aborted: ${String(signal?.reason ?? 'AbortSignal')}`,
-            'CANCELLED',
-            grpc.status.CANCELLED,
-            false,
-            { cause: signal?.reason },
-          ),
-        );
+        reject(abortError(signal as AbortSignal));
       };
       const settle = () => {
         clearTimeout(timer);

@@ -5,7 +5,7 @@
  * of one partition, a clean end, and the end a client sees when the broker stops.
  */
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { produceRecordBatchBytesMax } from '../../src/api/grpc/limits.ts';
 import { BrokerClient } from '../../src/client/index.ts';
@@ -21,13 +21,39 @@ interface Answer {
 
 const method = brokerServiceDefinition().ProduceStream;
 
-/** A ProduceStream call that collects its answers and its final status. */
-function openStream(client: grpc.Client) {
+/** A broker with `topic`, our client to check what it stored, and a plain grpc-js client. */
+async function setup(t: TestContext, topic: string, partitions: number) {
+  const broker = await startBroker();
+  let stopped = false;
+  t.after(() => (stopped ? undefined : broker.close()));
+  const client = await BrokerClient.connect(broker.grpcAddress, { retries: 0 });
+  t.after(() => client.close());
+  await client.createTopic(topic, { partitions });
+  const raw = new grpc.Client(broker.grpcAddress, grpc.credentials.createInsecure(), {
+    'grpc.max_send_message_length': -1,
+  });
+  t.after(() => raw.close());
+  return {
+    client,
+    raw,
+    /** Stops the broker now rather than after the test. */
+    stop: () => {
+      stopped = true;
+      return broker.close();
+    },
+  };
+}
+
+/**
+ * A ProduceStream call that collects its answers and its final status. `serialize` encodes what is
+ * written: the .proto's encoder, or bytes as they are.
+ */
+function openStream(client: grpc.Client, serialize: (value: never) => Buffer = method.requestSerialize) {
   const call = client.makeBidiStreamRequest(
     method.path,
-    method.requestSerialize,
+    serialize,
     method.responseDeserialize,
-  ) as grpc.ClientDuplexStream<object, Answer>;
+  ) as grpc.ClientDuplexStream<unknown, Answer>;
   const answers: Answer[] = [];
   const waiters: { n: number; resolve: () => void }[] = [];
   call.on('data', (a: Answer) => {
@@ -52,16 +78,7 @@ function openStream(client: grpc.Client) {
 const byId = (answers: Answer[]) => new Map(answers.map((a) => [a.id, a]));
 
 test('ProduceStream answers each request by id; a failed request fails alone and the stream goes on', async (t) => {
-  const broker = await startBroker();
-  t.after(() => broker.close());
-  const client = await BrokerClient.connect(broker.grpcAddress, { retries: 0 });
-  t.after(() => client.close());
-  await client.createTopic('s', { partitions: 2 });
-  const raw = new grpc.Client(broker.grpcAddress, grpc.credentials.createInsecure(), {
-    'grpc.max_send_message_length': -1,
-  });
-  t.after(() => raw.close());
-
+  const { client, raw } = await setup(t, 's', 2);
   const s = openStream(raw);
   const v = (x: string) => ({ value: Buffer.from(x) });
   s.send(1, { topic: 's', partition: 0, records: [v('a'), v('b'), v('c')] });
@@ -123,13 +140,7 @@ test('ProduceStream answers each request by id; a failed request fails alone and
 });
 
 test('ProduceStream: one partition stores the requests in the order sent, many in flight, mixed acks', async (t) => {
-  const broker = await startBroker();
-  t.after(() => broker.close());
-  const client = await BrokerClient.connect(broker.grpcAddress, { retries: 0 });
-  t.after(() => client.close());
-  await client.createTopic('o', { partitions: 1 });
-  const raw = new grpc.Client(broker.grpcAddress, grpc.credentials.createInsecure());
-  t.after(() => raw.close());
+  const { raw } = await setup(t, 'o', 1);
   const s = openStream(raw);
   const n = 300;
   for (let i = 1; i <= n; i++)
@@ -152,20 +163,12 @@ test('ProduceStream: one partition stores the requests in the order sent, many i
 });
 
 test('ProduceStream: the broker stopping ends an open stream with UNAVAILABLE after answering what it read', async (t) => {
-  const broker = await startBroker();
-  let closed = false;
-  t.after(() => (closed ? undefined : broker.close()));
-  const client = await BrokerClient.connect(broker.grpcAddress, { retries: 0 });
-  t.after(() => client.close());
-  await client.createTopic('c', { partitions: 1 });
-  const raw = new grpc.Client(broker.grpcAddress, grpc.credentials.createInsecure());
-  t.after(() => raw.close());
+  const { raw, stop } = await setup(t, 'c', 1);
   const s = openStream(raw);
   s.send(7, { topic: 'c', partition: 0, records: [{ value: Buffer.from('before') }] });
   await s.until(1);
   assert.equal(s.answers[0].result?.baseOffset, 0);
-  const closing = broker.close();
-  closed = true;
+  const closing = stop();
   const status = await s.status;
   await closing;
   assert.equal(status.code, grpc.status.UNAVAILABLE);
@@ -174,22 +177,10 @@ test('ProduceStream: the broker stopping ends an open stream with UNAVAILABLE af
 });
 
 test('ProduceStream: a message that is not protobuf ends the stream with INTERNAL; the broker goes on', async (t) => {
-  const broker = await startBroker();
-  t.after(() => broker.close());
-  const client = await BrokerClient.connect(broker.grpcAddress, { retries: 0 });
-  t.after(() => client.close());
-  await client.createTopic('m', { partitions: 1 });
-  const raw = new grpc.Client(broker.grpcAddress, grpc.credentials.createInsecure());
-  t.after(() => raw.close());
-  const call = raw.makeBidiStreamRequest(
-    method.path,
-    (b: Buffer) => b,
-    method.responseDeserialize,
-  ) as grpc.ClientDuplexStream<Buffer, Answer>;
-  const answers: Answer[] = [];
-  call.on('data', (a: Answer) => answers.push(a));
-  call.on('error', () => {});
-  const status = new Promise<grpc.StatusObject>((resolve) => call.on('status', resolve));
+  const { client, raw } = await setup(t, 'm', 1);
+  // Bytes as they are, so that a message can be what no encoder writes.
+  const stream = openStream(raw, (b: Buffer) => b);
+  const { call, answers } = stream;
   call.write(
     method.requestSerialize({
       id: 1,
@@ -198,7 +189,7 @@ test('ProduceStream: a message that is not protobuf ends the stream with INTERNA
   );
   // Field 2 claims more bytes than follow: no verdict from the bounds, and the decoder refuses it.
   call.write(Buffer.from([0x12, 0xff, 0xff, 0x03, 0x01]));
-  const s = await status;
+  const s = await stream.status;
   assert.equal(s.code, grpc.status.INTERNAL, s.details);
   assert.ok(answers.length <= 1);
   // The broker goes on serving; the request before the bad message may have run (its answer lost

@@ -6,10 +6,10 @@
  *
  * Flow control: requests are read ahead of their answers up to `produceStreamReadAheadBytesMax`;
  * past it, or while the client does not read its answers (a write returns false), the call is paused,
- * so HTTP/2 flow control holds the client back. A message that cannot be tied to a request (refused
- * before decoding with no readable id) fails the whole stream, after every request already read is
- * answered; so does the server's close, with UNAVAILABLE, so that a client knows that the requests
- * it has no answer for were not run.
+ * so HTTP/2 flow control holds the client back. The server's close ends the stream with UNAVAILABLE
+ * once every request already read is answered, so that a client knows that the requests it has no
+ * answer for were not run. (A message that cannot be decoded at all is grpc-js's to refuse: it ends
+ * the call with INTERNAL.)
  */
 import type * as grpc from '@grpc/grpc-js';
 import { BrokerError } from '../../errors.ts';
@@ -54,21 +54,21 @@ export function produceStream(
   let waitingForDrain = false;
   let clientEnded = false;
   let cancelled = false;
-  /** Why the stream is to end with an error status once the requests read are answered. */
-  let failure: unknown = null;
+  /** Set by close(): the stream ends with this status once the requests read are answered. */
+  let closing: BrokerError | null = null;
   let finished = false;
 
   const flowControl = () => {
-    if (failure !== null || finished) return;
+    if (closing !== null || finished) return;
     if (heldTotal >= readAheadBytesMax || waitingForDrain) call.pause();
     else call.resume();
   };
   const finishIfDone = () => {
     if (finished || running > 0 || cancelled) return;
-    if (failure !== null) {
+    if (closing !== null) {
       finished = true;
       // As Subscribe does: grpc-js sends a server stream's status from its 'error' event.
-      call.emit('error', Object.assign(new Error(String((failure as Error)?.message)), toGrpcError(failure)));
+      call.emit('error', Object.assign(new Error(closing.message), toGrpcError(closing)));
     } else if (clientEnded) {
       finished = true;
       if (!call.writableEnded) call.end();
@@ -94,16 +94,11 @@ export function produceStream(
   };
 
   call.on('data', (msg: StreamRequest | RefusedRequest) => {
-    if (failure !== null || finished) return;
+    if (closing !== null || finished) return;
+    // Over ProduceBatch's bounds: its id was read (checkProduceStreamBounds), so it fails alone.
     if (msg instanceof RefusedRequest) {
-      if (msg.id === undefined) {
-        failure = msg.error;
-        call.pause();
-        finishIfDone();
-      } else {
-        fail(msg.id, msg.error, undefined);
-        opts.observeRequest?.('ProduceStream', 0, false);
-      }
+      fail(msg.id ?? 0, msg.error, undefined);
+      opts.observeRequest?.('ProduceStream', 0, false);
       return;
     }
     const id = msg.id ?? 0;
@@ -150,14 +145,11 @@ export function produceStream(
   call.on('cancelled', () => {
     cancelled = true;
   });
-  call.on('error', () => {
-    // A reset stream; grpc-js reports it as 'cancelled' too.
-  });
 
   return {
     close() {
-      if (failure !== null || finished) return;
-      failure = new BrokerError('BROKER_NOT_AVAILABLE', 'the broker is shutting down');
+      if (closing !== null || finished) return;
+      closing = new BrokerError('BROKER_NOT_AVAILABLE', 'the broker is shutting down');
       call.pause();
       finishIfDone();
     },
