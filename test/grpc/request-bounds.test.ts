@@ -14,7 +14,7 @@ import {
   produceRecordBatchBytesMax,
   produceRecordsPerRequestMax,
 } from '../../src/api/grpc/limits.ts';
-import { checkProduceBatchBounds } from '../../src/api/grpc/request-bounds.ts';
+import { checkProduceBatchBounds, checkProduceStreamBounds } from '../../src/api/grpc/request-bounds.ts';
 import { BrokerClient, type BrokerClientError } from '../../src/client/index.ts';
 import { brokerServiceDefinition } from '../../src/grpc-proto.ts';
 import { startBroker } from '../../src/server.ts';
@@ -68,6 +68,35 @@ test('the scan measures record_batch exactly and leaves malformed bytes to the d
   // A length that runs past the end, and a group wire type: no verdict; the decoder refuses them.
   assert.equal(checkProduceBatchBounds(Buffer.from([0x1a, 0xff, 0xff, 0x03]), 0), null);
   assert.equal(checkProduceBatchBounds(Buffer.from([0x1b, 0x1c]), 0), null);
+});
+
+const serializeStream = brokerServiceDefinition().ProduceStream.requestSerialize as (req: unknown) => Buffer;
+
+test('the ProduceStream scan refuses exactly what the ProduceBatch scan refuses, and reads the id', () => {
+  fc.assert(
+    fc.property(
+      fc.array(wireRecord, { maxLength: 30 }),
+      fc.option(fc.integer({ min: 1, max: 5000 }), { nil: undefined }),
+      fc.option(fc.maxSafeNat(), { nil: undefined }),
+      fc.integer({ min: 0, max: 31 }),
+      (records, batchBytes, id, recordsMax) => {
+        const batch = {
+          topic: 't',
+          partition: 0,
+          ...(batchBytes === undefined ? { records } : { recordBatch: Buffer.alloc(batchBytes, 1) }),
+        };
+        const whole = serialize(batch);
+        const message = serializeStream(id === undefined ? { batch } : { id, batch });
+        const expected = checkProduceBatchBounds(whole, recordsMax, 1000);
+        const got = checkProduceStreamBounds(message, recordsMax, 1000);
+        assert.equal(got?.error.code, expected?.code);
+        assert.equal(got?.error.message, expected?.message);
+        if (got) assert.equal(got.id, id ?? 0, 'an absent id is 0');
+      },
+    ),
+  );
+  // Bytes the scan cannot walk: no verdict, left to the decoder.
+  assert.equal(checkProduceStreamBounds(Buffer.from([0x12, 0xff, 0xff, 0x03, 0x01])), null);
 });
 
 /** Sends pre-encoded request bytes, as a client with its own encoder would. */

@@ -115,7 +115,11 @@ const streamBatchField = 2;
  * A ProduceStream message's refusal, or null: its `batch` is held to ProduceBatch's bounds. The id is
  * read too (wherever it sits among the fields), so that the refusal names the request.
  */
-export function checkProduceStreamBounds(buf: Uint8Array): RefusedRequest | null {
+export function checkProduceStreamBounds(
+  buf: Uint8Array,
+  recordsMax = produceRecordsPerRequestMax,
+  recordBatchBytesMax = produceRecordBatchBytesMax,
+): RefusedRequest | null {
   let pos = 0;
   let id: number | undefined;
   let refused: BrokerError | null = null;
@@ -134,7 +138,11 @@ export function checkProduceStreamBounds(buf: Uint8Array): RefusedRequest | null
       const len = varint(buf, pos);
       if (!len || len[1] + len[0] > buf.length) break;
       if (fieldNumber === streamBatchField)
-        refused ??= checkProduceBatchBounds(buf.subarray(len[1], len[1] + len[0]));
+        refused ??= checkProduceBatchBounds(
+          buf.subarray(len[1], len[1] + len[0]),
+          recordsMax,
+          recordBatchBytesMax,
+        );
       pos = len[1] + len[0];
     } else if (wireType === 1) pos += 8;
     else if (wireType === 5) pos += 4;
