@@ -8,7 +8,7 @@
  *                                            # produce-go, consume, doors, latency, scale,
  *                                            # compression, cluster, startup, recovery)
  *
- * The broker runs as users run it (`node src/cli/broker.ts`, flags and BROKER_* environment), and
+ * The broker runs as users run it (`npm start`: `node --max-semi-space-size=8 src/cli/broker.ts`, flags and BROKER_* environment), and
  * separate load-generator processes (bench/load/) drive it over loopback. Beside it, in the same run:
  * the machine's limits (dd conv=fdatasync, fdatasync latency, loopback TCP) and a peer, NATS
  * JetStream with file storage, driven by a Go load generator built here from bench/nats/. Every figure

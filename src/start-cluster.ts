@@ -13,6 +13,7 @@ import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { brokerNodeFlags } from './cli/node-flags.ts';
 
 const brokerBin = new URL('./cli/broker.ts', import.meta.url).pathname;
 
@@ -97,6 +98,7 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<R
   const start = async (n: NodeState, join: string | null): Promise<void> => {
     const port = (p: number) => String(p);
     const args = [
+      ...brokerNodeFlags,
       brokerBin,
       '--id',
       n.name,

@@ -1,6 +1,6 @@
 /**
  * Processes for the benchmark suite (issue 7): the broker started exactly as users start it
- * (`node src/cli/broker.ts` with flags and BROKER_* environment), load generators as their own
+ * (`node --max-semi-space-size=8 src/cli/broker.ts`, as `npm start`, with flags and BROKER_* environment), load generators as their own
  * processes, and the /proc figures of a process (CPU seconds, RSS, peak RSS, open descriptors).
  * Every child is killed when the suite exits, also on error or Ctrl-C.
  */
@@ -9,6 +9,7 @@ import { once } from 'node:events';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
+import { brokerNodeFlags } from '../../src/cli/node-flags.ts';
 import { cpuSecondsFromStat, memoryFromStatus } from './stats.ts';
 
 export const root = new URL('../../', import.meta.url).pathname;
@@ -111,6 +112,7 @@ export async function startBroker(o: BrokerOptions): Promise<BrokerProcess> {
   const proc = spawn(
     nodeBin,
     [
+      ...brokerNodeFlags,
       path.join(root, 'src/cli/broker.ts'),
       '--data-dir',
       o.dataDir,

@@ -4,6 +4,7 @@
  * Every figure is reported beside the goals of issue 7 and as ratios to the peer and the machine's
  * limits measured in the same run; nothing is asserted.
  */
+import { brokerNodeFlags } from '../../src/cli/node-flags.ts';
 import type { LatencyResults, ProduceRow, Results } from './results.ts';
 import { formatInt, formatMs, formatRatio, mib, ratio } from './stats.ts';
 import { barChartSvg } from './svg.ts';
@@ -39,6 +40,9 @@ function produceRow(r: Results, size: number, batch: number, acks: 1 | -1, fsync
     (p) => p.recordBytes === size && p.batch === batch && p.acks === acks && p.fsync === fsync,
   );
 }
+
+/** How the suite starts the broker: as `npm start` does (bench/lib/proc.ts). */
+const brokerCommand = `node ${brokerNodeFlags.join(' ')} src/cli/broker.ts`;
 
 export function renderCharts(r: Results): Record<string, string> {
   const charts: Record<string, string> = {};
@@ -102,7 +106,7 @@ export function renderReport(r: Results, opts: { chartFiles: string[] }): string
   out.push(`# Benchmark results (${r.mode} run)`, '');
   out.push(
     `Run ${r.startedAt} to ${r.finishedAt ?? '(unfinished)'} with \`npm run bench${r.mode === 'quick' ? ' -- --quick' : ''}\`. ` +
-      'The broker ran as its own process (`node src/cli/broker.ts`, gRPC on loopback, retention off); separate ' +
+      `The broker ran as its own process (\`${brokerCommand}\`, gRPC on loopback, retention off); separate ` +
       'load-generator processes (bench/load/) drove it through the TypeScript client. Figures are reported, never asserted.',
     '',
   );
@@ -367,7 +371,7 @@ export function renderReport(r: Results, opts: { chartFiles: string[] }): string
   if (r.startup || r.recovery) {
     out.push('## Startup and recovery', '');
     out.push(
-      'From spawning `node src/cli/broker.ts` to its "broker ready" line, and to the first acknowledged produce (acks=1) from a client connected once the port is known.',
+      `From spawning \`${brokerCommand}\` to its "broker ready" line, and to the first acknowledged produce (acks=1) from a client connected once the port is known.`,
       '',
     );
     out.push(

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=8
 /**
  * `broker`: the entry point. Two settings of the process come first, before anything else is loaded.
  *
@@ -15,6 +15,9 @@
  * mark-compacts and 9.3 ms of broker CPU per MiB without it; 12 and 12, and 6.0 to 6.3 ms per MiB with
  * it; the peak RSS rose from 200 MiB to 284-303 MiB. A library user embedding the broker keeps the
  * process's own flags: this is set only for the `broker` command.
+ *
+ * The Node flags on the shebang line are src/cli/node-flags.ts's, which every launcher passes: V8
+ * reads them only at start-up.
  */
 import module from 'node:module';
 import v8 from 'node:v8';

@@ -13,6 +13,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { appendFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
+import { brokerNodeFlags } from '../../src/cli/node-flags.ts';
 
 const brokerBin = new URL('../../src/cli/broker.ts', import.meta.url).pathname;
 
@@ -105,6 +106,7 @@ export class ChaosCluster {
     const join = id === first.id || run > 0 ? [] : ['--join', first.grpcAddress];
     const argv = o.net.exec(o.net.nodeNs(id), [
       process.execPath,
+      ...brokerNodeFlags,
       brokerBin,
       '--id',
       `node-${id}`,

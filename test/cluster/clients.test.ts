@@ -532,12 +532,32 @@ test(
       const atFirst = await kafkaCaller(cluster.node(first).kafkaPort);
       let joined: Awaited<ReturnType<typeof atFirst.call>>;
       try {
+        // CreateTopics answers once the controller committed the topic; the coordinator's node may
+        // apply it a moment later. A member that joined before would get an empty assignment, and the
+        // group epoch would rise when the topic arrives, which is not what this test is about.
+        await until(
+          `node ${first} knows kip848-cluster`,
+          async () => {
+            const md = await atFirst.call('Metadata', 12, {
+              topics: [{ name: 'kip848-cluster', topicId: '00000000-0000-0000-0000-000000000000' }],
+              allowAutoTopicCreation: false,
+              includeTopicAuthorizedOperations: false,
+            });
+            return md.topics[0].errorCode === 0 && md.topics[0].partitions.length === 2 ? true : null;
+          },
+          30_000,
+        );
         joined = await atFirst.call('ConsumerGroupHeartbeat', 1, body(0));
       } finally {
         atFirst.close();
       }
       assert.equal(joined.errorCode, 0, joined.errorMessage);
       assert.equal(joined.memberEpoch, 1);
+      assert.deepEqual(
+        [...joined.assignment.topicPartitions[0].partitions].sort(),
+        [0, 1],
+        'the first coordinator assigns both partitions',
+      );
       await cluster.kill(first, 'SIGTERM');
       try {
         const next = await until(

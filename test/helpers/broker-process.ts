@@ -5,6 +5,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import path from 'node:path';
+import { brokerNodeFlags } from '../../src/cli/node-flags.ts';
 
 const root = new URL('../../', import.meta.url).pathname;
 export const brokerBin = path.join(root, 'src/cli/broker.ts');
@@ -52,6 +53,7 @@ export async function spawnBroker(
     wrap.length > 0 ? '/bin/sh' : process.execPath,
     [
       ...wrap,
+      ...brokerNodeFlags,
       limits.bin ?? brokerBin,
       '--data-dir',
       dataDir,
