@@ -11,7 +11,7 @@
  * generation's limit after a full collection (about 70 MiB over a live heap of 17 MiB) is smaller than
  * the young generation itself, and V8 then starts incremental marking again as soon as each full
  * collection ends: a mark-compact every 100-250 ms and no scavenges at all, for as long as load lasts.
- * Each one stops the event loop for 5-15 ms, which was the whole end-to-end latency tail. Measured on
+ * Each one stops the event loop for 5-15 ms, which made the end-to-end latency tail. Measured on
  * the development machine (Go generator on its own CPU, 100 B records in batches of 100, one
  * ProduceStream, broker pinned, after a closed-loop burst of 8 s): at 171,000 records/s, p99 28 ms
  * with 25 mark-compacts in 15 s by default, 2.5 ms with none with the cap; at 855,000 records/s,
