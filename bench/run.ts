@@ -8,10 +8,11 @@
  *                                            # produce-go, consume, doors, latency, scale,
  *                                            # compression, cluster, startup, recovery)
  *
- * The broker runs as users run it (`npm start`: `node --max-semi-space-size=8 src/cli/broker.ts`, flags and BROKER_* environment), and
- * separate load-generator processes (bench/load/) drive it over loopback. Beside it, in the same run:
- * the machine's limits (dd conv=fdatasync, fdatasync latency, loopback TCP) and a peer, NATS
- * JetStream with file storage, driven by a Go load generator built here from bench/nats/. Every figure
+ * The broker runs as users run it (as `npm start` does, with src/cli/node-flags.ts's Node flags, flags
+ * and BROKER_* environment), and separate load-generator processes (bench/load/) drive it over
+ * loopback. Beside it, in the same run: the machine's limits (dd conv=fdatasync, fdatasync latency,
+ * loopback TCP) and a peer, NATS JetStream with file storage, driven by a Go load generator built here
+ * from bench/nats/. Every figure
  * is reported, with ratios to the peer, the limits and the goals of issue 7; nothing is asserted.
  * Results go to bench/results/<mode>-<time>/ (results.json, report.md, SVG charts).
  */

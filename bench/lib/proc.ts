@@ -1,7 +1,8 @@
 /**
- * Processes for the benchmark suite (issue 7): the broker started exactly as users start it
- * (`node --max-semi-space-size=8 src/cli/broker.ts`, as `npm start`, with flags and BROKER_* environment), load generators as their own
- * processes, and the /proc figures of a process (CPU seconds, RSS, peak RSS, open descriptors).
+ * Processes for the benchmark suite (issue 7): the broker started exactly as `npm start` starts it
+ * (`node`, the flags of src/cli/node-flags.ts, `src/cli/broker.ts`, with flags and BROKER_*
+ * environment), load generators as their own processes, and the /proc figures of a process (CPU
+ * seconds, RSS, peak RSS, open descriptors).
  * Every child is killed when the suite exits, also on error or Ctrl-C.
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
