@@ -12,8 +12,8 @@
  * and BROKER_* environment), and separate load-generator processes (bench/load/) drive it over
  * loopback. Beside it, in the same run: the machine's limits (dd conv=fdatasync, fdatasync latency,
  * loopback TCP) and a peer, NATS JetStream with file storage, driven by a Go load generator built here
- * from bench/nats/. Every figure
- * is reported, with ratios to the peer, the limits and the goals of issue 7; nothing is asserted.
+ * from bench/nats/. Every figure is reported, with ratios to the peer, the limits and the goals of
+ * issue 7; nothing is asserted.
  * Results go to bench/results/<mode>-<time>/ (results.json, report.md, SVG charts).
  */
 import { execFileSync, spawn } from 'node:child_process';
