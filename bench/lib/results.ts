@@ -84,6 +84,8 @@ export interface Results {
       batch: number;
       rpc: 'ProduceBatch' | 'ProduceStream';
       inFlight: number;
+      /** Broker and generator each on its own CPU (`pinning`); false: neither pinned, as NATS's row. */
+      pinned?: boolean;
       recordsPerSec: number;
       mbPerSec: number;
       ackP50Ms: number;
