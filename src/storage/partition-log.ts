@@ -1336,10 +1336,17 @@ export class PartitionLog {
     let chunk: Buffer = Buffer.alloc(0);
     let chunkStart = position;
     const chunkBytes = Math.max(limit, this.config.indexIntervalBytes) + BATCH_HEADER_BYTES;
+    // The batch walked past last. When the offset asked for lies in a gap after it (compaction makes
+    // gaps) or past the segment's end, that rests on its last offset alone, which a flipped bit can
+    // lower: it must pass its CRC before the read serves what follows.
+    let skipped: { position: number; size: number } | null = null;
     for (;;) {
       if (seg.damage && position >= seg.damage.position)
         throw this.#corrupt(seg, seg.damage.position, seg.damage.reason);
-      if (position >= segEnd) return Buffer.alloc(0);
+      if (position >= segEnd) {
+        if (skipped !== null) await this.#checkSkipped(seg, skipped.position, skipped.size);
+        return Buffer.alloc(0);
+      }
       if (position + BATCH_HEADER_BYTES > chunkStart + chunk.length) {
         chunkStart = position;
         chunk = await seg.readAt(position, Math.min(segEnd - position, chunkBytes));
@@ -1359,8 +1366,13 @@ export class PartitionLog {
         throw this.#corrupt(seg, position, problem);
       }
       prevLast = lastOffsetOf(chunk, at);
-      if (prevLast >= offset) break;
-      position += batchSizeAt(chunk, at);
+      if (prevLast >= offset) {
+        if (skipped !== null && readInt64(chunk, at + F.baseOffset) > offset)
+          await this.#checkSkipped(seg, skipped.position, skipped.size);
+        break;
+      }
+      skipped = { position, size: batchSizeAt(chunk, at) };
+      position += skipped.size;
     }
     const startPosition = position;
     // Make sure the chunk covers `limit` bytes from the first batch, then take whole batches that fit
@@ -1439,6 +1451,18 @@ export class PartitionLog {
       this.#indexRebuilds.set(seg, pending);
     }
     await pending;
+  }
+
+  /** Throws CORRUPT_MESSAGE unless the batch at `position` of `seg` passes its CRC. */
+  async #checkSkipped(seg: Segment, position: number, size: number): Promise<void> {
+    const bytes = await seg.readAt(position, size);
+    if (bytes.length < size)
+      throw this.#corrupt(seg, position, 'the segment file is shorter than its batches');
+    try {
+      verifyBatch(bytes, 0, bytes.length, false);
+    } catch (err) {
+      throw this.#corrupt(seg, position, (err as Error).message);
+    }
   }
 
   /** Returns the batches of `bytes` up to the first that fails verification; never serves a bad batch. */

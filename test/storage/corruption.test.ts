@@ -153,6 +153,37 @@ test('a flipped byte anywhere a CRC covers, in a closed segment, fails exactly t
   );
 });
 
+test('a batch whose last offset was lowered is never walked past: its lost offsets fail, not skip', async () => {
+  // The gap such a batch opens before the next one looks like compaction's: only its CRC tells.
+  const sizes = Array.from({ length: 40 }, (_, i) => 40 + ((i * 37) % 300));
+  for (const where of ['inside', 'last of'] as const) {
+    const dir = await tempDir();
+    const originals = await buildLog(dir, sizes);
+    const files = [...new Set(originals.map((o) => o.file))];
+    const inFirst = originals.filter((o) => o.file === files[0]);
+    const candidates = where === 'inside' ? inFirst.slice(1, -1) : inFirst.slice(-1);
+    const victim = candidates.find((o) => o.last - o.base >= 2);
+    assert.ok(victim, `a batch of 3 records or more ${where} the first segment`);
+    const file = path.join(dir, victim.file);
+    const bytes = await readFile(file);
+    bytes.writeInt32BE(0, victim.position + F.lastOffsetDelta);
+    await writeFile(file, bytes);
+    const log = await PartitionLog.open({ dir, config });
+    for (const maxBytes of [1, 8192]) {
+      const failed = await checkEveryRead(log, originals, maxBytes);
+      for (let o = victim.base; o <= victim.last; o++)
+        assert.ok(failed.has(o), `${where} a segment, maxBytes ${maxBytes}: offset ${o} fails`);
+    }
+    await log.close();
+    await checkStillWorks(
+      dir,
+      originals,
+      new Set(Array.from({ length: victim.last - victim.base + 1 }, (_, i) => victim.base + i)),
+    );
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 test('an offset index shifted by a few bytes is noticed and rebuilt: every read stays exact', async () => {
   await fc.assert(
     fc.asyncProperty(
