@@ -948,6 +948,7 @@ async function tsLatency(
       plan.produceMs + 120_000,
     );
     max = r.recordsPerSec;
+    await dropTopic(admin, 'lat-max');
   }
   // This runner, with the load generators it starts, on the CPU the broker is not on.
   const cpus = availableParallelism();
@@ -1023,6 +1024,7 @@ async function tsLatency(
         minorGcSeconds: (await minorGcSeconds(broker.metricsPort)) - gcBefore,
       });
       log(`latency ${loadPercent}%: p99 ${m.value.latency.p99Ms} ms`);
+      await dropTopic(admin, topic);
     }
   } finally {
     if (runnerPinned) pinCpus(process.pid, `0-${cpus - 1}`);
