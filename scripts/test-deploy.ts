@@ -14,7 +14,10 @@
  *     through another, does the same from a container on the Compose network, checks Prometheus's
  *     targets and a query, stops broker-1 and runs the demo again through broker-2, then starts
  *     broker-1 again, which rejoins from its volume.
- *  6. Tears everything down (containers, networks, volumes), on success, failure, deadline or SIGINT.
+ *  6. With Debian's docker-compose 1.29 in step 5, brings the same cluster up again from nothing with
+ *     the `docker compose` plugin (the installed one, or Compose v2 from Debian trixie's package, see
+ *     `composePlugin`), waits for it to be ready, runs the demo, stops broker-1 and runs it again.
+ *  7. Tears everything down (containers, networks, volumes), on success, failure, deadline or SIGINT.
  *     The images stay, as a cache for the next run.
  *
  * Exit codes: 0 passed, 1 failed, 77 skipped because this machine cannot run it (not root and no
@@ -23,10 +26,21 @@
  * Environment: TEST_DEPLOY_TIMEOUT_S (deadline, default 1800), TSBROKER_BASE_IMAGE (a base to build on
  * instead of the debootstrap one, e.g. node:24-bookworm-slim where Docker Hub is reachable),
  * PROMETHEUS_IMAGE (use that image instead of building one), DOCKERD_ARGS (flags for a dockerd this
- * script starts), COMPOSE ("docker-compose" or "docker compose"; default: docker-compose if installed).
+ * script starts), COMPOSE ("docker-compose" or "docker compose"; default: docker-compose if installed),
+ * DEBIAN_MIRROR (where trixie's docker-compose package is fetched from; default deb.debian.org).
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -106,6 +120,8 @@ interface RunOptions {
   log?: string;
   /** Reject on a non-zero exit (the default). */
   check?: boolean;
+  /** The working directory (default: the repository). */
+  cwd?: string;
 }
 
 /** Runs a command to its end, in its own process group so that a deadline stops its children too. */
@@ -113,7 +129,7 @@ function run(command: string, args: string[], opts: RunOptions = {}): Promise<Ru
   const logFile = opts.log ? path.join(logDir, opts.log) : null;
   const logFd = logFile ? openSync(logFile, 'w') : null;
   const child = spawn(command, args, {
-    cwd: root,
+    cwd: opts.cwd ?? root,
     detached: true,
     env: { ...process.env, ...opts.env },
     stdio: [opts.input === undefined ? 'ignore' : 'pipe', logFd ?? 'pipe', logFd ?? 'pipe'],
@@ -291,24 +307,103 @@ async function build(tag: string, context: string, args: Record<string, string>,
 
 let composeUp = false;
 
-/** The Compose command: Debian's docker-compose 1.29 if installed, else the `docker compose` plugin. */
+/**
+ * The Compose command of the main run: Debian's docker-compose 1.29 if installed, else the `docker
+ * compose` plugin. `composeNow` is the one in use; the plugin's round at the end of `main` switches it.
+ */
 function composeCommand(): string[] {
   if (process.env.COMPOSE) return process.env.COMPOSE.split(/\s+/);
   if (commandExists('docker-compose')) return ['docker-compose'];
   return ['docker', 'compose'];
 }
+let composeNow: { command: string[]; env: Record<string, string> } = { command: [], env: {} };
 
-function pluginAnswers(): boolean {
-  return spawnSync('docker', ['compose', 'version'], { stdio: 'ignore' }).status === 0;
+function pluginAnswers(env: Record<string, string> = {}): boolean {
+  return (
+    spawnSync('docker', ['compose', 'version'], { stdio: 'ignore', env: { ...process.env, ...env } })
+      .status === 0
+  );
+}
+
+/**
+ * The `docker compose` plugin: the installed one, or else, as root, Compose v2 from Debian's own
+ * packages. Bookworm has no plugin package (its docker-compose is 1.29), but trixie's docker-compose
+ * package is Compose v2, a Go binary that needs nothing but libc 2.34 or later (bookworm's is 2.36). It is fetched with apt-get under
+ * a private configuration (trixie's index, verified against the Debian archive keyring as apt always
+ * does; the machine's own sources and packages untouched), unpacked, and made a plugin of a private
+ * DOCKER_CONFIG, which the plugin's commands get in their environment. Kept for the next run.
+ */
+async function composePlugin(): Promise<
+  { env: Record<string, string>; source: string } | { reason: string }
+> {
+  if (pluginAnswers()) return { env: {}, source: 'installed' };
+  const cache = path.join(os.tmpdir(), 'tsbroker-compose-plugin');
+  const env = { DOCKER_CONFIG: path.join(cache, 'docker-config') };
+  const plugin = path.join(env.DOCKER_CONFIG, 'cli-plugins', 'docker-compose');
+  if (existsSync(plugin) && pluginAnswers(env))
+    return { env, source: `Debian trixie's docker-compose, ${cache}` };
+  if (process.getuid?.() !== 0 || !commandExists('apt-get') || !commandExists('dpkg-deb'))
+    return { reason: 'not installed, and fetching it from Debian needs root with apt-get and dpkg-deb' };
+  const mirror = process.env.DEBIAN_MIRROR ?? 'http://deb.debian.org/debian';
+  for (const d of [
+    'lists/partial',
+    'cache/archives/partial',
+    'parts',
+    'debs',
+    'root',
+    'docker-config/cli-plugins',
+  ])
+    mkdirSync(path.join(cache, d), { recursive: true });
+  writeFileSync(
+    path.join(cache, 'sources.list'),
+    `deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] ${mirror} trixie main\n`,
+  );
+  const apt = [
+    '-q',
+    '-o',
+    `Dir::Etc::SourceList=${path.join(cache, 'sources.list')}`,
+    '-o',
+    `Dir::Etc::SourceParts=${path.join(cache, 'parts')}`,
+    '-o',
+    `Dir::State::Lists=${path.join(cache, 'lists')}`,
+    '-o',
+    `Dir::Cache=${path.join(cache, 'cache')}`,
+  ];
+  const update = await run('apt-get', [...apt, 'update'], {
+    check: false,
+    log: 'compose-plugin-apt.log',
+    timeoutMs: 600_000,
+  });
+  if (update.code !== 0)
+    return {
+      reason: `apt-get update of Debian trixie's index failed (${path.join(logDir, 'compose-plugin-apt.log')})`,
+    };
+  const debs = path.join(cache, 'debs');
+  const download = await run('apt-get', [...apt, 'download', 'docker-compose'], {
+    check: false,
+    cwd: debs,
+    timeoutMs: 600_000,
+  });
+  const deb = readdirSync(debs).find((f) => f.startsWith('docker-compose_') && f.endsWith('.deb'));
+  if (download.code !== 0 || !deb)
+    return { reason: `apt-get download docker-compose failed: ${download.stderr.trim()}` };
+  await run('dpkg-deb', ['-x', path.join(debs, deb), path.join(cache, 'root')]);
+  const binary = path.join(cache, 'root/usr/libexec/docker/cli-plugins/docker-compose');
+  if (!existsSync(binary)) return { reason: `${deb} holds no usr/libexec/docker/cli-plugins/docker-compose` };
+  rmSync(plugin, { force: true });
+  symlinkSync(binary, plugin);
+  if (!pluginAnswers(env))
+    return { reason: `the plugin of ${deb} does not answer \`docker compose version\`` };
+  return { env, source: `Debian trixie's ${deb}, ${cache}` };
 }
 
 const composeEnv = { TSBROKER_IMAGE: brokerImage, PROMETHEUS_IMAGE: prometheusImage };
 
 function compose(args: string[], opts: RunOptions = {}): Promise<RunResult> {
-  const [cmd, ...pre] = composeCommand();
+  const [cmd, ...pre] = composeNow.command;
   return run(cmd, [...pre, '-p', project, '-f', 'docker-compose.yml', '--profile', 'monitoring', ...args], {
     ...opts,
-    env: { ...composeEnv, ...opts.env },
+    env: { ...composeEnv, ...composeNow.env, ...opts.env },
   });
 }
 
@@ -411,7 +506,7 @@ function cleanUp(): Promise<void> {
           timeoutMs: 180_000,
         }).catch((err: Error) => ({ code: 1, stdout: '', stderr: err.message }));
         say(
-          `   ${composeCommand().join(' ')} down --volumes: ${r.code === 0 ? 'done' : `failed: ${r.stderr.trim()}`}`,
+          `   ${composeNow.command.join(' ')} down --volumes: ${r.code === 0 ? 'done' : `failed: ${r.stderr.trim()}`}`,
         );
       }
       spawnSync('docker', ['rm', '-f', '-v', readyContainer], { stdio: 'ignore' });
@@ -445,6 +540,41 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
+// ------------------------------------------------------------------ compose steps
+
+/** Brings up the three brokers and Prometheus (Grafana cannot be pulled here: no Docker Hub). */
+async function composeUpBrokers(): Promise<void> {
+  const ports = [...brokers.flatMap((b) => [b.grpc, b.kafka, b.metrics]), prometheusPort];
+  const busy = [];
+  for (const p of ports) if (!(await freePort(p))) busy.push(p);
+  if (busy.length) throw new Error(`host ports in use (another broker running?): ${busy.join(', ')}`);
+  composeUp = true;
+  await compose(['up', '-d', '--no-build', 'broker-1', 'broker-2', 'broker-3', 'prometheus'], {
+    log: 'compose-up.log',
+    timeoutMs: 180_000,
+  });
+  say(indent(tailOf(path.join(logDir, 'compose-up.log'), 10)));
+}
+
+async function readyInLogs(): Promise<void> {
+  for (const b of brokers) {
+    const line = await waitFor(`"Distributed broker ready" in ${b.service}'s log`, 120_000, async () =>
+      (await logsOf(b.service)).split('\n').find((l) => l.includes('Distributed broker ready')),
+    );
+    const entry = JSON.parse(line.slice(line.indexOf('{'))) as { role?: string; voters?: unknown };
+    say(`   ${b.service}: Distributed broker ready (role ${entry.role ?? '?'})`);
+  }
+}
+
+async function stopBroker1(): Promise<void> {
+  const t0 = Date.now();
+  await compose(['stop', 'broker-1'], { timeoutMs: 90_000 });
+  say(`   stopped in ${Date.now() - t0} ms`);
+  const logs = await logsOf('broker-1');
+  if (!logs.includes('signal received')) throw new Error('broker-1 did not log the SIGTERM');
+  await waitOneLeader(brokers.slice(1));
+}
+
 // ------------------------------------------------------------------ the run
 
 async function main(): Promise<void> {
@@ -464,37 +594,30 @@ async function main(): Promise<void> {
 
   await step('Docker daemon', ensureDocker);
 
+  composeNow = { command: composeCommand(), env: {} };
+  // Set by the Compose file step (a closure, so the type is given as the whole union).
+  let plugin = { reason: 'not looked for' } as Awaited<ReturnType<typeof composePlugin>>;
   await step('Compose file', async () => {
-    const [cmd, ...pre] = composeCommand();
+    const [cmd, ...pre] = composeNow.command;
     const v = await run(cmd, [...pre, 'version', '--short'], { check: false });
     await compose(['config', '--quiet']);
-    say(`   ${composeCommand().join(' ')} ${v.stdout.trim()}: config ok`);
-    facts.push(`compose: ${composeCommand().join(' ')} ${v.stdout.trim()}`);
-    if (composeCommand()[0] !== 'docker' && pluginAnswers()) {
-      await run(
-        'docker',
-        [
-          'compose',
-          '-p',
-          project,
-          '-f',
-          'docker-compose.yml',
-          '--profile',
-          'monitoring',
-          'config',
-          '--quiet',
-        ],
-        {
-          env: composeEnv,
-        },
-      );
-      say('   docker compose (plugin): config ok');
-    } else if (composeCommand()[0] !== 'docker') {
-      say(
-        '   the docker compose plugin is not installed here (Debian bookworm has no docker-compose-plugin): not checked',
-      );
-      facts.push('docker compose plugin: absent here, file checked with docker-compose only');
+    say(`   ${composeNow.command.join(' ')} ${v.stdout.trim()}: config ok`);
+    facts.push(`compose: ${composeNow.command.join(' ')} ${v.stdout.trim()}`);
+    if (composeNow.command[0] === 'docker') return;
+    plugin = await composePlugin();
+    if ('reason' in plugin) {
+      say(`   the docker compose plugin: ${plugin.reason}; the file is checked with docker-compose only`);
+      facts.push(`docker compose plugin: not run (${plugin.reason})`);
+      return;
     }
+    const version = await run('docker', ['compose', 'version', '--short'], { env: plugin.env });
+    await run(
+      'docker',
+      ['compose', '-p', project, '-f', 'docker-compose.yml', '--profile', 'monitoring', 'config', '--quiet'],
+      { env: { ...composeEnv, ...plugin.env } },
+    );
+    say(`   docker compose (plugin) ${version.stdout.trim()}, ${plugin.source}: config ok`);
+    facts.push(`docker compose plugin: ${version.stdout.trim()} (${plugin.source})`);
   });
 
   await step('Images', async () => {
@@ -594,30 +717,8 @@ async function main(): Promise<void> {
     facts.push(`docker run to /ready: ${times.join(', ')} ms (median ${sorted[1]} ms)`);
   });
 
-  await step('Compose up: brokers and Prometheus', async () => {
-    const ports = [...brokers.flatMap((b) => [b.grpc, b.kafka, b.metrics]), prometheusPort];
-    const busy = [];
-    for (const p of ports) if (!(await freePort(p))) busy.push(p);
-    if (busy.length) throw new Error(`host ports in use (another broker running?): ${busy.join(', ')}`);
-    // Grafana is left out: its image cannot be pulled here (no Docker Hub).
-    composeUp = true;
-    await compose(['up', '-d', '--no-build', 'broker-1', 'broker-2', 'broker-3', 'prometheus'], {
-      log: 'compose-up.log',
-      timeoutMs: 180_000,
-    });
-    say(indent(tailOf(path.join(logDir, 'compose-up.log'), 10)));
-  });
-
-  await step('"Distributed broker ready" in each broker\'s log', async () => {
-    for (const b of brokers) {
-      const line = await waitFor(`"Distributed broker ready" in ${b.service}'s log`, 120_000, async () =>
-        (await logsOf(b.service)).split('\n').find((l) => l.includes('Distributed broker ready')),
-      );
-      const entry = JSON.parse(line.slice(line.indexOf('{'))) as { role?: string; voters?: unknown };
-      say(`   ${b.service}: Distributed broker ready (role ${entry.role ?? '?'})`);
-    }
-  });
-
+  await step(`${composeNow.command.join(' ')} up: brokers and Prometheus`, composeUpBrokers);
+  await step('"Distributed broker ready" in each broker\'s log', readyInLogs);
   await step('/ready on each broker: exactly one LEADER', () => waitOneLeader(brokers));
 
   await step('the demo from the host, through broker-1', () => demo('localhost:8080'));
@@ -684,14 +785,7 @@ async function main(): Promise<void> {
     );
   });
 
-  await step('docker-compose stop broker-1', async () => {
-    const t0 = Date.now();
-    await compose(['stop', 'broker-1'], { timeoutMs: 90_000 });
-    say(`   stopped in ${Date.now() - t0} ms`);
-    const logs = await logsOf('broker-1');
-    if (!logs.includes('signal received')) throw new Error('broker-1 did not log the SIGTERM');
-    await waitOneLeader(brokers.slice(1));
-  });
+  await step(`${composeNow.command.join(' ')} stop broker-1`, stopBroker1);
 
   await step('the demo again, through broker-2, with broker-1 stopped', () => demo('localhost:8081'));
 
@@ -706,7 +800,7 @@ async function main(): Promise<void> {
     });
   });
 
-  await step('docker-compose start broker-1: it rejoins from its volume', async () => {
+  await step(`${composeNow.command.join(' ')} start broker-1: it rejoins from its volume`, async () => {
     await compose(['start', 'broker-1'], { timeoutMs: 90_000 });
     await waitOneLeader(brokers);
     const readyLines = (await logsOf('broker-1'))
@@ -744,6 +838,23 @@ async function main(): Promise<void> {
       }
     },
   );
+  if (!('reason' in plugin)) {
+    // The same cluster again with the plugin, from nothing: the file's syntax as Compose v2 reads it.
+    const v2 = plugin;
+    await step(`${composeNow.command.join(' ')} down --volumes, for the plugin's round`, async () => {
+      await compose(['down', '--volumes', '--remove-orphans', '--timeout', '30'], { timeoutMs: 180_000 });
+      composeUp = false;
+    });
+    composeNow = { command: ['docker', 'compose'], env: v2.env };
+    await step('docker compose (plugin) up: brokers and Prometheus', composeUpBrokers);
+    await step('"Distributed broker ready" in each broker\'s log (plugin)', readyInLogs);
+    await step('/ready on each broker: exactly one LEADER (plugin)', () => waitOneLeader(brokers));
+    await step('the demo from the host, through broker-1 (plugin)', () => demo('localhost:8080'));
+    await step('docker compose stop broker-1 (plugin)', stopBroker1);
+    await step('the demo again, through broker-2, with broker-1 stopped (plugin)', () =>
+      demo('localhost:8081'),
+    );
+  }
   await step('the Kubernetes manifests and the dashboards, validated (test/deploy)', async () => {
     const r = await run(
       process.execPath,
