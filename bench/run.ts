@@ -777,11 +777,12 @@ await section('produce-go', async () => {
   await withBroker('produce-go', 'interval', async (broker, admin) => {
     const pinned = availableParallelism() >= 2 && pinCpus(broker.pid, '1');
     const inFlight = 8;
-    results.produceGo = {
+    const produceGo: NonNullable<Results['produceGo']> = {
       generator: `${goGeneratorNote}; closed loop, ${inFlight} batches in flight, no consumer`,
       pinning: pinned ? 'broker on CPU 1, the generator on CPU 0 (taskset)' : 'none (one CPU, or no taskset)',
       rows: [],
     };
+    results.produceGo = produceGo;
     const row = async (recordBytes: number, rpc: 'ProduceBatch' | 'ProduceStream', onOneCpu: boolean) => {
       const topic = `go-${recordBytes}-${rpc}${onOneCpu ? '' : '-free'}`;
       await admin.createTopic(topic, { partitions: 1 });
@@ -804,7 +805,7 @@ await section('produce-go', async () => {
           plan.produceMs + 120_000,
         ),
       );
-      results.produceGo!.rows.push({
+      produceGo.rows.push({
         recordBytes,
         batch: 1000,
         rpc,

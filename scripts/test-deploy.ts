@@ -399,11 +399,11 @@ async function composePlugin(): Promise<
 
 const composeEnv = { TSBROKER_IMAGE: brokerImage, PROMETHEUS_IMAGE: prometheusImage };
 
-function compose(args: string[], opts: RunOptions = {}): Promise<RunResult> {
-  const [cmd, ...pre] = composeNow.command;
+function compose(args: string[], opts: RunOptions = {}, using = composeNow): Promise<RunResult> {
+  const [cmd, ...pre] = using.command;
   return run(cmd, [...pre, '-p', project, '-f', 'docker-compose.yml', '--profile', 'monitoring', ...args], {
     ...opts,
-    env: { ...composeEnv, ...composeNow.env, ...opts.env },
+    env: { ...composeEnv, ...using.env, ...opts.env },
   });
 }
 
@@ -611,11 +611,7 @@ async function main(): Promise<void> {
       return;
     }
     const version = await run('docker', ['compose', 'version', '--short'], { env: plugin.env });
-    await run(
-      'docker',
-      ['compose', '-p', project, '-f', 'docker-compose.yml', '--profile', 'monitoring', 'config', '--quiet'],
-      { env: { ...composeEnv, ...plugin.env } },
-    );
+    await compose(['config', '--quiet'], {}, { command: ['docker', 'compose'], env: plugin.env });
     say(`   docker compose (plugin) ${version.stdout.trim()}, ${plugin.source}: config ok`);
     facts.push(`docker compose plugin: ${version.stdout.trim()} (${plugin.source})`);
   });
