@@ -473,7 +473,8 @@ test('acks=all writes through SIGKILL, SIGSTOP and SIGTERM of leaders: none lost
       },
     }),
   );
-  checkGroup(`group ${groupId}`, group, records);
+  const { repeats } = checkGroup(`group ${groupId}`, group, records);
+  t.diagnostic(`group ${groupId}: ${group.joins.length} joins, ${repeats} repeats inside a generation`);
   // Every acknowledged write, whichever producer made it, reached the group.
   const deliveredValues = new Set(group.events.flatMap((e) => (e.kind === 'delivered' ? [e.value] : [])));
   const lost = acked.filter((w) => !deliveredValues.has(w.value)).map((w) => w.value);

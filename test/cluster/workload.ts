@@ -135,17 +135,30 @@ export type GroupEvent =
 /**
  * A kafkajs consumer group of one member reading `topic` from the beginning through the faults. After
  * each batch it commits the offset after the last record it processed, one attempt (a failed commit is
- * recorded, and the next batch's commit covers it); a commit is recorded once acknowledged. Meanwhile an
- * admin client reads the group's committed offsets back every 500 ms, as the coordinator answers them.
+ * recorded, and the next batch's commit covers it); a commit is recorded once acknowledged, and none is
+ * made below one acknowledged since the member's latest join. Each join of the group is recorded in the
+ * same order (after it the member's positions are the committed offsets the coordinator answers), and
+ * so is each reset after OFFSET_OUT_OF_RANGE, from kafkajs's log. Meanwhile an admin client reads the
+ * group's committed offsets back every 500 ms, as the coordinator answers them, each answer with the
+ * place in the history where its request was sent.
  */
 export async function runGroupOf(cluster: RunningCluster, topic: string, groupId: string) {
   // Few retries: kafkajs retries a request to its cached coordinator, and a killed coordinator refuses
   // connections; with the producers' 30 retries the member would spend half a minute on the dead node
   // before it crashes, restarts and asks FindCoordinator again.
+  /** The place in the history: deliveries, commits and joins take the next number. */
+  let seq = 0;
+  const resets: string[] = [];
   const kjs = new Kafka({
     clientId: 'jepsen-group',
     brokers: cluster.nodes.map((n) => n.kafkaAddress),
-    logLevel: logLevel.NOTHING,
+    logLevel: logLevel.ERROR,
+    logCreator:
+      () =>
+      ({ log }) => {
+        if (log.message.startsWith('Offset out of range'))
+          resets.push(`${String(log.topic)}-${String(log.partition)} at #${seq}: ${log.message}`);
+      },
     retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 1000 },
     requestTimeout: 15_000,
   });
@@ -169,13 +182,22 @@ export async function runGroupOf(cluster: RunningCluster, topic: string, groupId
   }).admin();
   let polls = 0;
   let pollsFailed = 0;
-  let seq = 0;
   const events: GroupEvent[] = [];
   const commitErrors: string[] = [];
   const crashes: string[] = [];
   /** The group's committed offsets as OffsetFetch answered them, per partition, in order. */
   const fetched = new Map<number, number[]>();
+  /** Every OffsetFetch answer, with the `seq` of the history when its request was sent. */
+  const answers: { sentAt: number; partition: number; offset: number }[] = [];
+  /** The `seq` of the history at each join of the group. */
+  const joins: number[] = [];
   consumer.on(consumer.events.CRASH, (e) => crashes.push(String(e.payload.error)));
+  /** The highest commit acknowledged since the latest join, per partition. */
+  let committedHere = new Map<number, number>();
+  consumer.on(consumer.events.GROUP_JOIN, () => {
+    joins.push(seq++);
+    committedHere = new Map();
+  });
   await within('kafkajs group consumer connect', consumer.connect(), 30_000);
   await within('kafkajs group subscribe', consumer.subscribe({ topic, fromBeginning: true }), 30_000);
   await consumer.run({
@@ -197,7 +219,9 @@ export async function runGroupOf(cluster: RunningCluster, topic: string, groupId
         resolveOffset(m.offset);
         last = offset;
       }
-      if (last < 0) return;
+      // A repeat of records already committed in this generation (see checkGroup) commits nothing: its
+      // commit would take the group's offset back, as an application tracking its position would not.
+      if (last < 0 || last + 1 <= (committedHere.get(batch.partition) ?? -1)) return;
       try {
         await commitOffsetsIfNecessary({
           topics: [{ topic, partitions: [{ partition: batch.partition, offset: String(last + 1) }] }],
@@ -209,6 +233,7 @@ export async function runGroupOf(cluster: RunningCluster, topic: string, groupId
           offset: last + 1,
           atMs: Date.now(),
         });
+        committedHere.set(batch.partition, Math.max(last + 1, committedHere.get(batch.partition) ?? -1));
       } catch (err) {
         commitErrors.push(`${batch.partition}@${last + 1}: ${String(err)}`);
       }
@@ -220,6 +245,7 @@ export async function runGroupOf(cluster: RunningCluster, topic: string, groupId
     await admin.connect().catch(() => {});
     while (polling) {
       polls++;
+      const sentAt = seq;
       try {
         const [r] = await within(
           'kafkajs fetchOffsets',
@@ -229,6 +255,7 @@ export async function runGroupOf(cluster: RunningCluster, topic: string, groupId
         for (const p of r!.partitions) {
           const list = fetched.get(p.partition) ?? [];
           const o = Number(p.offset);
+          answers.push({ sentAt, partition: p.partition, offset: o });
           if (list.at(-1) !== o) list.push(o);
           fetched.set(p.partition, list);
         }
@@ -244,6 +271,9 @@ export async function runGroupOf(cluster: RunningCluster, topic: string, groupId
     commitErrors,
     crashes,
     fetched,
+    answers,
+    joins,
+    resets,
     /** OffsetFetch polls made, and how many failed. */
     get polls() {
       return { made: polls, failed: pollsFailed };
@@ -265,26 +295,45 @@ export async function runGroupOf(cluster: RunningCluster, topic: string, groupId
 
 /**
  * Jepsen's consumer checks over the group's history: every record of the log delivered (nothing unseen)
- * with the value the log holds at its offset, no record delivered again below an offset the group had
- * committed before (re-delivery at or above the last commit, after a rebalance or a coordinator move, is
- * Kafka's at-least-once), and committed offsets, acknowledged or read back, never going backwards.
+ * with the value the log holds at its offset; no record delivered below an offset the group had
+ * committed before where the member's position came from the coordinator (its first delivery of a
+ * partition after each join) or anywhere else it had not been delivered since that join; no reset
+ * after OFFSET_OUT_OF_RANGE (nothing here deletes records, so no position the group reached can be out of
+ * range); no OffsetFetch answer below the last commit acknowledged before it was asked; and committed
+ * offsets, acknowledged or read back, never going backwards. Re-delivery at or above the last commit,
+ * after a rebalance or a coordinator move, is Kafka's at-least-once. So is a repeat, inside one
+ * generation, of records already delivered in it: kafkajs runs a fetcher per broker, and at a leader
+ * move the new leader's fetcher can ask from the position it read before the old leader's batch was
+ * processed, and deliver those records again after it was (they are counted as `repeats`).
  */
 export function checkGroup(
   label: string,
-  group: Awaited<ReturnType<typeof runGroupOf>>,
+  group: Pick<Awaited<ReturnType<typeof runGroupOf>>, 'events' | 'joins' | 'answers' | 'resets' | 'fetched'>,
   logs: Map<number, { offset: number; value: string }[]>,
-) {
+): { repeats: number } {
   const unseen: string[] = [];
   const inconsistent: string[] = [];
   const belowCommit: string[] = [];
+  const staleAnswers: string[] = [];
   const backwards: string[] = [];
+  let repeats = 0;
+  const at = (e: GroupEvent) => `#${e.seq} at ${new Date(e.atMs).toISOString()}`;
   for (const [p, records] of logs) {
-    const delivered = group.events.filter((e) => e.partition === p);
+    const history = group.events.filter((e) => e.partition === p);
     const seen = new Set<number>();
     /** The highest acknowledged commit so far, in the order of the history. */
     let highest: Extract<GroupEvent, { kind: 'committed' }> | null = null;
-    const at = (e: GroupEvent) => `#${e.seq} at ${new Date(e.atMs).toISOString()}`;
-    for (const e of delivered) {
+    /** Offsets delivered since the latest join, and whether one was. */
+    let generation = new Set<number>();
+    let join = 0;
+    for (const e of history) {
+      // The joins before this event start a new generation.
+      let joined = false;
+      while (join < group.joins.length && group.joins[join]! < e.seq) {
+        join++;
+        joined = true;
+      }
+      if (joined) generation = new Set();
       if (e.kind === 'committed') {
         if (highest && e.offset < highest.offset)
           backwards.push(
@@ -298,12 +347,24 @@ export function checkGroup(
         inconsistent.push(
           `p${p}@${e.offset}: delivered ${e.value}, the log holds ${records[e.offset]?.value}`,
         );
-      if (highest && e.offset < highest.offset)
-        belowCommit.push(
-          `p${p}@${e.offset} delivered (${at(e)}) after the commit of ${highest.offset} (${at(highest)})`,
-        );
+      if (highest && e.offset < highest.offset) {
+        if (generation.has(e.offset)) repeats++;
+        else
+          belowCommit.push(
+            `p${p}@${e.offset} delivered (${at(e)}, ${generation.size === 0 ? 'first after a join' : 'not delivered before in this generation'}) after the commit of ${highest.offset} (${at(highest)})`,
+          );
+      }
+      generation.add(e.offset);
     }
     for (const r of records) if (!seen.has(r.offset)) unseen.push(`p${p}@${r.offset} ${r.value}`);
+    const commits = history.filter((e) => e.kind === 'committed');
+    for (const a of group.answers.filter((x) => x.partition === p)) {
+      const before = commits.filter((c) => c.seq < a.sentAt).at(-1);
+      if (before && a.offset < before.offset)
+        staleAnswers.push(
+          `p${p}: OffsetFetch sent at #${a.sentAt} answered ${a.offset} after the commit of ${before.offset} (${at(before)})`,
+        );
+    }
     const readBack = group.fetched.get(p) ?? [];
     for (let i = 1; i < readBack.length; i++)
       if (readBack[i] < readBack[i - 1])
@@ -321,10 +382,17 @@ export function checkGroup(
     [],
     `${label}: each delivery holds the log's record at its offset`,
   );
+  assert.deepEqual(group.resets, [], `${label}: no position reset after OFFSET_OUT_OF_RANGE`);
   assert.deepEqual(
     belowCommit.slice(0, 20),
     [],
     `${label}: no offset delivered again below a commit (${belowCommit.length} were)`,
   );
+  assert.deepEqual(
+    staleAnswers.slice(0, 20),
+    [],
+    `${label}: no OffsetFetch answer below an acknowledged commit (${staleAnswers.length} were)`,
+  );
   assert.deepEqual(backwards.slice(0, 20), [], `${label}: committed offsets never go backwards`);
+  return { repeats };
 }
