@@ -71,7 +71,9 @@ export function formatInt(n: number | null | undefined): string {
 
 export function formatMs(ms: number | null | undefined): string {
   if (ms == null || !Number.isFinite(ms)) return 'n/a';
-  return ms >= 100 ? ms.toFixed(0) : ms >= 1 ? ms.toFixed(2) : ms.toFixed(3);
+  // The precision by the value as rounded, so that 99.996 reads 100 rather than 100.00.
+  if (Math.round(ms * 100) / 100 >= 100) return ms.toFixed(0);
+  return Math.round(ms * 1000) / 1000 >= 1 ? ms.toFixed(2) : ms.toFixed(3);
 }
 
 export function mib(bytes: number | null | undefined): string {

@@ -924,6 +924,10 @@ export class PartitionLog {
       await this.#failRound(err, round, results, start, checkpoint);
       return;
     }
+    // A background finish or a periodic fdatasync that failed while this round ran, after the repair
+    // at its start found nothing to repair, is retried now rather than at the next round. The round's
+    // bytes are written either way; a repair that fails leaves the failure for the next round.
+    if (this.#failure) await this.#repairLocked().catch(() => {});
     round.forEach((p, i) => {
       const r = results[i];
       if (r) p.resolve(r);
@@ -1050,7 +1054,7 @@ export class PartitionLog {
           });
     this.logger.error(
       { dir: this.dir, err: failure.message },
-      'log write failed; reads go on, and the next append retries the disk',
+      'log write failed; reads go on, and the next append (or fsync interval) retries the disk',
     );
     this.#failure = failure;
     return failure;
@@ -1224,14 +1228,28 @@ export class PartitionLog {
     const upTo = this.#nextOffset;
     await this.#writeLock.run(async () => {
       await this.#settledLocked();
-      await this.activeSegment.file.datasync();
+      // A log whose last write, finish or fdatasync failed is repaired here (its fdatasync included),
+      // or the flush fails with the reason.
+      if (this.#failure) await this.#repairLocked();
+      else await this.activeSegment.file.datasync();
     });
     if (upTo > this.#flushedOffset) this.#flushedOffset = upTo;
     this.#unsynced = false;
   }
 
   async #periodicFlush(): Promise<void> {
-    if (!this.#unsynced || this.#closed || this.#failure) return;
+    if (this.#closed) return;
+    if (this.#failure) {
+      // A failed log repairs itself once the disk lets it rather than at the next append, which an idle
+      // partition may not get: until then what it acknowledged is not synced.
+      await this.#writeLock
+        .run(async () => {
+          if (!this.#closed) await this.#repairLocked();
+        })
+        .catch(() => {});
+      return;
+    }
+    if (!this.#unsynced) return;
     this.#unsynced = false;
     const upTo = this.#nextOffset;
     try {

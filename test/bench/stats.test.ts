@@ -5,6 +5,7 @@ import {
   batchesDue,
   cpuSecondsFromStat,
   ddBytesPerSec,
+  formatMs,
   formatRatio,
   intendedSendMs,
   latencyHistogram,
@@ -50,6 +51,16 @@ test('HdrHistogram summaries agree with exact percentiles within 3 significant d
   }
   assert.equal(s.maxMs, 250);
   assert.ok(s.p999Ms <= s.maxMs, 'a percentile never exceeds the maximum');
+});
+
+test('milliseconds keep three significant digits or whole milliseconds, by the value as rounded', () => {
+  assert.equal(formatMs(0.4494), '0.449');
+  assert.equal(formatMs(0.9996), '1.00');
+  assert.equal(formatMs(6.664), '6.66');
+  assert.equal(formatMs(99.996), '100');
+  assert.equal(formatMs(439.4), '439');
+  assert.equal(formatMs(Number.NaN), 'n/a');
+  assert.equal(formatMs(null), 'n/a');
 });
 
 test('ratios are null rather than infinite or made up', () => {
