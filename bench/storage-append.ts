@@ -9,10 +9,12 @@
  * throughput and ratios to the dd figure, never pass/fail.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writevSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { writeInlineBytesMax } from '../src/limits.ts';
 import { encodeBatch } from '../src/records/batch.ts';
 import type { FsyncPolicy } from '../src/storage/log-config.ts';
 import { PartitionLog } from '../src/storage/partition-log.ts';
@@ -143,6 +145,35 @@ async function readRun(log: PartitionLog): Promise<Result> {
   };
 }
 
+/**
+ * What one write of `size` bytes at the end of a file costs, in µs: as a synchronous writev on the
+ * event loop, and as a FileHandle writev, which hops to libuv's thread pool and back. The log writes a
+ * round on the event loop up to writeInlineBytesMax (src/limits.ts), where the first is the cheaper.
+ */
+async function writeCost(size: number): Promise<{ size: number; inlineUs: number; poolUs: number }> {
+  const dir = mkdtempSync(path.join(root, 'bench-write-'));
+  const file = await open(path.join(dir, 'w.bin'), 'w+');
+  try {
+    const buffers = [Buffer.alloc(size, 'x')];
+    // 32 MiB of writes per way, at least 200 of them, so that neither runs into dirty-page throttling.
+    const n = Math.max(200, Math.floor((32 * 2 ** 20) / size));
+    let started = process.hrtime.bigint();
+    for (let i = 0, pos = 0; i < n; i++) pos += (await file.writev(buffers, pos)).bytesWritten;
+    const poolUs = Number(process.hrtime.bigint() - started) / 1e3 / n;
+    await file.truncate(0);
+    started = process.hrtime.bigint();
+    for (let i = 0, pos = 0; i < n; i++) pos += writevSync(file.fd, buffers, pos);
+    const inlineUs = Number(process.hrtime.bigint() - started) / 1e3 / n;
+    return { size, inlineUs, poolUs };
+  } finally {
+    await file.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const writeCosts = [];
+for (const size of [4096, 16384, 65536, 262144, 1048576]) writeCosts.push(await writeCost(size));
+
 const results: Result[] = [];
 const ddBytesPerSec = ddBandwidth();
 const ddMbPerSec = ddBytesPerSec / 2 ** 20;
@@ -169,7 +200,7 @@ const always8 = results.find((r) => r.name === 'append fsync=always appenders=8'
 const small1 = results.find((r) => r.name === 'append fsync=always appenders=1, 1-record batches')!;
 const small8 = results.find((r) => r.name === 'append fsync=always appenders=8, 1-record batches')!;
 if (values.json) {
-  console.log(JSON.stringify({ ddMbPerSec, results }, null, 2));
+  console.log(JSON.stringify({ ddMbPerSec, results, writeCosts }, null, 2));
 } else {
   console.log(`disk sequential write (dd conv=fdatasync, ${values.mb} MiB): ${ddMbPerSec.toFixed(0)} MB/s\n`);
   console.log('| scenario | records/s | MB/s | vs dd |');
@@ -179,6 +210,13 @@ if (values.json) {
       `| ${r.name} | ${Math.round(r.recordsPerSec).toLocaleString('en-US')} | ${r.mbPerSec.toFixed(0)} | ${(r.mbPerSec / ddMbPerSec).toFixed(2)}x |`,
     );
   }
+  console.log(
+    `\none write at the end of a file, µs (the log writes rounds up to ${writeInlineBytesMax / 1024} KiB on the event loop):\n`,
+  );
+  console.log('| bytes | on the event loop | on the thread pool |');
+  console.log('|---:|---:|---:|');
+  for (const w of writeCosts)
+    console.log(`| ${w.size} | ${w.inlineUs.toFixed(1)} | ${w.poolUs.toFixed(1)} |`);
   console.log(
     `\ngroup commit: 8 appenders reach ${(always8.recordsPerSec / always1.recordsPerSec).toFixed(1)}x the throughput of 1 under fsync=always with 1000-record batches (8 reach ${(always8.mbPerSec / ddMbPerSec).toFixed(2)}x of dd, which caps the ratio), and ${(small8.recordsPerSec / small1.recordsPerSec).toFixed(1)}x with 1-record batches`,
   );

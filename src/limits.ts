@@ -135,6 +135,18 @@ export const appendsPerWriteMax = 1024;
 export const bytesPerWriteMax = 8 * 1024 * 1024;
 
 /**
+ * Most bytes of a log's write round written on the event loop (a synchronous writev into the page
+ * cache) rather than on libuv's thread pool. Below it the hop to the pool and back costs more than the
+ * copy (35-55 µs a write on the pool against 6-27 µs on the event loop for 4-64 KiB on the development
+ * machine, `npm run bench:storage`); it bounds how long one round holds the event loop while the disk
+ * keeps up. Larger rounds (a 1 KiB
+ * producer's batches of 1000) go to the pool, where the copy overlaps the event loop's other work. Not
+ * configurable.
+ * @default 65536 (64 KiB)
+ */
+export const writeInlineBytesMax = 64 * 1024;
+
+/**
  * Bytes of just-written batches that all logs together keep in memory for readers waiting at the log
  * end (a tailing consumer, a follower), so that they are answered without reading the file back. Not
  * configurable; a write round that would pass it is not kept, and its readers read the file.

@@ -17,6 +17,7 @@
  * - a closed segment whose index files are missing or damaged is rescanned the same way.
  */
 import assert from 'node:assert/strict';
+import { writevSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { BrokerError, isBrokerError } from '../errors.ts';
@@ -28,6 +29,7 @@ import {
   scanChunkBytes,
   segmentRelativeOffsetMax,
   tailBytesMax,
+  writeInlineBytesMax,
 } from '../limits.ts';
 import {
   BATCH_HEADER_BYTES,
@@ -1034,7 +1036,13 @@ export class PartitionLog {
     const active = this.activeSegment;
     let total = 0;
     for (const b of buffers) total += b.length;
-    const { bytesWritten } = await active.file.writev(buffers, active.size);
+    // A small round is copied into the page cache on the event loop: that costs less than the hop to
+    // the thread pool and back (`npm run bench:storage`), and an open-loop producer's lone batches are
+    // each such a round. A large one is written on the pool, where the copy overlaps the event loop.
+    const bytesWritten =
+      total <= writeInlineBytesMax
+        ? writevSync(active.file.fd, buffers, active.size)
+        : (await active.file.writev(buffers, active.size)).bytesWritten;
     if (bytesWritten !== total) {
       throw new BrokerError(
         'KAFKA_STORAGE_ERROR',
