@@ -24,7 +24,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { BrokerClient } from '../src/client/index.ts';
-import { describeMachine } from './lib/machine.ts';
+import { describeMachine, stealMsByCpu } from './lib/machine.ts';
 import {
   type BrokerProcess,
   freePort,
@@ -115,6 +115,7 @@ const results: Results = {
   machine: describeMachine(dataRoot),
   notes: [...(values.note ?? [])],
 };
+const stealAtStart = stealMsByCpu();
 const save = () => writeFileSync(path.join(outDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
 const log = (msg: string) => console.error(`[bench ${((performance.now() - t0) / 1000).toFixed(0)}s] ${msg}`);
 const t0 = performance.now();
@@ -888,7 +889,9 @@ await section('latency', async () => {
           await admin.createTopic(topic, { partitions: 1 });
           const rate = (max * loadPercent) / 100;
           const gcBefore = await minorGcSeconds(broker.metricsPort);
+          const stealBefore = stealMsByCpu();
           const m = await measure(broker, () => goRun(topic, rate, plan.latencyMs));
+          const stealAfter = stealMsByCpu();
           const { ackP50Ms, ackP99Ms, sentRecords, sendLagP99Ms, cpuSeconds, ...latency } = m.value;
           lat.rows.push({
             loadPercent,
@@ -908,6 +911,10 @@ await section('latency', async () => {
             generatorCpuSeconds: cpuSeconds,
             broker: m.broker,
             minorGcSeconds: (await minorGcSeconds(broker.metricsPort)) - gcBefore,
+            stolenMsByCpu:
+              stealBefore && stealAfter
+                ? stealAfter.map((ms, cpu) => ms - (stealBefore[cpu] ?? ms))
+                : undefined,
           });
           log(`latency ${rpc} ${loadPercent}%: p99 ${latency.p99Ms} ms (acknowledgement p99 ${ackP99Ms} ms)`);
           await dropTopic(admin, topic);
@@ -1260,6 +1267,9 @@ await section('recovery', async () => {
 // ------------------------------------------------------------------------------------------ report
 
 results.finishedAt = new Date().toISOString();
+const stealAtEnd = stealMsByCpu();
+if (stealAtStart && stealAtEnd)
+  results.stolenMsByCpu = stealAtEnd.map((ms, cpu) => ms - (stealAtStart[cpu] ?? ms));
 save();
 const charts = renderCharts(results);
 for (const [name, svg] of Object.entries(charts)) writeFileSync(path.join(outDir, name), svg);

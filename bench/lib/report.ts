@@ -131,6 +131,11 @@ export function renderReport(r: Results, opts: { chartFiles: string[] }): string
   out.push(`| broker revision | ${m.revision} |`);
   out.push(`| open files limit | ${m.openFilesLimit} |`);
   out.push(`| load average at start (1 min) | ${m.loadAverage1m.toFixed(2)} |`);
+  const runMs = r.finishedAt ? Date.parse(r.finishedAt) - Date.parse(r.startedAt) : 0;
+  if (r.stolenMsByCpu && runMs > 0)
+    out.push(
+      `| CPU time stolen by the hypervisor during the run | ${r.stolenMsByCpu.map((ms, cpu) => `CPU ${cpu}: ${(ms / 1000).toFixed(1)} s (${((ms / runMs) * 100).toFixed(1)}%)`).join(', ')} of ${(runMs / 1000).toFixed(0)} s |`,
+    );
   out.push('');
 
   out.push('## Goals (issue 7)', '');
@@ -425,6 +430,16 @@ if (import.meta.main) {
 /** One end-to-end latency table (ProduceStream's or ProduceBatch's) with its notes. */
 function renderLatency(out: string[], r: Results, lat: LatencyResults, diskNote: boolean): void {
   const go = lat.rows.some((x) => x.ackP99Ms !== undefined);
+  // Pinned, the broker ran on CPU 1 and the generator on CPU 0; otherwise the steal of all CPUs.
+  const pinned = lat.pinning?.startsWith('broker on CPU 1') ?? false;
+  const stolen = (x: LatencyResults['rows'][number]): string => {
+    const s = x.stolenMsByCpu;
+    if (!s) return 'n/a';
+    return pinned
+      ? `${formatMs(s[1] ?? 0)} / ${formatMs(s[0] ?? 0)}`
+      : formatMs(s.reduce((a, b) => a + b, 0));
+  };
+  const steal = go && lat.rows.some((x) => x.stolenMsByCpu);
   out.push(`## End-to-end latency${lat.rpc ? `, ${lat.rpc}` : ''}`, '');
   out.push(
     `Produce (acks=1, fsync interval) until a subscriber (Subscribe) receives the record, at fixed offered rates of the measured maximum for 100 B records in batches of ${lat.batch} (${formatInt(lat.maxRecordsPerSec)} records/s). Open loop: latency counts from when each batch was due, so a stall is not hidden (coordinated omission). "send lag p99" is how late the generator itself sent, already included in the latency.`,
@@ -432,12 +447,13 @@ function renderLatency(out: string[], r: Results, lat: LatencyResults, diskNote:
     `Generator: ${lat.generator ?? 'bench/load/latency.ts'}. CPUs: ${lat.pinning ?? 'not pinned'}.`,
     '',
   );
+  const stealHead = steal ? (pinned ? ' CPU stolen ms (broker / generator) |' : ' CPU stolen ms |') : '';
   out.push(
     go
-      ? '| load | offered records/s | records measured | p50 ms | p99 ms | p99.9 ms | max ms | ack p50 ms | ack p99 ms | send lag p99 ms | generator CPU s | broker minor GC ms | broker CPU s | broker peak RSS MiB |'
+      ? `| load | offered records/s | records measured | p50 ms | p99 ms | p99.9 ms | max ms | ack p50 ms | ack p99 ms | send lag p99 ms | generator CPU s | broker minor GC ms | broker CPU s | broker peak RSS MiB |${stealHead}`
       : '| load | offered records/s | records measured | p50 ms | p99 ms | p99.9 ms | max ms | send lag p99 ms | broker minor GC ms | broker CPU s | broker peak RSS MiB |',
     go
-      ? '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|'
+      ? `|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|${steal ? '---:|' : ''}`
       : '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   );
   for (const x of lat.rows) {
@@ -448,10 +464,15 @@ function renderLatency(out: string[], r: Results, lat: LatencyResults, diskNote:
     const ack = go ? ` ${formatMs(x.ackP50Ms ?? null)} | ${formatMs(x.ackP99Ms ?? null)} |` : '';
     const genCpu = go ? ` ${x.generatorCpuSeconds?.toFixed(1) ?? 'n/a'} |` : '';
     out.push(
-      `| ${x.loadPercent}% | ${formatInt(x.offeredRecordsPerSec)} | ${formatInt(x.latency.count)} | ${formatMs(x.latency.p50Ms)} | ${formatMs(x.latency.p99Ms)} | ${formatMs(x.latency.p999Ms)} | ${formatMs(x.latency.maxMs)} |${ack} ${formatMs(x.sendLagP99Ms)} |${genCpu} ${gc} | ${cost(x.broker)} |`,
+      `| ${x.loadPercent}% | ${formatInt(x.offeredRecordsPerSec)} | ${formatInt(x.latency.count)} | ${formatMs(x.latency.p50Ms)} | ${formatMs(x.latency.p99Ms)} | ${formatMs(x.latency.p999Ms)} | ${formatMs(x.latency.maxMs)} |${ack} ${formatMs(x.sendLagP99Ms)} |${genCpu} ${gc} | ${cost(x.broker)} |${steal ? ` ${stolen(x)} |` : ''}`,
     );
   }
   out.push('');
+  if (steal)
+    out.push(
+      `"CPU stolen" is the time the hypervisor gave ${pinned ? "the broker's CPU and the generator's" : 'the CPUs'} to something else during the row (the steal column of /proc/stat, which the guest cannot avoid): on a shared virtual machine it comes in stalls of milliseconds to tens of milliseconds, and every record in flight during one waits it out, so a row with more stolen time than its p99 share (1% of ${(Number(r.plan.latencyMs) / 1000).toFixed(0)} s is ${formatMs(Number(r.plan.latencyMs) / 100)} ms) can have its tail set by the host rather than by the broker.`,
+      '',
+    );
   const rowSeconds = (Number(r.plan.latencyWarmupMs) + Number(r.plan.latencyMs)) / 1000;
   if (go && rowSeconds > 0)
     out.push(

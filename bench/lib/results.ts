@@ -30,6 +30,8 @@ export interface Results {
   /** The sizes this run used (durations in ms, byte counts). */
   plan: Record<string, unknown>;
   machine: Machine;
+  /** Each CPU's time lost to the hypervisor over the whole run (machine.ts stealMsByCpu), by CPU. */
+  stolenMsByCpu?: number[];
   notes: string[];
   limits?: {
     ddBytesPerSec?: number;
@@ -173,5 +175,7 @@ export interface LatencyResults {
     ackP50Ms?: number;
     ackP99Ms?: number;
     generatorCpuSeconds?: number;
+    /** Each CPU's time lost to the hypervisor during the row (machine.ts stealMsByCpu), by CPU. */
+    stolenMsByCpu?: number[];
   }[];
 }
