@@ -435,9 +435,10 @@ function renderLatency(out: string[], r: Results, lat: LatencyResults, diskNote:
   const stolen = (x: LatencyResults['rows'][number]): string => {
     const s = x.stolenMsByCpu;
     if (!s) return 'n/a';
+    // Whole ticks of the kernel's clock (10 ms), so whole milliseconds.
     return pinned
-      ? `${formatMs(s[1] ?? 0)} / ${formatMs(s[0] ?? 0)}`
-      : formatMs(s.reduce((a, b) => a + b, 0));
+      ? `${formatInt(s[1] ?? 0)} / ${formatInt(s[0] ?? 0)}`
+      : formatInt(s.reduce((a, b) => a + b, 0));
   };
   const steal = go && lat.rows.some((x) => x.stolenMsByCpu);
   out.push(`## End-to-end latency${lat.rpc ? `, ${lat.rpc}` : ''}`, '');
