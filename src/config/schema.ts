@@ -200,7 +200,7 @@ export const SCHEMA: readonly KeySpec[] = [
     key: 'storage.fsync_interval',
     kind: { type: 'duration', minMs: 1, maxMs: 86_400_000 },
     default: '1s',
-    doc: 'Flush period of the interval policy.',
+    doc: 'Flush period of the interval policy; under every policy, how often a log whose write failed retries the disk.',
   },
   {
     key: 'storage.default_partitions',

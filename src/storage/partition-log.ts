@@ -207,6 +207,8 @@ export class PartitionLog {
   #readersWaiting = 0;
   #finalizing: Promise<void> | null = null;
   #fsyncTimer: NodeJS.Timeout | null = null;
+  /** Under fsync always or never, the retry of a failed log's repair (#scheduleRepair). */
+  #repairTimer: NodeJS.Timeout | null = null;
   #unsynced = false;
   #waiters = new Set<() => void>();
   #onCorruption: ((event: CorruptionEvent) => void) | undefined;
@@ -1062,10 +1064,34 @@ export class PartitionLog {
           });
     this.logger.error(
       { dir: this.dir, err: failure.message },
-      'log write failed; reads go on, and the next append (or fsync interval) retries the disk',
+      'log write failed; reads go on, and the next append or the fsync interval retries the disk',
     );
     this.#failure = failure;
+    this.#scheduleRepair();
     return failure;
+  }
+
+  /**
+   * Under fsync interval the timer repairs a failed log (#periodicFlush). Under always and never no
+   * timer visits the log, so an idle partition whose write failed (or whose closed segment's background
+   * finish failed) would report the failure, in its gauge and its next append's latency, until another
+   * append came: the repair is retried here every fsyncIntervalMs until it holds or the log closes.
+   */
+  #scheduleRepair(): void {
+    if (this.#fsyncTimer || this.#repairTimer || this.#closed || this.#closing) return;
+    this.#repairTimer = setTimeout(() => {
+      this.#repairTimer = null;
+      if (this.#closed || this.#closing || !this.#failure) return;
+      void this.#writeLock
+        .run(async () => {
+          if (!this.#closed) await this.#repairLocked();
+        })
+        .catch(() => {})
+        .finally(() => {
+          if (this.#failure) this.#scheduleRepair();
+        });
+    }, this.config.fsyncIntervalMs);
+    this.#repairTimer.unref();
   }
 
   /**
@@ -1874,6 +1900,7 @@ export class PartitionLog {
     if (this.#closed || this.#closing) return;
     this.#closing = true;
     if (this.#fsyncTimer) clearInterval(this.#fsyncTimer);
+    if (this.#repairTimer) clearTimeout(this.#repairTimer);
     this.#wakeReaders();
     // Appends queued before close still get written: the writer loop runs until its queue is empty.
     while (this.#writing) await new Promise((r) => setImmediate(r));

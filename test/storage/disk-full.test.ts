@@ -169,25 +169,27 @@ test('a failed append is answered with an error that says nothing was stored', a
   assert.equal(log.storageFailure, null);
 });
 
-test('an idle log whose write failed repairs itself on its fsync interval once space returns', async (t) => {
-  const disk = await smallDisk(t, 1024 * 1024);
-  const log = await PartitionLog.open({
-    dir: path.join(disk, 'p'),
-    config: { segmentBytes: 64 * 1024, fsync: 'interval', fsyncIntervalMs: 20 },
+for (const fsync of ['interval', 'always', 'never'] as const)
+  test(`an idle log whose write failed repairs itself once space returns (fsync ${fsync})`, async (t) => {
+    const disk = await smallDisk(t, 1024 * 1024);
+    // Under interval the flush timer repairs it; under always and never a retry every fsyncIntervalMs.
+    const log = await PartitionLog.open({
+      dir: path.join(disk, 'p'),
+      config: { segmentBytes: 64 * 1024, fsync, fsyncIntervalMs: 20 },
+    });
+    t.after(() => log.close());
+    await log.append(makeBatch('ok', 3));
+    const filler = await fillDisk(disk);
+    for (let i = 0; i < 50 && !log.storageFailure; i++)
+      await log.append(makeBatch(`x${i}`, 10, { valueBytes: 1000 })).catch(() => {});
+    assert.ok(log.storageFailure, 'the disk filled up and the log reports it');
+    await filler.release();
+    // No append: the timer's repair alone clears the failure.
+    const deadline = Date.now() + 10_000;
+    while (log.storageFailure && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(log.storageFailure, null, 'the log repaired itself');
+    assert.equal((await log.append(makeBatch('back', 1))).baseOffset, log.logEndOffset - 1);
   });
-  t.after(() => log.close());
-  await log.append(makeBatch('ok', 3));
-  const filler = await fillDisk(disk);
-  for (let i = 0; i < 50 && !log.storageFailure; i++)
-    await log.append(makeBatch(`x${i}`, 10, { valueBytes: 1000 })).catch(() => {});
-  assert.ok(log.storageFailure, 'the disk filled up and the log reports it');
-  await filler.release();
-  // No append: the interval's repair alone clears the failure.
-  const deadline = Date.now() + 10_000;
-  while (log.storageFailure && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-  assert.equal(log.storageFailure, null, 'the log repaired itself');
-  assert.equal((await log.append(makeBatch('back', 1))).baseOffset, log.logEndOffset - 1);
-});
 
 test('deleting a topic works on a disk with no byte free, and frees its space', async (t) => {
   const disk = await smallDisk(t, 8 * 1024 * 1024);
