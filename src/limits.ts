@@ -139,9 +139,8 @@ export const bytesPerWriteMax = 8 * 1024 * 1024;
  * cache) rather than on libuv's thread pool. Below it the hop to the pool and back costs more than the
  * copy (35-55 µs a write on the pool against 6-27 µs on the event loop for 4-64 KiB on the development
  * machine, `npm run bench:storage`); it bounds how long one round holds the event loop while the disk
- * keeps up. Larger rounds (a 1 KiB
- * producer's batches of 1000) go to the pool, where the copy overlaps the event loop's other work. Not
- * configurable.
+ * keeps up. Larger rounds (a 1 KiB producer's batches of 1000) go to the pool, where the copy overlaps
+ * the event loop's other work. Not configurable.
  * @default 65536 (64 KiB)
  */
 export const writeInlineBytesMax = 64 * 1024;
