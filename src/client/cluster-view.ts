@@ -63,6 +63,8 @@ export class ClusterView {
         'grpc.max_send_message_length': messageBytesMax,
         // HTTP/2's 64 KiB would make each large consume answer wait on round trips.
         'grpc-node.flow_control_window': clientFlowControlWindowBytes,
+        // Per-call channelz bookkeeping that only a channelz service would read (as on the server).
+        'grpc.enable_channelz': 0,
       });
       this.#channels.set(address, c);
     }

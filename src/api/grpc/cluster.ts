@@ -75,6 +75,8 @@ export class GrpcForwarder implements Forwarder {
         // session, so the channel retries at least every second rather than backing off to minutes.
         'grpc.initial_reconnect_backoff_ms': 100,
         'grpc.max_reconnect_backoff_ms': 1000,
+        // Per-call channelz bookkeeping that only a channelz service would read (src/api/grpc/server.ts).
+        'grpc.enable_channelz': 0,
       }) as unknown as UnaryClient;
       this.#clients.set(address, c);
     }

@@ -66,6 +66,12 @@ export class GrpcServer {
     this.server = new grpc.Server({
       'grpc.max_receive_message_length': grpcRequestBytesMax,
       'grpc.max_send_message_length': grpcResponseBytesMax,
+      // grpc-js's channelz bookkeeping (call counters, a tracker object with four closures and a
+      // Date.now() per message, for every call) feeds only a channelz service, which this server does
+      // not offer. Without it, at 1,725 ProduceBatch calls a second with a Subscribe tailing (broker
+      // pinned, 8 s, three runs each): 749-764 against 774-798 CPU ticks, and about 0.7 KB less
+      // allocated a call (V8's sampling heap profiler).
+      'grpc.enable_channelz': 0,
     });
     this.server.addService(
       withRequestBounds(brokerServiceDefinition()),
