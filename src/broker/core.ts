@@ -1324,9 +1324,15 @@ export class BrokerCore {
   ): Promise<{ baseOffset: number; lastOffset: number }> {
     const view = this.partition(topic, partition);
     const batches = validate ? await this.#validate(view, topic, input) : input;
-    await this.#checkTimestamps(topic, batches);
-    const header = batches.length >= F.records ? readBatchHeader(batches) : null;
-    if (!header || header.producerId < 0 || header.magic !== 2) {
+    // Most topics have no timestamp window: no walk, and no await, for them.
+    const bounds = timestampBounds(this.metadata.getTopic(topic)?.configs ?? {});
+    if (bounds) await this.#checkTimestamps(bounds, batches);
+    // The header is read whole only for an idempotent producer's batch.
+    const header =
+      batches.length >= F.records && batches[F.magic] === 2 && readInt64(batches, F.producerId) >= 0
+        ? readBatchHeader(batches)
+        : null;
+    if (!header) {
       const r = await view.append(batches, { verified: validate });
       this.#observer.produced(topic, r.lastOffset - r.baseOffset + 1, batches.length);
       return r;
@@ -1398,9 +1404,7 @@ export class BrokerCore {
    * or after.max.ms (or the older difference.max.ms standing for both) set on the topic, every record's
    * timestamp must lie within [now - before, now + after]. Records are decoded only for such topics.
    */
-  async #checkTimestamps(topic: string, batches: Buffer): Promise<void> {
-    const bounds = timestampBounds(this.metadata.getTopic(topic)?.configs ?? {});
-    if (!bounds) return;
+  async #checkTimestamps(bounds: { beforeMs: number; afterMs: number }, batches: Buffer): Promise<void> {
     const now = Date.now();
     const [low, high] = [now - bounds.beforeMs, now + bounds.afterMs];
     const spans: [number, number][] = [];
