@@ -1082,16 +1082,20 @@ export class PartitionLog {
     this.#repairTimer = setTimeout(() => {
       this.#repairTimer = null;
       if (this.#closed || this.#closing || !this.#failure) return;
-      void this.#writeLock
-        .run(async () => {
-          if (!this.#closed) await this.#repairLocked();
-        })
-        .catch(() => {})
-        .finally(() => {
-          if (this.#failure) this.#scheduleRepair();
-        });
+      void this.#repairInBackground().finally(() => {
+        if (this.#failure) this.#scheduleRepair();
+      });
     }, this.config.fsyncIntervalMs);
     this.#repairTimer.unref();
+  }
+
+  /** A timer's repair of a failed log, under the write lock; a failure stays for the next try. */
+  #repairInBackground(): Promise<void> {
+    return this.#writeLock
+      .run(async () => {
+        if (!this.#closed) await this.#repairLocked();
+      })
+      .catch(() => {});
   }
 
   /**
@@ -1276,11 +1280,7 @@ export class PartitionLog {
     if (this.#failure) {
       // A failed log repairs itself once the disk lets it rather than at the next append, which an idle
       // partition may not get: until then what it acknowledged is not synced.
-      await this.#writeLock
-        .run(async () => {
-          if (!this.#closed) await this.#repairLocked();
-        })
-        .catch(() => {});
+      await this.#repairInBackground();
       return;
     }
     if (!this.#unsynced) return;
