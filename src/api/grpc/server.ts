@@ -3,6 +3,8 @@
  * that generic gRPC tools work, and the wrapping every RPC shares (request bounds, readiness, error
  * mapping, latency). The RPCs themselves, which decode a request, call the core and encode the answer,
  * live one file per group: topics.ts, produce.ts, consume.ts, groups.ts and cluster-admin.ts.
+ * grpc-js listens and serves the streams and the other services; the Broker service's unary calls
+ * are served on the HTTP/2 streams directly (direct-unary.ts), through the same wrapping.
  */
 import * as grpc from '@grpc/grpc-js';
 import type { BrokerCore } from '../../broker/core.ts';
@@ -17,6 +19,7 @@ import {
 import { clusterHandlers } from './cluster.ts';
 import { clusterAdminRpcs } from './cluster-admin.ts';
 import { consumeRpcs, type SubscribeCall, subscribe } from './consume.ts';
+import { type DirectMethod, serveUnaryDirectly, type UnaryHandler } from './direct-unary.ts';
 import { toGrpcError } from './errors.ts';
 import { widenFlowControlWindow } from './flow-control.ts';
 import { groupRpcs } from './groups.ts';
@@ -51,6 +54,9 @@ export interface GrpcServerOptions {
 export class GrpcServer {
   readonly server: grpc.Server;
   readonly #opts: GrpcServerOptions;
+  /** The Broker service's unary methods by path, served by direct-unary.ts. */
+  readonly #direct = new Map<string, DirectMethod>();
+  #directServed = false;
   /** Open Subscribe streams and the abort that stops their long polls. */
   #streams = new Map<grpc.ServerWritableStream<unknown, unknown>, AbortController>();
   /** Open ProduceStream calls, which close() ends once the requests they read are answered. */
@@ -73,10 +79,16 @@ export class GrpcServer {
       // allocated a call (V8's sampling heap profiler).
       'grpc.enable_channelz': 0,
     });
-    this.server.addService(
-      withRequestBounds(brokerServiceDefinition()),
-      this.#handlers() as unknown as grpc.UntypedServiceImplementation,
-    );
+    const definition = withRequestBounds(brokerServiceDefinition());
+    const handlers = this.#handlers();
+    this.server.addService(definition, handlers as unknown as grpc.UntypedServiceImplementation);
+    for (const [name, m] of Object.entries(definition))
+      if (!m.requestStream && !m.responseStream)
+        this.#direct.set(m.path, {
+          deserialize: m.requestDeserialize,
+          serialize: m.responseSerialize as (value: unknown) => Buffer,
+          handler: handlers[name] as UnaryHandler,
+        });
     this.server.addService(healthServiceDefinition(), this.#healthHandlers());
     this.server.addService(
       clusterServiceDefinition(),
@@ -92,6 +104,15 @@ export class GrpcServer {
         grpc.ServerCredentials.createInsecure(),
         (err, bound) => {
           if (err) return reject(err);
+          this.#directServed = serveUnaryDirectly(this.server, this.#direct, {
+            receiveBytesMax: grpcRequestBytesMax,
+            sendBytesMax: grpcResponseBytesMax,
+          });
+          if (!this.#directServed)
+            this.#opts.logger.warn(
+              {},
+              "grpc-js keeps its listeners elsewhere: the Broker service's unary calls go through grpc-js",
+            );
           if (!widenFlowControlWindow(this.server, grpcFlowControlWindowBytes))
             this.#opts.logger.warn(
               {},
@@ -101,6 +122,11 @@ export class GrpcServer {
         },
       );
     });
+  }
+
+  /** Whether listen() could hand the unary calls to direct-unary.ts (otherwise grpc-js serves them). */
+  get direct(): boolean {
+    return this.#directServed;
   }
 
   /** Tells health watchers the serving status changed. */
