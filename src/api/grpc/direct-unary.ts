@@ -139,10 +139,6 @@ export class DirectUnaryCall {
     return this;
   }
 
-  once(event: string, fn: () => void): this {
-    return this.on(event, fn);
-  }
-
   #startDeadline(value: string | string[]): void {
     const m = timeoutPattern.exec(String(value).trim());
     if (m === null) {
