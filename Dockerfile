@@ -120,4 +120,4 @@ STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.BROKER_METRICS_PORT || 9090) + '/health').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # The bundle of src/cli/broker.ts (scripts/bundle.ts): the same command, `stop` included.
-ENTRYPOINT ["node", "--max-semi-space-size=8", "--initial-heap-size=128", "--no-allocation-site-pretenuring", "dist/broker.mjs"]
+ENTRYPOINT ["node", "--max-semi-space-size=8", "--initial-heap-size=128", "--no-allocation-site-pretenuring", "--v8-pool-size=0", "dist/broker.mjs"]

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=8 --initial-heap-size=128 --no-allocation-site-pretenuring
+#!/usr/bin/env -S node --max-semi-space-size=8 --initial-heap-size=128 --no-allocation-site-pretenuring --v8-pool-size=0
 /**
  * `broker`: the entry point. Two settings of the process come first, before anything else is loaded.
  *

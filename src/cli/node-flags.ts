@@ -43,9 +43,25 @@
  * 8 s closed-loop burst, broker pinned, 15 s): p99 12.1 ms with 16 mark-compacts, against 2.8 and
  * 3.4 ms with none; closed-loop rate 0.98 against 1.09 million records/s; 1 KiB ProduceStream
  * 377,000-383,000 against 390,000-394,000 records/s.
+ *
+ * `--v8-pool-size=0`: V8's platform threads (parallel scavenging, concurrent marking and compilation)
+ * number as many as the CPUs the process may use, less the main thread's, and at least one, as libuv's
+ * uv_available_parallelism() counts them (the CPU affinity, and the cgroup's CPU quota since libuv
+ * 1.49: a container with `--cpus=2` or a Kubernetes limit of 2 gets one). Node's default is four
+ * whatever the CPUs, and when the broker has one or two CPUs, four helpers that wake on every
+ * scavenge take the main thread's CPU from under it: the event loop waits for them, runnable, for
+ * tens of milliseconds. Measured on the development machine (2 CPUs; Go generator pinned to CPU 0,
+ * ProduceBatch calls of 100 records of 100 B at 220,000 records/s, a Subscribe tailing, 8 s, runs
+ * alternating, three each): broker pinned to CPU 1, end-to-end p99 18, 91 and 45 ms against 171, 133
+ * and 143 ms with four helpers; broker unpinned, 13, 8 and 13 ms against 62, 19 and 24 ms, and a
+ * closed-loop rate of 505,000-555,000 against 417,000-511,000 records/s. Pinned, closed loop, the
+ * rates are the same within the noise: ProduceStream of 100 B 1.31-1.70 against 1.34-1.42 million
+ * records/s, of 1 KiB in batches of 1000 215,000-230,000 against 226,000-244,000, ProduceBatch
+ * 366,000-478,000 against 399,000-509,000.
  */
 export const brokerNodeFlags: readonly string[] = [
   '--max-semi-space-size=8',
   '--initial-heap-size=128',
   '--no-allocation-site-pretenuring',
+  '--v8-pool-size=0',
 ];

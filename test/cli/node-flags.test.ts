@@ -6,7 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { brokerNodeFlags } from '../../src/cli/node-flags.ts';
@@ -49,4 +50,11 @@ test('a broker the tests start runs with the flags', async (t) => {
   const argv = readFileSync(`/proc/${broker.proc.pid}/cmdline`, 'utf8').split('\0');
   const script = argv.findIndex((a) => a.endsWith('broker.ts'));
   assert.deepEqual(argv.slice(script - brokerNodeFlags.length, script), [...brokerNodeFlags]);
+  // --v8-pool-size=0: one V8 helper thread per CPU the broker may use (it inherits this process's
+  // affinity and cgroup), less the main thread's, at least one; Node's default is four.
+  const tasks = readdirSync(`/proc/${broker.proc.pid}/task`);
+  const helpers = tasks.filter(
+    (t) => readFileSync(`/proc/${broker.proc.pid}/task/${t}/comm`, 'utf8').trim() === 'V8Worker',
+  );
+  assert.equal(helpers.length, Math.max(1, availableParallelism() - 1));
 });
