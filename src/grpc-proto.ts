@@ -66,16 +66,18 @@ const BATCHES_FIELD = 'recordBatches';
 const framedBytesMin = 4096;
 
 /**
- * A response whose `record_batches` is copied once, by grpc-js, into the frame it sends (Subscribe),
- * or not at all (a ConsumeBatch answer, which direct-unary.ts writes as its `parts()`).
+ * A response whose `record_batches` is not copied: direct-calls.ts writes a ConsumeBatch answer or a
+ * Subscribe message as its `parts()`; grpc-js, when it serves them (a grpc-js without the listeners
+ * direct-calls.ts takes), copies it once, into the frame it sends.
  *
  * Encoded whole, a consume answer's batches were copied twice: by protobufjs into its output, then by
  * grpc-js into a buffer five bytes longer, for the gRPC message prefix (1.35 ms of CPU per MiB, where
  * one copy costs 0.6). The server's `serializeMessage` (grpc-js's server-interceptors.js) uses only
  * the `byteLength` and `copy(target, offset)` of what the serializer returns, so this object, which
  * has both, is written straight into that buffer. That is grpc-js's implementation, not its typed
- * API: a grpc-js that used anything else would fail every raw consume and Subscribe, which the tests
- * make. Only the server serializes responses, so a client never sees one.
+ * API: a grpc-js that used anything else would fail every raw consume and Subscribe it served, which
+ * the tests make (test/grpc/direct-calls.test.ts leaves calls to grpc-js). Only the server serializes
+ * responses, so a client never sees one.
  *
  * The other fields are encoded first, by protobufjs, and the batches last: `record_batches` has the
  * highest field number in both messages, so the bytes are exactly what protobufjs writes

@@ -4,23 +4,18 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { GrpcServer } from '../../src/api/grpc/server.ts';
 import { BrokerClient, type BrokerClientError } from '../../src/client/index.ts';
 import { startBroker } from '../../src/server.ts';
+import { grpcServerFor } from '../helpers/grpc-server.ts';
 
 test('UNAVAILABLE while not ready, then served', async (t) => {
   const broker = await startBroker();
   t.after(() => broker.close());
   let ready = false;
-  const server = new GrpcServer({
-    core: broker.core,
-    groups: broker.groups,
-    groupDefaults: { sessionTimeoutMs: 30_000, rebalanceTimeoutMs: 60_000, heartbeatIntervalMs: 3000 },
-    self: () => ({ id: 'n-1', nodeId: 1, address: 'x', kafkaPort: 0 }),
+  const server = grpcServerFor(broker, {
     clusterId: 'not-ready-test',
     isControllerLeader: () => ready,
     isReady: () => ready,
-    logger: broker.logger,
   });
   const port = await server.listen('127.0.0.1', 0);
   t.after(() => server.close());

@@ -9,10 +9,51 @@ import { RefusedRequest } from './request-bounds.ts';
 import { int, requireString, toWireRecord, type UnaryRpcs } from './rpc.ts';
 import type { GrpcServerOptions } from './server.ts';
 
-export type SubscribeCall = grpc.ServerWritableStream<
-  { topic?: string; partition?: number; offset?: number; maxBytes?: number; raw?: boolean },
-  unknown
->;
+export interface SubscribeRequest {
+  topic?: string;
+  partition?: number;
+  offset?: number;
+  maxBytes?: number;
+  raw?: boolean;
+}
+
+/**
+ * A Subscribe call as `subscribe` uses it: served directly (direct-calls.ts's
+ * DirectServerStreamCall) or, when grpc-js serves it, grpc-js's stream through `grpcJsSubscribeCall`.
+ */
+export interface SubscribeCall {
+  readonly request: SubscribeRequest;
+  readonly writableEnded: boolean;
+  /** False: wait for 'drain' before the next message. */
+  write(message: unknown): boolean;
+  once(event: 'drain', fn: () => void): unknown;
+  on(event: 'cancelled', fn: () => void): unknown;
+  /** Ends the call with status OK. */
+  end(): void;
+  /** Ends the call with an error status (a grpc-js service error's code, details and metadata). */
+  fail(err: Partial<grpc.StatusObject>): void;
+}
+
+/** grpc-js's server stream as a SubscribeCall. */
+export function grpcJsSubscribeCall(
+  call: grpc.ServerWritableStream<SubscribeRequest, unknown>,
+): SubscribeCall {
+  return {
+    get request() {
+      return call.request;
+    },
+    get writableEnded() {
+      return call.writableEnded;
+    },
+    write: (message) => call.write(message),
+    once: (event, fn) => call.once(event, fn),
+    on: (event, fn) => call.on(event, fn),
+    end: () => call.end(),
+    // grpc-js sends a server stream's status from its 'error' event; destroy() would tear the
+    // stream down without one, and the client would wait for a status that never comes.
+    fail: (err) => call.emit('error', Object.assign(new Error(err.details), err)),
+  };
+}
 
 const signalOf = (call: { on(event: 'cancelled', fn: () => void): unknown }) => {
   const ac = new AbortController();
@@ -126,8 +167,9 @@ export async function subscribe(
         };
         offset = r.nextOffset;
       }
-      // Respect flow control: wait for the client to drain before reading more.
-      if (!call.write(message))
+      // Respect flow control: wait for the client to drain before reading more. A write that ended
+      // the call (a message over the response bound) ends the loop instead.
+      if (!call.write(message) && !call.writableEnded)
         await new Promise<void>((resolve) => {
           const onDrain = () => {
             signal.removeEventListener('abort', onDrain);
@@ -144,15 +186,7 @@ export async function subscribe(
       if (e.code === 'BROKER_NOT_AVAILABLE' || e.code === 'LOG_CLOSED') {
         if (!call.writableEnded) call.end();
       } else {
-        // grpc-js sends a server stream's status from its 'error' event; destroy() would tear the
-        // stream down without one, and the client would wait for a status that never comes.
-        call.emit(
-          'error',
-          Object.assign(
-            new Error(e.message),
-            toGrpcError(err, (t) => core.metadata.getTopic(t) !== undefined, call.request.topic),
-          ),
-        );
+        call.fail(toGrpcError(err, (t) => core.metadata.getTopic(t) !== undefined, call.request.topic));
       }
     }
   }

@@ -3,8 +3,9 @@
  * that generic gRPC tools work, and the wrapping every RPC shares (request bounds, readiness, error
  * mapping, latency). The RPCs themselves, which decode a request, call the core and encode the answer,
  * live one file per group: topics.ts, produce.ts, consume.ts, groups.ts and cluster-admin.ts.
- * grpc-js listens and serves the streams and the other services; the Broker service's unary calls
- * are served on the HTTP/2 streams directly (direct-unary.ts), through the same wrapping.
+ * grpc-js listens and serves ProduceStream and the other services; the Broker service's unary calls
+ * and Subscribe are served on the HTTP/2 streams directly (direct-calls.ts), through the same
+ * wrapping.
  */
 import * as grpc from '@grpc/grpc-js';
 import type { BrokerCore } from '../../broker/core.ts';
@@ -18,8 +19,14 @@ import {
 } from '../../grpc-proto.ts';
 import { clusterHandlers } from './cluster.ts';
 import { clusterAdminRpcs } from './cluster-admin.ts';
-import { consumeRpcs, type SubscribeCall, subscribe } from './consume.ts';
-import { type DirectMethod, serveUnaryDirectly, type UnaryHandler } from './direct-unary.ts';
+import {
+  consumeRpcs,
+  grpcJsSubscribeCall,
+  type SubscribeCall,
+  type SubscribeRequest,
+  subscribe,
+} from './consume.ts';
+import { type DirectMethod, serveDirectly, type UnaryHandler } from './direct-calls.ts';
 import { toGrpcError } from './errors.ts';
 import { widenFlowControlWindow } from './flow-control.ts';
 import { groupRpcs } from './groups.ts';
@@ -44,6 +51,12 @@ export interface GrpcServerOptions {
   isReady: () => boolean;
   /** Observes each call's duration for the request latency histogram. */
   observeRequest?: (method: string, seconds: number, ok: boolean) => void;
+  /**
+   * Whether the Broker service's unary calls and Subscribe are served on the HTTP/2 streams directly
+   * (direct-calls.ts); false leaves every call to grpc-js, the path a grpc-js without the listeners
+   * direct-calls.ts takes falls back to. @default true
+   */
+  serveDirectly?: boolean;
   logger: {
     warn(obj: object, msg: string): void;
     error(obj: object, msg: string): void;
@@ -54,11 +67,11 @@ export interface GrpcServerOptions {
 export class GrpcServer {
   readonly server: grpc.Server;
   readonly #opts: GrpcServerOptions;
-  /** The Broker service's unary methods by path, served by direct-unary.ts. */
+  /** The Broker service's unary methods and Subscribe by path, served by direct-calls.ts. */
   readonly #direct = new Map<string, DirectMethod>();
   #directServed = false;
   /** Open Subscribe streams and the abort that stops their long polls. */
-  #streams = new Map<grpc.ServerWritableStream<unknown, unknown>, AbortController>();
+  #streams = new Map<SubscribeCall, AbortController>();
   /** Open ProduceStream calls, which close() ends once the requests they read are answered. */
   #produceStreams = new Set<ProduceStreamHandle>();
   #healthWatchers = new Set<{
@@ -82,13 +95,20 @@ export class GrpcServer {
     const definition = withRequestBounds(brokerServiceDefinition());
     const handlers = this.#handlers();
     this.server.addService(definition, handlers as unknown as grpc.UntypedServiceImplementation);
-    for (const [name, m] of Object.entries(definition))
+    for (const [name, m] of Object.entries(definition)) {
+      const codec = {
+        deserialize: m.requestDeserialize,
+        serialize: m.responseSerialize as (value: unknown) => Buffer,
+      };
       if (!m.requestStream && !m.responseStream)
+        this.#direct.set(m.path, { ...codec, kind: 'unary', handler: handlers[name] as UnaryHandler });
+      else if (name === 'Subscribe')
         this.#direct.set(m.path, {
-          deserialize: m.requestDeserialize,
-          serialize: m.responseSerialize as (value: unknown) => Buffer,
-          handler: handlers[name] as UnaryHandler,
+          ...codec,
+          kind: 'serverStream',
+          handler: (call) => void this.#subscribe(call as SubscribeCall),
         });
+    }
     this.server.addService(healthServiceDefinition(), this.#healthHandlers());
     this.server.addService(
       clusterServiceDefinition(),
@@ -104,15 +124,17 @@ export class GrpcServer {
         grpc.ServerCredentials.createInsecure(),
         (err, bound) => {
           if (err) return reject(err);
-          this.#directServed = serveUnaryDirectly(this.server, this.#direct, {
-            receiveBytesMax: grpcRequestBytesMax,
-            sendBytesMax: grpcResponseBytesMax,
-          });
-          if (!this.#directServed)
-            this.#opts.logger.warn(
-              {},
-              "grpc-js keeps its listeners elsewhere: the Broker service's unary calls go through grpc-js",
-            );
+          if (this.#opts.serveDirectly !== false) {
+            this.#directServed = serveDirectly(this.server, this.#direct, {
+              receiveBytesMax: grpcRequestBytesMax,
+              sendBytesMax: grpcResponseBytesMax,
+            });
+            if (!this.#directServed)
+              this.#opts.logger.warn(
+                {},
+                "grpc-js keeps its listeners elsewhere: the Broker service's unary calls and Subscribe go through grpc-js",
+              );
+          }
           if (!widenFlowControlWindow(this.server, grpcFlowControlWindowBytes))
             this.#opts.logger.warn(
               {},
@@ -124,7 +146,7 @@ export class GrpcServer {
     });
   }
 
-  /** Whether listen() could hand the unary calls to direct-unary.ts (otherwise grpc-js serves them). */
+  /** Whether listen() handed the unary calls and Subscribe to direct-calls.ts (otherwise grpc-js serves them). */
   get direct(): boolean {
     return this.#directServed;
   }
@@ -238,8 +260,8 @@ export class GrpcServer {
     };
     const handlers: Record<string, unknown> = {};
     for (const [method, fn] of Object.entries(rpcs)) handlers[method] = this.#unary(method, fn);
-    handlers.Subscribe = (call: SubscribeCall) => {
-      void this.#subscribe(call);
+    handlers.Subscribe = (call: grpc.ServerWritableStream<SubscribeRequest, unknown>) => {
+      void this.#subscribe(grpcJsSubscribeCall(call));
     };
     handlers.ProduceStream = (call: ProduceStreamCall) => {
       const handle = produceStream(opts, call, rpcs.ProduceBatch);
@@ -252,14 +274,13 @@ export class GrpcServer {
 
   /** A Subscribe stream (consume.ts), registered so that close() can end it. */
   async #subscribe(call: SubscribeCall) {
-    const stream = call as grpc.ServerWritableStream<unknown, unknown>;
     const ac = new AbortController();
-    this.#streams.set(stream, ac);
+    this.#streams.set(call, ac);
     call.on('cancelled', () => ac.abort());
     try {
       await subscribe(this.#opts, call, ac.signal);
     } finally {
-      this.#streams.delete(stream);
+      this.#streams.delete(call);
     }
   }
 }

@@ -1,8 +1,10 @@
 /**
- * The Broker service's unary calls served on Node's HTTP/2 streams directly (direct-unary.ts): what a
- * gRPC server owes a caller, checked from raw HTTP/2 requests (the framing, one message, compression,
- * grpc-timeout, cancellation, bounds, errors) and from grpc-js's client (compressed calls, errors with
- * their metadata). One real broker core and GrpcServer, real sockets.
+ * The Broker service's unary calls and Subscribe served on Node's HTTP/2 streams directly
+ * (direct-calls.ts): what a gRPC server owes a caller, checked from raw HTTP/2 requests (the framing,
+ * one message, compression, grpc-timeout, cancellation, bounds, errors, a stream's flow control and
+ * trailers) and from grpc-js's client (compressed calls, errors with their metadata); and the same
+ * calls left to grpc-js, the path a grpc-js without the listeners falls back to. One real broker
+ * core and GrpcServer, real sockets.
  */
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
@@ -10,10 +12,11 @@ import { after, before, test } from 'node:test';
 import zlib from 'node:zlib';
 import * as grpc from '@grpc/grpc-js';
 import { grpcRequestBytesMax } from '../../src/api/grpc/limits.ts';
-import { GrpcServer } from '../../src/api/grpc/server.ts';
+import type { GrpcServer } from '../../src/api/grpc/server.ts';
 import { BrokerClient } from '../../src/client/index.ts';
 import { brokerServiceDefinition } from '../../src/grpc-proto.ts';
 import { type RunningBroker, startBroker } from '../../src/server.ts';
+import { grpcServerFor } from '../helpers/grpc-server.ts';
 
 const definition = brokerServiceDefinition();
 const encode = (method: string, req: object) =>
@@ -45,22 +48,17 @@ const finished: { method: string; ok: boolean }[] = [];
 
 before(async () => {
   broker = await startBroker();
-  server = new GrpcServer({
-    core: broker.core,
-    groups: broker.groups,
-    groupDefaults: { sessionTimeoutMs: 30_000, rebalanceTimeoutMs: 60_000, heartbeatIntervalMs: 3000 },
-    self: () => ({ id: 'n-1', nodeId: 1, address: 'x', kafkaPort: 0 }),
-    clusterId: 'direct-unary-test',
-    isControllerLeader: () => true,
-    isReady: () => true,
+  server = grpcServerFor(broker, {
+    clusterId: 'direct-calls-test',
     observeRequest: (method, _seconds, ok) => finished.push({ method, ok }),
-    logger: broker.logger,
   });
   port = await server.listen('127.0.0.1', 0);
   session = http2.connect(`http://127.0.0.1:${port}`);
   const client = await BrokerClient.connect(`127.0.0.1:${port}`, { retries: 0 });
   await client.createTopic('d', { partitions: 1 });
   await client.createTopic('empty', { partitions: 1 });
+  await client.createTopic('stream-a', { partitions: 1 });
+  await client.createTopic('stream-b', { partitions: 1 });
   client.close();
 });
 
@@ -173,7 +171,7 @@ test('a unary call with no message, two messages, or bytes that are not the mess
   assert.equal(ok.status, 0);
   assert.deepEqual(
     (messageOf('ListTopics', ok).topics as { name: string }[]).map((t) => t.name),
-    ['d', 'empty'],
+    ['d', 'empty', 'stream-a', 'stream-b'],
   );
 });
 
@@ -282,6 +280,176 @@ test('errors are trailers-only answers with the broker error code; other content
   assert.match(named.message, /ü 100%/);
   const json = await raw('ListTopics', Buffer.from('{}'), { 'content-type': 'application/json' }).answer;
   assert.equal(json.headers[':status'], 415);
+});
+
+/** The messages of a server stream's DATA, each decoded; `rest` is an incomplete last frame. */
+function messagesOf(method: string, data: Buffer): { messages: Record<string, unknown>[]; rest: Buffer } {
+  const messages: Record<string, unknown>[] = [];
+  let at = 0;
+  while (at + 5 <= data.length) {
+    assert.equal(data[at], 0, 'not compressed');
+    const length = data.readUInt32BE(at + 1);
+    if (at + 5 + length > data.length) break;
+    messages.push(decode(method, data.subarray(at + 5, at + 5 + length)));
+    at += 5 + length;
+  }
+  return { messages, rest: data.subarray(at) };
+}
+
+const produce = (topic: string, value: Buffer) =>
+  raw('ProduceBatch', frame(encode('ProduceBatch', { topic, partition: 0, records: [{ value }] }))).answer;
+
+test('Subscribe is served directly: messages carry the stored batches; a deadline ends it with trailers after them', async () => {
+  for (const value of [Buffer.from('a'), Buffer.alloc(50_000, 'x'), Buffer.from('b')])
+    assert.equal((await produce('stream-a', value)).status, 0);
+  // What the log holds, as one raw ConsumeBatch answer.
+  const stored = messageOf(
+    'ConsumeBatch',
+    await raw('ConsumeBatch', frame(encode('ConsumeBatch', { topic: 'stream-a', partition: 0, raw: true })))
+      .answer,
+  ).recordBatches as Buffer;
+  const a = await raw(
+    'Subscribe',
+    frame(encode('Subscribe', { topic: 'stream-a', partition: 0, offset: 0, raw: true })),
+    { 'grpc-timeout': '700m' },
+  ).answer;
+  assert.equal(a.headers[':status'], 200);
+  assert.equal(a.headers['grpc-status'], undefined, 'headers, messages, then trailers');
+  assert.equal(a.status, grpc.status.DEADLINE_EXCEEDED);
+  const { messages, rest } = messagesOf('Subscribe', a.data);
+  assert.equal(rest.length, 0);
+  assert.ok(messages.length >= 1);
+  assert.equal(messages.at(-1)?.nextOffset, 3);
+  assert.deepEqual(Buffer.concat(messages.map((m) => m.recordBatches as Buffer)), stored);
+
+  // Decoded records, through grpc-js's client.
+  const client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  const call = client.makeServerStreamRequest(
+    '/tsbroker.v1.Broker/Subscribe',
+    (r: object) => encode('Subscribe', r),
+    (b: Buffer) => decode('Subscribe', b),
+    { topic: 'stream-a', partition: 0, offset: 2 },
+  );
+  const [first] = (await new Promise((resolve) => call.once('data', (m) => resolve([m])))) as [
+    { records: { offset: number; value: Buffer }[] },
+  ];
+  assert.deepEqual(
+    first.records.map((r) => [r.offset, r.value.toString()]),
+    [[2, 'b']],
+  );
+  const status = new Promise<grpc.StatusObject>((resolve) => call.on('status', resolve));
+  call.on('error', () => {});
+  call.cancel();
+  assert.equal((await status).code, grpc.status.CANCELLED);
+  client.close();
+});
+
+test('a Subscribe that fails before its first message is a trailers-only answer with the broker error code', async () => {
+  const unknown = await raw(
+    'Subscribe',
+    frame(encode('Subscribe', { topic: 'no-such-topic', partition: 0, raw: true })),
+  ).answer;
+  assert.equal(unknown.status, grpc.status.NOT_FOUND);
+  assert.equal(unknown.headers['broker-error-code'], 'UNKNOWN_TOPIC_OR_PARTITION');
+  assert.equal(unknown.data.length, 0);
+  const bad = await raw('Subscribe', frame(encode('Subscribe', { topic: 'stream-a', offset: -1 }))).answer;
+  assert.equal(bad.status, grpc.status.INVALID_ARGUMENT);
+  assert.match(bad.message, /offset must be between/);
+  const none = await raw('Subscribe', null).answer;
+  assert.equal(none.status, grpc.status.UNIMPLEMENTED);
+});
+
+test('a Subscribe whose caller stops reading waits for its window, then delivers every batch in order', async () => {
+  const batches = 30;
+  for (let i = 0; i < batches; i++)
+    assert.equal((await produce('stream-b', Buffer.alloc(100_000, i))).status, 0);
+  const total = batches * 100_000;
+  const { stream, answer } = raw(
+    'Subscribe',
+    frame(encode('Subscribe', { topic: 'stream-b', partition: 0, offset: 0, raw: true, maxBytes: 200_000 })),
+  );
+  stream.pause();
+  await new Promise((r) => setTimeout(r, 300));
+  // The caller's flow-control window holds the server back: far less than the partition is buffered.
+  assert.ok(stream.readableLength < total / 2, `${stream.readableLength} bytes buffered of ${total}`);
+  let data: Buffer = Buffer.alloc(0);
+  const values: number[] = [];
+  await new Promise<void>((resolve) => {
+    stream.on('data', (chunk: Buffer) => {
+      const { messages, rest } = messagesOf('Subscribe', Buffer.concat([data, chunk]));
+      data = rest;
+      for (const m of messages) {
+        const bytes = m.recordBatches as Buffer;
+        // Each record's value is 100,000 bytes of its index, and the record ends with it and its
+        // header count (0): the last batch's second-to-last byte is its index.
+        values.push(bytes[bytes.length - 2]);
+        if (m.nextOffset === batches) resolve();
+      }
+    });
+    stream.resume();
+  });
+  stream.close(http2.constants.NGHTTP2_CANCEL);
+  await answer;
+  assert.equal(values.length <= batches, true);
+  assert.deepEqual(
+    values,
+    [...new Set(values)].sort((x, y) => x - y),
+    'in order, none twice',
+  );
+  assert.equal(values.at(-1), batches - 1);
+});
+
+test("closing the server ends its open Subscribe streams with OK, after the call's messages", async () => {
+  const second = grpcServerFor(broker);
+  const secondPort = await second.listen('127.0.0.1', 0);
+  const other = http2.connect(`http://127.0.0.1:${secondPort}`);
+  const stream = other.request({
+    ':method': 'POST',
+    ':path': '/tsbroker.v1.Broker/Subscribe',
+    'content-type': 'application/grpc',
+    te: 'trailers',
+  });
+  const chunks: Buffer[] = [];
+  stream.on('data', (c: Buffer) => chunks.push(c));
+  const trailers = new Promise<http2.IncomingHttpHeaders>((resolve) => stream.on('trailers', resolve));
+  stream.end(frame(encode('Subscribe', { topic: 'stream-a', partition: 0, offset: 0, raw: true })));
+  await waitFor(() => chunks.length > 0);
+  await second.close();
+  assert.equal((await trailers)['grpc-status'], '0');
+  assert.equal(messagesOf('Subscribe', Buffer.concat(chunks)).messages.at(-1)?.nextOffset, 3);
+  other.close();
+});
+
+test('with serveDirectly false, grpc-js serves the unary calls and Subscribe, errors and all', async () => {
+  const fallback = grpcServerFor(broker, { serveDirectly: false });
+  const fallbackPort = await fallback.listen('127.0.0.1', 0);
+  assert.equal(fallback.direct, false);
+  const client = await BrokerClient.connect(`127.0.0.1:${fallbackPort}`, { retries: 0 });
+  try {
+    await client.produce('stream-a', { value: 'through grpc-js' }, { partition: 0 });
+    const seen: string[] = [];
+    // From the 50,000-byte record: a raw answer over 4 KiB, which grpc-js frames from FramedBatches.
+    for await (const m of client.subscribe('stream-a', { partition: 0, offset: 1 })) {
+      seen.push(String(m.value));
+      if (seen.length === 3) break;
+    }
+    assert.deepEqual(seen, ['x'.repeat(50_000), 'b', 'through grpc-js']);
+    // A failing Subscribe gets its status and the broker error code from grpc-js too.
+    const raw = new grpc.Client(`127.0.0.1:${fallbackPort}`, grpc.credentials.createInsecure());
+    const call = raw.makeServerStreamRequest(
+      '/tsbroker.v1.Broker/Subscribe',
+      (r: object) => encode('Subscribe', r),
+      (b: Buffer) => decode('Subscribe', b),
+      { topic: 'no-such-topic', partition: 0 },
+    );
+    const err = await new Promise<grpc.ServiceError>((resolve) => call.on('error', resolve));
+    raw.close();
+    assert.equal(err.code, grpc.status.NOT_FOUND);
+    assert.deepEqual(err.metadata.get('broker-error-code'), ['UNKNOWN_TOPIC_OR_PARTITION']);
+  } finally {
+    client.close();
+    await fallback.close();
+  }
 });
 
 async function waitFor(cond: () => boolean, ms = 10_000): Promise<void> {
