@@ -421,8 +421,6 @@ export class DirectUnaryCall extends DirectCall<UnaryHandler> {
  * the call with `end()` or `fail()`.
  */
 export class DirectServerStreamCall extends DirectCall<ServerStreamHandler> {
-  #responded = false;
-
   protected started(): void {
     this.handler(this);
   }
@@ -443,10 +441,7 @@ export class DirectServerStreamCall extends DirectCall<ServerStreamHandler> {
     const stream = this.stream;
     if (stream.destroyed || stream.closed) return false;
     try {
-      if (!this.#responded) {
-        this.#responded = true;
-        this.respondOk();
-      }
+      if (!stream.headersSent) this.respondOk();
       return this.writeMessage(message.parts, message.length, false);
     } catch {
       stream.destroy();

@@ -29,8 +29,8 @@ export const grpcRequestOverheadBytes = 64 * 1024;
  * batch any topic may be configured to store (`batchBytesMax`, the ceiling of `max.message.bytes`
  * and `storage.max_message_bytes`) plus the request's own overhead, because no request can need more.
  * Not configurable. When a message is larger, the server (direct-calls.ts for the Broker service's
- * unary calls and Subscribe, grpc-js for ProduceStream) answers RESOURCE_EXHAUSTED from the message's length prefix,
- * before it buffers or decodes it, and the connection stays open.
+ * unary calls and Subscribe, grpc-js for ProduceStream) answers RESOURCE_EXHAUSTED from the
+ * message's length prefix, before it buffers or decodes it, and the connection stays open.
  * @default 67174400 (64 MiB + 64 KiB)
  */
 export const grpcRequestBytesMax = batchBytesMax + grpcRequestOverheadBytes;
