@@ -28,7 +28,8 @@ import { describeMachine, stealMsByCpu } from './lib/machine.ts';
 import {
   type BrokerProcess,
   freePort,
-  minorGcSeconds,
+  gcDelta,
+  gcTotals,
   nodeBin,
   type ProcSample,
   pinCpus,
@@ -888,7 +889,7 @@ await section('latency', async () => {
           const topic = `lat-${tag}-${loadPercent}`;
           await admin.createTopic(topic, { partitions: 1 });
           const rate = (max * loadPercent) / 100;
-          const gcBefore = await minorGcSeconds(broker.metricsPort);
+          const gcBefore = await gcTotals(broker.metricsPort);
           const stealBefore = stealMsByCpu();
           const m = await measure(broker, () => goRun(topic, rate, plan.latencyMs));
           const stealAfter = stealMsByCpu();
@@ -910,7 +911,7 @@ await section('latency', async () => {
             ackP99Ms,
             generatorCpuSeconds: cpuSeconds,
             broker: m.broker,
-            minorGcSeconds: (await minorGcSeconds(broker.metricsPort)) - gcBefore,
+            gc: gcDelta(gcBefore, await gcTotals(broker.metricsPort)),
             stolenMsByCpu:
               stealBefore && stealAfter
                 ? stealAfter.map((ms, cpu) => ms - (stealBefore[cpu] ?? ms))
@@ -990,7 +991,7 @@ async function tsLatency(
         expectedRecords: Math.floor((plan.latencyMs * rate) / 1000 / batch) * batch - batch,
         graceMs: 10_000,
       };
-      const gcBefore = await minorGcSeconds(broker.metricsPort);
+      const gcBefore = await gcTotals(broker.metricsPort);
       const m = await measure(broker, async () => {
         // The consumer first, so that it is following the partition before the first record.
         const consumer = spawn(
@@ -1029,7 +1030,7 @@ async function tsLatency(
         sendLagP99Ms: m.value.producer.sendLagP99Ms,
         latency: m.value.latency,
         broker: m.broker,
-        minorGcSeconds: (await minorGcSeconds(broker.metricsPort)) - gcBefore,
+        gc: gcDelta(gcBefore, await gcTotals(broker.metricsPort)),
       });
       log(`latency ${loadPercent}%: p99 ${m.value.latency.p99Ms} ms`);
       await dropTopic(admin, topic);

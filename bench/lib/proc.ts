@@ -248,15 +248,44 @@ export function pinCpus(pid: number, cpus: string): boolean {
   return r.status === 0;
 }
 
-/** Seconds of young-generation (minor) GC the broker has spent, from its /metrics; NaN if unknown. */
-export async function minorGcSeconds(metricsPort: number): Promise<number> {
+/** The broker's garbage collection so far, from its /metrics (nodejs_gc_duration_seconds). */
+export interface GcTotals {
+  /** Seconds of young-generation collections (scavenges). */
+  minorSeconds: number;
+  /** Full collections (mark-compacts): how many, and their pauses' sum. */
+  majorCount: number;
+  majorSeconds: number;
+}
+
+/** The broker's GC totals; NaN for what its /metrics does not say. */
+export async function gcTotals(metricsPort: number): Promise<GcTotals> {
+  let text: string;
   try {
-    const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-    const m = /^nodejs_gc_duration_seconds_sum\{[^}]*kind="minor"[^}]*\} (\S+)$/m.exec(text);
-    if (m) return Number(m[1]);
-    // The histogram's series appear with the first collection of their kind.
-    return text.includes('# TYPE nodejs_gc_duration_seconds histogram') ? 0 : Number.NaN;
+    text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
   } catch {
-    return Number.NaN;
+    return { minorSeconds: Number.NaN, majorCount: Number.NaN, majorSeconds: Number.NaN };
   }
+  // The histogram's series appear with the first collection of their kind.
+  const known = text.includes('# TYPE nodejs_gc_duration_seconds histogram');
+  const series = (suffix: 'sum' | 'count', kind: string): number => {
+    const m = new RegExp(
+      `^nodejs_gc_duration_seconds_${suffix}\\{[^}]*kind="${kind}"[^}]*\\} (\\S+)$`,
+      'm',
+    ).exec(text);
+    return m ? Number(m[1]) : known ? 0 : Number.NaN;
+  };
+  return {
+    minorSeconds: series('sum', 'minor'),
+    majorCount: series('count', 'major'),
+    majorSeconds: series('sum', 'major'),
+  };
+}
+
+/** What the broker collected between two readings. */
+export function gcDelta(before: GcTotals, after: GcTotals): GcTotals {
+  return {
+    minorSeconds: after.minorSeconds - before.minorSeconds,
+    majorCount: after.majorCount - before.majorCount,
+    majorSeconds: after.majorSeconds - before.majorSeconds,
+  };
 }

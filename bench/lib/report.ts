@@ -5,6 +5,7 @@
  * limits measured in the same run; nothing is asserted.
  */
 import { brokerNodeFlags } from '../../src/cli/node-flags.ts';
+import type { GcTotals } from './proc.ts';
 import type { LatencyResults, ProduceRow, Results } from './results.ts';
 import { formatInt, formatMs, formatRatio, mib, ratio } from './stats.ts';
 import { barChartSvg } from './svg.ts';
@@ -90,6 +91,19 @@ export function renderCharts(r: Results): Record<string, string> {
 function cost(b: { cpuSeconds: number; peakRssBytes: number } | undefined): string {
   if (!b) return 'n/a | n/a';
   return `${Number.isFinite(b.cpuSeconds) ? b.cpuSeconds.toFixed(1) : 'n/a'} | ${mib(b.peakRssBytes)}`;
+}
+
+/** A latency row's GC cells: young-generation time, and the full collections with their pauses' sum. */
+function gcCells(gc: GcTotals | undefined): { minor: string; major: string } {
+  const known = (n: number | undefined): n is number => n !== undefined && !Number.isNaN(n);
+  return {
+    minor: known(gc?.minorSeconds) ? formatMs(gc.minorSeconds * 1000) : 'n/a',
+    major: !known(gc?.majorCount)
+      ? 'n/a'
+      : gc.majorCount === 0
+        ? '0'
+        : `${formatInt(gc.majorCount)} (${formatMs(gc.majorSeconds * 1000)})`,
+  };
 }
 
 function verdict(met: boolean | null): string {
@@ -451,27 +465,29 @@ function renderLatency(out: string[], r: Results, lat: LatencyResults, diskNote:
   const stealHead = steal ? (pinned ? ' CPU stolen ms (broker / generator) |' : ' CPU stolen ms |') : '';
   out.push(
     go
-      ? `| load | offered records/s | records measured | p50 ms | p99 ms | p99.9 ms | max ms | ack p50 ms | ack p99 ms | send lag p99 ms | generator CPU s | broker minor GC ms | broker CPU s | broker peak RSS MiB |${stealHead}`
-      : '| load | offered records/s | records measured | p50 ms | p99 ms | p99.9 ms | max ms | send lag p99 ms | broker minor GC ms | broker CPU s | broker peak RSS MiB |',
+      ? `| load | offered records/s | records measured | p50 ms | p99 ms | p99.9 ms | max ms | ack p50 ms | ack p99 ms | send lag p99 ms | generator CPU s | broker minor GC ms | broker full GCs (ms) | broker CPU s | broker peak RSS MiB |${stealHead}`
+      : '| load | offered records/s | records measured | p50 ms | p99 ms | p99.9 ms | max ms | send lag p99 ms | broker minor GC ms | broker full GCs (ms) | broker CPU s | broker peak RSS MiB |',
     go
-      ? `|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|${steal ? '---:|' : ''}`
-      : '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+      ? `|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|${steal ? '---:|' : ''}`
+      : '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   );
   for (const x of lat.rows) {
-    const gc =
-      x.minorGcSeconds === undefined || Number.isNaN(x.minorGcSeconds)
-        ? 'n/a'
-        : formatMs(x.minorGcSeconds * 1000);
+    const gc = gcCells(x.gc);
     const ack = go ? ` ${formatMs(x.ackP50Ms ?? null)} | ${formatMs(x.ackP99Ms ?? null)} |` : '';
     const genCpu = go ? ` ${x.generatorCpuSeconds?.toFixed(1) ?? 'n/a'} |` : '';
     out.push(
-      `| ${x.loadPercent}% | ${formatInt(x.offeredRecordsPerSec)} | ${formatInt(x.latency.count)} | ${formatMs(x.latency.p50Ms)} | ${formatMs(x.latency.p99Ms)} | ${formatMs(x.latency.p999Ms)} | ${formatMs(x.latency.maxMs)} |${ack} ${formatMs(x.sendLagP99Ms)} |${genCpu} ${gc} | ${cost(x.broker)} |${steal ? ` ${stolen(x)} |` : ''}`,
+      `| ${x.loadPercent}% | ${formatInt(x.offeredRecordsPerSec)} | ${formatInt(x.latency.count)} | ${formatMs(x.latency.p50Ms)} | ${formatMs(x.latency.p99Ms)} | ${formatMs(x.latency.p999Ms)} | ${formatMs(x.latency.maxMs)} |${ack} ${formatMs(x.sendLagP99Ms)} |${genCpu} ${gc.minor} | ${gc.major} | ${cost(x.broker)} |${steal ? ` ${stolen(x)} |` : ''}`,
     );
   }
   out.push('');
   if (steal)
     out.push(
       `"CPU stolen" is the time the hypervisor gave ${pinned ? "the broker's CPU and the generator's" : 'the CPUs'} to something else during the row (the steal column of /proc/stat, which the guest cannot avoid): on a shared virtual machine it comes in stalls of milliseconds to tens of milliseconds, and every record in flight during one waits it out, so a row with more stolen time than its p99 share (1% of ${(Number(r.plan.latencyMs) / 1000).toFixed(0)} s is ${formatMs(Number(r.plan.latencyMs) / 100)} ms) can have its tail set by the host rather than by the broker.`,
+      '',
+    );
+  if (lat.rows.some((x) => (x.gc?.majorCount ?? 0) > 0))
+    out.push(
+      '"broker full GCs" counts the mark-compacts during the row and gives the sum of their pauses: each stops the event loop for the whole of its pause, so every record in flight waits it out, and at a high utilization the queue it leaves drains slowly.',
       '',
     );
   const rowSeconds = (Number(r.plan.latencyWarmupMs) + Number(r.plan.latencyMs)) / 1000;

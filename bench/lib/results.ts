@@ -1,5 +1,6 @@
 /** The shape of bench/results/<run>/results.json (issue 7). */
 import type { Machine } from './machine.ts';
+import type { GcTotals } from './proc.ts';
 import type { LatencySummary } from './stats.ts';
 
 /** What a scenario cost the broker process: CPU seconds over the scenario, peak RSS within it. */
@@ -169,8 +170,8 @@ export interface LatencyResults {
     sendLagP99Ms: number;
     latency: LatencySummary;
     broker: BrokerCost;
-    /** The broker's young-generation GC time during the row (its nodejs_gc_duration_seconds). */
-    minorGcSeconds?: number;
+    /** The broker's collections during the row (its nodejs_gc_duration_seconds). */
+    gc?: GcTotals;
     /** From each call's send to its acknowledgement (the Go generator measures it). */
     ackP50Ms?: number;
     ackP99Ms?: number;
