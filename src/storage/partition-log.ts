@@ -25,6 +25,7 @@ import {
   appendsPerWriteMax,
   bytesPerWriteMax,
   corruptSitesMax,
+  followTailBytesMax,
   readBytesMax,
   scanChunkBytes,
   segmentRelativeOffsetMax,
@@ -196,10 +197,11 @@ export class PartitionLog {
    */
   #unfinalized: Segment | null = null;
   /**
-   * The batches of the last write round, kept while readers wait at the log end so that they are
-   * answered from memory rather than by reading back what was just written (#keepTail). Dropped at the
-   * next round, once a reader waits past them, at any change to the log other than an append, and at
-   * close; all logs together keep at most `tailBytesMax`.
+   * The batches of the last write rounds, kept while readers wait at the log end so that they are
+   * answered from memory rather than by reading back what was just written (#keepTail). Dropped once a
+   * reader waits past them, when the rounds after the one a reader waited for pass
+   * `followTailBytesMax`, at any change to the log other than an append, and at close; all logs
+   * together keep at most `tailBytesMax`.
    */
   #tail: { end: number; bytes: number; batches: TailBatch[] } | null = null;
   static #tailBytes = 0;
@@ -940,10 +942,20 @@ export class PartitionLog {
     this.#wakeReaders();
   }
 
-  /** Keeps a round's batches for the readers waiting at the log end, if any and within the budget. */
+  /**
+   * Keeps a round's batches for the readers waiting at the log end, if any and within the budget; and
+   * adds them to the rounds already kept, up to `followTailBytesMax`, for a reader that took those and
+   * has not come back to wait yet.
+   */
   #keepTail(written: TailBatch[]): void {
-    this.#dropTail();
-    if (this.#waiters.size + this.#readersWaiting === 0 || written.length === 0) return;
+    if (written.length === 0) return;
+    const waiting = this.#waiters.size + this.#readersWaiting > 0;
+    const tail = this.#tail;
+    const follows = tail !== null && tail.end === written[0].base && tail.bytes < followTailBytesMax;
+    if (!follows) {
+      this.#dropTail();
+      if (!waiting) return;
+    }
     let bytes = 0;
     for (const b of written) {
       // A batch may be a slice of a larger request (a Kafka Produce names many partitions): kept as it
@@ -952,9 +964,17 @@ export class PartitionLog {
       if (whole > 2 * b.bytes.length && whole > 64 * 1024) b.bytes = Buffer.from(b.bytes);
       bytes += Math.max(b.bytes.length, b.bytes.buffer.byteLength);
     }
-    if (PartitionLog.#tailBytes + bytes > tailBytesMax) return;
+    if (PartitionLog.#tailBytes + bytes > tailBytesMax) {
+      this.#dropTail();
+      return;
+    }
     PartitionLog.#tailBytes += bytes;
-    this.#tail = { end: written[written.length - 1].last + 1, bytes, batches: written };
+    const end = written[written.length - 1].last + 1;
+    if (follows && tail !== null) {
+      tail.batches.push(...written);
+      tail.bytes += bytes;
+      tail.end = end;
+    } else this.#tail = { end, bytes, batches: written };
   }
 
   #dropTail(): void {

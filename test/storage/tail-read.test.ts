@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { truncate } from 'node:fs/promises';
 import { test } from 'node:test';
+import { followTailBytesMax } from '../../src/limits.ts';
 import { PartitionLog } from '../../src/storage/partition-log.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { makeBatch, recordsOf } from './helpers.ts';
@@ -65,6 +66,42 @@ test('the kept round goes once a reader waits past it, and at truncation', async
   const waiting = log.waitForData(5, 1);
   await waiting;
   assert.deepEqual((await log.read(2, 1 << 20)).bytes, kept);
+});
+
+test('a reader that took the kept round and has not waited again gets the next rounds from memory', async (t) => {
+  const dir = await tempDir(t);
+  const log = await PartitionLog.open({ dir, config });
+  t.after(() => log.close());
+  const first = makeBatch('first', 2);
+  await appendWhileWaiting(log, [first]);
+  // The reader takes the round, and is still answering it when two more rounds land.
+  assert.deepEqual((await log.read(0, 1 << 20)).bytes, first);
+  const later = [makeBatch('second', 3), makeBatch('third', 1)];
+  for (const b of later) await log.append(b);
+  await truncate(`${dir}/00000000000000000000.log`, 0);
+  const r = await log.read(2, 1 << 20);
+  assert.deepEqual(r.bytes, Buffer.concat(later), 'answered from memory: the file is cut');
+  assert.equal(r.nextOffset, 6);
+  // Once it waits past them, they go.
+  await log.waitForData(6, 1);
+  await assert.rejects(log.read(2, 1 << 20));
+});
+
+test('the rounds kept after the one a reader waited for stop at followTailBytesMax', async (t) => {
+  const dir = await tempDir(t);
+  const log = await PartitionLog.open({ dir, config: { ...config, segmentBytes: 64 << 20 } });
+  t.after(() => log.close());
+  await appendWhileWaiting(log, [makeBatch('waited', 1)]);
+  // Nobody comes back: rounds of about 256 KiB, past the bound.
+  const round = () => makeBatch('big', 16, { valueBytes: 16 * 1024 });
+  const rounds = Math.ceil(followTailBytesMax / round().length) + 2;
+  for (let i = 0; i < rounds; i++) await log.append(round());
+  const end = log.logEndOffset;
+  await log.append(round());
+  await truncate(`${dir}/00000000000000000000.log`, 0);
+  // Dropped at the bound, and not kept again with no reader waiting: the last round is read from
+  // the (cut) file.
+  await assert.rejects(log.read(end, 1 << 20));
 });
 
 test('reads of a kept round that rolled stop at the segment end, as reads of the file do', async (t) => {
