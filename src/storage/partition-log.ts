@@ -137,6 +137,8 @@ interface TailBatch {
   last: number;
   segment: Segment;
   bytes: Buffer;
+  /** The memory it holds while kept (#keepTail): its buffer's, which may be a larger request's. */
+  held?: number;
 }
 
 interface PendingAppend {
@@ -198,10 +200,10 @@ export class PartitionLog {
   #unfinalized: Segment | null = null;
   /**
    * The batches of the last write rounds, kept while readers wait at the log end so that they are
-   * answered from memory rather than by reading back what was just written (#keepTail). Dropped once a
-   * reader waits past them, when the rounds after the one a reader waited for pass
-   * `followTailBytesMax`, at any change to the log other than an append, and at close; all logs
-   * together keep at most `tailBytesMax`.
+   * answered from memory rather than by reading back what was just written (#keepTail). A read from
+   * them drops the batches below it (#readTail). Dropped once a reader waits past them, when what they
+   * hold reaches `followTailBytesMax` and another round comes, at any change to the log other than an
+   * append, and at close; all logs together keep at most `tailBytesMax`.
    */
   #tail: { end: number; bytes: number; batches: TailBatch[] } | null = null;
   static #tailBytes = 0;
@@ -944,8 +946,8 @@ export class PartitionLog {
 
   /**
    * Keeps a round's batches for the readers waiting at the log end, if any and within the budget; and
-   * adds them to the rounds already kept, up to `followTailBytesMax`, for a reader that took those and
-   * has not come back to wait yet.
+   * adds them to the rounds already kept, while those hold less than `followTailBytesMax`, for a
+   * reader that took from them and has not come back to wait yet.
    */
   #keepTail(written: TailBatch[]): void {
     if (written.length === 0) return;
@@ -962,7 +964,8 @@ export class PartitionLog {
       // is, it would hold the whole request, so such a batch is copied; otherwise its buffer counts.
       const whole = b.bytes.buffer.byteLength;
       if (whole > 2 * b.bytes.length && whole > 64 * 1024) b.bytes = Buffer.from(b.bytes);
-      bytes += Math.max(b.bytes.length, b.bytes.buffer.byteLength);
+      b.held = Math.max(b.bytes.length, b.bytes.buffer.byteLength);
+      bytes += b.held;
     }
     if (PartitionLog.#tailBytes + bytes > tailBytesMax) {
       this.#dropTail();
@@ -992,12 +995,20 @@ export class PartitionLog {
   #readTail(offset: number, limit: number, end: number): ReadResult | null {
     const tail = this.#tail;
     if (tail === null || offset >= tail.end || offset < tail.batches[0].base) return null;
+    // The batches below `offset` are taken: a reader reads forward, and one behind reads the file.
+    let first = 0;
+    let taken = 0;
+    while (tail.batches[first].last < offset) taken += tail.batches[first++].held ?? 0;
+    if (first > 0) {
+      tail.batches.splice(0, first);
+      tail.bytes -= taken;
+      PartitionLog.#tailBytes -= taken;
+    }
     const out: Buffer[] = [];
     let total = 0;
     let last = -1;
     let segment: Segment | null = null;
     for (const b of tail.batches) {
-      if (b.last < offset) continue;
       if (segment !== null && b.segment !== segment) break;
       if (out.length > 0 && total + b.bytes.length > limit) break;
       if (b.last >= end) break;

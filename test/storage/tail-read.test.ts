@@ -82,19 +82,33 @@ test('a reader that took the kept round and has not waited again gets the next r
   const r = await log.read(2, 1 << 20);
   assert.deepEqual(r.bytes, Buffer.concat(later), 'answered from memory: the file is cut');
   assert.equal(r.nextOffset, 6);
+  // That read took what was below it: the first round now comes from the (cut) file.
+  await assert.rejects(log.read(0, 1 << 20));
   // Once it waits past them, they go.
   await log.waitForData(6, 1);
   await assert.rejects(log.read(2, 1 << 20));
 });
 
-test('the rounds kept after the one a reader waited for stop at followTailBytesMax', async (t) => {
+test('rounds nobody takes from stop being kept at followTailBytesMax; a reader taking them keeps them coming', async (t) => {
   const dir = await tempDir(t);
   const log = await PartitionLog.open({ dir, config: { ...config, segmentBytes: 64 << 20 } });
   t.after(() => log.close());
   await appendWhileWaiting(log, [makeBatch('waited', 1)]);
-  // Nobody comes back: rounds of about 256 KiB, past the bound.
+  // Rounds of about 256 KiB, past the bound twice over, with a reader taking each: all from memory.
   const round = () => makeBatch('big', 16, { valueBytes: 16 * 1024 });
   const rounds = Math.ceil(followTailBytesMax / round().length) + 2;
+  for (let i = 0; i < 2 * rounds; i++) {
+    const at = log.logEndOffset;
+    const b = round();
+    await log.append(b);
+    assert.deepEqual((await log.read(at, 1 << 20)).bytes, b);
+  }
+  const taken = log.logEndOffset;
+  const last = round();
+  await log.append(last);
+  await truncate(`${dir}/00000000000000000000.log`, 0);
+  assert.deepEqual((await log.read(taken, 1 << 20)).bytes, last, 'from memory: the file is cut');
+  // Nobody comes back: past the bound.
   for (let i = 0; i < rounds; i++) await log.append(round());
   const end = log.logEndOffset;
   await log.append(round());
