@@ -148,7 +148,8 @@ export const writeInlineBytesMax = 64 * 1024;
 /**
  * Bytes of just-written batches that all logs together keep in memory for readers waiting at the log
  * end (a tailing consumer, a follower), so that they are answered without reading the file back. Not
- * configurable; a write round that would pass it is not kept, and its readers read the file.
+ * configurable; a write round that would pass it first drops what the logs least recently read from
+ * keep, and is not kept if that is not enough (its readers read the file).
  */
 export const tailBytesMax = 64 * 1024 * 1024;
 

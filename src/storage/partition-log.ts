@@ -207,6 +207,12 @@ export class PartitionLog {
    */
   #tail: { end: number; bytes: number; batches: TailBatch[] } | null = null;
   static #tailBytes = 0;
+  /**
+   * The logs keeping a tail, the least recently read first: a round that would pass `tailBytesMax`
+   * drops theirs from the front, so that tails nobody reads any more (a reader that went away) do not
+   * keep the budget from the readers that are there.
+   */
+  static #tailHolders = new Set<PartitionLog>();
   /** Readers waiting for data outside waitForData (readerWaiting): a broker's partition waits itself. */
   #readersWaiting = 0;
   #finalizing: Promise<void> | null = null;
@@ -967,6 +973,10 @@ export class PartitionLog {
       b.held = Math.max(b.bytes.length, b.bytes.buffer.byteLength);
       bytes += b.held;
     }
+    for (const log of PartitionLog.#tailHolders) {
+      if (PartitionLog.#tailBytes + bytes <= tailBytesMax) break;
+      if (log !== this) log.#dropTail();
+    }
     if (PartitionLog.#tailBytes + bytes > tailBytesMax) {
       this.#dropTail();
       return;
@@ -977,13 +987,17 @@ export class PartitionLog {
       tail.batches.push(...written);
       tail.bytes += bytes;
       tail.end = end;
-    } else this.#tail = { end, bytes, batches: written };
+    } else {
+      this.#tail = { end, bytes, batches: written };
+      PartitionLog.#tailHolders.add(this);
+    }
   }
 
   #dropTail(): void {
     if (this.#tail === null) return;
     PartitionLog.#tailBytes -= this.#tail.bytes;
     this.#tail = null;
+    PartitionLog.#tailHolders.delete(this);
   }
 
   /**
@@ -1018,6 +1032,9 @@ export class PartitionLog {
       last = b.last;
     }
     if (out.length === 0) return null;
+    // The most recently read, last to be dropped for another log's round.
+    PartitionLog.#tailHolders.delete(this);
+    PartitionLog.#tailHolders.add(this);
     return { bytes: Buffer.concat(out, total), nextOffset: last + 1 };
   }
 

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { truncate } from 'node:fs/promises';
 import { test } from 'node:test';
-import { followTailBytesMax } from '../../src/limits.ts';
+import { followTailBytesMax, tailBytesMax } from '../../src/limits.ts';
 import { PartitionLog } from '../../src/storage/partition-log.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { makeBatch, recordsOf } from './helpers.ts';
@@ -116,6 +116,38 @@ test('rounds nobody takes from stop being kept at followTailBytesMax; a reader t
   // Dropped at the bound, and not kept again with no reader waiting: the last round is read from
   // the (cut) file.
   await assert.rejects(log.read(end, 1 << 20));
+});
+
+test('a round over the budget of all logs drops the tails least recently read, not its own', async (t) => {
+  const roundBytes = 3 << 20;
+  const count = Math.floor(tailBytesMax / roundBytes);
+  const logs: { log: PartitionLog; dir: string; round: Buffer }[] = [];
+  // Rounds of 3 MiB (12 batches of 256 KiB) kept in `count` logs: the budget is nearly full.
+  const keepOne = async () => {
+    const dir = await tempDir(t);
+    const log = await PartitionLog.open({ dir, config: { ...config, segmentBytes: 64 << 20 } });
+    t.after(() => log.close());
+    const batches = Array.from({ length: 12 }, (_, i) =>
+      makeBatch(`l${logs.length}-${i}`, 4, { valueBytes: 64 * 1024 }),
+    );
+    await appendWhileWaiting(log, batches);
+    logs.push({ log, dir, round: Buffer.concat(batches) });
+  };
+  for (let i = 0; i < count; i++) await keepOne();
+  // The first log's reader is still there: its tail is the most recently read.
+  assert.deepEqual((await logs[0].log.read(0, 64 << 20)).bytes.length, logs[0].round.length);
+  await keepOne();
+  for (const { dir } of logs) await truncate(`${dir}/00000000000000000000.log`, 0);
+  const fromMemory = async (i: number) => {
+    try {
+      return (await logs[i].log.read(0, 64 << 20)).bytes.equals(logs[i].round);
+    } catch {
+      return false;
+    }
+  };
+  assert.equal(await fromMemory(count), true, 'the new round is kept');
+  assert.equal(await fromMemory(0), true, 'the tail read last stays');
+  assert.equal(await fromMemory(1), false, 'the tail least recently read went');
 });
 
 test('reads of a kept round that rolled stop at the segment end, as reads of the file do', async (t) => {
