@@ -137,8 +137,11 @@ interface TailBatch {
   last: number;
   segment: Segment;
   bytes: Buffer;
-  /** The memory it holds while kept (#keepTail): its buffer's, which may be a larger request's. */
-  held?: number;
+}
+
+/** The memory a kept batch holds: its buffer's, which may be a larger request's (#keepTail). */
+function heldBytes(b: TailBatch): number {
+  return Math.max(b.bytes.length, b.bytes.buffer.byteLength);
 }
 
 interface PendingAppend {
@@ -970,8 +973,7 @@ export class PartitionLog {
       // is, it would hold the whole request, so such a batch is copied; otherwise its buffer counts.
       const whole = b.bytes.buffer.byteLength;
       if (whole > 2 * b.bytes.length && whole > 64 * 1024) b.bytes = Buffer.from(b.bytes);
-      b.held = Math.max(b.bytes.length, b.bytes.buffer.byteLength);
-      bytes += b.held;
+      bytes += heldBytes(b);
     }
     for (const log of PartitionLog.#tailHolders) {
       if (PartitionLog.#tailBytes + bytes <= tailBytesMax) break;
@@ -1012,7 +1014,7 @@ export class PartitionLog {
     // The batches below `offset` are taken: a reader reads forward, and one behind reads the file.
     let first = 0;
     let taken = 0;
-    while (tail.batches[first].last < offset) taken += tail.batches[first++].held ?? 0;
+    while (tail.batches[first].last < offset) taken += heldBytes(tail.batches[first++]);
     if (first > 0) {
       tail.batches.splice(0, first);
       tail.bytes -= taken;
