@@ -44,7 +44,13 @@ import { validateClientBatch } from '../records/validate.ts';
 import type { PartitionLog, StorageLogger } from '../storage/partition-log.ts';
 import { isTemporaryFile, replaceFileDurably } from '../storage/segment.ts';
 import { Cluster, type ClusterOptions } from './cluster/cluster.ts';
-import { ImageTopics, isInternalTopic, type TopicMetadata, validateTopicName } from './metadata.ts';
+import {
+  ImageTopics,
+  isInternalTopic,
+  leadershipChanges,
+  type TopicMetadata,
+  validateTopicName,
+} from './metadata.ts';
 import { Partition } from './partition.ts';
 import { PartitionManager } from './partition-manager.ts';
 import {
@@ -460,7 +466,8 @@ export class BrokerCore {
 
   /**
    * Tells `fn` of each partition this node starts or stops leading, after the image that says so is
-   * published (the group service loads and drops coordinator shards by it).
+   * published (the group service loads and drops coordinator shards by it); a leadership held again at
+   * a newer leader epoch is told as a stop and a start (leadershipChanges).
    */
   onLeadership(fn: (topic: string, partition: number, leads: boolean) => void): () => void {
     this.#leadershipListeners.add(fn);
@@ -469,23 +476,7 @@ export class BrokerCore {
 
   #reportLeadership(prev: MetadataImage, next: MetadataImage): void {
     if (this.#leadershipListeners.size === 0) return;
-    const me = this.numericNodeId;
-    const changes: [string, number, boolean][] = [];
-    for (const [id, t] of prev.topicsById) {
-      if (next.topicsById.has(id)) continue;
-      t.partitions.forEach((p, i) => {
-        if (p.leader === me) changes.push([t.name, i, false]);
-      });
-    }
-    for (const [id, t] of next.topicsById) {
-      const before = prev.topicsById.get(id);
-      if (before === t) continue;
-      t.partitions.forEach((p, i) => {
-        const was = before?.partitions[i]?.leader === me;
-        if (was !== (p.leader === me)) changes.push([t.name, i, !was]);
-      });
-    }
-    for (const [topic, partition, leads] of changes)
+    for (const [topic, partition, leads] of leadershipChanges(prev, next, this.numericNodeId))
       for (const fn of this.#leadershipListeners) fn(topic, partition, leads);
   }
 

@@ -126,3 +126,39 @@ export function validateTopicName(name: unknown): string {
   }
   return name;
 }
+
+/**
+ * The leaderships of node `me` that end and begin between two images it acts on, in order: a partition
+ * it led in `prev` and no longer leads (or whose topic is gone) ends, one it leads only in `next`
+ * begins, and one it leads in both but at a newer leader epoch ends and begins again. Images are
+ * coalesced (the broker acts on the newest one, core.ts), so the same leader at a new epoch may stand
+ * for leaderships of other nodes in between, whose writes what this node built from its own term does
+ * not hold: the group coordinator's shard loaded in the old term is stale (Kafka's coordinator loads
+ * again on every election of a newer epoch).
+ */
+export function leadershipChanges(
+  prev: MetadataImage,
+  next: MetadataImage,
+  me: number,
+): [topic: string, partition: number, leads: boolean][] {
+  const changes: [string, number, boolean][] = [];
+  for (const [id, t] of prev.topicsById) {
+    if (next.topicsById.has(id)) continue;
+    t.partitions.forEach((p, i) => {
+      if (p.leader === me) changes.push([t.name, i, false]);
+    });
+  }
+  for (const [id, t] of next.topicsById) {
+    const before = prev.topicsById.get(id);
+    if (before === t) continue;
+    t.partitions.forEach((p, i) => {
+      const old = before?.partitions[i];
+      const was = old?.leader === me;
+      const leads = p.leader === me;
+      if (was && leads && old.leaderEpoch !== p.leaderEpoch)
+        changes.push([t.name, i, false], [t.name, i, true]);
+      else if (was !== leads) changes.push([t.name, i, leads]);
+    });
+  }
+  return changes;
+}

@@ -9,7 +9,8 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Producer } from 'kafkajs';
@@ -82,6 +83,28 @@ async function placements(): Promise<Placement[]> {
   } finally {
     k.close();
   }
+}
+
+/** The log lines of the nodes' earlier processes (a node's `logs` are its current process's). */
+const earlierLogs = new Map<number, Record<string, unknown>[]>();
+
+/** Restarts a node, keeping the log lines of the process it replaces for a failure's dump. */
+async function restartKeepingLogs(id: number): Promise<void> {
+  earlierLogs.set(id, [...(earlierLogs.get(id) ?? []), ...cluster.node(id).logs]);
+  await cluster.restart(id);
+}
+
+/**
+ * Writes every node's log lines, of all its processes so far, to a new directory and says where: what
+ * a failure of this long test needs to be understood after the cluster is gone.
+ */
+function dumpLogs(): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'tsbroker-elastic-failure-'));
+  for (const n of cluster.nodes) {
+    const lines = [...(earlierLogs.get(n.id) ?? []), ...n.logs].map((l) => JSON.stringify(l));
+    writeFileSync(path.join(dir, `${n.name}.jsonl`), `${lines.join('\n')}\n`);
+  }
+  return dir;
 }
 
 /** Nodes removed from the cluster (decommissioned): not asked, not counted. */
@@ -258,7 +281,7 @@ test('a node joins and gets its share, another is decommissioned, all restart in
       step(`restart node ${id}`);
       await cluster.kill(id, 'SIGTERM');
       await progress(`while node ${id} is down`, 30);
-      await cluster.restart(id);
+      await restartKeepingLogs(id);
       await balanced(`after node ${id} restarted`, [1, 3, 4], rfOf);
     }
     await progress('after the rolling restart');
@@ -278,6 +301,9 @@ test('a node joins and gets its share, another is decommissioned, all restart in
     await balanced('after raising the factor', [1, 3, 4], rfOf);
     await progress('at the end');
     step('done');
+  } catch (err) {
+    t.diagnostic(`steps: ${JSON.stringify(steps)}; the nodes' logs: ${dumpLogs()}`);
+    throw err;
   } finally {
     await a.stop();
     await b.stop();
@@ -288,39 +314,52 @@ test('a node joins and gets its share, another is decommissioned, all restart in
     JSON.stringify({ steps, acked: [a.acked.length, b.acked.length], errors: [a.errors, b.errors] }),
   );
 
-  // Nothing acknowledged lost or stored twice; every replica the same.
-  const all = [...a.acked, ...b.acked];
-  const logs = new Map<number, { offset: number; value: string }[]>();
-  const md = await metadataOf(cluster, TOPIC);
-  for (const p of md) {
-    await until(`${TOPIC}-${p.partition}: its replicas hold the same bytes`, async () => {
-      const copies = p.replicas.map((id) => logBytes(id, TOPIC, p.partition));
-      return copies.every((c) => c?.equals(copies[0]!));
-    });
-    const log = await readAllOf(cluster, TOPIC, p.partition);
-    logs.set(p.partition, log);
-    assert.deepEqual(
-      log.map((r) => r.offset),
-      log.map((_, i) => i),
-      `${TOPIC}-${p.partition}: offsets run from 0 without a gap or a repeat`,
-    );
-    const at = new Map<string, number[]>();
-    for (const r of log) at.set(r.value, [...(at.get(r.value) ?? []), r.offset]);
-    assert.deepEqual(
-      [...at].filter(([, o]) => o.length > 1),
-      [],
-      `${TOPIC}-${p.partition}: no record stored twice`,
-    );
-    for (const w of all.filter((x) => x.partition === p.partition))
-      assert.deepEqual(at.get(w.value), [w.offset], `${w.value} is stored once, at its acknowledged offset`);
+  try {
+    await verify();
+  } catch (err) {
+    t.diagnostic(`the nodes' logs: ${dumpLogs()}`);
+    throw err;
   }
-  // The group reads to the end of every partition, and its history passes Jepsen's checks.
-  await until(
-    'the group has committed the end of every partition',
-    async () => [...logs].every(([p, l]) => group.lastCommits().get(p) === l.length),
-    90_000,
-  );
-  await group.stop();
-  const { repeats } = checkGroup('group elastic-group', group, logs);
-  t.diagnostic(`group elastic-group: ${group.joins.length} joins, ${repeats} repeats inside a generation`);
+
+  async function verify() {
+    // Nothing acknowledged lost or stored twice; every replica the same.
+    const all = [...a.acked, ...b.acked];
+    const logs = new Map<number, { offset: number; value: string }[]>();
+    const md = await metadataOf(cluster, TOPIC);
+    for (const p of md) {
+      await until(`${TOPIC}-${p.partition}: its replicas hold the same bytes`, async () => {
+        const copies = p.replicas.map((id) => logBytes(id, TOPIC, p.partition));
+        return copies.every((c) => c?.equals(copies[0]!));
+      });
+      const log = await readAllOf(cluster, TOPIC, p.partition);
+      logs.set(p.partition, log);
+      assert.deepEqual(
+        log.map((r) => r.offset),
+        log.map((_, i) => i),
+        `${TOPIC}-${p.partition}: offsets run from 0 without a gap or a repeat`,
+      );
+      const at = new Map<string, number[]>();
+      for (const r of log) at.set(r.value, [...(at.get(r.value) ?? []), r.offset]);
+      assert.deepEqual(
+        [...at].filter(([, o]) => o.length > 1),
+        [],
+        `${TOPIC}-${p.partition}: no record stored twice`,
+      );
+      for (const w of all.filter((x) => x.partition === p.partition))
+        assert.deepEqual(
+          at.get(w.value),
+          [w.offset],
+          `${w.value} is stored once, at its acknowledged offset`,
+        );
+    }
+    // The group reads to the end of every partition, and its history passes Jepsen's checks.
+    await until(
+      'the group has committed the end of every partition',
+      async () => [...logs].every(([p, l]) => group.lastCommits().get(p) === l.length),
+      90_000,
+    );
+    await group.stop();
+    const { repeats } = checkGroup('group elastic-group', group, logs);
+    t.diagnostic(`group elastic-group: ${group.joins.length} joins, ${repeats} repeats inside a generation`);
+  }
 });

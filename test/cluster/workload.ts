@@ -351,7 +351,7 @@ export function checkGroup(
         if (generation.has(e.offset)) repeats++;
         else
           belowCommit.push(
-            `p${p}@${e.offset} delivered (${at(e)}, ${generation.size === 0 ? 'first after a join' : 'not delivered before in this generation'}) after the commit of ${highest.offset} (${at(highest)})`,
+            `p${p}@${e.offset} delivered (${at(e)}, ${generation.size === 0 ? 'first after a join' : 'not delivered before in this generation'}${join > 0 ? `, the latest join at #${group.joins[join - 1]}` : ''}) after the commit of ${highest.offset} (${at(highest)})`,
           );
       }
       generation.add(e.offset);

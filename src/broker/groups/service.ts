@@ -197,9 +197,14 @@ export class GroupService {
       if (leads) {
         if (this.#shards.has(partition)) return;
         this.#loading.add(partition);
+        const started = performance.now();
         try {
           await this.#loadPartition(partition);
           this.#shards.add(partition);
+          this.core.logger.info(
+            { partition, ms: Math.round(performance.now() - started) },
+            'coordinates the groups of an offsets partition (loaded from its log)',
+          );
         } catch (err) {
           this.core.logger.error(
             { partition, err: String(err) },
