@@ -136,9 +136,10 @@ export type GroupEvent =
  * A kafkajs consumer group of one member reading `topic` from the beginning through the faults. After
  * each batch it commits the offset after the last record it processed, one attempt (a failed commit is
  * recorded, and the next batch's commit covers it); a commit is recorded once acknowledged, and none is
- * made below one acknowledged since the member's latest join. Each join of the group is recorded in the
- * same order (after it the member's positions are the committed offsets the coordinator answers), and
- * so is each reset after OFFSET_OUT_OF_RANGE, from kafkajs's log. Meanwhile an admin client reads the
+ * made below one it had acknowledged. Each join of the group is recorded in the same order, with when
+ * its SyncGroup was sent (the member's positions after it are the committed offsets the coordinator
+ * answers to OffsetFetch requests sent after that), and so is each reset after OFFSET_OUT_OF_RANGE,
+ * from kafkajs's log. Meanwhile an admin client reads the
  * group's committed offsets back every 500 ms, as the coordinator answers them, each answer with the
  * place in the history where its request was sent.
  */
@@ -191,12 +192,16 @@ export async function runGroupOf(cluster: RunningCluster, topic: string, groupId
   const answers: { sentAt: number; partition: number; offset: number }[] = [];
   /** The `seq` of the history at each join of the group. */
   const joins: number[] = [];
+  /** When the member sent each SyncGroup that was answered, with the `seq` of the history then. */
+  const syncs: { seq: number; sentAtMs: number }[] = [];
   consumer.on(consumer.events.CRASH, (e) => crashes.push(String(e.payload.error)));
-  /** The highest commit acknowledged since the latest join, per partition. */
-  let committedHere = new Map<number, number>();
+  /** The highest commit acknowledged, per partition. */
+  const committedHere = new Map<number, number>();
   consumer.on(consumer.events.GROUP_JOIN, () => {
     joins.push(seq++);
-    committedHere = new Map();
+  });
+  consumer.on(consumer.events.REQUEST, (e) => {
+    if (e.payload.apiName === 'SyncGroup') syncs.push({ seq, sentAtMs: e.payload.sentAt });
   });
   await within('kafkajs group consumer connect', consumer.connect(), 30_000);
   await within('kafkajs group subscribe', consumer.subscribe({ topic, fromBeginning: true }), 30_000);
@@ -219,8 +224,8 @@ export async function runGroupOf(cluster: RunningCluster, topic: string, groupId
         resolveOffset(m.offset);
         last = offset;
       }
-      // A repeat of records already committed in this generation (see checkGroup) commits nothing: its
-      // commit would take the group's offset back, as an application tracking its position would not.
+      // A repeat of records already committed (see checkGroup) commits nothing: its commit would take the
+      // group's offset back, as an application tracking its position would not.
       if (last < 0 || last + 1 <= (committedHere.get(batch.partition) ?? -1)) return;
       try {
         await commitOffsetsIfNecessary({
@@ -273,6 +278,7 @@ export async function runGroupOf(cluster: RunningCluster, topic: string, groupId
     fetched,
     answers,
     joins,
+    syncs,
     resets,
     /** OffsetFetch polls made, and how many failed. */
     get polls() {
@@ -295,20 +301,29 @@ export async function runGroupOf(cluster: RunningCluster, topic: string, groupId
 
 /**
  * Jepsen's consumer checks over the group's history: every record of the log delivered (nothing unseen)
- * with the value the log holds at its offset; no record delivered below an offset the group had
- * committed before where the member's position came from the coordinator (its first delivery of a
- * partition after each join) or anywhere else it had not been delivered since that join; no reset
+ * with the value the log holds at its offset; after each join, no record delivered below a commit
+ * acknowledged before the join's SyncGroup was sent (the member's positions then come from OffsetFetch
+ * requests sent after it, whose answers must hold every such commit), nor below a commit of what it
+ * delivered since the join, where it had not been delivered since the join; no reset
  * after OFFSET_OUT_OF_RANGE (nothing here deletes records, so no position the group reached can be out of
  * range); no OffsetFetch answer below the last commit acknowledged before it was asked; and committed
  * offsets, acknowledged or read back, never going backwards. Re-delivery at or above the last commit,
  * after a rebalance or a coordinator move, is Kafka's at-least-once. So is a repeat, inside one
  * generation, of records already delivered in it: kafkajs runs a fetcher per broker, and at a leader
  * move the new leader's fetcher can ask from the position it read before the old leader's batch was
- * processed, and deliver those records again after it was (they are counted as `repeats`).
+ * processed, and deliver those records again after it was (they are counted as `repeats`). A commit
+ * acknowledged after the SyncGroup was sent does not bind the new generation unless it commits what
+ * the generation delivered: kafkajs rejoins from inside one fetcher's fetch when it finds the topic's
+ * partitions changed, while another fetcher's batch of the old generation is still committing, and
+ * the new positions may be read before that commit is stored (a Kafka coordinator answers OffsetFetch
+ * with what is committed so far, not with a commit still being replicated).
  */
 export function checkGroup(
   label: string,
-  group: Pick<Awaited<ReturnType<typeof runGroupOf>>, 'events' | 'joins' | 'answers' | 'resets' | 'fetched'>,
+  group: Pick<
+    Awaited<ReturnType<typeof runGroupOf>>,
+    'events' | 'joins' | 'syncs' | 'answers' | 'resets' | 'fetched'
+  >,
   logs: Map<number, { offset: number; value: string }[]>,
 ): { repeats: number } {
   const unseen: string[] = [];
@@ -321,9 +336,13 @@ export function checkGroup(
   for (const [p, records] of logs) {
     const history = group.events.filter((e) => e.partition === p);
     const seen = new Set<number>();
+    type Commit = Extract<GroupEvent, { kind: 'committed' }>;
+    const commitsOf = history.filter((e): e is Commit => e.kind === 'committed');
     /** The highest acknowledged commit so far, in the order of the history. */
-    let highest: Extract<GroupEvent, { kind: 'committed' }> | null = null;
-    /** Offsets delivered since the latest join, and whether one was. */
+    let highest: Commit | null = null;
+    /** What the generation's deliveries may not go below, and since when it binds. */
+    let bound: Commit | null = null;
+    /** Offsets delivered since the latest join. */
     let generation = new Set<number>();
     let join = 0;
     for (const e of history) {
@@ -333,13 +352,25 @@ export function checkGroup(
         join++;
         joined = true;
       }
-      if (joined) generation = new Set();
+      if (joined) {
+        generation = new Set();
+        const joinSeq = group.joins[join - 1]!;
+        const sync = group.syncs.filter((x) => x.seq <= joinSeq).at(-1);
+        bound = null;
+        for (const c of commitsOf) {
+          if (c.seq >= joinSeq) break;
+          if (sync && c.atMs >= sync.sentAtMs) continue;
+          if (!bound || c.offset >= bound.offset) bound = c;
+        }
+      }
       if (e.kind === 'committed') {
         if (highest && e.offset < highest.offset)
           backwards.push(
             `p${p}: acknowledged commit ${e.offset} (${at(e)}) after ${highest.offset} (${at(highest)})`,
           );
         if (!highest || e.offset >= highest.offset) highest = e;
+        // A commit of what this generation delivered binds it (before any join, every commit does).
+        if ((join === 0 || generation.has(e.offset - 1)) && (!bound || e.offset >= bound.offset)) bound = e;
         continue;
       }
       seen.add(e.offset);
@@ -347,11 +378,11 @@ export function checkGroup(
         inconsistent.push(
           `p${p}@${e.offset}: delivered ${e.value}, the log holds ${records[e.offset]?.value}`,
         );
-      if (highest && e.offset < highest.offset) {
+      if (bound && e.offset < bound.offset) {
         if (generation.has(e.offset)) repeats++;
         else
           belowCommit.push(
-            `p${p}@${e.offset} delivered (${at(e)}, ${generation.size === 0 ? 'first after a join' : 'not delivered before in this generation'}${join > 0 ? `, the latest join at #${group.joins[join - 1]}` : ''}) after the commit of ${highest.offset} (${at(highest)})`,
+            `p${p}@${e.offset} delivered (${at(e)}, ${generation.size === 0 ? 'first after a join' : 'not delivered before in this generation'}${join > 0 ? `, the latest join at #${group.joins[join - 1]}` : ''}) after the commit of ${bound.offset} (${at(bound)})`,
           );
       }
       generation.add(e.offset);
